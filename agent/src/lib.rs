@@ -1,0 +1,1 @@
+//! pos-agent library: terminal core, runtime, sync and backend client.
