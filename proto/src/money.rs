@@ -9,7 +9,7 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Largest amount accepted on the wire: `10000000.00` NGN, in kobo.
-pub const MAX_MINOR: u64 = 10_000_000_00;
+pub const MAX_MINOR: u64 = 1_000_000_000;
 
 /// Minor units per major unit (kobo per naira).
 const MINOR_PER_MAJOR: u64 = 100;
@@ -279,6 +279,7 @@ impl<'de> Deserialize<'de> for Money {
 pub struct Total(pub u64);
 
 impl Total {
+    #[allow(clippy::should_implement_trait)] // adds Money to a Total, not Total + Total
     pub fn add(self, m: Money) -> Total {
         Total(self.0.saturating_add(m.minor()))
     }

@@ -1,1 +1,1661 @@
-//! Request and response bodies of SPEC section 4 (filled in with the simulator).
+//! Request and response bodies of SPEC section 4, shared by the terminal
+//! agent and the backend simulator.
+//!
+//! Conventions, the same for every type here:
+//! - unknown JSON fields are ignored (no `deny_unknown_fields` anywhere);
+//! - `Option` fields are left out when `None`, and a missing or `null` field
+//!   reads as `None`;
+//! - amounts are [`Money`] (wire string `"2000.00"`), sums are [`Total`],
+//!   currencies are [`Currency`];
+//! - ids minted by the terminal are the validated [`crate::ids`] types;
+//! - timestamps are [`Timestamp`]: RFC 3339, always written in UTC (`Z`);
+//! - enums are snake_case strings (webhook event names use their dotted form).
+//!
+//! Card data: the only card object is [`Card`] `{token, last4, brand,
+//! entry_mode}` (and its partner-side summary [`CardSummary`]). [`CardToken`]
+//! is 32–64 lowercase hex characters and [`Last4`] exactly four digits, so no
+//! field of any type here can carry a PAN.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::ids::{PaymentId, Reference, SessionId, TerminalId};
+use crate::money::{Currency, Money, Total};
+use crate::signing::{Credentials, Secret};
+
+/// Free-form partner metadata (a JSON object).
+pub type Metadata = serde_json::Map<String, serde_json::Value>;
+
+// ---------------------------------------------------------------------------
+// Timestamps
+// ---------------------------------------------------------------------------
+
+/// A point in time on the wire: RFC 3339, written in UTC with a `Z` suffix.
+/// Any RFC 3339 offset is accepted when reading and converted to UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Timestamp(OffsetDateTime);
+
+/// Why a timestamp was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TimestampError {
+    #[error("timestamp is not RFC 3339: {0}")]
+    NotRfc3339(String),
+    #[error("epoch seconds out of range: {0}")]
+    OutOfRange(i64),
+}
+
+impl Timestamp {
+    /// The current wall-clock time, truncated to whole seconds.
+    pub fn now() -> Timestamp {
+        let now = OffsetDateTime::now_utc();
+        Timestamp(now.replace_nanosecond(0).unwrap_or(now))
+    }
+
+    pub fn from_unix(secs: i64) -> Result<Timestamp, TimestampError> {
+        OffsetDateTime::from_unix_timestamp(secs)
+            .map(Timestamp)
+            .map_err(|_| TimestampError::OutOfRange(secs))
+    }
+
+    pub fn from_offset_date_time(t: OffsetDateTime) -> Timestamp {
+        Timestamp(t.to_offset(time::UtcOffset::UTC))
+    }
+
+    pub fn parse(s: &str) -> Result<Timestamp, TimestampError> {
+        OffsetDateTime::parse(s, &Rfc3339)
+            .map(Timestamp::from_offset_date_time)
+            .map_err(|_| TimestampError::NotRfc3339(s.chars().take(40).collect()))
+    }
+
+    pub fn unix(self) -> i64 {
+        self.0.unix_timestamp()
+    }
+
+    pub fn as_offset_date_time(self) -> OffsetDateTime {
+        self.0
+    }
+
+    /// This time plus whole seconds (saturating at the representable range).
+    pub fn plus_secs(self, secs: i64) -> Timestamp {
+        Timestamp(
+            self.0
+                .checked_add(time::Duration::seconds(secs))
+                .unwrap_or(self.0),
+        )
+    }
+
+    pub fn to_wire(self) -> String {
+        // Formatting a UTC OffsetDateTime with a four-digit year cannot fail;
+        // fall back to the unix form rather than panic if it ever did.
+        self.0
+            .format(&Rfc3339)
+            .unwrap_or_else(|_| self.0.unix_timestamp().to_string())
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_wire())
+    }
+}
+
+impl std::str::FromStr for Timestamp {
+    type Err = TimestampError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Timestamp::parse(s)
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_wire())
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Timestamp::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Envelope and pagination
+// ---------------------------------------------------------------------------
+
+/// The Kler envelope: `{"success":true,"data":..}` or
+/// `{"success":false,"error":{"code","message"}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope<T> {
+    pub success: bool,
+    #[serde(default = "none", skip_serializing_if = "Option::is_none")]
+    pub data: Option<T>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ApiError>,
+}
+
+fn none<T>() -> Option<T> {
+    None
+}
+
+impl<T> Envelope<T> {
+    pub fn ok(data: T) -> Self {
+        Envelope {
+            success: true,
+            data: Some(data),
+            error: None,
+        }
+    }
+
+    pub fn into_result(self) -> Result<T, ApiError> {
+        match (self.success, self.data, self.error) {
+            (true, Some(data), _) => Ok(data),
+            (_, _, Some(e)) => Err(e),
+            (true, None, None) => Err(ApiError::new(
+                "missing_data",
+                "success envelope without data",
+            )),
+            (false, _, None) => Err(ApiError::new(
+                "missing_error",
+                "failure envelope without error",
+            )),
+        }
+    }
+}
+
+impl Envelope<()> {
+    pub fn err(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Envelope {
+            success: false,
+            data: None,
+            error: Some(ApiError::new(code, message)),
+        }
+    }
+}
+
+/// The error object of a failure envelope.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct ApiError {
+    pub code: String,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Error codes with a meaning both sides rely on.
+pub mod codes {
+    pub const IDEMPOTENCY_CONFLICT: &str = "idempotency_conflict";
+    pub const IDEMPOTENCY_KEY_MISMATCH: &str = "idempotency_key_mismatch";
+    pub const MISSING_IDEMPOTENCY_KEY: &str = "missing_idempotency_key";
+    pub const TERMINAL_OFFLINE: &str = "terminal_offline";
+    pub const TERMINAL_BUSY: &str = "terminal_busy";
+    pub const ABORT_TOO_LATE: &str = "abort_too_late";
+    pub const ABORT_NOT_CONFIRMED: &str = "abort_not_confirmed";
+    pub const SESSION_CLOSED: &str = "session_closed";
+    pub const NOT_FOUND: &str = "not_found";
+    pub const UNAUTHORIZED: &str = "unauthorized";
+    pub const PAYLOAD_TOO_LARGE: &str = "payload_too_large";
+    pub const MALFORMED_JSON: &str = "malformed_json";
+    pub const SANDBOX_HTTP_500: &str = "sandbox_http_500";
+}
+
+/// Pagination query `?page=0&size=20`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct PageQuery {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u32>,
+}
+
+/// One page of a list (note the camelCase of the totals).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Page<T> {
+    pub content: Vec<T>,
+    pub page: u32,
+    pub size: u32,
+    #[serde(rename = "totalElements")]
+    pub total_elements: u64,
+    #[serde(rename = "totalPages")]
+    pub total_pages: u32,
+}
+
+impl<T> Page<T> {
+    /// Cuts page `page` of `size` items out of `all` (size 0 is treated as 1).
+    pub fn slice(all: Vec<T>, page: u32, size: u32) -> Page<T> {
+        let size = size.max(1);
+        let total = all.len() as u64;
+        let total_pages = total.div_ceil(u64::from(size)) as u32;
+        let start = (u64::from(page) * u64::from(size)).min(total) as usize;
+        let content: Vec<T> = all.into_iter().skip(start).take(size as usize).collect();
+        Page {
+            content,
+            page,
+            size,
+            total_elements: total,
+            total_pages,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Cards
+// ---------------------------------------------------------------------------
+
+/// Why card data was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CardError {
+    #[error("card token must be 32 to 64 lowercase hex characters")]
+    InvalidToken,
+    #[error("last4 must be exactly four digits")]
+    InvalidLast4,
+}
+
+/// A card token (HMAC of the PAN under the device key): 32–64 lowercase hex
+/// characters. A PAN (at most 19 digits) can never pass for one.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct CardToken(String);
+
+impl CardToken {
+    pub fn new(s: impl Into<String>) -> Result<Self, CardError> {
+        let s = s.into();
+        if (32..=64).contains(&s.len())
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            Ok(CardToken(s))
+        } else {
+            Err(CardError::InvalidToken)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for CardToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Tokens are not secret, but there is no need to spread them in logs.
+        write!(f, "CardToken({}…)", &self.0[..8.min(self.0.len())])
+    }
+}
+
+impl<'de> Deserialize<'de> for CardToken {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        CardToken::new(s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The last four digits of a card number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Last4([u8; 4]);
+
+impl Last4 {
+    pub fn new(s: &str) -> Result<Self, CardError> {
+        let b = s.as_bytes();
+        if b.len() == 4 && b.iter().all(u8::is_ascii_digit) {
+            Ok(Last4([b[0], b[1], b[2], b[3]]))
+        } else {
+            Err(CardError::InvalidLast4)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Only ASCII digits are ever stored.
+        std::str::from_utf8(&self.0).unwrap_or("????")
+    }
+}
+
+impl fmt::Display for Last4 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Last4 {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Last4 {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Last4::new(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CardBrand {
+    Visa,
+    Mastercard,
+    Verve,
+    Amex,
+    Discover,
+    Unionpay,
+    Other,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryMode {
+    Contactless,
+    Chip,
+    Magstripe,
+    Manual,
+}
+
+/// The card as the terminal sends it: never a PAN, never a name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Card {
+    pub token: CardToken,
+    pub last4: Last4,
+    pub brand: CardBrand,
+    pub entry_mode: EntryMode,
+}
+
+impl Card {
+    pub fn summary(&self) -> CardSummary {
+        CardSummary {
+            brand: self.brand,
+            last4: self.last4,
+        }
+    }
+}
+
+/// The card as the partner sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardSummary {
+    pub brand: CardBrand,
+    pub last4: Last4,
+}
+
+// ---------------------------------------------------------------------------
+// 4.1 Kler sessions
+// ---------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionStatus {
+    Pending,
+    Active,
+    Closed,
+    Cancelled,
+}
+
+/// What a session collects through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Collection {
+    #[serde(default)]
+    pub account: bool,
+    #[serde(default)]
+    pub pos: bool,
+    /// 1–50 when `pos` is true.
+    #[serde(default)]
+    pub pos_count: u32,
+}
+
+/// `POST /v1/sessions`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreateSession {
+    pub external_event_id: String,
+    pub name: String,
+    #[serde(default)]
+    pub currency: Currency,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starts_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ends_at: Option<Timestamp>,
+    #[serde(default)]
+    pub collection: Collection,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Metadata>,
+}
+
+/// A virtual account paying into the session (when `collection.account`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CollectionAccount {
+    pub account_number: String,
+    pub account_name: String,
+    pub bank_name: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TerminalStatus {
+    Online,
+    Offline,
+    Busy,
+}
+
+/// A terminal of a session, as listed in the session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PosTerminal {
+    pub terminal_id: TerminalId,
+    pub label: String,
+    pub status: TerminalStatus,
+}
+
+/// A session (`POST /v1/sessions`, `GET /v1/sessions/:id`, close).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Session {
+    pub session_id: SessionId,
+    pub external_event_id: String,
+    pub name: String,
+    pub currency: Currency,
+    pub status: SessionStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starts_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ends_at: Option<Timestamp>,
+    #[serde(default)]
+    pub collection: Collection,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collection_account: Option<CollectionAccount>,
+    #[serde(default)]
+    pub pos_terminals: Vec<PosTerminal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Metadata>,
+    pub created_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OperatorRole {
+    #[default]
+    Cashier,
+    Supervisor,
+    Manager,
+}
+
+/// `POST /v1/sessions/:id/operators`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateOperator {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub role: OperatorRole,
+}
+
+/// A cashier of a session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Operator {
+    pub operator_id: String,
+    pub session_id: SessionId,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    pub role: OperatorRole,
+    pub created_at: Timestamp,
+}
+
+/// A count and a gross total.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CountTotal {
+    pub count: u64,
+    pub total: Total,
+}
+
+impl CountTotal {
+    pub fn add(&mut self, m: Money) {
+        self.count += 1;
+        self.total = self.total.add(m);
+    }
+}
+
+/// `GET /v1/reconciliation/:session_id`. Counts and totals are approved sales
+/// (gross, reversed ones excluded); refunds are reported beside them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reconciliation {
+    pub session_id: SessionId,
+    pub currency: Currency,
+    pub total_inflow: Total,
+    pub transaction_count: u64,
+    pub successful_count: u64,
+    pub pending_count: u64,
+    pub failed_count: u64,
+    #[serde(default)]
+    pub by_channel: BTreeMap<String, CountTotal>,
+    #[serde(default)]
+    pub by_terminal: BTreeMap<String, CountTotal>,
+    #[serde(default)]
+    pub refunds: CountTotal,
+    pub reconciled_at: Timestamp,
+}
+
+/// `POST /v1/terminals/:terminal_id/provision` answer. The secret is on the
+/// wire here (and only here); `Debug` never prints it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProvisionResponse {
+    pub api_key: String,
+    #[serde(with = "secret_serde")]
+    pub secret: Secret,
+    pub merchant_id: String,
+    pub tenant_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terminal_id: Option<TerminalId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<SessionId>,
+}
+
+impl ProvisionResponse {
+    pub fn credentials(&self) -> Credentials {
+        Credentials {
+            tenant_id: self.tenant_id.clone(),
+            api_key: self.api_key.clone(),
+            merchant_id: self.merchant_id.clone(),
+            secret: self.secret.clone(),
+        }
+    }
+}
+
+mod secret_serde {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(secret: &Secret, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(secret.expose())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Secret, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.is_empty() {
+            return Err(serde::de::Error::custom("secret is empty"));
+        }
+        Ok(Secret::new(s))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WebhookEventType {
+    #[serde(rename = "transaction.received")]
+    TransactionReceived,
+    #[serde(rename = "payment.updated")]
+    PaymentUpdated,
+    #[serde(rename = "session.closed")]
+    SessionClosed,
+    #[serde(rename = "terminal.offline")]
+    TerminalOffline,
+}
+
+impl WebhookEventType {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            WebhookEventType::TransactionReceived => "transaction.received",
+            WebhookEventType::PaymentUpdated => "payment.updated",
+            WebhookEventType::SessionClosed => "session.closed",
+            WebhookEventType::TerminalOffline => "terminal.offline",
+        }
+    }
+}
+
+/// A webhook body. `id` is the same on every delivery attempt of one event.
+/// `data` is a [`TransactionRecord`] (`transaction.received`), a [`Payment`]
+/// (`payment.updated`), a [`Session`] (`session.closed`) or a
+/// [`TerminalInfo`] (`terminal.offline`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookEnvelope {
+    pub id: String,
+    pub event: WebhookEventType,
+    pub session_id: SessionId,
+    pub data: serde_json::Value,
+    pub created_at: Timestamp,
+}
+
+// ---------------------------------------------------------------------------
+// 4.2 Partner API
+// ---------------------------------------------------------------------------
+
+/// `GET /v1/terminals?session_id=` item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TerminalInfo {
+    pub terminal_id: TerminalId,
+    pub session_id: SessionId,
+    pub label: String,
+    pub status: TerminalStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen_at: Option<Timestamp>,
+    #[serde(default)]
+    pub queue_depth: u32,
+}
+
+/// `?session_id=&page=&size=` of the terminals list.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct TerminalsQuery {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<SessionId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u32>,
+}
+
+/// Partner metadata of a payment.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct PaymentMetadata {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pos_payment_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pos_merchant_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OfflinePolicy {
+    #[default]
+    PreferOnline,
+    RequireOnline,
+}
+
+/// `POST /v1/payments` (with `Idempotency-Key`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatePayment {
+    pub terminal_id: TerminalId,
+    pub amount: Money,
+    #[serde(default)]
+    pub currency: Currency,
+    /// The partner's own reference (forwarded as `partner_reference`).
+    pub reference: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<PaymentMetadata>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offline_policy: Option<OfflinePolicy>,
+    /// Defaults to creation + 2 minutes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentStatus {
+    Pending,
+    InProgress,
+    Approved,
+    Declined,
+    Aborted,
+    TimedOut,
+    Failed,
+}
+
+impl PaymentStatus {
+    pub fn is_final(self) -> bool {
+        !matches!(self, PaymentStatus::Pending | PaymentStatus::InProgress)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransactionKind {
+    Sale,
+    Refund,
+}
+
+/// The transaction behind a payment, as the partner sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentTransaction {
+    pub transaction_id: String,
+    pub reference: Reference,
+    pub card: CardSummary,
+    pub offline: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decline_reason: Option<DeclineReason>,
+}
+
+/// A payment (sale) or a refund requested by the partner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payment {
+    pub payment_id: PaymentId,
+    pub kind: TransactionKind,
+    pub terminal_id: TerminalId,
+    pub session_id: SessionId,
+    pub amount: Money,
+    pub currency: Currency,
+    pub status: PaymentStatus,
+    /// The partner's reference (sales).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<PaymentMetadata>,
+    #[serde(default)]
+    pub offline_policy: OfflinePolicy,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Timestamp>,
+    /// Refunds: the transaction being refunded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_transaction_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_reference: Option<Reference>,
+    /// Why a payment ended `aborted`, `timed_out` or `failed`, or why the
+    /// terminal rejected the command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transaction: Option<PaymentTransaction>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// `POST /v1/refunds?transactionId=…` (with `Idempotency-Key`). The answer
+/// is a [`Payment`] of kind `refund`, polled like any payment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateRefund {
+    pub amount: Money,
+    #[serde(default)]
+    pub currency: Currency,
+}
+
+/// `?transactionId=` of the refund request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundQuery {
+    #[serde(rename = "transactionId")]
+    pub transaction_id: String,
+}
+
+/// A sandbox scenario. On the wire a snake_case string; `slow:<ms>` carries
+/// its delay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scenario {
+    Decline,
+    InsufficientFunds,
+    AuthTimeout,
+    Http500,
+    DropAfterCommit,
+    Slow { ms: u64 },
+}
+
+/// Why a scenario name was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown scenario {0:?}: expected decline, insufficient_funds, auth_timeout, http_500, drop_after_commit or slow:<ms>"
+)]
+pub struct ScenarioError(pub String);
+
+impl Scenario {
+    pub const NAMES: [&'static str; 6] = [
+        "decline",
+        "insufficient_funds",
+        "auth_timeout",
+        "http_500",
+        "drop_after_commit",
+        "slow:<ms>",
+    ];
+
+    pub fn parse(s: &str) -> Result<Scenario, ScenarioError> {
+        Ok(match s {
+            "decline" => Scenario::Decline,
+            "insufficient_funds" => Scenario::InsufficientFunds,
+            "auth_timeout" => Scenario::AuthTimeout,
+            "http_500" => Scenario::Http500,
+            "drop_after_commit" => Scenario::DropAfterCommit,
+            other => match other.strip_prefix("slow:") {
+                Some(ms)
+                    if !ms.is_empty()
+                        && ms.len() <= 7
+                        && ms.bytes().all(|b| b.is_ascii_digit()) =>
+                {
+                    Scenario::Slow {
+                        ms: ms.parse().map_err(|_| ScenarioError(other.into()))?,
+                    }
+                }
+                _ => return Err(ScenarioError(other.chars().take(40).collect())),
+            },
+        })
+    }
+
+    pub fn name(&self) -> String {
+        match self {
+            Scenario::Decline => "decline".into(),
+            Scenario::InsufficientFunds => "insufficient_funds".into(),
+            Scenario::AuthTimeout => "auth_timeout".into(),
+            Scenario::Http500 => "http_500".into(),
+            Scenario::DropAfterCommit => "drop_after_commit".into(),
+            Scenario::Slow { ms } => format!("slow:{ms}"),
+        }
+    }
+}
+
+impl Serialize for Scenario {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for Scenario {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Scenario::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// `POST /v1/sandbox/scenarios`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetScenario {
+    pub terminal_id: TerminalId,
+    pub scenario: Scenario,
+    #[serde(default = "one")]
+    pub count: u32,
+}
+
+/// A scenario armed for a terminal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActiveScenario {
+    pub terminal_id: TerminalId,
+    pub scenario: Scenario,
+    pub remaining: u32,
+}
+
+/// `GET /v1/sandbox/scenarios`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scenarios {
+    pub available: Vec<String>,
+    pub active: Vec<ActiveScenario>,
+}
+
+// ---------------------------------------------------------------------------
+// 4.3 Terminal API
+// ---------------------------------------------------------------------------
+
+/// What the terminal is told to do. `type` is the tag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum CommandBody {
+    Sale {
+        payment_id: PaymentId,
+        amount: Money,
+        currency: Currency,
+        partner_reference: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        metadata: Option<PaymentMetadata>,
+        expires_at: Timestamp,
+        #[serde(default)]
+        offline_policy: OfflinePolicy,
+    },
+    Abort {
+        payment_id: PaymentId,
+    },
+    Refund {
+        payment_id: PaymentId,
+        original_reference: Reference,
+        amount: Money,
+        #[serde(default)]
+        currency: Currency,
+    },
+    SessionClosed {},
+}
+
+/// The `data:` of an SSE `event: command` (its `id:` is the stream sequence).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Command {
+    pub command_id: String,
+    #[serde(flatten)]
+    pub body: CommandBody,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AckStatus {
+    Accepted,
+    Rejected,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AckReason {
+    Busy,
+    Expired,
+    SessionClosed,
+    UnknownTransaction,
+    AmountExceedsRefundable,
+    OfflineLimit,
+    InvalidRequest,
+}
+
+impl AckReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AckReason::Busy => "busy",
+            AckReason::Expired => "expired",
+            AckReason::SessionClosed => "session_closed",
+            AckReason::UnknownTransaction => "unknown_transaction",
+            AckReason::AmountExceedsRefundable => "amount_exceeds_refundable",
+            AckReason::OfflineLimit => "offline_limit",
+            AckReason::InvalidRequest => "invalid_request",
+        }
+    }
+}
+
+/// `POST /v1/terminals/:tid/commands/:command_id/ack`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandAck {
+    pub status: AckStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<AckReason>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentEventStatus {
+    InProgress,
+    Aborted,
+    AbortTooLate,
+    TimedOut,
+    Failed,
+}
+
+/// `POST /v1/terminals/:tid/payments/:payment_id/events`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentEvent {
+    pub status: PaymentEventStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub at: Timestamp,
+}
+
+/// `POST /v1/terminals/:tid/transactions` with `Idempotency-Key: <reference>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransactionSubmission {
+    pub reference: Reference,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_id: Option<PaymentId>,
+    pub kind: TransactionKind,
+    pub amount: Money,
+    pub currency: Currency,
+    pub card: Card,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator_id: Option<String>,
+    pub captured_at: Timestamp,
+    pub offline: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_reference: Option<Reference>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthStatus {
+    Approved,
+    Declined,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeclineReason {
+    CardDeclined,
+    InsufficientFunds,
+    DoNotHonor,
+    AmountExceedsRefundable,
+    UnknownTransaction,
+}
+
+/// The answer to a transaction submission.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransactionAnswer {
+    pub transaction_id: String,
+    pub reference: Reference,
+    pub status: AuthStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decline_reason: Option<DeclineReason>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Pos,
+    Account,
+}
+
+/// Status of a recorded transaction on the backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordStatus {
+    Approved,
+    Declined,
+    Reversed,
+}
+
+impl RecordStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordStatus::Approved => "approved",
+            RecordStatus::Declined => "declined",
+            RecordStatus::Reversed => "reversed",
+        }
+    }
+}
+
+/// What the backend knows of one transaction: the terminal's lookup
+/// (`GET /v1/terminals/:tid/transactions/:reference`), statement lines,
+/// operator transactions, and the `transaction.received` webhook's `data`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransactionRecord {
+    pub transaction_id: String,
+    pub reference: Reference,
+    pub channel: Channel,
+    pub terminal_id: TerminalId,
+    pub session_id: SessionId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_id: Option<PaymentId>,
+    pub kind: TransactionKind,
+    pub amount: Money,
+    pub currency: Currency,
+    pub status: RecordStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decline_reason: Option<DeclineReason>,
+    pub card: CardSummary,
+    pub offline: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_reference: Option<Reference>,
+    pub captured_at: Timestamp,
+    pub received_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reversed_at: Option<Timestamp>,
+}
+
+/// `?page&size&status` of the terminal statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct StatementQuery {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<RecordStatus>,
+}
+
+/// The terminal statement: `data` of `GET /v1/terminals/:tid/transactions`.
+pub type StatementPage = Page<TransactionRecord>;
+
+/// `POST /v1/terminals/:tid/transactions/:reference/reversal` (the body may
+/// also be empty).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ReversalRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReversalStatus {
+    /// The approved transaction is now reversed (also on a repeat).
+    Reversed,
+    /// Nothing was recorded under that reference: a no-op.
+    NotFound,
+    /// The transaction was declined: nothing to reverse.
+    NotApproved,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReversalAnswer {
+    pub reference: Reference,
+    pub status: ReversalStatus,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentState {
+    Booting,
+    Idle,
+    Busy,
+    SessionClosed,
+    Error,
+}
+
+/// Health of the hardware, free-form per device (e.g. `"ok"`,
+/// `"pn532 fw 1.6"`, `"error: timeout"`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct HalReport {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reader: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<String>,
+}
+
+/// `POST /v1/terminals/:tid/heartbeat`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    pub agent_version: String,
+    pub state: AgentState,
+    #[serde(default)]
+    pub queue_depth: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oldest_queued_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offline_since: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hal: Option<HalReport>,
+}
+
+/// Offline limits the backend imposes; each present field tightens the
+/// terminal's own configured limit (the terminal keeps the stricter one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct OfflineLimits {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floor_limit: Option<Money>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_total: Option<Total>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_count: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age_hours: Option<u32>,
+}
+
+/// The heartbeat answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeartbeatAnswer {
+    pub server_time: Timestamp,
+    pub session_status: SessionStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offline_limits: Option<OfflineLimits>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::de::DeserializeOwned;
+    use serde_json::{Value, json};
+
+    /// Parses `literal`, checks it serializes back to the same JSON value.
+    fn round_trip<T: Serialize + DeserializeOwned + fmt::Debug + PartialEq>(literal: Value) -> T {
+        let parsed: T = serde_json::from_value(literal.clone()).expect("parses");
+        let back = serde_json::to_value(&parsed).expect("serializes");
+        assert_eq!(back, literal, "round trip of {parsed:?}");
+        let again: T = serde_json::from_value(back).expect("parses again");
+        assert_eq!(again, parsed);
+        parsed
+    }
+
+    fn ts(s: &str) -> Timestamp {
+        Timestamp::parse(s).unwrap()
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        let t = ts("2026-11-21T11:02:01+01:00");
+        assert_eq!(t.to_wire(), "2026-11-21T10:02:01Z");
+        assert_eq!(t, ts("2026-11-21T10:02:01Z"));
+        assert_eq!(t.unix(), 1_795_255_321);
+        assert_eq!(Timestamp::from_unix(t.unix()).unwrap(), t);
+        assert!(Timestamp::parse("2026-11-21 10:02:01").is_err());
+        assert!(Timestamp::parse("yesterday").is_err());
+        assert!(serde_json::from_value::<Timestamp>(json!(1_795_255_321)).is_err());
+        assert_eq!(t.plus_secs(120).to_wire(), "2026-11-21T10:04:01Z");
+        let now = Timestamp::now();
+        assert_eq!(now.as_offset_date_time().nanosecond(), 0);
+    }
+
+    #[test]
+    fn envelopes() {
+        let ok: Envelope<Value> = round_trip(json!({"success": true, "data": {"a": 1}}));
+        assert_eq!(ok.into_result().unwrap(), json!({"a": 1}));
+        let err: Envelope<Value> = round_trip(json!({
+            "success": false,
+            "error": {"code": "idempotency_conflict", "message": "different body"}
+        }));
+        assert_eq!(
+            err.into_result().unwrap_err().code,
+            codes::IDEMPOTENCY_CONFLICT
+        );
+        assert_eq!(
+            serde_json::to_value(Envelope::err("not_found", "no such route")).unwrap(),
+            json!({"success": false, "error": {"code": "not_found", "message": "no such route"}})
+        );
+        let odd: Envelope<Value> = serde_json::from_value(json!({"success": true})).unwrap();
+        assert_eq!(odd.into_result().unwrap_err().code, "missing_data");
+    }
+
+    #[test]
+    fn pages_use_camel_case_totals() {
+        let p: Page<u32> = round_trip(json!({
+            "content": [1, 2], "page": 0, "size": 2, "totalElements": 5, "totalPages": 3
+        }));
+        assert_eq!(p, Page::slice(vec![1, 2, 3, 4, 5], 0, 2));
+        let last = Page::slice(vec![1, 2, 3, 4, 5], 2, 2);
+        assert_eq!(last.content, vec![5]);
+        let beyond = Page::slice(vec![1, 2, 3], 9, 2);
+        assert!(beyond.content.is_empty());
+        assert_eq!(beyond.total_pages, 2);
+        let empty = Page::<u32>::slice(vec![], 0, 20);
+        assert_eq!((empty.total_elements, empty.total_pages), (0, 0));
+        let q: PageQuery = serde_json::from_value(json!({"page": 3})).unwrap();
+        assert_eq!(q.size, None);
+    }
+
+    fn card_json() -> Value {
+        json!({"token": "9f2c4e1a0b7d3e6f8a1c2b4d6e8f0a1b", "last4": "1111",
+               "brand": "visa", "entry_mode": "contactless"})
+    }
+
+    #[test]
+    fn card_cannot_carry_a_pan() {
+        let card: Card = round_trip(card_json());
+        assert_eq!(card.last4.as_str(), "1111");
+        for pan in ["4111111111111111", "5061000000000000007"] {
+            let mut c = card_json();
+            c["token"] = json!(pan);
+            assert!(serde_json::from_value::<Card>(c).is_err(), "token {pan}");
+            let mut c = card_json();
+            c["last4"] = json!(pan);
+            assert!(serde_json::from_value::<Card>(c).is_err(), "last4 {pan}");
+        }
+        // A "pan" field is simply ignored: it has nowhere to go.
+        let mut c = card_json();
+        c["pan"] = json!("4111111111111111");
+        let parsed: Card = serde_json::from_value(c).unwrap();
+        let out = serde_json::to_string(&parsed).unwrap();
+        assert!(!out.contains("4111111111111111"));
+        assert!(!format!("{parsed:?}").contains("8a1c2b4d"));
+        assert!(CardToken::new("9F2C4E1A0B7D3E6F8A1C2B4D6E8F0A1B").is_err());
+        assert!(Last4::new("11a1").is_err());
+    }
+
+    #[test]
+    fn session_create_and_read() {
+        let create: CreateSession = round_trip(json!({
+            "external_event_id": "evt-42",
+            "name": "Afrobeats Night",
+            "currency": "NGN",
+            "starts_at": "2026-11-21T18:00:00Z",
+            "ends_at": "2026-11-22T02:00:00Z",
+            "collection": {"account": true, "pos": true, "pos_count": 3},
+            "webhook_url": "http://127.0.0.1:9000/hooks",
+            "metadata": {"venue": "Eko Hotel"}
+        }));
+        assert_eq!(create.collection.pos_count, 3);
+        // Defaults: currency NGN, no collection.
+        let min: CreateSession = serde_json::from_value(
+            json!({"external_event_id": "e", "name": "n", "starts_at": null}),
+        )
+        .unwrap();
+        assert_eq!(min.currency, Currency::Ngn);
+        assert_eq!(min.starts_at, None);
+        assert!(!min.collection.pos);
+        assert!(
+            serde_json::from_value::<CreateSession>(
+                json!({"external_event_id": "e", "name": "n", "currency": "USD"})
+            )
+            .is_err()
+        );
+        let session: Session = round_trip(json!({
+            "session_id": "3f1e2d9a",
+            "external_event_id": "evt-42",
+            "name": "Afrobeats Night",
+            "currency": "NGN",
+            "status": "active",
+            "collection": {"account": true, "pos": true, "pos_count": 1},
+            "collection_account": {"account_number": "9900000001", "account_name": "Afrobeats Night", "bank_name": "Kler Sandbox Bank"},
+            "pos_terminals": [{"terminal_id": "pos_3f1e2d_001", "label": "POS 1", "status": "offline"}],
+            "created_at": "2026-11-21T10:00:00Z"
+        }));
+        assert_eq!(session.status, SessionStatus::Active);
+        assert_eq!(
+            session.pos_terminals[0].terminal_id.as_str(),
+            "pos_3f1e2d_001"
+        );
+    }
+
+    #[test]
+    fn operators_and_reconciliation() {
+        let op: CreateOperator =
+            round_trip(json!({"name": "Ada", "phone": "+2348000000000", "role": "cashier"}));
+        assert_eq!(op.role, OperatorRole::Cashier);
+        round_trip::<Operator>(json!({
+            "operator_id": "op_1", "session_id": "s1", "name": "Ada",
+            "email": "ada@example.com", "role": "supervisor", "created_at": "2026-11-21T10:00:00Z"
+        }));
+        let rec: Reconciliation = round_trip(json!({
+            "session_id": "s1", "currency": "NGN",
+            "total_inflow": "3500.50", "transaction_count": 4, "successful_count": 2,
+            "pending_count": 1, "failed_count": 1,
+            "by_channel": {"pos": {"count": 2, "total": "3500.50"}},
+            "by_terminal": {"pos_3f1e2d_001": {"count": 2, "total": "3500.50"}},
+            "refunds": {"count": 1, "total": "500.00"},
+            "reconciled_at": "2026-11-21T12:00:00Z"
+        }));
+        assert_eq!(rec.total_inflow, Total(350_050));
+        let mut ct = CountTotal::default();
+        ct.add(Money::parse("1.50").unwrap());
+        ct.add(Money::parse("2.00").unwrap());
+        assert_eq!(ct.total.to_wire(), "3.50");
+    }
+
+    #[test]
+    fn provision_response_hides_its_secret() {
+        let p: ProvisionResponse = round_trip(json!({
+            "api_key": "term_key_001", "secret": "s3cr3t-terminal",
+            "merchant_id": "m-1", "tenant_id": "test-tenant"
+        }));
+        assert_eq!(p.credentials().secret.expose(), "s3cr3t-terminal");
+        assert!(!format!("{p:?}").contains("s3cr3t"));
+        assert!(
+            serde_json::from_value::<ProvisionResponse>(json!({
+                "api_key": "k", "secret": "", "merchant_id": "m", "tenant_id": "t"
+            }))
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn webhook_envelope() {
+        let w: WebhookEnvelope = round_trip(json!({
+            "id": "evt_01", "event": "transaction.received", "session_id": "s1",
+            "data": {"channel": "pos", "terminal_id": "pos_3f1e2d_001", "reference": "r1", "status": "approved"},
+            "created_at": "2026-11-21T10:00:00Z"
+        }));
+        assert_eq!(w.event, WebhookEventType::TransactionReceived);
+        for e in [
+            WebhookEventType::PaymentUpdated,
+            WebhookEventType::SessionClosed,
+            WebhookEventType::TerminalOffline,
+        ] {
+            assert_eq!(serde_json::to_value(&e).unwrap(), json!(e.as_str()));
+        }
+    }
+
+    #[test]
+    fn partner_terminals_payments_refunds() {
+        round_trip::<TerminalInfo>(json!({
+            "terminal_id": "pos_3f1e2d_001", "session_id": "s1", "label": "POS 1",
+            "status": "busy", "last_seen_at": "2026-11-21T10:00:00Z", "queue_depth": 2
+        }));
+        let create: CreatePayment = round_trip(json!({
+            "terminal_id": "pos_3f1e2d_001", "amount": "2000.00", "currency": "NGN",
+            "reference": "ORDER-991",
+            "metadata": {"store_id": "st1", "pos_payment_id": "pp9", "pos_merchant_id": "pm3"}
+        }));
+        assert_eq!(create.amount.minor(), 200_000);
+        // Amounts are strings only.
+        assert!(
+            serde_json::from_value::<CreatePayment>(json!({
+                "terminal_id": "t", "amount": 2000.0, "currency": "NGN", "reference": "r"
+            }))
+            .is_err()
+        );
+        let pay: Payment = round_trip(json!({
+            "payment_id": "pay_1", "kind": "sale", "terminal_id": "pos_3f1e2d_001",
+            "session_id": "s1", "amount": "2000.00", "currency": "NGN", "status": "approved",
+            "reference": "ORDER-991", "offline_policy": "prefer_online",
+            "expires_at": "2026-11-21T10:02:00Z",
+            "transaction": {
+                "transaction_id": "txn_1", "reference": "pos_3f1e2d_001-000001",
+                "card": {"brand": "mastercard", "last4": "4444"}, "offline": false,
+                "auth_code": "A1B2C3", "approved_at": "2026-11-21T10:00:30Z"
+            },
+            "created_at": "2026-11-21T10:00:00Z", "updated_at": "2026-11-21T10:00:30Z"
+        }));
+        assert_eq!(pay.status, PaymentStatus::Approved);
+        assert!(pay.status.is_final() && !PaymentStatus::InProgress.is_final());
+        for s in [
+            "pending",
+            "in_progress",
+            "declined",
+            "aborted",
+            "timed_out",
+            "failed",
+        ] {
+            assert!(serde_json::from_value::<PaymentStatus>(json!(s)).is_ok());
+        }
+        let refund: CreateRefund = round_trip(json!({"amount": "500.00", "currency": "NGN"}));
+        assert_eq!(refund.amount.minor(), 50_000);
+        let q: RefundQuery = round_trip(json!({"transactionId": "txn_1"}));
+        assert_eq!(q.transaction_id, "txn_1");
+    }
+
+    #[test]
+    fn sandbox_scenarios() {
+        let s: SetScenario = round_trip(
+            json!({"terminal_id": "pos_3f1e2d_001", "scenario": "slow:250", "count": 2}),
+        );
+        assert_eq!(s.scenario, Scenario::Slow { ms: 250 });
+        for name in [
+            "decline",
+            "insufficient_funds",
+            "auth_timeout",
+            "http_500",
+            "drop_after_commit",
+        ] {
+            let sc = Scenario::parse(name).unwrap();
+            assert_eq!(sc.name(), name);
+        }
+        for bad in ["slow:", "slow:-1", "slow:99999999", "explode"] {
+            assert!(Scenario::parse(bad).is_err(), "{bad}");
+        }
+        let d: SetScenario =
+            serde_json::from_value(json!({"terminal_id": "t1", "scenario": "decline"})).unwrap();
+        assert_eq!(d.count, 1);
+        round_trip::<Scenarios>(json!({
+            "available": ["decline"],
+            "active": [{"terminal_id": "t1", "scenario": "http_500", "remaining": 1}]
+        }));
+    }
+
+    #[test]
+    fn commands_are_tagged_on_type() {
+        let sale: Command = round_trip(json!({
+            "command_id": "cmd_1", "type": "sale", "payment_id": "pay_1",
+            "amount": "2000.00", "currency": "NGN", "partner_reference": "ORDER-991",
+            "metadata": {"store_id": "st1"},
+            "expires_at": "2026-11-21T10:02:00Z", "offline_policy": "require_online"
+        }));
+        assert!(matches!(
+            sale.body,
+            CommandBody::Sale {
+                offline_policy: OfflinePolicy::RequireOnline,
+                ..
+            }
+        ));
+        round_trip::<Command>(
+            json!({"command_id": "cmd_2", "type": "abort", "payment_id": "pay_1"}),
+        );
+        round_trip::<Command>(json!({
+            "command_id": "cmd_3", "type": "refund", "payment_id": "pay_2",
+            "original_reference": "pos_3f1e2d_001-000001", "amount": "500.00", "currency": "NGN"
+        }));
+        let closed: Command = round_trip(json!({"command_id": "cmd_4", "type": "session_closed"}));
+        assert_eq!(closed.body, CommandBody::SessionClosed {});
+        // offline_policy defaults to prefer_online.
+        let c: Command = serde_json::from_value(json!({
+            "command_id": "c", "type": "sale", "payment_id": "p", "amount": "1.00",
+            "currency": "NGN", "partner_reference": "r", "expires_at": "2026-11-21T10:02:00Z",
+            "future_field": [1, 2]
+        }))
+        .unwrap();
+        assert!(matches!(
+            c.body,
+            CommandBody::Sale {
+                offline_policy: OfflinePolicy::PreferOnline,
+                ..
+            }
+        ));
+        assert!(
+            serde_json::from_value::<Command>(json!({"command_id": "c", "type": "explode"}))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn acks_and_events() {
+        let ack: CommandAck =
+            round_trip(json!({"status": "rejected", "reason": "amount_exceeds_refundable"}));
+        assert_eq!(ack.reason, Some(AckReason::AmountExceedsRefundable));
+        round_trip::<CommandAck>(json!({"status": "accepted"}));
+        for r in [
+            AckReason::Busy,
+            AckReason::Expired,
+            AckReason::SessionClosed,
+            AckReason::UnknownTransaction,
+            AckReason::OfflineLimit,
+            AckReason::InvalidRequest,
+        ] {
+            assert_eq!(serde_json::to_value(r).unwrap(), json!(r.as_str()));
+        }
+        for s in [
+            "in_progress",
+            "aborted",
+            "abort_too_late",
+            "timed_out",
+            "failed",
+        ] {
+            round_trip::<PaymentEvent>(json!({"status": s, "at": "2026-11-21T10:00:00Z"}));
+        }
+        round_trip::<PaymentEvent>(
+            json!({"status": "failed", "reason": "reader_error", "at": "2026-11-21T10:00:00Z"}),
+        );
+    }
+
+    #[test]
+    fn transaction_submission_matches_the_spec_vector() {
+        // The body of SPEC section 3, vector V2 (payment_id null → None).
+        let v2 = json!({"reference":"pos_3f1e2d_001-000042","kind":"sale","amount":"1500.50",
+            "currency":"NGN","offline":true,"captured_at":"2026-11-21T10:02:01Z",
+            "card":{"token":"9f2c4e1a0b7d3e6f8a1c2b4d6e8f0a1b","last4":"1111",
+                    "brand":"visa","entry_mode":"contactless"},"payment_id":null});
+        let sub: TransactionSubmission = serde_json::from_value(v2.clone()).unwrap();
+        assert!(sub.offline && sub.payment_id.is_none());
+        let out = serde_json::to_vec(&sub).unwrap();
+        // Same canonical body (and so the same signature) as the literal.
+        assert_eq!(
+            crate::signing::canonical_body(&out).unwrap(),
+            crate::signing::canonical_body(v2.to_string().as_bytes()).unwrap()
+        );
+        round_trip::<TransactionSubmission>(json!({
+            "reference": "pos_3f1e2d_001-000043", "payment_id": "pay_2", "kind": "refund",
+            "amount": "500.00", "currency": "NGN", "card": card_json(), "operator_id": "op_1",
+            "captured_at": "2026-11-21T10:05:00Z", "offline": false,
+            "original_reference": "pos_3f1e2d_001-000042"
+        }));
+        let ans: TransactionAnswer = round_trip(json!({
+            "transaction_id": "txn_9", "reference": "pos_3f1e2d_001-000042",
+            "status": "declined", "decline_reason": "insufficient_funds"
+        }));
+        assert_eq!(ans.decline_reason, Some(DeclineReason::InsufficientFunds));
+        round_trip::<TransactionAnswer>(json!({
+            "transaction_id": "txn_9", "reference": "pos_3f1e2d_001-000042",
+            "status": "approved", "auth_code": "123456"
+        }));
+    }
+
+    #[test]
+    fn records_reversals_statement() {
+        let rec = json!({
+            "transaction_id": "txn_1", "reference": "pos_3f1e2d_001-000001", "channel": "pos",
+            "terminal_id": "pos_3f1e2d_001", "session_id": "s1", "kind": "sale",
+            "amount": "2000.00", "currency": "NGN", "status": "reversed", "auth_code": "123456",
+            "card": {"brand": "verve", "last4": "0007"}, "offline": false,
+            "captured_at": "2026-11-21T10:00:00Z", "received_at": "2026-11-21T10:00:01Z",
+            "reversed_at": "2026-11-21T10:01:00Z"
+        });
+        round_trip::<TransactionRecord>(rec.clone());
+        let page: StatementPage = round_trip(json!({
+            "content": [rec], "page": 0, "size": 20, "totalElements": 1, "totalPages": 1
+        }));
+        assert_eq!(page.content[0].status, RecordStatus::Reversed);
+        let q: StatementQuery = round_trip(json!({"page": 1, "size": 5, "status": "approved"}));
+        assert_eq!(q.status, Some(RecordStatus::Approved));
+        let empty: ReversalRequest = serde_json::from_value(json!({})).unwrap();
+        assert_eq!(empty, ReversalRequest::default());
+        round_trip::<ReversalRequest>(json!({"reason": "no_answer", "at": "2026-11-21T10:00:09Z"}));
+        round_trip::<ReversalAnswer>(json!({"reference": "r-1", "status": "not_found"}));
+    }
+
+    #[test]
+    fn heartbeat_and_answer() {
+        let hb: Heartbeat = round_trip(json!({
+            "agent_version": "0.1.0", "state": "idle", "queue_depth": 3,
+            "oldest_queued_at": "2026-11-21T09:00:00Z", "offline_since": "2026-11-21T08:59:00Z",
+            "hal": {"reader": "ok", "display": "ok"}
+        }));
+        assert_eq!(hb.queue_depth, 3);
+        let a: HeartbeatAnswer = round_trip(json!({
+            "server_time": "2026-11-21T10:00:00Z", "session_status": "active",
+            "offline_limits": {"floor_limit": "50000.00", "max_total": "20000000.00", "max_count": 1000, "max_age_hours": 72}
+        }));
+        let lim = a.offline_limits.unwrap();
+        assert_eq!(lim.max_total, Some(Total(2_000_000_000)));
+        round_trip::<HeartbeatAnswer>(
+            json!({"server_time": "2026-11-21T10:00:00Z", "session_status": "closed"}),
+        );
+    }
+
+    #[test]
+    fn unknown_fields_ignored_and_nones_omitted() {
+        let hb: Heartbeat = serde_json::from_value(json!({
+            "agent_version": "0.1.0", "state": "busy", "oldest_queued_at": null,
+            "offline_since": null, "hal": null, "brand_new_field": {"x": 1}
+        }))
+        .unwrap();
+        assert_eq!(hb.oldest_queued_at, None);
+        let out = serde_json::to_value(&hb).unwrap();
+        assert_eq!(
+            out,
+            json!({"agent_version": "0.1.0", "state": "busy", "queue_depth": 0})
+        );
+        let ack = CommandAck {
+            status: AckStatus::Accepted,
+            reason: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&ack).unwrap(),
+            r#"{"status":"accepted"}"#
+        );
+        let sub = TransactionSubmission {
+            reference: Reference::new("r-1").unwrap(),
+            payment_id: None,
+            kind: TransactionKind::Sale,
+            amount: Money::parse("1.00").unwrap(),
+            currency: Currency::Ngn,
+            card: serde_json::from_value(card_json()).unwrap(),
+            operator_id: None,
+            captured_at: ts("2026-11-21T10:00:00Z"),
+            offline: false,
+            original_reference: None,
+        };
+        let text = serde_json::to_string(&sub).unwrap();
+        assert!(!text.contains("null"), "{text}");
+        assert!(!text.contains("payment_id") && !text.contains("operator_id"));
+    }
+}
