@@ -1,0 +1,693 @@
+//! The core's vocabulary: what goes in ([`Input`]), what comes out
+//! ([`Output`]), what is persisted ([`Change`]) and what is shown
+//! ([`ScreenModel`]). Everything here is already validated by the shell.
+
+use std::fmt;
+
+use proto::{Currency, Money, PaymentId, Reference, Total};
+
+use super::limits::{OfflineLimits, OfflineRefusal};
+use super::time::UnixMillis;
+
+/// The id of a command received on the command stream (opaque, from the
+/// backend, validated by the shell).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CommandId(pub String);
+
+impl fmt::Display for CommandId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A card token: HMAC of the PAN under the per-device key, made by the
+/// shell the moment the card is read. The core never sees a PAN.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CardToken(pub String);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EntryMode {
+    Contactless,
+}
+
+impl EntryMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryMode::Contactless => "contactless",
+        }
+    }
+}
+
+/// What the reader tells about a card, after tokenization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Card {
+    pub token: CardToken,
+    pub last4: String,
+    pub brand: String,
+    pub entry_mode: EntryMode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TxKind {
+    Sale,
+    Refund,
+}
+
+impl TxKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TxKind::Sale => "sale",
+            TxKind::Refund => "refund",
+        }
+    }
+}
+
+/// A transaction's state; the same names as the store's `state` column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TxState {
+    /// Accepted, waiting for the card.
+    Pending,
+    /// Card read, online authorization about to be sent or in flight.
+    Authorizing,
+    Approved,
+    Declined,
+    OfflineApproved,
+    /// Approved offline, then declined by the backend when forwarded.
+    OfflineDeclined,
+    Aborted,
+    TimedOut,
+    /// Stopped by a local failure (storage, restart) before any charge.
+    Failed,
+    /// Outcome unknown, declined on screen; a reversal is queued.
+    ReversalPending,
+    Reversed,
+}
+
+impl TxState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TxState::Pending => "pending",
+            TxState::Authorizing => "authorizing",
+            TxState::Approved => "approved",
+            TxState::Declined => "declined",
+            TxState::OfflineApproved => "offline_approved",
+            TxState::OfflineDeclined => "offline_declined",
+            TxState::Aborted => "aborted",
+            TxState::TimedOut => "timed_out",
+            TxState::Failed => "failed",
+            TxState::ReversalPending => "reversal_pending",
+            TxState::Reversed => "reversed",
+        }
+    }
+
+    /// Approved on this terminal (online or offline): refundable.
+    pub fn is_approved(self) -> bool {
+        matches!(self, TxState::Approved | TxState::OfflineApproved)
+    }
+
+    /// No more work is expected from the payment flow.
+    pub fn is_final(self) -> bool {
+        !matches!(self, TxState::Pending | TxState::Authorizing)
+    }
+}
+
+/// `offline_policy` of a sale command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OfflinePolicy {
+    #[default]
+    PreferOnline,
+    RequireOnline,
+}
+
+impl OfflinePolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OfflinePolicy::PreferOnline => "prefer_online",
+            OfflinePolicy::RequireOnline => "require_online",
+        }
+    }
+}
+
+/// The once-per-payment online/offline decision and why it was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// The link was up at the tap: authorize online.
+    Online,
+    /// The link was known down at the tap and offline is allowed: approved
+    /// offline within limits.
+    OfflineLinkDown,
+    /// Online authorization outcome unknown; within limits and
+    /// `prefer_online`: approved offline under the same reference.
+    OfflineAfterUnknown,
+    /// Online authorization outcome unknown and offline not allowed:
+    /// declined on screen, reversal queued.
+    ReverseAfterUnknown,
+    /// `require_online` and the link was down: refused, nothing sent.
+    RefusedOnlineRequired,
+    /// Offline and beyond the offline limits: refused, nothing sent.
+    RefusedOfflineLimit(OfflineRefusal),
+}
+
+impl Decision {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Decision::Online => "online",
+            Decision::OfflineLinkDown => "offline_link_down",
+            Decision::OfflineAfterUnknown => "offline_after_unknown",
+            Decision::ReverseAfterUnknown => "reverse_after_unknown",
+            Decision::RefusedOnlineRequired => "refused_online_required",
+            Decision::RefusedOfflineLimit(r) => r.code(),
+        }
+    }
+}
+
+/// Session lifecycle as the backend reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SessionState {
+    Pending,
+    #[default]
+    Active,
+    Closed,
+    Cancelled,
+}
+
+/// End-of-day totals for the session-closed screen (computed by the shell
+/// from the store).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SessionTotals {
+    pub sales_count: u32,
+    pub sales_total: Total,
+    pub refunds_count: u32,
+    pub refunds_total: Total,
+}
+
+// ---------------------------------------------------------------- inputs ---
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SaleCommand {
+    pub command_id: CommandId,
+    pub payment_id: PaymentId,
+    pub amount: Money,
+    pub partner_reference: Option<String>,
+    /// `expires_at` converted to wall-clock milliseconds by the shell.
+    pub expires_at: Option<UnixMillis>,
+    pub offline_policy: OfflinePolicy,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AbortCommand {
+    pub command_id: CommandId,
+    pub payment_id: PaymentId,
+}
+
+/// What the store knows of the sale a refund points at; looked up by the
+/// shell with `original_reference` (None when the store has no such
+/// transaction).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OriginalSale {
+    pub reference: Reference,
+    pub kind: TxKind,
+    pub state: TxState,
+    pub amount: Money,
+    /// Amount minus every refund not declined/aborted/failed so far.
+    pub refundable_left: Money,
+    pub card_token: CardToken,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundCommand {
+    pub command_id: CommandId,
+    pub payment_id: PaymentId,
+    pub original_reference: Reference,
+    pub amount: Money,
+    pub original: Option<OriginalSale>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionClosedCommand {
+    pub command_id: CommandId,
+    pub totals: Option<SessionTotals>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Sale(SaleCommand),
+    Abort(AbortCommand),
+    Refund(RefundCommand),
+    SessionClosed(SessionClosedCommand),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Button {
+    Cancel,
+    Ok,
+    Back,
+    Digit(u8),
+}
+
+/// The answer to an [`Output::Authorize`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthResult {
+    Approved {
+        auth_code: Option<String>,
+        transaction_id: String,
+    },
+    Declined {
+        reason: String,
+    },
+    /// Timeout, connection error, 5xx: the outcome is unknown.
+    Unknown,
+}
+
+/// The backend's answer to an offline transaction forwarded by the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ForwardOutcome {
+    Approved {
+        transaction_id: String,
+        auth_code: Option<String>,
+    },
+    Declined {
+        reason: String,
+    },
+}
+
+/// Identifies one [`Output::Persist`] so the shell can confirm it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct OpId(pub u64);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    Command(Command),
+    /// A sale keyed on the terminal by the cashier (no partner payment).
+    LocalSale {
+        amount: Money,
+    },
+    CardRead(Card),
+    CardError {
+        reason: String,
+    },
+    Button(Button),
+    /// The change of this op is durably committed.
+    Persisted {
+        op_id: OpId,
+    },
+    /// The change of this op could not be committed (disk full, corrupt).
+    PersistFailed {
+        op_id: OpId,
+        error: String,
+    },
+    AuthAnswer {
+        reference: Reference,
+        result: AuthResult,
+    },
+    Forwarded {
+        reference: Reference,
+        outcome: ForwardOutcome,
+    },
+    /// The backend acknowledged the reversal of this reference.
+    Reversed {
+        reference: Reference,
+    },
+    LinkChanged {
+        online: bool,
+    },
+    SessionStatus {
+        status: SessionState,
+        totals: Option<SessionTotals>,
+    },
+    /// Limits from the heartbeat (None: back to the configured ones).
+    OfflineLimits(Option<OfflineLimits>),
+    /// Outbox items not yet acknowledged, for the screen.
+    QueueDepth(u32),
+    /// A deadline from `poll_timeout` has passed (any input also fires due
+    /// timers first; this one only wakes the core).
+    TimerDue,
+}
+
+// --------------------------------------------------------------- outputs ---
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AckStatus {
+    Accepted,
+    Rejected,
+}
+
+/// Rejection reasons of the ack endpoint (SPEC 4.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AckReason {
+    Busy,
+    Expired,
+    SessionClosed,
+    UnknownTransaction,
+    AmountExceedsRefundable,
+    OfflineLimit,
+    InvalidRequest,
+}
+
+impl AckReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AckReason::Busy => "busy",
+            AckReason::Expired => "expired",
+            AckReason::SessionClosed => "session_closed",
+            AckReason::UnknownTransaction => "unknown_transaction",
+            AckReason::AmountExceedsRefundable => "amount_exceeds_refundable",
+            AckReason::OfflineLimit => "offline_limit",
+            AckReason::InvalidRequest => "invalid_request",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandAck {
+    pub command_id: CommandId,
+    pub status: AckStatus,
+    pub reason: Option<AckReason>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentEventStatus {
+    InProgress,
+    Aborted,
+    AbortTooLate,
+    TimedOut,
+    Failed,
+}
+
+impl PaymentEventStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentEventStatus::InProgress => "in_progress",
+            PaymentEventStatus::Aborted => "aborted",
+            PaymentEventStatus::AbortTooLate => "abort_too_late",
+            PaymentEventStatus::TimedOut => "timed_out",
+            PaymentEventStatus::Failed => "failed",
+        }
+    }
+}
+
+/// The body of a `POST /v1/terminals/:tid/transactions`, minus currency
+/// (always NGN) and the terminal id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Submission {
+    pub reference: Reference,
+    pub payment_id: Option<PaymentId>,
+    pub kind: TxKind,
+    pub amount: Money,
+    pub card: Card,
+    pub captured_at: UnixMillis,
+    /// `true`: already approved offline, the backend records it.
+    pub offline: bool,
+    pub original_reference: Option<Reference>,
+}
+
+/// Something the backend must learn, enqueued in the same commit as the
+/// state change it belongs to; the outbox forwards items in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutboxItem {
+    Ack(CommandAck),
+    PaymentEvent {
+        payment_id: PaymentId,
+        status: PaymentEventStatus,
+        reason: Option<String>,
+        at: UnixMillis,
+    },
+    /// Forward an offline-approved transaction.
+    Submit(Submission),
+    Reversal {
+        reference: Reference,
+    },
+}
+
+/// A new transaction row, with the sequence its reference was minted from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTx {
+    pub reference: Reference,
+    pub sequence: u64,
+    pub kind: TxKind,
+    pub amount: Money,
+    pub currency: Currency,
+    pub payment_id: Option<PaymentId>,
+    pub command_id: Option<CommandId>,
+    pub partner_reference: Option<String>,
+    pub original_reference: Option<Reference>,
+    pub offline_policy: OfflinePolicy,
+    pub created_at: UnixMillis,
+    pub state: TxState,
+}
+
+/// An update of an existing transaction row; `None` fields are unchanged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxUpdate {
+    pub reference: Reference,
+    pub state: TxState,
+    pub card: Option<Card>,
+    pub captured_at: Option<UnixMillis>,
+    pub decision: Option<Decision>,
+    pub auth_code: Option<String>,
+    pub transaction_id: Option<String>,
+    /// Decline/failure reason code.
+    pub reason: Option<String>,
+    pub updated_at: UnixMillis,
+}
+
+impl TxUpdate {
+    pub fn new(reference: Reference, state: TxState, at: UnixMillis) -> TxUpdate {
+        TxUpdate {
+            reference,
+            state,
+            card: None,
+            captured_at: None,
+            decision: None,
+            auth_code: None,
+            transaction_id: None,
+            reason: None,
+            updated_at: at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TxWrite {
+    Insert(NewTx),
+    Update(TxUpdate),
+}
+
+impl TxWrite {
+    pub fn reference(&self) -> &Reference {
+        match self {
+            TxWrite::Insert(n) => &n.reference,
+            TxWrite::Update(u) => &u.reference,
+        }
+    }
+
+    pub fn state(&self) -> TxState {
+        match self {
+            TxWrite::Insert(n) => n.state,
+            TxWrite::Update(u) => u.state,
+        }
+    }
+}
+
+/// One atomic commit: the transaction write and the outbox items to
+/// enqueue with it. Either all of it is durable or none of it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Change {
+    pub tx: Option<TxWrite>,
+    pub outbox: Vec<OutboxItem>,
+}
+
+/// An online authorization request (`offline: false`); the shell sends it
+/// with the auth timeout and answers with [`Input::AuthAnswer`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthRequest {
+    pub submission: Submission,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Beep {
+    Read,
+    Success,
+    Failure,
+}
+
+/// Log-worthy events (never card data beyond last4/brand, never secrets).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Report {
+    CommandRejected {
+        command_id: CommandId,
+        reason: AckReason,
+    },
+    PaymentStarted {
+        reference: Reference,
+        kind: TxKind,
+        amount: Money,
+    },
+    Decided {
+        reference: Reference,
+        decision: Decision,
+    },
+    Finished {
+        reference: Reference,
+        state: TxState,
+    },
+    AbortTooLate {
+        reference: Reference,
+    },
+    CardReadFailed {
+        reason: String,
+    },
+    /// The shell's auth timeout did not answer; the core's guard did.
+    AuthGuardExpired {
+        reference: Reference,
+    },
+    PersistFailed {
+        op_id: OpId,
+        reference: Option<Reference>,
+        error: String,
+    },
+    OfflineDeclined {
+        reference: Reference,
+        reason: String,
+    },
+    /// An input that makes no sense in the current state; ignored.
+    Ignored {
+        input: &'static str,
+        why: &'static str,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Persist {
+    pub op_id: OpId,
+    pub change: Change,
+}
+
+/// What the core asks the shell to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    Render(ScreenModel),
+    /// Commit `change` atomically, then answer `Persisted`/`PersistFailed`.
+    Persist(Persist),
+    Authorize(AuthRequest),
+    /// An ack sent straight away (rejections, abort receipts): no state
+    /// depends on it. Accepted sale/refund acks go through the outbox.
+    Ack(CommandAck),
+    /// Best-effort immediate reversal when the state that would queue one
+    /// could not be stored (storage failure after an authorization).
+    ReverseNow {
+        reference: Reference,
+    },
+    StartReader {
+        timeout_ms: u64,
+    },
+    StopReader,
+    Beep(Beep),
+    Report(Report),
+}
+
+// --------------------------------------------------------------- screens ---
+
+/// The ten screens of SPEC section 6, with what each shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Screen {
+    Booting,
+    Idle {
+        event_name: String,
+        terminal_label: String,
+    },
+    TapCard {
+        amount: Money,
+        message: Option<String>,
+    },
+    Processing {
+        kind: TxKind,
+        amount: Money,
+    },
+    Approved {
+        kind: TxKind,
+        amount: Money,
+        reference: Reference,
+        /// Approved without the backend.
+        offline_approval: bool,
+        message: Option<String>,
+    },
+    Declined {
+        kind: TxKind,
+        amount: Money,
+        reference: Reference,
+        message: String,
+    },
+    Cancelled {
+        amount: Money,
+        message: String,
+    },
+    RefundTap {
+        amount: Money,
+        message: Option<String>,
+    },
+    SessionClosed {
+        totals: Option<SessionTotals>,
+        message: String,
+    },
+    Error {
+        message: String,
+    },
+}
+
+impl Screen {
+    /// The name used by the virtual device's `GET /screen`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Screen::Booting => "booting",
+            Screen::Idle { .. } => "idle",
+            Screen::TapCard { .. } => "tap_card",
+            Screen::Processing { .. } => "processing",
+            Screen::Approved { .. } => "approved",
+            Screen::Declined { .. } => "declined",
+            Screen::Cancelled { .. } => "cancelled",
+            Screen::RefundTap { .. } => "refund_tap",
+            Screen::SessionClosed { .. } => "session_closed",
+            Screen::Error { .. } => "error",
+        }
+    }
+
+    pub fn amount(&self) -> Option<Money> {
+        match self {
+            Screen::TapCard { amount, .. }
+            | Screen::Processing { amount, .. }
+            | Screen::Approved { amount, .. }
+            | Screen::Declined { amount, .. }
+            | Screen::Cancelled { amount, .. }
+            | Screen::RefundTap { amount, .. } => Some(*amount),
+            Screen::Booting
+            | Screen::Idle { .. }
+            | Screen::SessionClosed { .. }
+            | Screen::Error { .. } => None,
+        }
+    }
+
+    pub fn message(&self) -> Option<&str> {
+        match self {
+            Screen::TapCard { message, .. }
+            | Screen::Approved { message, .. }
+            | Screen::RefundTap { message, .. } => message.as_deref(),
+            Screen::Declined { message, .. }
+            | Screen::Cancelled { message, .. }
+            | Screen::SessionClosed { message, .. }
+            | Screen::Error { message } => Some(message),
+            Screen::Booting | Screen::Idle { .. } | Screen::Processing { .. } => None,
+        }
+    }
+}
+
+/// What the display shows: the screen plus the status line every screen
+/// carries (`offline`: the terminal believes the backend unreachable;
+/// `queued`: outbox items not yet acknowledged).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScreenModel {
+    pub screen: Screen,
+    pub currency: Currency,
+    pub offline: bool,
+    pub queued: u32,
+}

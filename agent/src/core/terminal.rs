@@ -1,0 +1,1331 @@
+//! The terminal state machine.
+
+use std::collections::{BTreeSet, VecDeque};
+
+use proto::{Currency, Money, PaymentId, Reference, TerminalId};
+
+use super::limits::{OfflineExposure, OfflineLimits, QueuedOffline};
+use super::model::*;
+use super::time::{Millis, Now, UnixMillis};
+
+/// Static configuration of the core.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoreConfig {
+    pub terminal_id: TerminalId,
+    pub terminal_label: String,
+    pub event_name: String,
+    /// How long the tap screen waits for a card (SPEC default 60 s).
+    pub tap_timeout_ms: u64,
+    /// How long a result screen stays before going back to idle.
+    pub result_screen_ms: u64,
+    /// The shell's online authorization timeout (SPEC default 8 s). The core
+    /// arms a guard `auth_timeout_ms + auth_guard_grace_ms` after sending in
+    /// case the shell never answers.
+    pub auth_timeout_ms: u64,
+    pub auth_guard_grace_ms: u64,
+    /// Configured offline limits; the heartbeat can only tighten them.
+    pub offline_limits: OfflineLimits,
+}
+
+impl CoreConfig {
+    /// SPEC defaults for everything but the names.
+    pub fn new(
+        terminal_id: TerminalId,
+        terminal_label: impl Into<String>,
+        event_name: impl Into<String>,
+    ) -> Self {
+        CoreConfig {
+            terminal_id,
+            terminal_label: terminal_label.into(),
+            event_name: event_name.into(),
+            tap_timeout_ms: 60_000,
+            result_screen_ms: 5_000,
+            auth_timeout_ms: 8_000,
+            auth_guard_grace_ms: 2_000,
+            offline_limits: OfflineLimits::default(),
+        }
+    }
+}
+
+/// A transaction found in `pending` or `authorizing` at boot: the agent
+/// stopped in the middle of it. Nobody was told it was approved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterruptedTx {
+    pub reference: Reference,
+    pub payment_id: Option<PaymentId>,
+    pub state: TxState,
+}
+
+/// What the shell restores from the store at boot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoredState {
+    /// The next reference sequence: greater than every sequence ever used
+    /// (the store persists each minted sequence with its transaction).
+    pub next_sequence: u64,
+    /// Offline-approved transactions the backend has not acknowledged.
+    pub offline_queue: Vec<QueuedOffline>,
+    pub interrupted: Vec<InterruptedTx>,
+    pub session: SessionState,
+    pub totals: Option<SessionTotals>,
+    /// Last heartbeat limits, if any were stored.
+    pub heartbeat_limits: Option<OfflineLimits>,
+    /// Believed link state at boot (usually false until the stream opens).
+    pub online: bool,
+    pub queued: u32,
+    /// Wall-clock time at boot, stamped on the commits that close
+    /// interrupted transactions.
+    pub booted_at: UnixMillis,
+}
+
+impl Default for RestoredState {
+    fn default() -> Self {
+        RestoredState {
+            next_sequence: 1,
+            offline_queue: Vec::new(),
+            interrupted: Vec::new(),
+            session: SessionState::Active,
+            totals: None,
+            heartbeat_limits: None,
+            online: false,
+            queued: 0,
+            booted_at: UnixMillis(0),
+        }
+    }
+}
+
+/// What happens when the payment's in-flight commit is durable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum After {
+    /// `authorizing` is durable: send the authorization.
+    Authorize,
+    /// A final state is durable: show it.
+    Show(Outcome),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Outcome {
+    Approved { offline: bool },
+    Declined { message: String },
+    Cancelled { message: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Stage {
+    /// The new transaction (pending) and the accepted ack are being committed.
+    Beginning { op: OpId },
+    WaitingCard { deadline: Millis },
+    /// An update is being committed; `then` runs once it is durable.
+    Recording { op: OpId, then: After },
+    /// Authorization sent; `guard` fires if the shell never answers.
+    Authorizing { guard: Millis },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Payment {
+    reference: Reference,
+    kind: TxKind,
+    amount: Money,
+    payment_id: Option<PaymentId>,
+    policy: OfflinePolicy,
+    original: Option<OriginalSale>,
+    stage: Stage,
+    /// The pending row is durable.
+    inserted: bool,
+    /// Abort arrived before the pending row was durable.
+    abort_requested: bool,
+    abort_too_late: bool,
+    card: Option<Card>,
+    captured_at: UnixMillis,
+    /// An authorization went out and the backend did not decline it.
+    authorize_sent: bool,
+}
+
+/// The last payment that finished, to answer a late abort.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Finished {
+    payment_id: PaymentId,
+    card_read: bool,
+    status: Option<PaymentEventStatus>,
+}
+
+/// The sans-IO terminal core: every rule of SPEC section 5, no I/O, no
+/// clock, no randomness.
+///
+/// Drive it like this: call [`Terminal::handle`] with each input and the
+/// current time, then call [`Terminal::poll`] until it returns `None`, and
+/// sleep until [`Terminal::poll_timeout`] (or the next input).
+///
+/// # Drain order of `poll()`
+///
+/// `poll()` returns outputs first-in first-out, exactly in the order the
+/// core produced them across all `handle` calls since the last drain. The
+/// shell must act on them in that order: in particular it must commit
+/// `Persist` outputs in the order they were polled (a later change may
+/// update a row an earlier one inserted) and answer each `op_id` with exactly
+/// one `Persisted` or `PersistFailed`. Write-ahead does not depend on the
+/// order: a result screen, an `Authorize` or anything sent about a payment
+/// is only produced by the `handle(Persisted)` that confirms its commit.
+#[derive(Debug)]
+pub struct Terminal {
+    config: CoreConfig,
+    online: bool,
+    queued: u32,
+    session: SessionState,
+    totals: Option<SessionTotals>,
+    heartbeat_limits: Option<OfflineLimits>,
+    exposure: OfflineExposure,
+    next_sequence: u64,
+    next_op: u64,
+    payment: Option<Payment>,
+    /// Commits not tied to the payment in progress.
+    background_ops: BTreeSet<OpId>,
+    last_finished: Option<Finished>,
+    screen: Screen,
+    /// When the result screen goes back to idle.
+    screen_until: Option<Millis>,
+    last_render: Option<ScreenModel>,
+    outputs: VecDeque<Output>,
+}
+
+fn decline_message(reason: &str) -> String {
+    match reason {
+        "insufficient_funds" => "Insufficient funds".to_string(),
+        "card_declined" => "Card declined".to_string(),
+        _ => "Declined by the bank".to_string(),
+    }
+}
+
+impl Terminal {
+    /// A core restored from the store. Queues the first screen and, for
+    /// transactions interrupted by a restart, the commits that close them
+    /// (`failed`, or `reversal_pending` with a reversal when an
+    /// authorization may have gone out).
+    pub fn new(config: CoreConfig, restored: RestoredState) -> Terminal {
+        let mut t = Terminal {
+            online: restored.online,
+            queued: restored.queued,
+            session: restored.session,
+            totals: restored.totals,
+            heartbeat_limits: restored.heartbeat_limits,
+            exposure: OfflineExposure::new(restored.offline_queue),
+            next_sequence: restored.next_sequence.max(1),
+            next_op: 1,
+            payment: None,
+            background_ops: BTreeSet::new(),
+            last_finished: None,
+            screen: Screen::Booting,
+            screen_until: None,
+            last_render: None,
+            outputs: VecDeque::new(),
+            config,
+        };
+        for it in restored.interrupted {
+            t.close_interrupted(it, restored.booted_at);
+        }
+        let home = t.home_screen();
+        t.set_screen(home);
+        t
+    }
+
+    fn close_interrupted(&mut self, it: InterruptedTx, at: UnixMillis) {
+        let mut change = Change::default();
+        let mut update = TxUpdate::new(it.reference.clone(), TxState::Failed, at);
+        update.reason = Some("agent_restart".to_string());
+        match it.state {
+            TxState::Pending => {}
+            TxState::Authorizing => {
+                update.state = TxState::ReversalPending;
+                change.outbox.push(OutboxItem::Reversal {
+                    reference: it.reference.clone(),
+                });
+            }
+            _ => return,
+        }
+        if let Some(payment_id) = it.payment_id {
+            change.outbox.push(OutboxItem::PaymentEvent {
+                payment_id,
+                status: PaymentEventStatus::Failed,
+                reason: Some("agent_restart".to_string()),
+                at,
+            });
+        }
+        change.tx = Some(TxWrite::Update(update));
+        self.persist_background(change);
+    }
+
+    // ------------------------------------------------------------ public ---
+
+    /// Next output, in production order; `None` when there is nothing to do.
+    pub fn poll(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// When the core next wants [`Input::TimerDue`] (monotonic clock).
+    pub fn poll_timeout(&self) -> Option<Millis> {
+        let stage = self.payment.as_ref().and_then(|p| match p.stage {
+            Stage::WaitingCard { deadline } => Some(deadline),
+            Stage::Authorizing { guard } => Some(guard),
+            Stage::Beginning { .. } | Stage::Recording { .. } => None,
+        });
+        match (stage, self.screen_until) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// A payment is in progress (a new one would be refused as busy).
+    pub fn is_busy(&self) -> bool {
+        self.payment.is_some()
+    }
+
+    /// The reference of the payment in progress.
+    pub fn active_reference(&self) -> Option<&Reference> {
+        self.payment.as_ref().map(|p| &p.reference)
+    }
+
+    /// The screen as it was last rendered.
+    pub fn screen(&self) -> ScreenModel {
+        self.model()
+    }
+
+    pub fn exposure(&self) -> &OfflineExposure {
+        &self.exposure
+    }
+
+    /// Configured limits tightened by the heartbeat's.
+    pub fn effective_limits(&self) -> OfflineLimits {
+        match &self.heartbeat_limits {
+            Some(h) => self.config.offline_limits.tightened_by(h),
+            None => self.config.offline_limits,
+        }
+    }
+
+    /// Feed one input. Due timers fire first.
+    pub fn handle(&mut self, now: Now, input: Input) {
+        self.fire_timers(now);
+        match input {
+            Input::TimerDue => {}
+            Input::Command(c) => self.on_command(now, c),
+            Input::LocalSale { amount } => self.on_local_sale(now, amount),
+            Input::CardRead(card) => self.on_card_read(now, card),
+            Input::CardError { reason } => self.on_card_error(now, reason),
+            Input::Button(b) => self.on_button(now, b),
+            Input::Persisted { op_id } => self.on_persisted(now, op_id),
+            Input::PersistFailed { op_id, error } => self.on_persist_failed(now, op_id, error),
+            Input::AuthAnswer { reference, result } => self.on_auth_answer(now, reference, result),
+            Input::Forwarded { reference, outcome } => self.on_forwarded(now, reference, outcome),
+            Input::Reversed { reference } => {
+                let change = Change {
+                    tx: Some(TxWrite::Update(TxUpdate::new(
+                        reference,
+                        TxState::Reversed,
+                        now.wall,
+                    ))),
+                    outbox: Vec::new(),
+                };
+                self.persist_background(change);
+            }
+            Input::LinkChanged { online } => {
+                self.online = online;
+                self.refresh();
+            }
+            Input::SessionStatus { status, totals } => {
+                self.session = status;
+                if totals.is_some() {
+                    self.totals = totals;
+                }
+                self.show_home_if_resting();
+            }
+            Input::OfflineLimits(limits) => self.heartbeat_limits = limits,
+            Input::QueueDepth(n) => {
+                self.queued = n;
+                self.refresh();
+            }
+        }
+    }
+
+    // ------------------------------------------------------------ timers ---
+
+    fn fire_timers(&mut self, now: Now) {
+        if let Some(p) = &self.payment {
+            match p.stage {
+                Stage::WaitingCard { deadline } if now.mono >= deadline => {
+                    self.outputs.push_back(Output::StopReader);
+                    self.finish_without_card(
+                        now,
+                        TxState::TimedOut,
+                        PaymentEventStatus::TimedOut,
+                        None,
+                        "Timed out, no card presented",
+                    );
+                }
+                Stage::Authorizing { guard } if now.mono >= guard => {
+                    let reference = p.reference.clone();
+                    self.report(Report::AuthGuardExpired { reference });
+                    self.after_unknown(now);
+                }
+                _ => {}
+            }
+        }
+        if let Some(until) = self.screen_until {
+            if now.mono >= until {
+                self.screen_until = None;
+                if self.payment.is_none() {
+                    let home = self.home_screen();
+                    self.set_screen(home);
+                }
+            }
+        }
+    }
+
+    // ---------------------------------------------------------- commands ---
+
+    fn reject(&mut self, command_id: CommandId, reason: AckReason) {
+        self.report(Report::CommandRejected {
+            command_id: command_id.clone(),
+            reason,
+        });
+        self.outputs.push_back(Output::Ack(CommandAck {
+            command_id,
+            status: AckStatus::Rejected,
+            reason: Some(reason),
+        }));
+    }
+
+    fn accept_now(&mut self, command_id: CommandId) {
+        self.outputs.push_back(Output::Ack(CommandAck {
+            command_id,
+            status: AckStatus::Accepted,
+            reason: None,
+        }));
+    }
+
+    fn on_command(&mut self, now: Now, command: Command) {
+        match command {
+            Command::Sale(sale) => self.on_sale(now, sale),
+            Command::Refund(refund) => self.on_refund(now, refund),
+            Command::Abort(abort) => self.on_abort_command(now, abort),
+            Command::SessionClosed(c) => {
+                self.accept_now(c.command_id);
+                self.session = SessionState::Closed;
+                if c.totals.is_some() {
+                    self.totals = c.totals;
+                }
+                let waiting = matches!(
+                    self.payment.as_ref().map(|p| &p.stage),
+                    Some(Stage::WaitingCard { .. })
+                );
+                if waiting {
+                    self.outputs.push_back(Output::StopReader);
+                    self.finish_without_card(
+                        now,
+                        TxState::Aborted,
+                        PaymentEventStatus::Aborted,
+                        Some("session_closed"),
+                        "Session closed, payment cancelled",
+                    );
+                } else if self.payment.is_none() {
+                    self.show_home_now();
+                }
+            }
+        }
+    }
+
+    /// Common refusals for a new payment; `Err` carries the ack reason.
+    fn check_can_start(&mut self) -> Result<(), AckReason> {
+        if self.payment.is_some() {
+            return Err(AckReason::Busy);
+        }
+        if self.session != SessionState::Active {
+            return Err(AckReason::SessionClosed);
+        }
+        Ok(())
+    }
+
+    fn on_sale(&mut self, now: Now, sale: SaleCommand) {
+        if let Err(reason) = self.check_can_start() {
+            self.reject(sale.command_id, reason);
+            if reason == AckReason::SessionClosed {
+                self.show_home_now();
+            }
+            return;
+        }
+        if sale.amount.is_zero() {
+            return self.reject(sale.command_id, AckReason::InvalidRequest);
+        }
+        if sale.expires_at.is_some_and(|e| e <= now.wall) {
+            return self.reject(sale.command_id, AckReason::Expired);
+        }
+        // Known offline at command time: refuse now what could never be
+        // approved offline, before the customer taps.
+        if !self.online && sale.offline_policy == OfflinePolicy::PreferOnline {
+            let limits = self.effective_limits();
+            if self.exposure.check(&limits, sale.amount, now.wall).is_err() {
+                return self.reject(sale.command_id, AckReason::OfflineLimit);
+            }
+        }
+        self.begin(
+            now,
+            TxKind::Sale,
+            sale.amount,
+            Some(sale.command_id),
+            Some(sale.payment_id),
+            sale.partner_reference,
+            sale.offline_policy,
+            None,
+        );
+    }
+
+    fn on_local_sale(&mut self, now: Now, amount: Money) {
+        if self.check_can_start().is_err() || amount.is_zero() {
+            self.report(Report::Ignored {
+                input: "local_sale",
+                why: "busy, session not active or zero amount",
+            });
+            if self.payment.is_none() {
+                self.show_home_now();
+            }
+            return;
+        }
+        self.begin(
+            now,
+            TxKind::Sale,
+            amount,
+            None,
+            None,
+            None,
+            OfflinePolicy::PreferOnline,
+            None,
+        );
+    }
+
+    fn on_refund(&mut self, now: Now, refund: RefundCommand) {
+        if let Err(reason) = self.check_can_start() {
+            return self.reject(refund.command_id, reason);
+        }
+        let original = match refund.original {
+            Some(o)
+                if o.reference == refund.original_reference
+                    && o.kind == TxKind::Sale
+                    && o.state.is_approved() =>
+            {
+                o
+            }
+            _ => return self.reject(refund.command_id, AckReason::UnknownTransaction),
+        };
+        if refund.amount.is_zero() {
+            return self.reject(refund.command_id, AckReason::InvalidRequest);
+        }
+        if refund.amount > original.refundable_left || refund.amount > original.amount {
+            return self.reject(refund.command_id, AckReason::AmountExceedsRefundable);
+        }
+        self.begin(
+            now,
+            TxKind::Refund,
+            refund.amount,
+            Some(refund.command_id),
+            Some(refund.payment_id),
+            None,
+            OfflinePolicy::PreferOnline,
+            Some(original),
+        );
+    }
+
+    fn on_abort_command(&mut self, now: Now, abort: AbortCommand) {
+        let current = self
+            .payment
+            .as_ref()
+            .is_some_and(|p| p.payment_id.as_ref() == Some(&abort.payment_id));
+        if current {
+            self.accept_now(abort.command_id);
+            self.abort_current(now);
+            return;
+        }
+        match self.last_finished.clone() {
+            Some(f) if f.payment_id == abort.payment_id => {
+                self.accept_now(abort.command_id);
+                // Repeat the outcome the POS needs: too late once a card was
+                // read, otherwise the cancellation it already got.
+                let status = if f.card_read {
+                    Some(PaymentEventStatus::AbortTooLate)
+                } else {
+                    f.status
+                };
+                if let Some(status) = status {
+                    self.persist_background(Change {
+                        tx: None,
+                        outbox: vec![OutboxItem::PaymentEvent {
+                            payment_id: f.payment_id,
+                            status,
+                            reason: None,
+                            at: now.wall,
+                        }],
+                    });
+                }
+            }
+            _ => self.reject(abort.command_id, AckReason::UnknownTransaction),
+        }
+    }
+
+    /// Abort the payment in progress (abort command or cancel button).
+    fn abort_current(&mut self, now: Now) {
+        let Some(p) = self.payment.as_mut() else {
+            return;
+        };
+        match &p.stage {
+            Stage::Beginning { .. } => p.abort_requested = true,
+            Stage::WaitingCard { .. } => {
+                self.outputs.push_back(Output::StopReader);
+                self.finish_without_card(
+                    now,
+                    TxState::Aborted,
+                    PaymentEventStatus::Aborted,
+                    None,
+                    "Payment cancelled",
+                );
+            }
+            Stage::Recording { .. } | Stage::Authorizing { .. } => {
+                if p.card.is_none() {
+                    // Already being recorded as aborted or timed out.
+                    return;
+                }
+                if p.abort_too_late {
+                    return;
+                }
+                p.abort_too_late = true;
+                let reference = p.reference.clone();
+                let payment_id = p.payment_id.clone();
+                self.report(Report::AbortTooLate { reference });
+                if let Some(payment_id) = payment_id {
+                    self.persist_background(Change {
+                        tx: None,
+                        outbox: vec![OutboxItem::PaymentEvent {
+                            payment_id,
+                            status: PaymentEventStatus::AbortTooLate,
+                            reason: Some("card_already_read".to_string()),
+                            at: now.wall,
+                        }],
+                    });
+                }
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn begin(
+        &mut self,
+        now: Now,
+        kind: TxKind,
+        amount: Money,
+        command_id: Option<CommandId>,
+        payment_id: Option<PaymentId>,
+        partner_reference: Option<String>,
+        policy: OfflinePolicy,
+        original: Option<OriginalSale>,
+    ) {
+        let sequence = self.next_sequence;
+        self.next_sequence = self.next_sequence.saturating_add(1);
+        let reference = Reference::for_sequence(&self.config.terminal_id, sequence);
+        let mut outbox = Vec::new();
+        if let Some(command_id) = &command_id {
+            outbox.push(OutboxItem::Ack(CommandAck {
+                command_id: command_id.clone(),
+                status: AckStatus::Accepted,
+                reason: None,
+            }));
+        }
+        if let Some(payment_id) = &payment_id {
+            outbox.push(OutboxItem::PaymentEvent {
+                payment_id: payment_id.clone(),
+                status: PaymentEventStatus::InProgress,
+                reason: None,
+                at: now.wall,
+            });
+        }
+        let new = NewTx {
+            reference: reference.clone(),
+            sequence,
+            kind,
+            amount,
+            currency: Currency::Ngn,
+            payment_id: payment_id.clone(),
+            command_id,
+            partner_reference,
+            original_reference: original.as_ref().map(|o| o.reference.clone()),
+            offline_policy: policy,
+            created_at: now.wall,
+            state: TxState::Pending,
+        };
+        let op = self.persist(Change {
+            tx: Some(TxWrite::Insert(new)),
+            outbox,
+        });
+        self.report(Report::PaymentStarted {
+            reference: reference.clone(),
+            kind,
+            amount,
+        });
+        self.screen_until = None;
+        self.payment = Some(Payment {
+            reference,
+            kind,
+            amount,
+            payment_id,
+            policy,
+            original,
+            stage: Stage::Beginning { op },
+            inserted: false,
+            abort_requested: false,
+            abort_too_late: false,
+            card: None,
+            captured_at: now.wall,
+            authorize_sent: false,
+        });
+    }
+
+    // -------------------------------------------------------------- card ---
+
+    fn on_card_read(&mut self, now: Now, card: Card) {
+        let Some(p) = self.payment.as_mut() else {
+            return self.report(Report::Ignored {
+                input: "card_read",
+                why: "no payment waiting for a card",
+            });
+        };
+        if !matches!(p.stage, Stage::WaitingCard { .. }) {
+            return self.report(Report::Ignored {
+                input: "card_read",
+                why: "payment not waiting for a card",
+            });
+        }
+        p.card = Some(card.clone());
+        p.captured_at = now.wall;
+        let (kind, amount, policy) = (p.kind, p.amount, p.policy);
+        let mismatch = p
+            .original
+            .as_ref()
+            .is_some_and(|o| o.card_token != card.token);
+        self.outputs.push_back(Output::StopReader);
+        self.outputs.push_back(Output::Beep(Beep::Read));
+        self.set_screen(Screen::Processing { kind, amount });
+
+        if mismatch {
+            return self.finish_declined_locally(
+                now,
+                None,
+                "card_mismatch",
+                "Card does not match the sale. No charge".to_string(),
+            );
+        }
+        if self.online {
+            self.record_decision(now, Decision::Online);
+            let mut update = self.update(now, TxState::Authorizing);
+            update.decision = Some(Decision::Online);
+            self.record(update, Vec::new(), After::Authorize);
+            return;
+        }
+        if policy == OfflinePolicy::RequireOnline {
+            let d = Decision::RefusedOnlineRequired;
+            self.record_decision(now, d);
+            return self.finish_declined_locally(
+                now,
+                Some(d),
+                "online_required",
+                "Online payment required, network unavailable. No charge".to_string(),
+            );
+        }
+        self.approve_offline_or_refuse(now, Decision::OfflineLinkDown, kind, amount);
+    }
+
+    /// Approve offline within the limits (refunds are not limited), or
+    /// refuse with the limit's message.
+    fn approve_offline_or_refuse(
+        &mut self,
+        now: Now,
+        decision: Decision,
+        kind: TxKind,
+        amount: Money,
+    ) {
+        let check = match kind {
+            TxKind::Sale => {
+                self.exposure
+                    .check(&self.effective_limits(), amount, now.wall)
+            }
+            TxKind::Refund => Ok(()),
+        };
+        match check {
+            Ok(()) => {
+                self.record_decision(now, decision);
+                let Some(submission) = self.submission(true) else {
+                    return;
+                };
+                let mut update = self.update(now, TxState::OfflineApproved);
+                update.decision = Some(decision);
+                self.record(
+                    update,
+                    vec![OutboxItem::Submit(submission)],
+                    After::Show(Outcome::Approved { offline: true }),
+                );
+            }
+            Err(refusal) => {
+                let d = Decision::RefusedOfflineLimit(refusal);
+                self.record_decision(now, d);
+                self.finish_declined_locally(now, Some(d), refusal.code(), refusal.message());
+            }
+        }
+    }
+
+    fn on_card_error(&mut self, now: Now, reason: String) {
+        self.report(Report::CardReadFailed { reason });
+        let Some(p) = &self.payment else {
+            return;
+        };
+        let Stage::WaitingCard { deadline } = p.stage else {
+            return;
+        };
+        let (kind, amount) = (p.kind, p.amount);
+        let message = Some("Card read failed, tap again".to_string());
+        self.outputs.push_back(Output::Beep(Beep::Failure));
+        self.set_screen(match kind {
+            TxKind::Sale => Screen::TapCard { amount, message },
+            TxKind::Refund => Screen::RefundTap { amount, message },
+        });
+        // The tap deadline is unchanged: the reader gets what is left.
+        self.outputs.push_back(Output::StartReader {
+            timeout_ms: deadline.0.saturating_sub(now.mono.0),
+        });
+    }
+
+    fn on_button(&mut self, now: Now, button: Button) {
+        match button {
+            Button::Cancel => {
+                if self.payment.is_some() {
+                    self.abort_current(now);
+                } else {
+                    self.show_home_now();
+                }
+            }
+            Button::Ok | Button::Back => {
+                if self.payment.is_none() {
+                    self.show_home_now();
+                }
+            }
+            Button::Digit(_) => self.report(Report::Ignored {
+                input: "button",
+                why: "amount entry is not handled by the core",
+            }),
+        }
+    }
+
+    // ------------------------------------------------------ authorization ---
+
+    fn on_auth_answer(&mut self, now: Now, reference: Reference, result: AuthResult) {
+        let current = self.payment.as_ref().is_some_and(|p| {
+            p.reference == reference && matches!(p.stage, Stage::Authorizing { .. })
+        });
+        if !current {
+            return self.report(Report::Ignored {
+                input: "auth_answer",
+                why: "no authorization in flight for this reference",
+            });
+        }
+        match result {
+            AuthResult::Approved {
+                auth_code,
+                transaction_id,
+            } => {
+                let mut update = self.update(now, TxState::Approved);
+                update.auth_code = auth_code;
+                update.transaction_id = Some(transaction_id);
+                self.record(
+                    update,
+                    Vec::new(),
+                    After::Show(Outcome::Approved { offline: false }),
+                );
+            }
+            AuthResult::Declined { reason } => {
+                if let Some(p) = self.payment.as_mut() {
+                    p.authorize_sent = false;
+                }
+                let mut update = self.update(now, TxState::Declined);
+                let message = decline_message(&reason);
+                update.reason = Some(reason);
+                self.record(
+                    update,
+                    Vec::new(),
+                    After::Show(Outcome::Declined { message }),
+                );
+            }
+            AuthResult::Unknown => self.after_unknown(now),
+        }
+    }
+
+    /// The online outcome is unknown: approve offline under the same
+    /// reference when allowed, otherwise decline and queue a reversal.
+    fn after_unknown(&mut self, now: Now) {
+        let Some(p) = &self.payment else {
+            return;
+        };
+        let (kind, amount, policy) = (p.kind, p.amount, p.policy);
+        let limits_ok = match kind {
+            TxKind::Sale => self
+                .exposure
+                .check(&self.effective_limits(), amount, now.wall)
+                .is_ok(),
+            TxKind::Refund => true,
+        };
+        if policy == OfflinePolicy::PreferOnline && limits_ok {
+            return self.approve_offline_or_refuse(now, Decision::OfflineAfterUnknown, kind, amount);
+        }
+        let d = Decision::ReverseAfterUnknown;
+        self.record_decision(now, d);
+        let Some(p) = &self.payment else {
+            return;
+        };
+        let reference = p.reference.clone();
+        let mut outbox = vec![OutboxItem::Reversal {
+            reference: reference.clone(),
+        }];
+        if let Some(payment_id) = p.payment_id.clone() {
+            outbox.push(OutboxItem::PaymentEvent {
+                payment_id,
+                status: PaymentEventStatus::Failed,
+                reason: Some("network_error".to_string()),
+                at: now.wall,
+            });
+        }
+        let mut update = self.update(now, TxState::ReversalPending);
+        update.decision = Some(d);
+        update.reason = Some("outcome_unknown".to_string());
+        self.record(
+            update,
+            outbox,
+            After::Show(Outcome::Declined {
+                message: "Network problem, no charge".to_string(),
+            }),
+        );
+    }
+
+    fn on_forwarded(&mut self, now: Now, reference: Reference, outcome: ForwardOutcome) {
+        self.exposure.remove(&reference);
+        let mut update = TxUpdate::new(reference.clone(), TxState::OfflineApproved, now.wall);
+        match outcome {
+            ForwardOutcome::Approved {
+                transaction_id,
+                auth_code,
+            } => {
+                update.transaction_id = Some(transaction_id);
+                update.auth_code = auth_code;
+            }
+            ForwardOutcome::Declined { reason } => {
+                self.report(Report::OfflineDeclined {
+                    reference,
+                    reason: reason.clone(),
+                });
+                update.state = TxState::OfflineDeclined;
+                update.reason = Some(reason);
+            }
+        }
+        self.persist_background(Change {
+            tx: Some(TxWrite::Update(update)),
+            outbox: Vec::new(),
+        });
+    }
+
+    // ------------------------------------------------------- persistence ---
+
+    fn persist(&mut self, change: Change) -> OpId {
+        let op_id = OpId(self.next_op);
+        self.next_op += 1;
+        self.outputs
+            .push_back(Output::Persist(Persist { op_id, change }));
+        op_id
+    }
+
+    fn persist_background(&mut self, change: Change) {
+        let op = self.persist(change);
+        self.background_ops.insert(op);
+    }
+
+    /// An update of the current payment's row carrying its card and capture
+    /// time.
+    fn update(&self, now: Now, state: TxState) -> TxUpdate {
+        let Some(p) = &self.payment else {
+            // Only called with a payment in progress.
+            return TxUpdate::new(
+                Reference::for_sequence(&self.config.terminal_id, 0),
+                state,
+                now.wall,
+            );
+        };
+        let mut u = TxUpdate::new(p.reference.clone(), state, now.wall);
+        u.card = p.card.clone();
+        if p.card.is_some() {
+            u.captured_at = Some(p.captured_at);
+        }
+        u
+    }
+
+    fn submission(&self, offline: bool) -> Option<Submission> {
+        let p = self.payment.as_ref()?;
+        Some(Submission {
+            reference: p.reference.clone(),
+            payment_id: p.payment_id.clone(),
+            kind: p.kind,
+            amount: p.amount,
+            card: p.card.clone()?,
+            captured_at: p.captured_at,
+            offline,
+            original_reference: p.original.as_ref().map(|o| o.reference.clone()),
+        })
+    }
+
+    fn record_decision(&mut self, _now: Now, decision: Decision) {
+        if let Some(p) = &self.payment {
+            let reference = p.reference.clone();
+            self.report(Report::Decided {
+                reference,
+                decision,
+            });
+        }
+    }
+
+    /// Commit `update` (and `outbox`) for the current payment; `then` runs
+    /// when it is durable.
+    fn record(&mut self, update: TxUpdate, outbox: Vec<OutboxItem>, then: After) {
+        let op = self.persist(Change {
+            tx: Some(TxWrite::Update(update)),
+            outbox,
+        });
+        if let Some(p) = self.payment.as_mut() {
+            p.stage = Stage::Recording { op, then };
+        }
+    }
+
+    /// Aborted or timed out before a card was read.
+    fn finish_without_card(
+        &mut self,
+        now: Now,
+        state: TxState,
+        status: PaymentEventStatus,
+        reason: Option<&str>,
+        message: &str,
+    ) {
+        let Some(p) = &self.payment else {
+            return;
+        };
+        let mut outbox = Vec::new();
+        if let Some(payment_id) = p.payment_id.clone() {
+            outbox.push(OutboxItem::PaymentEvent {
+                payment_id,
+                status,
+                reason: reason.map(str::to_string),
+                at: now.wall,
+            });
+        }
+        let mut update = self.update(now, state);
+        update.reason = reason.map(str::to_string);
+        self.record(
+            update,
+            outbox,
+            After::Show(Outcome::Cancelled {
+                message: message.to_string(),
+            }),
+        );
+    }
+
+    /// Declined on the terminal before anything was sent.
+    fn finish_declined_locally(
+        &mut self,
+        now: Now,
+        decision: Option<Decision>,
+        reason: &str,
+        message: String,
+    ) {
+        let Some(p) = &self.payment else {
+            return;
+        };
+        let mut outbox = Vec::new();
+        if let Some(payment_id) = p.payment_id.clone() {
+            outbox.push(OutboxItem::PaymentEvent {
+                payment_id,
+                status: PaymentEventStatus::Failed,
+                reason: Some(reason.to_string()),
+                at: now.wall,
+            });
+        }
+        let mut update = self.update(now, TxState::Declined);
+        update.decision = decision;
+        update.reason = Some(reason.to_string());
+        self.record(update, outbox, After::Show(Outcome::Declined { message }));
+    }
+
+    fn on_persisted(&mut self, now: Now, op_id: OpId) {
+        if self.background_ops.remove(&op_id) {
+            return;
+        }
+        let Some(p) = self.payment.as_mut() else {
+            return self.report(Report::Ignored {
+                input: "persisted",
+                why: "unknown op",
+            });
+        };
+        match p.stage.clone() {
+            Stage::Beginning { op } if op == op_id => {
+                p.inserted = true;
+                if p.abort_requested {
+                    return self.finish_without_card(
+                        now,
+                        TxState::Aborted,
+                        PaymentEventStatus::Aborted,
+                        None,
+                        "Payment cancelled",
+                    );
+                }
+                let (kind, amount) = (p.kind, p.amount);
+                p.stage = Stage::WaitingCard {
+                    deadline: now.mono.after(self.config.tap_timeout_ms),
+                };
+                self.outputs.push_back(Output::StartReader {
+                    timeout_ms: self.config.tap_timeout_ms,
+                });
+                self.set_screen(match kind {
+                    TxKind::Sale => Screen::TapCard {
+                        amount,
+                        message: None,
+                    },
+                    TxKind::Refund => Screen::RefundTap {
+                        amount,
+                        message: None,
+                    },
+                });
+            }
+            Stage::Recording { op, then } if op == op_id => match then {
+                After::Authorize => {
+                    let Some(submission) = self.submission(false) else {
+                        return;
+                    };
+                    if let Some(p) = self.payment.as_mut() {
+                        p.authorize_sent = true;
+                        p.stage = Stage::Authorizing {
+                            guard: now.mono.after(
+                                self.config
+                                    .auth_timeout_ms
+                                    .saturating_add(self.config.auth_guard_grace_ms),
+                            ),
+                        };
+                    }
+                    self.outputs
+                        .push_back(Output::Authorize(AuthRequest { submission }));
+                }
+                After::Show(outcome) => self.show_outcome(now, outcome),
+            },
+            _ => self.report(Report::Ignored {
+                input: "persisted",
+                why: "unknown op",
+            }),
+        }
+    }
+
+    /// The final state is durable: show it and end the payment.
+    fn show_outcome(&mut self, now: Now, outcome: Outcome) {
+        let Some(p) = self.payment.take() else {
+            return;
+        };
+        let (state, screen, status) = match outcome {
+            Outcome::Approved { offline } => {
+                if offline {
+                    self.exposure.insert(QueuedOffline {
+                        reference: p.reference.clone(),
+                        kind: p.kind,
+                        amount: p.amount,
+                        captured_at: p.captured_at,
+                    });
+                }
+                let message = if p.abort_too_late {
+                    Some("Too late to cancel: payment approved".to_string())
+                } else if offline {
+                    Some("Approved offline".to_string())
+                } else {
+                    None
+                };
+                self.outputs.push_back(Output::Beep(Beep::Success));
+                (
+                    if offline {
+                        TxState::OfflineApproved
+                    } else {
+                        TxState::Approved
+                    },
+                    Screen::Approved {
+                        kind: p.kind,
+                        amount: p.amount,
+                        reference: p.reference.clone(),
+                        offline_approval: offline,
+                        message,
+                    },
+                    None,
+                )
+            }
+            Outcome::Declined { message } => {
+                self.outputs.push_back(Output::Beep(Beep::Failure));
+                (
+                    TxState::Declined,
+                    Screen::Declined {
+                        kind: p.kind,
+                        amount: p.amount,
+                        reference: p.reference.clone(),
+                        message,
+                    },
+                    Some(PaymentEventStatus::Failed),
+                )
+            }
+            Outcome::Cancelled { message } => (
+                TxState::Aborted,
+                Screen::Cancelled {
+                    amount: p.amount,
+                    message,
+                },
+                Some(PaymentEventStatus::Aborted),
+            ),
+        };
+        self.report(Report::Finished {
+            reference: p.reference.clone(),
+            state,
+        });
+        if let Some(payment_id) = p.payment_id {
+            self.last_finished = Some(Finished {
+                payment_id,
+                card_read: p.card.is_some(),
+                status,
+            });
+        }
+        self.set_screen(screen);
+        self.screen_until = Some(now.mono.after(self.config.result_screen_ms));
+    }
+
+    fn on_persist_failed(&mut self, now: Now, op_id: OpId, error: String) {
+        if self.background_ops.remove(&op_id) {
+            return self.report(Report::PersistFailed {
+                op_id,
+                reference: None,
+                error,
+            });
+        }
+        let ours = self.payment.as_ref().is_some_and(|p| match &p.stage {
+            Stage::Beginning { op } | Stage::Recording { op, .. } => *op == op_id,
+            Stage::WaitingCard { .. } | Stage::Authorizing { .. } => false,
+        });
+        if !ours {
+            return self.report(Report::Ignored {
+                input: "persist_failed",
+                why: "unknown op",
+            });
+        }
+        let Some(p) = self.payment.take() else {
+            return;
+        };
+        self.report(Report::PersistFailed {
+            op_id,
+            reference: Some(p.reference.clone()),
+            error,
+        });
+        // Nothing about this payment is approved or shown as a result. If an
+        // authorization went out, reverse it; then try to close the row.
+        if p.authorize_sent {
+            self.outputs.push_back(Output::ReverseNow {
+                reference: p.reference.clone(),
+            });
+        }
+        if p.inserted {
+            let mut outbox = Vec::new();
+            let mut update = TxUpdate::new(p.reference.clone(), TxState::Failed, now.wall);
+            update.reason = Some("storage_error".to_string());
+            if p.authorize_sent {
+                update.state = TxState::ReversalPending;
+                outbox.push(OutboxItem::Reversal {
+                    reference: p.reference.clone(),
+                });
+            }
+            if let Some(payment_id) = p.payment_id.clone() {
+                outbox.push(OutboxItem::PaymentEvent {
+                    payment_id,
+                    status: PaymentEventStatus::Failed,
+                    reason: Some("storage_error".to_string()),
+                    at: now.wall,
+                });
+            }
+            self.persist_background(Change {
+                tx: Some(TxWrite::Update(update)),
+                outbox,
+            });
+        }
+        self.outputs.push_back(Output::StopReader);
+        self.outputs.push_back(Output::Beep(Beep::Failure));
+        self.set_screen(Screen::Error {
+            message: "Storage error: payment not completed, no charge".to_string(),
+        });
+        self.screen_until = Some(now.mono.after(self.config.result_screen_ms));
+    }
+
+    // ----------------------------------------------------------- screens ---
+
+    fn report(&mut self, r: Report) {
+        self.outputs.push_back(Output::Report(r));
+    }
+
+    fn home_screen(&self) -> Screen {
+        if self.session == SessionState::Active {
+            Screen::Idle {
+                event_name: self.config.event_name.clone(),
+                terminal_label: self.config.terminal_label.clone(),
+            }
+        } else {
+            Screen::SessionClosed {
+                totals: self.totals,
+                message: match self.session {
+                    SessionState::Pending => "Session not started yet",
+                    SessionState::Cancelled => "Session cancelled",
+                    SessionState::Active | SessionState::Closed => "Session closed",
+                }
+                .to_string(),
+            }
+        }
+    }
+
+    fn show_home_now(&mut self) {
+        self.screen_until = None;
+        let home = self.home_screen();
+        self.set_screen(home);
+    }
+
+    /// Idle or session screen up (no payment, no result screen): re-evaluate.
+    fn show_home_if_resting(&mut self) {
+        if self.payment.is_none() && self.screen_until.is_none() {
+            let home = self.home_screen();
+            self.set_screen(home);
+        }
+    }
+
+    fn model(&self) -> ScreenModel {
+        ScreenModel {
+            screen: self.screen.clone(),
+            currency: Currency::Ngn,
+            offline: !self.online,
+            queued: self.queued,
+        }
+    }
+
+    fn set_screen(&mut self, screen: Screen) {
+        self.screen = screen;
+        self.refresh();
+    }
+
+    /// Render when what the display shows changed.
+    fn refresh(&mut self) {
+        let model = self.model();
+        if self.last_render.as_ref() != Some(&model) {
+            self.last_render = Some(model.clone());
+            self.outputs.push_back(Output::Render(model));
+        }
+    }
+}
