@@ -1,1 +1,565 @@
-//! Property tests.
+//! Property tests: random input sequences with virtual time, against a
+//! model shell that commits (or fails) persists, answers authorizations at
+//! random and forwards queued offline transactions.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use proptest::prelude::*;
+
+use proto::{Money, PaymentId, Reference, Total};
+
+use super::tests::{card, config};
+use super::*;
+
+#[derive(Debug, Clone)]
+enum Action {
+    Sale {
+        minor: u64,
+        require_online: bool,
+        expires_in_ms: Option<i64>,
+    },
+    LocalSale {
+        minor: u64,
+    },
+    /// Abort the `back`-th most recent payment id issued.
+    Abort {
+        back: usize,
+    },
+    /// Refund the `pick`-th known sale (or an unknown one when none).
+    Refund {
+        pick: usize,
+        minor: u64,
+    },
+    SessionClosed,
+    Session(bool),
+    Tap {
+        token: u8,
+    },
+    CardError,
+    Cancel,
+    Ok,
+    /// Commit the oldest uncommitted op.
+    Commit,
+    /// Fail the oldest uncommitted op.
+    Fail,
+    /// Answer the outstanding authorization: 0 approved, 1 declined, 2 unknown.
+    Answer(u8),
+    Forward {
+        pick: usize,
+        declined: bool,
+    },
+    Link(bool),
+    Limits(Option<u64>),
+    Queue(u32),
+    AdvanceToTimeout,
+    Advance(u64),
+}
+
+fn action() -> impl Strategy<Value = Action> {
+    prop_oneof![
+        3 => (1u64..8_000_000, any::<bool>(), proptest::option::of(-1_000i64..120_000))
+            .prop_map(|(minor, require_online, expires_in_ms)| Action::Sale {
+                minor,
+                require_online,
+                expires_in_ms
+            }),
+        1 => (1u64..8_000_000).prop_map(|minor| Action::LocalSale { minor }),
+        1 => (0usize..3).prop_map(|back| Action::Abort { back }),
+        1 => (0usize..4, 1u64..8_000_000).prop_map(|(pick, minor)| Action::Refund { pick, minor }),
+        1 => Just(Action::SessionClosed),
+        1 => any::<bool>().prop_map(Action::Session),
+        4 => (0u8..3).prop_map(|token| Action::Tap { token }),
+        1 => Just(Action::CardError),
+        1 => Just(Action::Cancel),
+        1 => Just(Action::Ok),
+        8 => Just(Action::Commit),
+        1 => Just(Action::Fail),
+        4 => (0u8..3).prop_map(Action::Answer),
+        1 => (0usize..4, any::<bool>()).prop_map(|(pick, declined)| Action::Forward { pick, declined }),
+        2 => any::<bool>().prop_map(Action::Link),
+        1 => proptest::option::of(1u64..8_000_000).prop_map(Action::Limits),
+        1 => (0u32..20).prop_map(Action::Queue),
+        2 => Just(Action::AdvanceToTimeout),
+        1 => (0u64..20_000).prop_map(Action::Advance),
+    ]
+}
+
+/// What the model shell knows of one transaction.
+#[derive(Debug, Default, Clone)]
+struct Row {
+    state: Option<TxState>,
+    kind: Option<TxKind>,
+    amount: Money,
+    token: Option<CardToken>,
+    /// Authorize outputs for this reference.
+    authorizations: u32,
+    /// Submit outbox items emitted / committed for this reference.
+    submits_emitted: u32,
+    submits_committed: u32,
+    reversal_committed: bool,
+    backend_declined: bool,
+    answered_approved: bool,
+    forwarded: bool,
+}
+
+struct Sim {
+    t: Terminal,
+    now: Now,
+    uncommitted: VecDeque<Persist>,
+    rows: BTreeMap<Reference, Row>,
+    /// Authorizations sent and not answered, oldest first (an old one may
+    /// be answered after the core's guard gave up on it).
+    outstanding: VecDeque<Reference>,
+    payment_ids: Vec<PaymentId>,
+    commands: u32,
+    /// The payment started by the last insert whose final state has not been
+    /// emitted yet.
+    open: Option<Reference>,
+    /// The payment started by the last insert.
+    last_insert: Option<Reference>,
+    refunded: BTreeMap<Reference, u64>,
+}
+
+impl Sim {
+    fn new() -> Sim {
+        let mut cfg = config();
+        cfg.offline_limits = OfflineLimits {
+            floor_limit: Money::from_minor(3_000_000).unwrap(),
+            max_total: Total(6_000_000),
+            max_count: 4,
+            max_age_ms: 600_000,
+        };
+        let t = Terminal::new(cfg, RestoredState::default());
+        let mut s = Sim {
+            t,
+            now: Now::new(Millis(0), UnixMillis(1_763_719_200_000)),
+            uncommitted: VecDeque::new(),
+            rows: BTreeMap::new(),
+            outstanding: VecDeque::new(),
+            payment_ids: Vec::new(),
+            commands: 0,
+            open: None,
+            last_insert: None,
+            refunded: BTreeMap::new(),
+        };
+        s.drain();
+        s
+    }
+
+    fn row(&mut self, r: &Reference) -> &mut Row {
+        self.rows.entry(r.clone()).or_default()
+    }
+
+    fn handle(&mut self, input: Input) {
+        self.t.handle(self.now, input);
+        self.drain();
+        // Never two payments: the core's active payment is the open one.
+        if let Some(active) = self.t.active_reference() {
+            assert_eq!(
+                Some(active),
+                self.last_insert.as_ref(),
+                "unexpected active payment"
+            );
+        }
+    }
+
+    fn drain(&mut self) {
+        while let Some(o) = self.t.poll() {
+            self.observe(o);
+        }
+    }
+
+    /// Check every output against the model as it comes out.
+    fn observe(&mut self, o: Output) {
+        match o {
+            Output::Persist(p) => {
+                if let Some(tx) = &p.change.tx {
+                    let r = tx.reference().clone();
+                    if let TxWrite::Insert(_) = tx {
+                        assert!(
+                            self.open.is_none(),
+                            "second payment {r} started while {:?} is open",
+                            self.open
+                        );
+                        assert!(!self.rows.contains_key(&r), "reference {r} reused");
+                        self.open = Some(r.clone());
+                        self.last_insert = Some(r.clone());
+                    } else if tx.state().is_final() && self.open.as_ref() == Some(&r) {
+                        self.open = None;
+                    }
+                }
+                for item in &p.change.outbox {
+                    if let OutboxItem::Submit(s) = item {
+                        let row = self.row(&s.reference);
+                        row.submits_emitted += 1;
+                        assert_eq!(row.submits_emitted, 1, "two submissions");
+                        assert!(s.offline);
+                    }
+                }
+                self.uncommitted.push_back(p);
+            }
+            Output::Authorize(a) => {
+                let r = a.submission.reference.clone();
+                let row = self.row(&r);
+                assert_eq!(
+                    row.state,
+                    Some(TxState::Authorizing),
+                    "authorization sent before its reference was committed"
+                );
+                row.authorizations += 1;
+                assert_eq!(row.authorizations, 1, "authorized twice");
+                self.outstanding.push_back(r);
+            }
+            Output::Render(m) => match &m.screen {
+                Screen::Approved { reference, .. } => {
+                    let row = self.row(reference);
+                    assert!(
+                        row.state.is_some_and(TxState::is_approved),
+                        "approved on screen before it was persisted: {row:?}"
+                    );
+                }
+                Screen::Declined { reference, .. } => {
+                    let row = self.row(reference);
+                    assert!(
+                        row.backend_declined || row.reversal_committed || row.authorizations == 0,
+                        "declined on screen without reversal or backend decline: {row:?}"
+                    );
+                    assert!(!row.state.is_some_and(TxState::is_approved));
+                }
+                _ => {}
+            },
+            Output::ReverseNow { .. }
+            | Output::Ack(_)
+            | Output::StartReader { .. }
+            | Output::StopReader
+            | Output::Beep(_)
+            | Output::Report(_) => {}
+        }
+    }
+
+    fn commit_one(&mut self) {
+        let Some(p) = self.uncommitted.pop_front() else {
+            return;
+        };
+        if let Some(tx) = &p.change.tx {
+            let r = tx.reference().clone();
+            let row = self.row(&r);
+            match tx {
+                TxWrite::Insert(n) => {
+                    row.kind = Some(n.kind);
+                    row.amount = n.amount;
+                    row.state = Some(n.state);
+                }
+                TxWrite::Update(u) => {
+                    assert!(row.state.is_some(), "update of a row never inserted");
+                    row.state = Some(u.state);
+                    if let Some(c) = &u.card {
+                        row.token = Some(c.token.clone());
+                    }
+                }
+            }
+        }
+        for item in &p.change.outbox {
+            match item {
+                OutboxItem::Submit(s) => self.row(&s.reference).submits_committed += 1,
+                OutboxItem::Reversal { reference } => self.row(reference).reversal_committed = true,
+                OutboxItem::Ack(_) | OutboxItem::PaymentEvent { .. } => {}
+            }
+        }
+        self.handle(Input::Persisted { op_id: p.op_id });
+    }
+
+    fn fail_one(&mut self) {
+        let Some(p) = self.uncommitted.pop_front() else {
+            return;
+        };
+        let before = self.t.active_reference().cloned();
+        self.handle(Input::PersistFailed {
+            op_id: p.op_id,
+            error: "disk full".into(),
+        });
+        if before.is_some() && self.t.active_reference().is_none() {
+            self.open = None;
+        }
+    }
+
+    fn next_command(&mut self) -> CommandId {
+        self.commands += 1;
+        CommandId(format!("c{}", self.commands))
+    }
+
+    fn sales(&self) -> Vec<Reference> {
+        self.rows
+            .iter()
+            .filter(|(_, r)| r.kind == Some(TxKind::Sale))
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    fn act(&mut self, a: Action) {
+        match a {
+            Action::Sale {
+                minor,
+                require_online,
+                expires_in_ms,
+            } => {
+                let command_id = self.next_command();
+                let payment_id = PaymentId::new(format!("p{}", self.commands)).unwrap();
+                self.payment_ids.push(payment_id.clone());
+                let sale = SaleCommand {
+                    command_id,
+                    payment_id,
+                    amount: Money::from_minor(minor).unwrap(),
+                    partner_reference: None,
+                    expires_at: expires_in_ms.map(|ms| UnixMillis(self.now.wall.0 + ms)),
+                    offline_policy: if require_online {
+                        OfflinePolicy::RequireOnline
+                    } else {
+                        OfflinePolicy::PreferOnline
+                    },
+                };
+                self.handle(Input::Command(Command::Sale(sale)));
+            }
+            Action::LocalSale { minor } => self.handle(Input::LocalSale {
+                amount: Money::from_minor(minor).unwrap(),
+            }),
+            Action::Abort { back } => {
+                let payment_id = self
+                    .payment_ids
+                    .iter()
+                    .rev()
+                    .nth(back)
+                    .cloned()
+                    .unwrap_or_else(|| PaymentId::new("unknown").unwrap());
+                let command_id = self.next_command();
+                self.handle(Input::Command(Command::Abort(AbortCommand {
+                    command_id,
+                    payment_id,
+                })));
+            }
+            Action::Refund { pick, minor } => {
+                let sales = self.sales();
+                let original_reference = sales
+                    .get(pick)
+                    .cloned()
+                    .unwrap_or_else(|| Reference::new("pos_3f1e2d_001-999999").unwrap());
+                let original = self.rows.get(&original_reference).and_then(|row| {
+                    let refunded = self.refunded.get(&original_reference).copied().unwrap_or(0);
+                    Some(OriginalSale {
+                        reference: original_reference.clone(),
+                        kind: row.kind?,
+                        state: row.state?,
+                        amount: row.amount,
+                        refundable_left: Money::from_minor(
+                            row.amount.minor().saturating_sub(refunded),
+                        )
+                        .unwrap(),
+                        card_token: row.token.clone()?,
+                    })
+                });
+                let command_id = self.next_command();
+                let payment_id = PaymentId::new(format!("p{}", self.commands)).unwrap();
+                self.payment_ids.push(payment_id.clone());
+                let amount = Money::from_minor(minor).unwrap();
+                let accepted_before = self.t.is_busy();
+                self.handle(Input::Command(Command::Refund(RefundCommand {
+                    command_id,
+                    payment_id,
+                    original_reference: original_reference.clone(),
+                    amount,
+                    original,
+                })));
+                // Count the refund against the sale once it started (a
+                // conservative model of the store's refundable_left).
+                if !accepted_before && self.t.is_busy() {
+                    *self.refunded.entry(original_reference).or_default() += minor;
+                }
+            }
+            Action::SessionClosed => {
+                let command_id = self.next_command();
+                self.handle(Input::Command(Command::SessionClosed(
+                    SessionClosedCommand {
+                        command_id,
+                        totals: None,
+                    },
+                )));
+            }
+            Action::Session(active) => self.handle(Input::SessionStatus {
+                status: if active {
+                    SessionState::Active
+                } else {
+                    SessionState::Closed
+                },
+                totals: None,
+            }),
+            Action::Tap { token } => self.handle(Input::CardRead(card(&format!("tok{token}")))),
+            Action::CardError => self.handle(Input::CardError {
+                reason: "misread".into(),
+            }),
+            Action::Cancel => self.handle(Input::Button(Button::Cancel)),
+            Action::Ok => self.handle(Input::Button(Button::Ok)),
+            Action::Commit => self.commit_one(),
+            Action::Fail => self.fail_one(),
+            Action::Answer(kind) => {
+                let Some(reference) = self.outstanding.pop_front() else {
+                    return;
+                };
+                let result = match kind {
+                    0 => {
+                        self.row(&reference).answered_approved = true;
+                        AuthResult::Approved {
+                            auth_code: Some("A".into()),
+                            transaction_id: "t".into(),
+                        }
+                    }
+                    1 => {
+                        self.row(&reference).backend_declined = true;
+                        AuthResult::Declined {
+                            reason: "card_declined".into(),
+                        }
+                    }
+                    _ => AuthResult::Unknown,
+                };
+                self.handle(Input::AuthAnswer { reference, result });
+            }
+            Action::Forward { pick, declined } => {
+                let queued: Vec<Reference> = self
+                    .rows
+                    .iter()
+                    .filter(|(_, r)| r.submits_committed > 0 && !r.forwarded)
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                let Some(reference) = queued.get(pick).cloned() else {
+                    return;
+                };
+                self.row(&reference).forwarded = true;
+                let outcome = if declined {
+                    ForwardOutcome::Declined {
+                        reason: "card_declined".into(),
+                    }
+                } else {
+                    ForwardOutcome::Approved {
+                        transaction_id: "t".into(),
+                        auth_code: None,
+                    }
+                };
+                self.handle(Input::Forwarded { reference, outcome });
+            }
+            Action::Link(online) => self.handle(Input::LinkChanged { online }),
+            Action::Limits(floor) => {
+                self.handle(Input::OfflineLimits(floor.map(|f| OfflineLimits {
+                    floor_limit: Money::from_minor(f).unwrap(),
+                    ..OfflineLimits::default()
+                })))
+            }
+            Action::Queue(n) => self.handle(Input::QueueDepth(n)),
+            Action::AdvanceToTimeout => {
+                if let Some(at) = self.t.poll_timeout() {
+                    self.advance_to(at);
+                }
+            }
+            Action::Advance(ms) => self.advance_to(self.now.mono.after(ms)),
+        }
+    }
+
+    fn advance_to(&mut self, at: Millis) {
+        if at > self.now.mono {
+            let delta = at.0 - self.now.mono.0;
+            self.now.mono = at;
+            self.now.wall = UnixMillis(self.now.wall.0 + i64::try_from(delta).unwrap());
+        }
+        self.handle(Input::TimerDue);
+    }
+
+    /// Let everything in flight finish: commit, answer, let timers fire.
+    fn settle(&mut self) {
+        for _ in 0..100 {
+            if !self.uncommitted.is_empty() {
+                self.commit_one();
+            } else if let Some(reference) = self.outstanding.pop_front() {
+                self.handle(Input::AuthAnswer {
+                    reference,
+                    result: AuthResult::Unknown,
+                });
+            } else if self.t.is_busy() {
+                match self.t.poll_timeout() {
+                    Some(at) => self.advance_to(at),
+                    None => panic!("busy with nothing in flight and no timer"),
+                }
+            } else {
+                return;
+            }
+        }
+        panic!("the core did not settle");
+    }
+
+    fn check_final(&self) {
+        assert!(!self.t.is_busy());
+        assert!(self.open.is_none());
+        for (r, row) in &self.rows {
+            match row.state {
+                Some(TxState::Approved) => {
+                    assert!(row.answered_approved, "{r} approved without the backend");
+                    assert_eq!(row.authorizations, 1, "{r}");
+                    assert_eq!(row.submits_committed, 0, "{r}: online approval resubmitted");
+                }
+                Some(TxState::OfflineApproved) | Some(TxState::OfflineDeclined) => {
+                    assert_eq!(
+                        row.submits_committed, 1,
+                        "{r}: offline approval not queued once"
+                    );
+                }
+                Some(TxState::ReversalPending) => {
+                    assert!(row.reversal_committed, "{r}");
+                    assert_eq!(row.submits_committed, 0, "{r}");
+                }
+                Some(s) => {
+                    assert_eq!(row.submits_committed, 0, "{r} in {s:?} was submitted");
+                    assert!(
+                        row.authorizations == 0 || row.backend_declined || row.reversal_committed,
+                        "{r} in {s:?} was sent for authorization and neither declined nor reversed: {row:?}"
+                    );
+                }
+                None => {}
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_sequences_keep_every_invariant(actions in proptest::collection::vec(action(), 0..80)) {
+        let mut sim = Sim::new();
+        for a in actions {
+            sim.act(a);
+        }
+        sim.settle();
+        sim.check_final();
+    }
+
+    /// Persist never fails here, so every payment ends in a recorded
+    /// outcome and the exposure matches the queued offline sales.
+    #[test]
+    fn exposure_tracks_unforwarded_offline_sales(actions in proptest::collection::vec(action(), 0..80)) {
+        let mut sim = Sim::new();
+        for a in actions {
+            let a = if matches!(a, Action::Fail) { Action::Commit } else { a };
+            sim.act(a);
+        }
+        sim.settle();
+        sim.check_final();
+        let expected = sim
+            .rows
+            .values()
+            .filter(|r| {
+                r.kind == Some(TxKind::Sale)
+                    && r.state == Some(TxState::OfflineApproved)
+                    && !r.forwarded
+            })
+            .count();
+        prop_assert_eq!(sim.t.exposure().count() as usize, expected);
+        prop_assert!(sim.t.exposure().count() <= sim.t.effective_limits().max_count);
+    }
+}

@@ -112,12 +112,21 @@ enum Outcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Stage {
     /// The new transaction (pending) and the accepted ack are being committed.
-    Beginning { op: OpId },
-    WaitingCard { deadline: Millis },
+    Beginning {
+        op: OpId,
+    },
+    WaitingCard {
+        deadline: Millis,
+    },
     /// An update is being committed; `then` runs once it is durable.
-    Recording { op: OpId, then: After },
+    Recording {
+        op: OpId,
+        then: After,
+    },
     /// Authorization sent; `guard` fires if the shell never answers.
-    Authorizing { guard: Millis },
+    Authorizing {
+        guard: Millis,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -747,10 +756,9 @@ impl Terminal {
         amount: Money,
     ) {
         let check = match kind {
-            TxKind::Sale => {
-                self.exposure
-                    .check(&self.effective_limits(), amount, now.wall)
-            }
+            TxKind::Sale => self
+                .exposure
+                .check(&self.effective_limits(), amount, now.wall),
             TxKind::Refund => Ok(()),
         };
         match check {
@@ -875,7 +883,12 @@ impl Terminal {
             TxKind::Refund => true,
         };
         if policy == OfflinePolicy::PreferOnline && limits_ok {
-            return self.approve_offline_or_refuse(now, Decision::OfflineAfterUnknown, kind, amount);
+            return self.approve_offline_or_refuse(
+                now,
+                Decision::OfflineAfterUnknown,
+                kind,
+                amount,
+            );
         }
         let d = Decision::ReverseAfterUnknown;
         self.record_decision(now, d);

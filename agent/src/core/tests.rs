@@ -377,10 +377,12 @@ fn session_not_active_rejects_and_shows_totals() {
 fn session_closed_command_cancels_a_waiting_payment() {
     let mut s = Shell::new(true);
     s.sale_waiting("10.00", OfflinePolicy::PreferOnline);
-    let out = s.input(Input::Command(Command::SessionClosed(SessionClosedCommand {
-        command_id: CommandId("close".into()),
-        totals: None,
-    })));
+    let out = s.input(Input::Command(Command::SessionClosed(
+        SessionClosedCommand {
+            command_id: CommandId("close".into()),
+            totals: None,
+        },
+    )));
     assert_eq!(direct_acks(&out), [(AckStatus::Accepted, None)]);
     assert_eq!(states(&out), [TxState::Aborted]);
     assert!(out.contains(&Output::StopReader));
@@ -485,7 +487,10 @@ fn abort_after_the_card_is_too_late_and_the_payment_goes_on() {
     s.commit();
     let m = s.t.screen();
     assert_eq!(m.screen.name(), "approved");
-    assert_eq!(m.screen.message(), Some("Too late to cancel: payment approved"));
+    assert_eq!(
+        m.screen.message(),
+        Some("Too late to cancel: payment approved")
+    );
     // A late abort of the finished payment is also too late.
     let out = s.input(Input::Command(Command::Abort(AbortCommand {
         command_id: CommandId("ab2".into()),
@@ -825,7 +830,10 @@ fn refund_above_what_is_left_is_rejected() {
     );
     assert_eq!(
         direct_acks(&out),
-        [(AckStatus::Rejected, Some(AckReason::AmountExceedsRefundable))]
+        [(
+            AckStatus::Rejected,
+            Some(AckReason::AmountExceedsRefundable)
+        )]
     );
 }
 
