@@ -128,7 +128,29 @@ impl OfflinePolicy {
     }
 }
 
-/// The once-per-payment online/offline decision and why it was taken.
+/// Online or offline, the `mode` half of a stored decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecisionMode {
+    Online,
+    Offline,
+}
+
+impl DecisionMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DecisionMode::Online => "online",
+            DecisionMode::Offline => "offline",
+        }
+    }
+}
+
+/// The online/offline decision and why it was taken.
+///
+/// The decision is taken once per payment, at the tap, and stored then
+/// ([`TxUpdate::decision`]): `Online`, `OfflineLinkDown` or a refusal. The
+/// two `*AfterUnknown` variants are the fallback when an online
+/// authorization's outcome is unknown: they are reported, and stored as the
+/// transaction's `reason`, never as a second decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
     /// The link was up at the tap: authorize online.
@@ -149,6 +171,18 @@ pub enum Decision {
 }
 
 impl Decision {
+    /// Online or offline.
+    pub fn mode(&self) -> DecisionMode {
+        match self {
+            Decision::Online | Decision::ReverseAfterUnknown => DecisionMode::Online,
+            Decision::OfflineLinkDown
+            | Decision::OfflineAfterUnknown
+            | Decision::RefusedOnlineRequired
+            | Decision::RefusedOfflineLimit(_) => DecisionMode::Offline,
+        }
+    }
+
+    /// Why: a stable snake_case code (the `reason` half of a stored decision).
     pub fn code(&self) -> &'static str {
         match self {
             Decision::Online => "online",
@@ -185,6 +219,10 @@ pub struct SessionTotals {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SaleCommand {
+    /// Minted by the shell from the store's durable counter
+    /// (`Reference::for_sequence`) before it hands the command over; left
+    /// unused (a gap in the sequence) when the command is rejected.
+    pub reference: Reference,
     pub command_id: CommandId,
     pub payment_id: PaymentId,
     pub amount: Money,
@@ -216,6 +254,8 @@ pub struct OriginalSale {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefundCommand {
+    /// The refund's own reference, minted like [`SaleCommand::reference`].
+    pub reference: Reference,
     pub command_id: CommandId,
     pub payment_id: PaymentId,
     pub original_reference: Reference,
@@ -281,6 +321,7 @@ pub enum Input {
     /// A sale keyed on the terminal by the cashier (no partner payment).
     LocalSale {
         amount: Money,
+        reference: Reference,
     },
     CardRead(Card),
     CardError {
@@ -419,11 +460,10 @@ pub enum OutboxItem {
     },
 }
 
-/// A new transaction row, with the sequence its reference was minted from.
+/// A new transaction row (always `pending`, no card yet).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewTx {
     pub reference: Reference,
-    pub sequence: u64,
     pub kind: TxKind,
     pub amount: Money,
     pub currency: Currency,
@@ -432,7 +472,6 @@ pub struct NewTx {
     pub partner_reference: Option<String>,
     pub original_reference: Option<Reference>,
     pub offline_policy: OfflinePolicy,
-    pub created_at: UnixMillis,
     pub state: TxState,
 }
 
@@ -443,16 +482,18 @@ pub struct TxUpdate {
     pub state: TxState,
     pub card: Option<Card>,
     pub captured_at: Option<UnixMillis>,
+    /// Set once, at the tap (see [`Decision`]).
     pub decision: Option<Decision>,
     pub auth_code: Option<String>,
     pub transaction_id: Option<String>,
-    /// Decline/failure reason code.
+    /// Why the transaction ended this way: decline or failure reason code,
+    /// or for an offline approval after an unknown online outcome,
+    /// `offline_after_unknown`.
     pub reason: Option<String>,
-    pub updated_at: UnixMillis,
 }
 
 impl TxUpdate {
-    pub fn new(reference: Reference, state: TxState, at: UnixMillis) -> TxUpdate {
+    pub fn new(reference: Reference, state: TxState) -> TxUpdate {
         TxUpdate {
             reference,
             state,
@@ -462,7 +503,6 @@ impl TxUpdate {
             auth_code: None,
             transaction_id: None,
             reason: None,
-            updated_at: at,
         }
     }
 }
@@ -491,8 +531,10 @@ impl TxWrite {
 
 /// One atomic commit: the transaction write and the outbox items to
 /// enqueue with it. Either all of it is durable or none of it.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
+    /// Wall-clock time of the change (`created_at`/`updated_at`).
+    pub at: UnixMillis,
     pub tx: Option<TxWrite>,
     pub outbox: Vec<OutboxItem>,
 }

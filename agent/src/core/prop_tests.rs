@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use proptest::prelude::*;
 
-use proto::{Money, PaymentId, Reference, Total};
+use proto::{Money, PaymentId, Reference, TerminalId, Total};
 
 use super::tests::{card, config};
 use super::*;
@@ -112,9 +112,12 @@ struct Sim {
     outstanding: VecDeque<Reference>,
     payment_ids: Vec<PaymentId>,
     commands: u32,
+    /// The store's durable reference counter.
+    sequence: u64,
     /// The payment started by the last insert whose final state has not been
     /// emitted yet.
     open: Option<Reference>,
+    last_screen: Option<Screen>,
     /// The payment started by the last insert.
     last_insert: Option<Reference>,
     refunded: BTreeMap<Reference, u64>,
@@ -138,8 +141,10 @@ impl Sim {
             outstanding: VecDeque::new(),
             payment_ids: Vec::new(),
             commands: 0,
+            sequence: 0,
             open: None,
             last_insert: None,
+            last_screen: None,
             refunded: BTreeMap::new(),
         };
         s.drain();
@@ -210,13 +215,17 @@ impl Sim {
                 assert_eq!(row.authorizations, 1, "authorized twice");
                 self.outstanding.push_back(r);
             }
-            Output::Render(m) => match &m.screen {
+            // A status-line refresh of a screen already shown (link, queue)
+            // is not a new result.
+            Output::Render(m) if self.last_screen.as_ref() == Some(&m.screen) => {}
+            Output::Render(m) => match &m.screen.clone() {
                 Screen::Approved { reference, .. } => {
                     let row = self.row(reference);
                     assert!(
                         row.state.is_some_and(TxState::is_approved),
                         "approved on screen before it was persisted: {row:?}"
                     );
+                    self.last_screen = Some(m.screen);
                 }
                 Screen::Declined { reference, .. } => {
                     let row = self.row(reference);
@@ -225,8 +234,9 @@ impl Sim {
                         "declined on screen without reversal or backend decline: {row:?}"
                     );
                     assert!(!row.state.is_some_and(TxState::is_approved));
+                    self.last_screen = Some(m.screen);
                 }
-                _ => {}
+                _ => self.last_screen = Some(m.screen),
             },
             Output::ReverseNow { .. }
             | Output::Ack(_)
@@ -283,6 +293,11 @@ impl Sim {
         }
     }
 
+    fn mint(&mut self) -> Reference {
+        self.sequence += 1;
+        Reference::for_sequence(&TerminalId::new("pos_3f1e2d_001").unwrap(), self.sequence)
+    }
+
     fn next_command(&mut self) -> CommandId {
         self.commands += 1;
         CommandId(format!("c{}", self.commands))
@@ -307,6 +322,7 @@ impl Sim {
                 let payment_id = PaymentId::new(format!("p{}", self.commands)).unwrap();
                 self.payment_ids.push(payment_id.clone());
                 let sale = SaleCommand {
+                    reference: self.mint(),
                     command_id,
                     payment_id,
                     amount: Money::from_minor(minor).unwrap(),
@@ -320,9 +336,13 @@ impl Sim {
                 };
                 self.handle(Input::Command(Command::Sale(sale)));
             }
-            Action::LocalSale { minor } => self.handle(Input::LocalSale {
-                amount: Money::from_minor(minor).unwrap(),
-            }),
+            Action::LocalSale { minor } => {
+                let reference = self.mint();
+                self.handle(Input::LocalSale {
+                    amount: Money::from_minor(minor).unwrap(),
+                    reference,
+                })
+            }
             Action::Abort { back } => {
                 let payment_id = self
                     .payment_ids
@@ -362,7 +382,9 @@ impl Sim {
                 self.payment_ids.push(payment_id.clone());
                 let amount = Money::from_minor(minor).unwrap();
                 let accepted_before = self.t.is_busy();
+                let reference = self.mint();
                 self.handle(Input::Command(Command::Refund(RefundCommand {
+                    reference,
                     command_id,
                     payment_id,
                     original_reference: original_reference.clone(),
@@ -498,10 +520,15 @@ impl Sim {
         assert!(self.open.is_none());
         for (r, row) in &self.rows {
             match row.state {
-                Some(TxState::Approved) => {
+                Some(TxState::Approved) if row.submits_committed == 0 => {
+                    // Approved online: the authorization was the submission.
                     assert!(row.answered_approved, "{r} approved without the backend");
                     assert_eq!(row.authorizations, 1, "{r}");
-                    assert_eq!(row.submits_committed, 0, "{r}: online approval resubmitted");
+                }
+                Some(TxState::Approved) => {
+                    // Approved offline, then confirmed by the forward.
+                    assert!(row.forwarded, "{r} approved without the backend");
+                    assert_eq!(row.submits_committed, 1, "{r}");
                 }
                 Some(TxState::OfflineApproved) | Some(TxState::OfflineDeclined) => {
                     assert_eq!(

@@ -4,7 +4,7 @@ use std::collections::{BTreeSet, VecDeque};
 
 use proto::{Currency, Money, PaymentId, Reference, TerminalId};
 
-use super::limits::{OfflineExposure, OfflineLimits, QueuedOffline};
+use super::limits::{OfflineExposure, OfflineLimits, OfflineRefusal, QueuedOffline};
 use super::model::*;
 use super::time::{Millis, Now, UnixMillis};
 
@@ -59,9 +59,6 @@ pub struct InterruptedTx {
 /// What the shell restores from the store at boot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RestoredState {
-    /// The next reference sequence: greater than every sequence ever used
-    /// (the store persists each minted sequence with its transaction).
-    pub next_sequence: u64,
     /// Offline-approved transactions the backend has not acknowledged.
     pub offline_queue: Vec<QueuedOffline>,
     pub interrupted: Vec<InterruptedTx>,
@@ -80,7 +77,6 @@ pub struct RestoredState {
 impl Default for RestoredState {
     fn default() -> Self {
         RestoredState {
-            next_sequence: 1,
             offline_queue: Vec::new(),
             interrupted: Vec::new(),
             session: SessionState::Active,
@@ -183,7 +179,6 @@ pub struct Terminal {
     totals: Option<SessionTotals>,
     heartbeat_limits: Option<OfflineLimits>,
     exposure: OfflineExposure,
-    next_sequence: u64,
     next_op: u64,
     payment: Option<Payment>,
     /// Commits not tied to the payment in progress.
@@ -217,7 +212,6 @@ impl Terminal {
             totals: restored.totals,
             heartbeat_limits: restored.heartbeat_limits,
             exposure: OfflineExposure::new(restored.offline_queue),
-            next_sequence: restored.next_sequence.max(1),
             next_op: 1,
             payment: None,
             background_ops: BTreeSet::new(),
@@ -237,8 +231,12 @@ impl Terminal {
     }
 
     fn close_interrupted(&mut self, it: InterruptedTx, at: UnixMillis) {
-        let mut change = Change::default();
-        let mut update = TxUpdate::new(it.reference.clone(), TxState::Failed, at);
+        let mut change = Change {
+            at,
+            tx: None,
+            outbox: Vec::new(),
+        };
+        let mut update = TxUpdate::new(it.reference.clone(), TxState::Failed);
         update.reason = Some("agent_restart".to_string());
         match it.state {
             TxState::Pending => {}
@@ -315,7 +313,7 @@ impl Terminal {
         match input {
             Input::TimerDue => {}
             Input::Command(c) => self.on_command(now, c),
-            Input::LocalSale { amount } => self.on_local_sale(now, amount),
+            Input::LocalSale { amount, reference } => self.on_local_sale(now, amount, reference),
             Input::CardRead(card) => self.on_card_read(now, card),
             Input::CardError { reason } => self.on_card_error(now, reason),
             Input::Button(b) => self.on_button(now, b),
@@ -325,11 +323,8 @@ impl Terminal {
             Input::Forwarded { reference, outcome } => self.on_forwarded(now, reference, outcome),
             Input::Reversed { reference } => {
                 let change = Change {
-                    tx: Some(TxWrite::Update(TxUpdate::new(
-                        reference,
-                        TxState::Reversed,
-                        now.wall,
-                    ))),
+                    at: now.wall,
+                    tx: Some(TxWrite::Update(TxUpdate::new(reference, TxState::Reversed))),
                     outbox: Vec::new(),
                 };
                 self.persist_background(change);
@@ -475,6 +470,7 @@ impl Terminal {
         }
         self.begin(
             now,
+            sale.reference,
             TxKind::Sale,
             sale.amount,
             Some(sale.command_id),
@@ -485,7 +481,7 @@ impl Terminal {
         );
     }
 
-    fn on_local_sale(&mut self, now: Now, amount: Money) {
+    fn on_local_sale(&mut self, now: Now, amount: Money, reference: Reference) {
         if self.check_can_start().is_err() || amount.is_zero() {
             self.report(Report::Ignored {
                 input: "local_sale",
@@ -498,6 +494,7 @@ impl Terminal {
         }
         self.begin(
             now,
+            reference,
             TxKind::Sale,
             amount,
             None,
@@ -530,6 +527,7 @@ impl Terminal {
         }
         self.begin(
             now,
+            refund.reference,
             TxKind::Refund,
             refund.amount,
             Some(refund.command_id),
@@ -562,6 +560,7 @@ impl Terminal {
                 };
                 if let Some(status) = status {
                     self.persist_background(Change {
+                        at: now.wall,
                         tx: None,
                         outbox: vec![OutboxItem::PaymentEvent {
                             payment_id: f.payment_id,
@@ -607,6 +606,7 @@ impl Terminal {
                 self.report(Report::AbortTooLate { reference });
                 if let Some(payment_id) = payment_id {
                     self.persist_background(Change {
+                        at: now.wall,
                         tx: None,
                         outbox: vec![OutboxItem::PaymentEvent {
                             payment_id,
@@ -624,6 +624,7 @@ impl Terminal {
     fn begin(
         &mut self,
         now: Now,
+        reference: Reference,
         kind: TxKind,
         amount: Money,
         command_id: Option<CommandId>,
@@ -632,9 +633,6 @@ impl Terminal {
         policy: OfflinePolicy,
         original: Option<OriginalSale>,
     ) {
-        let sequence = self.next_sequence;
-        self.next_sequence = self.next_sequence.saturating_add(1);
-        let reference = Reference::for_sequence(&self.config.terminal_id, sequence);
         let mut outbox = Vec::new();
         if let Some(command_id) = &command_id {
             outbox.push(OutboxItem::Ack(CommandAck {
@@ -653,7 +651,6 @@ impl Terminal {
         }
         let new = NewTx {
             reference: reference.clone(),
-            sequence,
             kind,
             amount,
             currency: Currency::Ngn,
@@ -662,10 +659,10 @@ impl Terminal {
             partner_reference,
             original_reference: original.as_ref().map(|o| o.reference.clone()),
             offline_policy: policy,
-            created_at: now.wall,
             state: TxState::Pending,
         };
         let op = self.persist(Change {
+            at: now.wall,
             tx: Some(TxWrite::Insert(new)),
             outbox,
         });
@@ -728,9 +725,11 @@ impl Terminal {
         }
         if self.online {
             self.record_decision(now, Decision::Online);
-            let mut update = self.update(now, TxState::Authorizing);
+            let Some(mut update) = self.update(TxState::Authorizing) else {
+                return;
+            };
             update.decision = Some(Decision::Online);
-            self.record(update, Vec::new(), After::Authorize);
+            self.record(now, update, Vec::new(), After::Authorize);
             return;
         }
         if policy == OfflinePolicy::RequireOnline {
@@ -743,44 +742,49 @@ impl Terminal {
                 "Online payment required, network unavailable. No charge".to_string(),
             );
         }
-        self.approve_offline_or_refuse(now, Decision::OfflineLinkDown, kind, amount);
-    }
-
-    /// Approve offline within the limits (refunds are not limited), or
-    /// refuse with the limit's message.
-    fn approve_offline_or_refuse(
-        &mut self,
-        now: Now,
-        decision: Decision,
-        kind: TxKind,
-        amount: Money,
-    ) {
-        let check = match kind {
-            TxKind::Sale => self
-                .exposure
-                .check(&self.effective_limits(), amount, now.wall),
-            TxKind::Refund => Ok(()),
-        };
-        match check {
-            Ok(()) => {
-                self.record_decision(now, decision);
-                let Some(submission) = self.submission(true) else {
-                    return;
-                };
-                let mut update = self.update(now, TxState::OfflineApproved);
-                update.decision = Some(decision);
-                self.record(
-                    update,
-                    vec![OutboxItem::Submit(submission)],
-                    After::Show(Outcome::Approved { offline: true }),
-                );
-            }
+        match self.offline_check(now) {
+            Ok(()) => self.approve_offline(now, Decision::OfflineLinkDown),
             Err(refusal) => {
                 let d = Decision::RefusedOfflineLimit(refusal);
                 self.record_decision(now, d);
                 self.finish_declined_locally(now, Some(d), refusal.code(), refusal.message());
             }
         }
+    }
+
+    /// May the current payment be approved offline now? Refunds are not
+    /// limited (each is bounded by its original sale).
+    fn offline_check(&self, now: Now) -> Result<(), OfflineRefusal> {
+        match &self.payment {
+            Some(p) if p.kind == TxKind::Sale => {
+                self.exposure
+                    .check(&self.effective_limits(), p.amount, now.wall)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Approve the current payment offline: state and forward in one commit.
+    fn approve_offline(&mut self, now: Now, decision: Decision) {
+        self.record_decision(now, decision);
+        let Some(submission) = self.submission(true) else {
+            return;
+        };
+        let Some(mut update) = self.update(TxState::OfflineApproved) else {
+            return;
+        };
+        if decision == Decision::OfflineAfterUnknown {
+            // The stored decision stays `online`; the fallback is the reason.
+            update.reason = Some(decision.code().to_string());
+        } else {
+            update.decision = Some(decision);
+        }
+        self.record(
+            now,
+            update,
+            vec![OutboxItem::Submit(submission)],
+            After::Show(Outcome::Approved { offline: true }),
+        );
     }
 
     fn on_card_error(&mut self, now: Now, reason: String) {
@@ -842,10 +846,13 @@ impl Terminal {
                 auth_code,
                 transaction_id,
             } => {
-                let mut update = self.update(now, TxState::Approved);
+                let Some(mut update) = self.update(TxState::Approved) else {
+                    return;
+                };
                 update.auth_code = auth_code;
                 update.transaction_id = Some(transaction_id);
                 self.record(
+                    now,
                     update,
                     Vec::new(),
                     After::Show(Outcome::Approved { offline: false }),
@@ -855,10 +862,13 @@ impl Terminal {
                 if let Some(p) = self.payment.as_mut() {
                     p.authorize_sent = false;
                 }
-                let mut update = self.update(now, TxState::Declined);
+                let Some(mut update) = self.update(TxState::Declined) else {
+                    return;
+                };
                 let message = decline_message(&reason);
                 update.reason = Some(reason);
                 self.record(
+                    now,
                     update,
                     Vec::new(),
                     After::Show(Outcome::Declined { message }),
@@ -874,21 +884,8 @@ impl Terminal {
         let Some(p) = &self.payment else {
             return;
         };
-        let (kind, amount, policy) = (p.kind, p.amount, p.policy);
-        let limits_ok = match kind {
-            TxKind::Sale => self
-                .exposure
-                .check(&self.effective_limits(), amount, now.wall)
-                .is_ok(),
-            TxKind::Refund => true,
-        };
-        if policy == OfflinePolicy::PreferOnline && limits_ok {
-            return self.approve_offline_or_refuse(
-                now,
-                Decision::OfflineAfterUnknown,
-                kind,
-                amount,
-            );
+        if p.policy == OfflinePolicy::PreferOnline && self.offline_check(now).is_ok() {
+            return self.approve_offline(now, Decision::OfflineAfterUnknown);
         }
         let d = Decision::ReverseAfterUnknown;
         self.record_decision(now, d);
@@ -907,10 +904,13 @@ impl Terminal {
                 at: now.wall,
             });
         }
-        let mut update = self.update(now, TxState::ReversalPending);
-        update.decision = Some(d);
-        update.reason = Some("outcome_unknown".to_string());
+        let Some(mut update) = self.update(TxState::ReversalPending) else {
+            return;
+        };
+        // The stored decision stays `online`; the fallback is the reason.
+        update.reason = Some(d.code().to_string());
         self.record(
+            now,
             update,
             outbox,
             After::Show(Outcome::Declined {
@@ -921,7 +921,9 @@ impl Terminal {
 
     fn on_forwarded(&mut self, now: Now, reference: Reference, outcome: ForwardOutcome) {
         self.exposure.remove(&reference);
-        let mut update = TxUpdate::new(reference.clone(), TxState::OfflineApproved, now.wall);
+        // Confirmed by the backend: approved (the stored decision still says
+        // it was taken offline).
+        let mut update = TxUpdate::new(reference.clone(), TxState::Approved);
         match outcome {
             ForwardOutcome::Approved {
                 transaction_id,
@@ -940,6 +942,7 @@ impl Terminal {
             }
         }
         self.persist_background(Change {
+            at: now.wall,
             tx: Some(TxWrite::Update(update)),
             outbox: Vec::new(),
         });
@@ -961,22 +964,15 @@ impl Terminal {
     }
 
     /// An update of the current payment's row carrying its card and capture
-    /// time.
-    fn update(&self, now: Now, state: TxState) -> TxUpdate {
-        let Some(p) = &self.payment else {
-            // Only called with a payment in progress.
-            return TxUpdate::new(
-                Reference::for_sequence(&self.config.terminal_id, 0),
-                state,
-                now.wall,
-            );
-        };
-        let mut u = TxUpdate::new(p.reference.clone(), state, now.wall);
+    /// time (None without a payment in progress).
+    fn update(&self, state: TxState) -> Option<TxUpdate> {
+        let p = self.payment.as_ref()?;
+        let mut u = TxUpdate::new(p.reference.clone(), state);
         u.card = p.card.clone();
         if p.card.is_some() {
             u.captured_at = Some(p.captured_at);
         }
-        u
+        Some(u)
     }
 
     fn submission(&self, offline: bool) -> Option<Submission> {
@@ -1005,8 +1001,9 @@ impl Terminal {
 
     /// Commit `update` (and `outbox`) for the current payment; `then` runs
     /// when it is durable.
-    fn record(&mut self, update: TxUpdate, outbox: Vec<OutboxItem>, then: After) {
+    fn record(&mut self, now: Now, update: TxUpdate, outbox: Vec<OutboxItem>, then: After) {
         let op = self.persist(Change {
+            at: now.wall,
             tx: Some(TxWrite::Update(update)),
             outbox,
         });
@@ -1036,9 +1033,12 @@ impl Terminal {
                 at: now.wall,
             });
         }
-        let mut update = self.update(now, state);
+        let Some(mut update) = self.update(state) else {
+            return;
+        };
         update.reason = reason.map(str::to_string);
         self.record(
+            now,
             update,
             outbox,
             After::Show(Outcome::Cancelled {
@@ -1067,10 +1067,17 @@ impl Terminal {
                 at: now.wall,
             });
         }
-        let mut update = self.update(now, TxState::Declined);
+        let Some(mut update) = self.update(TxState::Declined) else {
+            return;
+        };
         update.decision = decision;
         update.reason = Some(reason.to_string());
-        self.record(update, outbox, After::Show(Outcome::Declined { message }));
+        self.record(
+            now,
+            update,
+            outbox,
+            After::Show(Outcome::Declined { message }),
+        );
     }
 
     fn on_persisted(&mut self, now: Now, op_id: OpId) {
@@ -1251,7 +1258,7 @@ impl Terminal {
         }
         if p.inserted {
             let mut outbox = Vec::new();
-            let mut update = TxUpdate::new(p.reference.clone(), TxState::Failed, now.wall);
+            let mut update = TxUpdate::new(p.reference.clone(), TxState::Failed);
             update.reason = Some("storage_error".to_string());
             if p.authorize_sent {
                 update.state = TxState::ReversalPending;
@@ -1268,6 +1275,7 @@ impl Terminal {
                 });
             }
             self.persist_background(Change {
+                at: now.wall,
                 tx: Some(TxWrite::Update(update)),
                 outbox,
             });

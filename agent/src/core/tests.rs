@@ -29,6 +29,8 @@ struct Shell {
     now: Now,
     uncommitted: Vec<OpId>,
     next_command: u32,
+    /// The store's durable reference counter, as the shell would use it.
+    next_sequence: u64,
 }
 
 impl Shell {
@@ -43,6 +45,7 @@ impl Shell {
             now: Now::new(Millis(0), UnixMillis(1_763_719_200_000)),
             uncommitted: Vec::new(),
             next_command: 0,
+            next_sequence: 1,
         };
         s.drain();
         s
@@ -80,6 +83,12 @@ impl Shell {
         self.input(Input::TimerDue)
     }
 
+    fn mint(&mut self) -> Reference {
+        let r = Reference::for_sequence(&TerminalId::new(TID).unwrap(), self.next_sequence);
+        self.next_sequence += 1;
+        r
+    }
+
     fn command_id(&mut self) -> CommandId {
         self.next_command += 1;
         CommandId(format!("cmd-{}", self.next_command))
@@ -87,7 +96,9 @@ impl Shell {
 
     fn sale(&mut self, amount: &str, policy: OfflinePolicy) -> Vec<Output> {
         let command_id = self.command_id();
+        let reference = self.mint();
         self.input(Input::Command(Command::Sale(SaleCommand {
+            reference,
             command_id,
             payment_id: PaymentId::new(format!("pay-{}", self.next_command)).unwrap(),
             amount: money(amount),
@@ -223,7 +234,6 @@ fn online_sale_is_written_ahead_at_every_step() {
         panic!("expected an insert");
     };
     assert_eq!(new.reference.as_str(), "pos_3f1e2d_001-000001");
-    assert_eq!(new.sequence, 1);
     assert_eq!(new.state, TxState::Pending);
     assert!(matches!(
         p[0].change.outbox.as_slice(),
@@ -314,7 +324,9 @@ fn sale_while_busy_is_rejected_busy() {
 #[test]
 fn expired_sale_is_rejected() {
     let mut s = Shell::new(true);
+    let reference = s.mint();
     let out = s.input(Input::Command(Command::Sale(SaleCommand {
+        reference,
         command_id: CommandId("c".into()),
         payment_id: PaymentId::new("p").unwrap(),
         amount: money("1.00"),
@@ -329,7 +341,9 @@ fn expired_sale_is_rejected() {
     assert!(!s.t.is_busy());
 
     let future = UnixMillis(s.now.wall.0 + 1);
+    let reference = s.mint();
     let out = s.input(Input::Command(Command::Sale(SaleCommand {
+        reference,
         command_id: CommandId("c2".into()),
         payment_id: PaymentId::new("p2").unwrap(),
         amount: money("1.00"),
@@ -579,6 +593,13 @@ fn unknown_outcome_within_limits_approves_offline_under_the_same_reference() {
     assert_eq!(subs[0].reference, reference);
     assert!(subs[0].offline);
     assert!(!has_reversal(&out, &reference));
+    // The decision (online, at the tap) is not overwritten; the fallback is
+    // the reason.
+    let Some(TxWrite::Update(u)) = &persists(&out)[0].change.tx else {
+        panic!("expected an update");
+    };
+    assert_eq!(u.decision, None);
+    assert_eq!(u.reason.as_deref(), Some("offline_after_unknown"));
     s.commit();
     assert_eq!(s.t.screen().screen.name(), "approved");
 }
@@ -777,7 +798,9 @@ fn refund(
     amount: &str,
     original: Option<OriginalSale>,
 ) -> Vec<Output> {
+    let reference = s.mint();
     s.input(Input::Command(Command::Refund(RefundCommand {
+        reference,
         command_id: CommandId("r".into()),
         payment_id: PaymentId::new("refund-1").unwrap(),
         original_reference: original_reference.clone(),
@@ -924,6 +947,42 @@ fn backend_decline_of_a_forwarded_offline_sale_is_offline_declined() {
     assert_eq!(s.t.exposure().count(), 0);
 }
 
+#[test]
+fn backend_approval_of_a_forwarded_offline_sale_confirms_it() {
+    let mut s = Shell::new(false);
+    s.sale_waiting("10.00", OfflinePolicy::PreferOnline);
+    s.tap("tok");
+    s.commit();
+    let reference = Reference::for_sequence(&TerminalId::new(TID).unwrap(), 1);
+    let out = s.input(Input::Forwarded {
+        reference: reference.clone(),
+        outcome: ForwardOutcome::Approved {
+            transaction_id: "tx-7".into(),
+            auth_code: Some("654321".into()),
+        },
+    });
+    let Some(TxWrite::Update(u)) = &persists(&out)[0].change.tx else {
+        panic!("expected an update");
+    };
+    assert_eq!(u.state, TxState::Approved);
+    assert_eq!(u.transaction_id.as_deref(), Some("tx-7"));
+    assert_eq!(s.t.exposure().count(), 0);
+}
+
+#[test]
+fn a_reversal_acknowledged_by_the_backend_is_recorded() {
+    let mut s = Shell::new(true);
+    let reference = Reference::new("pos_3f1e2d_001-000003").unwrap();
+    let out = s.input(Input::Reversed {
+        reference: reference.clone(),
+    });
+    assert_eq!(states(&out), [TxState::Reversed]);
+    assert_eq!(
+        persists(&out)[0].change.tx.as_ref().unwrap().reference(),
+        &reference
+    );
+}
+
 // ------------------------------------------------ storage failures ---
 
 #[test]
@@ -971,7 +1030,7 @@ fn failed_first_commit_sends_nothing() {
     let Some(TxWrite::Insert(new)) = &persists(&out)[0].change.tx else {
         panic!("expected an insert");
     };
-    assert_eq!(new.sequence, 2);
+    assert_eq!(new.reference.as_str(), "pos_3f1e2d_001-000002");
 }
 
 // -------------------------------------------------- screens, card errors ---
@@ -1034,17 +1093,26 @@ fn card_read_error_asks_to_tap_again() {
 }
 
 #[test]
-fn references_continue_from_the_restored_sequence() {
-    let restored = RestoredState {
-        next_sequence: 42,
-        ..RestoredState::default()
-    };
-    let mut s = Shell::with(config(), true, restored);
+fn the_reference_comes_from_the_shell_and_a_rejection_leaves_a_gap() {
+    let mut s = Shell::new(true);
+    s.sale_waiting("1.00", OfflinePolicy::PreferOnline);
+    // Busy: reference 2 is minted by the shell but never used.
     let out = s.sale("1.00", OfflinePolicy::PreferOnline);
+    assert!(persists(&out).is_empty());
+    s.input(Input::Button(Button::Cancel));
+    s.commit();
+    let reference = Reference::new("pos_3f1e2d_001-000042").unwrap();
+    let out = s.input(Input::LocalSale {
+        amount: money("1.00"),
+        reference: reference.clone(),
+    });
     let Some(TxWrite::Insert(new)) = &persists(&out)[0].change.tx else {
         panic!("expected an insert");
     };
-    assert_eq!(new.reference.as_str(), "pos_3f1e2d_001-000042");
+    assert_eq!(new.reference, reference);
+    assert_eq!(new.payment_id, None);
+    // A local sale has no command to ack and no payment to report on.
+    assert!(persists(&out)[0].change.outbox.is_empty());
 }
 
 #[test]
@@ -1073,10 +1141,11 @@ fn interrupted_transactions_are_closed_at_boot() {
         out.push(o);
     }
     assert_eq!(states(&out), [TxState::Failed, TxState::ReversalPending]);
-    assert!(persists(&out).iter().all(|p| matches!(
-        &p.change.tx,
-        Some(TxWrite::Update(u)) if u.updated_at == UnixMillis(1_763_719_200_000)
-    )));
+    assert!(
+        persists(&out)
+            .iter()
+            .all(|p| p.change.at == UnixMillis(1_763_719_200_000))
+    );
     assert!(has_reversal(&out, &b));
     assert!(!has_reversal(&out, &a));
     assert_eq!(screen_names(&out), ["idle"]);
