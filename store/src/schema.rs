@@ -1,0 +1,115 @@
+//! Versioned schema. Migrations are applied in order at open; never edit a
+//! released step, append a new one.
+
+use rusqlite_migration::{M, Migrations};
+
+/// The schema steps, oldest first. `PRAGMA user_version` records how many ran.
+pub const MIGRATIONS: &[M<'static>] = &[M::up(
+    r#"
+CREATE TABLE transactions (
+    reference              TEXT PRIMARY KEY NOT NULL
+                           CHECK (length(reference) BETWEEN 1 AND 64),
+    payment_id             TEXT CHECK (payment_id IS NULL OR length(payment_id) BETWEEN 1 AND 64),
+    kind                   TEXT NOT NULL CHECK (kind IN ('sale', 'refund')),
+    amount                 INTEGER NOT NULL CHECK (amount > 0 AND amount <= 1000000000),
+    currency               TEXT NOT NULL CHECK (currency = 'NGN'),
+    state                  TEXT NOT NULL CHECK (state IN (
+                               'pending', 'authorizing', 'approved', 'declined',
+                               'offline_approved', 'offline_declined', 'aborted',
+                               'timed_out', 'failed', 'reversal_pending', 'reversed')),
+    card_token             TEXT,
+    card_last4             TEXT CHECK (card_last4 IS NULL OR
+                               (length(card_last4) = 4 AND card_last4 NOT GLOB '*[^0-9]*')),
+    card_brand             TEXT,
+    card_entry_mode        TEXT,
+    operator_id            TEXT,
+    captured_at            INTEGER,
+    decision               TEXT CHECK (decision IS NULL OR decision IN ('online', 'offline')),
+    decision_reason        TEXT,
+    backend_transaction_id TEXT,
+    auth_code              TEXT,
+    decline_reason         TEXT,
+    original_reference     TEXT REFERENCES transactions (reference),
+    created_at             INTEGER NOT NULL,
+    updated_at             INTEGER NOT NULL,
+    -- a card is stored whole or not at all
+    CHECK ((card_token IS NULL) = (card_last4 IS NULL)
+       AND (card_token IS NULL) = (card_brand IS NULL)
+       AND (card_token IS NULL) = (card_entry_mode IS NULL)),
+    CHECK ((decision IS NULL) = (decision_reason IS NULL)),
+    -- refunds, and only refunds, point at their sale
+    CHECK ((kind = 'refund') = (original_reference IS NOT NULL)),
+    -- these states exist only after a card was read
+    CHECK (card_token IS NOT NULL OR state IN
+           ('pending', 'authorizing', 'aborted', 'timed_out', 'failed')),
+    CHECK (state NOT IN ('offline_approved', 'offline_declined') OR decision = 'offline')
+) STRICT;
+
+CREATE INDEX transactions_payment_id ON transactions (payment_id);
+CREATE INDEX transactions_original_reference ON transactions (original_reference)
+    WHERE original_reference IS NOT NULL;
+CREATE INDEX transactions_created_at ON transactions (created_at, reference);
+
+CREATE TABLE outbox (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind            TEXT NOT NULL CHECK (kind IN
+                        ('payment_event', 'transaction', 'reversal', 'command_ack')),
+    payload         TEXT NOT NULL CHECK (json_valid(payload)),
+    reference       TEXT REFERENCES transactions (reference),
+    payment_id      TEXT,
+    attempts        INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    next_attempt_at INTEGER NOT NULL,
+    in_flight       INTEGER NOT NULL DEFAULT 0 CHECK (in_flight IN (0, 1)),
+    last_error      TEXT,
+    parked          INTEGER NOT NULL DEFAULT 0 CHECK (parked IN (0, 1)),
+    created_at      INTEGER NOT NULL,
+    CHECK (NOT (in_flight = 1 AND parked = 1)),
+    CHECK (kind NOT IN ('transaction', 'reversal') OR reference IS NOT NULL)
+) STRICT;
+
+CREATE INDEX outbox_reference ON outbox (reference) WHERE reference IS NOT NULL;
+CREATE INDEX outbox_payment_id ON outbox (payment_id) WHERE payment_id IS NOT NULL;
+-- one forward and one reversal per transaction at a time
+CREATE UNIQUE INDEX outbox_one_per_reference ON outbox (reference, kind)
+    WHERE kind IN ('transaction', 'reversal');
+
+CREATE TABLE audit_log (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    at        INTEGER NOT NULL,
+    reference TEXT,
+    event     TEXT NOT NULL,
+    detail    TEXT NOT NULL CHECK (json_valid(detail))
+) STRICT;
+
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN
+    SELECT RAISE(ABORT, 'audit_log is append-only');
+END;
+
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN
+    SELECT RAISE(ABORT, 'audit_log is append-only');
+END;
+
+CREATE TABLE kv (
+    key        TEXT PRIMARY KEY NOT NULL CHECK (length(key) BETWEEN 1 AND 128),
+    value      TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+) STRICT;
+"#,
+)];
+
+/// The migration set applied at open.
+pub fn migrations() -> Migrations<'static> {
+    Migrations::new(MIGRATIONS.to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_validate() {
+        migrations().validate().expect("migrations apply in order");
+    }
+}
