@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use proto::{Money, PaymentId, Reference};
 
+use crate::StoreError;
 use crate::db::{AuditEntry, Store, StoreOptions};
 use crate::model::{
     Change, OfflineExposure, OutboxId, OutboxItem, OutboxStats, Page, Totals, Transaction,
     UnixMillis,
 };
-use crate::StoreError;
 
 /// A cheaply clonable handle; clones share one [`Store`].
 #[derive(Debug, Clone)]
@@ -82,7 +82,10 @@ impl AsyncStore {
         &self,
         payment_id: PaymentId,
     ) -> Result<Vec<Transaction>, StoreError> {
-        blocking(&self.inner, move |s| s.transactions_for_payment(&payment_id)).await
+        blocking(&self.inner, move |s| {
+            s.transactions_for_payment(&payment_id)
+        })
+        .await
     }
 
     pub async fn list_transactions(&self, page: Page) -> Result<Vec<Transaction>, StoreError> {
@@ -127,7 +130,12 @@ impl AsyncStore {
         blocking(&self.inner, move |s| s.retry(id, now, &error, retry_after)).await
     }
 
-    pub async fn park(&self, id: OutboxId, now: UnixMillis, error: String) -> Result<(), StoreError> {
+    pub async fn park(
+        &self,
+        id: OutboxId,
+        now: UnixMillis,
+        error: String,
+    ) -> Result<(), StoreError> {
         blocking(&self.inner, move |s| s.park(id, now, &error)).await
     }
 

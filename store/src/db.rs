@@ -121,7 +121,9 @@ impl Store {
             .map_err(sql("setting PRAGMAs"))?;
         if let Some(pages) = options.max_pages {
             let _: i64 = conn
-                .query_row(&format!("PRAGMA max_page_count = {pages}"), [], |r| r.get(0))
+                .query_row(&format!("PRAGMA max_page_count = {pages}"), [], |r| {
+                    r.get(0)
+                })
                 .map_err(sql("setting max_page_count"))?;
         }
         quick_check(&conn)?;
@@ -133,7 +135,10 @@ impl Store {
             .execute("UPDATE outbox SET in_flight = 0 WHERE in_flight = 1", [])
             .map_err(sql("resetting in-flight outbox items"))?;
         if reset > 0 {
-            tracing::info!(items = reset, "returned in-flight outbox items to the queue");
+            tracing::info!(
+                items = reset,
+                "returned in-flight outbox items to the queue"
+            );
         }
         Ok(Store {
             path,
@@ -212,9 +217,9 @@ impl Store {
                     ))
                 })?,
             };
-            let next = current.checked_add(1).ok_or_else(|| {
-                StoreError::Invalid("reference sequence overflowed".to_string())
-            })?;
+            let next = current
+                .checked_add(1)
+                .ok_or_else(|| StoreError::Invalid("reference sequence overflowed".to_string()))?;
             kv_set_in(tx, KEY_REFERENCE_SEQUENCE, &next.to_string(), now)?;
             Ok(next)
         })
@@ -387,7 +392,8 @@ impl Store {
                 .map_err(sql("reading the audit log"))?;
             let mut out = Vec::new();
             for row in rows {
-                let (id, at, reference, event, detail) = row.map_err(sql("reading the audit log"))?;
+                let (id, at, reference, event, detail) =
+                    row.map_err(sql("reading the audit log"))?;
                 let detail = serde_json::from_str(&detail)
                     .map_err(|e| StoreError::Invalid(format!("audit row {id}: {e}")))?;
                 out.push(AuditEntry {
@@ -446,7 +452,10 @@ impl Store {
         self.write("acknowledging an outbox item", |tx| {
             let row: Option<(String, Option<String>)> = tx
                 .prepare_cached("DELETE FROM outbox WHERE id = ?1 RETURNING kind, reference")
-                .and_then(|mut s| s.query_row([id.0], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+                .and_then(|mut s| {
+                    s.query_row([id.0], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .optional()
+                })
                 .map_err(sql("acknowledging an outbox item"))?;
             let Some((kind, reference)) = row else {
                 return Err(not_found_item(id));
@@ -474,7 +483,10 @@ impl Store {
         self.write("rescheduling an outbox item", |tx| {
             let row: Option<(i64, i64)> = tx
                 .prepare_cached("SELECT attempts, parked FROM outbox WHERE id = ?1")
-                .and_then(|mut s| s.query_row([id.0], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+                .and_then(|mut s| {
+                    s.query_row([id.0], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .optional()
+                })
                 .map_err(sql("rescheduling an outbox item"))?;
             let Some((attempts, parked)) = row else {
                 return Err(not_found_item(id));
@@ -673,10 +685,7 @@ fn quick_check(conn: &Connection) -> Result<(), StoreError> {
         Ok(())
     } else {
         Err(StoreError::Corrupt {
-            detail: format!(
-                "quick_check: {}",
-                truncate(&problems.join("; "), 400)
-            ),
+            detail: format!("quick_check: {}", truncate(&problems.join("; "), 400)),
         })
     }
 }
@@ -879,13 +888,28 @@ fn update_transaction(
             }
         }
     }
-    check_opt_text("backend transaction id", &update.backend_transaction_id, 128)?;
+    check_opt_text(
+        "backend transaction id",
+        &update.backend_transaction_id,
+        128,
+    )?;
     check_opt_text("auth code", &update.auth_code, 32)?;
     check_opt_text("decline reason", &update.decline_reason, 256)?;
-    set_once("payment_id", &mut t.payment_id, &update.payment_id, &mut changed).map_err(illegal)?;
+    set_once(
+        "payment_id",
+        &mut t.payment_id,
+        &update.payment_id,
+        &mut changed,
+    )
+    .map_err(illegal)?;
     set_once("card", &mut t.card, &update.card, &mut changed).map_err(illegal)?;
-    set_once("captured_at", &mut t.captured_at, &update.captured_at, &mut changed)
-        .map_err(illegal)?;
+    set_once(
+        "captured_at",
+        &mut t.captured_at,
+        &update.captured_at,
+        &mut changed,
+    )
+    .map_err(illegal)?;
     set_once("decision", &mut t.decision, &update.decision, &mut changed).map_err(illegal)?;
     set_once(
         "backend_transaction_id",
@@ -894,7 +918,13 @@ fn update_transaction(
         &mut changed,
     )
     .map_err(illegal)?;
-    set_once("auth_code", &mut t.auth_code, &update.auth_code, &mut changed).map_err(illegal)?;
+    set_once(
+        "auth_code",
+        &mut t.auth_code,
+        &update.auth_code,
+        &mut changed,
+    )
+    .map_err(illegal)?;
     if update.decline_reason.is_some() && update.decline_reason != t.decline_reason {
         t.decline_reason = update.decline_reason.clone();
         changed.push("decline_reason");
@@ -977,9 +1007,7 @@ fn refundable_in(conn: &Connection, sale: &Reference) -> Result<Money, StoreErro
         });
     };
     if TxKind::parse(&kind)? != TxKind::Sale {
-        return Err(StoreError::InvalidInput(format!(
-            "{sale} is not a sale"
-        )));
+        return Err(StoreError::InvalidInput(format!("{sale} is not a sale")));
     }
     if !TxState::parse(&state)?.is_approved() {
         return Ok(Money::ZERO);
@@ -1015,7 +1043,8 @@ fn enqueue(
     now: UnixMillis,
     item: &NewOutboxItem,
 ) -> Result<OutboxId, StoreError> {
-    if matches!(item.kind, OutboxKind::Transaction | OutboxKind::Reversal) && item.reference.is_none()
+    if matches!(item.kind, OutboxKind::Transaction | OutboxKind::Reversal)
+        && item.reference.is_none()
     {
         return Err(StoreError::InvalidInput(format!(
             "a {} outbox item needs a reference",
@@ -1046,7 +1075,10 @@ fn enqueue(
             what: format!(
                 "{} outbox item for reference {}",
                 item.kind,
-                item.reference.as_ref().map(Reference::as_str).unwrap_or("-")
+                item.reference
+                    .as_ref()
+                    .map(Reference::as_str)
+                    .unwrap_or("-")
             ),
         }),
         Err(e) => Err(e),
@@ -1125,7 +1157,10 @@ impl RawTx {
 
     fn validate(self) -> Result<Transaction, StoreError> {
         let bad = |what: &str, e: &dyn std::fmt::Display| {
-            StoreError::Invalid(format!("transaction {}: {what}: {e}", truncate(&self.reference, 64)))
+            StoreError::Invalid(format!(
+                "transaction {}: {what}: {e}",
+                truncate(&self.reference, 64)
+            ))
         };
         let reference = Reference::new(self.reference.clone()).map_err(|e| bad("reference", &e))?;
         let payment_id = self

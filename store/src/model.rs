@@ -189,8 +189,7 @@ impl Card {
         }
         for (what, v) in [("card brand", &brand), ("card entry mode", &entry_mode)] {
             let ok = (1..=32).contains(&v.len())
-                && v
-                    .bytes()
+                && v.bytes()
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
             if !ok {
                 return Err(StoreError::InvalidInput(format!(

@@ -1,5 +1,6 @@
 //! The ledger on real SQLite files: PRAGMAs, migrations, state changes,
 //! refunds, exposure, totals and typed errors.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod common;
 
@@ -101,7 +102,10 @@ fn a_sale_is_recorded_with_its_audit_rows_and_outbox_items() {
     assert_eq!(t.backend_transaction_id.as_deref(), Some("txn_9"));
     assert_eq!(t.operator_id.as_deref(), Some("op-1"));
     assert_eq!((t.created_at, t.updated_at), (T0, T0 + 20));
-    assert_eq!(store.transactions_for_payment(&pid("pay_1")).unwrap(), vec![t]);
+    assert_eq!(
+        store.transactions_for_payment(&pid("pay_1")).unwrap(),
+        vec![t]
+    );
 
     let audit = store.audit_log(0, 100).unwrap();
     let events: Vec<_> = audit.iter().map(|a| a.event.as_str()).collect();
@@ -124,15 +128,18 @@ fn a_duplicate_reference_is_typed_and_writes_nothing() {
     store
         .record(&pending_sale_with_forward(T0, &reference(1), 100))
         .unwrap();
-    let again = Change::insert(T0 + 1, NewTransaction::sale(reference(1), money(999))).with(
-        NewOutboxItem::new(OutboxKind::PaymentEvent, json!({})).for_payment(pid("p")),
-    );
+    let again = Change::insert(T0 + 1, NewTransaction::sale(reference(1), money(999)))
+        .with(NewOutboxItem::new(OutboxKind::PaymentEvent, json!({})).for_payment(pid("p")));
     let err = store.record(&again).unwrap_err();
     match &err {
         StoreError::Duplicate { what } => assert!(what.contains("pos_3f1e2d_001-000001")),
         other => panic!("expected Duplicate, got {other:?}"),
     }
-    assert_eq!(store.list_outbox().unwrap().len(), 1, "the change was atomic");
+    assert_eq!(
+        store.list_outbox().unwrap().len(),
+        1,
+        "the change was atomic"
+    );
     assert_eq!(
         store.transaction(&reference(1)).unwrap().unwrap().amount,
         money(100)
@@ -150,7 +157,10 @@ fn illegal_changes_are_refused() {
     let store = open(&dir);
     let r = reference(3);
     store
-        .record(&Change::insert(T0, NewTransaction::sale(r.clone(), money(500))))
+        .record(&Change::insert(
+            T0,
+            NewTransaction::sale(r.clone(), money(500)),
+        ))
         .unwrap();
     // Approval without a card.
     let err = store
@@ -167,7 +177,11 @@ fn illegal_changes_are_refused() {
     store
         .record(&Change::update(T0 + 1, r.clone(), approve(false)))
         .unwrap();
-    for back in [TxState::Pending, TxState::Declined, TxState::OfflineApproved] {
+    for back in [
+        TxState::Pending,
+        TxState::Declined,
+        TxState::OfflineApproved,
+    ] {
         let err = store
             .record(&Change::update(
                 T0 + 2,
@@ -178,7 +192,10 @@ fn illegal_changes_are_refused() {
                 },
             ))
             .unwrap_err();
-        assert!(matches!(err, StoreError::IllegalChange { .. }), "{back}: {err:?}");
+        assert!(
+            matches!(err, StoreError::IllegalChange { .. }),
+            "{back}: {err:?}"
+        );
     }
     // The decision and the card are set once.
     let err = store
@@ -201,7 +218,10 @@ fn illegal_changes_are_refused() {
         .record(&Change::update(T0, reference(99), TxUpdate::default()))
         .unwrap_err();
     assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
-    assert_eq!(store.transaction(&r).unwrap().unwrap().state, TxState::Approved);
+    assert_eq!(
+        store.transaction(&r).unwrap().unwrap().state,
+        TxState::Approved
+    );
 }
 
 #[test]
@@ -231,16 +251,26 @@ fn refunds_respect_the_refundable_amount_and_the_card() {
     let store = open(&dir);
     let sale = reference(1);
     store
-        .record(&Change::insert(T0, NewTransaction::sale(sale.clone(), money(10_000))))
+        .record(&Change::insert(
+            T0,
+            NewTransaction::sale(sale.clone(), money(10_000)),
+        ))
         .unwrap();
-    assert_eq!(store.refundable(&sale).unwrap(), Money::ZERO, "not approved yet");
+    assert_eq!(
+        store.refundable(&sale).unwrap(),
+        Money::ZERO,
+        "not approved yet"
+    );
     let err = store
         .record(&Change::insert(
             T0,
             NewTransaction::refund(reference(2), money(1), sale.clone()),
         ))
         .unwrap_err();
-    assert!(matches!(err, StoreError::ExceedsRefundable { left: 0, .. }), "{err:?}");
+    assert!(
+        matches!(err, StoreError::ExceedsRefundable { left: 0, .. }),
+        "{err:?}"
+    );
 
     store
         .record(&Change::update(T0 + 1, sale.clone(), approve(false)))
@@ -252,7 +282,11 @@ fn refunds_respect_the_refundable_amount_and_the_card() {
             NewTransaction::refund(reference(2), money(6_000), sale.clone()),
         ))
         .unwrap();
-    assert_eq!(store.refundable(&sale).unwrap(), money(4_000), "pending refunds count");
+    assert_eq!(
+        store.refundable(&sale).unwrap(),
+        money(4_000),
+        "pending refunds count"
+    );
     let err = store
         .record(&Change::insert(
             T0 + 3,
@@ -260,7 +294,14 @@ fn refunds_respect_the_refundable_amount_and_the_card() {
         ))
         .unwrap_err();
     assert!(
-        matches!(err, StoreError::ExceedsRefundable { requested: 4_001, left: 4_000, .. }),
+        matches!(
+            err,
+            StoreError::ExceedsRefundable {
+                requested: 4_001,
+                left: 4_000,
+                ..
+            }
+        ),
         "{err:?}"
     );
     // Another card cannot take the refund.
@@ -314,7 +355,10 @@ fn offline_exposure_counts_offline_sales_until_acknowledged() {
     ] {
         let r = reference(n);
         store
-            .record(&Change::insert(at, NewTransaction::sale(r.clone(), money(amount))))
+            .record(&Change::insert(
+                at,
+                NewTransaction::sale(r.clone(), money(amount)),
+            ))
             .unwrap();
         store
             .record(&Change::update(at, r.clone(), approve(offline)).with(forward(&r)))
@@ -368,7 +412,11 @@ fn totals_by_state_kind_and_operator() {
         by_state,
         [(TxState::Approved, 3, 1_350), (TxState::Pending, 2, 450)]
     );
-    let by_kind: Vec<_> = t.by_kind.iter().map(|(k, c)| (*k, c.count, c.total.0)).collect();
+    let by_kind: Vec<_> = t
+        .by_kind
+        .iter()
+        .map(|(k, c)| (*k, c.count, c.total.0))
+        .collect();
     assert_eq!(by_kind, [(TxKind::Refund, 1, 50), (TxKind::Sale, 4, 1_750)]);
     let by_op: Vec<_> = t
         .by_operator
@@ -383,7 +431,12 @@ fn totals_by_state_kind_and_operator() {
             (Some("bob".into()), 1, 400)
         ]
     );
-    let page = store.list_transactions(Page { offset: 1, limit: 2 }).unwrap();
+    let page = store
+        .list_transactions(Page {
+            offset: 1,
+            limit: 2,
+        })
+        .unwrap();
     let refs: Vec<_> = page.iter().map(|t| t.reference.clone()).collect();
     assert_eq!(refs, [reference(2), reference(3)]);
 }
@@ -449,7 +502,12 @@ fn rows_that_fail_validation_are_invalid_not_panics() {
         [],
     )
     .unwrap();
-    let err = store.list_transactions(Page { offset: 0, limit: 10 }).unwrap_err();
+    let err = store
+        .list_transactions(Page {
+            offset: 0,
+            limit: 10,
+        })
+        .unwrap_err();
     assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
     // CHECK constraints guard money even against raw writes.
     for bad in [
@@ -520,7 +578,11 @@ fn a_full_disk_is_typed_and_loses_nothing_committed() {
     }
     let err = full.expect("the page limit was reached");
     assert!(matches!(err, StoreError::DiskFull { .. }), "{err:?}");
-    assert!(committed.len() > 3, "some payments fit: {}", committed.len());
+    assert!(
+        committed.len() > 3,
+        "some payments fit: {}",
+        committed.len()
+    );
     // Still readable, and later small writes still fail cleanly.
     assert_eq!(store.list_outbox().unwrap().len(), committed.len());
     drop(store);
@@ -537,12 +599,47 @@ fn a_full_disk_is_typed_and_loses_nothing_committed() {
 #[test]
 fn card_data_is_validated_at_the_boundary() {
     use store::Card;
-    assert!(Card::new("4111111111111111", "1111", "visa", "contactless").is_err(), "a PAN is no token");
-    assert!(Card::new("9F2C4E1A0B7D3E6F8A1C2B4D6E8F0A1B", "1111", "visa", "contactless").is_err());
-    assert!(Card::new("9f2c4e1a0b7d3e6f8a1c2b4d6e8f0a1b", "111", "visa", "contactless").is_err());
-    assert!(Card::new("9f2c4e1a0b7d3e6f8a1c2b4d6e8f0a1b", "1111", "Visa Card", "contactless").is_err());
+    assert!(
+        Card::new("4111111111111111", "1111", "visa", "contactless").is_err(),
+        "a PAN is no token"
+    );
+    assert!(
+        Card::new(
+            "9F2C4E1A0B7D3E6F8A1C2B4D6E8F0A1B",
+            "1111",
+            "visa",
+            "contactless"
+        )
+        .is_err()
+    );
+    assert!(
+        Card::new(
+            "9f2c4e1a0b7d3e6f8a1c2b4d6e8f0a1b",
+            "111",
+            "visa",
+            "contactless"
+        )
+        .is_err()
+    );
+    assert!(
+        Card::new(
+            "9f2c4e1a0b7d3e6f8a1c2b4d6e8f0a1b",
+            "1111",
+            "Visa Card",
+            "contactless"
+        )
+        .is_err()
+    );
     assert!(Card::new("9f2c4e1a0b7d3e6f8a1c2b4d6e8f0a1b", "1111", "visa", "").is_err());
-    assert!(Card::new("9f2c4e1a0b7d3e6f8a1c2b4d6e8f0a1b", "1111", "visa", "contactless").is_ok());
+    assert!(
+        Card::new(
+            "9f2c4e1a0b7d3e6f8a1c2b4d6e8f0a1b",
+            "1111",
+            "visa",
+            "contactless"
+        )
+        .is_ok()
+    );
 }
 
 #[tokio::test]

@@ -1,5 +1,5 @@
 //! Helpers shared by the store's integration tests.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use proto::{Money, PaymentId, Reference, TerminalId};
 use serde_json::json;
@@ -27,11 +27,23 @@ pub fn money(minor: u64) -> Money {
 }
 
 pub fn card() -> Card {
-    Card::new("9f2c4e1a0b7d3e6f8a1c2b4d6e8f0a1b", "1111", "visa", "contactless").unwrap()
+    Card::new(
+        "9f2c4e1a0b7d3e6f8a1c2b4d6e8f0a1b",
+        "1111",
+        "visa",
+        "contactless",
+    )
+    .unwrap()
 }
 
 pub fn other_card() -> Card {
-    Card::new("0123456789abcdef0123456789abcdef", "4444", "mastercard", "contactless").unwrap()
+    Card::new(
+        "0123456789abcdef0123456789abcdef",
+        "4444",
+        "mastercard",
+        "contactless",
+    )
+    .unwrap()
 }
 
 /// A `transaction` outbox item for `r`.
@@ -61,7 +73,11 @@ pub fn approve(offline: bool) -> TxUpdate {
                 } else {
                     DecisionMode::Online
                 },
-                if offline { "link down before tap" } else { "online" },
+                if offline {
+                    "link down before tap"
+                } else {
+                    "online"
+                },
             )
             .unwrap(),
         ),
