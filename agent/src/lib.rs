@@ -1,1 +1,7 @@
 //! pos-agent library: terminal core, runtime, sync and backend client.
+
+pub mod card;
+pub mod client;
+pub mod config;
+pub mod provision;
+pub mod core;

@@ -1,0 +1,819 @@
+//! HTTP clients for the backends (SPEC section 4).
+//!
+//! - [`SignedClient`]: the terminal API, every request signed with the
+//!   terminal's credentials (SPEC section 3).
+//! - [`OrgClient`]: organisation-key endpoints (`x-api-key`), used by
+//!   `provision` and `reconcile`.
+//!
+//! Both speak HTTP/1.1 or HTTP/2 over rustls (no OpenSSL), trust the
+//! platform's web roots plus an optional extra CA from `backend.ca_file`, and
+//! turn every answer into `Ok(T)` (the `data` of a `{"success": true, ...}`
+//! envelope) or a [`ClientError`] the outbox can classify:
+//!
+//! | what happened | error | outbox |
+//! |---|---|---|
+//! | 5xx, 408, 429, timeout, refused or cut connection | `Retryable` (with `Retry-After`) | retry with backoff |
+//! | any other 4xx | `Permanent` (with the envelope's `code`) | park the item |
+//! | 2xx (or 1xx/3xx) whose body is not the envelope or not the expected shape | `InvalidResponse` | retry: the backend may have recorded it, and every retry reuses the same idempotency key, so retrying loses nothing and charges nothing twice |
+//! | the request could not even be built | `Local` | park the item (a bug) |
+//!
+//! Only the method, path and status are logged, never bodies.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use proto::signing::{Credentials, Secret, sign_request};
+use proto::wire::{
+    CommandAck, Heartbeat, HeartbeatAnswer, PaymentEvent, ProvisionResponse, Reconciliation,
+    ReversalAnswer, ReversalRequest, Session, StatementPage, StatementQuery, TransactionAnswer,
+    TransactionRecord, TransactionSubmission,
+};
+use proto::{PaymentId, Reference, SessionId, TerminalId};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::{Method, Url};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde::de::IgnoredAny;
+use uuid::Uuid;
+
+use crate::config::BackendConfig;
+
+/// The header carrying a transaction's reference on submissions.
+pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
+/// The header carrying the organisation key.
+pub const ORG_KEY_HEADER: &str = "x-api-key";
+/// The most of a response body that is read; longer ones are `InvalidResponse`.
+pub const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+/// Longest `Retry-After` honoured (a broken header must not stall the outbox for days).
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// Why a backend call did not produce the expected data.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientError {
+    /// Worth retrying: 5xx, 408, 429, timeouts, connection errors.
+    #[error("{what}: temporary failure{}: {message}", fmt_status(*status))]
+    Retryable {
+        what: String,
+        status: Option<u16>,
+        retry_after: Option<Duration>,
+        message: String,
+    },
+    /// The backend refused the request (4xx other than 408 and 429).
+    #[error("{what}: refused with HTTP {status} {code}: {message}")]
+    Permanent {
+        what: String,
+        status: u16,
+        code: String,
+        message: String,
+    },
+    /// The backend answered something that is not the Kler envelope or not
+    /// the expected data. Treated as retryable (see the module docs).
+    #[error("{what}: invalid response (HTTP {status}): {message}")]
+    InvalidResponse {
+        what: String,
+        status: u16,
+        message: String,
+    },
+    /// The request could not be built (bad path, unserializable body, TLS setup).
+    #[error("{what}: {message}")]
+    Local { what: String, message: String },
+}
+
+fn fmt_status(status: Option<u16>) -> String {
+    status.map(|s| format!(" (HTTP {s})")).unwrap_or_default()
+}
+
+impl ClientError {
+    /// Whether the same request may be sent again later.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            ClientError::Retryable { .. } | ClientError::InvalidResponse { .. }
+        )
+    }
+
+    /// The HTTP status, when there was an answer.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ClientError::Retryable { status, .. } => *status,
+            ClientError::Permanent { status, .. } | ClientError::InvalidResponse { status, .. } => {
+                Some(*status)
+            }
+            ClientError::Local { .. } => None,
+        }
+    }
+
+    /// The envelope's error code of a permanent refusal.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ClientError::Permanent { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
+    /// The server's `Retry-After`, when it sent one.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ClientError::Retryable { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+/// Parses `Retry-After`: delta-seconds or an HTTP-date (IMF-fixdate).
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        let secs: u64 = value.parse().unwrap_or(u64::MAX);
+        return Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER));
+    }
+    let format = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    let at = time::PrimitiveDateTime::parse(value, &format)
+        .ok()?
+        .assume_utc();
+    let now = time::OffsetDateTime::from(now);
+    let delta = at - now;
+    Some(
+        Duration::try_from(delta)
+            .unwrap_or(Duration::ZERO)
+            .min(MAX_RETRY_AFTER),
+    )
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    let mut out: String = s.chars().take(max).collect();
+    if out.len() < s.len() {
+        out.push('…');
+    }
+    out
+}
+
+/// The `error` of a failure envelope, if the body is one.
+fn envelope_error(body: &[u8]) -> Option<(String, String)> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let e = v.get("error")?;
+    let code = e.get("code")?.as_str()?.to_owned();
+    let message = e
+        .get("message")
+        .and_then(|m| m.as_str())
+        .unwrap_or_default()
+        .to_owned();
+    Some((code, message))
+}
+
+fn describe_body(body: &[u8]) -> String {
+    match envelope_error(body) {
+        Some((code, message)) => format!("{code}: {}", truncate(&message, 200)),
+        None if body.is_empty() => "empty body".to_owned(),
+        None => truncate(&String::from_utf8_lossy(body), 200),
+    }
+}
+
+/// Classifies a complete answer. Pure: the heart of the client, unit-tested.
+fn classify<T: DeserializeOwned>(
+    what: &str,
+    status: u16,
+    retry_after: Option<Duration>,
+    body: &[u8],
+) -> Result<T, ClientError> {
+    let what = what.to_owned();
+    match status {
+        200..=299 => {
+            let v: serde_json::Value =
+                serde_json::from_slice(body).map_err(|e| ClientError::InvalidResponse {
+                    what: what.clone(),
+                    status,
+                    message: format!("body is not JSON: {e}"),
+                })?;
+            if v.get("success").and_then(|s| s.as_bool()) != Some(true) {
+                return Err(ClientError::InvalidResponse {
+                    what,
+                    status,
+                    message: "body is not a {\"success\": true, \"data\": ...} envelope".into(),
+                });
+            }
+            let data = v.get("data").cloned().unwrap_or(serde_json::Value::Null);
+            serde_json::from_value(data).map_err(|e| ClientError::InvalidResponse {
+                what,
+                status,
+                message: format!("unexpected data: {e}"),
+            })
+        }
+        408 | 429 | 500..=599 => Err(ClientError::Retryable {
+            what,
+            status: Some(status),
+            retry_after,
+            message: describe_body(body),
+        }),
+        400..=499 => {
+            let (code, message) = envelope_error(body)
+                .unwrap_or_else(|| (format!("http_{status}"), describe_body(body)));
+            Err(ClientError::Permanent {
+                what,
+                status,
+                code,
+                message: truncate(&message, 200),
+            })
+        }
+        _ => Err(ClientError::InvalidResponse {
+            what,
+            status,
+            message: format!("unexpected status; {}", describe_body(body)),
+        }),
+    }
+}
+
+fn transport_error(what: &str, e: &reqwest::Error) -> ClientError {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "cannot connect"
+    } else if e.is_body() || e.is_decode() {
+        "connection broke while reading the answer"
+    } else {
+        "request failed"
+    };
+    // The error's Display includes the URL; the URL holds no secret.
+    let mut message = format!("{kind}: {e}");
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        message.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    ClientError::Retryable {
+        what: what.to_owned(),
+        status: None,
+        retry_after: None,
+        message,
+    }
+}
+
+/// The HTTP plumbing both clients share.
+#[derive(Debug, Clone)]
+struct Transport {
+    http: reqwest::Client,
+    base: Url,
+    request_timeout: Duration,
+}
+
+impl Transport {
+    fn new(base: Url, backend: &BackendConfig) -> Result<Transport, ClientError> {
+        let local = |message: String| ClientError::Local {
+            what: "building the HTTP client".into(),
+            message,
+        };
+        let mut builder = reqwest::Client::builder()
+            .use_rustls_tls()
+            .user_agent(concat!("pos-agent/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(backend.connect_timeout)
+            .pool_idle_timeout(Duration::from_secs(60));
+        if let Some(pem) = &backend.ca_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| local(format!("backend.ca_file: {e}")))?;
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let http = builder.build().map_err(|e| local(e.to_string()))?;
+        Ok(Transport {
+            http,
+            base,
+            request_timeout: backend.request_timeout,
+        })
+    }
+
+    /// The full URL of `path_and_query` (which must start with `/`) under the
+    /// base URL, and the request path as sent (what is signed).
+    fn url(&self, what: &str, path_and_query: &str) -> Result<(Url, String), ClientError> {
+        if !path_and_query.starts_with('/') {
+            return Err(ClientError::Local {
+                what: what.to_owned(),
+                message: "the path must start with '/'".into(),
+            });
+        }
+        let (path, query) = match path_and_query.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (path_and_query, None),
+        };
+        let mut url = self.base.clone();
+        let full = format!("{}{}", self.base.path().trim_end_matches('/'), path);
+        url.set_path(&full);
+        url.set_query(query);
+        let sent = match url.query() {
+            Some(q) => format!("{}?{}", url.path(), q),
+            None => url.path().to_owned(),
+        };
+        Ok((url, sent))
+    }
+
+    async fn send<T: DeserializeOwned>(
+        &self,
+        what: &str,
+        method: Method,
+        url: Url,
+        headers: HeaderMap,
+        body: Option<Vec<u8>>,
+    ) -> Result<T, ClientError> {
+        let mut req = self
+            .http
+            .request(method, url)
+            .headers(headers)
+            .header(ACCEPT, "application/json")
+            .timeout(self.request_timeout);
+        if let Some(body) = body {
+            req = req.header(CONTENT_TYPE, "application/json").body(body);
+        }
+        let mut resp = req.send().await.map_err(|e| {
+            tracing::debug!(request = what, error = %e, "backend request failed");
+            transport_error(what, &e)
+        })?;
+        let status = resp.status().as_u16();
+        tracing::debug!(request = what, status, "backend answered");
+        let retry_after = resp
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let mut body = Vec::new();
+        loop {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => {
+                    if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                        return Err(ClientError::InvalidResponse {
+                            what: what.to_owned(),
+                            status,
+                            message: format!("body longer than {MAX_RESPONSE_BYTES} bytes"),
+                        });
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    let mut err = transport_error(what, &e);
+                    if let ClientError::Retryable { status: s, .. } = &mut err {
+                        *s = Some(status);
+                    }
+                    return Err(err);
+                }
+            }
+        }
+        classify(what, status, retry_after, &body)
+    }
+}
+
+fn header_value(what: &str, name: &str, value: &str) -> Result<HeaderValue, ClientError> {
+    HeaderValue::from_str(value).map_err(|_| ClientError::Local {
+        what: what.to_owned(),
+        message: format!("{name} is not a valid header value"),
+    })
+}
+
+fn json_body<B: Serialize + ?Sized>(what: &str, body: &B) -> Result<Vec<u8>, ClientError> {
+    serde_json::to_vec(body).map_err(|e| ClientError::Local {
+        what: what.to_owned(),
+        message: format!("cannot serialize the body: {e}"),
+    })
+}
+
+fn epoch_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// The terminal API client: signs every request with the terminal's
+/// credentials (fresh UUIDv4 nonce, wall-clock epoch seconds, the exact body
+/// bytes sent, the path with its query).
+#[derive(Debug, Clone)]
+pub struct SignedClient {
+    transport: Transport,
+    terminal: TerminalId,
+    credentials: Credentials,
+}
+
+impl SignedClient {
+    /// A client for `backend.terminal_api_url`, speaking for `terminal`.
+    pub fn new(
+        backend: &BackendConfig,
+        terminal: TerminalId,
+        credentials: Credentials,
+    ) -> Result<Self, ClientError> {
+        Ok(SignedClient {
+            transport: Transport::new(backend.terminal_api_url.clone(), backend)?,
+            terminal,
+            credentials,
+        })
+    }
+
+    /// The terminal this client speaks for.
+    pub fn terminal(&self) -> &TerminalId {
+        &self.terminal
+    }
+
+    fn signed_headers(
+        &self,
+        what: &str,
+        method: &Method,
+        sent_path: &str,
+        body: &[u8],
+        idempotency_key: Option<&Reference>,
+    ) -> Result<HeaderMap, ClientError> {
+        let signed = sign_request(
+            &self.credentials,
+            method.as_str(),
+            sent_path,
+            body,
+            epoch_secs(),
+            Uuid::new_v4(),
+        )
+        .map_err(|e| ClientError::Local {
+            what: what.to_owned(),
+            message: format!("cannot sign the body: {e}"),
+        })?;
+        let mut headers = HeaderMap::new();
+        for (name, value) in signed.pairs() {
+            headers.insert(name, header_value(what, name, value)?);
+        }
+        if let Some(key) = idempotency_key {
+            headers.insert(
+                IDEMPOTENCY_KEY,
+                header_value(what, IDEMPOTENCY_KEY, key.as_str())?,
+            );
+        }
+        Ok(headers)
+    }
+
+    async fn request<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        idempotency_key: Option<&Reference>,
+    ) -> Result<T, ClientError> {
+        let what_path = path.split('?').next().unwrap_or(path);
+        let what = format!("{method} {what_path}");
+        let (url, sent) = self.transport.url(&what, path)?;
+        let headers = self.signed_headers(
+            &what,
+            &method,
+            &sent,
+            body.as_deref().unwrap_or_default(),
+            idempotency_key,
+        )?;
+        self.transport.send(&what, method, url, headers, body).await
+    }
+
+    /// `GET path` (with `?query` if any), signed.
+    pub async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        self.request(Method::GET, path, None, None).await
+    }
+
+    /// `POST path` with a JSON body, signed; `Idempotency-Key` when given.
+    pub async fn post_json<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+        idempotency_key: Option<&Reference>,
+    ) -> Result<T, ClientError> {
+        let what = format!("POST {}", path.split('?').next().unwrap_or(path));
+        let bytes = json_body(&what, body)?;
+        self.request(Method::POST, path, Some(bytes), idempotency_key)
+            .await
+    }
+
+    /// Opens a long-lived signed `GET` (the command stream, SPEC 4.3) and
+    /// returns the response once its status is 2xx; the caller reads the
+    /// event stream from it. No whole-request timeout applies; the connect
+    /// timeout does. `Last-Event-ID` is sent when given.
+    pub async fn open_stream(
+        &self,
+        path: &str,
+        last_event_id: Option<&str>,
+    ) -> Result<reqwest::Response, ClientError> {
+        let what = format!("GET {}", path.split('?').next().unwrap_or(path));
+        let (url, sent) = self.transport.url(&what, path)?;
+        let mut headers = self.signed_headers(&what, &Method::GET, &sent, b"", None)?;
+        headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
+        if let Some(id) = last_event_id {
+            headers.insert("Last-Event-ID", header_value(&what, "Last-Event-ID", id)?);
+        }
+        let resp = self
+            .transport
+            .http
+            .get(url)
+            .headers(headers)
+            .send()
+            .await
+            .map_err(|e| transport_error(&what, &e))?;
+        let status = resp.status().as_u16();
+        tracing::debug!(request = %what, status, "command stream answered");
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let retry_after = resp
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let body = resp.bytes().await.unwrap_or_default();
+        match classify::<serde_json::Value>(&what, status, retry_after, &body) {
+            Err(e) => Err(e),
+            Ok(_) => Err(ClientError::InvalidResponse {
+                what,
+                status,
+                message: "unexpected status for an event stream".into(),
+            }),
+        }
+    }
+
+    /// `/v1/terminals/:tid{rest}` for this client's terminal.
+    pub fn terminal_path(&self, rest: &str) -> String {
+        format!("/v1/terminals/{}{rest}", self.terminal)
+    }
+
+    /// `GET /v1/sessions/:id`, signed (the terminal never holds the org key).
+    pub async fn session(&self, session: &SessionId) -> Result<Session, ClientError> {
+        self.get_json(&format!("/v1/sessions/{session}")).await
+    }
+
+    /// `POST /v1/terminals/:tid/transactions` with `Idempotency-Key: <reference>`.
+    pub async fn submit_transaction(
+        &self,
+        tx: &TransactionSubmission,
+    ) -> Result<TransactionAnswer, ClientError> {
+        self.post_json(
+            &self.terminal_path("/transactions"),
+            tx,
+            Some(&tx.reference),
+        )
+        .await
+    }
+
+    /// `GET /v1/terminals/:tid/transactions/:reference`: `Ok(None)` on 404
+    /// (the backend knows nothing of it).
+    pub async fn lookup_transaction(
+        &self,
+        reference: &Reference,
+    ) -> Result<Option<TransactionRecord>, ClientError> {
+        match self
+            .get_json(&self.terminal_path(&format!("/transactions/{reference}")))
+            .await
+        {
+            Ok(record) => Ok(Some(record)),
+            Err(ClientError::Permanent { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `POST /v1/terminals/:tid/transactions/:reference/reversal`, with the
+    /// reference as `Idempotency-Key` too.
+    pub async fn reverse(
+        &self,
+        reference: &Reference,
+        request: &ReversalRequest,
+    ) -> Result<ReversalAnswer, ClientError> {
+        self.post_json(
+            &self.terminal_path(&format!("/transactions/{reference}/reversal")),
+            request,
+            Some(reference),
+        )
+        .await
+    }
+
+    /// `POST /v1/terminals/:tid/payments/:payment_id/events` (idempotent).
+    pub async fn payment_event(
+        &self,
+        payment: &PaymentId,
+        event: &PaymentEvent,
+    ) -> Result<(), ClientError> {
+        let _: IgnoredAny = self
+            .post_json(
+                &self.terminal_path(&format!("/payments/{payment}/events")),
+                event,
+                None,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// `POST /v1/terminals/:tid/commands/:command_id/ack`.
+    pub async fn ack_command(&self, command_id: &str, ack: &CommandAck) -> Result<(), ClientError> {
+        let what = "POST /v1/terminals/:tid/commands/:command_id/ack";
+        if command_id.is_empty()
+            || command_id.len() > 128
+            || !command_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        {
+            return Err(ClientError::Local {
+                what: what.to_owned(),
+                message: "command_id is not a safe path segment".into(),
+            });
+        }
+        let _: IgnoredAny = self
+            .post_json(
+                &self.terminal_path(&format!("/commands/{command_id}/ack")),
+                ack,
+                None,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// `POST /v1/terminals/:tid/heartbeat`.
+    pub async fn heartbeat(&self, hb: &Heartbeat) -> Result<HeartbeatAnswer, ClientError> {
+        self.post_json(&self.terminal_path("/heartbeat"), hb, None)
+            .await
+    }
+
+    /// `GET /v1/terminals/:tid/transactions?page&size&status`: the backend's
+    /// statement for this terminal.
+    pub async fn statement(&self, query: &StatementQuery) -> Result<StatementPage, ClientError> {
+        let mut params = Vec::new();
+        if let Some(p) = query.page {
+            params.push(format!("page={p}"));
+        }
+        if let Some(s) = query.size {
+            params.push(format!("size={s}"));
+        }
+        if let Some(st) = query.status {
+            params.push(format!("status={}", st.as_str()));
+        }
+        let mut path = self.terminal_path("/transactions");
+        if !params.is_empty() {
+            path.push('?');
+            path.push_str(&params.join("&"));
+        }
+        self.get_json(&path).await
+    }
+
+    /// Opens the command stream (`GET /v1/terminals/:tid/commands/stream`).
+    pub async fn command_stream(
+        &self,
+        last_event_id: Option<&str>,
+    ) -> Result<reqwest::Response, ClientError> {
+        self.open_stream(&self.terminal_path("/commands/stream"), last_event_id)
+            .await
+    }
+}
+
+/// The organisation-key client (`x-api-key`), for provisioning and
+/// reconciliation. Talks to `backend.url`.
+#[derive(Debug, Clone)]
+pub struct OrgClient {
+    transport: Transport,
+    org_key: Secret,
+}
+
+impl OrgClient {
+    pub fn new(backend: &BackendConfig, org_key: Secret) -> Result<Self, ClientError> {
+        Ok(OrgClient {
+            transport: Transport::new(backend.url.clone(), backend)?,
+            org_key,
+        })
+    }
+
+    async fn request<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        idempotency_key: Option<&str>,
+    ) -> Result<T, ClientError> {
+        let what = format!("{method} {}", path.split('?').next().unwrap_or(path));
+        let (url, _) = self.transport.url(&what, path)?;
+        let mut headers = HeaderMap::new();
+        let mut key = header_value(&what, ORG_KEY_HEADER, self.org_key.expose())?;
+        key.set_sensitive(true);
+        headers.insert(ORG_KEY_HEADER, key);
+        if let Some(k) = idempotency_key {
+            headers.insert(IDEMPOTENCY_KEY, header_value(&what, IDEMPOTENCY_KEY, k)?);
+        }
+        self.transport.send(&what, method, url, headers, body).await
+    }
+
+    pub async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        self.request(Method::GET, path, None, None).await
+    }
+
+    pub async fn post_json<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+        idempotency_key: Option<&str>,
+    ) -> Result<T, ClientError> {
+        let what = format!("POST {}", path.split('?').next().unwrap_or(path));
+        let bytes = json_body(&what, body)?;
+        self.request(Method::POST, path, Some(bytes), idempotency_key)
+            .await
+    }
+
+    /// `POST /v1/terminals/:tid/provision`: issues (and rotates) the
+    /// terminal's credentials.
+    pub async fn provision(
+        &self,
+        terminal: &TerminalId,
+        session: &SessionId,
+    ) -> Result<ProvisionResponse, ClientError> {
+        self.post_json(
+            &format!("/v1/terminals/{terminal}/provision"),
+            &serde_json::json!({ "session_id": session }),
+            None,
+        )
+        .await
+    }
+
+    /// `GET /v1/reconciliation/:session_id`.
+    pub async fn reconciliation(&self, session: &SessionId) -> Result<Reconciliation, ClientError> {
+        self.get_json(&format!("/v1/reconciliation/{session}"))
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn success_envelope_gives_data() {
+        let v: serde_json::Value =
+            classify("GET /x", 200, None, br#"{"success":true,"data":{"a":1}}"#).unwrap();
+        assert_eq!(v["a"], 1);
+        let unit: () = classify("POST /x", 201, None, br#"{"success":true}"#).unwrap();
+        assert_eq!(unit, ());
+    }
+
+    #[test]
+    fn broken_success_bodies_are_invalid_responses() {
+        for body in [
+            &b"<html>oops</html>"[..],
+            br#"{"data":{}}"#,
+            br#"{"success":false,"error":{"code":"x","message":"y"}}"#,
+            b"",
+        ] {
+            let r: Result<serde_json::Value, _> = classify("GET /x", 200, None, body);
+            let e = r.unwrap_err();
+            assert!(
+                matches!(e, ClientError::InvalidResponse { status: 200, .. }),
+                "{e:?}"
+            );
+            assert!(e.is_retryable());
+        }
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Shape {
+            id: u32,
+        }
+        let r: Result<Shape, _> = classify(
+            "GET /x",
+            200,
+            None,
+            br#"{"success":true,"data":{"id":"no"}}"#,
+        );
+        assert!(matches!(r, Err(ClientError::InvalidResponse { .. })));
+    }
+
+    #[test]
+    fn statuses_are_classified() {
+        let err = |status: u16, body: &[u8]| {
+            classify::<serde_json::Value>("POST /x", status, Some(Duration::from_secs(2)), body)
+                .unwrap_err()
+        };
+        for s in [408, 429, 500, 502, 503, 599] {
+            let e = err(s, b"");
+            assert!(matches!(e, ClientError::Retryable { .. }), "{s}");
+            assert_eq!(e.status(), Some(s));
+            assert_eq!(e.retry_after(), Some(Duration::from_secs(2)));
+        }
+        let e = err(
+            422,
+            br#"{"success":false,"error":{"code":"amount_decimals","message":"two decimals"}}"#,
+        );
+        assert_eq!(e.code(), Some("amount_decimals"));
+        assert!(!e.is_retryable());
+        let e = err(404, b"not found");
+        assert_eq!(e.code(), Some("http_404"));
+        assert!(e.to_string().contains("not found"));
+        assert!(matches!(err(302, b""), ClientError::InvalidResponse { .. }));
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        let now = UNIX_EPOCH + Duration::from_secs(784_111_777); // Sun, 06 Nov 1994 08:49:37 GMT
+        assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
+        assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:50:07 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("99999999999", now), Some(MAX_RETRY_AFTER));
+        assert_eq!(parse_retry_after("-5", now), None);
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+}

@@ -1,0 +1,321 @@
+//! Provisioning: obtaining the terminal's credentials and creating its card
+//! key (SPEC section 6, `pos-agent provision`), and loading them at start.
+//!
+//! Files in the data directory, each created with mode 0600 from the start
+//! (never chmod-ed afterwards) and replaced atomically (temp file, fsync,
+//! rename, fsync of the directory):
+//!
+//! - `card.key`: 32 random bytes, the per-device tokenization key;
+//! - `credentials.json`: `{terminal_id, session_id, tenant_id, api_key,
+//!   merchant_id, secret, provisioned_at}`; written last, so its presence
+//!   means provisioning completed.
+//!
+//! Under systemd, `LoadCredential=` may hand both files to the service in
+//! `$CREDENTIALS_DIRECTORY`; [`load_identity`] looks there first.
+
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use proto::signing::{Credentials, Secret};
+use proto::{SessionId, TerminalId};
+use serde::{Deserialize, Serialize};
+
+use crate::card::{CardError, CardKey};
+use crate::client::{ClientError, OrgClient};
+use crate::config::Config;
+
+pub const CREDENTIALS_FILE: &str = "credentials.json";
+pub const CARD_KEY_FILE: &str = "card.key";
+/// Set by systemd for services with `LoadCredential=`.
+pub const ENV_CREDENTIALS_DIRECTORY: &str = "CREDENTIALS_DIRECTORY";
+
+/// Why provisioning or loading the identity failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisionError {
+    #[error(
+        "{} already exists: this terminal is provisioned; pass --force to replace its credentials \
+         (the backend then invalidates the old ones)",
+        path.display()
+    )]
+    AlreadyProvisioned { path: PathBuf },
+    #[error("provisioning request failed: {0}")]
+    Backend(#[from] ClientError),
+    #[error("cannot {action} {}: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("organisation key file {}: {problem}", path.display())]
+    OrgKey { path: PathBuf, problem: String },
+    #[error("{} not found: run `pos-agent provision` first", path.display())]
+    NotProvisioned { path: PathBuf },
+    #[error("{} is not a valid credentials file: {problem}", path.display())]
+    Corrupt { path: PathBuf, problem: String },
+    #[error("{} is readable by group or others (mode {mode:o}); it must be 0600", path.display())]
+    Permissions { path: PathBuf, mode: u32 },
+    #[error(
+        "the terminal was provisioned as {key} {provisioned:?} but the config says {configured:?}; \
+         fix the config or provision again with --force"
+    )]
+    Mismatch {
+        key: &'static str,
+        configured: String,
+        provisioned: String,
+    },
+    #[error(transparent)]
+    Card(#[from] CardError),
+}
+
+/// What `credentials.json` holds.
+#[derive(Serialize, Deserialize)]
+struct CredentialsFile {
+    terminal_id: TerminalId,
+    session_id: SessionId,
+    tenant_id: String,
+    api_key: String,
+    merchant_id: String,
+    secret: String,
+    provisioned_at: String,
+}
+
+/// The terminal's identity: what `run` needs to talk to the backend and to
+/// tokenize cards.
+#[derive(Debug, Clone)]
+pub struct DeviceIdentity {
+    pub terminal_id: TerminalId,
+    pub session_id: SessionId,
+    pub credentials: Credentials,
+    pub card_key: CardKey,
+    /// RFC 3339 UTC.
+    pub provisioned_at: String,
+}
+
+/// What provisioning did (nothing secret in it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provisioned {
+    pub terminal_id: TerminalId,
+    pub session_id: SessionId,
+    pub merchant_id: String,
+    pub tenant_id: String,
+    pub credentials_file: PathBuf,
+    pub card_key_file: PathBuf,
+}
+
+/// Reads an organisation key from a file: the first line, trimmed.
+pub fn read_org_key(path: &Path) -> Result<Secret, ProvisionError> {
+    let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+        ProvisionError::OrgKey {
+            path: path.to_owned(),
+            problem: e.to_string(),
+        }
+    })?);
+    let key = text.lines().next().unwrap_or_default().trim();
+    if key.is_empty() {
+        return Err(ProvisionError::OrgKey {
+            path: path.to_owned(),
+            problem: "the file is empty".into(),
+        });
+    }
+    Ok(Secret::new(key))
+}
+
+fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ProvisionError {
+    let path = path.to_owned();
+    move |source| ProvisionError::Io {
+        action,
+        path,
+        source,
+    }
+}
+
+/// Writes `bytes` to `dir/name` atomically with mode 0600: a temp file
+/// created 0600, fsync, rename over the target, fsync of the directory.
+pub fn write_private_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, ProvisionError> {
+    let target = dir.join(name);
+    let tmp = dir.join(format!(".{name}.tmp-{}", uuid::Uuid::new_v4().simple()));
+    let result = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(io_err("create", &tmp))?;
+        f.write_all(bytes).map_err(io_err("write", &tmp))?;
+        f.sync_all().map_err(io_err("sync", &tmp))?;
+        std::fs::rename(&tmp, &target).map_err(io_err("rename into place", &target))?;
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io_err("sync directory", dir))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.map(|()| target)
+}
+
+/// Provisions this terminal: refuses when already provisioned unless
+/// `force`, asks the backend for credentials (for the terminal and session
+/// in `config`, which `--terminal`/`--session` override), then writes a fresh
+/// card key and the credentials into the data directory.
+pub async fn provision(
+    config: &Config,
+    org_key: Secret,
+    force: bool,
+) -> Result<Provisioned, ProvisionError> {
+    let dir = &config.data_dir;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(io_err("create data directory", dir))?;
+    let credentials_file = dir.join(CREDENTIALS_FILE);
+    let card_key_file = dir.join(CARD_KEY_FILE);
+    if !force {
+        for path in [&credentials_file, &card_key_file] {
+            if path.exists() {
+                return Err(ProvisionError::AlreadyProvisioned { path: path.clone() });
+            }
+        }
+    }
+
+    let terminal = &config.terminal.id;
+    let session = &config.terminal.session_id;
+    let client = OrgClient::new(&config.backend, org_key)?;
+    let issued = client.provision(terminal, session).await?;
+    tracing::info!(terminal = %terminal, session = %session, "backend issued terminal credentials");
+
+    let key = CardKey::generate();
+    write_private_file(dir, CARD_KEY_FILE, key.expose())?;
+    let provisioned_at = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let file = CredentialsFile {
+        terminal_id: terminal.clone(),
+        session_id: session.clone(),
+        tenant_id: issued.tenant_id.clone(),
+        api_key: issued.api_key,
+        merchant_id: issued.merchant_id.clone(),
+        secret: issued.secret.expose().to_owned(),
+        provisioned_at,
+    };
+    let json = zeroize::Zeroizing::new(serde_json::to_vec_pretty(&file).map_err(|e| {
+        ProvisionError::Corrupt {
+            path: credentials_file.clone(),
+            problem: e.to_string(),
+        }
+    })?);
+    drop(zeroize::Zeroizing::new(file.secret));
+    write_private_file(dir, CREDENTIALS_FILE, &json)?;
+    Ok(Provisioned {
+        terminal_id: terminal.clone(),
+        session_id: session.clone(),
+        merchant_id: issued.merchant_id,
+        tenant_id: issued.tenant_id,
+        credentials_file,
+        card_key_file,
+    })
+}
+
+/// Where a file is read from: `$CREDENTIALS_DIRECTORY` when it holds it,
+/// else the data directory (where the mode must be 0600).
+fn locate(name: &str, data_dir: &Path, credentials_directory: Option<&Path>) -> (PathBuf, bool) {
+    if let Some(cd) = credentials_directory {
+        let p = cd.join(name);
+        if p.is_file() {
+            return (p, false);
+        }
+    }
+    (data_dir.join(name), true)
+}
+
+fn check_private(path: &Path) -> Result<(), ProvisionError> {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(ProvisionError::NotProvisioned {
+                path: path.to_owned(),
+            });
+        }
+        Err(e) => return Err(io_err("read", path)(e)),
+    };
+    let mode = meta.mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(ProvisionError::Permissions {
+            path: path.to_owned(),
+            mode,
+        });
+    }
+    Ok(())
+}
+
+/// Loads the identity written by [`provision`] and checks that it belongs to
+/// the terminal and session of `config`. `credentials_directory` is
+/// `$CREDENTIALS_DIRECTORY` when set.
+pub fn load_identity(
+    config: &Config,
+    credentials_directory: Option<&Path>,
+) -> Result<DeviceIdentity, ProvisionError> {
+    let (cred_path, in_data_dir) =
+        locate(CREDENTIALS_FILE, &config.data_dir, credentials_directory);
+    if in_data_dir {
+        check_private(&cred_path)?;
+    }
+    let text = zeroize::Zeroizing::new(std::fs::read(&cred_path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            ProvisionError::NotProvisioned {
+                path: cred_path.clone(),
+            }
+        } else {
+            io_err("read", &cred_path)(e)
+        }
+    })?);
+    let file: CredentialsFile =
+        serde_json::from_slice(&text).map_err(|e| ProvisionError::Corrupt {
+            path: cred_path.clone(),
+            // serde_json's message names the field and position, never the value.
+            problem: e.to_string(),
+        })?;
+    if file.terminal_id != config.terminal.id {
+        return Err(ProvisionError::Mismatch {
+            key: "terminal.id",
+            configured: config.terminal.id.to_string(),
+            provisioned: file.terminal_id.to_string(),
+        });
+    }
+    if file.session_id != config.terminal.session_id {
+        return Err(ProvisionError::Mismatch {
+            key: "terminal.session_id",
+            configured: config.terminal.session_id.to_string(),
+            provisioned: file.session_id.to_string(),
+        });
+    }
+
+    let (key_path, in_data_dir) = locate(CARD_KEY_FILE, &config.data_dir, credentials_directory);
+    let card_key = if in_data_dir {
+        check_private(&key_path)?;
+        CardKey::load(&key_path)?
+    } else {
+        let bytes =
+            zeroize::Zeroizing::new(std::fs::read(&key_path).map_err(io_err("read", &key_path))?);
+        CardKey::from_bytes(&bytes).ok_or(CardError::KeyLength {
+            path: key_path.clone(),
+            found: bytes.len(),
+        })?
+    };
+
+    Ok(DeviceIdentity {
+        terminal_id: file.terminal_id,
+        session_id: file.session_id,
+        credentials: Credentials {
+            tenant_id: file.tenant_id,
+            api_key: file.api_key,
+            merchant_id: file.merchant_id,
+            secret: Secret::new(file.secret),
+        },
+        card_key,
+        provisioned_at: file.provisioned_at,
+    })
+}
