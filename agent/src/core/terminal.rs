@@ -415,6 +415,13 @@ impl Terminal {
                 if c.totals.is_some() {
                     self.totals = c.totals;
                 }
+                // A payment not yet at the card is cancelled; one past the
+                // card finishes (captured before the close, still accepted).
+                if let Some(p) = self.payment.as_mut() {
+                    if matches!(p.stage, Stage::Beginning { .. }) {
+                        p.abort_requested = true;
+                    }
+                }
                 let waiting = matches!(
                     self.payment.as_ref().map(|p| &p.stage),
                     Some(Stage::WaitingCard { .. })

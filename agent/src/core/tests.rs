@@ -406,6 +406,44 @@ fn session_closed_command_cancels_a_waiting_payment() {
     assert_eq!(screen_names(&out), ["session_closed"]);
 }
 
+#[test]
+fn session_closed_before_the_tap_screen_cancels_the_payment() {
+    let mut s = Shell::new(true);
+    s.sale("10.00", OfflinePolicy::PreferOnline);
+    s.input(Input::Command(Command::SessionClosed(
+        SessionClosedCommand {
+            command_id: CommandId("close".into()),
+            totals: None,
+        },
+    )));
+    let out = s.commit();
+    assert_eq!(states(&out), [TxState::Aborted]);
+    assert!(!out.iter().any(|o| matches!(o, Output::StartReader { .. })));
+}
+
+#[test]
+fn session_closed_after_the_card_lets_the_payment_finish() {
+    let mut s = Shell::new(true);
+    s.sale_waiting("10.00", OfflinePolicy::PreferOnline);
+    s.tap("tok");
+    s.commit();
+    let out = s.input(Input::Command(Command::SessionClosed(
+        SessionClosedCommand {
+            command_id: CommandId("close".into()),
+            totals: None,
+        },
+    )));
+    assert!(persists(&out).is_empty());
+    s.answer(AuthResult::Approved {
+        auth_code: None,
+        transaction_id: "t".into(),
+    });
+    s.commit();
+    assert_eq!(s.t.screen().screen.name(), "approved");
+    let out = s.advance(5_000);
+    assert_eq!(screen_names(&out), ["session_closed"]);
+}
+
 // ---------------------------------------------- rule 2: tap timeout ---
 
 #[test]
