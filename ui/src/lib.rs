@@ -1,1 +1,29 @@
-//! ui
+//! Cashier and customer screens drawn with embedded-graphics.
+//!
+//! - [`Screen`] is the model: a [`StatusLine`] (event, terminal, offline,
+//!   queued) and a [`View`] (one of the ten screens of SPEC section 6).
+//! - [`render`] draws a screen onto any `DrawTarget<Color = Rgb565>`; it is
+//!   pure, so the agent, the virtual device and tests all call it.
+//! - [`Screen::state`] is the semantic [`ScreenState`] that the virtual
+//!   device's `GET /screen` reports.
+//! - [`Framebuffer`] is an in-memory RGB565 frame with the panel wire
+//!   format (RGB565 big-endian) and PNG encoding.
+//!
+//! This crate depends on nothing of ours but `proto`; `hal` depends on it
+//! for [`ScreenState`] and [`Framebuffer`].
+
+mod framebuffer;
+mod model;
+mod render;
+pub mod samples;
+mod text;
+
+pub use framebuffer::{Framebuffer, PngError, decode_png_rgb888};
+pub use model::{
+    Amount, CancelReason, CardSummary, DeclineReason, Screen, ScreenName, ScreenState,
+    SessionTotals, StatusLine, Tally, View,
+};
+pub use render::render;
+
+/// Re-exported so callers name the same colour type.
+pub use embedded_graphics::pixelcolor::Rgb565;

@@ -1,0 +1,446 @@
+//! The virtual device's control API (SPEC section 6), loopback only:
+//!
+//! | route | answer |
+//! |---|---|
+//! | `GET /` | HTML page: live screen, a button per test card, cancel/ok/back/digits |
+//! | `GET /screen.png` | the last flushed frame as PNG |
+//! | `GET /screen` | `{screen, amount, currency, message, offline, queued}` plus `frame`, `reader_waiting`, `last_indicator`, `indicator` |
+//! | `POST /tap {"card": name}` | 200; 409 `reader_not_waiting`; 422 `unknown_card` |
+//! | `POST /press {"button": b}` | 200; 422 `unknown_button`; 503 `input_busy` |
+//!
+//! Errors are `{"error": {"code", "message"}}`; a body that is not the
+//! expected JSON object is 400 `bad_json`. Requests whose `Host` (or
+//! `Origin`, when present) is not a loopback name or address get 403
+//! `forbidden_origin`: the page cannot be driven from another site, nor
+//! through DNS rebinding.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use super::{IndicatorLog, PressError, TapError, TestCard, VirtualDevice};
+use crate::traits::{Button, Signal};
+
+/// Request bodies are tiny JSON objects.
+const MAX_BODY: usize = 1024;
+
+/// Why the control API could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum HalError {
+    #[error(
+        "control API address {0} is not a loopback address; refusing to expose the virtual device"
+    )]
+    NonLoopbackControlAddr(SocketAddr),
+    #[error("cannot bind the control API on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Binds the control API on `addr` (loopback only; port 0 picks one) and
+/// serves it until `shutdown` is cancelled. Returns the bound address once
+/// the listener is ready.
+pub async fn serve_control(
+    addr: SocketAddr,
+    device: VirtualDevice,
+    shutdown: CancellationToken,
+) -> Result<SocketAddr, HalError> {
+    if !addr.ip().is_loopback() {
+        return Err(HalError::NonLoopbackControlAddr(addr));
+    }
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| HalError::Bind { addr, source })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|source| HalError::Bind { addr, source })?;
+    let app = router(device);
+    tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, addr = %bound, "virtual device control API stopped");
+        }
+    });
+    tracing::info!(addr = %bound, "virtual device control API listening");
+    Ok(bound)
+}
+
+/// The control API as a router (what [`serve_control`] serves).
+pub fn router(device: VirtualDevice) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/screen", get(screen))
+        .route("/screen.png", get(screen_png))
+        .route("/tap", post(tap))
+        .route("/press", post(press))
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found", "no such route".into()) })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn(loopback_only))
+        .with_state(device)
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: ErrorDetail<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorDetail<'a> {
+    code: &'a str,
+    message: String,
+}
+
+/// An error answer: `{"error": {"code", "message"}}` with `status`.
+struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message,
+            },
+        };
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
+fn error(status: StatusCode, code: &'static str, message: String) -> Response {
+    ApiError {
+        status,
+        code,
+        message,
+    }
+    .into_response()
+}
+
+/// Is `authority` (`host[:port]`) a loopback name or address?
+fn loopback_authority(authority: &str) -> bool {
+    let host = if let Some(rest) = authority.strip_prefix('[') {
+        // [v6]:port
+        match rest.split_once(']') {
+            Some((h, tail)) if tail.is_empty() || tail.starts_with(':') => h,
+            _ => return false,
+        }
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+            Some(_) => return false,
+            None => authority,
+        }
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+fn loopback_origin(origin: &str) -> bool {
+    origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+        .is_some_and(|authority| !authority.contains('/') && loopback_authority(authority))
+}
+
+async fn loopback_only(request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    if !host.is_some_and(loopback_authority) {
+        return error(
+            StatusCode::FORBIDDEN,
+            "forbidden_origin",
+            "the control API answers only requests addressed to a loopback host".into(),
+        );
+    }
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        if !origin.to_str().is_ok_and(loopback_origin) {
+            return error(
+                StatusCode::FORBIDDEN,
+                "forbidden_origin",
+                "the control API answers only pages served from a loopback origin".into(),
+            );
+        }
+    }
+    next.run(request).await
+}
+
+async fn index() -> impl IntoResponse {
+    (
+        [
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(
+                    "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+                ),
+            ),
+        ],
+        Html(INDEX_HTML),
+    )
+}
+
+/// `GET /screen`: the semantic state plus what tests need to synchronise.
+#[derive(Serialize)]
+struct ScreenJson {
+    #[serde(flatten)]
+    state: ui::ScreenState,
+    /// Sequence number of the last flushed frame (0 before any).
+    frame: u64,
+    reader_waiting: bool,
+    last_indicator: Option<Signal>,
+    indicator: IndicatorLog,
+}
+
+async fn screen(State(device): State<VirtualDevice>) -> Response {
+    let indicator = device.indicator();
+    let body = ScreenJson {
+        state: device.screen_state(),
+        frame: device.frame().seq,
+        reader_waiting: device.reader_waiting(),
+        last_indicator: indicator.last,
+        indicator,
+    };
+    ([(header::CACHE_CONTROL, "no-store")], axum::Json(body)).into_response()
+}
+
+async fn screen_png(State(device): State<VirtualDevice>) -> Response {
+    let flushed = device.frame();
+    match flushed.frame.to_png() {
+        Ok(png) => {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/png"));
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            if let Ok(seq) = HeaderValue::from_str(&flushed.seq.to_string()) {
+                headers.insert("x-frame-seq", seq);
+            }
+            (headers, png).into_response()
+        }
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "png_encode_failed",
+            e.to_string(),
+        ),
+    }
+}
+
+/// Parses a small JSON object body; 400 `bad_json`, 413 `body_too_large`.
+fn json_body<T: for<'de> Deserialize<'de>>(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, ApiError> {
+    let bytes = body.map_err(|rejection| {
+        let status = rejection.status();
+        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "body_too_large"
+        } else {
+            "bad_body"
+        };
+        ApiError {
+            status,
+            code,
+            message: rejection.body_text(),
+        }
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| ApiError {
+        status: StatusCode::BAD_REQUEST,
+        code: "bad_json",
+        message: format!("invalid JSON body: {e}"),
+    })
+}
+
+#[derive(Deserialize)]
+struct TapBody {
+    card: String,
+}
+
+async fn tap(State(device): State<VirtualDevice>, body: Result<Bytes, BytesRejection>) -> Response {
+    let body: TapBody = match json_body(body) {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    let card = match TestCard::parse(&body.card) {
+        Ok(c) => c,
+        Err(e) => {
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown_card",
+                e.to_string(),
+            );
+        }
+    };
+    match device.tap(card) {
+        Ok(()) => {
+            tracing::info!(card = card.name(), "virtual card tapped");
+            axum::Json(serde_json::json!({ "ok": true, "card": card.name() })).into_response()
+        }
+        Err(e @ TapError::ReaderNotWaiting) => {
+            error(StatusCode::CONFLICT, "reader_not_waiting", e.to_string())
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct PressBody {
+    button: String,
+}
+
+async fn press(
+    State(device): State<VirtualDevice>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body: PressBody = match json_body(body) {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    let button = match Button::parse(&body.button) {
+        Ok(b) => b,
+        Err(e) => {
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown_button",
+                e.to_string(),
+            );
+        }
+    };
+    match device.press(button) {
+        Ok(()) => {
+            axum::Json(serde_json::json!({ "ok": true, "button": button.as_str() })).into_response()
+        }
+        Err(e @ PressError::QueueFull) => {
+            error(StatusCode::SERVICE_UNAVAILABLE, "input_busy", e.to_string())
+        }
+        Err(e @ PressError::Closed) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "input_closed",
+            e.to_string(),
+        ),
+    }
+}
+
+const INDEX_HTML: &str = r##"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>pos-agent virtual device</title>
+<style>
+  body { font-family: system-ui, sans-serif; margin: 1.5rem; background: #f3f4f6; color: #111; }
+  main { display: flex; gap: 2rem; flex-wrap: wrap; align-items: flex-start; }
+  #screen { image-rendering: pixelated; border: 12px solid #222; border-radius: 10px; background: #000; }
+  section { margin-bottom: 1.2rem; }
+  h2 { font-size: 1rem; margin: 0 0 .4rem; }
+  button { font-size: 1rem; padding: .45rem .8rem; margin: .15rem; border-radius: 6px; border: 1px solid #888; background: #fff; cursor: pointer; }
+  button.cancel { background: #b81010; color: #fff; }
+  button.ok { background: #007028; color: #fff; }
+  #keys { display: grid; grid-template-columns: repeat(3, 3.2rem); }
+  pre { background: #fff; padding: .6rem; border-radius: 6px; min-width: 18rem; }
+  #msg { min-height: 1.4rem; }
+</style>
+</head>
+<body>
+<h1>Virtual terminal</h1>
+<main>
+  <img id="screen" src="/screen.png" alt="terminal screen">
+  <div>
+    <section><h2>Tap a test card</h2><div id="cards"></div></section>
+    <section><h2>Buttons</h2>
+      <button class="cancel" data-button="cancel">Cancel</button>
+      <button data-button="back">Back</button>
+      <button class="ok" data-button="ok">OK</button>
+      <div id="keys"></div>
+    </section>
+    <div id="msg"></div>
+    <section><h2>State</h2><pre id="state">loading...</pre></section>
+  </div>
+</main>
+<script>
+const cards = ["visa_ok", "mc_ok", "verve_ok", "visa_declined", "visa_insufficient", "misread"];
+const msg = document.getElementById("msg");
+async function post(path, body) {
+  try {
+    const r = await fetch(path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    const j = await r.json();
+    msg.textContent = r.ok ? "" : (j.error.code + ": " + j.error.message);
+  } catch (e) { msg.textContent = "device unreachable"; }
+  refresh();
+}
+for (const c of cards) {
+  const b = document.createElement("button");
+  b.textContent = c;
+  b.onclick = () => post("/tap", { card: c });
+  document.getElementById("cards").appendChild(b);
+}
+for (const k of ["1","2","3","4","5","6","7","8","9","0"]) {
+  const b = document.createElement("button");
+  b.textContent = k; b.dataset.button = k;
+  document.getElementById("keys").appendChild(b);
+}
+document.querySelectorAll("button[data-button]").forEach(b => b.onclick = () => post("/press", { button: b.dataset.button }));
+let lastFrame = -1;
+async function refresh() {
+  try {
+    const s = await (await fetch("/screen", { cache: "no-store" })).json();
+    document.getElementById("state").textContent = JSON.stringify(s, null, 2);
+    if (s.frame !== lastFrame) {
+      lastFrame = s.frame;
+      document.getElementById("screen").src = "/screen.png?frame=" + s.frame;
+    }
+  } catch (e) { document.getElementById("state").textContent = "device unreachable"; }
+}
+refresh();
+setInterval(refresh, 500);
+</script>
+</body>
+</html>
+"##;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts() {
+        for ok in [
+            "127.0.0.1",
+            "127.0.0.1:7070",
+            "localhost",
+            "LOCALHOST:80",
+            "[::1]:7070",
+            "[::1]",
+            "127.1.2.3:1",
+        ] {
+            assert!(loopback_authority(ok), "{ok}");
+        }
+        for bad in [
+            "example.com",
+            "10.0.0.1:7070",
+            "localhost.evil.com",
+            "[::2]:1",
+            "127.0.0.1:x",
+            "",
+            "[::1]x",
+            "0.0.0.0:7070",
+        ] {
+            assert!(!loopback_authority(bad), "{bad}");
+        }
+        assert!(loopback_origin("http://127.0.0.1:7070"));
+        assert!(loopback_origin("http://localhost:7070"));
+        assert!(!loopback_origin("null"));
+        assert!(!loopback_origin("http://evil.example"));
+        assert!(!loopback_origin("http://127.0.0.1:7070/x"));
+        assert!(!loopback_origin("file://"));
+    }
+}
