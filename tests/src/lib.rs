@@ -1,1 +1,3 @@
-//! Helpers shared by the end-to-end tests.
+//! The harness shared by the end-to-end tests and the simulator demo.
+
+pub mod proxy;
