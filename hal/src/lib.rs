@@ -5,6 +5,8 @@
 //! control API (SPEC section 6).
 
 pub mod card;
+pub mod emv;
+pub mod pn532;
 pub mod traits;
 pub mod virtual_device;
 

@@ -70,10 +70,7 @@ impl TerminalData {
             tags::TVR => (vec![0; 5], false),
             tags::TRANSACTION_DATE => {
                 let (y, m, d) = self.date;
-                (
-                    vec![bcd_byte(y), bcd_byte(m), bcd_byte(d)],
-                    true,
-                )
+                (vec![bcd_byte(y), bcd_byte(m), bcd_byte(d)], true)
             }
             tags::TRANSACTION_TYPE => (vec![self.transaction_type], true),
             tags::UNPREDICTABLE_NUMBER => (self.unpredictable_number.to_vec(), false),
@@ -254,12 +251,11 @@ pub async fn read_card<T: ApduTransport>(
             source,
         })?
         .encode();
-    let gpo_apdu = case4_apdu(0x80, 0xA8, 0x00, 0x00, &command_template).ok_or(
-        EmvError::Missing {
+    let gpo_apdu =
+        case4_apdu(0x80, 0xA8, 0x00, 0x00, &command_template).ok_or(EmvError::Missing {
             command: "GET PROCESSING OPTIONS",
             what: "PDOL short enough for one APDU",
-        },
-    )?;
+        })?;
     let gpo = exchange(transport, "GET PROCESSING OPTIONS", &gpo_apdu).await?;
     let gpo = parse_response("GET PROCESSING OPTIONS", &gpo)?;
     let afl = gpo_afl(&gpo)?;
@@ -428,8 +424,7 @@ fn gpo_afl(gpo: &[Tlv]) -> Result<Vec<u8>, EmvError> {
                     what: "AIP",
                 });
             }
-            Ok(t
-                .find(tags::AFL)
+            Ok(t.find(tags::AFL)
                 .and_then(Tlv::bytes)
                 .map(<[u8]>::to_vec)
                 .unwrap_or_default())
@@ -525,7 +520,9 @@ fn parse_track2(bytes: &[u8]) -> Result<(SecretPan, Expiry), EmvError> {
         digits.push(char::from(b'0' + n));
     }
     let pan = SecretPan::new(&digits)?;
-    let exp = nibbles.get(sep + 1..sep + 5).ok_or(EmvError::InvalidExpiry)?;
+    let exp = nibbles
+        .get(sep + 1..sep + 5)
+        .ok_or(EmvError::InvalidExpiry)?;
     if exp.iter().any(|n| *n > 9) {
         return Err(EmvError::InvalidExpiry);
     }
@@ -592,8 +589,8 @@ mod tests {
             transaction_type: 0,
         };
         let dol = tlv::parse_dol(&[
-            0x9F, 0x66, 0x04, 0x9F, 0x02, 0x06, 0x5F, 0x2A, 0x02, 0x9F, 0x1A, 0x02, 0x9A,
-            0x03, 0x9C, 0x01, 0x9F, 0x37, 0x04, 0xDF, 0x01, 0x02, 0x9F, 0x02, 0x04,
+            0x9F, 0x66, 0x04, 0x9F, 0x02, 0x06, 0x5F, 0x2A, 0x02, 0x9F, 0x1A, 0x02, 0x9A, 0x03,
+            0x9C, 0x01, 0x9F, 0x37, 0x04, 0xDF, 0x01, 0x02, 0x9F, 0x02, 0x04,
         ])
         .unwrap();
         assert_eq!(

@@ -190,10 +190,7 @@ impl std::fmt::Debug for Tlv {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.value {
             Value::Primitive(bytes) => write!(f, "{:?}[{} bytes]", self.tag, bytes.len()),
-            Value::Constructed(children) => f
-                .debug_map()
-                .entry(&self.tag, children)
-                .finish(),
+            Value::Constructed(children) => f.debug_map().entry(&self.tag, children).finish(),
         }
     }
 }
@@ -360,9 +357,9 @@ fn read_tag(input: &[u8], offset: usize) -> Result<(Tag, usize), TlvError> {
     let mut used = 1;
     if first & 0x1F == 0x1F {
         loop {
-            let b = *input
-                .get(used)
-                .ok_or(TlvError::Truncated { offset: offset + used })?;
+            let b = *input.get(used).ok_or(TlvError::Truncated {
+                offset: offset + used,
+            })?;
             // X.690 8.1.2.4.2 c: the first subsequent byte may not be 0x80.
             if used == 1 && b == 0x80 {
                 return Err(TlvError::BadTag { offset });
@@ -488,10 +485,7 @@ mod tests {
             Err(TlvError::Truncated { offset: 4 })
         );
         assert_eq!(parse(&[0x5A]), Err(TlvError::Truncated { offset: 1 }));
-        assert_eq!(
-            parse(&[0x9F]),
-            Err(TlvError::Truncated { offset: 1 })
-        );
+        assert_eq!(parse(&[0x9F]), Err(TlvError::Truncated { offset: 1 }));
         assert_eq!(
             parse(&[0x5A, 0x82, 0x01]),
             Err(TlvError::Truncated { offset: 3 })
@@ -559,27 +553,32 @@ mod tests {
             (0u32..4, 1u32..0x80)
                 .prop_map(move |(class, n)| Tag((((class << 6) | c | 0x1F) << 8) | n)),
             // three bytes
-            (0u32..4, 1u32..0x80, 0u32..0x80).prop_map(move |(class, a, b)| Tag(
-                (((class << 6) | c | 0x1F) << 16) | ((0x80 | a) << 8) | b
-            )),
+            (0u32..4, 1u32..0x80, 0u32..0x80).prop_map(move |(class, a, b)| Tag((((class << 6)
+                | c
+                | 0x1F)
+                << 16)
+                | ((0x80 | a) << 8)
+                | b)),
         ]
         .prop_filter("0xFF is not a first tag byte", |t| t.first_byte() != 0xFF)
     }
 
     fn arb_tlv() -> impl Strategy<Value = Tlv> {
-        let leaf = (arb_tag(false), proptest::collection::vec(any::<u8>(), 0..300)).prop_map(
-            |(tag, bytes)| Tlv {
+        let leaf = (
+            arb_tag(false),
+            proptest::collection::vec(any::<u8>(), 0..300),
+        )
+            .prop_map(|(tag, bytes)| Tlv {
                 tag,
                 value: Value::Primitive(bytes),
-            },
-        );
+            });
         leaf.prop_recursive(MAX_DEPTH as u32 - 1, 64, 6, |inner| {
-            (arb_tag(true), proptest::collection::vec(inner, 0..6)).prop_map(
-                |(tag, children)| Tlv {
+            (arb_tag(true), proptest::collection::vec(inner, 0..6)).prop_map(|(tag, children)| {
+                Tlv {
                     tag,
                     value: Value::Constructed(children),
-                },
-            )
+                }
+            })
         })
     }
 

@@ -158,7 +158,9 @@ impl EmulatedCard {
 
     /// The last four PAN digits a correct reader reports.
     pub fn last4(&self) -> &str {
-        self.pan.get(self.pan.len().saturating_sub(4)..).unwrap_or("")
+        self.pan
+            .get(self.pan.len().saturating_sub(4)..)
+            .unwrap_or("")
     }
 
     fn label(&self) -> &'static [u8] {
@@ -172,13 +174,13 @@ impl EmulatedCard {
     fn pdol(&self) -> Vec<u8> {
         match self.profile {
             CardProfile::Visa => vec![
-                0x9F, 0x66, 0x04, 0x9F, 0x02, 0x06, 0x9F, 0x03, 0x06, 0x9F, 0x1A, 0x02, 0x95,
-                0x05, 0x5F, 0x2A, 0x02, 0x9A, 0x03, 0x9C, 0x01, 0x9F, 0x37, 0x04,
+                0x9F, 0x66, 0x04, 0x9F, 0x02, 0x06, 0x9F, 0x03, 0x06, 0x9F, 0x1A, 0x02, 0x95, 0x05,
+                0x5F, 0x2A, 0x02, 0x9A, 0x03, 0x9C, 0x01, 0x9F, 0x37, 0x04,
             ],
             CardProfile::Mastercard => Vec::new(),
             CardProfile::Verve => vec![
-                0x9F, 0x02, 0x06, 0x5F, 0x2A, 0x02, 0x9F, 0x1A, 0x02, 0x9F, 0x37, 0x04, 0x9A,
-                0x03, 0x9C, 0x01,
+                0x9F, 0x02, 0x06, 0x5F, 0x2A, 0x02, 0x9F, 0x1A, 0x02, 0x9F, 0x37, 0x04, 0x9A, 0x03,
+                0x9C, 0x01,
             ],
         }
     }
@@ -667,14 +669,13 @@ impl Task {
             cmd::GET_FIRMWARE_VERSION => Some(vec![0x32, 0x01, 0x06, 0x07]),
             cmd::SAM_CONFIGURATION | cmd::RF_CONFIGURATION => Some(Vec::new()),
             cmd::IN_RELEASE => Some(vec![0x00]),
-            cmd::DIAGNOSE if params == [0x06] => {
-                Some(vec![if self.field.borrow().is_some() { 0x00 } else { 0x01 }])
-            }
+            cmd::DIAGNOSE if params == [0x06] => Some(vec![if self.field.borrow().is_some() {
+                0x00
+            } else {
+                0x01
+            }]),
             cmd::IN_LIST_PASSIVE_TARGET if params == [0x01, 0x00] => {
-                match self.wait_for_card(stop).await {
-                    Some(card) => Some(card.activation()),
-                    None => None,
-                }
+                self.wait_for_card(stop).await.map(|card| card.activation())
             }
             cmd::IN_DATA_EXCHANGE => Some(self.exchange(params)),
             _ => {

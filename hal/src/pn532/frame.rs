@@ -31,8 +31,7 @@ pub const MAX_FRAME_DATA: usize = 300;
 /// Bytes the host sends to wake a PN532 on HSU out of power-down: a long preamble of
 /// 0x55 then zeros (User Manual §7.2.11, "HSU wake up condition").
 pub const WAKEUP: [u8; 16] = [
-    0x55, 0x55, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-    0x00,
+    0x55, 0x55, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
 ];
 
 /// Why an apparent frame was rejected.
@@ -223,7 +222,9 @@ impl Decoder for Pn532Codec {
                 return Ok(None);
             }
             let body = &src[header..header + len];
-            let sum = body.iter().fold(src[header + len], |acc, x| acc.wrapping_add(*x));
+            let sum = body
+                .iter()
+                .fold(src[header + len], |acc, x| acc.wrapping_add(*x));
             if sum != 0 {
                 // Skip the start code only: a real frame may begin inside.
                 self.drop_garbage(src, 2);
@@ -285,6 +286,46 @@ impl Encoder<Frame> for Pn532Codec {
         dst.extend_from_slice(&out);
         Ok(())
     }
+}
+
+/// The fuzzing entry point: decodes `data` in every split into two reads, checking
+/// the decoder makes progress and yields the same frames however the bytes arrive.
+pub fn fuzz_decode(data: &[u8]) {
+    let decode = |chunks: &[&[u8]]| -> Vec<Frame> {
+        let mut codec = Pn532Codec::default();
+        let mut buf = BytesMut::new();
+        let mut frames = Vec::new();
+        for chunk in chunks {
+            buf.extend_from_slice(chunk);
+            // Each frame consumes at least 4 bytes, so this bounds the loop.
+            for _ in 0..=data.len() {
+                match codec.decode(&mut buf) {
+                    Ok(Some(f)) => frames.push(f),
+                    Ok(None) | Err(_) => break,
+                }
+            }
+        }
+        if let Ok(Some(f)) = codec.decode_eof(&mut buf) {
+            frames.push(f);
+        }
+        frames
+    };
+    let whole = decode(&[data]);
+    let cut = data.len() / 2;
+    let split = decode(&[&data[..cut], &data[cut..]]);
+    // A corrupt frame may be seen differently when its bytes arrive in pieces, but
+    // complete valid frames must be the same.
+    let valid = |frames: Vec<Frame>| -> Vec<Frame> {
+        frames
+            .into_iter()
+            .filter(|f| matches!(f, Frame::Info { .. } | Frame::ApplicationError))
+            .collect()
+    };
+    assert_eq!(
+        valid(whole),
+        valid(split),
+        "frames depend on read boundaries"
+    );
 }
 
 #[cfg(test)]
@@ -407,6 +448,7 @@ mod tests {
                 prop_assert!(n <= bytes.len());
             }
             let _ = c.decode_eof(&mut buf).unwrap();
+            fuzz_decode(&bytes);
         }
 
         #[test]

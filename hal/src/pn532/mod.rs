@@ -120,12 +120,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Pn532Reader<T> {
     ) -> Result<CardRead, ReadError> {
         let waiting = cancel.child_token();
         let deadline = async {
-            match wait {
-                Some(d) => {
-                    tokio::time::sleep(d).await;
-                    waiting.cancel();
-                }
-                None => {}
+            if let Some(d) = wait {
+                tokio::time::sleep(d).await;
+                waiting.cancel();
             }
             // Let the wait below finish (it sends the abort to the PN532).
             std::future::pending::<std::convert::Infallible>().await
