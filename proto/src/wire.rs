@@ -1020,6 +1020,8 @@ pub enum DeclineReason {
     DoNotHonor,
     AmountExceedsRefundable,
     UnknownTransaction,
+    /// A reversal for this reference reached the backend first.
+    Reversed,
 }
 
 /// The answer to a transaction submission.

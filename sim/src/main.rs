@@ -1,1 +1,100 @@
-fn main() {}
+//! `kler-sim serve …`: the backend simulator as a process.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "kler-sim",
+    version,
+    about = "Local simulator of the Kler and terminal backends"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Serve the Kler session backend, partner API and terminal API.
+    Serve(Serve),
+}
+
+#[derive(clap::Args)]
+struct Serve {
+    /// Address to listen on; port 0 picks a free port (printed when ready).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// Organisation key (x-api-key of the Kler and partner APIs).
+    #[arg(long, env = "KLER_SIM_ORG_KEY")]
+    org_key: String,
+    /// Secret that signs webhooks (printed at start when not given).
+    #[arg(long, env = "KLER_SIM_WEBHOOK_SECRET")]
+    webhook_secret: Option<String>,
+    /// SQLite file that keeps all state across restarts.
+    #[arg(long = "state")]
+    state: Option<PathBuf>,
+    /// First webhook retry delay in ms (doubles per retry, 5 attempts).
+    #[arg(long, default_value_t = 1000)]
+    webhook_retry_base_ms: u64,
+    /// How long the auth_timeout scenario waits before answering, in ms.
+    #[arg(long, default_value_t = 30_000)]
+    auth_timeout_ms: u64,
+    /// Interval of `: ping` comments on command streams, in ms.
+    #[arg(long, default_value_t = 15_000)]
+    ping_interval_ms: u64,
+    /// A command stream ends after this many seconds.
+    #[arg(long, default_value_t = 300)]
+    stream_max_secs: u64,
+    /// A terminal silent for this long is offline, in ms.
+    #[arg(long, default_value_t = 30_000)]
+    offline_after_ms: u64,
+    /// How long an abort waits for the terminal, in ms.
+    #[arg(long, default_value_t = 10_000)]
+    abort_wait_ms: u64,
+    /// Tenant id given to terminals.
+    #[arg(long, default_value = "test-tenant")]
+    tenant_id: String,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let Cmd::Serve(s) = Cli::parse().command;
+    let mut cfg = kler_sim::Config::new(s.listen, s.org_key);
+    let generated = s.webhook_secret.is_none();
+    cfg.webhook_secret = s.webhook_secret;
+    cfg.state_file = s.state;
+    cfg.webhook_retry_base = Duration::from_millis(s.webhook_retry_base_ms);
+    cfg.auth_timeout = Duration::from_millis(s.auth_timeout_ms);
+    cfg.ping_interval = Duration::from_millis(s.ping_interval_ms.max(1));
+    cfg.stream_max = Duration::from_secs(s.stream_max_secs.max(1));
+    cfg.offline_after = Duration::from_millis(s.offline_after_ms);
+    cfg.abort_wait = Duration::from_millis(s.abort_wait_ms);
+    cfg.tenant_id = s.tenant_id;
+    let sim = kler_sim::start(cfg).await.context("starting kler-sim")?;
+    if generated {
+        // Printed on purpose: a sandbox secret the integrator needs to
+        // verify webhooks. Pass --webhook-secret to choose it.
+        println!("webhook secret {}", sim.webhook_secret().expose());
+    }
+    println!("listening on {}", sim.url());
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => {
+            r.context("waiting for Ctrl-C")?;
+            sim.shutdown().await;
+            Ok(())
+        }
+    }
+}

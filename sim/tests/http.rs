@@ -1,0 +1,1766 @@
+//! Black-box tests of kler-sim over loopback with a real HTTP client.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use kler_sim::client::{OrgClient, SignedClient};
+use kler_sim::{Config, RunningSim};
+use proto::signing::{Credentials, IncomingHeaders, NonceCache, verify_request};
+use proto::wire::ProvisionResponse;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+const ORG: &str = "org-test-key";
+const WAIT: Duration = Duration::from_secs(10);
+
+fn fast_config() -> Config {
+    let mut c = Config::new("127.0.0.1:0", ORG);
+    c.webhook_secret = Some("whsec-test".into());
+    c.webhook_retry_base = Duration::from_millis(20);
+    c.auth_timeout = Duration::from_millis(400);
+    c.ping_interval = Duration::from_millis(100);
+    c.stream_max = Duration::from_secs(30);
+    c.offline_after = Duration::from_millis(300);
+    c.abort_wait = Duration::from_millis(2000);
+    c
+}
+
+struct Env {
+    sim: RunningSim,
+    org: OrgClient,
+    http: reqwest::Client,
+}
+
+async fn env_with(cfg: Config) -> Env {
+    let sim = kler_sim::start(cfg).await.unwrap();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let org = OrgClient::new(http.clone(), sim.url(), ORG);
+    Env { sim, org, http }
+}
+
+async fn env() -> Env {
+    env_with(fast_config()).await
+}
+
+async fn json_of(r: reqwest::Response) -> (StatusCode, Value) {
+    let s = r.status();
+    let v: Value = r.json().await.unwrap();
+    (s, v)
+}
+
+fn err_code(v: &Value) -> &str {
+    assert_eq!(v["success"], json!(false), "{v}");
+    v["error"]["code"].as_str().unwrap()
+}
+
+impl Env {
+    async fn org_json(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut rb = self.org.request(method, path);
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        json_of(rb.send().await.unwrap()).await
+    }
+
+    /// Creates a session with `n` terminals; returns (session id, terminal ids).
+    async fn session(&self, n: u32, webhook: Option<&str>) -> (String, Vec<String>) {
+        let mut body = json!({
+            "external_event_id": "evt-1", "name": "Test Night",
+            "collection": {"account": true, "pos": true, "pos_count": n}
+        });
+        if let Some(w) = webhook {
+            body["webhook_url"] = json!(w);
+        }
+        let (s, v) = self
+            .org_json(Method::POST, "/v1/sessions", Some(body))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        let sid = v["data"]["session_id"].as_str().unwrap().to_owned();
+        let tids = v["data"]["pos_terminals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["terminal_id"].as_str().unwrap().to_owned())
+            .collect();
+        (sid, tids)
+    }
+
+    async fn provision(&self, tid: &str) -> SignedClient {
+        let (s, v) = self
+            .org_json(
+                Method::POST,
+                &format!("/v1/terminals/{tid}/provision"),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        let p: ProvisionResponse = serde_json::from_value(v["data"].clone()).unwrap();
+        SignedClient::new(self.http.clone(), self.sim.url(), p.credentials())
+    }
+}
+
+async fn signed(
+    c: &SignedClient,
+    method: Method,
+    path: &str,
+    body: Option<&Value>,
+) -> (StatusCode, Value) {
+    let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+    json_of(
+        c.request(method, path, &bytes)
+            .unwrap()
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+fn card(last4: &str) -> Value {
+    json!({"token": "9f2c4e1a0b7d3e6f8a1c2b4d6e8f0a1b", "last4": last4, "brand": "visa", "entry_mode": "contactless"})
+}
+
+fn sale(reference: &str, amount: &str, last4: &str, offline: bool) -> Value {
+    json!({"reference": reference, "kind": "sale", "amount": amount, "currency": "NGN",
+           "card": card(last4), "captured_at": "2026-11-21T10:00:00Z", "offline": offline})
+}
+
+async fn submit(c: &SignedClient, tid: &str, body: &Value) -> (StatusCode, Value) {
+    let bytes = body.to_string().into_bytes();
+    let r = c
+        .request(
+            Method::POST,
+            &format!("/v1/terminals/{tid}/transactions"),
+            &bytes,
+        )
+        .unwrap()
+        .header("Idempotency-Key", body["reference"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    json_of(r).await
+}
+
+// ---------------------------------------------------------------------------
+// SSE
+// ---------------------------------------------------------------------------
+
+enum SseItem {
+    Ping,
+    Command { id: u64, data: Value },
+    End,
+}
+
+struct Sse {
+    resp: reqwest::Response,
+    buf: String,
+}
+
+impl Sse {
+    async fn open(c: &SignedClient, tid: &str, last_id: Option<u64>) -> Sse {
+        let mut rb = c
+            .request(
+                Method::GET,
+                &format!("/v1/terminals/{tid}/commands/stream"),
+                b"",
+            )
+            .unwrap();
+        if let Some(id) = last_id {
+            rb = rb.header("Last-Event-ID", id.to_string());
+        }
+        let resp = rb.send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(resp.headers()["content-type"], "text/event-stream");
+        let mut s = Sse {
+            resp,
+            buf: String::new(),
+        };
+        // The stream opens with a ping: the terminal is registered by then.
+        assert!(matches!(s.next().await, SseItem::Ping));
+        s
+    }
+
+    async fn next(&mut self) -> SseItem {
+        loop {
+            if let Some(pos) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..pos + 2).collect();
+                if block.starts_with(": ping") {
+                    return SseItem::Ping;
+                }
+                let mut id = 0;
+                let mut data = Value::Null;
+                let mut event = "";
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("id: ") {
+                        id = v.parse().unwrap();
+                    } else if let Some(v) = line.strip_prefix("data: ") {
+                        data = serde_json::from_str(v).unwrap();
+                    } else if let Some(v) = line.strip_prefix("event: ") {
+                        event = if v == "command" { "command" } else { "other" };
+                    }
+                }
+                assert_eq!(event, "command", "{block}");
+                return SseItem::Command { id, data };
+            }
+            match tokio::time::timeout(WAIT, self.resp.chunk()).await {
+                Ok(Ok(Some(c))) => self.buf.push_str(std::str::from_utf8(&c).unwrap()),
+                Ok(_) => return SseItem::End,
+                Err(_) => panic!("no SSE data within {WAIT:?}"),
+            }
+        }
+    }
+
+    async fn command(&mut self) -> (u64, Value) {
+        loop {
+            match self.next().await {
+                SseItem::Ping => continue,
+                SseItem::Command { id, data } => return (id, data),
+                SseItem::End => panic!("stream ended while waiting for a command"),
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Webhook receiver
+// ---------------------------------------------------------------------------
+
+struct Received {
+    headers: axum::http::HeaderMap,
+    path: String,
+    body: Vec<u8>,
+}
+
+/// A receiver that answers 500 to the first `fail_first` requests.
+async fn receiver(fail_first: u32) -> (String, mpsc::UnboundedReceiver<Received>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let count = Arc::new(AtomicU32::new(0));
+    let app = axum::Router::new().route(
+        "/hooks",
+        axum::routing::post(
+            move |uri: axum::http::Uri, headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let tx = tx.clone();
+                let count = Arc::clone(&count);
+                async move {
+                    let _ = tx.send(Received {
+                        headers,
+                        path: uri.path().to_owned(),
+                        body: body.to_vec(),
+                    });
+                    if count.fetch_add(1, Ordering::SeqCst) < fail_first {
+                        StatusCode::INTERNAL_SERVER_ERROR
+                    } else {
+                        StatusCode::OK
+                    }
+                }
+            },
+        ),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hooks", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, app).await });
+    (url, rx)
+}
+
+async fn recv(rx: &mut mpsc::UnboundedReceiver<Received>) -> Received {
+    tokio::time::timeout(WAIT, rx.recv())
+        .await
+        .expect("webhook within time")
+        .unwrap()
+}
+
+/// Next webhook of the given event type (others are skipped).
+async fn recv_event(rx: &mut mpsc::UnboundedReceiver<Received>, event: &str) -> (Received, Value) {
+    loop {
+        let r = recv(rx).await;
+        let v: Value = serde_json::from_slice(&r.body).unwrap();
+        if v["event"] == event {
+            return (r, v);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Tests
+// ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn sessions_lifecycle_and_org_key() {
+    let e = env().await;
+    let (sid, tids) = e.session(3, None).await;
+    assert_eq!(tids.len(), 3);
+    assert_eq!(tids[0], format!("pos_{}_001", &sid[..6]));
+    assert_eq!(tids[2], format!("pos_{}_003", &sid[..6]));
+
+    let (s, v) = e
+        .org_json(Method::GET, &format!("/v1/sessions/{sid}"), None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["success"], json!(true));
+    assert_eq!(v["data"]["status"], "active");
+    assert_eq!(v["data"]["currency"], "NGN");
+    assert_eq!(v["data"]["pos_terminals"][0]["status"], "offline");
+    assert!(v["data"]["collection_account"]["account_number"].is_string());
+
+    // No key, wrong key.
+    let r = e
+        .http
+        .get(format!("{}/v1/sessions/{sid}", e.sim.url()))
+        .send()
+        .await
+        .unwrap();
+    let (s, v) = json_of(r).await;
+    assert_eq!(
+        (s, err_code(&v)),
+        (StatusCode::UNAUTHORIZED, "unauthorized")
+    );
+    let r = e
+        .http
+        .post(format!("{}/v1/sessions", e.sim.url()))
+        .header("x-api-key", "wrong")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+
+    let (s, v) = e.org_json(Method::GET, "/v1/sessions/nope", None).await;
+    assert_eq!((s, err_code(&v)), (StatusCode::NOT_FOUND, "not_found"));
+
+    // A session starting later is pending, and can be cancelled.
+    let (s, v) = e
+        .org_json(
+            Method::POST,
+            "/v1/sessions",
+            Some(json!({"external_event_id": "later", "name": "Later", "starts_at": "2099-01-01T00:00:00Z"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(v["data"]["status"], "pending");
+    assert_eq!(v["data"]["pos_terminals"], json!([]));
+    let later = v["data"]["session_id"].as_str().unwrap().to_owned();
+    let (s, v) = e
+        .org_json(Method::PATCH, &format!("/v1/sessions/{later}/cancel"), None)
+        .await;
+    assert_eq!(
+        (s, v["data"]["status"].as_str()),
+        (StatusCode::OK, Some("cancelled"))
+    );
+    let (s, v) = e
+        .org_json(Method::PATCH, &format!("/v1/sessions/{later}/close"), None)
+        .await;
+    assert_eq!(
+        (s, err_code(&v)),
+        (StatusCode::CONFLICT, "session_cancelled")
+    );
+
+    // Close, twice (idempotent).
+    for _ in 0..2 {
+        let (s, v) = e
+            .org_json(Method::PATCH, &format!("/v1/sessions/{sid}/close"), None)
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(v["data"]["status"], "closed");
+        assert!(v["data"]["closed_at"].is_string());
+    }
+    // Cancelling an active/closed session is refused.
+    let (s, v) = e
+        .org_json(Method::PATCH, &format!("/v1/sessions/{sid}/cancel"), None)
+        .await;
+    assert_eq!(
+        (s, err_code(&v)),
+        (StatusCode::CONFLICT, "session_not_pending")
+    );
+    e.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_with_the_right_status() {
+    let e = env().await;
+    let base =
+        json!({"external_event_id": "e", "name": "n", "collection": {"pos": true, "pos_count": 1}});
+    let cases: Vec<(Value, StatusCode, &str)> = vec![
+        (
+            json!({"external_event_id": "e", "name": "n", "collection": {"pos": true, "pos_count": 0}}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_pos_count",
+        ),
+        (
+            json!({"external_event_id": "e", "name": "n", "collection": {"pos": true, "pos_count": 51}}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_pos_count",
+        ),
+        (
+            json!({"external_event_id": "e", "name": "n", "currency": "USD"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unsupported_currency",
+        ),
+        (
+            json!({"external_event_id": "e", "name": 5}),
+            StatusCode::BAD_REQUEST,
+            "invalid_name",
+        ),
+        (
+            json!({"name": "n"}),
+            StatusCode::BAD_REQUEST,
+            "missing_external_event_id",
+        ),
+        (
+            json!({"external_event_id": "e", "name": "n", "collection": {"pos": "yes"}}),
+            StatusCode::BAD_REQUEST,
+            "invalid_collection_pos",
+        ),
+        (
+            json!({"external_event_id": "e", "name": "n", "webhook_url": "ftp://x"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_webhook_url",
+        ),
+        (
+            json!({"external_event_id": "e", "name": "n", "starts_at": "tomorrow"}),
+            StatusCode::BAD_REQUEST,
+            "invalid_starts_at",
+        ),
+    ];
+    for (body, status, code) in cases {
+        let (s, v) = e
+            .org_json(Method::POST, "/v1/sessions", Some(body.clone()))
+            .await;
+        assert_eq!((s, err_code(&v)), (status, code), "{body}");
+    }
+    // Unknown fields are ignored.
+    let mut extra = base.clone();
+    extra["surprise"] = json!({"deep": [1, 2]});
+    let (s, _) = e.org_json(Method::POST, "/v1/sessions", Some(extra)).await;
+    assert_eq!(s, StatusCode::CREATED);
+    // Malformed JSON, empty body.
+    for raw in ["{\"name\":", "", "[1,2]", "\u{0}"] {
+        let r = e
+            .org
+            .request(Method::POST, "/v1/sessions")
+            .body(raw)
+            .send()
+            .await
+            .unwrap();
+        let (s, v) = json_of(r).await;
+        assert_eq!(
+            (s, err_code(&v)),
+            (StatusCode::BAD_REQUEST, "malformed_json"),
+            "{raw:?}"
+        );
+    }
+    // Over 64 KiB: 413, with and without a Content-Length.
+    let big = format!("{{\"name\":\"{}\"}}", "x".repeat(70 * 1024));
+    let r = e
+        .org
+        .request(Method::POST, "/v1/sessions")
+        .body(big.clone())
+        .send()
+        .await
+        .unwrap();
+    let (s, v) = json_of(r).await;
+    assert_eq!(
+        (s, err_code(&v)),
+        (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+    );
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = big
+        .into_bytes()
+        .chunks(8192)
+        .map(|c| Ok(c.to_vec()))
+        .collect();
+    let r = e
+        .org
+        .request(Method::POST, "/v1/sessions")
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // Unknown routes and methods: JSON errors.
+    let (s, v) = e.org_json(Method::GET, "/v1/nothing/here", None).await;
+    assert_eq!((s, err_code(&v)), (StatusCode::NOT_FOUND, "not_found"));
+    let (s, v) = e.org_json(Method::PUT, "/v1/sessions", None).await;
+    assert_eq!(
+        (s, err_code(&v)),
+        (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
+    );
+    // Bad query parameters.
+    let (s, v) = e.org_json(Method::GET, "/v1/terminals?page=-1", None).await;
+    assert_eq!(
+        (s, err_code(&v)),
+        (StatusCode::BAD_REQUEST, "invalid_query")
+    );
+    // The server still works.
+    let (s, _) = e.org_json(Method::GET, "/v1/terminals", None).await;
+    assert_eq!(s, StatusCode::OK);
+    e.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn provisioning_and_signature_rejections() {
+    let e = env().await;
+    let (sid, tids) = e.session(2, None).await;
+    let (other_sid, other) = e.session(1, None).await;
+    let t = e.provision(&tids[0]).await;
+    let hb = json!({"agent_version": "0.1.0", "state": "idle"});
+    let path = format!("/v1/terminals/{}/heartbeat", tids[0]);
+    let (s, v) = signed(&t, Method::POST, &path, Some(&hb)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["data"]["session_status"], "active");
+
+    // The terminal may read its own session, not another.
+    let (s, v) = signed(&t, Method::GET, &format!("/v1/sessions/{sid}"), None).await;
+    assert_eq!(
+        (s, v["data"]["session_id"].as_str()),
+        (StatusCode::OK, Some(sid.as_str()))
+    );
+    let (s, v) = signed(&t, Method::GET, &format!("/v1/sessions/{other_sid}"), None).await;
+    assert_eq!(
+        (s, err_code(&v)),
+        (StatusCode::FORBIDDEN, "terminal_not_in_session")
+    );
+
+    // Another terminal's path.
+    let (s, v) = signed(
+        &t,
+        Method::POST,
+        &format!("/v1/terminals/{}/heartbeat", tids[1]),
+        Some(&hb),
+    )
+    .await;
+    assert_eq!(
+        (s, err_code(&v)),
+        (StatusCode::FORBIDDEN, "terminal_mismatch")
+    );
+    let _ = other;
+
+    // Timestamp outside the window.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let body = hb.to_string().into_bytes();
+    let r = t
+        .request_at(Method::POST, &path, &body, now - 301)
+        .unwrap()
+        .send()
+        .await
+        .unwrap();
+    let (s, v) = json_of(r).await;
+    assert_eq!(
+        (s, err_code(&v)),
+        (StatusCode::UNAUTHORIZED, "timestamp_out_of_window")
+    );
+
+    // Replay of the very same signed request.
+    let req = t
+        .request(Method::POST, &path, &body)
+        .unwrap()
+        .build()
+        .unwrap();
+    let again = req.try_clone().unwrap();
+    assert_eq!(e.http.execute(req).await.unwrap().status(), StatusCode::OK);
+    let (s, v) = json_of(e.http.execute(again).await.unwrap()).await;
+    assert_eq!(
+        (s, err_code(&v)),
+        (StatusCode::UNAUTHORIZED, "nonce_replayed")
+    );
+
+    // Tampered body: bad signature.
+    let mut req = t
+        .request(Method::POST, &path, &body)
+        .unwrap()
+        .build()
+        .unwrap();
+    *req.body_mut() = Some(
+        json!({"agent_version": "9.9.9", "state": "idle"})
+            .to_string()
+            .into(),
+    );
+    let (s, v) = json_of(e.http.execute(req).await.unwrap()).await;
+    assert_eq!(
+        (s, err_code(&v)),
+        (StatusCode::UNAUTHORIZED, "invalid_signature")
+    );
+
+    // Missing header.
+    let r = e
+        .http
+        .post(format!("{}{path}", e.sim.url()))
+        .json(&hb)
+        .send()
+        .await
+        .unwrap();
+    let (s, v) = json_of(r).await;
+    assert_eq!(
+        (s, err_code(&v)),
+        (StatusCode::UNAUTHORIZED, "missing_signature_header")
+    );
+
+    // Re-provisioning invalidates the old credentials.
+    let t2 = e.provision(&tids[0]).await;
+    assert_ne!(t2.creds.api_key, t.creds.api_key);
+    let (s, v) = signed(&t, Method::POST, &path, Some(&hb)).await;
+    assert_eq!(
+        (s, err_code(&v)),
+        (StatusCode::UNAUTHORIZED, "unknown_api_key")
+    );
+    let (s, _) = signed(&t2, Method::POST, &path, Some(&hb)).await;
+    assert_eq!(s, StatusCode::OK);
+    // Wrong tenant header with the right key.
+    let mut c = t2.clone();
+    c.creds = Credentials {
+        tenant_id: "other-tenant".into(),
+        ..t2.creds.clone()
+    };
+    let (s, v) = signed(&c, Method::POST, &path, Some(&hb)).await;
+    assert_eq!(
+        (s, err_code(&v)),
+        (StatusCode::UNAUTHORIZED, "credential_mismatch")
+    );
+    // Provisioning an unknown terminal.
+    let (s, v) = e
+        .org_json(Method::POST, "/v1/terminals/pos_000000_001/provision", None)
+        .await;
+    assert_eq!((s, err_code(&v)), (StatusCode::NOT_FOUND, "not_found"));
+    e.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn transactions_idempotency_decline_rules_lookup_statement_reversal() {
+    let e = env().await;
+    let (sid, tids) = e.session(1, None).await;
+    let tid = &tids[0];
+    let t = e.provision(tid).await;
+    let r1 = format!("{tid}-000001");
+    let body = sale(&r1, "1500.50", "1111", false);
+    let (s, v) = submit(&t, tid, &body).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!(v["data"]["status"], "approved");
+    assert_eq!(v["data"]["auth_code"].as_str().unwrap().len(), 6);
+    let txn = v["data"]["transaction_id"].as_str().unwrap().to_owned();
+    // Replay: same answer. Key order does not matter.
+    let reordered: Value = serde_json::from_str(&body.to_string()).unwrap();
+    let (s, v2) = submit(&t, tid, &reordered).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v2["data"], v["data"]);
+    // Same reference, different body.
+    let (s, v) = submit(&t, tid, &sale(&r1, "1500.51", "1111", false)).await;
+    assert_eq!(
+        (s, err_code(&v)),
+        (StatusCode::CONFLICT, "idempotency_conflict")
+    );
+    // Key and reference disagree; key missing.
+    let b = sale(&format!("{tid}-000002"), "10.00", "1111", false)
+        .to_string()
+        .into_bytes();
+    let r = t
+        .request(
+            Method::POST,
+            &format!("/v1/terminals/{tid}/transactions"),
+            &b,
+        )
+        .unwrap()
+        .header("Idempotency-Key", "something-else")
+        .send()
+        .await
+        .unwrap();
+    let (s, v) = json_of(r).await;
+    assert_eq!(
+        (s, err_code(&v)),
+        (StatusCode::BAD_REQUEST, "idempotency_key_mismatch")
+    );
+    let (s, v) = signed(
+        &t,
+        Method::POST,
+        &format!("/v1/terminals/{tid}/transactions"),
+        Some(&sale("x-1", "1.00", "1111", false)),
+    )
+    .await;
+    assert_eq!(
+        (s, err_code(&v)),
+        (StatusCode::BAD_REQUEST, "missing_idempotency_key")
+    );
+    // Invalid amounts: 422 with the proto code; zero too.
+    for (amount, code) in [
+        ("1.5", "amount_decimals"),
+        ("0.00", "amount_zero"),
+        ("10000000.01", "amount_too_large"),
+        ("-1.00", "amount_negative"),
+    ] {
+        let (s, v) = submit(&t, tid, &sale(&format!("{tid}-bad"), amount, "1111", false)).await;
+        assert_eq!(
+            (s, err_code(&v)),
+            (StatusCode::UNPROCESSABLE_ENTITY, code),
+            "{amount}"
+        );
+    }
+    // A PAN in the token is refused.
+    let mut pan = sale(&format!("{tid}-pan"), "1.00", "1111", false);
+    pan["card"]["token"] = json!("4111111111111111");
+    let (s, v) = submit(&t, tid, &pan).await;
+    assert_eq!(
+        (s, err_code(&v)),
+        (StatusCode::BAD_REQUEST, "invalid_card_token")
+    );
+    // Decline rules by last4, online and offline.
+    let (_, v) = submit(
+        &t,
+        tid,
+        &sale(&format!("{tid}-000003"), "100.00", "0002", false),
+    )
+    .await;
+    assert_eq!(
+        (
+            v["data"]["status"].as_str(),
+            v["data"]["decline_reason"].as_str()
+        ),
+        (Some("declined"), Some("card_declined"))
+    );
+    let (_, v) = submit(
+        &t,
+        tid,
+        &sale(&format!("{tid}-000004"), "100.00", "9995", true),
+    )
+    .await;
+    assert_eq!(
+        (
+            v["data"]["status"].as_str(),
+            v["data"]["decline_reason"].as_str()
+        ),
+        (Some("declined"), Some("insufficient_funds"))
+    );
+    let mut with_op = sale(&format!("{tid}-000005"), "200.00", "4444", true);
+    let (_, op) = e
+        .org_json(
+            Method::POST,
+            &format!("/v1/sessions/{sid}/operators"),
+            Some(json!({"name": "Ada", "role": "cashier"})),
+        )
+        .await;
+    let op_id = op["data"]["operator_id"].as_str().unwrap().to_owned();
+    with_op["operator_id"] = json!(op_id);
+    let (_, v) = submit(&t, tid, &with_op).await;
+    assert_eq!(v["data"]["status"], "approved");
+
+    // Lookup.
+    let (s, v) = signed(
+        &t,
+        Method::GET,
+        &format!("/v1/terminals/{tid}/transactions/{r1}"),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["data"]["transaction_id"], json!(txn));
+    assert_eq!(v["data"]["card"], json!({"brand": "visa", "last4": "1111"}));
+    assert!(v["data"].get("token").is_none() && v["data"]["card"].get("token").is_none());
+    let (s, v) = signed(
+        &t,
+        Method::GET,
+        &format!("/v1/terminals/{tid}/transactions/{tid}-999999"),
+        None,
+    )
+    .await;
+    assert_eq!((s, err_code(&v)), (StatusCode::NOT_FOUND, "not_found"));
+
+    // Statement with pagination and a status filter.
+    let (s, v) = signed(
+        &t,
+        Method::GET,
+        &format!("/v1/terminals/{tid}/transactions?page=0&size=2"),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        (
+            v["data"]["totalElements"].as_u64(),
+            v["data"]["totalPages"].as_u64()
+        ),
+        (Some(4), Some(2))
+    );
+    assert_eq!(v["data"]["content"][0]["reference"], json!(r1));
+    let (_, v) = signed(
+        &t,
+        Method::GET,
+        &format!("/v1/terminals/{tid}/transactions?status=declined"),
+        None,
+    )
+    .await;
+    assert_eq!(v["data"]["totalElements"], 2);
+
+    // Operators and their transactions.
+    let (s, v) = e
+        .org_json(Method::GET, &format!("/v1/sessions/{sid}/operators"), None)
+        .await;
+    assert_eq!(
+        (s, v["data"]["totalElements"].as_u64()),
+        (StatusCode::OK, Some(1))
+    );
+    let (s, v) = e
+        .org_json(
+            Method::GET,
+            &format!("/v1/sessions/{sid}/operators/{op_id}/transactions"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (s, v["data"]["content"][0]["amount"].as_str()),
+        (StatusCode::OK, Some("200.00"))
+    );
+    let (s, _) = e
+        .org_json(
+            Method::GET,
+            &format!("/v1/sessions/{sid}/operators/op_nobody/transactions"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // Reconciliation before and after a reversal.
+    let (s, v) = e
+        .org_json(Method::GET, &format!("/v1/reconciliation/{sid}"), None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let d = &v["data"];
+    assert_eq!(
+        (
+            d["total_inflow"].as_str(),
+            d["successful_count"].as_u64(),
+            d["failed_count"].as_u64()
+        ),
+        (Some("1700.50"), Some(2), Some(2))
+    );
+    assert_eq!(
+        d["by_terminal"][tid],
+        json!({"count": 2, "total": "1700.50"})
+    );
+    assert_eq!(d["by_channel"]["pos"]["total"], "1700.50");
+    let rev = format!("/v1/terminals/{tid}/transactions/{r1}/reversal");
+    for _ in 0..2 {
+        let (s, v) = signed(
+            &t,
+            Method::POST,
+            &rev,
+            Some(&json!({"reason": "no_answer"})),
+        )
+        .await;
+        assert_eq!(
+            (s, v["data"]["status"].as_str()),
+            (StatusCode::OK, Some("reversed"))
+        );
+    }
+    let (_, v) = e
+        .org_json(Method::GET, &format!("/v1/reconciliation/{sid}"), None)
+        .await;
+    assert_eq!(v["data"]["total_inflow"], "200.00");
+    assert_eq!(v["data"]["successful_count"], 1);
+    // Reversal of an unknown reference: a no-op 200, and a late submission
+    // under that reference is never approved.
+    let ghost = format!("{tid}-000077");
+    let (s, v) = signed(
+        &t,
+        Method::POST,
+        &format!("/v1/terminals/{tid}/transactions/{ghost}/reversal"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (s, v["data"]["status"].as_str()),
+        (StatusCode::OK, Some("not_found"))
+    );
+    let (_, v) = submit(&t, tid, &sale(&ghost, "5.00", "1111", false)).await;
+    assert_eq!(
+        (
+            v["data"]["status"].as_str(),
+            v["data"]["decline_reason"].as_str()
+        ),
+        (Some("declined"), Some("reversed"))
+    );
+    e.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn partner_payment_flow_over_the_command_stream() {
+    let (hook, mut hooks) = receiver(0).await;
+    let e = env().await;
+    let (sid, tids) = e.session(1, Some(&hook)).await;
+    let tid = tids[0].clone();
+    let t = e.provision(&tid).await;
+    let pay = json!({"terminal_id": tid, "amount": "2000.00", "currency": "NGN", "reference": "ORDER-1",
+                     "metadata": {"store_id": "st1", "pos_payment_id": "pp1", "pos_merchant_id": "pm1"}});
+    // Offline terminal.
+    let r = e
+        .org
+        .request(Method::POST, "/v1/payments")
+        .header("Idempotency-Key", "k1")
+        .json(&pay)
+        .send()
+        .await
+        .unwrap();
+    let (s, v) = json_of(r).await;
+    assert_eq!(
+        (s, err_code(&v)),
+        (StatusCode::CONFLICT, "terminal_offline")
+    );
+    // Missing key.
+    let (s, v) = e
+        .org_json(Method::POST, "/v1/payments", Some(pay.clone()))
+        .await;
+    assert_eq!(
+        (s, err_code(&v)),
+        (StatusCode::BAD_REQUEST, "missing_idempotency_key")
+    );
+
+    let mut stream = Sse::open(&t, &tid, None).await;
+    let (_, v) = e
+        .org_json(
+            Method::GET,
+            &format!("/v1/terminals?session_id={sid}"),
+            None,
+        )
+        .await;
+    assert_eq!(v["data"]["content"][0]["status"], "online");
+
+    let create = |key: &'static str, body: Value| {
+        let org = e.org.clone();
+        async move {
+            json_of(
+                org.request(Method::POST, "/v1/payments")
+                    .header("Idempotency-Key", key)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        }
+    };
+    let (s, v) = create("k1", pay.clone()).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!(v["data"]["status"], "pending");
+    let pid = v["data"]["payment_id"].as_str().unwrap().to_owned();
+    // Replay and conflict.
+    let (s, v2) = create("k1", pay.clone()).await;
+    assert_eq!((s, &v2["data"]), (StatusCode::CREATED, &v["data"]));
+    let mut other = pay.clone();
+    other["amount"] = json!("2000.01");
+    let (s, v) = create("k1", other).await;
+    assert_eq!(
+        (s, err_code(&v)),
+        (StatusCode::CONFLICT, "idempotency_conflict")
+    );
+    // Busy now.
+    let (s, v) = create("k2", pay.clone()).await;
+    assert_eq!((s, err_code(&v)), (StatusCode::CONFLICT, "terminal_busy"));
+    // Invalid amount → 422.
+    let mut bad = pay.clone();
+    bad["amount"] = json!("20.5");
+    let (s, v) = create("k3", bad).await;
+    assert_eq!(
+        (s, err_code(&v)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "amount_decimals")
+    );
+
+    // The terminal gets the sale.
+    let (seq, cmd) = stream.command().await;
+    assert_eq!(seq, 1);
+    assert_eq!(cmd["type"], "sale");
+    assert_eq!(cmd["payment_id"], json!(pid));
+    assert_eq!(
+        (cmd["amount"].as_str(), cmd["partner_reference"].as_str()),
+        (Some("2000.00"), Some("ORDER-1"))
+    );
+    assert_eq!(cmd["offline_policy"], "prefer_online");
+    assert_eq!(cmd["metadata"]["store_id"], "st1");
+    assert!(cmd["expires_at"].as_str().unwrap().ends_with('Z'));
+    let cid = cmd["command_id"].as_str().unwrap();
+    let (s, _) = signed(
+        &t,
+        Method::POST,
+        &format!("/v1/terminals/{tid}/commands/{cid}/ack"),
+        Some(&json!({"status": "accepted"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, v) = signed(
+        &t,
+        Method::POST,
+        &format!("/v1/terminals/{tid}/commands/cmd_nope/ack"),
+        Some(&json!({"status": "accepted"})),
+    )
+    .await;
+    assert_eq!((s, err_code(&v)), (StatusCode::NOT_FOUND, "not_found"));
+    let (s, v) = signed(
+        &t,
+        Method::POST,
+        &format!("/v1/terminals/{tid}/commands/{cid}/ack"),
+        Some(&json!({"status": "maybe"})),
+    )
+    .await;
+    assert_eq!(
+        (s, err_code(&v)),
+        (StatusCode::BAD_REQUEST, "invalid_status")
+    );
+    let ev = json!({"status": "in_progress", "at": "2026-11-21T10:00:01Z"});
+    for _ in 0..2 {
+        let (s, v) = signed(
+            &t,
+            Method::POST,
+            &format!("/v1/terminals/{tid}/payments/{pid}/events"),
+            Some(&ev),
+        )
+        .await;
+        assert_eq!(
+            (s, v["data"]["status"].as_str()),
+            (StatusCode::OK, Some("in_progress"))
+        );
+    }
+    let (_, v) = e
+        .org_json(Method::GET, &format!("/v1/payments/{pid}"), None)
+        .await;
+    assert_eq!(v["data"]["status"], "in_progress");
+    let mut tx = sale(&format!("{tid}-000001"), "2000.00", "4444", false);
+    tx["payment_id"] = json!(pid);
+    tx["card"]["brand"] = json!("mastercard");
+    let (s, v) = submit(&t, &tid, &tx).await;
+    assert_eq!(
+        (s, v["data"]["status"].as_str()),
+        (StatusCode::CREATED, Some("approved"))
+    );
+    let (s, v) = e
+        .org_json(Method::GET, &format!("/v1/payments/{pid}"), None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let d = &v["data"];
+    assert_eq!(d["status"], "approved");
+    assert_eq!(
+        d["transaction"]["reference"],
+        json!(format!("{tid}-000001"))
+    );
+    assert_eq!(
+        d["transaction"]["card"],
+        json!({"brand": "mastercard", "last4": "4444"})
+    );
+    assert_eq!(d["transaction"]["offline"], json!(false));
+    assert!(
+        d["transaction"]["auth_code"].is_string() && d["transaction"]["approved_at"].is_string()
+    );
+    let (s, v) = e.org_json(Method::GET, "/v1/payments/pay_nope", None).await;
+    assert_eq!((s, err_code(&v)), (StatusCode::NOT_FOUND, "not_found"));
+
+    // Webhooks: transaction.received with Kler's fields, payment.updated.
+    let (_, w) = recv_event(&mut hooks, "transaction.received").await;
+    assert_eq!(
+        (
+            w["data"]["channel"].as_str(),
+            w["data"]["terminal_id"].as_str()
+        ),
+        (Some("pos"), Some(tid.as_str()))
+    );
+    assert_eq!(w["data"]["status"], "approved");
+    assert_eq!(w["session_id"], json!(sid));
+    let (_, w) = recv_event(&mut hooks, "payment.updated").await;
+    assert_eq!(w["data"]["payment_id"], json!(pid));
+
+    // A rejected sale ends the payment as failed with the reason.
+    let (s, v) = create("k4", pay.clone()).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let pid2 = v["data"]["payment_id"].as_str().unwrap().to_owned();
+    let (_, cmd) = stream.command().await;
+    let cid = cmd["command_id"].as_str().unwrap();
+    let (s, v) = signed(
+        &t,
+        Method::POST,
+        &format!("/v1/terminals/{tid}/commands/{cid}/ack"),
+        Some(&json!({"status": "rejected"})),
+    )
+    .await;
+    assert_eq!(
+        (s, err_code(&v)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "missing_reason")
+    );
+    let (s, _) = signed(
+        &t,
+        Method::POST,
+        &format!("/v1/terminals/{tid}/commands/{cid}/ack"),
+        Some(&json!({"status": "rejected", "reason": "offline_limit"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, v) = e
+        .org_json(Method::GET, &format!("/v1/payments/{pid2}"), None)
+        .await;
+    assert_eq!(
+        (v["data"]["status"].as_str(), v["data"]["reason"].as_str()),
+        (Some("failed"), Some("offline_limit"))
+    );
+    e.sim.shutdown().await;
+}
+
+async fn payment_on(e: &Env, tid: &str, key: &str) -> String {
+    let r = e
+        .org
+        .request(Method::POST, "/v1/payments")
+        .header("Idempotency-Key", key)
+        .json(&json!({"terminal_id": tid, "amount": "500.00", "currency": "NGN", "reference": key}))
+        .send()
+        .await
+        .unwrap();
+    let (s, v) = json_of(r).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    v["data"]["payment_id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn abort_confirmed_too_late_and_unanswered() {
+    let mut cfg = fast_config();
+    cfg.abort_wait = Duration::from_millis(300);
+    let e = env_with(cfg).await;
+    let (_, tids) = e.session(1, None).await;
+    let tid = tids[0].clone();
+    let t = e.provision(&tid).await;
+    let mut stream = Sse::open(&t, &tid, None).await;
+
+    for (outcome, want) in [
+        ("aborted", StatusCode::OK),
+        ("abort_too_late", StatusCode::CONFLICT),
+    ] {
+        let pid = payment_on(&e, &tid, &format!("abort-{outcome}")).await;
+        let (_, sale_cmd) = stream.command().await;
+        assert_eq!(sale_cmd["type"], "sale");
+        let org = e.org.clone();
+        let p = pid.clone();
+        let abort = tokio::spawn(async move {
+            json_of(
+                org.request(Method::POST, &format!("/v1/payments/{p}/abort"))
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        });
+        let (_, cmd) = stream.command().await;
+        assert_eq!(
+            (cmd["type"].as_str(), cmd["payment_id"].as_str()),
+            (Some("abort"), Some(pid.as_str()))
+        );
+        let cid = cmd["command_id"].as_str().unwrap();
+        signed(
+            &t,
+            Method::POST,
+            &format!("/v1/terminals/{tid}/commands/{cid}/ack"),
+            Some(&json!({"status": "accepted"})),
+        )
+        .await;
+        let (s, _) = signed(
+            &t,
+            Method::POST,
+            &format!("/v1/terminals/{tid}/payments/{pid}/events"),
+            Some(&json!({"status": outcome, "at": "2026-11-21T10:00:00Z"})),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK);
+        let (s, v) = abort.await.unwrap();
+        assert_eq!(s, want, "{v}");
+        if want == StatusCode::OK {
+            assert_eq!(v["data"]["status"], "aborted");
+            // Aborting again answers at once.
+            let (s, _) = e
+                .org_json(Method::POST, &format!("/v1/payments/{pid}/abort"), None)
+                .await;
+            assert_eq!(s, StatusCode::OK);
+        } else {
+            assert_eq!(err_code(&v), "abort_too_late");
+            // The payment goes on and is approved; then it can be refunded.
+            let mut tx = sale(&format!("{tid}-000009"), "500.00", "1111", false);
+            tx["payment_id"] = json!(pid);
+            submit(&t, &tid, &tx).await;
+            let (_, v) = e
+                .org_json(Method::GET, &format!("/v1/payments/{pid}"), None)
+                .await;
+            assert_eq!(v["data"]["status"], "approved");
+            let (s, v) = e
+                .org_json(Method::POST, &format!("/v1/payments/{pid}/abort"), None)
+                .await;
+            assert_eq!((s, err_code(&v)), (StatusCode::CONFLICT, "abort_too_late"));
+        }
+    }
+    // No answer in time.
+    let pid = payment_on(&e, &tid, "abort-silent").await;
+    let (s, v) = e
+        .org_json(Method::POST, &format!("/v1/payments/{pid}/abort"), None)
+        .await;
+    assert_eq!(
+        (s, err_code(&v)),
+        (StatusCode::GATEWAY_TIMEOUT, "abort_not_confirmed")
+    );
+    e.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn refunds_are_routed_to_the_sale_terminal() {
+    let e = env().await;
+    let (_, tids) = e.session(1, None).await;
+    let tid = tids[0].clone();
+    let t = e.provision(&tid).await;
+    let (_, v) = submit(
+        &t,
+        &tid,
+        &sale(&format!("{tid}-000001"), "1000.00", "1111", false),
+    )
+    .await;
+    let txn = v["data"]["transaction_id"].as_str().unwrap().to_owned();
+    let refund = |key: &'static str, amount: &'static str, txn: String| {
+        let org = e.org.clone();
+        async move {
+            json_of(
+                org.request(Method::POST, &format!("/v1/refunds?transactionId={txn}"))
+                    .header("Idempotency-Key", key)
+                    .json(&json!({"amount": amount}))
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        }
+    };
+    // Terminal not connected.
+    let (s, v) = refund("r1", "400.00", txn.clone()).await;
+    assert_eq!(
+        (s, err_code(&v)),
+        (StatusCode::CONFLICT, "terminal_offline")
+    );
+    let mut stream = Sse::open(&t, &tid, None).await;
+    let (s, v) = refund("r1", "400.00", txn.clone()).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!(
+        (v["data"]["kind"].as_str(), v["data"]["status"].as_str()),
+        (Some("refund"), Some("pending"))
+    );
+    let rid = v["data"]["payment_id"].as_str().unwrap().to_owned();
+    let (s, v2) = refund("r1", "400.00", txn.clone()).await;
+    assert_eq!(
+        (s, &v2["data"]["payment_id"]),
+        (StatusCode::CREATED, &json!(rid))
+    );
+    let (s, v) = refund("r1", "300.00", txn.clone()).await;
+    assert_eq!(
+        (s, err_code(&v)),
+        (StatusCode::CONFLICT, "idempotency_conflict")
+    );
+    // More than what is left (1000 - 400 pending).
+    let (s, v) = refund("r2", "600.01", txn.clone()).await;
+    assert_eq!(
+        (s, err_code(&v)),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "amount_exceeds_refundable"
+        )
+    );
+    let (s, _) = refund("r3", "1.00", "txn_unknown".into()).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, v) = json_of(
+        e.org
+            .request(Method::POST, "/v1/refunds")
+            .header("Idempotency-Key", "r4")
+            .json(&json!({"amount": "1.00"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (s, err_code(&v)),
+        (StatusCode::BAD_REQUEST, "invalid_query")
+    );
+
+    let (_, cmd) = stream.command().await;
+    assert_eq!(cmd["type"], "refund");
+    assert_eq!(
+        (cmd["original_reference"].as_str(), cmd["amount"].as_str()),
+        (Some(format!("{tid}-000001").as_str()), Some("400.00"))
+    );
+    assert_eq!(cmd["payment_id"], json!(rid));
+    let mut rtx = json!({"reference": format!("{tid}-000002"), "payment_id": rid, "kind": "refund", "amount": "400.00",
+        "currency": "NGN", "card": card("1111"), "captured_at": "2026-11-21T10:05:00Z", "offline": false,
+        "original_reference": format!("{tid}-000001")});
+    let (s, v) = submit(&t, &tid, &rtx).await;
+    assert_eq!(
+        (s, v["data"]["status"].as_str()),
+        (StatusCode::CREATED, Some("approved"))
+    );
+    let (_, v) = e
+        .org_json(Method::GET, &format!("/v1/payments/{rid}"), None)
+        .await;
+    assert_eq!(v["data"]["status"], "approved");
+    // A terminal-side refund beyond what is left is declined.
+    rtx["reference"] = json!(format!("{tid}-000003"));
+    rtx["amount"] = json!("600.01");
+    rtx.as_object_mut().unwrap().remove("payment_id");
+    let (_, v) = submit(&t, &tid, &rtx).await;
+    assert_eq!(v["data"]["decline_reason"], "amount_exceeds_refundable");
+    let (_, v) = e.org_json(Method::GET, "/v1/sandbox/scenarios", None).await;
+    assert!(v["data"]["available"].as_array().unwrap().len() >= 6);
+    drop(stream);
+    e.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn stream_resumes_after_last_event_id_pings_and_rotates() {
+    let mut cfg = fast_config();
+    cfg.stream_max = Duration::from_millis(1500);
+    let e = env_with(cfg).await;
+    let (sid, tids) = e.session(1, None).await;
+    let tid = tids[0].clone();
+    let t = e.provision(&tid).await;
+    let mut s1 = Sse::open(&t, &tid, None).await;
+    // Two commands: a refused sale then a session_closed.
+    let pid = payment_on(&e, &tid, "resume-1").await;
+    let (id1, c1) = s1.command().await;
+    assert_eq!((id1, c1["payment_id"].as_str()), (1, Some(pid.as_str())));
+    // Drop the connection without acking; more commands arrive meanwhile.
+    drop(s1);
+    let (s, _) = e
+        .org_json(Method::PATCH, &format!("/v1/sessions/{sid}/close"), None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    // Resume after id 1: only the session_closed command (id 2).
+    let mut s2 = Sse::open(&t, &tid, Some(1)).await;
+    let (id2, c2) = s2.command().await;
+    assert_eq!((id2, c2["type"].as_str()), (2, Some("session_closed")));
+    // Pings keep flowing, then the stream ends on its own (rotation).
+    let mut pings = 0;
+    loop {
+        match s2.next().await {
+            SseItem::Ping => pings += 1,
+            SseItem::Command { id, .. } => panic!("unexpected command {id}"),
+            SseItem::End => break,
+        }
+    }
+    assert!(pings >= 3, "pings: {pings}");
+    // Without Last-Event-ID: every unacknowledged command.
+    let mut s3 = Sse::open(&t, &tid, None).await;
+    assert_eq!(s3.command().await.0, 1);
+    assert_eq!(s3.command().await.0, 2);
+    // An invalid Last-Event-ID.
+    let r = t
+        .request(
+            Method::GET,
+            &format!("/v1/terminals/{tid}/commands/stream"),
+            b"",
+        )
+        .unwrap()
+        .header("Last-Event-ID", "abc")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    // The closed session refuses online sales, accepts earlier offline ones.
+    let (s, v) = submit(
+        &t,
+        &tid,
+        &sale(&format!("{tid}-000001"), "1.00", "1111", false),
+    )
+    .await;
+    assert_eq!((s, err_code(&v)), (StatusCode::CONFLICT, "session_closed"));
+    let mut early = sale(&format!("{tid}-000002"), "1.00", "1111", true);
+    early["captured_at"] = json!("2020-01-01T00:00:00Z");
+    let (s, v) = submit(&t, &tid, &early).await;
+    assert_eq!(
+        (s, v["data"]["status"].as_str()),
+        (StatusCode::CREATED, Some("approved"))
+    );
+    let mut late = sale(&format!("{tid}-000003"), "1.00", "1111", true);
+    late["captured_at"] = json!("2099-01-01T00:00:00Z");
+    let (s, v) = submit(&t, &tid, &late).await;
+    assert_eq!((s, err_code(&v)), (StatusCode::CONFLICT, "session_closed"));
+    e.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn webhooks_are_signed_retried_with_a_stable_id() {
+    let (hook, mut hooks) = receiver(2).await;
+    let e = env().await;
+    let (sid, _) = e.session(1, Some(&hook)).await;
+    let (s, _) = e
+        .org_json(Method::PATCH, &format!("/v1/sessions/{sid}/close"), None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let creds = Credentials {
+        tenant_id: "test-tenant".into(),
+        api_key: ORG.into(),
+        merchant_id: "kler-sim".into(),
+        secret: proto::signing::Secret::new("whsec-test"),
+    };
+    let cache = NonceCache::new(16);
+    let mut ids = Vec::new();
+    let mut nonces = Vec::new();
+    for attempt in 1..=3 {
+        let r = recv(&mut hooks).await;
+        let v: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(v["event"], "session.closed");
+        assert_eq!(v["data"]["status"], "closed");
+        assert_eq!(r.headers["x-webhook-attempt"], attempt.to_string().as_str());
+        ids.push(v["id"].as_str().unwrap().to_owned());
+        let h = IncomingHeaders::from_fn(|n| r.headers.get(n).and_then(|v| v.to_str().ok()));
+        nonces.push(h.nonce.unwrap().to_owned());
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        verify_request(&h, "POST", &r.path, &r.body, now, &cache, |k| {
+            (k == ORG).then(|| creds.clone())
+        })
+        .expect("webhook signature verifies");
+    }
+    assert!(ids.iter().all(|i| i == &ids[0]));
+    nonces.dedup();
+    assert_eq!(nonces.len(), 3, "each attempt is signed afresh");
+    // The attempt log shows two failures then a delivery.
+    let (_, v) = e.org_json(Method::GET, "/v1/sandbox/webhooks", None).await;
+    let attempts: Vec<(u64, bool)> = v["data"]["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["status"].as_u64().unwrap(),
+                a["delivered"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(attempts, vec![(500, false), (500, false), (200, true)]);
+    e.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn webhooks_give_up_after_five_attempts() {
+    let (hook, mut hooks) = receiver(u32::MAX).await;
+    let e = env().await;
+    let (sid, _) = e.session(1, Some(&hook)).await;
+    e.org_json(Method::PATCH, &format!("/v1/sessions/{sid}/close"), None)
+        .await;
+    for _ in 0..5 {
+        recv(&mut hooks).await;
+    }
+    // Retries are spaced 20, 40, 80, 160 ms: a sixth would arrive well
+    // within a second; none does.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(800), hooks.recv())
+            .await
+            .is_err()
+    );
+    let (_, v) = e.org_json(Method::GET, "/v1/sandbox/webhooks", None).await;
+    assert_eq!(v["data"]["totalElements"], 5);
+    assert!(
+        v["data"]["content"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["delivered"] == false)
+    );
+    e.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn heartbeat_online_then_offline_fires_a_webhook() {
+    let (hook, mut hooks) = receiver(0).await;
+    let e = env().await;
+    let (sid, tids) = e.session(1, Some(&hook)).await;
+    let tid = tids[0].clone();
+    let t = e.provision(&tid).await;
+    let hb = json!({"agent_version": "0.1.0", "state": "idle", "queue_depth": 4, "hal": {"reader": "ok"}});
+    let (s, v) = signed(
+        &t,
+        Method::POST,
+        &format!("/v1/terminals/{tid}/heartbeat"),
+        Some(&hb),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(v["data"]["server_time"].as_str().unwrap().ends_with('Z'));
+    let (_, v) = e
+        .org_json(
+            Method::GET,
+            &format!("/v1/terminals?session_id={sid}"),
+            None,
+        )
+        .await;
+    let info = &v["data"]["content"][0];
+    assert_eq!(
+        (info["status"].as_str(), info["queue_depth"].as_u64()),
+        (Some("online"), Some(4))
+    );
+    assert!(info["last_seen_at"].is_string());
+    let (_, w) = recv_event(&mut hooks, "terminal.offline").await;
+    assert_eq!(
+        (
+            w["data"]["terminal_id"].as_str(),
+            w["data"]["status"].as_str()
+        ),
+        (Some(tid.as_str()), Some("offline"))
+    );
+    let (_, v) = e
+        .org_json(
+            Method::GET,
+            &format!("/v1/terminals?session_id={sid}"),
+            None,
+        )
+        .await;
+    assert_eq!(v["data"]["content"][0]["status"], "offline");
+    let (s, _) = e
+        .org_json(Method::GET, "/v1/terminals?session_id=unknown", None)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    e.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn sandbox_scenarios_and_reset() {
+    let e = env().await;
+    let (sid, tids) = e.session(1, None).await;
+    let tid = tids[0].clone();
+    let t = e.provision(&tid).await;
+    let set = |scenario: &'static str, count: u32| {
+        let org = e.org.clone();
+        let tid = tid.clone();
+        async move {
+            json_of(
+                org.request(Method::POST, "/v1/sandbox/scenarios")
+                    .json(&json!({"terminal_id": tid, "scenario": scenario, "count": count}))
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        }
+    };
+    let (s, v) = set("explode", 1).await;
+    assert_eq!(
+        (s, err_code(&v)),
+        (StatusCode::BAD_REQUEST, "invalid_scenario")
+    );
+    // decline ×2, then back to normal.
+    let (s, _) = set("decline", 2).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (_, v) = e.org_json(Method::GET, "/v1/sandbox/scenarios", None).await;
+    assert_eq!(v["data"]["active"][0]["remaining"], 2);
+    for (n, want) in [(1, "declined"), (2, "declined"), (3, "approved")] {
+        let (_, v) = submit(
+            &t,
+            &tid,
+            &sale(&format!("{tid}-00000{n}"), "1.00", "1111", false),
+        )
+        .await;
+        assert_eq!(v["data"]["status"], want, "submission {n}");
+    }
+    set("insufficient_funds", 1).await;
+    let (_, v) = submit(
+        &t,
+        &tid,
+        &sale(&format!("{tid}-000004"), "1.00", "1111", true),
+    )
+    .await;
+    assert_eq!(v["data"]["decline_reason"], "insufficient_funds");
+    // http_500: nothing recorded.
+    set("http_500", 1).await;
+    let r5 = format!("{tid}-000005");
+    let (s, v) = submit(&t, &tid, &sale(&r5, "1.00", "1111", false)).await;
+    assert_eq!(
+        (s, err_code(&v)),
+        (StatusCode::INTERNAL_SERVER_ERROR, "sandbox_http_500")
+    );
+    let (s, _) = signed(
+        &t,
+        Method::GET,
+        &format!("/v1/terminals/{tid}/transactions/{r5}"),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    // slow: answers, later.
+    set("slow:50", 1).await;
+    let (s, v) = submit(&t, &tid, &sale(&r5, "1.00", "1111", false)).await;
+    assert_eq!(
+        (s, v["data"]["status"].as_str()),
+        (StatusCode::CREATED, Some("approved"))
+    );
+    // auth_timeout: the client gives up; the backend recorded an approval.
+    set("auth_timeout", 1).await;
+    let r6 = format!("{tid}-000006");
+    let b = sale(&r6, "7.00", "1111", false).to_string().into_bytes();
+    let err = t
+        .request(
+            Method::POST,
+            &format!("/v1/terminals/{tid}/transactions"),
+            &b,
+        )
+        .unwrap()
+        .header("Idempotency-Key", &r6)
+        .timeout(Duration::from_millis(150))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    let (s, v) = signed(
+        &t,
+        Method::GET,
+        &format!("/v1/terminals/{tid}/transactions/{r6}"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (s, v["data"]["status"].as_str()),
+        (StatusCode::OK, Some("approved"))
+    );
+    // drop_after_commit: a connection error, yet recorded; a retry replays.
+    set("drop_after_commit", 1).await;
+    let r7 = format!("{tid}-000007");
+    let b = sale(&r7, "8.00", "1111", false).to_string().into_bytes();
+    let err = t
+        .request(
+            Method::POST,
+            &format!("/v1/terminals/{tid}/transactions"),
+            &b,
+        )
+        .unwrap()
+        .header("Idempotency-Key", &r7)
+        .send()
+        .await
+        .unwrap_err();
+    assert!(!err.is_timeout() && err.status().is_none(), "{err:?}");
+    let (s, v) = signed(
+        &t,
+        Method::GET,
+        &format!("/v1/terminals/{tid}/transactions/{r7}"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (s, v["data"]["status"].as_str()),
+        (StatusCode::OK, Some("approved"))
+    );
+    let (s, v) = submit(&t, &tid, &sale(&r7, "8.00", "1111", false)).await;
+    assert_eq!(
+        (s, v["data"]["status"].as_str()),
+        (StatusCode::OK, Some("approved"))
+    );
+    // Reset wipes everything.
+    let (s, _) = e.org_json(Method::DELETE, "/v1/sandbox", None).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = e
+        .org_json(Method::GET, &format!("/v1/sessions/{sid}"), None)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, v) = signed(
+        &t,
+        Method::GET,
+        &format!("/v1/terminals/{tid}/transactions"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (s, err_code(&v)),
+        (StatusCode::UNAUTHORIZED, "unknown_api_key")
+    );
+    e.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn state_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sim.db");
+    let mut cfg = fast_config();
+    cfg.state_file = Some(file.clone());
+    let e = env_with(cfg.clone()).await;
+    let (sid, tids) = e.session(2, None).await;
+    let tid = tids[0].clone();
+    let t = e.provision(&tid).await;
+    let r1 = format!("{tid}-000001");
+    let (_, first) = submit(&t, &tid, &sale(&r1, "1234.00", "1111", false)).await;
+    e.org_json(
+        Method::POST,
+        &format!("/v1/sessions/{sid}/operators"),
+        Some(json!({"name": "Bola"})),
+    )
+    .await;
+    let (_, rec_before) = e
+        .org_json(Method::GET, &format!("/v1/reconciliation/{sid}"), None)
+        .await;
+    e.sim.shutdown().await;
+
+    cfg.listen = "127.0.0.1:0".into();
+    let e2 = env_with(cfg).await;
+    let t2 = SignedClient::new(e2.http.clone(), e2.sim.url(), t.creds.clone());
+    // Same credentials still work; the transaction replays identically.
+    let (s, again) = submit(&t2, &tid, &sale(&r1, "1234.00", "1111", false)).await;
+    assert_eq!((s, &again["data"]), (StatusCode::OK, &first["data"]));
+    let (s, v) = e2
+        .org_json(Method::GET, &format!("/v1/sessions/{sid}"), None)
+        .await;
+    assert_eq!(
+        (s, v["data"]["pos_terminals"].as_array().map(Vec::len)),
+        (StatusCode::OK, Some(2))
+    );
+    let (_, v) = e2
+        .org_json(Method::GET, &format!("/v1/sessions/{sid}/operators"), None)
+        .await;
+    assert_eq!(v["data"]["content"][0]["name"], "Bola");
+    let (_, rec_after) = e2
+        .org_json(Method::GET, &format!("/v1/reconciliation/{sid}"), None)
+        .await;
+    assert_eq!(
+        rec_after["data"]["total_inflow"],
+        rec_before["data"]["total_inflow"]
+    );
+    assert_eq!(rec_after["data"]["total_inflow"], "1234.00");
+    e2.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_binary_prints_its_address_when_ready() {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_kler-sim"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--org-key", ORG])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut url = None;
+    while let Some(line) = tokio::time::timeout(WAIT, lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+    {
+        if let Some(u) = line.strip_prefix("listening on ") {
+            url = Some(u.to_owned());
+            break;
+        }
+        assert!(line.starts_with("webhook secret "), "{line}");
+    }
+    let url = url.expect("ready line");
+    assert!(!url.ends_with(":0"));
+    let r = reqwest::Client::new()
+        .get(format!("{url}/v1/terminals"))
+        .header("x-api-key", ORG)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    child.kill().await.unwrap();
+}
