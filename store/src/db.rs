@@ -148,6 +148,38 @@ impl Store {
         })
     }
 
+    /// Opens an existing database for reading only, for CLI commands that
+    /// run beside the daemon (`pos-agent queue`, `report`): no migration,
+    /// no in-flight reset, every write fails with `StoreError::Io`. The
+    /// schema must be the one this build knows.
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Store, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let options = StoreOptions::default();
+        let conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(sql("opening the database read-only"))?;
+        conn.busy_timeout(options.busy_timeout)
+            .map_err(sql("setting the busy timeout"))?;
+        quick_check(&conn)?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(sql("reading the schema version"))?;
+        if usize::try_from(version).ok() != Some(schema::MIGRATIONS.len()) {
+            return Err(StoreError::Migration(format!(
+                "database schema version {version}, this build expects {}",
+                schema::MIGRATIONS.len()
+            )));
+        }
+        Ok(Store {
+            path,
+            writer: Mutex::new(conn),
+            readers: Mutex::new(Vec::new()),
+            options,
+        })
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -662,3 +662,29 @@ async fn the_async_store_runs_calls_off_the_runtime() {
     let t = store.transaction(r).await.unwrap().unwrap();
     assert_eq!(t.amount, money(4_200));
 }
+
+#[test]
+fn a_read_only_open_beside_the_writer_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.db");
+    let writer = Store::open(&path).unwrap();
+    writer
+        .record(&pending_sale_with_forward(T0, &reference(1), 100))
+        .unwrap();
+    let item = writer.claim_next_due(T0).unwrap().unwrap();
+
+    let reader = Store::open_read_only(&path).unwrap();
+    let listed = reader.list_outbox().unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(
+        listed[0].in_flight,
+        "the writer's claim survives a reader open"
+    );
+    let err = reader.next_sequence(T0).unwrap_err();
+    assert!(matches!(err, StoreError::Io { .. }), "{err:?}");
+    writer.ack(item.id, T0).unwrap();
+    assert!(reader.list_outbox().unwrap().is_empty(), "sees new commits");
+
+    let err = Store::open_read_only(dir.path().join("missing.db")).unwrap_err();
+    assert!(matches!(err, StoreError::Io { .. }), "{err:?}");
+}
