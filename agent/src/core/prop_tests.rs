@@ -25,10 +25,11 @@ enum Action {
     Abort {
         back: usize,
     },
-    /// Refund the `pick`-th known sale (or an unknown one when none).
+    /// Refund `percent` of what is left of the `pick`-th known sale (or of
+    /// an unknown one when none); above 100 exceeds what is left.
     Refund {
         pick: usize,
-        minor: u64,
+        percent: u64,
     },
     SessionClosed,
     Session(bool),
@@ -57,30 +58,30 @@ enum Action {
 
 fn action() -> impl Strategy<Value = Action> {
     prop_oneof![
-        3 => (1u64..8_000_000, any::<bool>(), proptest::option::of(-1_000i64..120_000))
+        9 => (1u64..8_000_000, any::<bool>(), proptest::option::of(-1_000i64..120_000))
             .prop_map(|(minor, require_online, expires_in_ms)| Action::Sale {
                 minor,
                 require_online,
                 expires_in_ms
             }),
-        1 => (1u64..8_000_000).prop_map(|minor| Action::LocalSale { minor }),
-        1 => (0usize..3).prop_map(|back| Action::Abort { back }),
-        1 => (0usize..4, 1u64..8_000_000).prop_map(|(pick, minor)| Action::Refund { pick, minor }),
+        3 => (1u64..8_000_000).prop_map(|minor| Action::LocalSale { minor }),
+        3 => (0usize..3).prop_map(|back| Action::Abort { back }),
+        5 => (0usize..4, 1u64..=110).prop_map(|(pick, percent)| Action::Refund { pick, percent }),
         1 => Just(Action::SessionClosed),
-        1 => any::<bool>().prop_map(Action::Session),
-        4 => (0u8..3).prop_map(|token| Action::Tap { token }),
-        1 => Just(Action::CardError),
-        1 => Just(Action::Cancel),
-        1 => Just(Action::Ok),
-        8 => Just(Action::Commit),
-        1 => Just(Action::Fail),
-        4 => (0u8..3).prop_map(Action::Answer),
-        1 => (0usize..4, any::<bool>()).prop_map(|(pick, declined)| Action::Forward { pick, declined }),
-        2 => any::<bool>().prop_map(Action::Link),
-        1 => proptest::option::of(1u64..8_000_000).prop_map(Action::Limits),
-        1 => (0u32..20).prop_map(Action::Queue),
-        2 => Just(Action::AdvanceToTimeout),
-        1 => (0u64..20_000).prop_map(Action::Advance),
+        2 => prop_oneof![3 => Just(true), 1 => Just(false)].prop_map(Action::Session),
+        12 => (0u8..3).prop_map(|token| Action::Tap { token }),
+        2 => Just(Action::CardError),
+        2 => Just(Action::Cancel),
+        2 => Just(Action::Ok),
+        30 => Just(Action::Commit),
+        2 => Just(Action::Fail),
+        12 => (0u8..3).prop_map(Action::Answer),
+        3 => (0usize..4, any::<bool>()).prop_map(|(pick, declined)| Action::Forward { pick, declined }),
+        6 => any::<bool>().prop_map(Action::Link),
+        2 => proptest::option::of(1u64..8_000_000).prop_map(Action::Limits),
+        2 => (0u32..20).prop_map(Action::Queue),
+        5 => Just(Action::AdvanceToTimeout),
+        3 => (0u64..20_000).prop_map(Action::Advance),
     ]
 }
 
@@ -91,6 +92,8 @@ struct Row {
     kind: Option<TxKind>,
     amount: Money,
     token: Option<CardToken>,
+    /// The sale a refund refers to.
+    original: Option<Reference>,
     /// Authorize outputs for this reference.
     authorizations: u32,
     /// Submit outbox items emitted / committed for this reference.
@@ -118,6 +121,8 @@ struct Sim {
     /// emitted yet.
     open: Option<Reference>,
     last_screen: Option<Screen>,
+    /// Every output, in order.
+    log: Vec<Output>,
     /// The payment started by the last insert.
     last_insert: Option<Reference>,
     refunded: BTreeMap<Reference, u64>,
@@ -145,6 +150,7 @@ impl Sim {
             open: None,
             last_insert: None,
             last_screen: None,
+            log: Vec::new(),
             refunded: BTreeMap::new(),
         };
         s.drain();
@@ -176,6 +182,7 @@ impl Sim {
 
     /// Check every output against the model as it comes out.
     fn observe(&mut self, o: Output) {
+        self.log.push(o.clone());
         match o {
             Output::Persist(p) => {
                 if let Some(tx) = &p.change.tx {
@@ -257,6 +264,7 @@ impl Sim {
             match tx {
                 TxWrite::Insert(n) => {
                     row.kind = Some(n.kind);
+                    row.original = n.original_reference.clone();
                     row.amount = n.amount;
                     row.state = Some(n.state);
                 }
@@ -303,12 +311,16 @@ impl Sim {
         CommandId(format!("c{}", self.commands))
     }
 
+    /// Known sales, approved ones first (so refunds often find one).
     fn sales(&self) -> Vec<Reference> {
-        self.rows
+        let mut sales: Vec<(bool, Reference)> = self
+            .rows
             .iter()
             .filter(|(_, r)| r.kind == Some(TxKind::Sale))
-            .map(|(k, _)| k.clone())
-            .collect()
+            .map(|(k, r)| (!r.state.is_some_and(TxState::is_approved), k.clone()))
+            .collect();
+        sales.sort();
+        sales.into_iter().map(|(_, r)| r).collect()
     }
 
     fn act(&mut self, a: Action) {
@@ -357,7 +369,7 @@ impl Sim {
                     payment_id,
                 })));
             }
-            Action::Refund { pick, minor } => {
+            Action::Refund { pick, percent } => {
                 let sales = self.sales();
                 let original_reference = sales
                     .get(pick)
@@ -380,6 +392,10 @@ impl Sim {
                 let command_id = self.next_command();
                 let payment_id = PaymentId::new(format!("p{}", self.commands)).unwrap();
                 self.payment_ids.push(payment_id.clone());
+                let left = original
+                    .as_ref()
+                    .map_or(100_000, |o| o.refundable_left.minor());
+                let minor = (left * percent / 100).max(1);
                 let amount = Money::from_minor(minor).unwrap();
                 let accepted_before = self.t.is_busy();
                 let reference = self.mint();
@@ -515,9 +531,64 @@ impl Sim {
         panic!("the core did not settle");
     }
 
+    /// Two approved sales to refund: one online (card `tok0`), one offline
+    /// (card `tok1`).
+    fn with_approved_sales() -> Sim {
+        let mut sim = Sim::new();
+        let sale = Action::Sale {
+            minor: 1_000_000,
+            require_online: false,
+            expires_in_ms: None,
+        };
+        let script = [
+            Action::Link(true),
+            sale.clone(),
+            Action::Commit,
+            Action::Tap { token: 0 },
+            Action::Commit,
+            Action::Answer(0),
+            Action::Commit,
+            Action::Link(false),
+            sale,
+            Action::Commit,
+            Action::Tap { token: 1 },
+            Action::Commit,
+            Action::Link(true),
+        ];
+        for a in script {
+            sim.act(a);
+        }
+        let approved = sim
+            .rows
+            .values()
+            .filter(|r| r.state.is_some_and(TxState::is_approved))
+            .count();
+        assert_eq!(approved, 2, "prelude");
+        sim
+    }
+
     fn check_final(&self) {
         assert!(!self.t.is_busy());
         assert!(self.open.is_none());
+        // Refunds: same card as the sale, never more than the sale in total.
+        let mut refunded: BTreeMap<&Reference, u64> = BTreeMap::new();
+        for (r, row) in &self.rows {
+            if row.kind != Some(TxKind::Refund) || !row.state.is_some_and(TxState::is_approved) {
+                continue;
+            }
+            let original = row.original.as_ref().expect("a refund has an original");
+            let sale = &self.rows[original];
+            assert!(
+                sale.state.is_some_and(TxState::is_approved),
+                "{r} refunds a sale not approved"
+            );
+            assert_eq!(row.token, sale.token, "{r} refunded to another card");
+            *refunded.entry(original).or_default() += row.amount.minor();
+            assert!(
+                refunded[original] <= sale.amount.minor(),
+                "{original} over-refunded"
+            );
+        }
         for (r, row) in &self.rows {
             match row.state {
                 Some(TxState::Approved) if row.submits_committed == 0 => {
@@ -557,8 +628,11 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
     #[test]
-    fn random_sequences_keep_every_invariant(actions in proptest::collection::vec(action(), 0..80)) {
-        let mut sim = Sim::new();
+    fn random_sequences_keep_every_invariant(
+        with_sales in any::<bool>(),
+        actions in proptest::collection::vec(action(), 0..80),
+    ) {
+        let mut sim = if with_sales { Sim::with_approved_sales() } else { Sim::new() };
         for a in actions {
             sim.act(a);
         }
@@ -588,5 +662,20 @@ proptest! {
             .count();
         prop_assert_eq!(sim.t.exposure().count() as usize, expected);
         prop_assert!(sim.t.exposure().count() <= sim.t.effective_limits().max_count);
+    }
+
+    /// Same inputs at the same times, same outputs: nothing hidden (no
+    /// clock, no randomness, no iteration-order dependence) inside.
+    #[test]
+    fn the_core_is_deterministic(actions in proptest::collection::vec(action(), 0..60)) {
+        let mut a = Sim::new();
+        let mut b = Sim::new();
+        for action in actions {
+            a.act(action.clone());
+            b.act(action);
+        }
+        a.settle();
+        b.settle();
+        prop_assert_eq!(a.log, b.log);
     }
 }
