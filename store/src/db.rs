@@ -695,9 +695,10 @@ impl Store {
 
 /// An item is blocked while an earlier item of the same reference or
 /// payment id is still in the table (waiting, in flight or parked).
-const UNBLOCKED: &str = "NOT EXISTS (SELECT 1 FROM outbox e WHERE e.id < o.id AND \
-     ((o.reference IS NOT NULL AND e.reference = o.reference) OR \
-      (o.payment_id IS NOT NULL AND e.payment_id = o.payment_id)))";
+const UNBLOCKED: &str = "NOT EXISTS (SELECT 1 FROM outbox e \
+       WHERE o.reference IS NOT NULL AND e.reference = o.reference AND e.id < o.id) \
+     AND NOT EXISTS (SELECT 1 FROM outbox e \
+       WHERE o.payment_id IS NOT NULL AND e.payment_id = o.payment_id AND e.id < o.id)";
 
 fn quick_check(conn: &Connection) -> Result<(), StoreError> {
     let mut stmt = conn
@@ -796,6 +797,9 @@ fn insert_transaction(
         )));
     }
     check_opt_text("operator id", &new.operator_id, 64)?;
+    if let Some(d) = &new.decision {
+        check_text("decision reason", &d.reason, 256)?;
+    }
     if new.state.is_approved() && new.card.is_none() {
         return Err(StoreError::InvalidInput(format!(
             "transaction {}: an approved transaction needs its card",
@@ -927,6 +931,9 @@ fn update_transaction(
     )?;
     check_opt_text("auth code", &update.auth_code, 32)?;
     check_opt_text("decline reason", &update.decline_reason, 256)?;
+    if let Some(d) = &update.decision {
+        check_text("decision reason", &d.reason, 256)?;
+    }
     set_once(
         "payment_id",
         &mut t.payment_id,
@@ -1302,5 +1309,32 @@ impl RawOutbox {
             parked: self.parked != 0,
             created_at: self.created_at,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ordering_checks_use_the_outbox_indexes() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(dir.path().join("plan.db")).expect("open");
+        let conn = store.lock_writer();
+        let mut stmt = conn
+            .prepare(&format!(
+                "EXPLAIN QUERY PLAN SELECT o.id FROM outbox o \
+                 WHERE o.in_flight = 0 AND o.parked = 0 AND o.next_attempt_at <= 0 \
+                 AND {UNBLOCKED} ORDER BY o.id LIMIT 1"
+            ))
+            .expect("prepare");
+        let plan: Vec<String> = stmt
+            .query_map([], |r| r.get::<_, String>(3))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        let plan = plan.join("\n");
+        assert!(plan.contains("INDEX outbox_reference"), "{plan}");
+        assert!(plan.contains("INDEX outbox_payment_id"), "{plan}");
     }
 }
