@@ -3,7 +3,10 @@
 //! to fit and an element that would not fit vertically is left out, so
 //! nothing is ever drawn outside the target.
 
-use embedded_graphics::mono_font::ascii::{FONT_8X13, FONT_8X13_BOLD, FONT_9X15_BOLD, FONT_10X20};
+use embedded_graphics::mono_font::ascii::{
+    FONT_6X13_BOLD, FONT_7X14_BOLD, FONT_8X13, FONT_8X13_BOLD, FONT_9X15_BOLD, FONT_9X18_BOLD,
+    FONT_10X20,
+};
 use embedded_graphics::pixelcolor::Rgb565;
 use embedded_graphics::prelude::*;
 use embedded_graphics::primitives::{
@@ -42,14 +45,30 @@ const HEADER: TextSize = TextSize::new(&FONT_9X15_BOLD, 1);
 const SMALL: TextSize = TextSize::new(&FONT_8X13, 1);
 const SMALL_BOLD: TextSize = TextSize::new(&FONT_8X13_BOLD, 1);
 
-/// Amounts never get "...": they drop to a smaller size instead.
-const AMOUNT_SIZES: [TextSize; 3] = [BIG, BODY, SMALL_BOLD];
-const TITLE_SIZES: [TextSize; 2] = [BIG, BODY];
+/// Amounts never get "...": they drop to a smaller size instead (every
+/// `Money` fits at 2x in 240 px).
+const AMOUNT_SIZES: [TextSize; 7] = [
+    BIG,
+    TextSize::new(&FONT_9X18_BOLD, 2),
+    TextSize::new(&FONT_8X13_BOLD, 2),
+    TextSize::new(&FONT_7X14_BOLD, 2),
+    TextSize::new(&FONT_6X13_BOLD, 2),
+    BODY,
+    SMALL_BOLD,
+];
+const TITLE_SIZES: [TextSize; 4] = [
+    BIG,
+    TextSize::new(&FONT_9X18_BOLD, 2),
+    TextSize::new(&FONT_8X13_BOLD, 2),
+    BODY,
+];
 
 const MARGIN: u32 = 8;
 const HEADER_ROW1: u32 = 24;
 const HEADER_H: u32 = 46;
 const FOOTER_H: u32 = 48;
+/// Width of the three "working" dots.
+const DOTS_W: u32 = 12 + 2 * 24;
 
 /// Draws `screen` onto `target`. Pure: no I/O, no clock; the same model on
 /// the same size always gives the same pixels. Sizes from 240x320 portrait
@@ -67,7 +86,8 @@ pub fn render<D: DrawTarget<Color = Rgb565>>(
 
     let body_top = HEADER_H.min(size.height);
     let with_footer = matches!(screen.view, View::TapCard { .. } | View::RefundTap { .. });
-    let body_bottom = if with_footer && size.height >= body_top + FOOTER_H {
+    let with_footer = with_footer && size.height >= body_top + FOOTER_H;
+    let body_bottom = if with_footer {
         size.height - FOOTER_H
     } else {
         size.height
@@ -193,11 +213,7 @@ fn idle(col: &mut Column, status: &StatusLine) {
     } else {
         "payments"
     };
-    col.line(
-        &format!("{} {noun} waiting to send", status.queued),
-        BODY,
-        INK,
-    );
+    col.wrapped(&format!("{} {noun} to send", status.queued), BODY, INK, 2);
 }
 
 fn declined(col: &mut Column, amount: &Amount, reason: &DeclineReason) {
@@ -440,26 +456,23 @@ impl Column {
         }
     }
 
-    /// `label   value` on one line when both fit, else on two lines.
+    /// `label   value` on one line when both fit, else label on one line
+    /// and value right-aligned on the next.
     fn row(&mut self, label: &str, value: &str) {
         let (label, value) = (text::sanitize(label), text::sanitize(value));
-        let one_line = [BODY, SMALL_BOLD]
-            .into_iter()
-            .find(|z| z.width(label.len() + 1 + value.len()) <= self.inner);
-        match one_line {
-            Some(size) => self.items.push(Item::Row(label, value, size, INK)),
-            None => {
-                let label = text::truncate(&label, BODY.chars_in(self.inner));
-                self.items.push(Item::Row(label, String::new(), BODY, INK));
-                let size = if BODY.width(value.len()) <= self.inner {
-                    BODY
-                } else {
-                    SMALL_BOLD
-                };
-                let value = text::truncate(&value, size.chars_in(self.inner));
-                self.items.push(Item::Row(String::new(), value, size, INK));
-            }
+        if BODY.width(label.len() + 1 + value.len()) <= self.inner {
+            self.items.push(Item::Row(label, value, BODY, INK));
+            return;
         }
+        let label = text::truncate(&label, BODY.chars_in(self.inner));
+        self.items.push(Item::Row(label, String::new(), BODY, INK));
+        let size = if BODY.width(value.len()) <= self.inner {
+            BODY
+        } else {
+            SMALL_BOLD
+        };
+        let value = text::truncate(&value, size.chars_in(self.inner));
+        self.items.push(Item::Row(String::new(), value, size, INK));
     }
 
     fn draw<D: DrawTarget<Color = Rgb565>>(
@@ -526,15 +539,16 @@ impl Column {
                         draw_contactless(t, Point::new(centre(*s), yi), *s, *color)?;
                     }
                 }
-                Item::Dots(color) => {
+                Item::Dots(color) if DOTS_W <= self.inner => {
                     let (d, step) = (12u32, 24i32);
-                    let x0 = centre(d + 2 * step as u32);
+                    let x0 = centre(DOTS_W);
                     for i in 0..3 {
                         Circle::new(Point::new(x0 + i * step, yi), d)
                             .into_styled(PrimitiveStyle::with_fill(*color))
                             .draw(t)?;
                     }
                 }
+                Item::Dots(_) => {}
             }
             y += h;
         }

@@ -45,6 +45,7 @@ impl TextSize {
 /// their accents, whitespace becomes a space, anything else becomes `?`.
 pub(crate) fn sanitize(s: &str) -> String {
     s.chars()
+        .filter(|c| !('\u{0300}'..='\u{036F}').contains(c)) // combining accents
         .map(|c| match c {
             ' '..='~' => c,
             c if c.is_whitespace() => ' ',
@@ -223,6 +224,7 @@ mod tests {
     #[test]
     fn sanitize_keeps_ascii_and_replaces_the_rest() {
         assert_eq!(sanitize("Café Ọlá"), "Cafe Ola");
+        assert_eq!(sanitize("Ọjọ\u{301}"), "Ojo");
         assert_eq!(sanitize("Fest 🎉\tnight\n"), "Fest ? night ");
         assert!(sanitize("東京ドーム").chars().all(|c| c == '?'));
     }
