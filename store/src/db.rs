@@ -117,8 +117,13 @@ impl Store {
                 detail: format!("journal mode stayed {mode:?}"),
             });
         }
-        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
-            .map_err(sql("setting PRAGMAs"))?;
+        // journal_size_limit: truncate the WAL back to 4 MiB after a
+        // checkpoint so a burst does not keep flash space forever.
+        conn.execute_batch(
+            "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
+             PRAGMA journal_size_limit = 4194304;",
+        )
+        .map_err(sql("setting PRAGMAs"))?;
         if let Some(pages) = options.max_pages {
             let _: i64 = conn
                 .query_row(&format!("PRAGMA max_page_count = {pages}"), [], |r| {

@@ -688,3 +688,32 @@ fn a_read_only_open_beside_the_writer_changes_nothing() {
     let err = Store::open_read_only(dir.path().join("missing.db")).unwrap_err();
     assert!(matches!(err, StoreError::Io { .. }), "{err:?}");
 }
+
+#[test]
+fn a_held_write_lock_is_busy_and_a_directory_is_io() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.db");
+    let store = Store::open_with(
+        &path,
+        StoreOptions {
+            busy_timeout: std::time::Duration::from_millis(20),
+            ..StoreOptions::default()
+        },
+    )
+    .unwrap();
+    let other = rusqlite::Connection::open(&path).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let err = store
+        .record(&pending_sale_with_forward(T0, &reference(1), 100))
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Busy { .. }), "{err:?}");
+    // Readers are not blocked by a writer in WAL mode.
+    assert!(store.transaction(&reference(1)).unwrap().is_none());
+    other.execute_batch("ROLLBACK").unwrap();
+    store
+        .record(&pending_sale_with_forward(T0, &reference(1), 100))
+        .unwrap();
+
+    let err = Store::open(dir.path()).unwrap_err();
+    assert!(matches!(err, StoreError::Io { .. }), "{err:?}");
+}
