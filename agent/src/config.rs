@@ -31,6 +31,8 @@ use serde::Deserialize;
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/pos-agent/config.toml";
 /// The data directory when the config does not name one.
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/pos-agent";
+/// The SQLite ledger's file name inside the data directory.
+pub const LEDGER_FILE: &str = "ledger.sqlite";
 /// The name of the drop-in directory beside the config file.
 pub const DROP_IN_DIR: &str = "config.d";
 /// The prefix of every environment variable that overrides a key.
@@ -347,6 +349,13 @@ pub struct Config {
     pub sync: SyncConfig,
     /// `EnvFilter` directives; `RUST_LOG` wins when set.
     pub log_filter: String,
+}
+
+impl Config {
+    /// `<data_dir>/ledger.sqlite`.
+    pub fn ledger_path(&self) -> PathBuf {
+        self.data_dir.join(LEDGER_FILE)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

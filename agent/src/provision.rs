@@ -57,8 +57,8 @@ pub enum ProvisionError {
     #[error("{} is readable by group or others (mode {mode:o}); it must be 0600", path.display())]
     Permissions { path: PathBuf, mode: u32 },
     #[error(
-        "the terminal was provisioned as {key} {provisioned:?} but the config says {configured:?}; \
-         fix the config or provision again with --force"
+        "{key} mismatch: the backend or the credentials file says {provisioned:?}, \
+         the config or command line says {configured:?}"
     )]
     Mismatch {
         key: &'static str,
@@ -185,6 +185,20 @@ pub async fn provision(
     let session = &config.terminal.session_id;
     let client = OrgClient::new(&config.backend, org_key)?;
     let issued = client.provision(terminal, session).await?;
+    if let Some(t) = issued.terminal_id.as_ref().filter(|t| *t != terminal) {
+        return Err(ProvisionError::Mismatch {
+            key: "terminal",
+            configured: terminal.to_string(),
+            provisioned: t.to_string(),
+        });
+    }
+    if let Some(s) = issued.session_id.as_ref().filter(|s| *s != session) {
+        return Err(ProvisionError::Mismatch {
+            key: "session",
+            configured: session.to_string(),
+            provisioned: s.to_string(),
+        });
+    }
     tracing::info!(terminal = %terminal, session = %session, "backend issued terminal credentials");
 
     let key = CardKey::generate();

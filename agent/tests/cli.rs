@@ -1,0 +1,384 @@
+//! The `pos-agent` binary: exit codes, provisioning files and secrecy.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::post;
+use tokio::net::TcpListener;
+
+const BIN: &str = env!("CARGO_BIN_EXE_pos-agent");
+const ORG_KEY: &str = "org-key-very-secret-42";
+const SECRET: &str = "terminal-secret-XYZZY-0001";
+
+async fn pos_agent(args: &[&str], env: &[(&str, &str)]) -> Output {
+    tokio::process::Command::new(BIN)
+        .args(args)
+        .env_clear()
+        .envs(env.iter().copied())
+        .output()
+        .await
+        .unwrap()
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn write_config(dir: &Path, backend: &str, extra: &str) -> PathBuf {
+    let path = dir.join("config.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "data_dir = {:?}\n{extra}\n[terminal]\nid = \"pos_3f1e2d_001\"\nsession_id = \"sess_1\"\n[backend]\nurl = {backend:?}\n",
+            dir.join("data").display().to_string()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// A provisioning endpoint like the simulator's; counts the calls.
+async fn provision_server() -> (String, Arc<Mutex<u32>>) {
+    let calls = Arc::new(Mutex::new(0u32));
+    let c = calls.clone();
+    let app = Router::new().route(
+        "/v1/terminals/{tid}/provision",
+        post(move |headers: HeaderMap| {
+            let c = c.clone();
+            async move {
+                if headers.get("x-api-key").map(|v| v.as_bytes()) != Some(ORG_KEY.as_bytes()) {
+                    return (
+                        StatusCode::UNAUTHORIZED,
+                        r#"{"success":false,"error":{"code":"unauthorized","message":"bad organisation key"}}"#,
+                    )
+                        .into_response();
+                }
+                *c.lock().unwrap() += 1;
+                let body = serde_json::json!({"success": true, "data": {
+                    "api_key": "term_key_001", "secret": SECRET, "merchant_id": "m-1",
+                    "tenant_id": "test-tenant", "terminal_id": "pos_3f1e2d_001", "session_id": "sess_1"
+                }});
+                (StatusCode::CREATED, body.to_string()).into_response()
+            }
+        }),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}"), calls)
+}
+
+fn mode(p: &Path) -> u32 {
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+#[tokio::test]
+async fn a_bad_config_exits_78_naming_file_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        "http://127.0.0.1:9",
+        "[hal.virtual]\ncontrol_addr = \"0.0.0.0:7070\"",
+    );
+    let out = pos_agent(&["run", "--config", cfg.to_str().unwrap()], &[]).await;
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(78), "{err}");
+    assert!(err.contains("hal.virtual.control_addr"), "{err}");
+    assert!(err.contains(&cfg.display().to_string()), "{err}");
+
+    // The same through the environment: the variable is named.
+    let good = write_config(dir.path(), "http://127.0.0.1:9", "");
+    let out = pos_agent(
+        &["queue", "--config", good.to_str().unwrap()],
+        &[("POS_AGENT_OFFLINE_FLOOR_LIMIT", "1e3")],
+    )
+    .await;
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(78), "{err}");
+    assert!(err.contains("POS_AGENT_OFFLINE_FLOOR_LIMIT"), "{err}");
+
+    // A missing file is a configuration error too.
+    let out = pos_agent(&["run", "--config", "/nonexistent/pos-agent.toml"], &[]).await;
+    assert_eq!(out.status.code(), Some(78));
+}
+
+#[tokio::test]
+async fn usage_errors_exit_2_and_version_prints() {
+    let out = pos_agent(&["frobnicate"], &[]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let out = pos_agent(&["provision", "--session", "s", "--terminal", "t"], &[]).await;
+    assert_eq!(out.status.code(), Some(2), "an org key source is required");
+    let out = pos_agent(&["--version"], &[]).await;
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out).0.contains(env!("CARGO_PKG_VERSION")));
+}
+
+#[tokio::test]
+async fn provision_writes_private_files_refuses_to_overwrite_and_never_prints_secrets() {
+    let (url, calls) = provision_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    // The config names another terminal: --terminal/--session override it.
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "data_dir = {:?}\n[terminal]\nid = \"someone_else\"\nsession_id = \"other\"\n[backend]\nurl = {url:?}\n",
+            dir.path().join("data").display().to_string()
+        ),
+    )
+    .unwrap();
+    let key_file = dir.path().join("org.key");
+    std::fs::write(&key_file, format!("{ORG_KEY}\n")).unwrap();
+    let cfg_s = cfg.to_str().unwrap();
+    let args = [
+        "provision",
+        "--config",
+        cfg_s,
+        "--org-key-file",
+        key_file.to_str().unwrap(),
+        "--session",
+        "sess_1",
+        "--terminal",
+        "pos_3f1e2d_001",
+    ];
+    let env = [("RUST_LOG", "trace")];
+
+    let out = pos_agent(&args, &env).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("pos_3f1e2d_001"), "{stdout}");
+    for s in [&stdout, &stderr] {
+        assert!(!s.contains(SECRET), "secret printed:\n{s}");
+        assert!(!s.contains(ORG_KEY), "org key printed:\n{s}");
+    }
+    assert_eq!(*calls.lock().unwrap(), 1);
+
+    let data = dir.path().join("data");
+    let creds = data.join("credentials.json");
+    let key = data.join("card.key");
+    assert_eq!(mode(&creds), 0o600);
+    assert_eq!(mode(&key), 0o600);
+    assert_eq!(mode(&data), 0o700);
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&creds).unwrap()).unwrap();
+    assert_eq!(json["terminal_id"], "pos_3f1e2d_001");
+    assert_eq!(json["session_id"], "sess_1");
+    assert_eq!(json["api_key"], "term_key_001");
+    assert_eq!(json["secret"], SECRET);
+    let key_bytes = std::fs::read(&key).unwrap();
+    assert_eq!(key_bytes.len(), 32);
+    // No temp files left behind.
+    let names: Vec<String> = std::fs::read_dir(&data)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+
+    // Again without --force: refused before calling the backend, files untouched.
+    let out = pos_agent(&args, &env).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stderr.contains("--force"), "{stderr}");
+    assert_eq!(*calls.lock().unwrap(), 1);
+    assert_eq!(std::fs::read(&key).unwrap(), key_bytes);
+
+    // With --force: new credentials and a fresh card key.
+    let mut forced = args.to_vec();
+    forced.push("--force");
+    let out = pos_agent(&forced, &env).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(!stdout.contains(SECRET) && !stderr.contains(SECRET));
+    assert_eq!(*calls.lock().unwrap(), 2);
+    assert_ne!(std::fs::read(&key).unwrap(), key_bytes);
+    assert_eq!(mode(&key), 0o600);
+
+    // `run` with the config's own (different) terminal id refuses the credentials.
+    let out = pos_agent(&["run", "--config", cfg_s], &env).await;
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("mismatch"), "{stderr}");
+    assert!(!stderr.contains(SECRET));
+
+    // With matching ids the credentials load (the runtime itself is not in this build).
+    let out = pos_agent(
+        &[
+            "run",
+            "--config",
+            cfg_s,
+            "--set",
+            "terminal.id=pos_3f1e2d_001",
+            "--set",
+            "terminal.session_id=sess_1",
+        ],
+        &env,
+    )
+    .await;
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("credentials are valid"), "{stderr}");
+    assert!(!stderr.contains(SECRET), "{stderr}");
+
+    // Credentials readable by others are refused.
+    std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = pos_agent(
+        &[
+            "run",
+            "--config",
+            cfg_s,
+            "--set",
+            "terminal.id=pos_3f1e2d_001",
+            "--set",
+            "terminal.session_id=sess_1",
+        ],
+        &env,
+    )
+    .await;
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr.contains("0600"), "{stderr}");
+}
+
+#[tokio::test]
+async fn provision_with_a_wrong_org_key_fails_and_writes_nothing() {
+    let (url, _) = provision_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &url, "");
+    let out = pos_agent(
+        &[
+            "provision",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--org-key",
+            "wrong-key",
+            "--session",
+            "sess_1",
+            "--terminal",
+            "pos_3f1e2d_001",
+        ],
+        &[],
+    )
+    .await;
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("401"), "{stderr}");
+    assert!(!stderr.contains("wrong-key"), "{stderr}");
+    assert!(!dir.path().join("data/credentials.json").exists());
+    assert!(!dir.path().join("data/card.key").exists());
+}
+
+#[tokio::test]
+async fn unknown_keys_are_warned_about_and_queue_works_without_a_ledger() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "http://127.0.0.1:9", "shiny_new_option = true");
+    let out = pos_agent(&["queue", "--json", "--config", cfg.to_str().unwrap()], &[]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("unknown key `shiny_new_option`"),
+        "{stderr}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["items"], serde_json::json!([]));
+
+    let out = pos_agent(
+        &["report", "--json", "--config", cfg.to_str().unwrap()],
+        &[],
+    )
+    .await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["terminal_id"], "pos_3f1e2d_001");
+}
+
+#[tokio::test]
+async fn queue_and_report_read_a_real_ledger() {
+    use proto::{Money, Reference};
+    use store::{Change, NewOutboxItem, NewTransaction, OutboxKind, Store, TxState};
+
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "http://127.0.0.1:9", "");
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    {
+        let store = Store::open(data.join("ledger.sqlite")).unwrap();
+        let key = pos_agent::card::CardKey::generate();
+        let tokenized = pos_agent::card::tokenize(
+            &key,
+            pos_agent::card::Pan::new("4111111111111111".into()).unwrap(),
+            pos_agent::card::EntryMode::Contactless,
+        );
+        let card = store::Card::new(
+            tokenized.token.as_str(),
+            tokenized.last4.as_str(),
+            "visa",
+            "contactless",
+        )
+        .unwrap();
+        let r1 = Reference::new("pos_3f1e2d_001-000001").unwrap();
+        let r2 = Reference::new("pos_3f1e2d_001-000002").unwrap();
+        let mut c1 = Change::insert(
+            1_763_719_200_000,
+            NewTransaction {
+                state: TxState::OfflineApproved,
+                card: Some(card.clone()),
+                ..NewTransaction::sale(r1.clone(), Money::parse("1500.50").unwrap())
+            },
+        );
+        c1.enqueue.push(NewOutboxItem {
+            reference: Some(r1),
+            ..NewOutboxItem::new(OutboxKind::Transaction, serde_json::json!({"x": 1}))
+        });
+        store.record(&c1).unwrap();
+        let c2 = Change::insert(
+            1_763_719_300_000,
+            NewTransaction {
+                state: TxState::Approved,
+                card: Some(card),
+                operator_id: Some("op_7".into()),
+                ..NewTransaction::sale(r2, Money::parse("2000.00").unwrap())
+            },
+        );
+        store.record(&c2).unwrap();
+    }
+    let cfg_s = cfg.to_str().unwrap();
+
+    let out = pos_agent(&["queue", "--json", "--config", cfg_s], &[]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let items = v["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{v}");
+    assert_eq!(items[0]["kind"], "transaction");
+    assert_eq!(items[0]["reference"], "pos_3f1e2d_001-000001");
+    assert_eq!(items[0]["state"], "waiting");
+
+    let out = pos_agent(&["queue", "--config", cfg_s], &[]).await;
+    let (stdout, _) = text(&out);
+    assert!(stdout.contains("pos_3f1e2d_001-000001"), "{stdout}");
+    assert!(stdout.contains("1 queued, 0 parked"), "{stdout}");
+
+    let out = pos_agent(&["report", "--json", "--config", cfg_s], &[]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["by_status"]["offline_approved"]["total"], "1500.50");
+    assert_eq!(v["by_status"]["approved"]["count"], 1);
+    assert_eq!(v["by_kind"]["sale"]["count"], 2);
+    assert_eq!(v["by_kind"]["sale"]["total"], "3500.50");
+    assert_eq!(v["by_operator"]["op_7"]["total"], "2000.00");
+
+    let out = pos_agent(&["report", "--config", cfg_s], &[]).await;
+    let (stdout, _) = text(&out);
+    assert!(stdout.contains("NGN 3,500.50"), "{stdout}");
+}
