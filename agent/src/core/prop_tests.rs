@@ -100,6 +100,9 @@ struct Row {
     submits_emitted: u32,
     submits_committed: u32,
     reversal_committed: bool,
+    /// An immediate reversal was asked for (storage failed after an
+    /// authorization went out).
+    reversed_now: bool,
     backend_declined: bool,
     answered_approved: bool,
     forwarded: bool,
@@ -245,8 +248,8 @@ impl Sim {
                 }
                 _ => self.last_screen = Some(m.screen),
             },
-            Output::ReverseNow { .. }
-            | Output::Ack(_)
+            Output::ReverseNow { reference } => self.row(&reference).reversed_now = true,
+            Output::Ack(_)
             | Output::StartReader { .. }
             | Output::StopReader
             | Output::Beep(_)
@@ -578,8 +581,11 @@ impl Sim {
             }
             let original = row.original.as_ref().expect("a refund has an original");
             let sale = &self.rows[original];
+            // Approved when refunded (the backend may decline an offline
+            // sale later).
             assert!(
-                sale.state.is_some_and(TxState::is_approved),
+                sale.state.is_some_and(TxState::is_approved)
+                    || sale.state == Some(TxState::OfflineDeclined),
                 "{r} refunds a sale not approved"
             );
             assert_eq!(row.token, sale.token, "{r} refunded to another card");
@@ -614,7 +620,10 @@ impl Sim {
                 Some(s) => {
                     assert_eq!(row.submits_committed, 0, "{r} in {s:?} was submitted");
                     assert!(
-                        row.authorizations == 0 || row.backend_declined || row.reversal_committed,
+                        row.authorizations == 0
+                            || row.backend_declined
+                            || row.reversal_committed
+                            || row.reversed_now,
                         "{r} in {s:?} was sent for authorization and neither declined nor reversed: {row:?}"
                     );
                 }

@@ -143,14 +143,17 @@ struct Payment {
     captured_at: UnixMillis,
     /// An authorization went out and the backend did not decline it.
     authorize_sent: bool,
+    /// The final state being recorded (set with `After::Show`).
+    final_state: TxState,
 }
 
 /// The last payment that finished, to answer a late abort.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Finished {
     payment_id: PaymentId,
-    card_read: bool,
-    status: Option<PaymentEventStatus>,
+    /// What a late abort learns: `aborted`/`timed_out` again, `failed`, or
+    /// `abort_too_late` once a card was read and the payment ended.
+    late_abort: PaymentEventStatus,
 }
 
 /// The sans-IO terminal core: every rule of SPEC section 5, no I/O, no
@@ -443,7 +446,7 @@ impl Terminal {
     }
 
     /// Common refusals for a new payment; `Err` carries the ack reason.
-    fn check_can_start(&mut self) -> Result<(), AckReason> {
+    fn check_can_start(&self) -> Result<(), AckReason> {
         if self.payment.is_some() {
             return Err(AckReason::Busy);
         }
@@ -558,25 +561,17 @@ impl Terminal {
         match self.last_finished.clone() {
             Some(f) if f.payment_id == abort.payment_id => {
                 self.accept_now(abort.command_id);
-                // Repeat the outcome the POS needs: too late once a card was
-                // read, otherwise the cancellation it already got.
-                let status = if f.card_read {
-                    Some(PaymentEventStatus::AbortTooLate)
-                } else {
-                    f.status
-                };
-                if let Some(status) = status {
-                    self.persist_background(Change {
+                // Repeat the outcome the POS needs (events are idempotent).
+                self.persist_background(Change {
+                    at: now.wall,
+                    tx: None,
+                    outbox: vec![OutboxItem::PaymentEvent {
+                        payment_id: f.payment_id,
+                        status: f.late_abort,
+                        reason: None,
                         at: now.wall,
-                        tx: None,
-                        outbox: vec![OutboxItem::PaymentEvent {
-                            payment_id: f.payment_id,
-                            status,
-                            reason: None,
-                            at: now.wall,
-                        }],
-                    });
-                }
+                    }],
+                });
             }
             _ => self.reject(abort.command_id, AckReason::UnknownTransaction),
         }
@@ -693,6 +688,7 @@ impl Terminal {
             card: None,
             captured_at: now.wall,
             authorize_sent: false,
+            final_state: TxState::Pending,
         });
     }
 
@@ -1009,12 +1005,16 @@ impl Terminal {
     /// Commit `update` (and `outbox`) for the current payment; `then` runs
     /// when it is durable.
     fn record(&mut self, now: Now, update: TxUpdate, outbox: Vec<OutboxItem>, then: After) {
+        let state = update.state;
         let op = self.persist(Change {
             at: now.wall,
             tx: Some(TxWrite::Update(update)),
             outbox,
         });
         if let Some(p) = self.payment.as_mut() {
+            if let After::Show(_) = then {
+                p.final_state = state;
+            }
             p.stage = Stage::Recording { op, then };
         }
     }
@@ -1159,7 +1159,7 @@ impl Terminal {
         let Some(p) = self.payment.take() else {
             return;
         };
-        let (state, screen, status) = match outcome {
+        let screen = match outcome {
             Outcome::Approved { offline } => {
                 if offline {
                     self.exposure.insert(QueuedOffline {
@@ -1177,53 +1177,41 @@ impl Terminal {
                     None
                 };
                 self.outputs.push_back(Output::Beep(Beep::Success));
-                (
-                    if offline {
-                        TxState::OfflineApproved
-                    } else {
-                        TxState::Approved
-                    },
-                    Screen::Approved {
-                        kind: p.kind,
-                        amount: p.amount,
-                        reference: p.reference.clone(),
-                        offline_approval: offline,
-                        message,
-                    },
-                    None,
-                )
+                Screen::Approved {
+                    kind: p.kind,
+                    amount: p.amount,
+                    reference: p.reference.clone(),
+                    offline_approval: offline,
+                    message,
+                }
             }
             Outcome::Declined { message } => {
                 self.outputs.push_back(Output::Beep(Beep::Failure));
-                (
-                    TxState::Declined,
-                    Screen::Declined {
-                        kind: p.kind,
-                        amount: p.amount,
-                        reference: p.reference.clone(),
-                        message,
-                    },
-                    Some(PaymentEventStatus::Failed),
-                )
-            }
-            Outcome::Cancelled { message } => (
-                TxState::Aborted,
-                Screen::Cancelled {
+                Screen::Declined {
+                    kind: p.kind,
                     amount: p.amount,
+                    reference: p.reference.clone(),
                     message,
-                },
-                Some(PaymentEventStatus::Aborted),
-            ),
+                }
+            }
+            Outcome::Cancelled { message } => Screen::Cancelled {
+                amount: p.amount,
+                message,
+            },
         };
         self.report(Report::Finished {
             reference: p.reference.clone(),
-            state,
+            state: p.final_state,
         });
         if let Some(payment_id) = p.payment_id {
+            let late_abort = match p.final_state {
+                TxState::Aborted => PaymentEventStatus::Aborted,
+                TxState::TimedOut => PaymentEventStatus::TimedOut,
+                _ => PaymentEventStatus::AbortTooLate,
+            };
             self.last_finished = Some(Finished {
                 payment_id,
-                card_read: p.card.is_some(),
-                status,
+                late_abort,
             });
         }
         self.set_screen(screen);
@@ -1285,6 +1273,12 @@ impl Terminal {
                 at: now.wall,
                 tx: Some(TxWrite::Update(update)),
                 outbox,
+            });
+        }
+        if let Some(payment_id) = p.payment_id {
+            self.last_finished = Some(Finished {
+                payment_id,
+                late_abort: PaymentEventStatus::Failed,
             });
         }
         self.outputs.push_back(Output::StopReader);

@@ -553,6 +553,20 @@ fn abort_after_the_card_is_too_late_and_the_payment_goes_on() {
 }
 
 #[test]
+fn late_abort_of_a_timed_out_payment_repeats_timed_out() {
+    let mut s = Shell::new(true);
+    s.sale_waiting("10.00", OfflinePolicy::PreferOnline);
+    s.advance(60_000);
+    s.commit();
+    let out = s.input(Input::Command(Command::Abort(AbortCommand {
+        command_id: CommandId("ab".into()),
+        payment_id: PaymentId::new("pay-1").unwrap(),
+    })));
+    assert_eq!(direct_acks(&out), [(AckStatus::Accepted, None)]);
+    assert_eq!(events(&out), [(PaymentEventStatus::TimedOut, None)]);
+}
+
+#[test]
 fn abort_of_an_unknown_payment_is_rejected() {
     let mut s = Shell::new(true);
     let out = s.input(Input::Command(Command::Abort(AbortCommand {
