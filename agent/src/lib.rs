@@ -5,3 +5,5 @@ pub mod client;
 pub mod config;
 pub mod provision;
 pub mod core;
+pub mod runtime;
+pub mod sync;

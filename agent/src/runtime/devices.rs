@@ -1,0 +1,160 @@
+//! The device tasks: the card reader, the buttons and the indicator, each
+//! driving one hal trait and talking to the core loop over channels.
+
+use hal::{CardReader, Indicator, Input as ButtonInput, ReaderError, Signal};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::RunError;
+use super::core_loop::{CoreMsg, ReaderCmd};
+use super::mapping;
+use crate::card::{CardKey, EntryMode, Pan, tokenize};
+use crate::core::{self, Input};
+
+/// Tokenizes a card read at once: the PAN goes from the hal's wiping buffer
+/// into a wiping [`Pan`], is hashed with the device key, and is dropped
+/// (wiped) before this returns. Only token, last4, brand and entry mode
+/// leave.
+pub fn tokenize_read(key: &CardKey, read: hal::CardRead) -> Result<core::Card, String> {
+    let pan = Pan::new(read.pan().expose().to_string()).map_err(|e| e.to_string())?;
+    drop(read);
+    let card = tokenize(key, pan, EntryMode::Contactless);
+    Ok(mapping::core_card(&card))
+}
+
+/// The reader task: waits for `Start`, reads one card (cancelled by `Stop`,
+/// a newer `Start`, or the final stop), tokenizes it and feeds the core.
+pub async fn reader_task<R: CardReader>(
+    mut reader: R,
+    key: CardKey,
+    mut rx: mpsc::Receiver<ReaderCmd>,
+    core: mpsc::Sender<CoreMsg>,
+    indicator: mpsc::Sender<Signal>,
+    all: CancellationToken,
+) -> Result<(), RunError> {
+    let mut next: Option<hal::ReadRequest> = None;
+    loop {
+        let request = match next.take() {
+            Some(r) => r,
+            None => tokio::select! {
+                cmd = rx.recv() => match cmd {
+                    Some(ReaderCmd::Start(r)) => r,
+                    Some(ReaderCmd::Stop) => continue,
+                    None => return Ok(()),
+                },
+                _ = all.cancelled() => return Ok(()),
+            },
+        };
+        let cancel = CancellationToken::new();
+        let result = {
+            let read = reader.read_card(request, cancel.clone());
+            tokio::pin!(read);
+            loop {
+                tokio::select! {
+                    r = &mut read => break r,
+                    cmd = rx.recv() => match cmd {
+                        Some(ReaderCmd::Stop) => cancel.cancel(),
+                        Some(ReaderCmd::Start(r)) => {
+                            next = Some(r);
+                            cancel.cancel();
+                        }
+                        None => cancel.cancel(),
+                    },
+                    _ = all.cancelled() => cancel.cancel(),
+                }
+            }
+        };
+        if cancel.is_cancelled() {
+            // Stopped on purpose: whatever the reader got is dropped (a card
+            // read after the stop is wiped here, never fed).
+            continue;
+        }
+        let input = match result {
+            Ok(read) => match tokenize_read(&key, read) {
+                Ok(card) => {
+                    let _ = indicator.try_send(Signal::CardRead);
+                    tracing::info!(brand = %card.brand, last4 = %card.last4, "card read");
+                    Input::CardRead(card)
+                }
+                Err(problem) => Input::CardError {
+                    reason: format!("invalid_card: {problem}"),
+                },
+            },
+            // The core keeps its own tap deadline; the reader's is the same.
+            Err(ReaderError::Timeout(_)) | Err(ReaderError::Cancelled) => continue,
+            Err(e) => {
+                tracing::warn!(code = e.code(), error = %e, "card read failed");
+                Input::CardError {
+                    reason: e.code().to_string(),
+                }
+            }
+        };
+        if core.send(CoreMsg::Input(input)).await.is_err() {
+            return Ok(());
+        }
+    }
+}
+
+/// Maps a hal button to the core's.
+pub fn core_button(b: hal::Button) -> core::Button {
+    match b {
+        hal::Button::Cancel => core::Button::Cancel,
+        hal::Button::Ok => core::Button::Ok,
+        hal::Button::Back => core::Button::Back,
+        hal::Button::Digit(d) => core::Button::Digit(d.value()),
+    }
+}
+
+/// The input task: button presses → `Button`, until intake stops.
+pub async fn input_task<I: ButtonInput>(
+    mut input: I,
+    core: mpsc::Sender<CoreMsg>,
+    intake: CancellationToken,
+) -> Result<(), RunError> {
+    loop {
+        let pressed = tokio::select! {
+            b = input.next_button() => b,
+            _ = intake.cancelled() => return Ok(()),
+        };
+        match pressed {
+            Ok(b) => {
+                if core
+                    .send(CoreMsg::Input(Input::Button(core_button(b))))
+                    .await
+                    .is_err()
+                {
+                    return Ok(());
+                }
+            }
+            Err(hal::InputError::UnknownButton(b)) => {
+                tracing::warn!(button = %b, "unknown button ignored")
+            }
+            Err(e) => {
+                // A dead keypad must not stop payments driven by the POS.
+                tracing::error!(error = %e, "input device failed; buttons no longer work");
+                intake.cancelled().await;
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// The indicator task: plays signals one after another.
+pub async fn indicator_task<N: Indicator>(
+    mut indicator: N,
+    mut rx: mpsc::Receiver<Signal>,
+    all: CancellationToken,
+) -> Result<(), RunError> {
+    loop {
+        let signal = tokio::select! {
+            s = rx.recv() => match s {
+                Some(s) => s,
+                None => return Ok(()),
+            },
+            _ = all.cancelled() => return Ok(()),
+        };
+        if let Err(e) = indicator.signal(signal).await {
+            tracing::warn!(error = %e, "indicator failed");
+        }
+    }
+}

@@ -1,0 +1,783 @@
+//! The one place where the core's vocabulary meets the store's, the wire's
+//! and the screen's:
+//!
+//! - [`store_change`]: a core [`Change`](core::Change) as a store
+//!   [`Change`](store::Change) (transaction write + outbox items);
+//! - [`OutboxPayload`]: what an outbox item carries, written here and read
+//!   back (validated) by the outbox drainer;
+//! - [`wire_card`] / [`core_card`]: the tokenized card between core and wire;
+//! - [`ui_screen`]: a core [`ScreenModel`](core::ScreenModel) as a
+//!   `ui::Screen`.
+//!
+//! Everything is pure and unit-tested below.
+
+use proto::wire::{self, Timestamp};
+use proto::{PaymentId, Reference};
+use serde::{Deserialize, Serialize};
+
+use crate::core;
+
+/// Why a core value could not be expressed for the store or the wire.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MappingError {
+    #[error("card of {reference}: {problem}")]
+    Card {
+        reference: String,
+        problem: String,
+    },
+    #[error("decision of {reference}: {problem}")]
+    Decision {
+        reference: String,
+        problem: String,
+    },
+    #[error("timestamp {millis} ms is out of range")]
+    Timestamp { millis: i64 },
+    #[error("outbox payload of kind {kind}: {problem}")]
+    Payload { kind: &'static str, problem: String },
+}
+
+/// Wall-clock milliseconds as an RFC 3339 wire timestamp.
+pub fn timestamp(ms: core::UnixMillis) -> Result<Timestamp, MappingError> {
+    let nanos = i128::from(ms.0) * 1_000_000;
+    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .map(Timestamp::from_offset_date_time)
+        .map_err(|_| MappingError::Timestamp { millis: ms.0 })
+}
+
+/// A wire timestamp as wall-clock milliseconds.
+pub fn unix_millis(t: Timestamp) -> core::UnixMillis {
+    let nanos = t.as_offset_date_time().unix_timestamp_nanos();
+    core::UnixMillis(i64::try_from(nanos / 1_000_000).unwrap_or(i64::MAX))
+}
+
+pub fn store_state(s: core::TxState) -> store::TxState {
+    use core::TxState as C;
+    use store::TxState as S;
+    match s {
+        C::Pending => S::Pending,
+        C::Authorizing => S::Authorizing,
+        C::Approved => S::Approved,
+        C::Declined => S::Declined,
+        C::OfflineApproved => S::OfflineApproved,
+        C::OfflineDeclined => S::OfflineDeclined,
+        C::Aborted => S::Aborted,
+        C::TimedOut => S::TimedOut,
+        C::Failed => S::Failed,
+        C::ReversalPending => S::ReversalPending,
+        C::Reversed => S::Reversed,
+    }
+}
+
+pub fn core_state(s: store::TxState) -> core::TxState {
+    use core::TxState as C;
+    use store::TxState as S;
+    match s {
+        S::Pending => C::Pending,
+        S::Authorizing => C::Authorizing,
+        S::Approved => C::Approved,
+        S::Declined => C::Declined,
+        S::OfflineApproved => C::OfflineApproved,
+        S::OfflineDeclined => C::OfflineDeclined,
+        S::Aborted => C::Aborted,
+        S::TimedOut => C::TimedOut,
+        S::Failed => C::Failed,
+        S::ReversalPending => C::ReversalPending,
+        S::Reversed => C::Reversed,
+    }
+}
+
+pub fn store_kind(k: core::TxKind) -> store::TxKind {
+    match k {
+        core::TxKind::Sale => store::TxKind::Sale,
+        core::TxKind::Refund => store::TxKind::Refund,
+    }
+}
+
+pub fn core_kind(k: store::TxKind) -> core::TxKind {
+    match k {
+        store::TxKind::Sale => core::TxKind::Sale,
+        store::TxKind::Refund => core::TxKind::Refund,
+    }
+}
+
+pub fn wire_kind(k: core::TxKind) -> wire::TransactionKind {
+    match k {
+        core::TxKind::Sale => wire::TransactionKind::Sale,
+        core::TxKind::Refund => wire::TransactionKind::Refund,
+    }
+}
+
+fn store_card(reference: &Reference, c: &core::Card) -> Result<store::Card, MappingError> {
+    store::Card::new(
+        c.token.0.clone(),
+        c.last4.clone(),
+        c.brand.clone(),
+        c.entry_mode.as_str(),
+    )
+    .map_err(|e| MappingError::Card {
+        reference: reference.to_string(),
+        problem: e.to_string(),
+    })
+}
+
+fn store_decision(
+    reference: &Reference,
+    d: &core::Decision,
+) -> Result<store::Decision, MappingError> {
+    let mode = match d.mode() {
+        core::DecisionMode::Online => store::DecisionMode::Online,
+        core::DecisionMode::Offline => store::DecisionMode::Offline,
+    };
+    store::Decision::new(mode, d.code()).map_err(|e| MappingError::Decision {
+        reference: reference.to_string(),
+        problem: e.to_string(),
+    })
+}
+
+/// The wire name of a card brand (`visa`, `mastercard`, ...).
+fn brand_name(b: wire::CardBrand) -> String {
+    match serde_json::to_value(b) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => "other".to_string(),
+    }
+}
+
+/// A tokenized wire card as the core sees it.
+pub fn core_card(c: &wire::Card) -> core::Card {
+    core::Card {
+        token: core::CardToken(c.token.as_str().to_string()),
+        last4: c.last4.as_str().to_string(),
+        brand: brand_name(c.brand),
+        entry_mode: core::EntryMode::Contactless,
+    }
+}
+
+/// The core's card as the wire sends it (validated again: token and last4
+/// shapes, a known brand).
+pub fn wire_card(reference: &Reference, c: &core::Card) -> Result<wire::Card, MappingError> {
+    let err = |problem: String| MappingError::Card {
+        reference: reference.to_string(),
+        problem,
+    };
+    let token = wire::CardToken::new(c.token.0.clone()).map_err(|e| err(e.to_string()))?;
+    let last4 = wire::Last4::new(&c.last4).map_err(|e| err(e.to_string()))?;
+    let brand: wire::CardBrand = serde_json::from_value(serde_json::Value::String(c.brand.clone()))
+        .map_err(|_| err(format!("unknown brand {:?}", c.brand)))?;
+    let entry_mode = match c.entry_mode {
+        core::EntryMode::Contactless => wire::EntryMode::Contactless,
+    };
+    Ok(wire::Card {
+        token,
+        last4,
+        brand,
+        entry_mode,
+    })
+}
+
+/// A core submission as the body of `POST /v1/terminals/:tid/transactions`.
+pub fn wire_submission(s: &core::Submission) -> Result<wire::TransactionSubmission, MappingError> {
+    Ok(wire::TransactionSubmission {
+        reference: s.reference.clone(),
+        payment_id: s.payment_id.clone(),
+        kind: wire_kind(s.kind),
+        amount: s.amount,
+        currency: proto::Currency::Ngn,
+        card: wire_card(&s.reference, &s.card)?,
+        operator_id: None,
+        captured_at: timestamp(s.captured_at)?,
+        offline: s.offline,
+        original_reference: s.original_reference.clone(),
+    })
+}
+
+fn wire_ack(a: &core::CommandAck) -> wire::CommandAck {
+    wire::CommandAck {
+        status: match a.status {
+            core::AckStatus::Accepted => wire::AckStatus::Accepted,
+            core::AckStatus::Rejected => wire::AckStatus::Rejected,
+        },
+        reason: a.reason.map(wire_ack_reason),
+    }
+}
+
+pub fn wire_ack_reason(r: core::AckReason) -> wire::AckReason {
+    use core::AckReason as C;
+    use wire::AckReason as W;
+    match r {
+        C::Busy => W::Busy,
+        C::Expired => W::Expired,
+        C::SessionClosed => W::SessionClosed,
+        C::UnknownTransaction => W::UnknownTransaction,
+        C::AmountExceedsRefundable => W::AmountExceedsRefundable,
+        C::OfflineLimit => W::OfflineLimit,
+        C::InvalidRequest => W::InvalidRequest,
+    }
+}
+
+fn wire_event_status(s: core::PaymentEventStatus) -> wire::PaymentEventStatus {
+    use core::PaymentEventStatus as C;
+    use wire::PaymentEventStatus as W;
+    match s {
+        C::InProgress => W::InProgress,
+        C::Aborted => W::Aborted,
+        C::AbortTooLate => W::AbortTooLate,
+        C::TimedOut => W::TimedOut,
+        C::Failed => W::Failed,
+    }
+}
+
+/// What an outbox item carries: one variant per [`store::OutboxKind`],
+/// each exactly the request the drainer sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum OutboxPayload {
+    /// `POST /v1/terminals/:tid/commands/:command_id/ack`.
+    Ack {
+        command_id: String,
+        ack: wire::CommandAck,
+    },
+    /// `POST /v1/terminals/:tid/payments/:payment_id/events`.
+    PaymentEvent {
+        payment_id: PaymentId,
+        event: wire::PaymentEvent,
+    },
+    /// `POST /v1/terminals/:tid/transactions/:reference/reversal`.
+    Reversal {
+        reversal_of: Reference,
+        request: wire::ReversalRequest,
+    },
+    /// `POST /v1/terminals/:tid/transactions` (forward of an offline approval).
+    Transaction(wire::TransactionSubmission),
+}
+
+impl OutboxPayload {
+    pub fn kind(&self) -> store::OutboxKind {
+        match self {
+            OutboxPayload::Ack { .. } => store::OutboxKind::CommandAck,
+            OutboxPayload::PaymentEvent { .. } => store::OutboxKind::PaymentEvent,
+            OutboxPayload::Reversal { .. } => store::OutboxKind::Reversal,
+            OutboxPayload::Transaction(_) => store::OutboxKind::Transaction,
+        }
+    }
+
+    /// Reads a stored payload back, checking it matches its kind.
+    pub fn decode(
+        kind: store::OutboxKind,
+        payload: &serde_json::Value,
+    ) -> Result<OutboxPayload, MappingError> {
+        let err = |problem: String| MappingError::Payload {
+            kind: kind.as_str(),
+            problem,
+        };
+        let p: OutboxPayload =
+            serde_json::from_value(payload.clone()).map_err(|e| err(e.to_string()))?;
+        if p.kind() != kind {
+            return Err(err(format!("payload is a {}", p.kind().as_str())));
+        }
+        Ok(p)
+    }
+
+    fn encode(&self) -> Result<serde_json::Value, MappingError> {
+        serde_json::to_value(self).map_err(|e| MappingError::Payload {
+            kind: self.kind().as_str(),
+            problem: e.to_string(),
+        })
+    }
+}
+
+/// An outbox item for the store. `tx_payment` is the payment of the
+/// transaction written in the same change, `tx_command` its command id.
+fn outbox_item(
+    item: &core::OutboxItem,
+    tx_reference: Option<&Reference>,
+    tx_payment: Option<&PaymentId>,
+    tx_command: Option<&core::CommandId>,
+) -> Result<store::NewOutboxItem, MappingError> {
+    let (payload, reference, payment) = match item {
+        core::OutboxItem::Ack(a) => {
+            // An accepted ack for the payment inserted in the same commit is
+            // ordered with that payment's other items.
+            let payment = if tx_command == Some(&a.command_id) {
+                tx_payment.cloned()
+            } else {
+                None
+            };
+            (
+                OutboxPayload::Ack {
+                    command_id: a.command_id.0.clone(),
+                    ack: wire_ack(a),
+                },
+                None,
+                payment,
+            )
+        }
+        core::OutboxItem::PaymentEvent {
+            payment_id,
+            status,
+            reason,
+            at,
+        } => (
+            OutboxPayload::PaymentEvent {
+                payment_id: payment_id.clone(),
+                event: wire::PaymentEvent {
+                    status: wire_event_status(*status),
+                    reason: reason.clone(),
+                    at: timestamp(*at)?,
+                },
+            },
+            tx_reference.cloned(),
+            Some(payment_id.clone()),
+        ),
+        core::OutboxItem::Submit(s) => (
+            OutboxPayload::Transaction(wire_submission(s)?),
+            Some(s.reference.clone()),
+            s.payment_id.clone(),
+        ),
+        core::OutboxItem::Reversal { reference } => (
+            OutboxPayload::Reversal {
+                reversal_of: reference.clone(),
+                request: wire::ReversalRequest {
+                    reason: Some("outcome_unknown".to_string()),
+                    at: None,
+                },
+            },
+            Some(reference.clone()),
+            if tx_reference == Some(reference) {
+                tx_payment.cloned()
+            } else {
+                None
+            },
+        ),
+    };
+    let mut out = store::NewOutboxItem::new(payload.kind(), payload.encode()?);
+    out.reference = reference;
+    out.payment_id = payment;
+    Ok(out)
+}
+
+/// The core's atomic change as the store's. `known_payment` is the payment
+/// id of the transaction an update is about, when the shell knows it (an
+/// update does not carry it), so its items stay ordered per payment.
+pub fn store_change(
+    change: &core::Change,
+    known_payment: Option<&PaymentId>,
+) -> Result<store::Change, MappingError> {
+    let mut tx_reference = None;
+    let mut tx_payment = known_payment.cloned();
+    let mut tx_command = None;
+    let write = match &change.tx {
+        None => None,
+        Some(core::TxWrite::Insert(n)) => {
+            tx_reference = Some(n.reference.clone());
+            if n.payment_id.is_some() {
+                tx_payment = n.payment_id.clone();
+            }
+            tx_command = n.command_id.clone();
+            Some(store::TxWrite::Insert(store::NewTransaction {
+                reference: n.reference.clone(),
+                payment_id: n.payment_id.clone(),
+                kind: store_kind(n.kind),
+                amount: n.amount,
+                currency: n.currency,
+                state: store_state(n.state),
+                card: None,
+                operator_id: None,
+                captured_at: None,
+                decision: None,
+                original_reference: n.original_reference.clone(),
+            }))
+        }
+        Some(core::TxWrite::Update(u)) => {
+            tx_reference = Some(u.reference.clone());
+            let card = u
+                .card
+                .as_ref()
+                .map(|c| store_card(&u.reference, c))
+                .transpose()?;
+            let decision = u
+                .decision
+                .as_ref()
+                .map(|d| store_decision(&u.reference, d))
+                .transpose()?;
+            Some(store::TxWrite::Update {
+                reference: u.reference.clone(),
+                update: store::TxUpdate {
+                    state: Some(store_state(u.state)),
+                    payment_id: None,
+                    card,
+                    captured_at: u.captured_at.map(|t| t.0),
+                    decision,
+                    backend_transaction_id: u.transaction_id.clone(),
+                    auth_code: u.auth_code.clone(),
+                    decline_reason: u.reason.clone(),
+                },
+            })
+        }
+    };
+    let enqueue = change
+        .outbox
+        .iter()
+        .map(|i| {
+            outbox_item(
+                i,
+                tx_reference.as_ref(),
+                tx_payment.as_ref(),
+                tx_command.as_ref(),
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(store::Change {
+        now: change.at.0,
+        write,
+        enqueue,
+    })
+}
+
+// ---------------------------------------------------------------- screens ---
+
+fn ui_totals(t: &Option<core::SessionTotals>) -> ui::SessionTotals {
+    let t = t.unwrap_or_default();
+    ui::SessionTotals {
+        currency: proto::Currency::Ngn,
+        sales: ui::Tally {
+            count: u64::from(t.sales_count),
+            total: t.sales_total,
+        },
+        refunds: ui::Tally {
+            count: u64::from(t.refunds_count),
+            total: t.refunds_total,
+        },
+        declined: ui::Tally::default(),
+    }
+}
+
+/// The reason a cancelled screen gives, from the core's message.
+fn cancel_reason(message: &str) -> ui::CancelReason {
+    let m = message.to_ascii_lowercase();
+    if m.contains("timed out") || m.contains("no card") {
+        ui::CancelReason::TimedOut
+    } else if m.contains("session") || m.contains("till") || m.contains("pos") {
+        ui::CancelReason::Pos
+    } else {
+        ui::CancelReason::Cashier
+    }
+}
+
+/// The core's screen model as the `ui` crate draws it.
+pub fn ui_screen(
+    m: &core::ScreenModel,
+    event_name: &str,
+    terminal_label: &str,
+) -> ui::Screen {
+    let amount = |v: proto::Money| ui::Amount::new(v, m.currency);
+    let view = match &m.screen {
+        core::Screen::Booting => ui::View::Booting {
+            message: "Starting".to_string(),
+        },
+        core::Screen::Idle { .. } => ui::View::Idle,
+        core::Screen::TapCard { amount: a, .. } => ui::View::TapCard { amount: amount(*a) },
+        core::Screen::Processing { amount: a, .. } => ui::View::Processing {
+            amount: amount(*a),
+            message: String::new(),
+        },
+        core::Screen::Approved {
+            amount: a,
+            offline_approval,
+            ..
+        } => ui::View::Approved {
+            amount: amount(*a),
+            card: None,
+            offline: *offline_approval,
+        },
+        core::Screen::Declined {
+            amount: a, message, ..
+        } => ui::View::Declined {
+            amount: amount(*a),
+            reason: ui::DeclineReason::Other(message.clone()),
+        },
+        core::Screen::Cancelled { amount: a, message } => ui::View::Cancelled {
+            amount: Some(amount(*a)),
+            reason: cancel_reason(message),
+        },
+        core::Screen::RefundTap { amount: a, .. } => ui::View::RefundTap { amount: amount(*a) },
+        core::Screen::SessionClosed { totals, .. } => ui::View::SessionClosed {
+            totals: ui_totals(totals),
+        },
+        core::Screen::Error { message } => ui::View::Error {
+            message: message.clone(),
+        },
+    };
+    let (event_name, terminal_label) = match &m.screen {
+        core::Screen::Idle {
+            event_name,
+            terminal_label,
+        } => (event_name.as_str(), terminal_label.as_str()),
+        _ => (event_name, terminal_label),
+    };
+    ui::Screen::new(
+        ui::StatusLine {
+            event_name: event_name.to_string(),
+            terminal_label: terminal_label.to_string(),
+            offline: m.offline,
+            queued: u64::from(m.queued),
+        },
+        view,
+    )
+}
+
+/// The semantic screen state for the virtual device: the ui's, with the
+/// core's own message where the core has one (the core's words are what
+/// the cashier must read, e.g. "Too late to cancel: payment approved").
+pub fn screen_state(m: &core::ScreenModel, screen: &ui::Screen) -> ui::ScreenState {
+    let mut state = screen.state();
+    if let Some(msg) = m.screen.message() {
+        state.message = Some(msg.to_string());
+    }
+    state
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proto::{Money, TerminalId};
+
+    fn reference(n: u64) -> Reference {
+        Reference::for_sequence(&TerminalId::new("pos_abc123_001").unwrap(), n)
+    }
+
+    fn card() -> core::Card {
+        core::Card {
+            token: core::CardToken("9f2c4e1a0b7d3e6f8a1c2b4d6e8f0a1b".into()),
+            last4: "1111".into(),
+            brand: "visa".into(),
+            entry_mode: core::EntryMode::Contactless,
+        }
+    }
+
+    fn money(s: &str) -> Money {
+        Money::parse(s).unwrap()
+    }
+
+    #[test]
+    fn states_round_trip_and_keep_their_names() {
+        for s in store::TxState::ALL {
+            let c = core_state(*s);
+            assert_eq!(store_state(c), *s);
+            assert_eq!(c.as_str(), s.as_str());
+        }
+    }
+
+    #[test]
+    fn insert_with_ack_and_event_orders_them_by_payment() {
+        let pid = PaymentId::new("pay_1").unwrap();
+        let cmd = core::CommandId("cmd_1".into());
+        let change = core::Change {
+            at: core::UnixMillis(1_763_719_200_000),
+            tx: Some(core::TxWrite::Insert(core::NewTx {
+                reference: reference(1),
+                kind: core::TxKind::Sale,
+                amount: money("2000.00"),
+                currency: proto::Currency::Ngn,
+                payment_id: Some(pid.clone()),
+                command_id: Some(cmd.clone()),
+                partner_reference: Some("P-1".into()),
+                original_reference: None,
+                offline_policy: core::OfflinePolicy::PreferOnline,
+                state: core::TxState::Pending,
+            })),
+            outbox: vec![
+                core::OutboxItem::Ack(core::CommandAck {
+                    command_id: cmd,
+                    status: core::AckStatus::Accepted,
+                    reason: None,
+                }),
+                core::OutboxItem::PaymentEvent {
+                    payment_id: pid.clone(),
+                    status: core::PaymentEventStatus::InProgress,
+                    reason: None,
+                    at: core::UnixMillis(1_763_719_200_000),
+                },
+            ],
+        };
+        let s = store_change(&change, None).unwrap();
+        assert_eq!(s.now, 1_763_719_200_000);
+        match &s.write {
+            Some(store::TxWrite::Insert(n)) => {
+                assert_eq!(n.reference, reference(1));
+                assert_eq!(n.state, store::TxState::Pending);
+                assert_eq!(n.amount, money("2000.00"));
+                assert_eq!(n.payment_id.as_ref(), Some(&pid));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(s.enqueue.len(), 2);
+        assert_eq!(s.enqueue[0].kind, store::OutboxKind::CommandAck);
+        assert_eq!(s.enqueue[0].payment_id.as_ref(), Some(&pid));
+        assert_eq!(
+            s.enqueue[0].payload,
+            serde_json::json!({"command_id": "cmd_1", "ack": {"status": "accepted"}})
+        );
+        assert_eq!(s.enqueue[1].kind, store::OutboxKind::PaymentEvent);
+        assert_eq!(s.enqueue[1].reference, Some(reference(1)));
+        let back = OutboxPayload::decode(s.enqueue[1].kind, &s.enqueue[1].payload).unwrap();
+        match back {
+            OutboxPayload::PaymentEvent { payment_id, event } => {
+                assert_eq!(payment_id, pid);
+                assert_eq!(event.status, wire::PaymentEventStatus::InProgress);
+                assert_eq!(event.at.to_wire(), "2025-11-21T10:00:00Z");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn update_with_offline_submission_maps_every_field() {
+        let mut u = core::TxUpdate::new(reference(7), core::TxState::OfflineApproved);
+        u.card = Some(card());
+        u.captured_at = Some(core::UnixMillis(1_000));
+        u.decision = Some(core::Decision::OfflineLinkDown);
+        u.reason = Some("offline_link_down".into());
+        let sub = core::Submission {
+            reference: reference(7),
+            payment_id: None,
+            kind: core::TxKind::Sale,
+            amount: money("1500.50"),
+            card: card(),
+            captured_at: core::UnixMillis(1_000),
+            offline: true,
+            original_reference: None,
+        };
+        let change = core::Change {
+            at: core::UnixMillis(2_000),
+            tx: Some(core::TxWrite::Update(u)),
+            outbox: vec![core::OutboxItem::Submit(sub)],
+        };
+        let pid = PaymentId::new("pay_7").unwrap();
+        let s = store_change(&change, Some(&pid)).unwrap();
+        match &s.write {
+            Some(store::TxWrite::Update { reference: r, update }) => {
+                assert_eq!(r, &reference(7));
+                assert_eq!(update.state, Some(store::TxState::OfflineApproved));
+                let c = update.card.as_ref().unwrap();
+                assert_eq!(
+                    (c.token(), c.last4(), c.brand(), c.entry_mode()),
+                    (
+                        "9f2c4e1a0b7d3e6f8a1c2b4d6e8f0a1b",
+                        "1111",
+                        "visa",
+                        "contactless"
+                    )
+                );
+                assert_eq!(update.captured_at, Some(1_000));
+                let d = update.decision.as_ref().unwrap();
+                assert_eq!(d.mode, store::DecisionMode::Offline);
+                assert_eq!(d.reason, "offline_link_down");
+                assert_eq!(update.decline_reason.as_deref(), Some("offline_link_down"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let item = &s.enqueue[0];
+        assert_eq!(item.kind, store::OutboxKind::Transaction);
+        assert_eq!(item.reference, Some(reference(7)));
+        match OutboxPayload::decode(item.kind, &item.payload).unwrap() {
+            OutboxPayload::Transaction(t) => {
+                assert!(t.offline);
+                assert_eq!(t.amount, money("1500.50"));
+                assert_eq!(t.card.last4.as_str(), "1111");
+                assert_eq!(t.card.brand, wire::CardBrand::Visa);
+                assert_eq!(t.kind, wire::TransactionKind::Sale);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn reversal_item_and_payload_kind_checks() {
+        let change = core::Change {
+            at: core::UnixMillis(5),
+            tx: Some(core::TxWrite::Update(core::TxUpdate::new(
+                reference(3),
+                core::TxState::ReversalPending,
+            ))),
+            outbox: vec![core::OutboxItem::Reversal {
+                reference: reference(3),
+            }],
+        };
+        let pid = PaymentId::new("pay_3").unwrap();
+        let s = store_change(&change, Some(&pid)).unwrap();
+        let item = &s.enqueue[0];
+        assert_eq!(item.kind, store::OutboxKind::Reversal);
+        assert_eq!(item.payment_id.as_ref(), Some(&pid));
+        assert!(matches!(
+            OutboxPayload::decode(item.kind, &item.payload).unwrap(),
+            OutboxPayload::Reversal { reversal_of, .. } if reversal_of == reference(3)
+        ));
+        // A payload read back under the wrong kind, or garbage, is refused.
+        assert!(OutboxPayload::decode(store::OutboxKind::CommandAck, &item.payload).is_err());
+        assert!(
+            OutboxPayload::decode(store::OutboxKind::Transaction, &serde_json::json!({"x": 1}))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn a_bad_card_is_a_typed_error_not_a_panic() {
+        let mut u = core::TxUpdate::new(reference(9), core::TxState::Authorizing);
+        let mut c = card();
+        c.token = core::CardToken("4111111111111111".into()); // a PAN is never a token
+        u.card = Some(c);
+        let change = core::Change {
+            at: core::UnixMillis(0),
+            tx: Some(core::TxWrite::Update(u)),
+            outbox: vec![],
+        };
+        assert!(matches!(
+            store_change(&change, None),
+            Err(MappingError::Card { .. })
+        ));
+    }
+
+    #[test]
+    fn wire_and_core_cards_round_trip() {
+        let w = wire_card(&reference(1), &card()).unwrap();
+        assert_eq!(core_card(&w), card());
+    }
+
+    #[test]
+    fn screens_map_with_the_core_message() {
+        let m = core::ScreenModel {
+            screen: core::Screen::Approved {
+                kind: core::TxKind::Sale,
+                amount: money("2000.00"),
+                reference: reference(1),
+                offline_approval: false,
+                message: Some("Too late to cancel: payment approved".into()),
+            },
+            currency: proto::Currency::Ngn,
+            offline: true,
+            queued: 2,
+        };
+        let screen = ui_screen(&m, "Fest", "Bar 1");
+        let state = screen_state(&m, &screen);
+        assert_eq!(state.screen, ui::ScreenName::Approved);
+        assert_eq!(state.amount, Some(money("2000.00")));
+        assert!(state.offline);
+        assert_eq!(state.queued, 2);
+        assert_eq!(
+            state.message.as_deref(),
+            Some("Too late to cancel: payment approved")
+        );
+        let idle = core::ScreenModel {
+            screen: core::Screen::Idle {
+                event_name: "Jazz".into(),
+                terminal_label: "Bar 2".into(),
+            },
+            currency: proto::Currency::Ngn,
+            offline: false,
+            queued: 0,
+        };
+        let s = ui_screen(&idle, "x", "y");
+        assert_eq!(s.status.event_name, "Jazz");
+        assert_eq!(s.name(), ui::ScreenName::Idle);
+    }
+}

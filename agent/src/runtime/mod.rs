@@ -1,0 +1,667 @@
+//! The imperative shell around the terminal core: tokio tasks, one
+//! responsibility each, wired with bounded channels and two
+//! `CancellationToken`s, started from a `JoinSet` that stops everything on
+//! the first fatal error.
+//!
+//! | task | owns | talks to |
+//! |---|---|---|
+//! | core loop ([`core_loop`]) | the `Terminal`, the display | store (commits), reader, indicator, spawned authorizations/acks |
+//! | reader ([`devices::reader_task`]) | the `CardReader`, the card key | core loop (`CardRead` / `CardError`) |
+//! | input ([`devices::input_task`]) | the buttons | core loop (`Button`) |
+//! | indicator ([`devices::indicator_task`]) | beeper / LEDs | — |
+//! | command stream ([`crate::sync::commands`]) | the SSE connection | store (references, last event id), core loop |
+//! | outbox ([`crate::sync::outbox`]) | the outbox drainer | store, backend, core loop (`Forwarded`, `Reversed`) |
+//! | heartbeat ([`crate::sync::heartbeat`]) | heartbeat + session status | core loop (`SessionStatus`, `OfflineLimits`) |
+//! | link watcher | the link `watch` | core loop (`LinkChanged`), outbox (wake) |
+//!
+//! Shutdown has two steps: `intake` (stop taking commands and buttons; a
+//! payment in progress may finish for [`PAYMENT_GRACE`]; the outbox
+//! flushes what is due for [`FLUSH_GRACE`]), then `all` (everything stops).
+
+pub mod core_loop;
+pub mod devices;
+pub mod mapping;
+pub mod notify;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use embedded_graphics::prelude::Size;
+use hal::{VirtualDevice, VirtualParts};
+use proto::wire::HalReport;
+use tokio::sync::{Notify, mpsc, watch};
+use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::Instant;
+use tokio_util::sync::{CancellationToken, DropGuard};
+
+use crate::client::{ClientError, SignedClient};
+use crate::config::{Config, DisplaySpec, InputSpec, ReaderSpec};
+use crate::core::{
+    self, CoreConfig, InterruptedTx, Millis, Now, QueuedOffline, RestoredState, Terminal,
+    UnixMillis,
+};
+use crate::provision::{self, DeviceIdentity, ENV_CREDENTIALS_DIRECTORY, ProvisionError};
+use crate::sync::link::Link;
+use crate::sync::{self, Shared};
+use core_loop::{CoreLoop, CoreMsg, CoreStatus};
+
+/// How long a payment in progress may take to finish at shutdown.
+pub const PAYMENT_GRACE: Duration = Duration::from_secs(20);
+/// How long the outbox may flush due items at shutdown.
+pub const FLUSH_GRACE: Duration = Duration::from_secs(5);
+/// How long the session lookup at boot may take before cached names are used.
+pub const BOOT_SESSION_TIMEOUT: Duration = Duration::from_secs(3);
+/// The virtual display's size (portrait panel).
+pub const VIRTUAL_DISPLAY: Size = Size::new(240, 320);
+
+const CORE_QUEUE: usize = 64;
+
+/// Why the agent could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("terminal identity: {0}")]
+    Identity(#[from] ProvisionError),
+    #[error("cannot open the ledger {path}: {source}")]
+    Store {
+        path: PathBuf,
+        #[source]
+        source: store::StoreError,
+    },
+    #[error("reading the ledger at boot: {0}")]
+    Restore(#[source] store::StoreError),
+    #[error("backend client: {0}")]
+    Client(#[from] ClientError),
+    #[error("virtual device: {0}")]
+    Hal(#[from] hal::HalError),
+    #[error("{what} driver {spec:?} is not available in this build; use \"virtual\"")]
+    DriverUnavailable { what: &'static str, spec: String },
+    #[error("task {task} stopped unexpectedly")]
+    TaskStopped { task: &'static str },
+    #[error("cannot install the signal handlers: {0}")]
+    Signal(String),
+    #[error("task {task} panicked: {message}")]
+    TaskPanicked { task: &'static str, message: String },
+}
+
+/// Both clocks, from one monotonic origin taken at boot.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    boot: Instant,
+}
+
+impl Clock {
+    pub fn new() -> Clock {
+        Clock {
+            boot: Instant::now(),
+        }
+    }
+
+    /// Wall-clock milliseconds since the epoch (timestamps only).
+    pub fn wall_ms(&self) -> i64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .ok()
+            .and_then(|d| i64::try_from(d.as_millis()).ok())
+            .unwrap_or(0)
+    }
+
+    /// Monotonic milliseconds since boot (timeouts only).
+    pub fn mono(&self) -> Millis {
+        Millis(u64::try_from(self.boot.elapsed().as_millis()).unwrap_or(u64::MAX))
+    }
+
+    pub fn now(&self) -> Now {
+        Now::new(self.mono(), UnixMillis(self.wall_ms()))
+    }
+
+    /// The instant of a core deadline.
+    pub fn instant(&self, m: Millis) -> Instant {
+        self.boot + Duration::from_millis(m.0)
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock::new()
+    }
+}
+
+/// A running agent: every task started, the virtual device served.
+pub struct RunningAgent {
+    control_addr: Option<SocketAddr>,
+    device: Option<VirtualDevice>,
+    intake: CancellationToken,
+    supervisor: JoinHandle<Result<(), RunError>>,
+    _stop_on_drop: DropGuard,
+}
+
+type TaskSet = JoinSet<(&'static str, Result<(), RunError>)>;
+
+impl RunningAgent {
+    /// Boots the agent from `config`: credentials, ledger, restored core,
+    /// devices, tasks. Returns once the tasks run (the idle screen follows
+    /// as soon as the core loop has drawn it).
+    pub async fn start(config: Config) -> Result<RunningAgent, RunError> {
+        let creds_dir = std::env::var_os(ENV_CREDENTIALS_DIRECTORY).map(PathBuf::from);
+        let identity = provision::load_identity(&config, creds_dir.as_deref())?;
+        start_with(config, identity).await
+    }
+
+    /// The virtual device's control API, when the virtual device is used.
+    pub fn control_addr(&self) -> Option<SocketAddr> {
+        self.control_addr
+    }
+
+    /// The virtual device itself (in-process tests).
+    pub fn device(&self) -> Option<&VirtualDevice> {
+        self.device.as_ref()
+    }
+
+    /// A token that starts the graceful shutdown when cancelled (signals).
+    pub fn stop_token(&self) -> CancellationToken {
+        self.intake.clone()
+    }
+
+    /// Graceful stop: no new commands, a payment in progress may finish,
+    /// the outbox flushes briefly, then everything stops.
+    pub async fn shutdown(self) -> Result<(), RunError> {
+        self.intake.cancel();
+        self.wait().await
+    }
+
+    /// Until the agent stops (shutdown, or the first fatal error).
+    pub async fn wait(self) -> Result<(), RunError> {
+        let RunningAgent {
+            supervisor,
+            _stop_on_drop,
+            ..
+        } = self;
+        let r = match supervisor.await {
+            Ok(r) => r,
+            Err(e) => Err(RunError::TaskPanicked {
+                task: "supervisor",
+                message: e.to_string(),
+            }),
+        };
+        drop(_stop_on_drop);
+        r
+    }
+}
+
+/// Restores the core's state from the ledger.
+async fn restore(
+    store: &store::AsyncStore,
+    clock: &Clock,
+) -> Result<RestoredState, store::StoreError> {
+    let mut restored = RestoredState {
+        booted_at: UnixMillis(clock.wall_ms()),
+        ..RestoredState::default()
+    };
+    let mut offset = 0u64;
+    const PAGE: u32 = 500;
+    loop {
+        let page = store
+            .list_transactions(store::Page {
+                offset,
+                limit: PAGE,
+            })
+            .await?;
+        let n = page.len();
+        for tx in page {
+            match tx.state {
+                store::TxState::Pending | store::TxState::Authorizing => {
+                    restored.interrupted.push(InterruptedTx {
+                        reference: tx.reference.clone(),
+                        payment_id: tx.payment_id.clone(),
+                        state: mapping::core_state(tx.state),
+                    })
+                }
+                store::TxState::OfflineApproved => restored.offline_queue.push(QueuedOffline {
+                    reference: tx.reference.clone(),
+                    kind: mapping::core_kind(tx.kind),
+                    amount: tx.amount,
+                    captured_at: UnixMillis(tx.captured_at.unwrap_or(tx.created_at)),
+                }),
+                _ => {}
+            }
+        }
+        if n < PAGE as usize {
+            break;
+        }
+        offset += u64::from(PAGE);
+    }
+    if let Some(s) = store.kv_get(sync::KV_SESSION_STATUS.into()).await? {
+        if let Ok(status) =
+            serde_json::from_value::<proto::wire::SessionStatus>(serde_json::Value::String(s))
+        {
+            restored.session = sync::heartbeat::core_session(status);
+            if restored.session != core::SessionState::Active {
+                restored.totals = Some(sync::session_totals(store).await?);
+            }
+        }
+    }
+    restored.queued = u32::try_from(store.outbox_stats().await?.queued).unwrap_or(u32::MAX);
+    Ok(restored)
+}
+
+/// The event name and this terminal's label: from the backend when it
+/// answers quickly, else from the last ones stored, else the ids.
+async fn names(
+    client: &SignedClient,
+    store: &store::AsyncStore,
+    config: &Config,
+    clock: &Clock,
+    link: &Link,
+) -> (String, String) {
+    let fetched = tokio::time::timeout(
+        BOOT_SESSION_TIMEOUT,
+        client.session(&config.terminal.session_id),
+    )
+    .await;
+    if let Ok(r) = &fetched {
+        link.observe(r);
+    }
+    if let Ok(Ok(session)) = fetched {
+        let label = session
+            .pos_terminals
+            .iter()
+            .find(|t| t.terminal_id == config.terminal.id)
+            .map(|t| t.label.clone())
+            .unwrap_or_else(|| config.terminal.id.to_string());
+        let now = clock.wall_ms();
+        for (k, v) in [
+            (sync::KV_SESSION_NAME, &session.name),
+            (sync::KV_TERMINAL_LABEL, &label),
+        ] {
+            if let Err(e) = store.kv_set(k.into(), v.clone(), now).await {
+                tracing::warn!(error = %e, "cannot cache the session names");
+            }
+        }
+        return (session.name, label);
+    }
+    tracing::warn!("session not reachable at boot; using the names last seen");
+    let name = store
+        .kv_get(sync::KV_SESSION_NAME.into())
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| config.terminal.session_id.to_string());
+    let label = store
+        .kv_get(sync::KV_TERMINAL_LABEL.into())
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| config.terminal.id.to_string());
+    (name, label)
+}
+
+fn core_config(config: &Config, event_name: String, label: String) -> CoreConfig {
+    let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    let mut c = CoreConfig::new(config.terminal.id.clone(), label, event_name);
+    c.tap_timeout_ms = ms(config.payment.tap_timeout);
+    c.result_screen_ms = ms(config.payment.result_hold);
+    c.auth_timeout_ms = ms(config.payment.auth_timeout);
+    c.offline_limits = core::OfflineLimits {
+        floor_limit: config.offline.floor_limit,
+        max_total: config.offline.max_total,
+        max_count: config.offline.max_count,
+        max_age_ms: ms(config.offline.max_age),
+    };
+    c
+}
+
+/// The devices the configuration names; only the virtual device exists in
+/// this build.
+fn devices(config: &Config) -> Result<(VirtualDevice, VirtualParts), RunError> {
+    if let ReaderSpec::Pn532 { device } = &config.hal.reader {
+        return Err(RunError::DriverUnavailable {
+            what: "reader",
+            spec: format!("pn532:{}", device.display()),
+        });
+    }
+    match &config.hal.display {
+        DisplaySpec::Virtual => {}
+        DisplaySpec::Fbdev { device }
+        | DisplaySpec::St7789 { device }
+        | DisplaySpec::Ili9341 { device } => {
+            return Err(RunError::DriverUnavailable {
+                what: "display",
+                spec: device.display().to_string(),
+            });
+        }
+    }
+    match &config.hal.input {
+        InputSpec::Virtual => {}
+        InputSpec::Evdev { device } => {
+            return Err(RunError::DriverUnavailable {
+                what: "input",
+                spec: format!("evdev:{}", device.display()),
+            });
+        }
+        InputSpec::Gpio { spec } => {
+            return Err(RunError::DriverUnavailable {
+                what: "input",
+                spec: format!("gpio:{spec}"),
+            });
+        }
+    }
+    Ok(VirtualDevice::new(VIRTUAL_DISPLAY))
+}
+
+/// [`RunningAgent::start`] with an identity already loaded.
+pub async fn start_with(
+    config: Config,
+    identity: DeviceIdentity,
+) -> Result<RunningAgent, RunError> {
+    let clock = Clock::new();
+    let path = config.ledger_path();
+    let options = store::StoreOptions {
+        retry: store::RetryPolicy {
+            base: config.sync.retry_initial,
+            cap: config.sync.retry_max,
+            jitter: store::Jitter::Equal,
+        },
+        ..store::StoreOptions::default()
+    };
+    let store = store::AsyncStore::open(&path, options)
+        .await
+        .map_err(|source| RunError::Store {
+            path: path.clone(),
+            source,
+        })?;
+    let client = SignedClient::new(
+        &config.backend,
+        identity.terminal_id.clone(),
+        identity.credentials.clone(),
+    )?;
+    let (device, parts) = devices(&config)?;
+
+    let intake = CancellationToken::new();
+    let all = CancellationToken::new();
+    let stop_on_drop = all.clone().drop_guard();
+    // Cancelling `all` also ends intake.
+    {
+        let (intake, all) = (intake.clone(), all.clone());
+        tokio::spawn(async move {
+            all.cancelled().await;
+            intake.cancel();
+        });
+    }
+
+    let control_addr = if config.hal.uses_virtual() {
+        Some(hal::serve_control(config.hal.virtual_control_addr, device.clone(), all.clone()).await?)
+    } else {
+        None
+    };
+
+    let link = Link::new();
+    let restored = restore(&store, &clock).await.map_err(RunError::Restore)?;
+    let (event_name, label) = names(&client, &store, &config, &clock, &link).await;
+    let mut restored = restored;
+    restored.online = link.is_online();
+    tracing::info!(
+        terminal = %identity.terminal_id,
+        event = %event_name,
+        interrupted = restored.interrupted.len(),
+        offline_queue = restored.offline_queue.len(),
+        queued = restored.queued,
+        "ledger restored"
+    );
+    let payments: HashMap<_, _> = restored
+        .interrupted
+        .iter()
+        .filter_map(|i| i.payment_id.clone().map(|p| (i.reference.clone(), p)))
+        .collect();
+    let queued = restored.queued;
+    let core_cfg = core_config(&config, event_name.clone(), label.clone());
+    let terminal = Terminal::new(core_cfg.clone(), restored);
+
+    let (core_tx, core_rx) = mpsc::channel::<CoreMsg>(CORE_QUEUE);
+    let (reader_tx, reader_rx) = mpsc::channel(4);
+    let (indicator_tx, indicator_rx) = mpsc::channel(8);
+    let outbox_wake = Arc::new(Notify::new());
+    let (status_tx, status_rx) = watch::channel(CoreStatus {
+        busy: false,
+        screen: ui::ScreenName::Booting,
+    });
+    let (idle_tx, idle_rx) = watch::channel(false);
+
+    let shared = Shared {
+        store: store.clone(),
+        client: client.clone(),
+        link: link.clone(),
+        core: core_tx.clone(),
+        outbox_wake: outbox_wake.clone(),
+        terminal_id: identity.terminal_id.clone(),
+        session_id: identity.session_id.clone(),
+        intake: intake.clone(),
+        all: all.clone(),
+        clock,
+        heartbeat_interval: config.sync.heartbeat_interval,
+        session_poll_interval: config.sync.session_poll_interval,
+        retry_initial: config.sync.retry_initial,
+        retry_max: config.sync.retry_max,
+    };
+
+    let VirtualParts {
+        reader,
+        display,
+        input,
+        indicator,
+    } = parts;
+    let mut set: TaskSet = JoinSet::new();
+    let core_loop = CoreLoop {
+        terminal,
+        display,
+        store: store.clone(),
+        client: client.clone(),
+        link: link.clone(),
+        clock,
+        rx: core_rx,
+        tx: core_tx.clone(),
+        reader: reader_tx,
+        indicator: indicator_tx.clone(),
+        outbox_wake: outbox_wake.clone(),
+        status: status_tx,
+        auth_timeout: config.payment.auth_timeout,
+        event_name,
+        terminal_label: label,
+        payments,
+        all: all.clone(),
+        watchdog: notify::watchdog_period(),
+        queued,
+    };
+    set.spawn(async move { ("core loop", core_loop.run().await) });
+    let (key, core, ind, a) = (
+        identity.card_key,
+        core_tx.clone(),
+        indicator_tx,
+        all.clone(),
+    );
+    set.spawn(async move {
+        (
+            "reader",
+            devices::reader_task(reader, key, reader_rx, core, ind, a).await,
+        )
+    });
+    let (core, i) = (core_tx.clone(), intake.clone());
+    set.spawn(async move { ("input", devices::input_task(input, core, i).await) });
+    let a = all.clone();
+    set.spawn(async move {
+        (
+            "indicator",
+            devices::indicator_task(indicator, indicator_rx, a).await,
+        )
+    });
+    let s = shared.clone();
+    set.spawn(async move { ("command stream", sync::commands::command_task(s).await) });
+    let s = shared.clone();
+    set.spawn(async move { ("outbox", sync::outbox::outbox_task(s, idle_tx).await) });
+    let s = shared.clone();
+    let hb_status = status_rx.clone();
+    let hal_report = HalReport {
+        reader: Some("virtual".into()),
+        display: Some(format!(
+            "virtual {}x{}",
+            VIRTUAL_DISPLAY.width, VIRTUAL_DISPLAY.height
+        )),
+        input: Some("virtual".into()),
+    };
+    let limits = core_cfg.offline_limits;
+    set.spawn(async move {
+        (
+            "heartbeat",
+            sync::heartbeat::heartbeat_task(s, hb_status, limits, hal_report).await,
+        )
+    });
+    let s = shared.clone();
+    set.spawn(async move { ("link watcher", link_task(s).await) });
+
+    let supervisor = tokio::spawn(supervise(
+        set,
+        intake.clone(),
+        all,
+        status_rx,
+        idle_rx,
+        store,
+        outbox_wake,
+        clock,
+    ));
+    Ok(RunningAgent {
+        control_addr,
+        device: Some(device),
+        intake,
+        supervisor,
+        _stop_on_drop: stop_on_drop,
+    })
+}
+
+/// Feeds `LinkChanged` on every change and wakes the outbox when the link
+/// comes back.
+async fn link_task(shared: Shared) -> Result<(), RunError> {
+    let mut rx = shared.link.subscribe();
+    let mut last = *rx.borrow_and_update();
+    loop {
+        tokio::select! {
+            r = rx.changed() => if r.is_err() { return Ok(()) },
+            _ = shared.all.cancelled() => return Ok(()),
+        }
+        let online = *rx.borrow_and_update();
+        if online == last {
+            continue;
+        }
+        last = online;
+        if online {
+            shared.outbox_wake.notify_one();
+        }
+        if shared
+            .core
+            .send(CoreMsg::Input(core::Input::LinkChanged { online }))
+            .await
+            .is_err()
+        {
+            return Ok(());
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn supervise(
+    mut set: TaskSet,
+    intake: CancellationToken,
+    all: CancellationToken,
+    mut status: watch::Receiver<CoreStatus>,
+    mut idle: watch::Receiver<bool>,
+    store: store::AsyncStore,
+    outbox_wake: Arc<Notify>,
+    clock: Clock,
+) -> Result<(), RunError> {
+    let mut result = Ok(());
+    tokio::select! {
+        joined = set.join_next() => {
+            result = Err(match joined {
+                Some(Ok((_, Err(e)))) => e,
+                Some(Ok((task, Ok(())))) => RunError::TaskStopped { task },
+                Some(Err(e)) => RunError::TaskPanicked { task: "agent task", message: e.to_string() },
+                None => RunError::TaskStopped { task: "all tasks" },
+            });
+            if let Err(e) = &result {
+                tracing::error!(error = %e, "fatal: stopping the agent");
+            }
+        }
+        _ = intake.cancelled() => {
+            notify::stopping();
+            tracing::info!("stopping: no new commands");
+            if tokio::time::timeout(PAYMENT_GRACE, status.wait_for(|s| !s.busy)).await.is_err() {
+                tracing::warn!("payment still in progress at shutdown; it is closed at the next start");
+            }
+            outbox_wake.notify_one();
+            let flush = async {
+                loop {
+                    let due_now = matches!(store.next_due_at().await, Ok(Some(at)) if at <= clock.wall_ms());
+                    if !due_now && *idle.borrow() {
+                        return;
+                    }
+                    if idle.changed().await.is_err() {
+                        return;
+                    }
+                }
+            };
+            if tokio::time::timeout(FLUSH_GRACE, flush).await.is_err() {
+                tracing::info!("outbox not fully flushed at shutdown; it resumes at the next start");
+            }
+        }
+    }
+    intake.cancel();
+    all.cancel();
+    let join_all = async {
+        while let Some(joined) = set.join_next().await {
+            match joined {
+                Ok((_, Err(e))) if result.is_ok() => result = Err(e),
+                Err(e) if e.is_panic() && result.is_ok() => {
+                    result = Err(RunError::TaskPanicked {
+                        task: "agent task",
+                        message: e.to_string(),
+                    })
+                }
+                _ => {}
+            }
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(5), join_all)
+        .await
+        .is_err()
+    {
+        tracing::warn!("some tasks did not stop in time; aborting them");
+        set.abort_all();
+    }
+    tracing::info!("agent stopped");
+    result
+}
+
+/// `pos-agent run`: starts the agent, stops it gracefully on SIGTERM or
+/// SIGINT, and returns when it has stopped.
+pub async fn run_until_signal(config: Config, identity: DeviceIdentity) -> Result<(), RunError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let agent = start_with(config, identity).await?;
+    let stop = agent.stop_token();
+    let mut term = signal(SignalKind::terminate()).map_err(|e| RunError::Signal(e.to_string()))?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+            r = tokio::signal::ctrl_c() => match r {
+                Ok(()) => tracing::info!("SIGINT: shutting down"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for SIGINT");
+                    std::future::pending::<()>().await;
+                }
+            },
+            _ = stop.cancelled() => return,
+        }
+        stop.cancel();
+    });
+    agent.wait().await
+}

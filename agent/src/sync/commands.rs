@@ -1,0 +1,493 @@
+//! The command stream (SPEC 4.3): Server-Sent Events from
+//! `GET /v1/terminals/:tid/commands/stream`, validated at the boundary and
+//! handed to the core one at a time.
+//!
+//! **Resume.** The stream resumes with `Last-Event-ID` = the id of the last
+//! event *acted on*, kept in the store's kv under [`KV_LAST_EVENT_ID`]. It
+//! is written only after the command was handed to the core and the drain
+//! that followed finished (the pending row and the accepted ack committed,
+//! or the rejection sent), or after a malformed command's rejection was
+//! queued. A crash before that write replays the event; a replayed sale or
+//! refund is recognised by its `payment_id` (the store already has a
+//! transaction for it) and never starts a second payment.
+//!
+//! **References.** Before a sale or refund reaches the core, its reference
+//! is minted from the store's durable counter (committed before any
+//! network attempt). A refund gets its original sale looked up.
+//!
+//! **Liveness.** Pings arrive at least every 15 s; no bytes for
+//! [`STREAM_SILENCE`] means the connection is dead. The server ends streams
+//! after at most 5 minutes. Reconnects back off exponentially with jitter.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use eventsource_stream::Eventsource;
+use futures_util::StreamExt;
+use proto::wire::{self, CommandBody};
+use proto::{Reference, TerminalId};
+use rand::Rng;
+use tokio::sync::oneshot;
+
+use super::Shared;
+use crate::client::ClientError;
+use crate::core::{self, Input};
+use crate::runtime::RunError;
+use crate::runtime::core_loop::CoreMsg;
+use crate::runtime::mapping;
+
+/// kv key of the last command-stream event id acted on.
+pub const KV_LAST_EVENT_ID: &str = "command_stream.last_event_id";
+/// No bytes (not even a ping) for this long: the stream is dead.
+pub const STREAM_SILENCE: Duration = Duration::from_secs(45);
+/// Largest `data:` accepted for one command.
+pub const MAX_COMMAND_BYTES: usize = 16 * 1024;
+/// Command ids remembered to drop replays within one run.
+const SEEN_CAPACITY: usize = 256;
+
+/// Why a command from the stream was refused before the core saw it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    #[error("command data is larger than {MAX_COMMAND_BYTES} bytes")]
+    TooLarge,
+    #[error("command is not valid JSON or not a known command: {0}")]
+    Malformed(String),
+    #[error("command amount must be positive")]
+    ZeroAmount,
+}
+
+/// A command that passed the boundary, before references are minted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidCommand {
+    pub command: wire::Command,
+}
+
+/// Parses and validates one event's data. On failure, the command id when
+/// one could be read (to reject it), and why.
+pub fn parse_command(data: &str) -> Result<ValidCommand, (Option<String>, CommandError)> {
+    if data.len() > MAX_COMMAND_BYTES {
+        return Err((None, CommandError::TooLarge));
+    }
+    match serde_json::from_str::<wire::Command>(data) {
+        Ok(command) => {
+            if proto::PaymentId::new(command.command_id.clone()).is_err() {
+                return Err((None, CommandError::Malformed("bad command_id".into())));
+            }
+            let amount = match &command.body {
+                CommandBody::Sale { amount, .. } | CommandBody::Refund { amount, .. } => {
+                    Some(*amount)
+                }
+                _ => None,
+            };
+            if amount.is_some_and(|a| a.is_zero()) {
+                return Err((Some(command.command_id.clone()), CommandError::ZeroAmount));
+            }
+            Ok(ValidCommand { command })
+        }
+        Err(e) => {
+            let id = serde_json::from_str::<serde_json::Value>(data)
+                .ok()
+                .and_then(|v| v.get("command_id").and_then(|c| c.as_str()).map(String::from))
+                .filter(|id| proto::PaymentId::new(id.clone()).is_ok());
+            Err((id, CommandError::Malformed(e.to_string())))
+        }
+    }
+}
+
+/// Builds the core's command: mints the reference of a sale or refund from
+/// the store's counter and looks a refund's original sale up. `Ok(None)`: a
+/// replay of a payment the store already has.
+pub async fn to_core(
+    store: &store::AsyncStore,
+    terminal: &TerminalId,
+    valid: ValidCommand,
+    now_ms: i64,
+) -> Result<Option<core::Command>, store::StoreError> {
+    let command_id = core::CommandId(valid.command.command_id.clone());
+    let mint = |n: u64| Reference::for_sequence(terminal, n);
+    Ok(Some(match valid.command.body {
+        CommandBody::Sale {
+            payment_id,
+            amount,
+            partner_reference,
+            expires_at,
+            offline_policy,
+            ..
+        } => {
+            if !store
+                .transactions_for_payment(payment_id.clone())
+                .await?
+                .is_empty()
+            {
+                return Ok(None);
+            }
+            let reference = mint(store.next_sequence(now_ms).await?);
+            core::Command::Sale(core::SaleCommand {
+                reference,
+                command_id,
+                payment_id,
+                amount,
+                partner_reference: Some(partner_reference),
+                expires_at: Some(mapping::unix_millis(expires_at)),
+                offline_policy: match offline_policy {
+                    wire::OfflinePolicy::RequireOnline => core::OfflinePolicy::RequireOnline,
+                    _ => core::OfflinePolicy::PreferOnline,
+                },
+            })
+        }
+        CommandBody::Refund {
+            payment_id,
+            original_reference,
+            amount,
+            ..
+        } => {
+            if !store
+                .transactions_for_payment(payment_id.clone())
+                .await?
+                .is_empty()
+            {
+                return Ok(None);
+            }
+            let original = original_sale(store, &original_reference).await?;
+            let reference = mint(store.next_sequence(now_ms).await?);
+            core::Command::Refund(core::RefundCommand {
+                reference,
+                command_id,
+                payment_id,
+                original_reference,
+                amount,
+                original,
+            })
+        }
+        CommandBody::Abort { payment_id } => core::Command::Abort(core::AbortCommand {
+            command_id,
+            payment_id,
+        }),
+        CommandBody::SessionClosed {} => {
+            core::Command::SessionClosed(core::SessionClosedCommand {
+                command_id,
+                totals: Some(super::session_totals(store).await?),
+            })
+        }
+    }))
+}
+
+/// What the store knows of a refund's original sale (None: unknown here,
+/// or no card on it).
+pub async fn original_sale(
+    store: &store::AsyncStore,
+    reference: &Reference,
+) -> Result<Option<core::OriginalSale>, store::StoreError> {
+    let Some(tx) = store.transaction(reference.clone()).await? else {
+        return Ok(None);
+    };
+    let Some(card) = tx.card.as_ref() else {
+        return Ok(None);
+    };
+    let refundable_left = if tx.kind == store::TxKind::Sale && tx.state.is_approved() {
+        store.refundable(reference.clone()).await?
+    } else {
+        proto::Money::ZERO
+    };
+    Ok(Some(core::OriginalSale {
+        reference: tx.reference.clone(),
+        kind: mapping::core_kind(tx.kind),
+        state: mapping::core_state(tx.state),
+        amount: tx.amount,
+        refundable_left,
+        card_token: core::CardToken(card.token().to_string()),
+    }))
+}
+
+/// The command stream task; ends when intake stops.
+pub async fn command_task(shared: Shared) -> Result<(), RunError> {
+    let mut backoff = Backoff::new(shared.retry_initial, shared.retry_max);
+    let mut seen: VecDeque<String> = VecDeque::new();
+    loop {
+        if shared.intake.is_cancelled() {
+            return Ok(());
+        }
+        let last = match shared.store.kv_get(KV_LAST_EVENT_ID.to_string()).await {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the last command id; retrying");
+                None
+            }
+        };
+        let opened = tokio::select! {
+            r = shared.client.command_stream(last.as_deref()) => r,
+            _ = shared.intake.cancelled() => return Ok(()),
+        };
+        match opened {
+            Ok(resp) => {
+                shared.link.answered();
+                backoff.reset();
+                tracing::info!(last_event_id = last.as_deref().unwrap_or("-"), "command stream open");
+                let mut events = resp.bytes_stream().eventsource();
+                loop {
+                    let next = tokio::select! {
+                        n = tokio::time::timeout(STREAM_SILENCE, events.next()) => n,
+                        _ = shared.intake.cancelled() => return Ok(()),
+                    };
+                    match next {
+                        Err(_) => {
+                            tracing::warn!("command stream silent for too long; reconnecting");
+                            shared.link.failed(&silent());
+                            break;
+                        }
+                        Ok(None) => {
+                            tracing::debug!("command stream ended by the server; reconnecting");
+                            break;
+                        }
+                        Ok(Some(Err(e))) => {
+                            tracing::warn!(error = %e, "command stream broke; reconnecting");
+                            if matches!(e, eventsource_stream::EventStreamError::Transport(_)) {
+                                shared.link.failed(&silent());
+                            }
+                            break;
+                        }
+                        Ok(Some(Ok(ev))) => {
+                            if ev.event != "command" {
+                                continue;
+                            }
+                            handle_event(&shared, &mut seen, &ev.id, &ev.data).await?;
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                shared.link.failed(&e);
+                match &e {
+                    ClientError::Permanent { status: 401 | 403, .. } => tracing::error!(
+                        error = %e,
+                        "command stream refused: credentials rejected; re-provision this terminal"
+                    ),
+                    _ => tracing::warn!(error = %e, "cannot open the command stream"),
+                }
+            }
+        }
+        let wait = backoff.next();
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shared.intake.cancelled() => return Ok(()),
+        }
+    }
+}
+
+fn silent() -> ClientError {
+    ClientError::Retryable {
+        what: "command stream".into(),
+        status: None,
+        retry_after: None,
+        message: "connection lost".into(),
+    }
+}
+
+async fn handle_event(
+    shared: &Shared,
+    seen: &mut VecDeque<String>,
+    id: &str,
+    data: &str,
+) -> Result<(), RunError> {
+    let now_ms = shared.clock.wall_ms();
+    match parse_command(data) {
+        Ok(valid) => {
+            let command_id = valid.command.command_id.clone();
+            if seen.contains(&command_id) {
+                tracing::debug!(command_id = %command_id, "command replayed on reconnect; already handled");
+            } else {
+                tracing::info!(command_id = %command_id, event_id = id, "command received");
+                match to_core(&shared.store, &shared.terminal_id, valid, now_ms).await {
+                    Ok(Some(command)) => {
+                        let (done, wait) = oneshot::channel();
+                        if shared
+                            .core
+                            .send(CoreMsg::InputDone(Input::Command(command), done))
+                            .await
+                            .is_err()
+                        {
+                            return Err(RunError::TaskStopped { task: "core loop" });
+                        }
+                        // The command's effects are committed (or refused)
+                        // once the core answers.
+                        let _ = wait.await;
+                    }
+                    Ok(None) => tracing::info!(
+                        command_id = %command_id,
+                        "command replayed: its payment is already recorded; not started again"
+                    ),
+                    Err(e) => {
+                        // Nothing was handed over: the id is not advanced, the
+                        // command comes back on the next connection.
+                        tracing::error!(command_id = %command_id, error = %e, "cannot prepare the command; storage failed");
+                        return Ok(());
+                    }
+                }
+                seen.push_back(command_id);
+                if seen.len() > SEEN_CAPACITY {
+                    seen.pop_front();
+                }
+            }
+        }
+        Err((command_id, problem)) => {
+            tracing::warn!(event_id = id, command_id = command_id.as_deref().unwrap_or("-"), error = %problem, "malformed command rejected");
+            if let Some(command_id) = command_id {
+                let payload = mapping::OutboxPayload::Ack {
+                    command_id,
+                    ack: wire::CommandAck {
+                        status: wire::AckStatus::Rejected,
+                        reason: Some(wire::AckReason::InvalidRequest),
+                    },
+                };
+                let item = serde_json::to_value(&payload)
+                    .map(|v| store::NewOutboxItem::new(store::OutboxKind::CommandAck, v));
+                match item {
+                    Ok(item) => {
+                        let change = store::Change::enqueue_only(now_ms, vec![item]);
+                        if let Err(e) = shared.store.record(change).await {
+                            tracing::error!(error = %e, "cannot queue the rejection of a malformed command");
+                            return Ok(());
+                        }
+                        shared.outbox_wake.notify_one();
+                        let _ = shared.core.send(CoreMsg::RefreshQueue).await;
+                    }
+                    Err(e) => tracing::error!(error = %e, "cannot encode a command rejection"),
+                }
+            }
+        }
+    }
+    if !id.is_empty() {
+        if let Err(e) = shared
+            .store
+            .kv_set(KV_LAST_EVENT_ID.to_string(), id.to_string(), now_ms)
+            .await
+        {
+            tracing::error!(error = %e, "cannot store the last command id; it may be replayed");
+        }
+    }
+    Ok(())
+}
+
+/// Exponential backoff with equal jitter: `[d/2, d]`, `d` doubling from
+/// `initial` up to `max`.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    initial: Duration,
+    max: Duration,
+    current: Duration,
+}
+
+impl Backoff {
+    pub fn new(initial: Duration, max: Duration) -> Backoff {
+        let initial = initial.max(Duration::from_millis(1));
+        Backoff {
+            initial,
+            max: max.max(initial),
+            current: initial,
+        }
+    }
+
+    pub fn reset(&mut self) {
+        self.current = self.initial;
+    }
+
+    pub fn next(&mut self) -> Duration {
+        let d = self.current;
+        self.current = (self.current * 2).min(self.max);
+        let half = d / 2;
+        let spread = u64::try_from(half.as_millis()).unwrap_or(u64::MAX);
+        half + Duration::from_millis(rand::thread_rng().gen_range(0..=spread))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn valid_sale_parses() {
+        let data = r#"{"command_id":"cmd_1","type":"sale","payment_id":"pay_1","amount":"2000.00","currency":"NGN","partner_reference":"P1","expires_at":"2026-11-21T10:00:00Z"}"#;
+        let v = parse_command(data).unwrap();
+        assert_eq!(v.command.command_id, "cmd_1");
+        assert!(matches!(v.command.body, CommandBody::Sale { .. }));
+    }
+
+    #[test]
+    fn malformed_commands_are_refused_with_their_id_when_readable() {
+        let cases = [
+            (r#"{"command_id":"cmd_2","type":"sale","amount":"abc"}"#, Some("cmd_2")),
+            (r#"{"command_id":"cmd_3","type":"launch_rocket"}"#, Some("cmd_3")),
+            (r#"{"command_id":"cmd_4","type":"sale","payment_id":"pay_1","amount":"20.00","currency":"USD","partner_reference":"P","expires_at":"2026-11-21T10:00:00Z"}"#, Some("cmd_4")),
+            (r#"{"command_id":"bad id/../x","type":"abort"}"#, None),
+            ("not json at all", None),
+            (r#"{"type":"abort","payment_id":"pay_1"}"#, None),
+        ];
+        for (data, id) in cases {
+            let (got, _) = parse_command(data).unwrap_err();
+            assert_eq!(got.as_deref(), id, "{data}");
+        }
+        let zero = r#"{"command_id":"cmd_5","type":"refund","payment_id":"pay_2","original_reference":"pos_abc123_001-000001","amount":"0.00"}"#;
+        assert_eq!(
+            parse_command(zero).unwrap_err(),
+            (Some("cmd_5".to_string()), CommandError::ZeroAmount)
+        );
+        let big = format!("{{\"pad\":\"{}\"}}", "x".repeat(MAX_COMMAND_BYTES));
+        assert_eq!(parse_command(&big).unwrap_err().1, CommandError::TooLarge);
+    }
+
+    #[test]
+    fn backoff_doubles_within_jitter_and_caps() {
+        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_millis(400));
+        let bounds = [(50, 100), (100, 200), (200, 400), (200, 400)];
+        for (lo, hi) in bounds {
+            let d = b.next().as_millis();
+            assert!((lo..=hi).contains(&d), "{d} not in {lo}..={hi}");
+        }
+        b.reset();
+        assert!(b.next() <= Duration::from_millis(100));
+    }
+
+    #[tokio::test]
+    async fn sale_mints_a_committed_reference_and_replays_are_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store::AsyncStore::open(dir.path().join("l.sqlite"), Default::default())
+            .await
+            .unwrap();
+        let tid = TerminalId::new("pos_abc123_001").unwrap();
+        let data = r#"{"command_id":"cmd_1","type":"sale","payment_id":"pay_1","amount":"2000.00","currency":"NGN","partner_reference":"P1","expires_at":"2026-11-21T10:00:00Z"}"#;
+        let c = to_core(&store, &tid, parse_command(data).unwrap(), 0)
+            .await
+            .unwrap()
+            .unwrap();
+        let core::Command::Sale(sale) = c else {
+            panic!("{c:?}")
+        };
+        assert_eq!(sale.reference, Reference::for_sequence(&tid, 1));
+        assert_eq!(sale.expires_at, Some(core::UnixMillis(1_795_255_200_000)));
+        // The payment gets recorded; the same command again is a replay.
+        store
+            .record(store::Change {
+                now: 1,
+                write: Some(store::TxWrite::Insert(store::NewTransaction {
+                    payment_id: Some(sale.payment_id.clone()),
+                    ..store::NewTransaction::sale(sale.reference.clone(), sale.amount)
+                })),
+                enqueue: vec![],
+            })
+            .await
+            .unwrap();
+        let again = to_core(&store, &tid, parse_command(data).unwrap(), 2)
+            .await
+            .unwrap();
+        assert_eq!(again, None);
+        // The counter moved on: the next sale gets the next reference.
+        let other = data.replace("pay_1", "pay_2").replace("cmd_1", "cmd_2");
+        let Some(core::Command::Sale(s2)) = to_core(&store, &tid, parse_command(&other).unwrap(), 3)
+            .await
+            .unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(s2.reference, Reference::for_sequence(&tid, 2));
+    }
+}

@@ -1,0 +1,201 @@
+//! Heartbeat and session status: `POST /v1/terminals/:tid/heartbeat` every
+//! `sync.heartbeat_interval`, feeding the core the session status and the
+//! backend's offline limits when they change; `GET /v1/sessions/:id` every
+//! `sync.session_poll_interval` to catch a close the heartbeat missed.
+
+use std::time::SystemTime;
+
+use proto::wire::{self, AgentState, HalReport, Heartbeat, Timestamp};
+use tokio::sync::watch;
+use tokio::time::{Instant, MissedTickBehavior};
+
+use super::Shared;
+use crate::core::{self, Input};
+use crate::runtime::RunError;
+use crate::runtime::core_loop::{CoreMsg, CoreStatus};
+
+/// The agent state the heartbeat reports, from the screen and the core.
+pub fn agent_state(s: &CoreStatus) -> AgentState {
+    match s.screen {
+        ui::ScreenName::Booting => AgentState::Booting,
+        ui::ScreenName::SessionClosed => AgentState::SessionClosed,
+        ui::ScreenName::Error => AgentState::Error,
+        _ if s.busy => AgentState::Busy,
+        _ => AgentState::Idle,
+    }
+}
+
+pub fn core_session(s: wire::SessionStatus) -> core::SessionState {
+    match s {
+        wire::SessionStatus::Pending => core::SessionState::Pending,
+        wire::SessionStatus::Active => core::SessionState::Active,
+        wire::SessionStatus::Closed => core::SessionState::Closed,
+        wire::SessionStatus::Cancelled => core::SessionState::Cancelled,
+    }
+}
+
+/// The backend's limits in the core's terms; fields it leaves out keep
+/// the configured value (the core takes the stricter of the two anyway).
+pub fn core_limits(
+    configured: &core::OfflineLimits,
+    w: &wire::OfflineLimits,
+) -> core::OfflineLimits {
+    core::OfflineLimits {
+        floor_limit: w.floor_limit.unwrap_or(configured.floor_limit),
+        max_total: w.max_total.unwrap_or(configured.max_total),
+        max_count: w.max_count.unwrap_or(configured.max_count),
+        max_age_ms: w
+            .max_age_hours
+            .map(|h| u64::from(h) * 3_600_000)
+            .unwrap_or(configured.max_age_ms),
+    }
+}
+
+fn timestamp(t: SystemTime) -> Option<Timestamp> {
+    let ms = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .ok()
+        .and_then(|d| i64::try_from(d.as_millis()).ok())?;
+    crate::runtime::mapping::timestamp(core::UnixMillis(ms)).ok()
+}
+
+pub async fn heartbeat_task(
+    shared: Shared,
+    status: watch::Receiver<CoreStatus>,
+    configured: core::OfflineLimits,
+    hal: HalReport,
+) -> Result<(), RunError> {
+    let mut beat = tokio::time::interval(shared.heartbeat_interval);
+    beat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut session_poll =
+        tokio::time::interval_at(Instant::now(), shared.session_poll_interval);
+    session_poll.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut last_session: Option<wire::SessionStatus> = None;
+    let mut last_limits: Option<Option<wire::OfflineLimits>> = None;
+    loop {
+        tokio::select! {
+            _ = beat.tick() => {}
+            _ = session_poll.tick() => {
+                let r = shared.client.session(&shared.session_id).await;
+                shared.link.observe(&r);
+                match r {
+                    Ok(s) => {
+                        session_changed(&shared, &mut last_session, s.status).await?;
+                    }
+                    Err(e) => tracing::debug!(error = %e, "session status not fetched"),
+                }
+                continue;
+            }
+            _ = shared.intake.cancelled() => return Ok(()),
+        }
+        let stats = shared.store.outbox_stats().await.ok().unwrap_or_default();
+        let hb = Heartbeat {
+            agent_version: env!("CARGO_PKG_VERSION").to_string(),
+            state: agent_state(&status.borrow()),
+            queue_depth: u32::try_from(stats.queued).unwrap_or(u32::MAX),
+            oldest_queued_at: stats
+                .oldest_created_at
+                .and_then(|ms| crate::runtime::mapping::timestamp(core::UnixMillis(ms)).ok()),
+            offline_since: shared.link.offline_since().and_then(timestamp),
+            hal: Some(hal.clone()),
+        };
+        let r = tokio::select! {
+            r = shared.client.heartbeat(&hb) => r,
+            _ = shared.intake.cancelled() => return Ok(()),
+        };
+        shared.link.observe(&r);
+        match r {
+            Ok(answer) => {
+                session_changed(&shared, &mut last_session, answer.session_status).await?;
+                if last_limits.as_ref() != Some(&answer.offline_limits) {
+                    let limits = answer
+                        .offline_limits
+                        .as_ref()
+                        .map(|w| core_limits(&configured, w));
+                    send(&shared, Input::OfflineLimits(limits)).await?;
+                    last_limits = Some(answer.offline_limits);
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "heartbeat failed"),
+        }
+    }
+}
+
+async fn session_changed(
+    shared: &Shared,
+    last: &mut Option<wire::SessionStatus>,
+    status: wire::SessionStatus,
+) -> Result<(), RunError> {
+    if *last == Some(status) {
+        return Ok(());
+    }
+    *last = Some(status);
+    if let Err(e) = shared
+        .store
+        .kv_set(
+            super::KV_SESSION_STATUS.to_string(),
+            serde_json::to_value(status)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default(),
+            shared.clock.wall_ms(),
+        )
+        .await
+    {
+        tracing::warn!(error = %e, "cannot remember the session status");
+    }
+    let totals = if status == wire::SessionStatus::Active {
+        None
+    } else {
+        super::session_totals(&shared.store).await.ok()
+    };
+    tracing::info!(status = ?status, "session status");
+    send(
+        shared,
+        Input::SessionStatus {
+            status: core_session(status),
+            totals,
+        },
+    )
+    .await
+}
+
+async fn send(shared: &Shared, input: Input) -> Result<(), RunError> {
+    shared
+        .core
+        .send(CoreMsg::Input(input))
+        .await
+        .map_err(|_| RunError::TaskStopped { task: "core loop" })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proto::{Money, Total};
+
+    #[test]
+    fn backend_limits_fill_in_from_the_configuration() {
+        let configured = core::OfflineLimits::default();
+        let w = wire::OfflineLimits {
+            floor_limit: Some(Money::parse("100.00").unwrap()),
+            max_total: None,
+            max_count: Some(3),
+            max_age_hours: Some(1),
+        };
+        let l = core_limits(&configured, &w);
+        assert_eq!(l.floor_limit, Money::parse("100.00").unwrap());
+        assert_eq!(l.max_total, configured.max_total);
+        assert_eq!(l.max_count, 3);
+        assert_eq!(l.max_age_ms, 3_600_000);
+        assert_ne!(l.max_total, Total(0));
+    }
+
+    #[test]
+    fn agent_state_follows_screen_and_busy() {
+        let s = |screen, busy| agent_state(&CoreStatus { busy, screen });
+        assert_eq!(s(ui::ScreenName::Idle, false), AgentState::Idle);
+        assert_eq!(s(ui::ScreenName::TapCard, true), AgentState::Busy);
+        assert_eq!(s(ui::ScreenName::SessionClosed, false), AgentState::SessionClosed);
+        assert_eq!(s(ui::ScreenName::Booting, false), AgentState::Booting);
+    }
+}

@@ -1,0 +1,211 @@
+//! The outbox drainer (SPEC 5.7): sends what the backend must learn, one
+//! item at a time, oldest due first (the store keeps items of one payment
+//! or reference in order).
+//!
+//! | answer | what happens to the item |
+//! |---|---|
+//! | 2xx | acknowledged (deleted); a forwarded transaction's answer goes to the core first (`Forwarded`, committed), a reversal's too (`Reversed`) |
+//! | 5xx, 408, 429, timeout, connection error, broken answer | `retry` with backoff and jitter, honouring `Retry-After` |
+//! | other 4xx, or a payload that cannot be read | `park` with the error: visible in `pos-agent queue`, never dropped |
+//!
+//! The drainer sleeps until the store's `next_due_at`, a wake-up (`Notify`)
+//! after a commit that enqueued items, or the link coming back. It never
+//! polls.
+
+use std::time::Duration;
+
+use proto::wire;
+use tokio::sync::{oneshot, watch};
+
+use super::Shared;
+use crate::client::ClientError;
+use crate::core::{ForwardOutcome, Input};
+use crate::runtime::RunError;
+use crate::runtime::core_loop::CoreMsg;
+use crate::runtime::mapping::OutboxPayload;
+
+/// What one send came to.
+#[derive(Debug)]
+enum Sent {
+    /// The backend has it; tell the core this first, when `Some`.
+    Done(Option<Input>),
+    Failed(ClientError),
+    /// The stored payload is unreadable: park it.
+    Unreadable(String),
+}
+
+/// The drainer. Runs until the final stop; `idle` says whether nothing is
+/// due right now (the shutdown waits on it to flush).
+pub async fn outbox_task(shared: Shared, idle: watch::Sender<bool>) -> Result<(), RunError> {
+    let mut link = shared.link.subscribe();
+    loop {
+        if shared.all.is_cancelled() {
+            return Ok(());
+        }
+        let now = shared.clock.wall_ms();
+        let item = match shared.store.claim_next_due(now).await {
+            Ok(item) => item,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the outbox; retrying in 5 s");
+                idle.send_replace(true);
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                    _ = shared.outbox_wake.notified() => {}
+                    _ = shared.all.cancelled() => return Ok(()),
+                }
+                continue;
+            }
+        };
+        let Some(item) = item else {
+            idle.send_replace(true);
+            let due = match shared.store.next_due_at().await {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read when the outbox is next due");
+                    Some(now + 5_000)
+                }
+            };
+            let sleep = due.map(|at| Duration::from_millis(u64::try_from(at - now).unwrap_or(0)));
+            tokio::select! {
+                _ = sleep_opt(sleep) => {}
+                _ = shared.outbox_wake.notified() => {}
+                r = link.changed() => {
+                    if r.is_ok() && *link.borrow_and_update() {
+                        tracing::debug!("link back: draining the outbox");
+                    }
+                }
+                _ = shared.all.cancelled() => return Ok(()),
+            }
+            continue;
+        };
+        idle.send_replace(false);
+        let what = item.kind.as_str();
+        let sent = tokio::select! {
+            s = send(&shared, &item) => s,
+            // In flight at the stop: reset to the queue at the next boot.
+            _ = shared.all.cancelled() => return Ok(()),
+        };
+        let now = shared.clock.wall_ms();
+        let reference = item.reference.as_ref().map(|r| r.as_str()).unwrap_or("-");
+        match sent {
+            Sent::Done(feedback) => {
+                shared.link.answered();
+                if let Some(input) = feedback {
+                    let (done, wait) = oneshot::channel();
+                    if shared
+                        .core
+                        .send(CoreMsg::InputDone(input, done))
+                        .await
+                        .is_err()
+                    {
+                        // The core is gone (stopping): leave the item in
+                        // flight; it is sent again after the restart, with
+                        // the same idempotency key.
+                        return Ok(());
+                    }
+                    match wait.await {
+                        Ok(true) => {}
+                        _ => {
+                            tracing::warn!(id = %item.id, kind = what, reference, "outcome not recorded; sending again later");
+                            let _ = shared
+                                .store
+                                .retry(item.id, now, "outcome not recorded locally".into(), None)
+                                .await;
+                            continue;
+                        }
+                    }
+                }
+                if let Err(e) = shared.store.ack(item.id, now).await {
+                    tracing::error!(id = %item.id, error = %e, "cannot acknowledge an outbox item; it will be sent again");
+                }
+                tracing::info!(id = %item.id, kind = what, reference, "outbox item delivered");
+            }
+            Sent::Failed(e) if e.is_retryable() => {
+                shared.link.failed(&e);
+                match shared
+                    .store
+                    .retry(item.id, now, e.to_string(), e.retry_after())
+                    .await
+                {
+                    Ok(at) => tracing::warn!(id = %item.id, kind = what, reference, attempts = item.attempts, next_in_ms = at - now, error = %e, "outbox send failed; will retry"),
+                    Err(se) => tracing::error!(id = %item.id, error = %se, "cannot reschedule an outbox item"),
+                }
+            }
+            Sent::Failed(e) => {
+                shared.link.answered();
+                park(&shared, &item, now, e.to_string()).await;
+            }
+            Sent::Unreadable(problem) => park(&shared, &item, now, problem).await,
+        }
+        let _ = shared.core.send(CoreMsg::RefreshQueue).await;
+    }
+}
+
+async fn park(shared: &Shared, item: &store::OutboxItem, now: i64, error: String) {
+    let reference = item.reference.as_ref().map(|r| r.as_str()).unwrap_or("-");
+    // A parked item needs an operator; for transactions money is at stake.
+    tracing::error!(id = %item.id, kind = item.kind.as_str(), reference, error = %error, "outbox item refused by the backend; parked (see `pos-agent queue`)");
+    if let Err(e) = shared.store.park(item.id, now, error).await {
+        tracing::error!(id = %item.id, error = %e, "cannot park an outbox item");
+    }
+}
+
+async fn sleep_opt(d: Option<Duration>) {
+    match d {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn send(shared: &Shared, item: &store::OutboxItem) -> Sent {
+    let payload = match OutboxPayload::decode(item.kind, &item.payload) {
+        Ok(p) => p,
+        Err(e) => return Sent::Unreadable(e.to_string()),
+    };
+    let client = &shared.client;
+    match payload {
+        OutboxPayload::Ack { command_id, ack } => match client.ack_command(&command_id, &ack).await
+        {
+            Ok(()) => Sent::Done(None),
+            Err(e) => Sent::Failed(e),
+        },
+        OutboxPayload::PaymentEvent { payment_id, event } => {
+            match client.payment_event(&payment_id, &event).await {
+                Ok(()) => Sent::Done(None),
+                Err(e) => Sent::Failed(e),
+            }
+        }
+        OutboxPayload::Reversal {
+            reversal_of,
+            request,
+        } => match client.reverse(&reversal_of, &request).await {
+            Ok(_) => Sent::Done(Some(Input::Reversed {
+                reference: reversal_of,
+            })),
+            Err(e) => Sent::Failed(e),
+        },
+        OutboxPayload::Transaction(sub) => match client.submit_transaction(&sub).await {
+            Ok(answer) if sub.offline => {
+                let outcome = match answer.status {
+                    wire::AuthStatus::Approved => ForwardOutcome::Approved {
+                        transaction_id: answer.transaction_id,
+                        auth_code: answer.auth_code,
+                    },
+                    wire::AuthStatus::Declined => ForwardOutcome::Declined {
+                        reason: answer
+                            .decline_reason
+                            .and_then(|d| serde_json::to_value(d).ok())
+                            .and_then(|v| v.as_str().map(str::to_string))
+                            .unwrap_or_else(|| "declined".to_string()),
+                    },
+                };
+                Sent::Done(Some(Input::Forwarded {
+                    reference: sub.reference,
+                    outcome,
+                }))
+            }
+            Ok(_) => Sent::Done(None),
+            Err(e) => Sent::Failed(e),
+        },
+    }
+}
