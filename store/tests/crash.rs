@@ -12,10 +12,12 @@ use std::process::{Command, Stdio};
 use common::*;
 use proto::Reference;
 use rand::Rng;
-use store::{OutboxKind, Store};
+use serde_json::json;
+use store::{Change, NewOutboxItem, OutboxKind, Store, TxState};
 
 const CHILD_ENV: &str = "STORE_CRASH_CHILD_DB";
 const PREFIX: &str = "COMMITTED ";
+const APPROVED: &str = "APPROVED ";
 const ROUNDS: usize = 30;
 
 /// Runs only as the child of `killed_writers_lose_nothing_they_reported`.
@@ -33,6 +35,16 @@ fn crash_child_writer() {
             .unwrap();
         writeln!(out, "{PREFIX}{r}").unwrap();
         out.flush().unwrap();
+        if n % 3 == 0 {
+            // A state change and its event commit together, or not at all.
+            let event = NewOutboxItem::new(OutboxKind::PaymentEvent, json!({ "n": n }))
+                .for_reference(r.clone());
+            store
+                .record(&Change::update(T0 + n as i64, r.clone(), approve(true)).with(event))
+                .unwrap();
+            writeln!(out, "{APPROVED}{r}").unwrap();
+            out.flush().unwrap();
+        }
         if n % 2 == 0 {
             // Leave items in flight for the next open to recover.
             store.claim_next_due(T0 + n as i64).unwrap();
@@ -52,6 +64,7 @@ fn killed_writers_lose_nothing_they_reported() {
     let exe = std::env::current_exe().unwrap();
     let mut rng = rand::thread_rng();
     let mut reported: Vec<Reference> = Vec::new();
+    let mut approved: Vec<Reference> = Vec::new();
     let mut rounds_with_in_flight = 0;
 
     for round in 0..ROUNDS {
@@ -80,6 +93,8 @@ fn killed_writers_lose_nothing_they_reported() {
             if let Some(r) = line.strip_prefix(PREFIX) {
                 reported.push(Reference::new(r).unwrap());
                 seen += 1;
+            } else if let Some(r) = line.strip_prefix(APPROVED) {
+                approved.push(Reference::new(r).unwrap());
             }
         }
         child.kill().unwrap(); // SIGKILL
@@ -88,6 +103,8 @@ fn killed_writers_lose_nothing_they_reported() {
             let line = line.unwrap();
             if let Some(r) = line.strip_prefix(PREFIX) {
                 reported.push(Reference::new(r).unwrap());
+            } else if let Some(r) = line.strip_prefix(APPROVED) {
+                approved.push(Reference::new(r).unwrap());
             }
         }
         child.wait().unwrap();
@@ -120,8 +137,22 @@ fn killed_writers_lose_nothing_they_reported() {
                 "round {round}: outbox item of {r} lost"
             );
         }
+        for r in &approved {
+            let t = store.transaction(r).unwrap().unwrap();
+            assert_eq!(t.state, TxState::OfflineApproved, "round {round}: {r}");
+        }
         drop(store);
         let raw = rusqlite::Connection::open(&path).unwrap();
+        assert_eq!(
+            count(
+                &raw,
+                "SELECT count(*) FROM transactions t WHERE (t.state = 'offline_approved') <> \
+                 EXISTS (SELECT 1 FROM outbox o \
+                         WHERE o.reference = t.reference AND o.kind = 'payment_event')"
+            ),
+            0,
+            "round {round}: a state change without its event, or the reverse"
+        );
         assert_eq!(
             count(
                 &raw,
@@ -147,4 +178,5 @@ fn killed_writers_lose_nothing_they_reported() {
         reported.len()
     );
     assert!(rounds_with_in_flight > 0, "some kills left items in flight");
+    assert!(!approved.is_empty(), "the writers approved some payments");
 }
