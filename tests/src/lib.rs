@@ -1,3 +1,17 @@
-//! The harness shared by the end-to-end tests and the simulator demo.
+//! The harness shared by the end-to-end tests, the simulator demo and the
+//! benchmarks: kler-sim in-process, pos-agents with virtual devices behind
+//! fault proxies, the partner API driven over HTTP, the narrated timeline,
+//! the scenario steps and the end-of-day reconciliation.
 
+pub mod backend;
+pub mod device;
+pub mod error;
 pub mod proxy;
+pub mod reconcile;
+pub mod scenario;
+pub mod script;
+pub mod terminal;
+pub mod timeline;
+pub mod wait;
+
+pub use error::{HarnessError, Result};

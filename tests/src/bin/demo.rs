@@ -1,0 +1,176 @@
+//! The simulator demo: kler-sim and two pos-agents with virtual devices,
+//! in one process, running a narrated payment scenario. See docs/demo.md.
+//!
+//! `cargo run --release -p e2e-tests --bin demo [-- --out DIR] [--interactive]`
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Mutex;
+
+use anyhow::Context;
+use clap::Parser;
+use e2e_tests::backend::SimOptions;
+use e2e_tests::reconcile;
+use e2e_tests::scenario::Scene;
+use e2e_tests::script;
+use e2e_tests::terminal::AgentOptions;
+use e2e_tests::timeline::Timeline;
+
+/// Run kler-sim and two virtual terminals through a narrated scenario.
+#[derive(Debug, Parser)]
+#[command(name = "demo")]
+struct Args {
+    /// Where screens (PNG), the timeline, the agents' log and the
+    /// reconciliation go.
+    #[arg(long, value_name = "DIR", default_value = "./demo-out")]
+    out: PathBuf,
+    /// After the scenario, keep everything up and print the addresses of
+    /// the virtual devices and the simulator until Ctrl-C.
+    #[arg(long)]
+    interactive: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("demo: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(args)) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("demo: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<bool> {
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    // Old screens from an earlier run would confuse the picture.
+    for entry in std::fs::read_dir(&args.out)?.flatten() {
+        let p = entry.path();
+        if p.extension().is_some_and(|e| e == "png") {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+    let log_path = args.out.join("agents.log");
+    let log = std::fs::File::create(&log_path)
+        .with_context(|| format!("cannot create {}", log_path.display()))?;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_ansi(false)
+        .with_writer(Mutex::new(log))
+        .init();
+
+    let data = tempfile::Builder::new()
+        .prefix("pos-agent-demo-")
+        .tempdir()
+        .context("cannot create the temporary data directories")?;
+    println!("pos-agent demo: kler-sim + 2 virtual terminals");
+    println!(
+        "screens -> {}, agent logs -> {}, data dirs -> {}",
+        args.out.display(),
+        log_path.display(),
+        data.path().display()
+    );
+    println!();
+    let timeline = Timeline::new(Some(&args.out), true)?;
+    let mut scene = Scene::start(
+        data.path(),
+        2,
+        SimOptions::default(),
+        AgentOptions::default(),
+        timeline,
+    )
+    .await?;
+
+    let outcome = script::run(&mut scene).await;
+    if let Err(e) = &outcome {
+        println!("\nscenario FAILED: {e}");
+    }
+
+    if args.interactive {
+        println!("\ninteractive: everything stays up until Ctrl-C");
+        println!(
+            "  kler-sim      {}   (organisation key {})",
+            scene.backend.url(),
+            e2e_tests::backend::ORG_KEY
+        );
+        for t in &scene.terminals {
+            if let Ok(d) = t.device() {
+                println!(
+                    "  {:<12}  {}   (terminal {}, backend via {})",
+                    t.label,
+                    d.url(),
+                    t.id,
+                    t.proxy().url()
+                );
+            }
+        }
+        println!("  session       {}", scene.session_id());
+        tokio::signal::ctrl_c()
+            .await
+            .context("waiting for Ctrl-C")?;
+        println!();
+    }
+
+    scene.stop_agents().await?;
+    let report = reconcile::reconcile(&scene).await?;
+    let table = report.render();
+    println!("\nreconciliation (agent ledgers vs kler-sim reconciliation and statements)");
+    print!("{table}");
+    let ok = outcome.is_ok() && report.all_match();
+    println!(
+        "\n{}",
+        if report.all_match() {
+            "RECONCILED: every ledger matches the backend"
+        } else {
+            "MISMATCH: see the DIFF lines above"
+        }
+    );
+
+    let mut text = String::new();
+    for e in scene.timeline.entries() {
+        text.push_str(&format!(
+            "{:>8.3}s  {:<8} {}{}{}\n",
+            e.at_ms as f64 / 1000.0,
+            e.who,
+            e.what,
+            e.screen
+                .as_deref()
+                .map(|s| format!("  [{s}]"))
+                .unwrap_or_default(),
+            e.png
+                .as_deref()
+                .and_then(|p| p.file_name())
+                .map(|n| format!("  {}", n.to_string_lossy()))
+                .unwrap_or_default()
+        ));
+    }
+    std::fs::write(args.out.join("timeline.txt"), text)?;
+    std::fs::write(args.out.join("reconciliation.txt"), table)?;
+    scene.backend.shutdown().await;
+    if let Ok(o) = outcome {
+        println!(
+            "{} approved sales, {} offline sales drained, {} refund; output in {}",
+            o.approved_sales,
+            o.offline_sales,
+            o.refunds,
+            args.out.display()
+        );
+    }
+    Ok(ok)
+}

@@ -1,0 +1,191 @@
+//! The virtual device's control API, driven over HTTP (SPEC section 6):
+//! `GET /screen`, `GET /screen.png`, `POST /tap`, `POST /press`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::{HarnessError, Result};
+use crate::wait::Deadline;
+
+/// `GET /screen`, the fields the harness reads.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ScreenView {
+    pub screen: String,
+    #[serde(default)]
+    pub amount: Option<String>,
+    #[serde(default)]
+    pub currency: Option<String>,
+    #[serde(default)]
+    pub message: Option<String>,
+    #[serde(default)]
+    pub offline: bool,
+    #[serde(default)]
+    pub queued: u64,
+    /// Sequence number of the last flushed frame.
+    #[serde(default)]
+    pub frame: u64,
+    #[serde(default)]
+    pub reader_waiting: bool,
+}
+
+impl ScreenView {
+    /// `approved NGN 2000.00 "…" (offline, 2 queued)`.
+    pub fn summary(&self) -> String {
+        let mut s = self.screen.clone();
+        if let Some(a) = &self.amount {
+            s.push_str(&format!(
+                " {} {a}",
+                self.currency.as_deref().unwrap_or("NGN")
+            ));
+        }
+        if let Some(m) = self.message.as_deref().filter(|m| !m.is_empty()) {
+            s.push_str(&format!(" \"{m}\""));
+        }
+        let mut flags = Vec::new();
+        if self.offline {
+            flags.push("offline".to_owned());
+        }
+        if self.queued > 0 {
+            flags.push(format!("{} queued", self.queued));
+        }
+        if !flags.is_empty() {
+            s.push_str(&format!(" ({})", flags.join(", ")));
+        }
+        s
+    }
+}
+
+/// A client of one virtual device.
+#[derive(Debug, Clone)]
+pub struct Device {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Device {
+    pub fn new(addr: SocketAddr, http: reqwest::Client) -> Device {
+        Device {
+            base: format!("http://{addr}"),
+            http,
+        }
+    }
+
+    /// `http://ADDR` of the control API (its `/` page shows the live screen).
+    pub fn url(&self) -> &str {
+        &self.base
+    }
+
+    fn http_err(what: &str) -> impl FnOnce(reqwest::Error) -> HarnessError + '_ {
+        move |source| HarnessError::Http {
+            what: what.to_owned(),
+            source,
+        }
+    }
+
+    pub async fn screen(&self) -> Result<ScreenView> {
+        let resp = self
+            .http
+            .get(format!("{}/screen", self.base))
+            .send()
+            .await
+            .map_err(Self::http_err("GET /screen"))?;
+        let bytes = resp.bytes().await.map_err(Self::http_err("GET /screen"))?;
+        serde_json::from_slice(&bytes).map_err(|e| HarnessError::Decode {
+            what: "GET /screen".into(),
+            problem: e.to_string(),
+            body: String::from_utf8_lossy(&bytes).chars().take(300).collect(),
+        })
+    }
+
+    /// The current frame as PNG bytes.
+    pub async fn png(&self) -> Result<Vec<u8>> {
+        let resp = self
+            .http
+            .get(format!("{}/screen.png", self.base))
+            .send()
+            .await
+            .map_err(Self::http_err("GET /screen.png"))?;
+        if !resp.status().is_success() {
+            return Err(HarnessError::Api {
+                what: "GET /screen.png".into(),
+                status: resp.status().as_u16(),
+                code: "png".into(),
+                message: resp.text().await.unwrap_or_default(),
+            });
+        }
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(Self::http_err("GET /screen.png"))?;
+        Ok(bytes.to_vec())
+    }
+
+    /// Polls `/screen` until `pred` holds; `what` names the wait in errors.
+    pub async fn wait_for(
+        &self,
+        what: &str,
+        timeout: Duration,
+        pred: impl Fn(&ScreenView) -> bool,
+    ) -> Result<ScreenView> {
+        let deadline = Deadline::after(timeout);
+        loop {
+            let s = self.screen().await?;
+            if pred(&s) {
+                return Ok(s);
+            }
+            deadline
+                .tick(&format!("screen {what}"), || s.summary())
+                .await?;
+        }
+    }
+
+    /// Waits until the screen is `name`.
+    pub async fn wait_screen(&self, name: &str, timeout: Duration) -> Result<ScreenView> {
+        self.wait_for(name, timeout, |s| s.screen == name).await
+    }
+
+    async fn post(&self, path: &str, body: serde_json::Value) -> Result<()> {
+        let what = format!("POST {path}");
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .json(&body)
+            .send()
+            .await
+            .map_err(|source| HarnessError::Http {
+                what: what.clone(),
+                source,
+            })?;
+        let status = resp.status().as_u16();
+        if (200..300).contains(&status) {
+            return Ok(());
+        }
+        let v: serde_json::Value = resp.json().await.unwrap_or_default();
+        Err(HarnessError::Api {
+            what,
+            status,
+            code: v["error"]["code"].as_str().unwrap_or("").to_owned(),
+            message: v["error"]["message"].as_str().unwrap_or("").to_owned(),
+        })
+    }
+
+    /// Waits until the reader is waiting for a card, then taps `card`.
+    pub async fn tap(&self, card: &str, timeout: Duration) -> Result<()> {
+        self.wait_for("reader waiting for a card", timeout, |s| s.reader_waiting)
+            .await?;
+        self.post("/tap", serde_json::json!({ "card": card })).await
+    }
+
+    /// Taps without waiting for the reader (the answer says whether it was).
+    pub async fn tap_now(&self, card: &str) -> Result<()> {
+        self.post("/tap", serde_json::json!({ "card": card })).await
+    }
+
+    /// Presses `cancel`, `ok`, `back` or a digit.
+    pub async fn press(&self, button: &str) -> Result<()> {
+        self.post("/press", serde_json::json!({ "button": button }))
+            .await
+    }
+}
