@@ -133,6 +133,68 @@ struct Sim {
 
 impl Sim {
     fn new() -> Sim {
+        Sim::restored(&[], &[])
+    }
+
+    /// A core booted over a store holding offline sales not yet forwarded
+    /// (`(amount, age)`) and payments interrupted by a restart (`true`:
+    /// left `authorizing`, else `pending`). The boot commits are confirmed.
+    fn restored(queued: &[(u64, u64)], interrupted: &[bool]) -> Sim {
+        let wall = UnixMillis(1_763_719_200_000);
+        let tid = TerminalId::new("pos_3f1e2d_001").unwrap();
+        let mut rows = BTreeMap::new();
+        let mut sequence = 0;
+        let mut restored = RestoredState {
+            booted_at: wall,
+            ..RestoredState::default()
+        };
+        for (minor, age) in queued {
+            sequence += 1;
+            let reference = Reference::for_sequence(&tid, sequence);
+            let amount = Money::from_minor(*minor).unwrap();
+            rows.insert(
+                reference.clone(),
+                Row {
+                    state: Some(TxState::OfflineApproved),
+                    kind: Some(TxKind::Sale),
+                    amount,
+                    token: Some(CardToken("tok0".into())),
+                    submits_emitted: 1,
+                    submits_committed: 1,
+                    ..Row::default()
+                },
+            );
+            restored.offline_queue.push(QueuedOffline {
+                reference,
+                kind: TxKind::Sale,
+                amount,
+                captured_at: UnixMillis(wall.0 - i64::try_from(*age).unwrap()),
+            });
+        }
+        for authorizing in interrupted {
+            sequence += 1;
+            let reference = Reference::for_sequence(&tid, sequence);
+            let state = if *authorizing {
+                TxState::Authorizing
+            } else {
+                TxState::Pending
+            };
+            rows.insert(
+                reference.clone(),
+                Row {
+                    state: Some(state),
+                    kind: Some(TxKind::Sale),
+                    amount: Money::from_minor(100).unwrap(),
+                    authorizations: u32::from(*authorizing),
+                    ..Row::default()
+                },
+            );
+            restored.interrupted.push(InterruptedTx {
+                reference,
+                payment_id: Some(PaymentId::new(format!("before-{sequence}")).unwrap()),
+                state,
+            });
+        }
         let mut cfg = config();
         cfg.offline_limits = OfflineLimits {
             floor_limit: Money::from_minor(3_000_000).unwrap(),
@@ -140,16 +202,16 @@ impl Sim {
             max_count: 4,
             max_age_ms: 600_000,
         };
-        let t = Terminal::new(cfg, RestoredState::default());
+        let t = Terminal::new(cfg, restored);
         let mut s = Sim {
             t,
-            now: Now::new(Millis(0), UnixMillis(1_763_719_200_000)),
+            now: Now::new(Millis(0), wall),
             uncommitted: VecDeque::new(),
-            rows: BTreeMap::new(),
+            rows,
             outstanding: VecDeque::new(),
             payment_ids: Vec::new(),
             commands: 0,
-            sequence: 0,
+            sequence,
             open: None,
             last_insert: None,
             last_screen: None,
@@ -157,6 +219,9 @@ impl Sim {
             refunded: BTreeMap::new(),
         };
         s.drain();
+        while !s.uncommitted.is_empty() {
+            s.commit_one();
+        }
         s
     }
 
@@ -639,9 +704,14 @@ proptest! {
     #[test]
     fn random_sequences_keep_every_invariant(
         with_sales in any::<bool>(),
+        interrupted in proptest::collection::vec(any::<bool>(), 0..3),
         actions in proptest::collection::vec(action(), 0..80),
     ) {
-        let mut sim = if with_sales { Sim::with_approved_sales() } else { Sim::new() };
+        let mut sim = if with_sales {
+            Sim::with_approved_sales()
+        } else {
+            Sim::restored(&[], &interrupted)
+        };
         for a in actions {
             sim.act(a);
         }
@@ -652,8 +722,12 @@ proptest! {
     /// Persist never fails here, so every payment ends in a recorded
     /// outcome and the exposure matches the queued offline sales.
     #[test]
-    fn exposure_tracks_unforwarded_offline_sales(actions in proptest::collection::vec(action(), 0..80)) {
-        let mut sim = Sim::new();
+    fn exposure_tracks_unforwarded_offline_sales(
+        queued in proptest::collection::vec((1u64..3_000_000, 0u64..900_000), 0..5),
+        actions in proptest::collection::vec(action(), 0..80),
+    ) {
+        let mut sim = Sim::restored(&queued, &[]);
+        prop_assert_eq!(sim.t.exposure().count() as usize, queued.len());
         for a in actions {
             let a = if matches!(a, Action::Fail) { Action::Commit } else { a };
             sim.act(a);

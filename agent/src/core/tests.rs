@@ -1202,3 +1202,31 @@ fn interrupted_transactions_are_closed_at_boot() {
     assert!(!has_reversal(&out, &a));
     assert_eq!(screen_names(&out), ["idle"]);
 }
+
+#[test]
+fn offline_exposure_restored_at_boot_counts_against_the_limits() {
+    let mut cfg = config();
+    cfg.offline_limits.max_count = 2;
+    let queued = |n: u64, at: i64| QueuedOffline {
+        reference: Reference::for_sequence(&TerminalId::new(TID).unwrap(), n),
+        kind: TxKind::Sale,
+        amount: money("1.00"),
+        captured_at: UnixMillis(at),
+    };
+    let restored = RestoredState {
+        offline_queue: vec![queued(1, 1_763_719_000_000), queued(2, 1_763_719_100_000)],
+        ..RestoredState::default()
+    };
+    let mut s = Shell::with(cfg, false, restored);
+    assert_eq!(s.t.exposure().count(), 2);
+    assert_eq!(s.t.exposure().oldest(), Some(UnixMillis(1_763_719_000_000)));
+    let out = s.sale("1.00", OfflinePolicy::PreferOnline);
+    assert_eq!(
+        direct_acks(&out),
+        [(AckStatus::Rejected, Some(AckReason::OfflineLimit))]
+    );
+    // Online, the limits do not apply.
+    s.input(Input::LinkChanged { online: true });
+    let out = s.sale("1.00", OfflinePolicy::PreferOnline);
+    assert!(direct_acks(&out).is_empty());
+}
