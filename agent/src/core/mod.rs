@@ -5,8 +5,9 @@
 //! [`Output`]s with [`Terminal::poll`] and wakes the core at
 //! [`Terminal::poll_timeout`]. The core has no I/O, no clock and no
 //! randomness: time comes in as [`Now`] (monotonic [`Millis`] for timeouts,
-//! [`UnixMillis`] for timestamps), references are minted from a sequence
-//! restored from the store, card data arrives already tokenized.
+//! [`UnixMillis`] for timestamps), each new payment's reference comes in
+//! with its command (minted by the shell from the store's durable counter),
+//! card data arrives already tokenized.
 //!
 //! Write-ahead is structural: the core emits [`Output::Persist`] and only
 //! the matching [`Input::Persisted`] lets it show a result or send anything
