@@ -3,7 +3,7 @@
 pub mod card;
 pub mod client;
 pub mod config;
-pub mod provision;
 pub mod core;
+pub mod provision;
 pub mod runtime;
 pub mod sync;

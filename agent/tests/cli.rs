@@ -202,50 +202,51 @@ async fn provision_writes_private_files_refuses_to_overwrite_and_never_prints_se
     assert_ne!(std::fs::read(&key).unwrap(), key_bytes);
     assert_eq!(mode(&key), 0o600);
 
-    // `run` with the config's own (different) terminal id refuses the credentials.
-    let out = pos_agent(&["run", "--config", cfg_s], &env).await;
-    let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("mismatch"), "{stderr}");
-    assert!(!stderr.contains(SECRET));
+    // The config's own (different) terminal id does not match the credentials.
+    let out = pos_agent(&["doctor", "--config", cfg_s], &env).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    let line = credentials_line(&stdout);
+    assert!(
+        line.starts_with("FAIL") && line.contains("mismatch"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(SECRET) && !stderr.contains(SECRET));
 
-    // With matching ids the credentials load (the runtime itself is not in this build).
-    let out = pos_agent(
-        &[
-            "run",
-            "--config",
-            cfg_s,
-            "--set",
-            "terminal.id=pos_3f1e2d_001",
-            "--set",
-            "terminal.session_id=sess_1",
-        ],
-        &env,
-    )
-    .await;
-    let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("credentials are valid"), "{stderr}");
-    assert!(!stderr.contains(SECRET), "{stderr}");
+    // With matching ids the credentials load.
+    let matching = [
+        "doctor",
+        "--config",
+        cfg_s,
+        "--set",
+        "terminal.id=pos_3f1e2d_001",
+        "--set",
+        "terminal.session_id=sess_1",
+    ];
+    let out = pos_agent(&matching, &env).await;
+    let (stdout, stderr) = text(&out);
+    let line = credentials_line(&stdout);
+    assert!(line.starts_with("ok"), "{stdout}\n{stderr}");
+    assert!(line.contains("pos_3f1e2d_001"), "{line}");
+    assert!(!stdout.contains(SECRET) && !stderr.contains(SECRET));
 
     // Credentials readable by others are refused.
     std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let out = pos_agent(
-        &[
-            "run",
-            "--config",
-            cfg_s,
-            "--set",
-            "terminal.id=pos_3f1e2d_001",
-            "--set",
-            "terminal.session_id=sess_1",
-        ],
-        &env,
-    )
-    .await;
-    let (_, stderr) = text(&out);
+    let out = pos_agent(&matching, &env).await;
+    let (stdout, _) = text(&out);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr.contains("0600"), "{stderr}");
+    let line = credentials_line(&stdout);
+    assert!(
+        line.starts_with("FAIL") && line.contains("0600"),
+        "{stdout}"
+    );
+}
+
+fn credentials_line(stdout: &str) -> &str {
+    stdout
+        .lines()
+        .find(|l| l.contains("credentials"))
+        .unwrap_or_else(|| panic!("no credentials line in:\n{stdout}"))
 }
 
 #[tokio::test]

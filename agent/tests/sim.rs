@@ -1,0 +1,266 @@
+//! The shell's backend code against the real simulator (`kler-sim`) on
+//! loopback: provisioning through the binary, every typed terminal API call,
+//! `doctor` and `reconcile`.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use pos_agent::card::{CardKey, EntryMode, Pan, tokenize};
+use pos_agent::client::{OrgClient, SignedClient};
+use pos_agent::config::{self, Config, Sources};
+use proto::signing::Secret;
+use proto::wire::{
+    AgentState, AuthStatus, CreateSession, Heartbeat, ReversalRequest, ReversalStatus, Session,
+    StatementQuery, Timestamp, TransactionKind, TransactionSubmission,
+};
+use proto::{Currency, Money, Reference};
+
+const BIN: &str = env!("CARGO_BIN_EXE_pos-agent");
+const ORG_KEY: &str = "sim-org-key-123";
+
+async fn pos_agent(args: &[&str]) -> Output {
+    tokio::process::Command::new(BIN)
+        .args(args)
+        .env_clear()
+        .output()
+        .await
+        .unwrap()
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+struct World {
+    _sim: kler_sim::RunningSim,
+    _dir: tempfile::TempDir,
+    config_file: PathBuf,
+    config: Config,
+}
+
+/// A simulator with one session of one terminal, and a config for it.
+async fn world() -> World {
+    let sim = kler_sim::start(kler_sim::Config::new("127.0.0.1:0", ORG_KEY))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let url = sim.url();
+    let bootstrap = config::BackendConfig {
+        url: url.parse().unwrap(),
+        terminal_api_url: url.parse().unwrap(),
+        ca_file: None,
+        ca_pem: None,
+        connect_timeout: std::time::Duration::from_secs(2),
+        request_timeout: std::time::Duration::from_secs(10),
+    };
+    let org = OrgClient::new(&bootstrap, Secret::new(ORG_KEY)).unwrap();
+    let create: CreateSession = serde_json::from_value(serde_json::json!({
+        "external_event_id": "evt-1", "name": "Festival",
+        "collection": {"account": false, "pos": true, "pos_count": 1}
+    }))
+    .unwrap();
+    let session: Session = org.post_json("/v1/sessions", &create, None).await.unwrap();
+    let terminal = session.pos_terminals[0].terminal_id.clone();
+    let config_file = write_config(
+        dir.path(),
+        &url,
+        terminal.as_str(),
+        session.session_id.as_str(),
+    );
+    let config = config::load(&Sources {
+        file: config_file.clone(),
+        ..Sources::default()
+    })
+    .unwrap()
+    .config;
+    World {
+        _sim: sim,
+        _dir: dir,
+        config_file,
+        config,
+    }
+}
+
+fn write_config(dir: &Path, url: &str, terminal: &str, session: &str) -> PathBuf {
+    let path = dir.join("config.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "data_dir = {:?}\n[terminal]\nid = {terminal:?}\nsession_id = {session:?}\n[backend]\nurl = {url:?}\n",
+            dir.join("data").display().to_string()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+async fn provision(w: &World) {
+    let out = pos_agent(&[
+        "provision",
+        "--config",
+        w.config_file.to_str().unwrap(),
+        "--org-key",
+        ORG_KEY,
+        "--terminal",
+        w.config.terminal.id.as_str(),
+        "--session",
+        w.config.terminal.session_id.as_str(),
+    ])
+    .await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+}
+
+fn sale(reference: &Reference, key: &CardKey, pan: &str, amount: &str) -> TransactionSubmission {
+    TransactionSubmission {
+        reference: reference.clone(),
+        payment_id: None,
+        kind: TransactionKind::Sale,
+        amount: Money::parse(amount).unwrap(),
+        currency: Currency::Ngn,
+        card: tokenize(key, Pan::new(pan.into()).unwrap(), EntryMode::Contactless),
+        operator_id: None,
+        captured_at: Timestamp::now(),
+        offline: false,
+        original_reference: None,
+    }
+}
+
+#[tokio::test]
+async fn provisioned_credentials_sign_every_terminal_api_call() {
+    let w = world().await;
+    provision(&w).await;
+    let id = pos_agent::provision::load_identity(&w.config, None).unwrap();
+    let client =
+        SignedClient::new(&w.config.backend, id.terminal_id.clone(), id.credentials).unwrap();
+
+    let session = client.session(&w.config.terminal.session_id).await.unwrap();
+    assert_eq!(session.session_id, w.config.terminal.session_id);
+
+    let hb = client
+        .heartbeat(&Heartbeat {
+            agent_version: env!("CARGO_PKG_VERSION").into(),
+            state: AgentState::Idle,
+            queue_depth: 0,
+            oldest_queued_at: None,
+            offline_since: None,
+            hal: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(hb.session_status, session.status);
+
+    let r1 = Reference::for_sequence(&id.terminal_id, 1);
+    let tx = sale(&r1, &id.card_key, "4111111111111111", "1500.50");
+    let first = client.submit_transaction(&tx).await.unwrap();
+    assert_eq!(first.status, AuthStatus::Approved);
+    // The same reference again: the same answer, recorded once.
+    let again = client.submit_transaction(&tx).await.unwrap();
+    assert_eq!(again.transaction_id, first.transaction_id);
+
+    let r2 = Reference::for_sequence(&id.terminal_id, 2);
+    let declined = client
+        .submit_transaction(&sale(&r2, &id.card_key, "4000000000000002", "10.00"))
+        .await
+        .unwrap();
+    assert_eq!(declined.status, AuthStatus::Declined);
+
+    let record = client.lookup_transaction(&r1).await.unwrap().unwrap();
+    assert_eq!(record.amount.to_wire(), "1500.50");
+    assert_eq!(record.card.last4.as_str(), "1111");
+    let unknown = Reference::for_sequence(&id.terminal_id, 99);
+    assert!(client.lookup_transaction(&unknown).await.unwrap().is_none());
+
+    let rev = client
+        .reverse(&unknown, &ReversalRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(rev.status, ReversalStatus::NotFound);
+
+    let page = client.statement(&StatementQuery::default()).await.unwrap();
+    assert_eq!(page.total_elements, 2);
+
+    // Re-provisioning rotates the credentials: the old ones stop working.
+    let out = pos_agent(&[
+        "provision",
+        "--config",
+        w.config_file.to_str().unwrap(),
+        "--org-key",
+        ORG_KEY,
+        "--terminal",
+        w.config.terminal.id.as_str(),
+        "--session",
+        w.config.terminal.session_id.as_str(),
+        "--force",
+    ])
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let e = client
+        .statement(&StatementQuery::default())
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), Some(401), "{e}");
+    let fresh = pos_agent::provision::load_identity(&w.config, None).unwrap();
+    let client =
+        SignedClient::new(&w.config.backend, fresh.terminal_id, fresh.credentials).unwrap();
+    assert!(client.statement(&StatementQuery::default()).await.is_ok());
+}
+
+#[tokio::test]
+async fn doctor_passes_and_reconcile_reports_disagreement() {
+    let w = world().await;
+    let cfg = w.config_file.to_str().unwrap();
+
+    // Before provisioning, doctor fails on the credentials line.
+    let out = pos_agent(&["doctor", "--config", cfg]).await;
+    let (stdout, _) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("FAIL") && l.contains("credentials")),
+        "{stdout}"
+    );
+
+    provision(&w).await;
+    let out = pos_agent(&["doctor", "--config", cfg]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    for check in ["config", "storage", "credentials", "clock", "backend"] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with("ok") && l.contains(check)),
+            "{check}:\n{stdout}"
+        );
+    }
+
+    // Nothing anywhere: ledger and backend agree.
+    let out = pos_agent(&["reconcile", "--json", "--config", cfg]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["clean"], true);
+
+    // The backend knows a sale the (empty) local ledger does not.
+    let id = pos_agent::provision::load_identity(&w.config, None).unwrap();
+    let client =
+        SignedClient::new(&w.config.backend, id.terminal_id.clone(), id.credentials).unwrap();
+    let r1 = Reference::for_sequence(&id.terminal_id, 1);
+    client
+        .submit_transaction(&sale(&r1, &id.card_key, "5555555555554444", "2000.00"))
+        .await
+        .unwrap();
+    let out = pos_agent(&["reconcile", "--json", "--config", cfg]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["clean"], false);
+    assert_eq!(v["backend"]["sales"]["total"], "2000.00");
+    assert_eq!(v["mismatches"][0]["reference"], r1.as_str());
+}
