@@ -47,7 +47,8 @@ const SMALL_BOLD: TextSize = TextSize::new(&FONT_8X13_BOLD, 1);
 
 /// Amounts never get "...": they drop to a smaller size instead (every
 /// `Money` fits at 2x in 240 px).
-const AMOUNT_SIZES: [TextSize; 7] = [
+const AMOUNT_SIZES: [TextSize; 8] = [
+    TextSize::new(&FONT_10X20, 3),
     BIG,
     TextSize::new(&FONT_9X18_BOLD, 2),
     TextSize::new(&FONT_8X13_BOLD, 2),
@@ -67,6 +68,9 @@ const MARGIN: u32 = 8;
 const HEADER_ROW1: u32 = 24;
 const HEADER_H: u32 = 46;
 const FOOTER_H: u32 = 48;
+/// Symbol size and tallest text in a compact column.
+const COMPACT_SYMBOL: u32 = 40;
+const COMPACT_TEXT_H: u32 = 36;
 /// Width of the three "working" dots.
 const DOTS_W: u32 = 12 + 2 * 24;
 
@@ -84,9 +88,22 @@ pub fn render<D: DrawTarget<Color = Rgb565>>(
     t.fill_solid(&Rectangle::new(Point::zero(), size), BG)?;
     draw_header(&mut t, size, &screen.status)?;
 
+    let (body, with_footer) = body_area(screen, size);
+    if with_footer {
+        draw_cancel_footer(&mut t, size, body.top_left.y as u32 + body.size.height)?;
+    }
+    let (col, background) = layout(screen, body);
+    if background != BG {
+        t.fill_solid(&body, background)?;
+    }
+    col.draw(&mut t, body, background)
+}
+
+/// The area below the header (and above the cancel bar, if any).
+fn body_area(screen: &Screen, size: Size) -> (Rectangle, bool) {
     let body_top = HEADER_H.min(size.height);
-    let with_footer = matches!(screen.view, View::TapCard { .. } | View::RefundTap { .. });
-    let with_footer = with_footer && size.height >= body_top + FOOTER_H;
+    let with_footer = matches!(screen.view, View::TapCard { .. } | View::RefundTap { .. })
+        && size.height >= body_top + FOOTER_H;
     let body_bottom = if with_footer {
         size.height - FOOTER_H
     } else {
@@ -96,12 +113,24 @@ pub fn render<D: DrawTarget<Color = Rgb565>>(
         Point::new(0, body_top as i32),
         Size::new(size.width, body_bottom - body_top),
     );
-    if with_footer {
-        draw_cancel_footer(&mut t, size, body_bottom)?;
-    }
+    (body, with_footer)
+}
 
-    let mut col = Column::new(body.size.width);
-    let background = match &screen.view {
+/// The body's column: full size first; compact when that is too tall.
+fn layout(screen: &Screen, body: Rectangle) -> (Column, Rgb565) {
+    let mut col = Column::new(body.size.width, false);
+    let background = compose(&mut col, screen);
+    if col.height() <= body.size.height {
+        return (col, background);
+    }
+    let mut col = Column::new(body.size.width, true);
+    let background = compose(&mut col, screen);
+    (col, background)
+}
+
+/// Stacks the view's items into `col`; returns the body's background.
+fn compose(col: &mut Column, screen: &Screen) -> Rgb565 {
+    match &screen.view {
         View::Booting { message } => {
             col.title("STARTING", INK);
             col.gap(12);
@@ -111,7 +140,7 @@ pub fn render<D: DrawTarget<Color = Rgb565>>(
             BG
         }
         View::Idle => {
-            idle(&mut col, &screen.status);
+            idle(col, &screen.status);
             BG
         }
         View::TapCard { amount } => {
@@ -169,15 +198,15 @@ pub fn render<D: DrawTarget<Color = Rgb565>>(
             GREEN
         }
         View::Declined { amount, reason } => {
-            declined(&mut col, amount, reason);
+            declined(col, amount, reason);
             RED
         }
         View::Cancelled { amount, reason } => {
-            cancelled(&mut col, amount.as_ref(), *reason);
+            cancelled(col, amount.as_ref(), *reason);
             GREY
         }
         View::SessionClosed { totals } => {
-            session_closed(&mut col, totals, &screen.status);
+            session_closed(col, totals, &screen.status);
             BG
         }
         View::Error { message } => {
@@ -188,11 +217,7 @@ pub fn render<D: DrawTarget<Color = Rgb565>>(
             col.wrapped(message, BODY, INK, 5);
             BG
         }
-    };
-    if background != BG {
-        t.fill_solid(&body, background)?;
     }
-    col.draw(&mut t, body, background)
 }
 
 fn idle(col: &mut Column, status: &StatusLine) {
@@ -404,22 +429,36 @@ impl Item {
 struct Column {
     /// Width available to content (body width less margins).
     inner: u32,
+    /// Smaller symbols, gaps and big text, for bodies too short for the
+    /// full-size stack.
+    compact: bool,
     items: Vec<Item>,
 }
 
 impl Column {
-    fn new(body_width: u32) -> Self {
+    fn new(body_width: u32, compact: bool) -> Self {
         Column {
             inner: body_width.saturating_sub(2 * MARGIN),
+            compact,
             items: Vec::new(),
         }
     }
 
+    fn height(&self) -> u32 {
+        self.items.iter().map(Item::height).sum()
+    }
+
     fn push(&mut self, item: Item) {
+        let item = match item {
+            Item::Badge(s, c, d) if self.compact => Item::Badge(s, c, d.min(COMPACT_SYMBOL)),
+            Item::Contactless(c, d) if self.compact => Item::Contactless(c, d.min(COMPACT_SYMBOL)),
+            other => other,
+        };
         self.items.push(item);
     }
 
     fn gap(&mut self, h: u32) {
+        let h = if self.compact { h / 2 } else { h };
         self.items.push(Item::Gap(h));
     }
 
@@ -428,9 +467,15 @@ impl Column {
     fn fitted(&mut self, s: &str, sizes: &[TextSize], color: Rgb565) {
         let s = text::sanitize(s);
         let Some(last) = sizes.last() else { return };
+        let max_h = if self.compact {
+            COMPACT_TEXT_H
+        } else {
+            u32::MAX
+        };
         let size = sizes
             .iter()
             .copied()
+            .filter(|z| z.height() <= max_h)
             .find(|z| z.width(s.len()) <= self.inner)
             .unwrap_or(*last);
         let s = text::truncate(&s, size.chars_in(self.inner));
@@ -655,4 +700,40 @@ fn draw_contactless<D: DrawTarget<Color = Rgb565>>(
             .draw(t)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::samples::sample_screens;
+
+    #[test]
+    fn every_sample_fits_whole_on_common_panels() {
+        // No element is left out on these panels: the full or the compact
+        // column fits the body.
+        for (name, screen) in sample_screens() {
+            for (w, h) in [(240, 320), (480, 320), (480, 272), (320, 240), (320, 480)] {
+                let (body, _) = body_area(&screen, Size::new(w, h));
+                let (col, _) = layout(&screen, body);
+                assert!(
+                    col.height() <= body.size.height,
+                    "{name} at {w}x{h}: {} px of content in a {} px body",
+                    col.height(),
+                    body.size.height
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn compact_is_used_only_when_needed() {
+        let (_, screen) = sample_screens()
+            .into_iter()
+            .find(|(n, _)| *n == "declined")
+            .expect("declined sample");
+        let (body, _) = body_area(&screen, Size::new(480, 320));
+        assert!(!layout(&screen, body).0.compact);
+        let (body, _) = body_area(&screen, Size::new(480, 240));
+        assert!(layout(&screen, body).0.compact);
+    }
 }
