@@ -256,6 +256,32 @@ impl Sim {
     }
 }
 
+impl Sim {
+    /// A sale the terminal never started (still `pending`) at its
+    /// `expires_at` ends `timed_out` with reason `expired`.
+    pub fn schedule_expiry(self: &Arc<Self>, payment: proto::PaymentId, expires_at: Timestamp) {
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let wait = (expires_at.unix() - Timestamp::now().unix()).clamp(0, 86_400 * 30) as u64;
+        let sim = Arc::clone(self);
+        let mut shutdown = self.shutdown.clone();
+        rt.spawn(async move {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(wait)) => {
+                    let _ = sim
+                        .mutate(|st, _, now| {
+                            st.expire_payment(&payment, now);
+                            Ok(())
+                        })
+                        .await;
+                }
+                _ = stopped(&mut shutdown) => {}
+            }
+        });
+    }
+}
+
 /// A running simulator.
 pub struct RunningSim {
     addr: SocketAddr,
@@ -368,6 +394,18 @@ pub async fn start(config: Config) -> Result<RunningSim, SimError> {
         payments_changed: watch::channel(0).0,
         shutdown: shutdown.clone(),
     });
+    let pending: Vec<(proto::PaymentId, Timestamp)> = {
+        let g = sim.lock();
+        g.state
+            .payments
+            .values()
+            .filter(|p| p.payment.status == proto::wire::PaymentStatus::Pending)
+            .filter_map(|p| Some((p.payment.payment_id.clone(), p.payment.expires_at?)))
+            .collect()
+    };
+    for (id, at) in pending {
+        sim.schedule_expiry(id, at);
+    }
     let app = routes::router(Arc::clone(&sim));
     let mut stop_rx = shutdown;
     let task = tokio::spawn(async move {

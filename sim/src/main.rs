@@ -21,6 +21,48 @@ struct Cli {
 enum Cmd {
     /// Serve the Kler session backend, partner API and terminal API.
     Serve(Serve),
+    /// Print the signature headers (SPEC section 3) for one request, one
+    /// `Name: value` per line (for `curl -H @file`).
+    Sign(Sign),
+}
+
+#[derive(clap::Args)]
+struct Sign {
+    /// JSON file with the provision answer's data: {api_key, secret, merchant_id, tenant_id}.
+    #[arg(long)]
+    creds: PathBuf,
+    #[arg(long, default_value = "GET")]
+    method: String,
+    /// Path as sent, with `?query` when there is one.
+    #[arg(long)]
+    path: String,
+    /// The exact body that will be sent (omit for none).
+    #[arg(long, default_value = "")]
+    body: String,
+}
+
+fn sign(s: Sign) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(&s.creds)
+        .with_context(|| format!("reading {}", s.creds.display()))?;
+    let p: proto::wire::ProvisionResponse = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a provision answer", s.creds.display()))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .context("clock before 1970")?
+        .as_secs() as i64;
+    let h = proto::signing::sign_request(
+        &p.credentials(),
+        &s.method.to_ascii_uppercase(),
+        &s.path,
+        s.body.as_bytes(),
+        now,
+        uuid::Uuid::new_v4(),
+    )
+    .context("the body is not a JSON object")?;
+    for (k, v) in h.pairs() {
+        println!("{k}: {v}");
+    }
+    Ok(())
 }
 
 #[derive(clap::Args)]
@@ -69,7 +111,10 @@ async fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let Cmd::Serve(s) = Cli::parse().command;
+    let s = match Cli::parse().command {
+        Cmd::Serve(s) => s,
+        Cmd::Sign(s) => return sign(s),
+    };
     let mut cfg = kler_sim::Config::new(s.listen, s.org_key);
     let generated = s.webhook_secret.is_none();
     cfg.webhook_secret = s.webhook_secret;

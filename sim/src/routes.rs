@@ -454,7 +454,12 @@ async fn create_payment(
         })
         .await?;
     match p {
-        Ok(p) => Ok(ok(StatusCode::CREATED, p)),
+        Ok(p) => {
+            if let Some(at) = p.expires_at {
+                sim.schedule_expiry(p.payment_id.clone(), at);
+            }
+            Ok(ok(StatusCode::CREATED, p))
+        }
         Err(previous) => Ok(replayed(previous)),
     }
 }

@@ -1122,6 +1122,17 @@ impl State {
         Ok(payment)
     }
 
+    /// Ends a sale still `pending` once past its `expires_at`.
+    pub fn expire_payment(&mut self, id: &PaymentId, now: Timestamp) {
+        let due = self.payments.get(id).is_some_and(|p| {
+            p.payment.status == PaymentStatus::Pending
+                && p.payment.expires_at.is_some_and(|e| e <= now)
+        });
+        if due {
+            self.finish_payment(id, PaymentStatus::TimedOut, Some("expired".into()), now);
+        }
+    }
+
     pub fn payment(&self, id: &PaymentId) -> Result<&PaymentRec, ApiErr> {
         self.payments
             .get(id)

@@ -1764,3 +1764,46 @@ async fn the_binary_prints_its_address_when_ready() {
     assert_eq!(r.status(), StatusCode::OK);
     child.kill().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_sale_never_started_times_out_at_its_expiry() {
+    let (hook, mut hooks) = receiver(0).await;
+    let e = env().await;
+    let (_, tids) = e.session(1, Some(&hook)).await;
+    let tid = tids[0].clone();
+    let t = e.provision(&tid).await;
+    let _stream = Sse::open(&t, &tid, None).await;
+    let soon = proto::wire::Timestamp::now().plus_secs(2);
+    let r = e
+        .org
+        .request(Method::POST, "/v1/payments")
+        .header("Idempotency-Key", "expiring")
+        .json(&json!({"terminal_id": tid, "amount": "1.00", "reference": "exp-1", "expires_at": soon}))
+        .send()
+        .await
+        .unwrap();
+    let (s, v) = json_of(r).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let pid = v["data"]["payment_id"].as_str().unwrap().to_owned();
+    let (_, w) = recv_event(&mut hooks, "payment.updated").await;
+    assert_eq!(w["data"]["payment_id"], json!(pid));
+    assert_eq!(
+        (w["data"]["status"].as_str(), w["data"]["reason"].as_str()),
+        (Some("timed_out"), Some("expired"))
+    );
+    // A past expiry is refused.
+    let r = e
+        .org
+        .request(Method::POST, "/v1/payments")
+        .header("Idempotency-Key", "expired")
+        .json(&json!({"terminal_id": tid, "amount": "1.00", "reference": "exp-2", "expires_at": "2020-01-01T00:00:00Z"}))
+        .send()
+        .await
+        .unwrap();
+    let (s, v) = json_of(r).await;
+    assert_eq!(
+        (s, err_code(&v)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_expires_at")
+    );
+    e.sim.shutdown().await;
+}
