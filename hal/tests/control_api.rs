@@ -333,3 +333,45 @@ async fn unknown_routes_are_json_404() {
     let body: Value = r.json().await.unwrap();
     assert_eq!(error_code(&body), "not_found");
 }
+
+#[tokio::test]
+async fn screen_long_poll_returns_on_the_next_change() {
+    let mut h = start().await;
+    let first: Value = h.get("/screen").await.json().await.unwrap();
+    let seen = first["version"].as_u64().unwrap();
+
+    // Nothing changes: the wait ends at its timeout with the same version.
+    let same: Value = h
+        .get(&format!("/screen?after={seen}&timeout_ms=50"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(same["version"].as_u64(), Some(seen));
+
+    // A change while the request waits (or before it arrives) ends it.
+    let url = format!("{}/screen?after={seen}&timeout_ms=30000", h.base);
+    let http = h.http.clone();
+    let waiting = tokio::spawn(async move {
+        http.get(url)
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()
+    });
+    let mut parts = h.parts.take().unwrap();
+    let (_, screen) = ui::samples::sample_screens()
+        .into_iter()
+        .find(|(name, _)| *name == "idle")
+        .unwrap();
+    hal::show(&mut parts.display, &screen).await.unwrap();
+    let changed = waiting.await.unwrap();
+    assert!(changed["version"].as_u64().unwrap() > seen);
+
+    let r = h.get("/screen?after=soon").await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(error_code(&body), "bad_query");
+}

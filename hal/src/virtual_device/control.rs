@@ -4,7 +4,7 @@
 //! |---|---|
 //! | `GET /` | HTML page: live screen, a button per test card, cancel/ok/back/digits |
 //! | `GET /screen.png` | the last flushed frame as PNG |
-//! | `GET /screen` | `{screen, amount, currency, message, offline, queued}` plus `frame`, `reader_waiting`, `last_indicator`, `indicator` |
+//! | `GET /screen` | `{screen, amount, currency, message, offline, queued}` plus `frame`, `version`, `reader_waiting`, `last_indicator`, `indicator`; `?after=<version>[&timeout_ms=]` waits for the next change (long poll) |
 //! | `POST /tap {"card": name}` | 200; 409 `reader_not_waiting`; 422 `unknown_card` |
 //! | `POST /press {"button": b}` | 200; 422 `unknown_button`; 503 `input_busy` |
 //!
@@ -15,11 +15,12 @@
 //! through DNS rebinding.
 
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
@@ -194,6 +195,17 @@ async fn index() -> impl IntoResponse {
     )
 }
 
+/// `GET /screen` query: `?after=<version>` waits until something changed
+/// after that version, at most `timeout_ms` (default 10 s, at most 30 s).
+#[derive(Deserialize)]
+struct ScreenQuery {
+    after: Option<u64>,
+    timeout_ms: Option<u64>,
+}
+
+const DEFAULT_WAIT: Duration = Duration::from_secs(10);
+const MAX_WAIT: Duration = Duration::from_secs(30);
+
 /// `GET /screen`: the semantic state plus what tests need to synchronise.
 #[derive(Serialize)]
 struct ScreenJson {
@@ -201,16 +213,35 @@ struct ScreenJson {
     state: ui::ScreenState,
     /// Sequence number of the last flushed frame (0 before any).
     frame: u64,
+    /// Change counter; pass it back as `?after=` to wait for the next change.
+    version: u64,
     reader_waiting: bool,
     last_indicator: Option<Signal>,
     indicator: IndicatorLog,
 }
 
-async fn screen(State(device): State<VirtualDevice>) -> Response {
+async fn screen(
+    State(device): State<VirtualDevice>,
+    query: Result<Query<ScreenQuery>, QueryRejection>,
+) -> Response {
+    let query = match query {
+        Ok(Query(q)) => q,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "bad_query", e.body_text()),
+    };
+    if let Some(seen) = query.after {
+        let wait = query
+            .timeout_ms
+            .map_or(DEFAULT_WAIT, Duration::from_millis)
+            .min(MAX_WAIT);
+        // Timing out is a normal answer: the unchanged state.
+        let _ = tokio::time::timeout(wait, device.changed_since(seen)).await;
+    }
+    let version = device.version();
     let indicator = device.indicator();
     let body = ScreenJson {
         state: device.screen_state(),
         frame: device.frame().seq,
+        version,
         reader_waiting: device.reader_waiting(),
         last_indicator: indicator.last,
         indicator,
@@ -390,18 +421,24 @@ for (const k of ["1","2","3","4","5","6","7","8","9","0"]) {
 }
 document.querySelectorAll("button[data-button]").forEach(b => b.onclick = () => post("/press", { button: b.dataset.button }));
 let lastFrame = -1;
-async function refresh() {
+let version = null;
+async function refresh(wait) {
   try {
-    const s = await (await fetch("/screen", { cache: "no-store" })).json();
+    const q = (wait && version !== null) ? "?after=" + version + "&timeout_ms=25000" : "";
+    const s = await (await fetch("/screen" + q, { cache: "no-store" })).json();
+    version = s.version;
     document.getElementById("state").textContent = JSON.stringify(s, null, 2);
     if (s.frame !== lastFrame) {
       lastFrame = s.frame;
       document.getElementById("screen").src = "/screen.png?frame=" + s.frame;
     }
-  } catch (e) { document.getElementById("state").textContent = "device unreachable"; }
+  } catch (e) {
+    document.getElementById("state").textContent = "device unreachable";
+    await new Promise(r => setTimeout(r, 2000));
+  }
 }
-refresh();
-setInterval(refresh, 500);
+// Long poll: each request returns when the device changes (or after 25 s).
+(async () => { await refresh(false); for (;;) { await refresh(true); } })();
 </script>
 </body>
 </html>

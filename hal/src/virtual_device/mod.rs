@@ -80,6 +80,20 @@ struct Shared {
     frame: watch::Sender<Arc<FlushedFrame>>,
     state: watch::Sender<ScreenState>,
     indicator: Mutex<IndicatorLog>,
+    /// Bumped on every observable change (frame, state, reader waiting,
+    /// indicator), so clients can wait for a change instead of polling.
+    version: watch::Sender<u64>,
+}
+
+impl Shared {
+    fn bump(&self) {
+        self.version.send_modify(|v| *v += 1);
+    }
+
+    fn set_reader_waiting(&self, waiting: bool) {
+        self.reader_waiting.send_replace(waiting);
+        self.bump();
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -118,6 +132,7 @@ impl VirtualDevice {
             frame: watch::Sender::new(blank),
             state: watch::Sender::new(ScreenState::booting()),
             indicator: Mutex::new(IndicatorLog::default()),
+            version: watch::Sender::new(0),
         });
         let parts = VirtualParts {
             reader: VirtualReader {
@@ -146,7 +161,7 @@ impl VirtualDevice {
         let Some(waiter) = waiter else {
             return Err(TapError::ReaderNotWaiting);
         };
-        self.shared.reader_waiting.send_replace(false);
+        self.shared.set_reader_waiting(false);
         waiter
             .tx
             .send(card.read())
@@ -193,6 +208,20 @@ impl VirtualDevice {
         self.shared.state.subscribe()
     }
 
+    /// Counts every observable change (frame, state, reader waiting,
+    /// indicator).
+    pub fn version(&self) -> u64 {
+        *self.shared.version.borrow()
+    }
+
+    /// Resolves once [`VirtualDevice::version`] is greater than `seen` (at
+    /// once if it already is).
+    pub async fn changed_since(&self, seen: u64) {
+        let mut rx = self.shared.version.subscribe();
+        // The sender lives in `shared`, which we hold: this cannot fail.
+        let _ = rx.wait_for(|v| *v > seen).await;
+    }
+
     pub fn indicator(&self) -> IndicatorLog {
         *lock(&self.shared.indicator)
     }
@@ -215,7 +244,7 @@ impl Drop for WaiterGuard<'_> {
         let mut slot = lock(&self.shared.waiter);
         if slot.as_ref().is_some_and(|w| w.id == self.id) {
             *slot = None;
-            self.shared.reader_waiting.send_replace(false);
+            self.shared.set_reader_waiting(false);
         }
     }
 }
@@ -230,7 +259,7 @@ impl CardReader for VirtualReader {
         let id = self.shared.next_waiter.fetch_add(1, Ordering::Relaxed);
         // A newer read replaces an older one (its sender drops; see below).
         *lock(&self.shared.waiter) = Some(Waiter { id, tx });
-        self.shared.reader_waiting.send_replace(true);
+        self.shared.set_reader_waiting(true);
         let _guard = WaiterGuard {
             shared: &self.shared,
             id,
@@ -304,11 +333,13 @@ impl Display for VirtualDisplay {
             seq: self.seq,
             frame: self.frame.clone(),
         }));
+        self.shared.bump();
         Ok(())
     }
 
     fn set_state(&mut self, state: &ScreenState) {
         self.shared.state.send_replace(state.clone());
+        self.shared.bump();
     }
 }
 
@@ -338,6 +369,8 @@ impl Indicator for VirtualIndicator {
             Signal::Success => log.success += 1,
             Signal::Failure => log.failure += 1,
         }
+        drop(log);
+        self.shared.bump();
         Ok(())
     }
 }

@@ -186,3 +186,26 @@ async fn reader_info_is_virtual() {
     let (_device, mut parts) = VirtualDevice::new(Size::new(240, 320));
     assert_eq!(parts.reader.info().await.unwrap().model, "virtual");
 }
+
+#[tokio::test]
+async fn every_observable_change_bumps_the_version() {
+    let (device, mut parts) = VirtualDevice::new(Size::new(240, 320));
+    let v0 = device.version();
+    parts.indicator.signal(Signal::Failure).await.unwrap();
+    let v1 = device.version();
+    assert!(v1 > v0);
+    let waiter = device.clone();
+    let waited = tokio::spawn(async move { waiter.changed_since(v1).await });
+    let read = tokio::spawn(async move {
+        parts
+            .reader
+            .read_card(request(Duration::from_secs(60)), CancellationToken::new())
+            .await
+    });
+    waited.await.unwrap();
+    device.reader_ready().await;
+    let v2 = device.version();
+    device.tap(TestCard::VisaOk).unwrap();
+    read.await.unwrap().unwrap();
+    assert!(device.version() > v2);
+}
