@@ -976,9 +976,14 @@ fn update_transaction(
     if t.state.is_approved() && t.card.is_none() {
         return Err(illegal(format!("{} needs the card", t.state)));
     }
-    if let (TxKind::Refund, Some(card), Some(original)) =
-        (t.kind, &update.card, &t.original_reference)
-    {
+    // A refund declined because another card was tapped is recorded with
+    // that card; any other refund must carry the card of its sale.
+    if let (TxKind::Refund, Some(card), Some(original), false) = (
+        t.kind,
+        &update.card,
+        &t.original_reference,
+        t.state == TxState::Declined,
+    ) {
         check_refund_card(tx, reference, original, card)?;
     }
     let card = t.card.as_ref();
