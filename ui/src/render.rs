@@ -86,7 +86,9 @@ pub fn render<D: DrawTarget<Color = Rgb565>>(
     let mut t = target.translated(bb.top_left);
     let size = bb.size;
     t.fill_solid(&Rectangle::new(Point::zero(), size), BG)?;
-    draw_header(&mut t, size, &screen.status)?;
+    // While booting the terminal does not know yet whether it is online.
+    let link_known = !matches!(screen.view, View::Booting { .. });
+    draw_header(&mut t, size, &screen.status, link_known)?;
 
     let (body, with_footer) = body_area(screen, size);
     if with_footer {
@@ -293,6 +295,7 @@ fn draw_header<D: DrawTarget<Color = Rgb565>>(
     t: &mut D,
     size: Size,
     status: &StatusLine,
+    link_known: bool,
 ) -> Result<(), D::Error> {
     if size.height < HEADER_H || size.width < 2 * MARGIN {
         return Ok(());
@@ -322,7 +325,12 @@ fn draw_header<D: DrawTarget<Color = Rgb565>>(
     };
     let badge_w = SMALL_BOLD.width(badge.len()) + 8;
     let badge_h = SMALL_BOLD.height() + 4;
-    let label_room = inner.saturating_sub(badge_w + MARGIN);
+    let show_badge = link_known && badge_w <= inner;
+    let label_room = if show_badge {
+        inner.saturating_sub(badge_w + MARGIN)
+    } else {
+        inner
+    };
     let label = text::truncate(
         &text::sanitize(&status.terminal_label),
         SMALL.chars_in(label_room),
@@ -334,7 +342,7 @@ fn draw_header<D: DrawTarget<Color = Rgb565>>(
         SMALL,
         HEADER_SUB,
     )?;
-    if badge_w <= inner {
+    if show_badge {
         let x = (size.width - MARGIN - badge_w) as i32;
         RoundedRectangle::with_equal_corners(
             Rectangle::new(Point::new(x, row2 + 1), Size::new(badge_w, badge_h)),
