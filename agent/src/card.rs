@@ -159,8 +159,7 @@ fn luhn_ok(digits: &[u8]) -> bool {
 pub type TokenizedCard = Card;
 
 /// The card scheme, from the PAN's leading digits.
-fn brand_of(pan: &Pan) -> CardBrand {
-    let d = pan.0.as_bytes();
+fn brand_of_digits(d: &[u8]) -> CardBrand {
     let prefix = |n: usize| -> u32 {
         d.iter()
             .take(n)
@@ -188,23 +187,38 @@ fn brand_of(pan: &Pan) -> CardBrand {
     }
 }
 
+/// Tokenizes a PAN read by the hardware layer without copying it; the
+/// caller drops the [`hal::SecretPan`] (which wipes itself) right after.
+pub fn tokenize_secret(
+    key: &CardKey,
+    pan: &hal::SecretPan,
+    entry_mode: EntryMode,
+) -> TokenizedCard {
+    // `SecretPan` is validated like `Pan` (12–19 digits, Luhn).
+    tokenize_digits(key, pan.expose(), entry_mode)
+}
+
 /// Tokenizes a card and wipes its PAN (the `Pan` is consumed and dropped here).
 pub fn tokenize(key: &CardKey, pan: Pan, entry_mode: EntryMode) -> TokenizedCard {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key.expose().as_slice())
-        .expect("HMAC accepts keys of any length");
-    mac.update(pan.0.as_bytes());
-    let digest = mac.finalize().into_bytes();
-    let token = CardToken::new(hex::encode(&digest[..TOKEN_LEN / 2]))
-        .expect("32 lowercase hex characters are a valid token");
-    let last4 = Last4::new(pan.last4_digits()).expect("a validated PAN ends in four digits");
-    let card = Card {
-        token,
-        last4,
-        brand: brand_of(&pan),
-        entry_mode,
-    };
+    let card = tokenize_digits(key, &pan.0, entry_mode);
     drop(pan);
     card
+}
+
+/// `digits`: a validated PAN (at least 12 ASCII digits).
+fn tokenize_digits(key: &CardKey, digits: &str, entry_mode: EntryMode) -> TokenizedCard {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key.expose().as_slice())
+        .expect("HMAC accepts keys of any length");
+    mac.update(digits.as_bytes());
+    let digest = mac.finalize().into_bytes();
+    Card {
+        token: CardToken::new(hex::encode(&digest[..TOKEN_LEN / 2]))
+            .expect("32 lowercase hex characters are a valid token"),
+        last4: Last4::new(&digits[digits.len().saturating_sub(4)..])
+            .expect("a validated PAN ends in four digits"),
+        brand: brand_of_digits(digits.as_bytes()),
+        entry_mode,
+    }
 }
 
 #[cfg(test)]
@@ -231,6 +245,15 @@ mod tests {
         assert_ne!(a.token, d.token);
         assert_eq!(a.token.as_str().len(), TOKEN_LEN);
         assert!(CardToken::new(a.token.as_str()).is_ok());
+    }
+
+    #[test]
+    fn hal_pans_tokenize_like_pans() {
+        let secret = hal::SecretPan::new("5061000000000000007").unwrap();
+        let a = tokenize_secret(&key(4), &secret, EntryMode::Contactless);
+        let b = tokenize(&key(4), pan("5061000000000000007"), EntryMode::Contactless);
+        assert_eq!(a, b);
+        assert_eq!(a.brand, CardBrand::Verve);
     }
 
     #[test]

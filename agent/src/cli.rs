@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context, anyhow};
 use clap::{Args, Parser, Subcommand};
 use pos_agent::client::SignedClient;
-use pos_agent::config::{self, Config, ConfigError, EX_CONFIG, Sources};
+use pos_agent::config::{self, Config, ConfigError, DisplaySpec, EX_CONFIG, ReaderSpec, Sources};
 use pos_agent::provision::{self, ENV_CREDENTIALS_DIRECTORY};
 use proto::Currency;
 use proto::signing::Secret;
@@ -537,12 +537,61 @@ fn doctor(args: &ConfigArgs) -> Result<(), Failure> {
         Ok(id) => check_backend(&config, id)?,
         Err(_) => check(false, "backend", "skipped: no credentials"),
     };
-    println!("skip reader       device checks run inside `pos-agent run` (not in this build)");
-    println!("skip display      device checks run inside `pos-agent run` (not in this build)");
+    all_ok &= check_reader(&config)?;
+    all_ok &= check_display(&config);
     if all_ok {
         Ok(())
     } else {
         Err(anyhow!("some checks failed").into())
+    }
+}
+
+/// The reader answers with its model and firmware.
+fn check_reader(config: &Config) -> Result<bool, Failure> {
+    use hal::CardReader;
+    let device = match &config.hal.reader {
+        ReaderSpec::Virtual => return Ok(check(true, "reader", "virtual reader (no hardware)")),
+        ReaderSpec::Pn532 { device } => device.clone(),
+    };
+    let path = device.to_string_lossy().into_owned();
+    let r = runtime()?.block_on(async {
+        tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            let mut reader =
+                hal::pn532::Pn532Reader::open(&path, hal::pn532::Pn532Config::default())
+                    .await
+                    .map_err(|e| e.to_string())?;
+            reader.info().await.map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|_| "no answer within 5 s".to_owned())
+        .and_then(|r| r)
+    });
+    Ok(match r {
+        Ok(info) => check(
+            true,
+            "reader",
+            format!(
+                "{} on {path}: {} firmware {}",
+                "pn532", info.model, info.firmware
+            ),
+        ),
+        Err(e) => check(
+            false,
+            "reader",
+            format!("pn532 on {path}: {e} (is `pos-agent run` holding the port?)"),
+        ),
+    })
+}
+
+/// The display can be driven by this build.
+fn check_display(config: &Config) -> bool {
+    match &config.hal.display {
+        DisplaySpec::Virtual => check(true, "display", "virtual display (in memory)"),
+        other => check(
+            false,
+            "display",
+            format!("{other:?}: no driver for this panel in this build"),
+        ),
     }
 }
 

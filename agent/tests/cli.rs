@@ -383,3 +383,29 @@ async fn queue_and_report_read_a_real_ledger() {
     let (stdout, _) = text(&out);
     assert!(stdout.contains("NGN 3,500.50"), "{stdout}");
 }
+
+#[tokio::test]
+async fn doctor_reports_unusable_devices_one_line_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        "http://127.0.0.1:9",
+        "[hal]\nreader = \"pn532:/nonexistent/ttyS9\"\ndisplay = \"fbdev:/dev/fb7\"",
+    );
+    let out = pos_agent(&["doctor", "--config", cfg.to_str().unwrap()], &[]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    let line = |name: &str| {
+        stdout
+            .lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(name))
+            .unwrap_or_else(|| panic!("no {name} line in:\n{stdout}"))
+            .to_owned()
+    };
+    assert!(line("config").starts_with("ok"), "{stdout}");
+    assert!(line("reader").starts_with("FAIL"), "{stdout}");
+    assert!(line("reader").contains("/nonexistent/ttyS9"), "{stdout}");
+    assert!(line("display").starts_with("FAIL"), "{stdout}");
+    assert!(line("credentials").starts_with("FAIL"), "{stdout}");
+    assert!(line("backend").starts_with("FAIL"), "{stdout}");
+}
