@@ -267,6 +267,16 @@ fn main() {
             closed_loop(Arc::clone(&terms), clients, Duration::from_secs(5)).await;
         }
         open_loop(Arc::clone(&terms), 2000, Duration::from_secs(5)).await;
+        // The same with --state: every submission written through to SQLite.
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = kler_sim::Config::new("127.0.0.1:0", ORG);
+        cfg.state_file = Some(dir.path().join("bench.db"));
+        let persisted = kler_sim::start(cfg).await.unwrap();
+        let porg = OrgClient::new(http.clone(), persisted.url(), ORG);
+        let pterms = Arc::new(terminals(&porg, &http, &persisted.url(), 50).await);
+        closed_loop(Arc::clone(&pterms), 32, Duration::from_secs(5)).await;
+        println!("  (last row: with --state, SQLite write-through)");
+        persisted.shutdown().await;
         println!();
         println!("Concurrent SSE command streams (one connection each, `: ping` every 1 s):");
         for n in [1000, 2000] {

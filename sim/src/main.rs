@@ -100,6 +100,18 @@ struct Serve {
     /// Tenant id given to terminals.
     #[arg(long, default_value = "test-tenant")]
     tenant_id: String,
+    /// Offline floor limit sent in heartbeat answers (e.g. "50000.00").
+    #[arg(long)]
+    offline_floor_limit: Option<proto::Money>,
+    /// Cumulative offline amount sent in heartbeat answers.
+    #[arg(long)]
+    offline_max_total: Option<proto::Money>,
+    /// Offline payment count sent in heartbeat answers.
+    #[arg(long)]
+    offline_max_count: Option<u32>,
+    /// Maximum age of queued offline payments (hours) sent in heartbeat answers.
+    #[arg(long)]
+    offline_max_age_hours: Option<u32>,
 }
 
 #[tokio::main]
@@ -126,6 +138,15 @@ async fn main() -> anyhow::Result<()> {
     cfg.offline_after = Duration::from_millis(s.offline_after_ms);
     cfg.abort_wait = Duration::from_millis(s.abort_wait_ms);
     cfg.tenant_id = s.tenant_id;
+    let limits = proto::wire::OfflineLimits {
+        floor_limit: s.offline_floor_limit,
+        max_total: s.offline_max_total.map(|m| proto::Total(m.minor())),
+        max_count: s.offline_max_count,
+        max_age_hours: s.offline_max_age_hours,
+    };
+    if limits != proto::wire::OfflineLimits::default() {
+        cfg.offline_limits = Some(limits);
+    }
     let sim = kler_sim::start(cfg).await.context("starting kler-sim")?;
     if generated {
         // Printed on purpose: a sandbox secret the integrator needs to

@@ -1735,7 +1735,17 @@ async fn state_survives_a_restart() {
 async fn the_binary_prints_its_address_when_ready() {
     use tokio::io::AsyncBufReadExt;
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_kler-sim"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--org-key", ORG])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--org-key",
+            ORG,
+            "--offline-floor-limit",
+            "50000.00",
+            "--offline-max-count",
+            "100",
+        ])
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
@@ -1762,6 +1772,45 @@ async fn the_binary_prints_its_address_when_ready() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
+    // Heartbeat answers carry the configured offline limits.
+    let http = reqwest::Client::new();
+    let org = OrgClient::new(http.clone(), url.clone(), ORG);
+    let v: Value = org
+        .request(Method::POST, "/v1/sessions")
+        .json(&json!({"external_event_id": "e", "name": "n", "collection": {"pos": true, "pos_count": 1}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let tid = v["data"]["pos_terminals"][0]["terminal_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let v: Value = org
+        .request(Method::POST, &format!("/v1/terminals/{tid}/provision"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let p: ProvisionResponse = serde_json::from_value(v["data"].clone()).unwrap();
+    let t = SignedClient::new(http, url, p.credentials());
+    let hb = json!({"agent_version": "0.1.0", "state": "idle"});
+    let (s, v) = signed(
+        &t,
+        Method::POST,
+        &format!("/v1/terminals/{tid}/heartbeat"),
+        Some(&hb),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        v["data"]["offline_limits"],
+        json!({"floor_limit": "50000.00", "max_count": 100})
+    );
     child.kill().await.unwrap();
 }
 
@@ -1804,6 +1853,92 @@ async fn a_sale_never_started_times_out_at_its_expiry() {
     assert_eq!(
         (s, err_code(&v)),
         (StatusCode::UNPROCESSABLE_ENTITY, "invalid_expires_at")
+    );
+    e.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn garbage_never_breaks_the_server() {
+    use rand::{Rng, SeedableRng};
+    let e = env().await;
+    let (sid, tids) = e.session(1, None).await;
+    let tid = tids[0].clone();
+    let t = e.provision(&tid).await;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let deep = format!("{}1{}", "[".repeat(5000), "]".repeat(5000));
+    let mut bodies: Vec<Vec<u8>> = vec![
+        deep.into_bytes(),
+        br#"{"amount": 1e400}"#.to_vec(),
+        br#"{"amount": "99999999999999999999.99", "currency": "NGN"}"#.to_vec(),
+        br#"{"reference": "\ud800"}"#.to_vec(),
+        "{\"name\": \"\u{202e}\u{0}\"}".as_bytes().to_vec(),
+        b"null".to_vec(),
+        b"{\"a\":{\"b\":{\"c\":null}}}".to_vec(),
+    ];
+    for _ in 0..40 {
+        let len = rng.gen_range(0..300);
+        bodies.push((0..len).map(|_| rng.r#gen::<u8>()).collect());
+    }
+    let org_paths = [
+        "/v1/sessions".to_owned(),
+        format!("/v1/sessions/{sid}/operators"),
+        "/v1/payments".to_owned(),
+        "/v1/refunds?transactionId=x".to_owned(),
+        "/v1/sandbox/scenarios".to_owned(),
+    ];
+    let term_paths = [
+        format!("/v1/terminals/{tid}/transactions"),
+        format!("/v1/terminals/{tid}/heartbeat"),
+        format!("/v1/terminals/{tid}/commands/c/ack"),
+        format!("/v1/terminals/{tid}/payments/p/events"),
+        format!("/v1/terminals/{tid}/transactions/r-1/reversal"),
+    ];
+    for body in &bodies {
+        for p in &org_paths {
+            let r = e
+                .org
+                .request(Method::POST, p)
+                .header("Idempotency-Key", "g")
+                .body(body.clone())
+                .send()
+                .await
+                .unwrap();
+            let s = r.status();
+            assert!(s.is_client_error(), "{p}: {s}");
+            let v: Value = r.json().await.expect("a JSON error");
+            assert_eq!(v["success"], json!(false));
+        }
+        for p in &term_paths {
+            let r = t
+                .request(Method::POST, p, b"")
+                .unwrap()
+                .header("Idempotency-Key", "g")
+                .body(body.clone())
+                .send()
+                .await
+                .unwrap();
+            let s = r.status();
+            assert!(s.is_client_error(), "{p}: {s}");
+        }
+    }
+    // Still healthy, nothing recorded.
+    let (s, v) = signed(
+        &t,
+        Method::GET,
+        &format!("/v1/terminals/{tid}/transactions"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (s, v["data"]["totalElements"].as_u64()),
+        (StatusCode::OK, Some(0))
+    );
+    let (s, v) = e
+        .org_json(Method::GET, &format!("/v1/reconciliation/{sid}"), None)
+        .await;
+    assert_eq!(
+        (s, v["data"]["total_inflow"].as_str()),
+        (StatusCode::OK, Some("0.00"))
     );
     e.sim.shutdown().await;
 }
