@@ -175,10 +175,27 @@ impl std::fmt::Debug for Target {
     }
 }
 
+/// Line health counters, for diagnostics (`doctor`, logs) and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LineHealth {
+    /// Bytes received, frames and garbage.
+    pub bytes_in: u64,
+    /// Bytes sent.
+    pub bytes_out: u64,
+    /// Non-zero bytes dropped as garbage between frames.
+    pub garbage_bytes: u64,
+    /// Commands sent again (no ACK in time, NACK, corrupt ACK).
+    pub commands_resent: u64,
+    /// NACKs sent to ask for a response again (corrupt or late).
+    pub nacks_sent: u64,
+}
+
 /// A PN532 on a byte stream (a serial port in production, a pseudo-terminal in tests).
 pub struct Pn532<T> {
     io: Framed<T, Pn532Codec>,
     config: Pn532Config,
+    commands_resent: u64,
+    nacks_sent: u64,
 }
 
 impl Pn532<tokio_serial::SerialStream> {
@@ -205,6 +222,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Pn532<T> {
         Pn532 {
             io: Framed::new(io, Pn532Codec::default()),
             config,
+            commands_resent: 0,
+            nacks_sent: 0,
         }
     }
 
@@ -213,9 +232,16 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Pn532<T> {
         &self.config
     }
 
-    /// Bytes (received, sent) on the line so far.
-    pub fn line_bytes(&self) -> (u64, u64) {
-        (self.io.codec().bytes_in(), self.io.codec().bytes_out())
+    /// Line counters so far.
+    pub fn line_health(&self) -> LineHealth {
+        let codec = self.io.codec();
+        LineHealth {
+            bytes_in: codec.bytes_in(),
+            bytes_out: codec.bytes_out(),
+            garbage_bytes: codec.garbage(),
+            commands_resent: self.commands_resent,
+            nacks_sent: self.nacks_sent,
+        }
     }
 
     /// Wakes the PN532 from power-down, puts the SAM in normal mode, and makes
@@ -366,6 +392,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Pn532<T> {
                     }
                     other => {
                         tracing::debug!(command = code, attempt, got = ?other, "PN532 command not acknowledged; resending");
+                        if attempt < attempts {
+                            self.commands_resent += 1;
+                        }
                         continue 'send;
                     }
                 }
@@ -408,6 +437,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Pn532<T> {
                         return Err(Pn532Error::Timeout { command: code });
                     }
                     resend_requests += 1;
+                    self.nacks_sent += 1;
                     tracing::debug!(command = code, "PN532 response corrupt or late; NACK");
                     self.io.send(Frame::Nack).await?;
                     deadline = timeout.map(|t| tokio::time::Instant::now() + t);

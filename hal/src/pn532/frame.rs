@@ -157,9 +157,11 @@ impl Pn532Codec {
         self.consume(src, n);
     }
 
-    /// Consumes `n` frame bytes plus the postamble if it has arrived.
+    /// Consumes the `n` bytes of a frame up to its checksum. The postamble is left
+    /// to the start-code scan: it may also be the first byte of the next frame's
+    /// start code when a sender omits the preamble, and taking it only when it has
+    /// already arrived would make decoding depend on how reads split the stream.
     fn consume_frame(&mut self, src: &mut BytesMut, n: usize) {
-        let n = if src.get(n) == Some(&0x00) { n + 1 } else { n };
         self.consume(src, n);
     }
 }
@@ -339,6 +341,7 @@ mod tests {
         while let Some(f) = codec.decode(&mut buf).unwrap() {
             out.push(f);
         }
+        out.extend(codec.decode_eof(&mut buf).unwrap());
         out
     }
 
@@ -418,6 +421,19 @@ mod tests {
             ]
         );
         assert!(c.garbage() >= 4, "garbage counted: {}", c.garbage());
+    }
+
+    #[test]
+    fn frames_without_preamble_back_to_back() {
+        // Found by fuzzing: the second frame's start code must not be taken for the
+        // first frame's postamble, however the bytes are split into reads.
+        let bytes = [
+            0x00, 0xFF, 0x02, 0xFE, 0xFF, 0x01, 0x00, 0x00, 0xFF, 0x02, 0xFE, 0xFF, 0x01, 0x00,
+            0x00,
+        ];
+        let frames = decode_all(&mut Pn532Codec::default(), &bytes);
+        assert_eq!(frames.len(), 2, "{frames:?}");
+        fuzz_decode(&bytes);
     }
 
     #[test]

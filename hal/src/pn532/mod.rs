@@ -16,7 +16,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::sync::CancellationToken;
 use zeroize::Zeroizing;
 
-pub use driver::{FirmwareVersion, Pn532, Pn532Config, Pn532Error, Target};
+pub use driver::{FirmwareVersion, LineHealth, Pn532, Pn532Config, Pn532Error, Target};
 
 use crate::card::{CardRead, ReaderError, ReaderInfo};
 use crate::emv::{self, ApduTransport, EmvError, TerminalData, TransportError};
