@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, anyhow};
 use clap::{Args, Parser, Subcommand};
-use pos_agent::client::SignedClient;
+use pos_agent::client::{OrgClient, SignedClient};
 use pos_agent::config::{self, Config, ConfigError, DisplaySpec, EX_CONFIG, ReaderSpec, Sources};
 use pos_agent::provision::{self, ENV_CREDENTIALS_DIRECTORY};
 use proto::Currency;
@@ -63,12 +63,20 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Compare the local ledger with the backend's statement for this terminal.
+    /// Compare the local ledger with the backend's statement for this terminal
+    /// and, given the organisation key, with the session's reconciliation.
     Reconcile {
         #[command(flatten)]
         config: ConfigArgs,
         #[arg(long)]
         json: bool,
+        /// File holding the organisation key, to also check
+        /// `GET /v1/reconciliation/:session_id`.
+        #[arg(long, value_name = "FILE", conflicts_with = "org_key")]
+        org_key_file: Option<PathBuf>,
+        /// The organisation key itself (for tests).
+        #[arg(long, value_name = "KEY")]
+        org_key: Option<String>,
     },
     /// Check config, storage, clock, backend and devices; one line per check.
     Doctor {
@@ -216,7 +224,21 @@ pub fn dispatch(cli: Cli) -> Result<(), Failure> {
         }
         Command::Queue { config, json } => queue(&load_config(&config, &[])?, json),
         Command::Report { config, json } => report(&load_config(&config, &[])?, json),
-        Command::Reconcile { config, json } => reconcile(&load_config(&config, &[])?, json),
+        Command::Reconcile {
+            config,
+            json,
+            org_key_file,
+            org_key,
+        } => {
+            let config = load_config(&config, &[])?;
+            let key = match (org_key_file, org_key) {
+                (Some(path), _) => Some(provision::read_org_key(&path).map_err(|e| anyhow!(e))?),
+                (None, Some(k)) if !k.trim().is_empty() => Some(Secret::new(k.trim())),
+                (None, Some(_)) => return Err(anyhow!("the organisation key is empty").into()),
+                (None, None) => None,
+            };
+            reconcile(&config, json, key)
+        }
         Command::Doctor { config } => doctor(&config),
     }
 }
@@ -396,7 +418,7 @@ fn report(config: &Config, json: bool) -> Result<(), Failure> {
     Ok(())
 }
 
-fn reconcile(config: &Config, json: bool) -> Result<(), Failure> {
+fn reconcile(config: &Config, json: bool, org_key: Option<Secret>) -> Result<(), Failure> {
     let identity = provision::load_identity(config, credentials_directory().as_deref())
         .map_err(|e| anyhow!(e))?;
     let local = match open_ledger(config)? {
@@ -445,7 +467,14 @@ fn reconcile(config: &Config, json: bool) -> Result<(), Failure> {
         Ok::<_, pos_agent::client::ClientError>(all)
     });
     let remote = remote.map_err(|e| anyhow!(e))?;
-    let diff = Reconciliation::compare(&local, &remote);
+    let mut diff = Reconciliation::compare(&local, &remote);
+    if let Some(key) = org_key {
+        let org = OrgClient::new(&config.backend, key).map_err(|e| anyhow!(e))?;
+        let session = runtime()?
+            .block_on(org.reconciliation(&config.terminal.session_id))
+            .map_err(|e| anyhow!(e))?;
+        diff.check_session(&session, &config.terminal.id);
+    }
     if json {
         println!(
             "{}",
@@ -675,6 +704,10 @@ struct Reconciliation {
     mismatches: Vec<(String, String)>,
     local: [store::CountTotal; 2],
     remote: [store::CountTotal; 2],
+    /// Approved sales here that the backend already knows of.
+    local_forwarded_sales: store::CountTotal,
+    /// This terminal's line of the session reconciliation, when fetched.
+    session: Option<proto::wire::CountTotal>,
 }
 
 impl Reconciliation {
@@ -693,6 +726,11 @@ impl Reconciliation {
                 let c = &mut r.local[slot(refund)];
                 c.count += 1;
                 c.total = c.total.add(t.amount);
+                if !refund && by_ref.contains_key(t.reference.as_str()) {
+                    let f = &mut r.local_forwarded_sales;
+                    f.count += 1;
+                    f.total = f.total.add(t.amount);
+                }
             }
             let reference = t.reference.as_str().to_owned();
             match by_ref.get(t.reference.as_str()) {
@@ -749,6 +787,34 @@ impl Reconciliation {
         r
     }
 
+    /// Compares the session reconciliation's line for this terminal with the
+    /// approved sales here that the backend already knows of.
+    fn check_session(
+        &mut self,
+        session: &proto::wire::Reconciliation,
+        terminal: &proto::TerminalId,
+    ) {
+        let line = session
+            .by_terminal
+            .get(terminal.as_str())
+            .copied()
+            .unwrap_or_default();
+        self.session = Some(line);
+        let here = self.local_forwarded_sales;
+        if line.count != here.count || line.total != here.total {
+            self.mismatches.push((
+                format!("session {}", session.session_id),
+                format!(
+                    "reconciliation for {terminal}: {} sales {}, ledger: {} sales {}",
+                    line.count,
+                    line.total.to_wire(),
+                    here.count,
+                    here.total.to_wire()
+                ),
+            ));
+        }
+    }
+
     fn is_clean(&self) -> bool {
         self.mismatches.is_empty()
     }
@@ -760,6 +826,7 @@ impl Reconciliation {
             "matched": self.matched,
             "local": {"sales": ct(&self.local[0]), "refunds": ct(&self.local[1])},
             "backend": {"sales": ct(&self.remote[0]), "refunds": ct(&self.remote[1])},
+            "session": self.session.map(|c| serde_json::json!({"count": c.count, "total": c.total.to_wire()})),
             "pending_forward": self.pending_forward,
             "mismatches": self.mismatches.iter().map(|(r, p)| serde_json::json!({"reference": r, "problem": p})).collect::<Vec<_>>(),
         })
@@ -786,6 +853,13 @@ impl Reconciliation {
             "                  backend {}\n",
             line(&self.remote[1])
         ));
+        if let Some(c) = &self.session {
+            out.push_str(&format!(
+                "session line      backend {:>6}  {:>24}\n",
+                c.count,
+                c.total.display(Currency::Ngn)
+            ));
+        }
         out.push_str(&format!(
             "matched: {}; waiting to be forwarded: {}\n",
             self.matched,

@@ -263,4 +263,42 @@ async fn doctor_passes_and_reconcile_reports_disagreement() {
     assert_eq!(v["clean"], false);
     assert_eq!(v["backend"]["sales"]["total"], "2000.00");
     assert_eq!(v["mismatches"][0]["reference"], r1.as_str());
+
+    // With the organisation key, the session reconciliation is checked too:
+    // its line for this terminal (one sale) disagrees with the empty ledger.
+    let out = pos_agent(&["reconcile", "--json", "--config", cfg, "--org-key", ORG_KEY]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["session"]["count"], 1);
+    assert_eq!(v["session"]["total"], "2000.00");
+    assert_eq!(v["mismatches"].as_array().unwrap().len(), 2, "{v}");
+
+    // Once the ledger holds the same sale, everything agrees.
+    let data = w.config.data_dir.clone();
+    {
+        let store = store::Store::open(data.join("ledger.sqlite")).unwrap();
+        let card = store::Card::new(
+            "9f2c4e1a0b7d3e6f8a1c2b4d6e8f0a1b",
+            "4444",
+            "mastercard",
+            "contactless",
+        )
+        .unwrap();
+        store
+            .record(&store::Change::insert(
+                1_763_719_200_000,
+                store::NewTransaction {
+                    state: store::TxState::Approved,
+                    card: Some(card),
+                    ..store::NewTransaction::sale(r1.clone(), Money::parse("2000.00").unwrap())
+                },
+            ))
+            .unwrap();
+    }
+    let out = pos_agent(&["reconcile", "--config", cfg, "--org-key", ORG_KEY]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("ledger and backend agree"), "{stdout}");
+    assert!(stdout.contains("NGN 2,000.00"), "{stdout}");
 }
