@@ -109,7 +109,12 @@ fn report(name: &str, lat: &mut [Duration], elapsed: Duration) {
     );
 }
 
-async fn closed_loop(terms: Arc<Vec<(String, SignedClient)>>, clients: usize, run: Duration) {
+async fn closed_loop(
+    label: &str,
+    terms: Arc<Vec<(String, SignedClient)>>,
+    clients: usize,
+    run: Duration,
+) {
     let deadline = Instant::now() + run;
     let start = Instant::now();
     let mut tasks = Vec::new();
@@ -129,7 +134,7 @@ async fn closed_loop(terms: Arc<Vec<(String, SignedClient)>>, clients: usize, ru
         all.extend(t.await.unwrap());
     }
     report(
-        &format!("closed loop, {clients} in flight"),
+        &format!("{label}closed loop, {clients} in flight"),
         &mut all,
         start.elapsed(),
     );
@@ -262,9 +267,9 @@ fn main() {
         println!("| {:<38} | {:>8} | {:>9} | {:>9} | {:>9} | {:>9} |", "run", "requests", "req/s", "p50", "p99", "max");
         println!("|{}|", "-".repeat(98));
         // Warm-up (connections, allocator).
-        closed_loop(Arc::clone(&terms), 16, Duration::from_secs(1)).await;
+        closed_loop("warm-up, ", Arc::clone(&terms), 16, Duration::from_secs(1)).await;
         for clients in [8, 32] {
-            closed_loop(Arc::clone(&terms), clients, Duration::from_secs(5)).await;
+            closed_loop("", Arc::clone(&terms), clients, Duration::from_secs(5)).await;
         }
         open_loop(Arc::clone(&terms), 2000, Duration::from_secs(5)).await;
         // The same with --state: every submission written through to SQLite.
@@ -274,8 +279,7 @@ fn main() {
         let persisted = kler_sim::start(cfg).await.unwrap();
         let porg = OrgClient::new(http.clone(), persisted.url(), ORG);
         let pterms = Arc::new(terminals(&porg, &http, &persisted.url(), 50).await);
-        closed_loop(Arc::clone(&pterms), 32, Duration::from_secs(5)).await;
-        println!("  (last row: with --state, SQLite write-through)");
+        closed_loop("--state, ", Arc::clone(&pterms), 32, Duration::from_secs(5)).await;
         persisted.shutdown().await;
         println!();
         println!("Concurrent SSE command streams (one connection each, `: ping` every 1 s):");
