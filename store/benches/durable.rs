@@ -1,12 +1,19 @@
 //! Durable payments per second against the raw `write + fdatasync` rate of
 //! the same disk. Run with `cargo bench -p store --bench durable`.
-//! Set `STORE_BENCH_DIR` to measure another directory (default: the
-//! target's tmp dir, which must not be tmpfs for the figures to mean anything).
+//!
+//! The three operations are interleaved one by one (raw append, raw
+//! overwrite, durable payment, repeat), so a disk whose speed drifts (a
+//! shared host, other builds flushing) slows all three alike and the ratios
+//! stay meaningful. Rates are operations divided by the summed latencies.
+//!
+//! `STORE_BENCH_DIR` chooses the directory (default: the target's tmp dir);
+//! it must not be tmpfs for the figures to mean anything.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark binary
 
-use std::fs::OpenOptions;
+use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -14,8 +21,9 @@ use proto::{Money, Reference, TerminalId};
 use serde_json::json;
 use store::{Card, Change, NewOutboxItem, NewTransaction, OutboxKind, Store};
 
-const N: usize = 1_000;
-const ROUNDS: usize = 3;
+const N: usize = 3_000;
+const WARM_UP: usize = 100;
+const RECORD: [u8; 128] = [0x42; 128];
 
 fn main() {
     let base = std::env::var_os("STORE_BENCH_DIR")
@@ -29,144 +37,139 @@ fn main() {
         filesystem_of(dir.path())
     );
 
-    let mut raw = Vec::new();
-    let mut overwrite = Vec::new();
-    let mut durable = Vec::new();
-    let store = Store::open(dir.path().join("bench.db")).unwrap();
-    let tid = TerminalId::new("pos_bench_001").unwrap();
-    let card = Card::new(
-        "9f2c4e1a0b7d3e6f8a1c2b4d6e8f0a1b",
-        "1111",
-        "visa",
-        "contactless",
-    )
-    .unwrap();
-    let mut seq = 0u64;
-    // Warm up both paths (file creation, schema pages, statement cache).
-    raw_rate(dir.path(), 50);
-    overwrite_rate(dir.path(), 50);
-    durable_rate(&store, &tid, &card, &mut seq, 50);
-    for _ in 0..ROUNDS {
-        raw.push(raw_rate(dir.path(), N));
-        overwrite.push(overwrite_rate(dir.path(), N));
-        durable.push(durable_rate(&store, &tid, &card, &mut seq, N));
-    }
-
-    println!();
-    println!(
-        "{:<44} {:>10} {:>10} {:>10}",
-        "operation (median of 3 runs of 1000)", "per sec", "p50 ms", "p99 ms"
-    );
-    let (raw_rate, raw_p50, raw_p99) = median(&raw);
-    let (db_rate, db_p50, db_p99) = median(&durable);
-    let (ow_rate, ow_p50, ow_p99) = median(&overwrite);
-    println!(
-        "{:<44} {:>10.0} {:>10.3} {:>10.3}",
-        "write + fdatasync, 128 B record (std::fs)", raw_rate, raw_p50, raw_p99
-    );
-    println!(
-        "{:<44} {:>10.0} {:>10.3} {:>10.3}",
-        "same, overwriting a preallocated block", ow_rate, ow_p50, ow_p99
-    );
-    println!(
-        "{:<44} {:>10.0} {:>10.3} {:>10.3}",
-        "durable payment (tx + outbox, WAL, FULL)", db_rate, db_p50, db_p99
-    );
-    println!();
-    println!(
-        "ratio durable / raw append    = {:.2} (goal >= 0.80)",
-        db_rate / raw_rate
-    );
-    println!("ratio durable / raw overwrite = {:.2}", db_rate / ow_rate);
-}
-
-/// (rate per second, p50 ms, p99 ms)
-type Run = (f64, f64, f64);
-
-fn summarize(mut lat: Vec<Duration>, total: Duration) -> Run {
-    lat.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    let rate = lat.len() as f64 / total.as_secs_f64();
-    (rate, ms(lat[lat.len() / 2]), ms(lat[lat.len() * 99 / 100]))
-}
-
-fn median(runs: &[Run]) -> Run {
-    let mut v = runs.to_vec();
-    v.sort_by(|a, b| a.0.total_cmp(&b.0));
-    v[v.len() / 2]
-}
-
-fn raw_rate(dir: &Path, n: usize) -> Run {
-    let path = dir.join("raw.log");
-    let mut f = OpenOptions::new()
+    let mut append = OpenOptions::new()
         .create(true)
         .append(true)
-        .open(&path)
+        .open(dir.path().join("append.log"))
         .unwrap();
-    let record = [0x42u8; 128];
-    let mut lat = Vec::with_capacity(n);
-    let start = Instant::now();
-    for _ in 0..n {
-        let t = Instant::now();
-        f.write_all(&record).unwrap();
-        f.sync_data().unwrap();
-        lat.push(t.elapsed());
-    }
-    let total = start.elapsed();
-    drop(f);
-    std::fs::remove_file(&path).unwrap();
-    summarize(lat, total)
-}
-
-/// Rewrites the same 128 bytes of an already allocated file: no size change,
-/// so `fdatasync` has no metadata to flush (the cheapest durable write).
-fn overwrite_rate(dir: &Path, n: usize) -> Run {
-    use std::os::unix::fs::FileExt;
-    let path = dir.join("overwrite.dat");
-    let f = OpenOptions::new()
+    let overwrite = OpenOptions::new()
         .create(true)
         .truncate(true)
         .read(true)
         .write(true)
-        .open(&path)
+        .open(dir.path().join("overwrite.dat"))
         .unwrap();
-    f.write_all_at(&[0u8; 4096], 0).unwrap();
-    f.sync_all().unwrap();
-    let record = [0x42u8; 128];
-    let mut lat = Vec::with_capacity(n);
-    let start = Instant::now();
-    for _ in 0..n {
-        let t = Instant::now();
-        f.write_all_at(&record, 0).unwrap();
-        f.sync_data().unwrap();
-        lat.push(t.elapsed());
+    overwrite.write_all_at(&[0u8; 4096], 0).unwrap();
+    overwrite.sync_all().unwrap();
+    let store = Store::open(dir.path().join("bench.db")).unwrap();
+    let mut payments = Payments::new();
+
+    let mut lat = [const { Vec::new() }; 3];
+    for i in 0..WARM_UP + N {
+        let a = time(|| append_record(&mut append));
+        let o = time(|| overwrite_record(&overwrite));
+        let change = payments.next();
+        let d = time(|| {
+            store.record(&change).unwrap();
+        });
+        if i >= WARM_UP {
+            lat[0].push(a);
+            lat[1].push(o);
+            lat[2].push(d);
+        }
     }
-    let total = start.elapsed();
-    drop(f);
-    std::fs::remove_file(&path).unwrap();
-    summarize(lat, total)
+
+    let [append, overwrite, durable] = lat.map(summarize);
+    println!();
+    println!(
+        "{:<46} {:>9} {:>8} {:>8} {:>8}",
+        "operation (3000 each, interleaved)", "per sec", "mean ms", "p50 ms", "p99 ms"
+    );
+    for (name, r) in [
+        ("write + fdatasync, 128 B appended (std::fs)", append),
+        ("write + fdatasync, 128 B overwritten (std::fs)", overwrite),
+        ("durable payment (tx + outbox, WAL, FULL)", durable),
+    ] {
+        println!(
+            "{:<46} {:>9.0} {:>8.3} {:>8.3} {:>8.3}",
+            name, r.rate, r.mean_ms, r.p50_ms, r.p99_ms
+        );
+    }
+    println!();
+    println!(
+        "ratio durable / raw append    = {:.2} (goal >= 0.80)",
+        durable.rate / append.rate
+    );
+    println!(
+        "ratio durable / raw overwrite = {:.2}",
+        durable.rate / overwrite.rate
+    );
 }
 
-fn durable_rate(store: &Store, tid: &TerminalId, card: &Card, seq: &mut u64, n: usize) -> Run {
-    let mut lat = Vec::with_capacity(n);
-    let start = Instant::now();
-    for _ in 0..n {
-        *seq += 1;
-        let r = Reference::for_sequence(tid, *seq);
+fn time(f: impl FnOnce()) -> Duration {
+    let t = Instant::now();
+    f();
+    t.elapsed()
+}
+
+/// Appends a record: the file grows, so `fdatasync` also commits its size.
+fn append_record(f: &mut File) {
+    f.write_all(&RECORD).unwrap();
+    f.sync_data().unwrap();
+}
+
+/// Rewrites the same bytes of an allocated file: nothing but data to flush.
+fn overwrite_record(f: &File) {
+    f.write_all_at(&RECORD, 0).unwrap();
+    f.sync_data().unwrap();
+}
+
+/// Builds one sale with its forward per call, as the agent records them.
+struct Payments {
+    tid: TerminalId,
+    card: Card,
+    seq: u64,
+}
+
+impl Payments {
+    fn new() -> Self {
+        Payments {
+            tid: TerminalId::new("pos_bench_001").unwrap(),
+            card: Card::new(
+                "9f2c4e1a0b7d3e6f8a1c2b4d6e8f0a1b",
+                "1111",
+                "visa",
+                "contactless",
+            )
+            .unwrap(),
+            seq: 0,
+        }
+    }
+
+    fn next(&mut self) -> Change {
+        self.seq += 1;
+        let r = Reference::for_sequence(&self.tid, self.seq);
         let mut tx = NewTransaction::sale(r.clone(), Money::from_minor(150_050).unwrap());
-        tx.card = Some(card.clone());
-        let change = Change::insert(1_795_000_000_000, tx).with(
+        tx.card = Some(self.card.clone());
+        Change::insert(1_795_000_000_000, tx).with(
             NewOutboxItem::new(
                 OutboxKind::Transaction,
                 json!({ "reference": r.as_str(), "amount": "1500.50", "currency": "NGN" }),
             )
             .for_reference(r),
-        );
-        let t = Instant::now();
-        store.record(&change).unwrap();
-        lat.push(t.elapsed());
+        )
     }
-    summarize(lat, start.elapsed())
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    rate: f64,
+    mean_ms: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+fn summarize(mut lat: Vec<Duration>) -> Run {
+    lat.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let total: Duration = lat.iter().sum();
+    let n = lat.len() as f64;
+    Run {
+        rate: n / total.as_secs_f64(),
+        mean_ms: ms(total) / n,
+        p50_ms: ms(lat[lat.len() / 2]),
+        p99_ms: ms(lat[lat.len() * 99 / 100]),
+    }
 }
 
 /// The filesystem type of the mount holding `path` (from /proc/self/mounts).

@@ -296,7 +296,7 @@ impl Store {
             let mut stmt = conn
                 .prepare_cached(&format!(
                     "SELECT {TX_COLUMNS} FROM transactions WHERE payment_id = ?1 \
-                     ORDER BY created_at, reference"
+                     ORDER BY created_at, rowid"
                 ))
                 .map_err(sql("looking up a payment"))?;
             let rows = stmt
@@ -314,7 +314,7 @@ impl Store {
             let mut stmt = conn
                 .prepare_cached(&format!(
                     "SELECT {TX_COLUMNS} FROM transactions \
-                     ORDER BY created_at, reference LIMIT ?1 OFFSET ?2"
+                     ORDER BY created_at, rowid LIMIT ?1 OFFSET ?2"
                 ))
                 .map_err(sql("listing transactions"))?;
             let rows = stmt
