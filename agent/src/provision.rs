@@ -29,6 +29,10 @@ pub const CREDENTIALS_FILE: &str = "credentials.json";
 pub const CARD_KEY_FILE: &str = "card.key";
 /// Set by systemd for services with `LoadCredential=`.
 pub const ENV_CREDENTIALS_DIRECTORY: &str = "CREDENTIALS_DIRECTORY";
+/// Credential ids the systemd unit uses (`LoadCredential=ID:PATH`); the file
+/// names are accepted in `$CREDENTIALS_DIRECTORY` too.
+pub const CREDENTIALS_CREDENTIAL_ID: &str = "terminal-credentials";
+pub const CARD_KEY_CREDENTIAL_ID: &str = "card-key";
 
 /// Why provisioning or loading the identity failed.
 #[derive(Debug, thiserror::Error)]
@@ -233,13 +237,21 @@ pub async fn provision(
     })
 }
 
-/// Where a file is read from: `$CREDENTIALS_DIRECTORY` when it holds it,
-/// else the data directory (where the mode must be 0600).
-fn locate(name: &str, data_dir: &Path, credentials_directory: Option<&Path>) -> (PathBuf, bool) {
+/// Where a file is read from: `$CREDENTIALS_DIRECTORY` when it holds it
+/// (under its credential id or its file name), else the data directory
+/// (where the mode must be 0600).
+fn locate(
+    name: &str,
+    credential_id: &str,
+    data_dir: &Path,
+    credentials_directory: Option<&Path>,
+) -> (PathBuf, bool) {
     if let Some(cd) = credentials_directory {
-        let p = cd.join(name);
-        if p.is_file() {
-            return (p, false);
+        for candidate in [credential_id, name] {
+            let p = cd.join(candidate);
+            if p.is_file() {
+                return (p, false);
+            }
         }
     }
     (data_dir.join(name), true)
@@ -272,8 +284,12 @@ pub fn load_identity(
     config: &Config,
     credentials_directory: Option<&Path>,
 ) -> Result<DeviceIdentity, ProvisionError> {
-    let (cred_path, in_data_dir) =
-        locate(CREDENTIALS_FILE, &config.data_dir, credentials_directory);
+    let (cred_path, in_data_dir) = locate(
+        CREDENTIALS_FILE,
+        CREDENTIALS_CREDENTIAL_ID,
+        &config.data_dir,
+        credentials_directory,
+    );
     if in_data_dir {
         check_private(&cred_path)?;
     }
@@ -307,7 +323,12 @@ pub fn load_identity(
         });
     }
 
-    let (key_path, in_data_dir) = locate(CARD_KEY_FILE, &config.data_dir, credentials_directory);
+    let (key_path, in_data_dir) = locate(
+        CARD_KEY_FILE,
+        CARD_KEY_CREDENTIAL_ID,
+        &config.data_dir,
+        credentials_directory,
+    );
     let card_key = if in_data_dir {
         check_private(&key_path)?;
         CardKey::load(&key_path)?
@@ -332,4 +353,135 @@ pub fn load_identity(
         card_key,
         provisioned_at: file.provisioned_at,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn config_in(dir: &Path) -> Config {
+        let file = dir.join("config.toml");
+        std::fs::write(
+            &file,
+            format!(
+                "data_dir = {:?}\n[terminal]\nid = \"pos_1\"\nsession_id = \"s_1\"\n[backend]\nurl = \"http://127.0.0.1:9\"\n",
+                dir.join("data").display().to_string()
+            ),
+        )
+        .unwrap();
+        crate::config::load(&crate::config::Sources {
+            file,
+            ..Default::default()
+        })
+        .unwrap()
+        .config
+    }
+
+    fn credentials_json() -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({
+            "terminal_id": "pos_1", "session_id": "s_1", "tenant_id": "t",
+            "api_key": "k", "merchant_id": "m", "secret": "sekret",
+            "provisioned_at": "2026-11-21T09:00:00Z"
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn private_files_are_0600_and_replaced_atomically() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write_private_file(dir.path(), "x.json", b"one").unwrap();
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        write_private_file(dir.path(), "x.json", b"two").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+        let entries = std::fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(entries, 1, "no temp file left behind");
+    }
+
+    #[test]
+    fn identity_loads_from_the_data_dir_or_the_systemd_credentials_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config_in(dir.path());
+        assert!(matches!(
+            load_identity(&config, None),
+            Err(ProvisionError::NotProvisioned { .. })
+        ));
+
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        let key = CardKey::generate();
+        write_private_file(&data, CARD_KEY_FILE, key.expose()).unwrap();
+        write_private_file(&data, CREDENTIALS_FILE, &credentials_json()).unwrap();
+        let id = load_identity(&config, None).unwrap();
+        assert_eq!(id.credentials.secret.expose(), "sekret");
+        assert_eq!(id.card_key.expose(), key.expose());
+        assert!(!format!("{id:?}").contains("sekret"));
+
+        // systemd's LoadCredential= copies (mode 0400/0440) under the unit's ids
+        // win over the data directory.
+        let creds_dir = dir.path().join("creds");
+        std::fs::create_dir_all(&creds_dir).unwrap();
+        let other_key = CardKey::generate();
+        std::fs::write(creds_dir.join(CARD_KEY_CREDENTIAL_ID), other_key.expose()).unwrap();
+        std::fs::write(
+            creds_dir.join(CREDENTIALS_CREDENTIAL_ID),
+            credentials_json(),
+        )
+        .unwrap();
+        for f in [CARD_KEY_CREDENTIAL_ID, CREDENTIALS_CREDENTIAL_ID] {
+            std::fs::set_permissions(creds_dir.join(f), std::fs::Permissions::from_mode(0o440))
+                .unwrap();
+        }
+        let id = load_identity(&config, Some(&creds_dir)).unwrap();
+        assert_eq!(id.card_key.expose(), other_key.expose());
+    }
+
+    #[test]
+    fn corrupt_or_foreign_credentials_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config_in(dir.path());
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        write_private_file(&data, CARD_KEY_FILE, CardKey::generate().expose()).unwrap();
+
+        write_private_file(&data, CREDENTIALS_FILE, b"{\"terminal_id\": 5}").unwrap();
+        let e = load_identity(&config, None).unwrap_err();
+        assert!(matches!(e, ProvisionError::Corrupt { .. }), "{e:?}");
+
+        let mut v: serde_json::Value = serde_json::from_slice(&credentials_json()).unwrap();
+        v["session_id"] = "s_2".into();
+        write_private_file(&data, CREDENTIALS_FILE, &serde_json::to_vec(&v).unwrap()).unwrap();
+        let e = load_identity(&config, None).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                ProvisionError::Mismatch {
+                    key: "terminal.session_id",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(!e.to_string().contains("sekret"));
+    }
+
+    #[test]
+    fn org_key_files_are_read_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("org");
+        std::fs::write(&p, "  key-1  \nignored\n").unwrap();
+        assert_eq!(read_org_key(&p).unwrap().expose(), "key-1");
+        std::fs::write(&p, "\n").unwrap();
+        assert!(matches!(
+            read_org_key(&p),
+            Err(ProvisionError::OrgKey { .. })
+        ));
+        assert!(matches!(
+            read_org_key(&dir.path().join("absent")),
+            Err(ProvisionError::OrgKey { .. })
+        ));
+    }
 }
