@@ -1704,6 +1704,7 @@ async fn state_survives_a_restart() {
     e.sim.shutdown().await;
 
     cfg.listen = "127.0.0.1:0".into();
+    let cfg3 = cfg.clone();
     let e2 = env_with(cfg).await;
     let t2 = SignedClient::new(e2.http.clone(), e2.sim.url(), t.creds.clone());
     // Same credentials still work; the transaction replays identically.
@@ -1728,7 +1729,16 @@ async fn state_survives_a_restart() {
         rec_before["data"]["total_inflow"]
     );
     assert_eq!(rec_after["data"]["total_inflow"], "1234.00");
+    // A reset empties the file too.
+    let (s, _) = e2.org_json(Method::DELETE, "/v1/sandbox", None).await;
+    assert_eq!(s, StatusCode::OK);
     e2.sim.shutdown().await;
+    let e3 = env_with(cfg3).await;
+    let (s, _) = e3
+        .org_json(Method::GET, &format!("/v1/sessions/{sid}"), None)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    e3.sim.shutdown().await;
 }
 
 #[tokio::test]
