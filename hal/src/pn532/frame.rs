@@ -477,7 +477,8 @@ mod tests {
             bytes.extend(encoded(Frame::Nack));
             bytes.extend(encoded(Frame::pn532(&data)));
             let frames = decode_all(&mut Pn532Codec::default(), &bytes);
-            prop_assert_eq!(frames.last(), Some(&Frame::pn532(&data)));
+            let expected = Frame::pn532(&data);
+            prop_assert_eq!(frames.last(), Some(&expected));
         }
     }
 }
