@@ -134,13 +134,13 @@ impl From<anyhow::Error> for Failure {
 impl Failure {
     pub fn exit(self) -> ExitCode {
         match self {
+            // One plain line on stderr (the journal under systemd); not also
+            // through tracing, which writes to stderr too.
             Failure::Config(e) => {
-                tracing::error!("configuration error: {e}");
                 eprintln!("pos-agent: configuration error: {e}");
                 ExitCode::from(EX_CONFIG as u8)
             }
             Failure::Runtime(e) => {
-                tracing::error!("{e:#}");
                 eprintln!("pos-agent: {e:#}");
                 ExitCode::FAILURE
             }
