@@ -3,9 +3,9 @@
 //! real broken connections, not a flag inside the agent.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -29,11 +29,20 @@ pub struct FaultProxy {
     addr: SocketAddr,
     state: Arc<watch::Sender<LinkState>>,
     task: JoinHandle<()>,
+    sent: Option<Arc<Mutex<Vec<u8>>>>,
 }
 
 impl FaultProxy {
     /// Listens on `127.0.0.1:0` and forwards to `upstream`.
     pub async fn start(upstream: SocketAddr) -> std::io::Result<FaultProxy> {
+        FaultProxy::start_with(upstream, false).await
+    }
+
+    /// Like [`FaultProxy::start`]; with `record`, every byte the client
+    /// sends (requests and their bodies) is kept, see [`FaultProxy::sent`].
+    pub async fn start_with(upstream: SocketAddr, record: bool) -> std::io::Result<FaultProxy> {
+        let sent = record.then(|| Arc::new(Mutex::new(Vec::new())));
+        let tee = sent.clone();
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
         let (tx, _) = watch::channel(LinkState::Up);
@@ -45,10 +54,11 @@ impl FaultProxy {
                     continue;
                 };
                 let mut rx = st.subscribe();
+                let tee = tee.clone();
                 tokio::spawn(async move {
                     let now = *rx.borrow_and_update();
                     match now {
-                        LinkState::Up => forward(client, upstream, rx).await,
+                        LinkState::Up => forward(client, upstream, rx, tee).await,
                         LinkState::Refuse => drop(client),
                         LinkState::Blackhole => {
                             // Hold the socket silently until the link changes.
@@ -59,7 +69,21 @@ impl FaultProxy {
                 });
             }
         });
-        Ok(FaultProxy { addr, state, task })
+        Ok(FaultProxy {
+            addr,
+            state,
+            task,
+            sent,
+        })
+    }
+
+    /// Everything clients sent through the proxy so far (empty unless
+    /// started with `record`).
+    pub fn sent(&self) -> Vec<u8> {
+        self.sent
+            .as_ref()
+            .map(|s| s.lock().map(|g| g.clone()).unwrap_or_default())
+            .unwrap_or_default()
     }
 
     /// The address agents should use as their backend.
@@ -87,14 +111,56 @@ impl Drop for FaultProxy {
     }
 }
 
-async fn forward(mut client: TcpStream, upstream: SocketAddr, mut rx: watch::Receiver<LinkState>) {
+/// Copies `from` to `to`, appending every byte to `tee`.
+async fn copy_tee(
+    mut from: tokio::net::tcp::ReadHalf<'_>,
+    mut to: tokio::net::tcp::WriteHalf<'_>,
+    tee: &Mutex<Vec<u8>>,
+) {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if let Ok(mut t) = tee.lock() {
+            t.extend_from_slice(&buf[..n]);
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown().await;
+}
+
+async fn forward(
+    mut client: TcpStream,
+    upstream: SocketAddr,
+    mut rx: watch::Receiver<LinkState>,
+    tee: Option<Arc<Mutex<Vec<u8>>>>,
+) {
     let Ok(mut server) = TcpStream::connect(upstream).await else {
         return;
     };
     let _ = client.set_nodelay(true);
     let _ = server.set_nodelay(true);
+    let pipe = async {
+        match &tee {
+            None => {
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+            }
+            Some(tee) => {
+                let (cr, mut cw) = client.split();
+                let (mut sr, sw) = server.split();
+                tokio::join!(copy_tee(cr, sw, tee), async {
+                    let _ = tokio::io::copy(&mut sr, &mut cw).await;
+                    let _ = cw.shutdown().await;
+                });
+            }
+        }
+    };
     tokio::select! {
-        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+        _ = pipe => {}
         _ = async {
             loop {
                 if rx.changed().await.is_err() || *rx.borrow() != LinkState::Up {

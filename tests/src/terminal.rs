@@ -33,6 +33,8 @@ pub struct AgentOptions {
     pub log_filter: String,
     /// Extra TOML appended to the generated config (e.g. `[offline]`).
     pub extra_toml: String,
+    /// Keep every byte the agent sends through its proxy.
+    pub record_traffic: bool,
 }
 
 impl Default for AgentOptions {
@@ -48,6 +50,7 @@ impl Default for AgentOptions {
             request_timeout: Duration::from_secs(3),
             log_filter: "info".into(),
             extra_toml: String::new(),
+            record_traffic: false,
         }
     }
 }
@@ -70,6 +73,7 @@ pub struct Terminal {
     run: Run,
     device: Option<Device>,
     http: reqwest::Client,
+    opts: AgentOptions,
 }
 
 impl Terminal {
@@ -86,7 +90,7 @@ impl Terminal {
     ) -> Result<Terminal> {
         std::fs::create_dir_all(data_dir)
             .map_err(HarnessError::io(format!("create {}", data_dir.display())))?;
-        let proxy = FaultProxy::start(backend.addr())
+        let proxy = FaultProxy::start_with(backend.addr(), opts.record_traffic)
             .await
             .map_err(HarnessError::io("start the fault proxy"))?;
         let config_path = data_dir.join("config.toml");
@@ -103,12 +107,23 @@ impl Terminal {
             run: Run::Stopped,
             device: None,
             http: backend.http().clone(),
+            opts: opts.clone(),
         };
         let cfg = t.config()?;
         pos_agent::provision::provision(&cfg, Secret::new(ORG_KEY), false)
             .await
             .map_err(|e| HarnessError::Agent(format!("provisioning {id}: {e}")))?;
         Ok(t)
+    }
+
+    /// Rewrites the config so the agent talks to `url` instead of its
+    /// proxy (takes effect at the next start).
+    pub fn set_backend_url(&self, url: &str) -> Result<()> {
+        let toml = config_toml(&self.data_dir, &self.id, &self.session_id, url, &self.opts);
+        std::fs::write(&self.config_path, toml).map_err(HarnessError::io(format!(
+            "write {}",
+            self.config_path.display()
+        )))
     }
 
     /// The agent's validated config, loaded from the file like `pos-agent`.

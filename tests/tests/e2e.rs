@@ -1,1 +1,22 @@
-//! End-to-end tests.
+//! End-to-end tests: kler-sim in-process, pos-agents (in-process, or as a
+//! child process where a crash is the point) with their virtual devices
+//! over loopback HTTP, each behind a fault proxy. No mocks of our own code.
+//! Waits are readiness-driven with bounded deadlines (see `e2e_tests::wait`).
+
+#[path = "e2e/common.rs"]
+mod common;
+
+#[path = "e2e/flows.rs"]
+mod flows;
+
+#[path = "e2e/faults.rs"]
+mod faults;
+
+#[path = "e2e/crash.rs"]
+mod crash;
+
+#[path = "e2e/card_data.rs"]
+mod card_data;
+
+#[path = "e2e/broken_backend.rs"]
+mod broken_backend;
