@@ -47,6 +47,10 @@ pub enum CoreMsg {
     /// The outbox changed (acknowledged or parked items): refresh the count
     /// on screen.
     RefreshQueue,
+    /// The agent is stopping: a payment still waiting for its card is
+    /// cancelled as if the cashier pressed cancel (nothing was charged);
+    /// one past the card is left to finish.
+    Stopping,
 }
 
 /// What the reader task is told.
@@ -105,6 +109,16 @@ impl<D: Display> CoreLoop<D> {
                         self.handle(input);
                         let ok = self.drain().await;
                         let _ = done.send(ok);
+                    }
+                    Some(CoreMsg::Stopping) => {
+                        if matches!(
+                            self.terminal.screen().screen,
+                            core::Screen::TapCard { .. } | core::Screen::RefundTap { .. }
+                        ) {
+                            tracing::info!("stopping: cancelling the payment waiting for a card");
+                            self.handle(Input::Button(core::Button::Cancel));
+                            self.drain().await;
+                        }
                     }
                     Some(CoreMsg::RefreshQueue) => {
                         self.refresh_queue().await;
@@ -448,7 +462,9 @@ pub fn log_report(r: &Report) {
             reference,
             kind,
             amount,
-        } => tracing::info!(reference = %reference, kind = kind.as_str(), amount = %amount.to_wire(), "payment started"),
+        } => {
+            tracing::info!(reference = %reference, kind = kind.as_str(), amount = %amount.to_wire(), "payment started")
+        }
         Report::Decided {
             reference,
             decision,

@@ -21,15 +21,9 @@ use crate::core;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MappingError {
     #[error("card of {reference}: {problem}")]
-    Card {
-        reference: String,
-        problem: String,
-    },
+    Card { reference: String, problem: String },
     #[error("decision of {reference}: {problem}")]
-    Decision {
-        reference: String,
-        problem: String,
-    },
+    Decision { reference: String, problem: String },
     #[error("timestamp {millis} ms is out of range")]
     Timestamp { millis: i64 },
     #[error("outbox payload of kind {kind}: {problem}")]
@@ -464,11 +458,7 @@ fn cancel_reason(message: &str) -> ui::CancelReason {
 }
 
 /// The core's screen model as the `ui` crate draws it.
-pub fn ui_screen(
-    m: &core::ScreenModel,
-    event_name: &str,
-    terminal_label: &str,
-) -> ui::Screen {
+pub fn ui_screen(m: &core::ScreenModel, event_name: &str, terminal_label: &str) -> ui::Screen {
     let amount = |v: proto::Money| ui::Amount::new(v, m.currency);
     let view = match &m.screen {
         core::Screen::Booting => ui::View::Booting {
@@ -655,7 +645,10 @@ mod tests {
         let pid = PaymentId::new("pay_7").unwrap();
         let s = store_change(&change, Some(&pid)).unwrap();
         match &s.write {
-            Some(store::TxWrite::Update { reference: r, update }) => {
+            Some(store::TxWrite::Update {
+                reference: r,
+                update,
+            }) => {
                 assert_eq!(r, &reference(7));
                 assert_eq!(update.state, Some(store::TxState::OfflineApproved));
                 let c = update.card.as_ref().unwrap();

@@ -133,6 +133,7 @@ impl Default for Clock {
 pub struct RunningAgent {
     control_addr: Option<SocketAddr>,
     device: Option<VirtualDevice>,
+    store: store::AsyncStore,
     intake: CancellationToken,
     supervisor: JoinHandle<Result<(), RunError>>,
     _stop_on_drop: DropGuard,
@@ -158,6 +159,12 @@ impl RunningAgent {
     /// The virtual device itself (in-process tests).
     pub fn device(&self) -> Option<&VirtualDevice> {
         self.device.as_ref()
+    }
+
+    /// The agent's ledger (in-process tests and tools; the agent is its
+    /// only writer).
+    pub fn store(&self) -> &store::AsyncStore {
+        &self.store
     }
 
     /// A token that starts the graceful shutdown when cancelled (signals).
@@ -392,7 +399,10 @@ pub async fn start_with(
     }
 
     let control_addr = if config.hal.uses_virtual() {
-        Some(hal::serve_control(config.hal.virtual_control_addr, device.clone(), all.clone()).await?)
+        Some(
+            hal::serve_control(config.hal.virtual_control_addr, device.clone(), all.clone())
+                .await?,
+        )
     } else {
         None
     };
@@ -526,13 +536,15 @@ pub async fn start_with(
         all,
         status_rx,
         idle_rx,
-        store,
+        store.clone(),
         outbox_wake,
         clock,
+        core_tx,
     ));
     Ok(RunningAgent {
         control_addr,
         device: Some(device),
+        store,
         intake,
         supervisor,
         _stop_on_drop: stop_on_drop,
@@ -578,41 +590,56 @@ async fn supervise(
     store: store::AsyncStore,
     outbox_wake: Arc<Notify>,
     clock: Clock,
+    core: mpsc::Sender<CoreMsg>,
 ) -> Result<(), RunError> {
     let mut result = Ok(());
-    tokio::select! {
-        joined = set.join_next() => {
-            result = Err(match joined {
-                Some(Ok((_, Err(e)))) => e,
-                Some(Ok((task, Ok(())))) => RunError::TaskStopped { task },
-                Some(Err(e)) => RunError::TaskPanicked { task: "agent task", message: e.to_string() },
-                None => RunError::TaskStopped { task: "all tasks" },
-            });
-            if let Err(e) = &result {
-                tracing::error!(error = %e, "fatal: stopping the agent");
+    let graceful = tokio::select! {
+        biased;
+        _ = intake.cancelled() => true,
+        joined = set.join_next() => match joined {
+            // Tasks that take work end on their own once intake stops.
+            Some(Ok((_, Ok(())))) if intake.is_cancelled() => true,
+            other => {
+                let error = match other {
+                    Some(Ok((_, Err(e)))) => e,
+                    Some(Ok((task, Ok(())))) => RunError::TaskStopped { task },
+                    Some(Err(e)) => RunError::TaskPanicked {
+                        task: "agent task",
+                        message: e.to_string(),
+                    },
+                    None => RunError::TaskStopped { task: "all tasks" },
+                };
+                tracing::error!(error = %error, "fatal: stopping the agent");
+                result = Err(error);
+                false
             }
+        },
+    };
+    if graceful {
+        notify::stopping();
+        tracing::info!("stopping: no new commands");
+        let _ = core.send(CoreMsg::Stopping).await;
+        if tokio::time::timeout(PAYMENT_GRACE, status.wait_for(|s| !s.busy))
+            .await
+            .is_err()
+        {
+            tracing::warn!("payment still in progress at shutdown; it is closed at the next start");
         }
-        _ = intake.cancelled() => {
-            notify::stopping();
-            tracing::info!("stopping: no new commands");
-            if tokio::time::timeout(PAYMENT_GRACE, status.wait_for(|s| !s.busy)).await.is_err() {
-                tracing::warn!("payment still in progress at shutdown; it is closed at the next start");
-            }
-            outbox_wake.notify_one();
-            let flush = async {
-                loop {
-                    let due_now = matches!(store.next_due_at().await, Ok(Some(at)) if at <= clock.wall_ms());
-                    if !due_now && *idle.borrow() {
-                        return;
-                    }
-                    if idle.changed().await.is_err() {
-                        return;
-                    }
+        outbox_wake.notify_one();
+        let flush = async {
+            loop {
+                let due_now =
+                    matches!(store.next_due_at().await, Ok(Some(at)) if at <= clock.wall_ms());
+                if !due_now && *idle.borrow() {
+                    return;
                 }
-            };
-            if tokio::time::timeout(FLUSH_GRACE, flush).await.is_err() {
-                tracing::info!("outbox not fully flushed at shutdown; it resumes at the next start");
+                if idle.changed().await.is_err() {
+                    return;
+                }
             }
+        };
+        if tokio::time::timeout(FLUSH_GRACE, flush).await.is_err() {
+            tracing::info!("outbox not fully flushed at shutdown; it resumes at the next start");
         }
     }
     intake.cancel();

@@ -87,7 +87,11 @@ pub fn parse_command(data: &str) -> Result<ValidCommand, (Option<String>, Comman
         Err(e) => {
             let id = serde_json::from_str::<serde_json::Value>(data)
                 .ok()
-                .and_then(|v| v.get("command_id").and_then(|c| c.as_str()).map(String::from))
+                .and_then(|v| {
+                    v.get("command_id")
+                        .and_then(|c| c.as_str())
+                        .map(String::from)
+                })
                 .filter(|id| proto::PaymentId::new(id.clone()).is_ok());
             Err((id, CommandError::Malformed(e.to_string())))
         }
@@ -163,12 +167,10 @@ pub async fn to_core(
             command_id,
             payment_id,
         }),
-        CommandBody::SessionClosed {} => {
-            core::Command::SessionClosed(core::SessionClosedCommand {
-                command_id,
-                totals: Some(super::session_totals(store).await?),
-            })
-        }
+        CommandBody::SessionClosed {} => core::Command::SessionClosed(core::SessionClosedCommand {
+            command_id,
+            totals: Some(super::session_totals(store).await?),
+        }),
     }))
 }
 
@@ -222,7 +224,10 @@ pub async fn command_task(shared: Shared) -> Result<(), RunError> {
             Ok(resp) => {
                 shared.link.answered();
                 backoff.reset();
-                tracing::info!(last_event_id = last.as_deref().unwrap_or("-"), "command stream open");
+                tracing::info!(
+                    last_event_id = last.as_deref().unwrap_or("-"),
+                    "command stream open"
+                );
                 let mut events = resp.bytes_stream().eventsource();
                 loop {
                     let next = tokio::select! {
@@ -258,7 +263,9 @@ pub async fn command_task(shared: Shared) -> Result<(), RunError> {
             Err(e) => {
                 shared.link.failed(&e);
                 match &e {
-                    ClientError::Permanent { status: 401 | 403, .. } => tracing::error!(
+                    ClientError::Permanent {
+                        status: 401 | 403, ..
+                    } => tracing::error!(
                         error = %e,
                         "command stream refused: credentials rejected; re-provision this terminal"
                     ),
@@ -266,7 +273,7 @@ pub async fn command_task(shared: Shared) -> Result<(), RunError> {
                 }
             }
         }
-        let wait = backoff.next();
+        let wait = backoff.next_delay();
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = shared.intake.cancelled() => return Ok(()),
@@ -391,7 +398,7 @@ impl Backoff {
         self.current = self.initial;
     }
 
-    pub fn next(&mut self) -> Duration {
+    pub fn next_delay(&mut self) -> Duration {
         let d = self.current;
         self.current = (self.current * 2).min(self.max);
         let half = d / 2;
@@ -415,9 +422,18 @@ mod tests {
     #[test]
     fn malformed_commands_are_refused_with_their_id_when_readable() {
         let cases = [
-            (r#"{"command_id":"cmd_2","type":"sale","amount":"abc"}"#, Some("cmd_2")),
-            (r#"{"command_id":"cmd_3","type":"launch_rocket"}"#, Some("cmd_3")),
-            (r#"{"command_id":"cmd_4","type":"sale","payment_id":"pay_1","amount":"20.00","currency":"USD","partner_reference":"P","expires_at":"2026-11-21T10:00:00Z"}"#, Some("cmd_4")),
+            (
+                r#"{"command_id":"cmd_2","type":"sale","amount":"abc"}"#,
+                Some("cmd_2"),
+            ),
+            (
+                r#"{"command_id":"cmd_3","type":"launch_rocket"}"#,
+                Some("cmd_3"),
+            ),
+            (
+                r#"{"command_id":"cmd_4","type":"sale","payment_id":"pay_1","amount":"20.00","currency":"USD","partner_reference":"P","expires_at":"2026-11-21T10:00:00Z"}"#,
+                Some("cmd_4"),
+            ),
             (r#"{"command_id":"bad id/../x","type":"abort"}"#, None),
             ("not json at all", None),
             (r#"{"type":"abort","payment_id":"pay_1"}"#, None),
@@ -440,11 +456,11 @@ mod tests {
         let mut b = Backoff::new(Duration::from_millis(100), Duration::from_millis(400));
         let bounds = [(50, 100), (100, 200), (200, 400), (200, 400)];
         for (lo, hi) in bounds {
-            let d = b.next().as_millis();
+            let d = b.next_delay().as_millis();
             assert!((lo..=hi).contains(&d), "{d} not in {lo}..={hi}");
         }
         b.reset();
-        assert!(b.next() <= Duration::from_millis(100));
+        assert!(b.next_delay() <= Duration::from_millis(100));
     }
 
     #[tokio::test]
@@ -482,9 +498,10 @@ mod tests {
         assert_eq!(again, None);
         // The counter moved on: the next sale gets the next reference.
         let other = data.replace("pay_1", "pay_2").replace("cmd_1", "cmd_2");
-        let Some(core::Command::Sale(s2)) = to_core(&store, &tid, parse_command(&other).unwrap(), 3)
-            .await
-            .unwrap()
+        let Some(core::Command::Sale(s2)) =
+            to_core(&store, &tid, parse_command(&other).unwrap(), 3)
+                .await
+                .unwrap()
         else {
             panic!()
         };

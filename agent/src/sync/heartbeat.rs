@@ -67,8 +67,7 @@ pub async fn heartbeat_task(
 ) -> Result<(), RunError> {
     let mut beat = tokio::time::interval(shared.heartbeat_interval);
     beat.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut session_poll =
-        tokio::time::interval_at(Instant::now(), shared.session_poll_interval);
+    let mut session_poll = tokio::time::interval_at(Instant::now(), shared.session_poll_interval);
     session_poll.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut last_session: Option<wire::SessionStatus> = None;
     let mut last_limits: Option<Option<wire::OfflineLimits>> = None;
@@ -195,7 +194,10 @@ mod tests {
         let s = |screen, busy| agent_state(&CoreStatus { busy, screen });
         assert_eq!(s(ui::ScreenName::Idle, false), AgentState::Idle);
         assert_eq!(s(ui::ScreenName::TapCard, true), AgentState::Busy);
-        assert_eq!(s(ui::ScreenName::SessionClosed, false), AgentState::SessionClosed);
+        assert_eq!(
+            s(ui::ScreenName::SessionClosed, false),
+            AgentState::SessionClosed
+        );
         assert_eq!(s(ui::ScreenName::Booting, false), AgentState::Booting);
     }
 }

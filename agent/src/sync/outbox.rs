@@ -127,8 +127,12 @@ pub async fn outbox_task(shared: Shared, idle: watch::Sender<bool>) -> Result<()
                     .retry(item.id, now, e.to_string(), e.retry_after())
                     .await
                 {
-                    Ok(at) => tracing::warn!(id = %item.id, kind = what, reference, attempts = item.attempts, next_in_ms = at - now, error = %e, "outbox send failed; will retry"),
-                    Err(se) => tracing::error!(id = %item.id, error = %se, "cannot reschedule an outbox item"),
+                    Ok(at) => {
+                        tracing::warn!(id = %item.id, kind = what, reference, attempts = item.attempts, next_in_ms = at - now, error = %e, "outbox send failed; will retry")
+                    }
+                    Err(se) => {
+                        tracing::error!(id = %item.id, error = %se, "cannot reschedule an outbox item")
+                    }
                 }
             }
             Sent::Failed(e) => {

@@ -1,0 +1,654 @@
+//! The runtime end to end with real parts: `kler-sim` in-process over
+//! loopback HTTP, a real SQLite ledger in a temp dir, the virtual device
+//! driven over its HTTP control API.
+//!
+//! Waiting is done on readiness signals: the virtual device's screen state
+//! is a `watch` (`wait_screen`), the reader's waiting state likewise. Where
+//! only the backend can tell (the partner's view of a payment, the outbox
+//! after a send), `eventually` retries a check every 20 ms up to a 15 s
+//! deadline: bounded, never a bare sleep.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use pos_agent::config::{self, Config, Sources};
+use pos_agent::runtime::RunningAgent;
+use proto::signing::Secret;
+use serde_json::{Value, json};
+use tokio::time::timeout;
+
+const ORG_KEY: &str = "org-test-key";
+const DEADLINE: Duration = Duration::from_secs(15);
+
+fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_test_writer()
+        .try_init();
+}
+
+/// Retries `check` every 20 ms until it returns `Some`, at most 15 s.
+async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits (on the device's state `watch`) until the screen matches.
+async fn wait_screen(
+    agent: &RunningAgent,
+    what: &str,
+    pred: impl Fn(&ui::ScreenState) -> bool,
+) -> ui::ScreenState {
+    let mut rx = agent.device().expect("virtual device").subscribe_state();
+    let found = match timeout(DEADLINE, rx.wait_for(|s| pred(s))).await {
+        Ok(Ok(s)) => Some(s.clone()),
+        _ => None,
+    };
+    found.unwrap_or_else(|| {
+        panic!(
+            "timed out waiting for the screen: {what}; last {:?}",
+            rx.borrow()
+        )
+    })
+}
+
+/// `GET /screen` over the control API.
+async fn screen_json(http: &reqwest::Client, addr: SocketAddr) -> Value {
+    http.get(format!("http://{addr}/screen"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// `POST /tap` over the control API, once the reader waits for a card.
+async fn tap(http: &reqwest::Client, agent: &RunningAgent, card: &str) {
+    let device = agent.device().unwrap();
+    timeout(DEADLINE, device.reader_ready())
+        .await
+        .expect("reader never waited for a card");
+    let r = http
+        .post(format!("http://{}/tap", agent.control_addr().unwrap()))
+        .json(&json!({ "card": card }))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "tap refused: {}", r.status());
+}
+
+fn write_config(dir: &Path, backend: &str, terminal: &str, session: &str) -> PathBuf {
+    let data = dir.join("data");
+    let text = format!(
+        r#"
+data_dir = "{data}"
+[terminal]
+id = "{terminal}"
+session_id = "{session}"
+[backend]
+url = "{backend}"
+connect_timeout_ms = 500
+request_timeout_ms = 3000
+[payment]
+auth_timeout_ms = 2000
+result_hold_ms = 60000
+[sync]
+heartbeat_interval_ms = 200
+session_poll_interval_ms = 500
+retry_initial_ms = 50
+retry_max_ms = 300
+[hal]
+reader = "virtual"
+display = "virtual"
+input = "virtual"
+[hal.virtual]
+control_addr = "127.0.0.1:0"
+"#,
+        data = data.display()
+    );
+    let path = dir.join("config.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn load_config(path: &Path) -> Config {
+    let sources = Sources {
+        file: path.to_path_buf(),
+        env: Vec::new(),
+        flags: Vec::new(),
+    };
+    config::load(&sources).unwrap().config
+}
+
+/// A simulator, a session with one terminal, and a provisioned data dir.
+struct Env {
+    sim: Option<kler_sim::RunningSim>,
+    sim_addr: SocketAddr,
+    state_file: PathBuf,
+    http: reqwest::Client,
+    terminal: String,
+    config_path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+fn sim_config(listen: String, state_file: &Path) -> kler_sim::Config {
+    let mut c = kler_sim::Config::new(listen, ORG_KEY);
+    c.state_file = Some(state_file.to_path_buf());
+    c.ping_interval = Duration::from_secs(1);
+    c
+}
+
+impl Env {
+    async fn new() -> Env {
+        init_logs();
+        let dir = tempfile::tempdir().unwrap();
+        let state_file = dir.path().join("sim.sqlite");
+        let sim = kler_sim::start(sim_config("127.0.0.1:0".into(), &state_file))
+            .await
+            .unwrap();
+        let http = reqwest::Client::new();
+        let base = sim.url();
+        let session: Value = http
+            .post(format!("{base}/v1/sessions"))
+            .header("x-api-key", ORG_KEY)
+            .json(&json!({
+                "external_event_id": "ev-1",
+                "name": "Lagos Jazz Night",
+                "collection": {"account": false, "pos": true, "pos_count": 1}
+            }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let data = &session["data"];
+        let session_id = data["session_id"].as_str().unwrap().to_string();
+        let terminal = data["pos_terminals"][0]["terminal_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let config_path = write_config(dir.path(), &base, &terminal, &session_id);
+        pos_agent::provision::provision(
+            &load_config(&config_path),
+            Secret::new(ORG_KEY.to_string()),
+            false,
+        )
+        .await
+        .unwrap();
+        Env {
+            sim_addr: sim.addr(),
+            sim: Some(sim),
+            state_file,
+            http,
+            terminal,
+            config_path,
+            _dir: dir,
+        }
+    }
+
+    fn base(&self) -> String {
+        format!("http://{}", self.sim_addr)
+    }
+
+    fn config(&self) -> Config {
+        load_config(&self.config_path)
+    }
+
+    async fn start_agent(&self) -> RunningAgent {
+        let agent = RunningAgent::start(self.config()).await.unwrap();
+        wait_screen(&agent, "idle and online", |s| {
+            s.screen == ui::ScreenName::Idle && !s.offline
+        })
+        .await;
+        agent
+    }
+
+    async fn stop_sim(&mut self) {
+        if let Some(sim) = self.sim.take() {
+            sim.shutdown().await;
+        }
+    }
+
+    async fn restart_sim(&mut self) {
+        let sim = kler_sim::start(sim_config(self.sim_addr.to_string(), &self.state_file))
+            .await
+            .unwrap();
+        assert_eq!(sim.addr(), self.sim_addr);
+        self.sim = Some(sim);
+    }
+
+    /// Partner: `POST /v1/payments`; retried while the sim still sees the
+    /// terminal as offline (its stream is being opened).
+    async fn create_payment(&self, amount: &str, reference: &str) -> String {
+        let body = json!({
+            "terminal_id": self.terminal,
+            "amount": amount,
+            "currency": "NGN",
+            "reference": reference,
+        });
+        let v: Value = eventually("the backend to accept the payment", || async {
+            let r = self
+                .http
+                .post(format!("{}/v1/payments", self.base()))
+                .header("x-api-key", ORG_KEY)
+                .header("Idempotency-Key", reference)
+                .json(&body)
+                .send()
+                .await
+                .ok()?;
+            if r.status().as_u16() == 201 {
+                r.json::<Value>().await.ok()
+            } else {
+                None
+            }
+        })
+        .await;
+        v["data"]["payment_id"].as_str().unwrap().to_string()
+    }
+
+    async fn payment(&self, id: &str) -> Value {
+        let v: Value = self
+            .http
+            .get(format!("{}/v1/payments/{id}", self.base()))
+            .header("x-api-key", ORG_KEY)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["data"].clone()
+    }
+
+    async fn wait_payment_status(&self, id: &str, status: &str) -> Value {
+        eventually(&format!("payment {id} to be {status}"), || async {
+            let p = self.payment(id).await;
+            (p["status"] == status).then_some(p)
+        })
+        .await
+    }
+}
+
+async fn all_transactions(store: &store::AsyncStore) -> Vec<store::Transaction> {
+    store
+        .list_transactions(store::Page {
+            offset: 0,
+            limit: 1000,
+        })
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn online_sale_is_approved_end_to_end() {
+    let env = Env::new().await;
+    let agent = env.start_agent().await;
+    let addr = agent.control_addr().unwrap();
+    let idle = screen_json(&env.http, addr).await;
+    assert_eq!(idle["screen"], "idle");
+    assert_eq!(idle["offline"], false);
+
+    let pid = env.create_payment("2000.00", "POS-1").await;
+    let s = wait_screen(&agent, "tap card", |s| s.screen == ui::ScreenName::TapCard).await;
+    assert_eq!(s.amount.map(|a| a.to_wire()), Some("2000.00".to_string()));
+    tap(&env.http, &agent, "visa_ok").await;
+    wait_screen(&agent, "approved", |s| s.screen == ui::ScreenName::Approved).await;
+    let shown = screen_json(&env.http, addr).await;
+    assert_eq!(shown["screen"], "approved");
+    assert_eq!(shown["amount"], "2000.00");
+    assert_eq!(shown["currency"], "NGN");
+
+    // The ledger recorded it approved online, with the card token only.
+    let txs = all_transactions(agent.store()).await;
+    assert_eq!(txs.len(), 1);
+    let tx = &txs[0];
+    assert_eq!(tx.state, store::TxState::Approved);
+    assert_eq!(
+        tx.payment_id.as_ref().map(|p| p.as_str()),
+        Some(pid.as_str())
+    );
+    let card = tx.card.as_ref().unwrap();
+    assert_eq!(card.last4(), "1111");
+    assert_ne!(card.token(), "4111111111111111");
+    assert_eq!(
+        tx.decision.as_ref().map(|d| d.mode),
+        Some(store::DecisionMode::Online)
+    );
+
+    // The partner sees the approval with the terminal's reference.
+    let p = env.wait_payment_status(&pid, "approved").await;
+    assert_eq!(p["transaction"]["reference"], tx.reference.as_str());
+    assert_eq!(p["transaction"]["offline"], false);
+    assert_eq!(p["transaction"]["card"]["last4"], "1111");
+
+    // Everything the backend had to learn was delivered.
+    eventually("the outbox to drain", || async {
+        agent
+            .store()
+            .list_outbox()
+            .await
+            .unwrap()
+            .is_empty()
+            .then_some(())
+    })
+    .await;
+    agent.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_sale_is_approved_locally_and_forwarded_on_recovery() {
+    let mut env = Env::new().await;
+    let agent = env.start_agent().await;
+    let pid = env.create_payment("1500.50", "POS-OFF").await;
+    wait_screen(&agent, "tap card", |s| s.screen == ui::ScreenName::TapCard).await;
+
+    // The backend goes away before the tap; the agent notices.
+    env.stop_sim().await;
+    wait_screen(&agent, "offline", |s| s.offline).await;
+    tap(&env.http, &agent, "mc_ok").await;
+    let s = wait_screen(&agent, "approved offline", |s| {
+        s.screen == ui::ScreenName::Approved
+    })
+    .await;
+    assert!(s.offline);
+    let txs = all_transactions(agent.store()).await;
+    assert_eq!(txs.len(), 1);
+    assert_eq!(txs[0].state, store::TxState::OfflineApproved);
+    let reference = txs[0].reference.clone();
+    let queued = agent.store().list_outbox().await.unwrap();
+    assert!(
+        queued
+            .iter()
+            .any(|i| i.kind == store::OutboxKind::Transaction
+                && i.reference.as_ref() == Some(&reference)),
+        "{queued:?}"
+    );
+
+    // The backend comes back: the queue drains, the forward is confirmed.
+    env.restart_sim().await;
+    let tx = eventually("the offline sale to be confirmed", || async {
+        let tx = agent
+            .store()
+            .transaction(reference.clone())
+            .await
+            .unwrap()
+            .unwrap();
+        (tx.state == store::TxState::Approved).then_some(tx)
+    })
+    .await;
+    assert!(tx.backend_transaction_id.is_some());
+    assert_eq!(
+        tx.decision.as_ref().map(|d| d.mode),
+        Some(store::DecisionMode::Offline)
+    );
+    let p = env.wait_payment_status(&pid, "approved").await;
+    assert_eq!(p["transaction"]["offline"], true);
+    assert_eq!(p["transaction"]["reference"], reference.as_str());
+    eventually("the outbox to drain", || async {
+        agent
+            .store()
+            .list_outbox()
+            .await
+            .unwrap()
+            .is_empty()
+            .then_some(())
+    })
+    .await;
+    wait_screen(&agent, "online, nothing queued", |s| {
+        !s.offline && s.queued == 0
+    })
+    .await;
+    agent.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_permanently_refused_item_is_parked_and_listed_by_queue() {
+    let env = Env::new().await;
+    // Something the backend will refuse for good: an event about a payment
+    // it never heard of (404).
+    {
+        let config = env.config();
+        let store = store::AsyncStore::open(config.ledger_path(), Default::default())
+            .await
+            .unwrap();
+        let item = store::NewOutboxItem::new(
+            store::OutboxKind::PaymentEvent,
+            json!({
+                "payment_id": "pay_unknown_1",
+                "event": {"status": "in_progress", "at": "2026-11-21T10:00:00Z"}
+            }),
+        )
+        .for_payment(proto::PaymentId::new("pay_unknown_1").unwrap());
+        store
+            .record(store::Change::enqueue_only(1, vec![item]))
+            .await
+            .unwrap();
+    }
+    let agent = env.start_agent().await;
+    let parked = eventually("the item to be parked", || async {
+        let items = agent.store().list_outbox().await.unwrap();
+        items.into_iter().find(|i| i.parked)
+    })
+    .await;
+    assert!(
+        parked.last_error.as_deref().unwrap_or("").contains("404"),
+        "{parked:?}"
+    );
+    // Parked counts as queued on the screen: not acknowledged.
+    wait_screen(&agent, "one queued", |s| s.queued == 1).await;
+    // The rest of the outbox still flows: a sale goes through.
+    let pid = env.create_payment("100.00", "POS-P").await;
+    tap(&env.http, &agent, "verve_ok").await;
+    env.wait_payment_status(&pid, "approved").await;
+    agent.shutdown().await.unwrap();
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pos-agent"))
+        .args(["queue", "--json", "--config"])
+        .arg(&env.config_path)
+        .env_remove("POS_AGENT_CONFIG")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let items = v["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{v}");
+    assert_eq!(items[0]["kind"], "payment_event");
+    assert_eq!(items[0]["state"], "parked");
+    assert_eq!(items[0]["payment_id"], "pay_unknown_1");
+    assert!(items[0]["last_error"].as_str().unwrap().contains("404"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_resumes_the_stream_without_replaying_a_finished_sale() {
+    let env = Env::new().await;
+    let agent = env.start_agent().await;
+    let first = env.create_payment("300.00", "POS-R1").await;
+    tap(&env.http, &agent, "visa_ok").await;
+    wait_screen(&agent, "approved", |s| s.screen == ui::ScreenName::Approved).await;
+    env.wait_payment_status(&first, "approved").await;
+    let last = agent
+        .store()
+        .kv_get(pos_agent::sync::commands::KV_LAST_EVENT_ID.into())
+        .await
+        .unwrap();
+    assert_eq!(last.as_deref(), Some("1"));
+    agent.shutdown().await.unwrap();
+
+    let agent = env.start_agent().await;
+    // Nothing replayed: still one transaction, the screen idle.
+    assert_eq!(all_transactions(agent.store()).await.len(), 1);
+    let second = env.create_payment("400.00", "POS-R2").await;
+    let s = wait_screen(&agent, "tap card", |s| s.screen == ui::ScreenName::TapCard).await;
+    assert_eq!(s.amount.map(|a| a.to_wire()), Some("400.00".to_string()));
+    tap(&env.http, &agent, "visa_ok").await;
+    env.wait_payment_status(&second, "approved").await;
+    let txs = all_transactions(agent.store()).await;
+    assert_eq!(txs.len(), 2, "{txs:?}");
+    assert_eq!(
+        txs.iter()
+            .filter(|t| t.payment_id.as_ref().map(|p| p.as_str()) == Some(first.as_str()))
+            .count(),
+        1
+    );
+    // References come from the durable counter: no reuse across restarts.
+    assert_ne!(txs[0].reference, txs[1].reference);
+    let last = agent
+        .store()
+        .kv_get(pos_agent::sync::commands::KV_LAST_EVENT_ID.into())
+        .await
+        .unwrap();
+    assert_eq!(last.as_deref(), Some("2"));
+    agent.shutdown().await.unwrap();
+}
+
+/// A backend that serves one malformed command and one valid sale on the
+/// stream, and records every ack.
+mod fake_backend {
+    use axum::Router;
+    use axum::body::{Body, Bytes};
+    use axum::extract::{Path, State};
+    use axum::routing::{any, get, post};
+    use futures_util::StreamExt;
+    use serde_json::{Value, json};
+    use tokio::sync::mpsc;
+
+    pub const MALFORMED: &str = r#"{"command_id":"cmd_bad","type":"sale","payment_id":"pay_x","amount":"12,00","currency":"NGN"}"#;
+    pub const SALE: &str = r#"{"command_id":"cmd_ok","type":"sale","payment_id":"pay_ok","amount":"750.00","currency":"NGN","partner_reference":"P-OK","expires_at":"2099-01-01T00:00:00Z"}"#;
+
+    pub async fn start(acks: mpsc::UnboundedSender<(String, Value)>) -> std::net::SocketAddr {
+        let app = Router::new()
+            .route(
+                "/v1/terminals/{tid}/provision",
+                post(|| async {
+                    axum::Json(json!({"success": true, "data": {
+                        "api_key": "k1", "secret": "s1",
+                        "merchant_id": "m1", "tenant_id": "test-tenant"}}))
+                }),
+            )
+            .route(
+                "/v1/terminals/{tid}/heartbeat",
+                post(|| async {
+                    axum::Json(json!({"success": true, "data": {
+                        "server_time": "2026-11-21T10:00:00Z", "session_status": "active"}}))
+                }),
+            )
+            .route(
+                "/v1/terminals/{tid}/commands/stream",
+                get(|| async {
+                    let events = [
+                        format!("id: 1\nevent: command\ndata: {MALFORMED}\n\n"),
+                        format!("id: 2\nevent: command\ndata: {SALE}\n\n"),
+                    ];
+                    let stream = futures_util::stream::iter(
+                        events
+                            .into_iter()
+                            .map(|e| Ok::<_, std::convert::Infallible>(Bytes::from(e))),
+                    )
+                    .chain(futures_util::stream::pending());
+                    axum::response::Response::builder()
+                        .header("content-type", "text/event-stream")
+                        .body(Body::from_stream(stream))
+                        .unwrap()
+                }),
+            )
+            .route(
+                "/v1/terminals/{tid}/commands/{cid}/ack",
+                post(
+                    |State(acks): State<mpsc::UnboundedSender<(String, Value)>>,
+                     Path((_tid, cid)): Path<(String, String)>,
+                     axum::Json(body): axum::Json<Value>| async move {
+                        let _ = acks.send((cid, body));
+                        axum::Json(json!({"success": true, "data": null}))
+                    },
+                ),
+            )
+            .fallback(any(|| async {
+                axum::Json(json!({"success": true, "data": null}))
+            }))
+            .with_state(acks);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        addr
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_command_is_rejected_and_the_agent_keeps_running() {
+    init_logs();
+    let (acks_tx, mut acks) = tokio::sync::mpsc::unbounded_channel();
+    let backend = fake_backend::start(acks_tx).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = write_config(
+        dir.path(),
+        &format!("http://{backend}"),
+        "pos_abc123_001",
+        "sess_1",
+    );
+    let config = load_config(&config_path);
+    pos_agent::provision::provision(&config, Secret::new(ORG_KEY.to_string()), false)
+        .await
+        .unwrap();
+    let agent = RunningAgent::start(config).await.unwrap();
+
+    // The malformed command is rejected as invalid_request...
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while !(seen.iter().any(|(c, _): &(String, Value)| c == "cmd_bad")
+        && seen.iter().any(|(c, _)| c == "cmd_ok"))
+    {
+        match tokio::time::timeout_at(deadline, acks.recv()).await {
+            Ok(Some(a)) => seen.push(a),
+            _ => panic!("acks not received; got {seen:?}"),
+        }
+    }
+    let bad = &seen.iter().find(|(c, _)| c == "cmd_bad").unwrap().1;
+    assert_eq!(
+        bad,
+        &json!({"status": "rejected", "reason": "invalid_request"})
+    );
+    // ...and the next, valid command still starts a payment.
+    let ok = &seen.iter().find(|(c, _)| c == "cmd_ok").unwrap().1;
+    assert_eq!(ok, &json!({"status": "accepted"}));
+    let s = wait_screen(&agent, "tap card", |s| s.screen == ui::ScreenName::TapCard).await;
+    assert_eq!(s.amount.map(|a| a.to_wire()), Some("750.00".to_string()));
+    let shown = screen_json(&reqwest::Client::new(), agent.control_addr().unwrap()).await;
+    assert_eq!(shown["screen"], "tap_card");
+    // The last id acted on is stored once the sale's effects are committed.
+    eventually("the last event id to be stored", || async {
+        let last = agent
+            .store()
+            .kv_get(pos_agent::sync::commands::KV_LAST_EVENT_ID.into())
+            .await
+            .unwrap();
+        (last.as_deref() == Some("2")).then_some(())
+    })
+    .await;
+    agent.shutdown().await.unwrap();
+}
