@@ -717,3 +717,44 @@ fn a_held_write_lock_is_busy_and_a_directory_is_io() {
     let err = Store::open(dir.path()).unwrap_err();
     assert!(matches!(err, StoreError::Io { .. }), "{err:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_async_writers_all_commit_with_unique_sequences() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store::AsyncStore::open(dir.path().join("ledger.db"), StoreOptions::default())
+        .await
+        .unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        tasks.spawn(async move {
+            let mut refs = Vec::new();
+            for _ in 0..10 {
+                let n = store.next_sequence(T0).await.unwrap();
+                let r = proto::Reference::for_sequence(&tid(), n);
+                store
+                    .record(pending_sale_with_forward(T0, &r, n))
+                    .await
+                    .unwrap();
+                refs.push(n);
+            }
+            refs
+        });
+    }
+    let mut all: Vec<u64> = tasks.join_all().await.into_iter().flatten().collect();
+    all.sort();
+    assert_eq!(
+        all,
+        (1..=80).collect::<Vec<_>>(),
+        "each sequence taken once"
+    );
+    assert_eq!(store.outbox_stats().await.unwrap().queued, 80);
+    let listed = store
+        .list_transactions(Page {
+            offset: 0,
+            limit: 100,
+        })
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 80);
+}
