@@ -121,6 +121,11 @@ async fn usage_errors_exit_2_and_version_prints() {
     let out = pos_agent(&["--version"], &[]).await;
     assert_eq!(out.status.code(), Some(0));
     assert!(text(&out).0.contains(env!("CARGO_PKG_VERSION")));
+    let (stdout, _) = text(&pos_agent(&["--version"], &[]).await);
+    assert!(
+        stdout.contains("commit: ") && stdout.contains("target: "),
+        "{stdout}"
+    );
 }
 
 #[tokio::test]
