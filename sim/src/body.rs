@@ -4,6 +4,7 @@
 use axum::body::{Body, Bytes};
 use axum::extract::FromRequest;
 use axum::http::{Request, StatusCode};
+use futures_util::StreamExt;
 use proto::{Currency, Money};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -38,22 +39,20 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
                 return Err(too_large());
             }
         }
-        match axum::body::to_bytes(req.into_body(), MAX_BODY).await {
-            Ok(b) => Ok(RawBody(b)),
-            Err(e) => {
-                // A length-limit error is the only one whose source chain
-                // says so; anything else is a broken upload.
-                let text = format!("{e:?}");
-                if text.contains("LengthLimit") {
-                    Err(too_large())
-                } else {
-                    Err(ApiErr::bad_request(
-                        "body_read_failed",
-                        "request body could not be read",
-                    ))
-                }
+        // Read frame by frame so the limit holds without a Content-Length
+        // (chunked uploads) and nothing beyond it is buffered.
+        let mut stream = req.into_body().into_data_stream();
+        let mut buf = bytes::BytesMut::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|_| {
+                ApiErr::bad_request("body_read_failed", "request body could not be read")
+            })?;
+            if buf.len() + chunk.len() > MAX_BODY {
+                return Err(too_large());
             }
+            buf.extend_from_slice(&chunk);
         }
+        Ok(RawBody(buf.freeze()))
     }
 }
 

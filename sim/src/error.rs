@@ -27,6 +27,8 @@ pub enum SimError {
         id: String,
         reason: String,
     },
+    #[error("state file {path} could not be written: {reason}")]
+    StateWrite { path: String, reason: String },
     #[error("state writer stopped")]
     WriterStopped,
     #[error("cannot build the webhook HTTP client: {0}")]

@@ -174,33 +174,31 @@ impl Sim {
         self: &Arc<Self>,
         f: impl FnOnce(&mut State, &mut Live, Timestamp) -> Result<R, ApiErr>,
     ) -> Result<R, ApiErr> {
-        let (result, effects, rows) = {
+        let (result, effects, pending) = {
             let mut g = self.lock();
             let inner = &mut *g;
             let result = f(&mut inner.state, &mut inner.live, Timestamp::now());
             let effects = inner.state.take_effects();
-            let rows: Vec<Row> = if self.store.is_some() {
-                effects
+            // Queued while still holding the lock, so the file sees changes
+            // in the order they were made.
+            let pending = self.store.as_ref().map(|store| {
+                let rows: Vec<Row> = effects
                     .dirty
                     .iter()
                     .map(|(k, id)| inner.state.row(k, id))
-                    .collect()
-            } else {
-                Vec::new()
-            };
-            (result, effects, rows)
+                    .collect();
+                store.submit(effects.cleared, rows)
+            });
+            (result, effects, pending)
         };
-        self.finish(effects, rows).await?;
+        if let Some(p) = pending {
+            p.committed().await?;
+        }
+        self.finish(effects);
         result
     }
 
-    async fn finish(self: &Arc<Self>, effects: Effects, rows: Vec<Row>) -> Result<(), ApiErr> {
-        if let Some(store) = &self.store {
-            if effects.cleared {
-                store.clear().await?;
-            }
-            store.write(rows).await?;
-        }
+    fn finish(&self, effects: Effects) {
         for w in effects.webhooks {
             self.webhooks.send(w);
         }
@@ -215,7 +213,6 @@ impl Sim {
         if effects.payments_changed {
             self.payments_changed.send_modify(|v| *v += 1);
         }
-        Ok(())
     }
 
     /// After a heartbeat or a closed stream: check again once the offline

@@ -90,34 +90,70 @@ impl StateFile {
         ))
     }
 
-    pub async fn write(&self, rows: Vec<Row>) -> Result<(), SimError> {
-        if rows.is_empty() {
-            return Ok(());
+    /// Queues a change (a clear first when `clear`, then `rows`) without
+    /// waiting. Called under the state lock, so changes reach the file in
+    /// the order they were made; await the returned [`Pending`] after
+    /// releasing the lock.
+    pub fn submit(&self, clear: bool, rows: Vec<Row>) -> Pending {
+        let mut waits = Vec::new();
+        if clear {
+            let (done, wait) = oneshot::channel();
+            if self.tx.send(Msg::Clear(done)).is_ok() {
+                waits.push(wait);
+            } else {
+                return Pending::stopped(self);
+            }
         }
-        let (done, wait) = oneshot::channel();
-        self.tx
-            .send(Msg::Write(rows, done))
-            .map_err(|_| SimError::WriterStopped)?;
-        self.finish(wait).await
+        if !rows.is_empty() {
+            let (done, wait) = oneshot::channel();
+            if self.tx.send(Msg::Write(rows, done)).is_ok() {
+                waits.push(wait);
+            } else {
+                return Pending::stopped(self);
+            }
+        }
+        Pending {
+            waits,
+            failed: false,
+            path: self.path.clone(),
+        }
+    }
+}
+
+/// A change queued to the writer; resolves once it is committed.
+#[derive(Debug)]
+pub struct Pending {
+    waits: Vec<oneshot::Receiver<Result<(), String>>>,
+    failed: bool,
+    path: PathBuf,
+}
+
+impl Pending {
+    fn stopped(f: &StateFile) -> Pending {
+        Pending {
+            waits: Vec::new(),
+            failed: true,
+            path: f.path.clone(),
+        }
     }
 
-    pub async fn clear(&self) -> Result<(), SimError> {
-        let (done, wait) = oneshot::channel();
-        self.tx
-            .send(Msg::Clear(done))
-            .map_err(|_| SimError::WriterStopped)?;
-        self.finish(wait).await
-    }
-
-    async fn finish(&self, wait: oneshot::Receiver<Result<(), String>>) -> Result<(), SimError> {
-        match wait.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(SimError::Config(format!(
-                "writing {}: {e}",
-                self.path.display()
-            ))),
-            Err(_) => Err(SimError::WriterStopped),
+    pub async fn committed(self) -> Result<(), SimError> {
+        if self.failed {
+            return Err(SimError::WriterStopped);
         }
+        for w in self.waits {
+            match w.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    return Err(SimError::StateWrite {
+                        path: self.path.display().to_string(),
+                        reason: e,
+                    });
+                }
+                Err(_) => return Err(SimError::WriterStopped),
+            }
+        }
+        Ok(())
     }
 }
 
