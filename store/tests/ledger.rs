@@ -758,3 +758,50 @@ async fn concurrent_async_writers_all_commit_with_unique_sequences() {
         .unwrap();
     assert_eq!(listed.len(), 80);
 }
+
+#[test]
+fn a_refund_tapped_with_another_card_can_only_be_recorded_as_declined() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let sale = reference(1);
+    store
+        .record(&Change::insert(
+            T0,
+            NewTransaction::sale(sale.clone(), money(1_000)),
+        ))
+        .unwrap();
+    store
+        .record(&Change::update(T0, sale.clone(), approve(false)))
+        .unwrap();
+    store
+        .record(&Change::insert(
+            T0,
+            NewTransaction::refund(reference(2), money(1_000), sale.clone()),
+        ))
+        .unwrap();
+    let wrong_card = |state| TxUpdate {
+        state: Some(state),
+        card: Some(other_card()),
+        decline_reason: Some("card_mismatch".into()),
+        ..TxUpdate::default()
+    };
+    let err = store
+        .record(&Change::update(
+            T0 + 1,
+            reference(2),
+            wrong_card(TxState::Approved),
+        ))
+        .unwrap_err();
+    assert!(matches!(err, StoreError::IllegalChange { .. }), "{err:?}");
+    store
+        .record(&Change::update(
+            T0 + 1,
+            reference(2),
+            wrong_card(TxState::Declined),
+        ))
+        .unwrap();
+    let t = store.transaction(&reference(2)).unwrap().unwrap();
+    assert_eq!(t.state, TxState::Declined);
+    assert_eq!(t.card.unwrap().last4(), "4444");
+    assert_eq!(store.refundable(&sale).unwrap(), money(1_000));
+}
