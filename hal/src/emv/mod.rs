@@ -219,7 +219,7 @@ const MAX_RECORDS: usize = 32;
 const PPSE: &[u8] = b"2PAY.SYS.DDF01";
 
 /// Reads the card in the field: the whole EMV contactless read flow. The brand comes
-/// from the AID, or from the PAN range when the AID's provider is not one we know.
+/// from the selected AID (only applications of accepted schemes are selected).
 pub async fn read_card<T: ApduTransport>(
     transport: &mut T,
     terminal: &TerminalData,
@@ -277,10 +277,7 @@ pub async fn read_card<T: ApduTransport>(
 
     // 5. Extract PAN, expiry; decide brand.
     let (pan, expiry) = extract_pan_and_expiry(&records)?;
-    let brand = match CardBrand::from_aid(&aid) {
-        CardBrand::Unknown => CardBrand::from_pan(pan.expose()),
-        known => known,
-    };
+    let brand = CardBrand::from_aid(&aid);
     if brand == CardBrand::Unknown {
         return Err(EmvError::UnsupportedBrand);
     }
@@ -606,6 +603,181 @@ mod tests {
                 0x00, 0x00, // unknown tag: zeros
                 0x00, 0x15, 0x00, 0x50, // numeric truncated on the left
             ]
+        );
+    }
+
+    /// Answers APDUs from a script of (expected APDU, response) pairs, in order.
+    struct Script {
+        steps: Vec<(Vec<u8>, Vec<u8>)>,
+        next: usize,
+    }
+
+    impl ApduTransport for Script {
+        async fn transmit(&mut self, apdu: &[u8]) -> Result<Zeroizing<Vec<u8>>, TransportError> {
+            let (expected, response) = self.steps.get(self.next).expect("script too short");
+            assert_eq!(apdu, expected.as_slice(), "APDU #{}", self.next);
+            self.next += 1;
+            Ok(Zeroizing::new(response.clone()))
+        }
+    }
+
+    fn t(tag: u32) -> Tag {
+        Tag::new(tag).unwrap()
+    }
+
+    fn prim(tag: u32, v: &[u8]) -> Tlv {
+        Tlv::primitive(t(tag), v.to_vec()).unwrap()
+    }
+
+    fn cons(tag: u32, c: Vec<Tlv>) -> Tlv {
+        Tlv::constructed(t(tag), c).unwrap()
+    }
+
+    fn with_sw(mut data: Vec<u8>, sw: [u8; 2]) -> Vec<u8> {
+        data.extend(sw);
+        data
+    }
+
+    const VISA: [u8; 7] = [0xA0, 0, 0, 0, 3, 0x10, 0x10];
+    const MC: [u8; 7] = [0xA0, 0, 0, 0, 4, 0x10, 0x10];
+
+    fn ppse(entries: Vec<Tlv>) -> Vec<u8> {
+        cons(
+            0x6F,
+            vec![prim(0x84, PPSE), cons(0xA5, vec![cons(0xBF0C, entries)])],
+        )
+        .encode()
+    }
+
+    fn entry(aid: &[u8], priority: Option<u8>) -> Tlv {
+        let mut c = vec![prim(0x4F, aid)];
+        if let Some(p) = priority {
+            c.push(prim(0x87, &[p]));
+        }
+        cons(0x61, c)
+    }
+
+    fn terminal() -> TerminalData {
+        TerminalData {
+            amount: Money::from_minor(100).unwrap(),
+            currency: Currency::Ngn,
+            country: 566,
+            ttq: TerminalData::DEFAULT_TTQ,
+            unpredictable_number: [9; 4],
+            date: (26, 1, 2),
+            transaction_type: 0x20,
+        }
+    }
+
+    /// PPSE split over 61XX, priority choice, 6CXX on GPO, PAN from 5A.
+    #[tokio::test]
+    async fn get_response_wrong_le_and_priority() {
+        let directory = ppse(vec![
+            entry(&[0xA0, 0, 0, 0, 0x99, 1], Some(1)), // unknown scheme: skipped
+            entry(&VISA, None),                        // no priority: after MC
+            entry(&MC, Some(2)),
+        ]);
+        let (a, b) = directory.split_at(10);
+        let fci = cons(
+            0x6F,
+            vec![prim(0x84, &MC), cons(0xA5, vec![prim(0x50, b"MC")])],
+        );
+        let gpo = prim(0x80, &[0x19, 0x80, 0x08, 0x01, 0x01, 0x00]).encode();
+        let record = cons(
+            0x70,
+            vec![
+                prim(0x5A, &[0x55, 0x55, 0x55, 0x55, 0x55, 0x55, 0x44, 0x44]),
+                prim(0x5F24, &[0x30, 0x07, 0x31]),
+                prim(0x5F20, b"SECRET/NAME"),
+            ],
+        );
+        let mut select_ppse = vec![0x00, 0xA4, 0x04, 0x00, 0x0E];
+        select_ppse.extend(PPSE);
+        select_ppse.push(0x00);
+        let mut select_mc = vec![0x00, 0xA4, 0x04, 0x00, 0x07];
+        select_mc.extend(MC);
+        select_mc.push(0x00);
+        let mut script = Script {
+            steps: vec![
+                (select_ppse, with_sw(a.to_vec(), [0x61, b.len() as u8])),
+                (
+                    vec![0x00, 0xC0, 0x00, 0x00, b.len() as u8],
+                    with_sw(b.to_vec(), [0x90, 0x00]),
+                ),
+                (select_mc, with_sw(fci.encode(), [0x90, 0x00])),
+                (
+                    vec![0x80, 0xA8, 0x00, 0x00, 0x02, 0x83, 0x00, 0x00],
+                    vec![0x6C, 0x06],
+                ),
+                (
+                    vec![0x80, 0xA8, 0x00, 0x00, 0x02, 0x83, 0x00, 0x06],
+                    with_sw(gpo, [0x90, 0x00]),
+                ),
+                (
+                    vec![0x00, 0xB2, 0x01, 0x0C, 0x00],
+                    with_sw(record.encode(), [0x90, 0x00]),
+                ),
+            ],
+            next: 0,
+        };
+        let card = read_card(&mut script, &terminal()).await.unwrap();
+        assert_eq!(script.next, script.steps.len());
+        assert_eq!(card.brand(), CardBrand::Mastercard);
+        assert_eq!(card.last4(), "4444");
+        assert_eq!(card.expiry(), Expiry::new(2030, 7).unwrap());
+        assert_eq!(card.application().label.as_deref(), Some("MC"));
+        assert!(!format!("{card:?}").contains("SECRET"));
+    }
+
+    #[test]
+    fn pan_in_5a_and_track2_must_agree() {
+        let records = vec![vec![cons(
+            0x70,
+            vec![
+                prim(0x5A, &[0x41, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11]),
+                prim(
+                    0x57,
+                    &[
+                        0x55, 0x55, 0x55, 0x55, 0x55, 0x55, 0x44, 0x44, 0xD3, 0x00, 0x72, 0x01,
+                    ],
+                ),
+            ],
+        )]];
+        assert!(matches!(
+            extract_pan_and_expiry(&records),
+            Err(EmvError::InvalidPan { .. })
+        ));
+        let none = vec![vec![cons(0x70, vec![prim(0x5F24, &[0x30, 0x07, 0x31])])]];
+        assert_eq!(
+            extract_pan_and_expiry(&none).unwrap_err(),
+            EmvError::InvalidPan { len: 0 }
+        );
+    }
+
+    #[tokio::test]
+    async fn error_status_and_no_application() {
+        let mut select_ppse = vec![0x00, 0xA4, 0x04, 0x00, 0x0E];
+        select_ppse.extend(PPSE);
+        select_ppse.push(0x00);
+        let mut script = Script {
+            steps: vec![(select_ppse.clone(), vec![0x6A, 0x82])],
+            next: 0,
+        };
+        assert_eq!(
+            read_card(&mut script, &terminal()).await.unwrap_err(),
+            EmvError::Status {
+                command: "SELECT PPSE",
+                sw: 0x6A82
+            }
+        );
+        let only_unknown = ppse(vec![entry(&[0xA0, 0, 0, 0, 0x25, 1], Some(1))]);
+        let mut script = Script {
+            steps: vec![(select_ppse, with_sw(only_unknown, [0x90, 0x00]))],
+            next: 0,
+        };
+        assert_eq!(
+            read_card(&mut script, &terminal()).await.unwrap_err(),
+            EmvError::NoApplication
         );
     }
 
