@@ -149,9 +149,10 @@ async fn main() -> anyhow::Result<()> {
     }
     let sim = kler_sim::start(cfg).await.context("starting kler-sim")?;
     if generated {
-        // Printed on purpose: a sandbox secret the integrator needs to
-        // verify webhooks. Pass --webhook-secret to choose it.
-        println!("webhook secret {}", sim.webhook_secret().expose());
+        // Printed on purpose (to stderr, so stdout stays the one ready
+        // line): a sandbox secret the integrator needs to verify webhooks.
+        // Pass --webhook-secret to choose it.
+        eprintln!("webhook secret {}", sim.webhook_secret().expose());
     }
     println!("listening on {}", sim.url());
     use std::io::Write;

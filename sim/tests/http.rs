@@ -1761,19 +1761,16 @@ async fn the_binary_prints_its_address_when_ready() {
         .spawn()
         .unwrap();
     let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut url = None;
-    while let Some(line) = tokio::time::timeout(WAIT, lines.next_line())
+    // The first (and only) stdout line says where it listens.
+    let line = tokio::time::timeout(WAIT, lines.next_line())
         .await
         .unwrap()
         .unwrap()
-    {
-        if let Some(u) = line.strip_prefix("listening on ") {
-            url = Some(u.to_owned());
-            break;
-        }
-        assert!(line.starts_with("webhook secret "), "{line}");
-    }
-    let url = url.expect("ready line");
+        .expect("ready line");
+    let url = line
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
     assert!(!url.ends_with(":0"));
     let r = reqwest::Client::new()
         .get(format!("{url}/v1/terminals"))
