@@ -99,6 +99,16 @@ async fn tap(http: &reqwest::Client, agent: &RunningAgent, card: &str) {
 }
 
 fn write_config(dir: &Path, backend: &str, terminal: &str, session: &str) -> PathBuf {
+    write_config_with_reader(dir, backend, terminal, session, "virtual")
+}
+
+fn write_config_with_reader(
+    dir: &Path,
+    backend: &str,
+    terminal: &str,
+    session: &str,
+    reader: &str,
+) -> PathBuf {
     let data = dir.join("data");
     let text = format!(
         r#"
@@ -119,7 +129,7 @@ session_poll_interval_ms = 500
 retry_initial_ms = 50
 retry_max_ms = 300
 [hal]
-reader = "virtual"
+reader = "{reader}"
 display = "virtual"
 input = "virtual"
 [hal.virtual]
@@ -217,7 +227,11 @@ impl Env {
     }
 
     async fn start_agent(&self) -> RunningAgent {
-        let agent = RunningAgent::start(self.config()).await.unwrap();
+        self.start_agent_with(self.config()).await
+    }
+
+    async fn start_agent_with(&self, config: Config) -> RunningAgent {
+        let agent = RunningAgent::start(config).await.unwrap();
         wait_screen(&agent, "idle and online", |s| {
             s.screen == ui::ScreenName::Idle && !s.offline
         })
@@ -650,5 +664,27 @@ async fn a_malformed_command_is_rejected_and_the_agent_keeps_running() {
         (last.as_deref() == Some("2")).then_some(())
     })
     .await;
+    agent.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sale_read_by_the_pn532_reader_over_a_serial_line() {
+    let env = Env::new().await;
+    let emulator = hal::pn532::emulator::Pn532Emulator::start().unwrap();
+    let mut config = env.config();
+    config.hal.reader = format!("pn532:{}", emulator.path()).parse().unwrap();
+    let agent = env.start_agent_with(config).await;
+    let pid = env.create_payment("2500.00", "POS-NFC").await;
+    wait_screen(&agent, "tap card", |s| s.screen == ui::ScreenName::TapCard).await;
+    timeout(DEADLINE, emulator.until_polling())
+        .await
+        .expect("the reader never polled for a card");
+    emulator.tap(hal::pn532::emulator::EmulatedCard::named("mc_ok").unwrap());
+    wait_screen(&agent, "approved", |s| s.screen == ui::ScreenName::Approved).await;
+    let p = env.wait_payment_status(&pid, "approved").await;
+    assert_eq!(p["transaction"]["card"]["last4"], "4444");
+    assert_eq!(p["transaction"]["card"]["brand"], "mastercard");
+    let txs = all_transactions(agent.store()).await;
+    assert_eq!(txs[0].card.as_ref().unwrap().brand(), "mastercard");
     agent.shutdown().await.unwrap();
 }

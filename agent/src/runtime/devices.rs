@@ -8,18 +8,17 @@ use tokio_util::sync::CancellationToken;
 use super::RunError;
 use super::core_loop::{CoreMsg, ReaderCmd};
 use super::mapping;
-use crate::card::{CardKey, EntryMode, Pan, tokenize};
+use crate::card::{CardKey, EntryMode, tokenize_secret};
 use crate::core::{self, Input};
 
-/// Tokenizes a card read at once: the PAN goes from the hal's wiping buffer
-/// into a wiping [`Pan`], is hashed with the device key, and is dropped
-/// (wiped) before this returns. Only token, last4, brand and entry mode
+/// Tokenizes a card read at once: the PAN is hashed with the device key in
+/// place (never copied) and the read, with its wiping PAN buffer, is
+/// dropped before this returns. Only token, last4, brand and entry mode
 /// leave.
-pub fn tokenize_read(key: &CardKey, read: hal::CardRead) -> Result<core::Card, String> {
-    let pan = Pan::new(read.pan().expose().to_string()).map_err(|e| e.to_string())?;
+pub fn tokenize_read(key: &CardKey, read: hal::CardRead) -> core::Card {
+    let card = tokenize_secret(key, read.pan(), EntryMode::Contactless);
     drop(read);
-    let card = tokenize(key, pan, EntryMode::Contactless);
-    Ok(mapping::core_card(&card))
+    mapping::core_card(&card)
 }
 
 /// The reader task: waits for `Start`, reads one card (cancelled by `Stop`,
@@ -70,16 +69,12 @@ pub async fn reader_task<R: CardReader>(
             continue;
         }
         let input = match result {
-            Ok(read) => match tokenize_read(&key, read) {
-                Ok(card) => {
-                    let _ = indicator.try_send(Signal::CardRead);
-                    tracing::info!(brand = %card.brand, last4 = %card.last4, "card read");
-                    Input::CardRead(card)
-                }
-                Err(problem) => Input::CardError {
-                    reason: format!("invalid_card: {problem}"),
-                },
-            },
+            Ok(read) => {
+                let card = tokenize_read(&key, read);
+                let _ = indicator.try_send(Signal::CardRead);
+                tracing::info!(brand = %card.brand, last4 = %card.last4, "card read");
+                Input::CardRead(card)
+            }
             // The core keeps its own tap deadline; the reader's is the same.
             Err(ReaderError::Timeout(_)) | Err(ReaderError::Cancelled) => continue,
             Err(e) => {

@@ -78,6 +78,8 @@ pub enum RunError {
     Hal(#[from] hal::HalError),
     #[error("{what} driver {spec:?} is not available in this build; use \"virtual\"")]
     DriverUnavailable { what: &'static str, spec: String },
+    #[error("card reader {device}: {problem}")]
+    Reader { device: String, problem: String },
     #[error("task {task} stopped unexpectedly")]
     TaskStopped { task: &'static str },
     #[error("cannot install the signal handlers: {0}")]
@@ -320,15 +322,9 @@ fn core_config(config: &Config, event_name: String, label: String) -> CoreConfig
     c
 }
 
-/// The devices the configuration names; only the virtual device exists in
-/// this build.
+/// The virtual device, and a refusal for display and input drivers this
+/// build does not have (the PN532 reader is opened by [`open_pn532`]).
 fn devices(config: &Config) -> Result<(VirtualDevice, VirtualParts), RunError> {
-    if let ReaderSpec::Pn532 { device } = &config.hal.reader {
-        return Err(RunError::DriverUnavailable {
-            what: "reader",
-            spec: format!("pn532:{}", device.display()),
-        });
-    }
     match &config.hal.display {
         DisplaySpec::Virtual => {}
         DisplaySpec::Fbdev { device }
@@ -358,6 +354,37 @@ fn devices(config: &Config) -> Result<(VirtualDevice, VirtualParts), RunError> {
     Ok(VirtualDevice::new(VIRTUAL_DISPLAY))
 }
 
+/// How long the PN532 may take to wake up at boot.
+pub const READER_OPEN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Opens and wakes the PN532 reader on its serial line; returns it with the
+/// line the heartbeat reports (model and firmware).
+async fn open_pn532(
+    device: &std::path::Path,
+) -> Result<(hal::pn532::Pn532Reader<tokio_serial::SerialStream>, String), RunError> {
+    use hal::CardReader;
+    let path = device.to_string_lossy().into_owned();
+    let err = |problem: String| RunError::Reader {
+        device: path.clone(),
+        problem,
+    };
+    let opened = tokio::time::timeout(READER_OPEN_TIMEOUT, async {
+        let mut reader =
+            hal::pn532::Pn532Reader::open(&path, hal::pn532::Pn532Config::default()).await?;
+        let info = reader.info().await;
+        Ok::<_, hal::pn532::Pn532Error>((reader, info))
+    })
+    .await
+    .map_err(|_| err(format!("no answer within {READER_OPEN_TIMEOUT:?}")))?
+    .map_err(|e| err(e.to_string()))?;
+    let (reader, info) = opened;
+    let line = match info {
+        Ok(i) => format!("{} fw {}", i.model, i.firmware),
+        Err(e) => format!("error: {e}"),
+    };
+    Ok((reader, line))
+}
+
 /// [`RunningAgent::start`] with an identity already loaded.
 pub async fn start_with(
     config: Config,
@@ -385,6 +412,10 @@ pub async fn start_with(
         identity.credentials.clone(),
     )?;
     let (device, parts) = devices(&config)?;
+    let pn532 = match &config.hal.reader {
+        ReaderSpec::Pn532 { device } => Some(open_pn532(device).await?),
+        ReaderSpec::Virtual => None,
+    };
 
     let intake = CancellationToken::new();
     let all = CancellationToken::new();
@@ -491,12 +522,27 @@ pub async fn start_with(
         indicator_tx,
         all.clone(),
     );
-    set.spawn(async move {
-        (
-            "reader",
-            devices::reader_task(reader, key, reader_rx, core, ind, a).await,
-        )
-    });
+    let reader_line = match pn532 {
+        Some((pn532, line)) => {
+            drop(reader);
+            set.spawn(async move {
+                (
+                    "reader",
+                    devices::reader_task(pn532, key, reader_rx, core, ind, a).await,
+                )
+            });
+            line
+        }
+        None => {
+            set.spawn(async move {
+                (
+                    "reader",
+                    devices::reader_task(reader, key, reader_rx, core, ind, a).await,
+                )
+            });
+            "virtual".to_string()
+        }
+    };
     let (core, i) = (core_tx.clone(), intake.clone());
     set.spawn(async move { ("input", devices::input_task(input, core, i).await) });
     let a = all.clone();
@@ -513,7 +559,7 @@ pub async fn start_with(
     let s = shared.clone();
     let hb_status = status_rx.clone();
     let hal_report = HalReport {
-        reader: Some("virtual".into()),
+        reader: Some(reader_line),
         display: Some(format!(
             "virtual {}x{}",
             VIRTUAL_DISPLAY.width, VIRTUAL_DISPLAY.height
