@@ -1398,6 +1398,23 @@ control_addr = "127.0.0.1:7070"
         assert!(err.to_string().contains(&missing.display().to_string()));
     }
 
+    /// A self-signed P-256 certificate (test fixture, no private key kept).
+    const TEST_CA: &str = "-----BEGIN CERTIFICATE-----\nMIIBjzCCATWgAwIBAgIUVVtrTkCfcCs512SEO1bQQOiVkWcwCgYIKoZIzj0EAwIw\nHDEaMBgGA1UEAwwRcG9zLWFnZW50IHRlc3QgQ0EwIBcNMjYxMTIxMDk1NTA0WhgP\nMjEyNjEwMjgwOTU1MDRaMBwxGjAYBgNVBAMMEXBvcy1hZ2VudCB0ZXN0IENBMFkw\nEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEDQrw7JM3UwDeQ/DupahIuU+ZqpFnBX7R\nAwqkveRo6jqc4ByotlHBa5q6kxJ6NO8eqMzobABLun9HDfp1GchJ86NTMFEwHQYD\nVR0OBBYEFNNXLGTtY6zlaqX0vlqCQIoiwIPpMB8GA1UdIwQYMBaAFNNXLGTtY6zl\naqX0vlqCQIoiwIPpMA8GA1UdEwEB/wQFMAMBAf8wCgYIKoZIzj0EAwIDSAAwRQIh\nANghjwSK9MjVLDm67SSZI8/+cCHu/grji7+OdTj00ajOAiA4eKveeja/D4Ga4KxR\nHnhNLVSE8REj8RsaXasxHawsig==\n-----END CERTIFICATE-----\n";
+
+    #[test]
+    fn a_ca_file_with_a_certificate_is_loaded_and_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = write(dir.path(), "ca.pem", TEST_CA);
+        let text = format!("{MINIMAL}ca_file = {:?}\n", ca.display().to_string());
+        let c = load_text(&text).unwrap().config;
+        assert_eq!(c.backend.ca_file.as_deref(), Some(ca.as_path()));
+        assert_eq!(c.backend.ca_pem.as_deref(), Some(TEST_CA.as_bytes()));
+        // The client accepts it as an extra trust anchor.
+        assert!(
+            crate::client::OrgClient::new(&c.backend, proto::signing::Secret::new("k")).is_ok()
+        );
+    }
+
     #[test]
     fn a_ca_file_must_hold_a_certificate() {
         let dir = tempfile::tempdir().unwrap();
