@@ -1424,6 +1424,49 @@ control_addr = "127.0.0.1:7070"
         assert_eq!(invalid_key(&text), "backend.ca_file");
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+        /// Whatever subset of the sources sets a key, the last one in the
+        /// order file < drop-ins (lexical) < env < flag wins.
+        #[test]
+        fn the_last_source_that_sets_a_key_wins(
+            in_file in proptest::option::of(1u64..100_000),
+            drop_ins in proptest::collection::vec(proptest::option::of(1u64..100_000), 0..3),
+            in_env in proptest::option::of(1u64..100_000),
+            in_flag in proptest::option::of(1u64..100_000),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let mut main = MINIMAL.to_owned();
+            if let Some(v) = in_file {
+                main.push_str(&format!("[payment]\ntap_timeout_ms = {v}\n"));
+            }
+            let file = write(dir.path(), "config.toml", &main);
+            for (i, v) in drop_ins.iter().enumerate() {
+                let text = match v {
+                    Some(v) => format!("[payment]\ntap_timeout_ms = {v}\n"),
+                    None => "[payment]\nauth_timeout_ms = 1\n".to_owned(),
+                };
+                write(dir.path(), &format!("config.d/{i:02}.toml"), &text);
+            }
+            let mut sources = Sources { file, ..Sources::default() };
+            if let Some(v) = in_env {
+                sources.env.push(("POS_AGENT_PAYMENT_TAP_TIMEOUT_MS".into(), v.to_string()));
+            }
+            if let Some(v) = in_flag {
+                sources = sources.flag("payment.tap_timeout_ms", v.to_string(), "--set");
+            }
+            let expected = in_flag
+                .or(in_env)
+                .or(drop_ins.iter().rev().flatten().next().copied())
+                .or(in_file)
+                .map(Duration::from_millis)
+                .unwrap_or(PaymentTimings::default().tap_timeout);
+            let c = load(&sources).unwrap().config;
+            proptest::prop_assert_eq!(c.payment.tap_timeout, expected);
+        }
+    }
+
     #[test]
     fn every_key_maps_to_an_env_var() {
         assert_eq!(
