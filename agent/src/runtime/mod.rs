@@ -443,6 +443,7 @@ pub async fn start_with(
     let (event_name, label) = names(&client, &store, &config, &clock, &link).await;
     let mut restored = restored;
     restored.online = link.is_online();
+    let told_online = restored.online;
     tracing::info!(
         terminal = %identity.terminal_id,
         event = %event_name,
@@ -574,7 +575,7 @@ pub async fn start_with(
         )
     });
     let s = shared.clone();
-    set.spawn(async move { ("link watcher", link_task(s).await) });
+    set.spawn(async move { ("link watcher", link_task(s, told_online).await) });
 
     let supervisor = tokio::spawn(supervise(
         set,
@@ -599,9 +600,12 @@ pub async fn start_with(
 
 /// Feeds `LinkChanged` on every change and wakes the outbox when the link
 /// comes back.
-async fn link_task(shared: Shared) -> Result<(), RunError> {
+/// `told` is what the core was restored with; a change that happened since
+/// is fed at once.
+async fn link_task(shared: Shared, told: bool) -> Result<(), RunError> {
     let mut rx = shared.link.subscribe();
-    let mut last = *rx.borrow_and_update();
+    let mut last = told;
+    rx.mark_changed();
     loop {
         tokio::select! {
             r = rx.changed() => if r.is_err() { return Ok(()) },
