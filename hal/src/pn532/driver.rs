@@ -321,6 +321,14 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Pn532<T> {
             command: C,
             what: "empty",
         })?;
+        if status & 0x40 != 0 {
+            // MI: the card's answer did not fit the PN532's buffer; what arrived is
+            // partial, and EMV responses that long are not expected.
+            return Err(Pn532Error::BadResponse {
+                command: C,
+                what: "card response longer than the PN532 buffer (MI set)",
+            });
+        }
         match status & 0x3F {
             0x00 => Ok(Zeroizing::new(data.to_vec())),
             0x01 => Err(Pn532Error::CardRemoved),
