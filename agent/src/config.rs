@@ -119,6 +119,8 @@ pub enum ConfigWarning {
     UnknownKey { origin: Origin, key: String },
     /// A `POS_AGENT_*` variable that maps to no key; ignored.
     UnknownEnv { var: String },
+    /// A backend URL in clear text to a host that is not loopback.
+    PlainHttp { key: &'static str, url: String },
 }
 
 impl fmt::Display for ConfigWarning {
@@ -131,6 +133,12 @@ impl fmt::Display for ConfigWarning {
                 write!(
                     f,
                     "environment variable {var} is not a known setting; ignored"
+                )
+            }
+            ConfigWarning::PlainHttp { key, url } => {
+                write!(
+                    f,
+                    "`{key}` = {url} is plain http to a host that is not loopback; use https"
                 )
             }
         }
@@ -595,8 +603,30 @@ pub struct Loaded {
 
 /// Reads, merges and validates the configuration from `sources`.
 pub fn load(sources: &Sources) -> Result<Loaded, ConfigError> {
-    let (raw, warnings) = load_raw(sources)?;
+    let (raw, mut warnings) = load_raw(sources)?;
     let config = Config::try_from(raw)?;
+    let urls = [
+        ("backend.url", &config.backend.url),
+        ("backend.terminal_api_url", &config.backend.terminal_api_url),
+    ];
+    for (key, url) in urls {
+        let host = url.host_str().unwrap_or_default();
+        let loopback = host == "localhost"
+            || host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if url.scheme() == "http" && !loopback {
+            let w = ConfigWarning::PlainHttp {
+                key,
+                url: url.to_string(),
+            };
+            if !warnings.contains(&w) {
+                warnings.push(w);
+            }
+        }
+    }
     Ok(Loaded { config, warnings })
 }
 
@@ -1116,6 +1146,23 @@ control_addr = "127.0.0.1:7070"
         assert_eq!(c.payment.tap_timeout, Duration::from_secs(60));
         assert_eq!(c.payment.auth_timeout, Duration::from_secs(8));
         assert_eq!(c.log_filter, "info");
+    }
+
+    #[test]
+    fn plain_http_to_a_remote_host_is_warned_about() {
+        let remote = MINIMAL.replace("http://127.0.0.1:8080", "http://api.example.com");
+        let w = load_text(&remote).unwrap().warnings;
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(matches!(
+            &w[0],
+            ConfigWarning::PlainHttp {
+                key: "backend.url",
+                ..
+            }
+        ));
+        let tls = MINIMAL.replace("http://127.0.0.1:8080", "https://api.example.com");
+        assert!(load_text(&tls).unwrap().warnings.is_empty());
+        assert!(load_text(MINIMAL).unwrap().warnings.is_empty());
     }
 
     #[test]
