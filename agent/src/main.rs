@@ -6,16 +6,14 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches};
 
-/// `-V` prints the package version; `--version` adds the commit (from
-/// `POS_AGENT_GIT_COMMIT` at build time, when the build sets it) and the
-/// target.
+/// `-V` prints the package version; `--version` adds the git commit and the
+/// target triple, both stamped by `build.rs`.
 fn long_version() -> &'static str {
     let text = format!(
-        "{}\ncommit: {}\ntarget: {}-{}",
+        "{}\ncommit: {}\ntarget: {}",
         env!("CARGO_PKG_VERSION"),
-        option_env!("POS_AGENT_GIT_COMMIT").unwrap_or("unknown"),
-        std::env::consts::ARCH,
-        std::env::consts::OS,
+        env!("POS_AGENT_GIT_COMMIT"),
+        env!("POS_AGENT_TARGET"),
     );
     // Built once per process, for clap's 'static strings.
     Box::leak(text.into_boxed_str())

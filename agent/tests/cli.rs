@@ -126,6 +126,15 @@ async fn usage_errors_exit_2_and_version_prints() {
         stdout.contains("commit: ") && stdout.contains("target: "),
         "{stdout}"
     );
+    // The target is the full triple the binary was built for.
+    let target = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("target: "))
+        .unwrap_or_default();
+    assert!(
+        target.starts_with(std::env::consts::ARCH) && target.contains("-linux-"),
+        "{stdout}"
+    );
 }
 
 #[tokio::test]
