@@ -158,6 +158,7 @@ struct Env {
     state_file: PathBuf,
     http: reqwest::Client,
     terminal: String,
+    session_id: String,
     config_path: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -166,6 +167,8 @@ fn sim_config(listen: String, state_file: &Path) -> kler_sim::Config {
     let mut c = kler_sim::Config::new(listen, ORG_KEY);
     c.state_file = Some(state_file.to_path_buf());
     c.ping_interval = Duration::from_secs(1);
+    // Longer than the agent's 2 s authorization timeout.
+    c.auth_timeout = Duration::from_secs(3);
     c
 }
 
@@ -213,6 +216,7 @@ impl Env {
             state_file,
             http,
             terminal,
+            session_id,
             config_path,
             _dir: dir,
         }
@@ -280,6 +284,22 @@ impl Env {
         })
         .await;
         v["data"]["payment_id"].as_str().unwrap().to_string()
+    }
+
+    /// Partner/sandbox call with the organisation key; returns the status
+    /// and the body.
+    async fn org(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base()))
+            .header("x-api-key", ORG_KEY)
+            .header("Idempotency-Key", uuid::Uuid::new_v4().to_string());
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
     }
 
     async fn payment(&self, id: &str) -> Value {
@@ -686,5 +706,156 @@ async fn a_sale_read_by_the_pn532_reader_over_a_serial_line() {
     assert_eq!(p["transaction"]["card"]["brand"], "mastercard");
     let txs = all_transactions(agent.store()).await;
     assert_eq!(txs[0].card.as_ref().unwrap().brand(), "mastercard");
+    agent.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declined_card_is_declined_on_screen_and_for_the_partner() {
+    let env = Env::new().await;
+    let agent = env.start_agent().await;
+    let pid = env.create_payment("900.00", "POS-D").await;
+    tap(&env.http, &agent, "visa_insufficient").await;
+    let s = wait_screen(&agent, "declined", |s| s.screen == ui::ScreenName::Declined).await;
+    assert_eq!(s.message.as_deref(), Some("Insufficient funds"));
+    let p = env.wait_payment_status(&pid, "declined").await;
+    assert_eq!(p["transaction"]["decline_reason"], "insufficient_funds");
+    let txs = all_transactions(agent.store()).await;
+    assert_eq!(txs[0].state, store::TxState::Declined);
+    agent.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_authorization_without_answer_is_approved_offline_under_the_same_reference() {
+    let env = Env::new().await;
+    let agent = env.start_agent().await;
+    let (status, body) = env
+        .org(
+            reqwest::Method::POST,
+            "/v1/sandbox/scenarios",
+            Some(json!({"terminal_id": env.terminal, "scenario": "auth_timeout", "count": 1})),
+        )
+        .await;
+    assert!((200..300).contains(&status), "{status} {body}");
+    let pid = env.create_payment("1200.00", "POS-T").await;
+    tap(&env.http, &agent, "visa_ok").await;
+    let s = wait_screen(&agent, "approved", |s| s.screen == ui::ScreenName::Approved).await;
+    assert_eq!(s.amount.map(|a| a.to_wire()), Some("1200.00".to_string()));
+    let reference = all_transactions(agent.store()).await[0].reference.clone();
+    // The forward under the same reference returns what the backend
+    // recorded for the slow authorization: one approved transaction.
+    let tx = eventually("the forward to be confirmed", || async {
+        let tx = agent
+            .store()
+            .transaction(reference.clone())
+            .await
+            .unwrap()
+            .unwrap();
+        (tx.state == store::TxState::Approved).then_some(tx)
+    })
+    .await;
+    assert_eq!(tx.decline_reason.as_deref(), Some("offline_after_unknown"));
+    let p = env.wait_payment_status(&pid, "approved").await;
+    assert_eq!(p["transaction"]["reference"], reference.as_str());
+    let (_, statement) = env
+        .org(
+            reqwest::Method::GET,
+            &format!("/v1/reconciliation/{}", env.session_id),
+            None,
+        )
+        .await;
+    assert_eq!(statement["data"]["successful_count"], 1, "{statement}");
+    agent.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_partner_aborts_a_payment_waiting_for_the_card() {
+    let env = Env::new().await;
+    let agent = env.start_agent().await;
+    let pid = env.create_payment("500.00", "POS-A").await;
+    wait_screen(&agent, "tap card", |s| s.screen == ui::ScreenName::TapCard).await;
+    let (status, body) = env
+        .org(
+            reqwest::Method::POST,
+            &format!("/v1/payments/{pid}/abort"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["status"], "aborted");
+    wait_screen(&agent, "cancelled", |s| {
+        s.screen == ui::ScreenName::Cancelled
+    })
+    .await;
+    let txs = all_transactions(agent.store()).await;
+    assert_eq!(txs[0].state, store::TxState::Aborted);
+    agent.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_needs_the_same_card_and_is_approved() {
+    let env = Env::new().await;
+    let agent = env.start_agent().await;
+    let sale = env.create_payment("3000.00", "POS-S").await;
+    tap(&env.http, &agent, "verve_ok").await;
+    let p = env.wait_payment_status(&sale, "approved").await;
+    let transaction_id = p["transaction"]["transaction_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, body) = env
+        .org(
+            reqwest::Method::POST,
+            &format!("/v1/refunds?transactionId={transaction_id}"),
+            Some(json!({"amount": "1000.00"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let refund = body["data"]["payment_id"].as_str().unwrap().to_string();
+    let s = wait_screen(&agent, "refund tap", |s| {
+        s.screen == ui::ScreenName::RefundTap
+    })
+    .await;
+    assert_eq!(s.amount.map(|a| a.to_wire()), Some("1000.00".to_string()));
+    tap(&env.http, &agent, "verve_ok").await;
+    env.wait_payment_status(&refund, "approved").await;
+    let txs = all_transactions(agent.store()).await;
+    let r = txs
+        .iter()
+        .find(|t| t.kind == store::TxKind::Refund)
+        .expect("refund recorded");
+    assert_eq!(r.state, store::TxState::Approved);
+    assert_eq!(r.original_reference.as_ref(), Some(&txs[0].reference));
+    assert_eq!(
+        agent
+            .store()
+            .refundable(txs[0].reference.clone())
+            .await
+            .unwrap(),
+        proto::Money::parse("2000.00").unwrap()
+    );
+    agent.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_the_session_shows_the_end_of_day_screen() {
+    let env = Env::new().await;
+    let agent = env.start_agent().await;
+    let pid = env.create_payment("700.00", "POS-C").await;
+    tap(&env.http, &agent, "visa_ok").await;
+    env.wait_payment_status(&pid, "approved").await;
+    let (status, body) = env
+        .org(
+            reqwest::Method::PATCH,
+            &format!("/v1/sessions/{}/close", env.session_id),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    wait_screen(&agent, "session closed", |s| {
+        s.screen == ui::ScreenName::SessionClosed
+    })
+    .await;
+    // No new sales: the backend refuses them for a closed session, and the
+    // terminal stays on the end-of-day screen.
     agent.shutdown().await.unwrap();
 }

@@ -42,7 +42,10 @@ CREATE TABLE transactions (
     -- these states exist only after a card was read
     CHECK (card_token IS NOT NULL OR state IN
            ('pending', 'authorizing', 'aborted', 'timed_out', 'failed')),
-    CHECK (state NOT IN ('offline_approved', 'offline_declined') OR decision = 'offline')
+    -- offline states need a recorded decision: `offline` (link down at the
+    -- tap) or `online` when the online outcome was unknown and the payment
+    -- fell back to an offline approval (decline_reason says so)
+    CHECK (state NOT IN ('offline_approved', 'offline_declined') OR decision IS NOT NULL)
 ) STRICT;
 
 -- Partial indexes: a row without the key costs no index write. Listing

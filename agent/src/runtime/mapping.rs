@@ -240,7 +240,11 @@ pub enum OutboxPayload {
         reversal_of: Reference,
         request: wire::ReversalRequest,
     },
-    /// `POST /v1/terminals/:tid/transactions` (forward of an offline approval).
+    /// `POST /v1/terminals/:tid/transactions`: the forward of a transaction
+    /// the terminal approved offline (`offline: true`), or, when an online
+    /// authorization's answer was lost, that authorization sent again
+    /// (`offline: false`, identical body). Either way the answer is the
+    /// backend's decision for the reference.
     Transaction(wire::TransactionSubmission),
 }
 
@@ -286,6 +290,7 @@ fn outbox_item(
     tx_reference: Option<&Reference>,
     tx_payment: Option<&PaymentId>,
     tx_command: Option<&core::CommandId>,
+    after_unknown: bool,
 ) -> Result<store::NewOutboxItem, MappingError> {
     let (payload, reference, payment) = match item {
         core::OutboxItem::Ack(a) => {
@@ -322,11 +327,21 @@ fn outbox_item(
             tx_reference.cloned(),
             Some(payment_id.clone()),
         ),
-        core::OutboxItem::Submit(s) => (
-            OutboxPayload::Transaction(wire_submission(s)?),
-            Some(s.reference.clone()),
-            s.payment_id.clone(),
-        ),
+        core::OutboxItem::Submit(s) => {
+            let mut body = wire_submission(s)?;
+            if after_unknown {
+                // The online authorization went out and its answer was lost:
+                // the forward is that same request again (same reference,
+                // same body), so the backend answers what it decided instead
+                // of refusing a second, different body for the reference.
+                body.offline = false;
+            }
+            (
+                OutboxPayload::Transaction(body),
+                Some(s.reference.clone()),
+                s.payment_id.clone(),
+            )
+        }
         core::OutboxItem::Reversal { reference } => (
             OutboxPayload::Reversal {
                 reversal_of: reference.clone(),
@@ -359,6 +374,7 @@ pub fn store_change(
     let mut tx_reference = None;
     let mut tx_payment = known_payment.cloned();
     let mut tx_command = None;
+    let mut after_unknown = false;
     let write = match &change.tx {
         None => None,
         Some(core::TxWrite::Insert(n)) => {
@@ -383,6 +399,8 @@ pub fn store_change(
         }
         Some(core::TxWrite::Update(u)) => {
             tx_reference = Some(u.reference.clone());
+            after_unknown = u.state == core::TxState::OfflineApproved
+                && u.reason.as_deref() == Some(core::Decision::OfflineAfterUnknown.code());
             let card = u
                 .card
                 .as_ref()
@@ -417,6 +435,7 @@ pub fn store_change(
                 tx_reference.as_ref(),
                 tx_payment.as_ref(),
                 tx_command.as_ref(),
+                after_unknown,
             )
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -682,6 +701,35 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn the_forward_after_an_unknown_outcome_repeats_the_authorization() {
+        let sub = core::Submission {
+            reference: reference(8),
+            payment_id: None,
+            kind: core::TxKind::Sale,
+            amount: money("1200.00"),
+            card: card(),
+            captured_at: core::UnixMillis(1_000),
+            offline: false,
+            original_reference: None,
+        };
+        let authorization = wire_submission(&sub).unwrap();
+        let mut u = core::TxUpdate::new(reference(8), core::TxState::OfflineApproved);
+        u.reason = Some("offline_after_unknown".into());
+        let change = core::Change {
+            at: core::UnixMillis(2_000),
+            tx: Some(core::TxWrite::Update(u)),
+            outbox: vec![core::OutboxItem::Submit(core::Submission {
+                offline: true,
+                ..sub
+            })],
+        };
+        let s = store_change(&change, None).unwrap();
+        let item = &s.enqueue[0];
+        // Byte for byte the same body as the authorization.
+        assert_eq!(item.payload, serde_json::to_value(&authorization).unwrap());
     }
 
     #[test]

@@ -189,7 +189,8 @@ async fn send(shared: &Shared, item: &store::OutboxItem) -> Sent {
             Err(e) => Sent::Failed(e),
         },
         OutboxPayload::Transaction(sub) => match client.submit_transaction(&sub).await {
-            Ok(answer) if sub.offline => {
+            // Every queued transaction is a forward of a terminal approval.
+            Ok(answer) => {
                 let outcome = match answer.status {
                     wire::AuthStatus::Approved => ForwardOutcome::Approved {
                         transaction_id: answer.transaction_id,
@@ -208,7 +209,6 @@ async fn send(shared: &Shared, item: &store::OutboxItem) -> Sent {
                     outcome,
                 }))
             }
-            Ok(_) => Sent::Done(None),
             Err(e) => Sent::Failed(e),
         },
     }
