@@ -260,11 +260,17 @@ impl Env {
     /// Partner: `POST /v1/payments`; retried while the sim still sees the
     /// terminal as offline (its stream is being opened).
     async fn create_payment(&self, amount: &str, reference: &str) -> String {
+        self.create_payment_with(amount, reference, "prefer_online")
+            .await
+    }
+
+    async fn create_payment_with(&self, amount: &str, reference: &str, policy: &str) -> String {
         let body = json!({
             "terminal_id": self.terminal,
             "amount": amount,
             "currency": "NGN",
             "reference": reference,
+            "offline_policy": policy,
         });
         let v: Value = eventually("the backend to accept the payment", || async {
             let r = self
@@ -857,5 +863,49 @@ async fn closing_the_session_shows_the_end_of_day_screen() {
     .await;
     // No new sales: the backend refuses them for a closed session, and the
     // terminal stays on the end-of-day screen.
+    agent.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn require_online_with_a_lost_answer_is_declined_and_reversed() {
+    let env = Env::new().await;
+    let agent = env.start_agent().await;
+    let (status, body) = env
+        .org(
+            reqwest::Method::POST,
+            "/v1/sandbox/scenarios",
+            Some(json!({"terminal_id": env.terminal, "scenario": "drop_after_commit", "count": 1})),
+        )
+        .await;
+    assert!((200..300).contains(&status), "{status} {body}");
+    let pid = env
+        .create_payment_with("800.00", "POS-RO", "require_online")
+        .await;
+    tap(&env.http, &agent, "visa_ok").await;
+    let s = wait_screen(&agent, "declined", |s| s.screen == ui::ScreenName::Declined).await;
+    assert_eq!(s.message.as_deref(), Some("Network problem, no charge"));
+    let reference = all_transactions(agent.store()).await[0].reference.clone();
+    // The backend recorded the authorization before the connection was
+    // cut; the queued reversal cancels it, and the ledger says so.
+    let tx = eventually("the reversal to be acknowledged", || async {
+        let tx = agent
+            .store()
+            .transaction(reference.clone())
+            .await
+            .unwrap()
+            .unwrap();
+        (tx.state == store::TxState::Reversed).then_some(tx)
+    })
+    .await;
+    assert_eq!(tx.decline_reason.as_deref(), Some("reverse_after_unknown"));
+    let (_, record) = env
+        .org(
+            reqwest::Method::GET,
+            &format!("/v1/reconciliation/{}", env.session_id),
+            None,
+        )
+        .await;
+    assert_eq!(record["data"]["successful_count"], 0, "{record}");
+    assert_ne!(env.payment(&pid).await["status"], "approved");
     agent.shutdown().await.unwrap();
 }
