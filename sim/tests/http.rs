@@ -1214,7 +1214,7 @@ async fn abort_confirmed_too_late_and_unanswered() {
 #[tokio::test]
 async fn refunds_are_routed_to_the_sale_terminal() {
     let e = env().await;
-    let (_, tids) = e.session(1, None).await;
+    let (sid, tids) = e.session(1, None).await;
     let tid = tids[0].clone();
     let t = e.provision(&tid).await;
     let (_, v) = submit(
@@ -1313,6 +1313,13 @@ async fn refunds_are_routed_to_the_sale_terminal() {
     rtx.as_object_mut().unwrap().remove("payment_id");
     let (_, v) = submit(&t, &tid, &rtx).await;
     assert_eq!(v["data"]["decline_reason"], "amount_exceeds_refundable");
+    // Refunds are reported beside the gross sales.
+    let (_, v) = e
+        .org_json(Method::GET, &format!("/v1/reconciliation/{sid}"), None)
+        .await;
+    assert_eq!(v["data"]["total_inflow"], "1000.00");
+    assert_eq!(v["data"]["refunds"], json!({"count": 1, "total": "400.00"}));
+    assert_eq!(v["data"]["transaction_count"], 1);
     let (_, v) = e.org_json(Method::GET, "/v1/sandbox/scenarios", None).await;
     assert!(v["data"]["available"].as_array().unwrap().len() >= 6);
     drop(stream);
