@@ -20,7 +20,7 @@ fn fast_config() -> Config {
     let mut c = Config::new("127.0.0.1:0", ORG);
     c.webhook_secret = Some("whsec-test".into());
     c.webhook_retry_base = Duration::from_millis(20);
-    c.auth_timeout = Duration::from_millis(400);
+    c.auth_timeout = Duration::from_millis(2000);
     c.ping_interval = Duration::from_millis(100);
     c.stream_max = Duration::from_secs(30);
     c.offline_after = Duration::from_millis(300);
@@ -1128,7 +1128,8 @@ async fn payment_on(e: &Env, tid: &str, key: &str) -> String {
 #[tokio::test]
 async fn abort_confirmed_too_late_and_unanswered() {
     let mut cfg = fast_config();
-    cfg.abort_wait = Duration::from_millis(300);
+    // Answered aborts finish well within this; the silent one costs it.
+    cfg.abort_wait = Duration::from_millis(2000);
     let e = env_with(cfg).await;
     let (_, tids) = e.session(1, None).await;
     let tid = tids[0].clone();
@@ -1486,7 +1487,11 @@ async fn webhooks_give_up_after_five_attempts() {
 #[tokio::test]
 async fn heartbeat_online_then_offline_fires_a_webhook() {
     let (hook, mut hooks) = receiver(0).await;
-    let e = env().await;
+    // Long enough that the status read right after the heartbeat is not
+    // raced by a loaded machine, short enough to keep the test quick.
+    let mut cfg = fast_config();
+    cfg.offline_after = Duration::from_millis(1500);
+    let e = env_with(cfg).await;
     let (sid, tids) = e.session(1, Some(&hook)).await;
     let tid = tids[0].clone();
     let t = e.provision(&tid).await;
@@ -1618,7 +1623,7 @@ async fn sandbox_scenarios_and_reset() {
         )
         .unwrap()
         .header("Idempotency-Key", &r6)
-        .timeout(Duration::from_millis(150))
+        .timeout(Duration::from_millis(800))
         .send()
         .await
         .unwrap_err();
