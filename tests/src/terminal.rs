@@ -226,6 +226,23 @@ impl Terminal {
         }
     }
 
+    /// The in-process agent's virtual device itself (benchmarks watch its
+    /// state instead of polling the control API).
+    pub fn virtual_device(&self) -> Option<hal::VirtualDevice> {
+        match &self.run {
+            Run::InProcess(a) => a.device().cloned(),
+            _ => None,
+        }
+    }
+
+    /// The child process's pid.
+    pub fn pid(&self) -> Option<u32> {
+        match &self.run {
+            Run::Process(p) => p.pid(),
+            _ => None,
+        }
+    }
+
     pub fn is_running(&self) -> bool {
         !matches!(self.run, Run::Stopped)
     }

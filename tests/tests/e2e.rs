@@ -3,6 +3,10 @@
 //! over loopback HTTP, each behind a fault proxy. No mocks of our own code.
 //! Waits are readiness-driven with bounded deadlines (see `e2e_tests::wait`).
 
+// clippy.toml allows unwrap in tests; this crate is test code through and
+// through, including the helpers the lint does not see as tests.
+#![allow(clippy::unwrap_used)]
+
 #[path = "e2e/common.rs"]
 mod common;
 

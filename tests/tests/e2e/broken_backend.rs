@@ -203,7 +203,7 @@ async fn malformed_commands_and_broken_answers_do_not_stop_the_agent() {
     let deadline = e2e_tests::wait::Deadline::after(Duration::from_secs(10));
     while seen.lock().unwrap().heartbeats < before + 2 {
         deadline
-            .tick("two more heartbeats", || String::new())
+            .tick("two more heartbeats", String::new)
             .await
             .unwrap();
     }
