@@ -41,11 +41,10 @@ CREATE TABLE transactions (
     CHECK ((kind = 'refund') = (original_reference IS NOT NULL)),
     -- these states exist only after a card was read
     CHECK (card_token IS NOT NULL OR state IN
-           ('pending', 'authorizing', 'aborted', 'timed_out', 'failed')),
-    -- offline states need a recorded decision: `offline` (link down at the
-    -- tap) or `online` when the online outcome was unknown and the payment
-    -- fell back to an offline approval (decline_reason says so)
-    CHECK (state NOT IN ('offline_approved', 'offline_declined') OR decision IS NOT NULL)
+           ('pending', 'authorizing', 'aborted', 'timed_out', 'failed'))
+    -- no CHECK ties offline states to decision = 'offline': a payment whose
+    -- online authorization went unanswered keeps its decision `online` and
+    -- is approved offline with decline_reason `offline_after_unknown`
 ) STRICT;
 
 -- Partial indexes: a row without the key costs no index write. Listing
