@@ -5,6 +5,7 @@
 //! control API (SPEC section 6).
 
 pub mod card;
+pub mod drivers;
 pub mod emv;
 pub mod pn532;
 pub mod traits;

@@ -1,0 +1,14 @@
+//! Drivers for real terminal hardware besides the card reader: Linux
+//! framebuffer and SPI panels ([`fbdev`], [`spi_panel`]), evdev keys and
+//! touch ([`evdev_input`]), GPIO buttons, buzzer and LEDs ([`gpio`]), and
+//! [`any`], which picks one of them (or the virtual device) from a
+//! configuration string. See `docs/hardware.md`.
+
+pub mod any;
+pub mod canvas;
+pub mod evdev_input;
+pub mod fbdev;
+pub mod gpio;
+pub mod spi_panel;
+
+pub use any::{AnyDisplay, AnyIndicator, AnyInput, DisplayDriver, DriverError};
