@@ -1713,7 +1713,20 @@ async fn state_survives_a_restart() {
     let (_, rec_before) = e
         .org_json(Method::GET, &format!("/v1/reconciliation/{sid}"), None)
         .await;
+    // A PAN smuggled in an unknown field is ignored: it reaches neither
+    // the answers nor the state file.
+    // (Declined card: the totals compared below stay as they were.)
+    let mut smuggled = sale(&format!("{tid}-000002"), "1.00", "0002", false);
+    smuggled["pan"] = json!("4111111111111111");
+    smuggled["card"]["pan"] = json!("4111111111111111");
+    let (s, v) = submit(&t, &tid, &smuggled).await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert!(!v.to_string().contains("4111111111111111"));
     e.sim.shutdown().await;
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        assert!(!bytes.windows(16).any(|w| w == b"4111111111111111"));
+    }
 
     cfg.listen = "127.0.0.1:0".into();
     let cfg3 = cfg.clone();
