@@ -157,11 +157,25 @@ async fn main() -> anyhow::Result<()> {
     println!("listening on {}", sim.url());
     use std::io::Write;
     let _ = std::io::stdout().flush();
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => {
-            r.context("waiting for Ctrl-C")?;
-            sim.shutdown().await;
-            Ok(())
+    wait_for_stop_signal().await?;
+    tracing::info!("stopping");
+    sim.shutdown().await;
+    Ok(())
+}
+
+/// Ctrl-C, or SIGTERM (service managers, containers).
+async fn wait_for_stop_signal() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C"),
+            _ = term.recv() => Ok(()),
         }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")
     }
 }

@@ -291,6 +291,7 @@ fn page_params(page: Option<u32>, size: Option<u32>) -> Result<(u32, u32), ApiEr
 async fn create_session(AxState(sim): S, _: Org, RawBody(body): RawBody) -> ApiResult {
     let req: CreateSession = decode(&body)?;
     let s = sim.mutate(|st, _, now| st.create_session(req, now)).await?;
+    tracing::info!(session = %s.session_id, terminals = s.pos_terminals.len(), "session created");
     Ok(ok(StatusCode::CREATED, s))
 }
 
@@ -400,6 +401,7 @@ async fn provision(AxState(sim): S, _: Org, P(tid): P<String>) -> ApiResult {
     let tid = terminal_id(tid)?;
     let tenant = sim.cfg.tenant_id.clone();
     let (creds, session) = sim.mutate(|st, _, _| st.provision(&tid, &tenant)).await?;
+    tracing::info!(terminal = %tid, "terminal provisioned");
     Ok(ok(
         StatusCode::CREATED,
         ProvisionResponse {
@@ -455,6 +457,7 @@ async fn create_payment(
         .await?;
     match p {
         Ok(p) => {
+            tracing::info!(payment = %p.payment_id, terminal = %p.terminal_id, amount = %p.amount, "payment created");
             if let Some(at) = p.expires_at {
                 sim.schedule_expiry(p.payment_id.clone(), at);
             }
@@ -713,6 +716,13 @@ async fn submit_transaction(
     let answer = sim
         .mutate(|st, _, now| st.record_transaction(&tid, hash, sub, scenario, now))
         .await?;
+    tracing::info!(
+        terminal = %tid,
+        reference = %answer.reference,
+        status = ?answer.status,
+        scenario = ?scenario.map(|s| s.name()),
+        "transaction recorded"
+    );
     match scenario {
         Some(Scenario::AuthTimeout) => tokio::time::sleep(sim.cfg.auth_timeout).await,
         Some(Scenario::DropAfterCommit) => {

@@ -1843,7 +1843,18 @@ async fn the_binary_prints_its_address_when_ready() {
         v["data"]["offline_limits"],
         json!({"floor_limit": "50000.00", "max_count": 100})
     );
-    child.kill().await.unwrap();
+    // SIGTERM stops it cleanly.
+    let pid = child.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(WAIT, child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status:?}");
 }
 
 #[tokio::test]
