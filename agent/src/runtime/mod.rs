@@ -30,6 +30,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use embedded_graphics::prelude::Size;
+use hal::drivers::{AnyDisplay, AnyIndicator, AnyInput, DisplayDriver, DriverError};
 use hal::{VirtualDevice, VirtualParts};
 use proto::wire::HalReport;
 use tokio::sync::{Notify, mpsc, watch};
@@ -76,8 +77,13 @@ pub enum RunError {
     Client(#[from] ClientError),
     #[error("virtual device: {0}")]
     Hal(#[from] hal::HalError),
-    #[error("{what} driver {spec:?} is not available in this build; use \"virtual\"")]
-    DriverUnavailable { what: &'static str, spec: String },
+    #[error("{what} {spec}: {source}")]
+    Driver {
+        what: &'static str,
+        spec: String,
+        #[source]
+        source: DriverError,
+    },
     #[error("card reader {device}: {problem}")]
     Reader { device: String, problem: String },
     #[error("task {task} stopped unexpectedly")]
@@ -322,36 +328,75 @@ fn core_config(config: &Config, event_name: String, label: String) -> CoreConfig
     c
 }
 
-/// The virtual device, and a refusal for display and input drivers this
-/// build does not have (the PN532 reader is opened by [`open_pn532`]).
-fn devices(config: &Config) -> Result<(VirtualDevice, VirtualParts), RunError> {
-    match &config.hal.display {
-        DisplaySpec::Virtual => {}
-        DisplaySpec::Fbdev { device }
-        | DisplaySpec::St7789 { device }
-        | DisplaySpec::Ili9341 { device } => {
-            return Err(RunError::DriverUnavailable {
-                what: "display",
-                spec: device.display().to_string(),
-            });
+/// The devices the configuration names: each is the virtual device's part
+/// or a real driver (`hal::drivers`). The virtual device always exists (its
+/// control API is served only when one of its parts is used).
+struct Devices {
+    device: VirtualDevice,
+    reader: hal::virtual_device::VirtualReader,
+    display: AnyDisplay,
+    input: AnyInput,
+    indicator: AnyIndicator,
+}
+
+async fn devices(config: &Config) -> Result<Devices, RunError> {
+    let (device, parts) = VirtualDevice::new(VIRTUAL_DISPLAY);
+    let VirtualParts {
+        reader,
+        display: virtual_display,
+        input: virtual_input,
+        indicator: virtual_indicator,
+    } = parts;
+    let driver_err = |what: &'static str, spec: String| {
+        move |source: DriverError| RunError::Driver { what, spec, source }
+    };
+    let display = match &config.hal.display {
+        DisplaySpec::Virtual => AnyDisplay::Virtual(virtual_display),
+        DisplaySpec::Fbdev { device } => {
+            let d = device.to_string_lossy().into_owned();
+            AnyDisplay::open(DisplayDriver::Fbdev, &d)
+                .await
+                .map_err(driver_err("display", format!("fbdev:{d}")))?
         }
-    }
-    match &config.hal.input {
-        InputSpec::Virtual => {}
+        DisplaySpec::St7789 { device } => {
+            let d = device.to_string_lossy().into_owned();
+            AnyDisplay::open(DisplayDriver::St7789, &d)
+                .await
+                .map_err(driver_err("display", format!("st7789:{d}")))?
+        }
+        DisplaySpec::Ili9341 { device } => {
+            let d = device.to_string_lossy().into_owned();
+            AnyDisplay::open(DisplayDriver::Ili9341, &d)
+                .await
+                .map_err(driver_err("display", format!("ili9341:{d}")))?
+        }
+    };
+    let panel = {
+        use embedded_graphics::prelude::OriginDimensions;
+        display.size()
+    };
+    let (input, gpio_indicator) = match &config.hal.input {
+        InputSpec::Virtual => (AnyInput::Virtual(virtual_input), None),
         InputSpec::Evdev { device } => {
-            return Err(RunError::DriverUnavailable {
-                what: "input",
-                spec: format!("evdev:{}", device.display()),
-            });
+            let d = device.to_string_lossy().into_owned();
+            (
+                AnyInput::open_evdev(&d, panel)
+                    .map_err(driver_err("input", format!("evdev:{d}")))?,
+                None,
+            )
         }
         InputSpec::Gpio { spec } => {
-            return Err(RunError::DriverUnavailable {
-                what: "input",
-                spec: format!("gpio:{spec}"),
-            });
+            AnyInput::open_gpio(spec).map_err(driver_err("input", format!("gpio:{spec}")))?
         }
-    }
-    Ok(VirtualDevice::new(VIRTUAL_DISPLAY))
+    };
+    let indicator = gpio_indicator.unwrap_or(AnyIndicator::Virtual(virtual_indicator));
+    Ok(Devices {
+        device,
+        reader,
+        display,
+        input,
+        indicator,
+    })
 }
 
 /// How long the PN532 may take to wake up at boot.
@@ -411,7 +456,13 @@ pub async fn start_with(
         identity.terminal_id.clone(),
         identity.credentials.clone(),
     )?;
-    let (device, parts) = devices(&config)?;
+    let Devices {
+        device,
+        reader,
+        display,
+        input,
+        indicator,
+    } = devices(&config).await?;
     let pn532 = match &config.hal.reader {
         ReaderSpec::Pn532 { device } => Some(open_pn532(device).await?),
         ReaderSpec::Virtual => None,
@@ -488,12 +539,8 @@ pub async fn start_with(
         retry_max: config.sync.retry_max,
     };
 
-    let VirtualParts {
-        reader,
-        display,
-        input,
-        indicator,
-    } = parts;
+    let display_line = display.describe();
+    let input_line = input.describe().to_string();
     let mut set: TaskSet = JoinSet::new();
     let core_loop = CoreLoop {
         terminal,
@@ -561,11 +608,8 @@ pub async fn start_with(
     let hb_status = status_rx.clone();
     let hal_report = HalReport {
         reader: Some(reader_line),
-        display: Some(format!(
-            "virtual {}x{}",
-            VIRTUAL_DISPLAY.width, VIRTUAL_DISPLAY.height
-        )),
-        input: Some("virtual".into()),
+        display: Some(display_line),
+        input: Some(input_line),
     };
     let limits = core_cfg.offline_limits;
     set.spawn(async move {
