@@ -182,7 +182,7 @@ impl AnyInput {
     pub fn open_gpio(spec: &str) -> Result<(AnyInput, Option<AnyIndicator>), DriverError> {
         let wiring = GpioWiring::parse(spec)?;
         let buttons = gpio::open_buttons(&wiring)?;
-        let indicator = gpio::open_indicator(&wiring)?.map(AnyIndicator::Gpio);
+        let indicator = gpio::open_indicator(&wiring)?.map(|i| AnyIndicator::Gpio(Box::new(i)));
         Ok((AnyInput::Gpio(buttons), indicator))
     }
 
@@ -214,7 +214,7 @@ impl Input for AnyInput {
 /// Beeper and LEDs.
 pub enum AnyIndicator {
     Virtual(VirtualIndicator),
-    Gpio(GpioIndicator<linux_embedded_hal::CdevPin>),
+    Gpio(Box<GpioIndicator<linux_embedded_hal::CdevPin>>),
 }
 
 impl std::fmt::Debug for AnyIndicator {

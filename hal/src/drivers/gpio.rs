@@ -357,20 +357,14 @@ impl<P: OutputPin + Send> GpioIndicator<P> {
 }
 
 impl<P: OutputPin + Send> Indicator for GpioIndicator<P> {
-    fn signal(
-        &mut self,
-        signal: Signal,
-    ) -> impl Future<Output = Result<(), IndicatorError>> + Send {
-        async move {
-            let off = step(false, false, false, 0);
-            // Switch off even if this future is dropped half-way.
-            let guard = OffOnDrop(self);
-            for s in pattern(signal) {
-                guard.0.set(*s)?;
-                sleep(s.hold).await;
-            }
-            guard.0.set(off)
+    async fn signal(&mut self, signal: Signal) -> Result<(), IndicatorError> {
+        // Switches off even if this future is dropped half-way.
+        let guard = OffOnDrop(self);
+        for s in pattern(signal) {
+            guard.0.set(*s)?;
+            sleep(s.hold).await;
         }
+        guard.0.set(step(false, false, false, 0))
     }
 }
 

@@ -31,7 +31,9 @@ pub const SPI_CHUNK: usize = 4096;
 /// Panel options that differ between modules of the same controller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PanelOptions {
-    /// Visible size in pixels after rotation.
+    /// The panel's native size in pixels (portrait for these controllers);
+    /// with a rotation of 90 or 270 degrees the drawing area is
+    /// `height` x `width`.
     pub width: u16,
     pub height: u16,
     /// Offset of the visible area in the controller's memory (before rotation).
@@ -149,7 +151,7 @@ where
         };
         let panel = mipidsi::Builder::new(model, di)
             .reset_pin(reset)
-            .display_size(w, h)
+            .display_size(options.width, options.height)
             .display_offset(options.x_offset, options.y_offset)
             .orientation(Orientation::new().rotate(rotation))
             .invert_colors(if options.invert {
@@ -171,10 +173,7 @@ where
         }
         Ok(SpiPanel {
             panel,
-            canvas: Canvas::new(Size::new(
-                u32::from(options.width),
-                u32::from(options.height),
-            )),
+            canvas: Canvas::new(Size::new(u32::from(w), u32::from(h))),
             backlight,
         })
     }
