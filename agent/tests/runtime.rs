@@ -174,12 +174,17 @@ fn sim_config(listen: String, state_file: &Path) -> kler_sim::Config {
 
 impl Env {
     async fn new() -> Env {
+        Env::with_sim(|_| {}).await
+    }
+
+    /// An environment whose simulator configuration `tune` adjusts.
+    async fn with_sim(tune: impl FnOnce(&mut kler_sim::Config)) -> Env {
         init_logs();
         let dir = tempfile::tempdir().unwrap();
         let state_file = dir.path().join("sim.sqlite");
-        let sim = kler_sim::start(sim_config("127.0.0.1:0".into(), &state_file))
-            .await
-            .unwrap();
+        let mut sim_cfg = sim_config("127.0.0.1:0".into(), &state_file);
+        tune(&mut sim_cfg);
+        let sim = kler_sim::start(sim_cfg).await.unwrap();
         let http = reqwest::Client::new();
         let base = sim.url();
         let session: Value = http
@@ -907,5 +912,70 @@ async fn require_online_with_a_lost_answer_is_declined_and_reversed() {
         .await;
     assert_eq!(record["data"]["successful_count"], 0, "{record}");
     assert_ne!(env.payment(&pid).await["status"], "approved");
+    agent.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_limits_from_the_heartbeat_refuse_a_sale_above_them() {
+    let mut env = Env::with_sim(|c| {
+        c.offline_limits = Some(proto::wire::OfflineLimits {
+            floor_limit: Some(proto::Money::parse("100.00").unwrap()),
+            ..Default::default()
+        });
+    })
+    .await;
+    let agent = env.start_agent().await;
+    let pid = env.create_payment("500.00", "POS-L").await;
+    wait_screen(&agent, "tap card", |s| s.screen == ui::ScreenName::TapCard).await;
+    // Heartbeat answers carry the limits. The agent sends a heartbeat only
+    // after it handled the previous answer, and after the stream opened the
+    // sim moves `last_seen_at` only on heartbeats: two moves mean at least
+    // one answer with the limits reached the core.
+    let last_seen = || async {
+        let (_, t) = env
+            .org(
+                reqwest::Method::GET,
+                &format!("/v1/terminals?session_id={}", env.session_id),
+                None,
+            )
+            .await;
+        t["data"]["content"][0]["last_seen_at"].clone()
+    };
+    let mut seen = vec![last_seen().await];
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while seen.len() < 3 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no heartbeats: {seen:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let now = last_seen().await;
+        if seen.last() != Some(&now) {
+            seen.push(now);
+        }
+    }
+    env.stop_sim().await;
+    wait_screen(&agent, "offline", |s| s.offline).await;
+    tap(&env.http, &agent, "visa_ok").await;
+    let s = wait_screen(&agent, "declined", |s| s.screen == ui::ScreenName::Declined).await;
+    assert!(
+        s.message.as_deref().unwrap_or("").contains("NGN 100.00"),
+        "{s:?}"
+    );
+    let txs = all_transactions(agent.store()).await;
+    assert_eq!(txs[0].state, store::TxState::Declined);
+    assert_eq!(
+        txs[0].decision.as_ref().map(|d| d.reason.as_str()),
+        Some("offline_floor_limit")
+    );
+    // Nothing to forward for a refused sale: only its events are queued.
+    let queued = agent.store().list_outbox().await.unwrap();
+    assert!(
+        queued
+            .iter()
+            .all(|i| i.kind != store::OutboxKind::Transaction),
+        "{queued:?}"
+    );
+    let _ = pid;
     agent.shutdown().await.unwrap();
 }
