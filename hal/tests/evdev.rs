@@ -48,11 +48,8 @@ fn key(code: u16, repeats: usize) -> Vec<RawEvent> {
 
 /// A resistive touch panel, 0..4095 on both axes, over 240x320.
 fn touch_map() -> TouchMap {
-    TouchMap {
-        x: AxisRange { min: 0, max: 4095 },
-        y: AxisRange { min: 0, max: 4095 },
-        panel: Size::new(240, 320),
-    }
+    let r = AxisRange { min: 0, max: 4095 };
+    TouchMap::new(r, r, Size::new(240, 320))
 }
 
 fn tap(x: i32, y: i32, mt: bool) -> Vec<RawEvent> {

@@ -7,7 +7,8 @@ use std::io::Write;
 use embedded_graphics::pixelcolor::{Rgb565, Rgb888};
 use embedded_graphics::prelude::*;
 use embedded_graphics::primitives::Rectangle;
-use hal::drivers::fbdev::{FbDisplay, FbError, FbGeometry, FbPixelFormat};
+use hal::drivers::fbdev::{FbDisplay, FbError, FbGeometry, FbPixelFormat, parse_spec};
+use hal::drivers::{AnyDisplay, DisplayDriver};
 use hal::{Display, show};
 
 fn backing(len: usize, fill: u8) -> tempfile::NamedTempFile {
@@ -148,4 +149,51 @@ fn geometry_and_device_errors_are_typed() {
         Err(FbError::Ioctl { what, .. }) => assert_eq!(what, "FBIOGET_VSCREENINFO"),
         other => panic!("expected an ioctl error, got {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn a_file_named_in_the_configuration_with_its_geometry() {
+    let file = backing(8 * 4 * 4, 0);
+    let spec = format!("{}?width=8&height=4&format=xrgb8888", file.path().display());
+    let mut d = AnyDisplay::open(DisplayDriver::Fbdev, &spec).await.unwrap();
+    assert_eq!(d.describe(), "fbdev xrgb8888 8x4");
+    d.clear(Rgb565::WHITE).unwrap();
+    d.flush().await.unwrap();
+    assert!(read(&file).chunks(4).all(|p| p == [0xFF, 0xFF, 0xFF, 0]));
+
+    let (path, g) =
+        parse_spec("/tmp/fb?width=10&height=2&format=rgb565&stride=32&offset=64").unwrap();
+    assert_eq!(path, "/tmp/fb");
+    assert_eq!(
+        g,
+        Some(FbGeometry {
+            width: 10,
+            height: 2,
+            stride: 32,
+            format: FbPixelFormat::Rgb565,
+            offset: 64
+        })
+    );
+    assert_eq!(parse_spec("/dev/fb0").unwrap(), ("/dev/fb0", None));
+    for bad in [
+        "/f?width=10&height=2",
+        "/f?width=10&height=2&format=bgr",
+        "/f?width=x&height=2&format=rgb565",
+        "/f?depth=3",
+        "/f?width",
+    ] {
+        assert!(
+            matches!(parse_spec(bad), Err(FbError::Geometry { .. })),
+            "{bad}"
+        );
+    }
+    // Geometry larger than the file is refused at open.
+    let spec = format!(
+        "{}?width=80&height=4&format=xrgb8888",
+        file.path().display()
+    );
+    assert!(matches!(
+        AnyDisplay::open(DisplayDriver::Fbdev, &spec).await,
+        Err(hal::drivers::DriverError::Fb(FbError::Geometry { .. }))
+    ));
 }

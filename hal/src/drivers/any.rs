@@ -39,7 +39,7 @@ pub enum DriverError {
 /// Which real display driver.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DisplayDriver {
-    /// `fbdev:/dev/fbN`
+    /// `fbdev:/dev/fbN`, or `fbdev:<file>?width=..&height=..&format=..`
     Fbdev,
     /// `st7789:/dev/spidevB.C[?options]`
     St7789,
@@ -78,7 +78,7 @@ impl AnyDisplay {
     /// 300 ms, so it runs on tokio's blocking pool.
     pub async fn open(driver: DisplayDriver, device: &str) -> Result<AnyDisplay, DriverError> {
         match driver {
-            DisplayDriver::Fbdev => Ok(AnyDisplay::Fbdev(FbDisplay::open(device)?)),
+            DisplayDriver::Fbdev => Ok(AnyDisplay::Fbdev(FbDisplay::open_spec(device)?)),
             DisplayDriver::St7789 => {
                 let wiring = SpidevWiring::parse(device, PanelOptions::st7789())?;
                 let panel =

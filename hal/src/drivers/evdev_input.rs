@@ -21,7 +21,6 @@
 //! device's axis range to the panel size.
 
 use std::future::Future;
-use std::path::Path;
 
 use bytes::{Buf, BytesMut};
 use embedded_graphics::prelude::{Point, Size};
@@ -118,9 +117,43 @@ pub struct TouchMap {
     pub x: AxisRange,
     pub y: AxisRange,
     pub panel: Size,
+    /// The touch controller's X runs along the panel's Y (rotated panel).
+    pub swap_xy: bool,
+    /// Mirror the panel X / Y after swapping.
+    pub invert_x: bool,
+    pub invert_y: bool,
 }
 
 impl TouchMap {
+    /// Unrotated: touch X/Y are panel X/Y.
+    pub fn new(x: AxisRange, y: AxisRange, panel: Size) -> TouchMap {
+        TouchMap {
+            x,
+            y,
+            panel,
+            swap_xy: false,
+            invert_x: false,
+            invert_y: false,
+        }
+    }
+
+    /// The panel pixel of a raw touch position.
+    pub fn to_panel(&self, raw_x: i32, raw_y: i32) -> Point {
+        let (w, h) = (self.panel.width, self.panel.height);
+        let (mut px, mut py) = if self.swap_xy {
+            (self.y.scale(raw_y, w), self.x.scale(raw_x, h))
+        } else {
+            (self.x.scale(raw_x, w), self.y.scale(raw_y, h))
+        };
+        if self.invert_x {
+            px = w.saturating_sub(1) as i32 - px;
+        }
+        if self.invert_y {
+            py = h.saturating_sub(1) as i32 - py;
+        }
+        Point::new(px, py)
+    }
+
     /// The button for a touch at panel pixel `p`.
     pub fn zone(&self, p: Point) -> Button {
         let bar_top = self.panel.height.saturating_sub(CANCEL_BAR_HEIGHT);
@@ -174,11 +207,7 @@ impl EventMapper {
                     return None;
                 };
                 self.touch_started = false;
-                let p = Point::new(
-                    map.x.scale(x, map.panel.width),
-                    map.y.scale(y, map.panel.height),
-                );
-                Some(map.zone(p))
+                Some(map.zone(map.to_panel(x, y)))
             }
             _ => None,
         }
@@ -275,13 +304,71 @@ impl<S: EventSource> Input for EvdevInput<S> {
     }
 }
 
-/// Opens `/dev/input/eventN`. If it has `ABS_X` and `ABS_Y` axes it is
-/// taken as a touch screen over a panel of `panel` pixels.
+/// Options after the device path: `/dev/input/event0?swap_xy=1&invert_y=1`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EvdevOptions {
+    pub swap_xy: bool,
+    pub invert_x: bool,
+    pub invert_y: bool,
+    /// Take the device for this process alone (`EVIOCGRAB`), so key presses
+    /// do not also reach a console. On by default.
+    pub grab: bool,
+}
+
+impl Default for EvdevOptions {
+    fn default() -> Self {
+        EvdevOptions {
+            swap_xy: false,
+            invert_x: false,
+            invert_y: false,
+            grab: true,
+        }
+    }
+}
+
+impl EvdevOptions {
+    /// Splits `<path>[?key=0|1&...]`; keys `swap_xy`, `invert_x`,
+    /// `invert_y`, `grab`.
+    pub fn parse(spec: &str) -> Result<(&str, EvdevOptions), InputError> {
+        let (path, query) = spec.split_once('?').unwrap_or((spec, ""));
+        let mut o = EvdevOptions::default();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let bad = || {
+                InputError::Io(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!(
+                        "bad input option {:?}: expected swap_xy, invert_x, invert_y or grab =0|1",
+                        pair.chars().take(40).collect::<String>()
+                    ),
+                ))
+            };
+            let (key, value) = pair.split_once('=').ok_or_else(bad)?;
+            let on = match value {
+                "0" => false,
+                "1" => true,
+                _ => return Err(bad()),
+            };
+            match key {
+                "swap_xy" => o.swap_xy = on,
+                "invert_x" => o.invert_x = on,
+                "invert_y" => o.invert_y = on,
+                "grab" => o.grab = on,
+                _ => return Err(bad()),
+            }
+        }
+        Ok((path, o))
+    }
+}
+
+/// Opens `/dev/input/eventN` (with [`EvdevOptions`] after a `?`). If it
+/// has `ABS_X` and `ABS_Y` axes it is taken as a touch screen over a panel
+/// of `panel` pixels.
 pub fn open_evdev(
-    path: impl AsRef<Path>,
+    spec: &str,
     panel: Size,
 ) -> Result<EvdevInput<evdev::raw_stream::EventStream>, InputError> {
-    let device = evdev::raw_stream::RawDevice::open(path.as_ref())?;
+    let (path, options) = EvdevOptions::parse(spec)?;
+    let mut device = evdev::raw_stream::RawDevice::open(path)?;
     let mut x = None;
     let mut y = None;
     if device
@@ -301,13 +388,22 @@ pub fn open_evdev(
         }
     }
     let touch = match (x, y) {
-        (Some(x), Some(y)) => Some(TouchMap { x, y, panel }),
+        (Some(x), Some(y)) => Some(TouchMap {
+            swap_xy: options.swap_xy,
+            invert_x: options.invert_x,
+            invert_y: options.invert_y,
+            ..TouchMap::new(x, y, panel)
+        }),
         _ => None,
     };
+    if options.grab {
+        device.grab()?;
+    }
     tracing::info!(
-        device = %path.as_ref().display(),
+        device = %path,
         name = device.name().unwrap_or("?"),
         touch = touch.is_some(),
+        grabbed = options.grab,
         "input device opened"
     );
     let stream = device.into_event_stream()?;
@@ -346,5 +442,29 @@ mod tests {
         assert_eq!(r.scale(-5, 240), 0);
         assert_eq!(r.scale(9999, 240), 239);
         assert_eq!(AxisRange { min: 5, max: 5 }.scale(5, 240), 0);
+    }
+
+    #[test]
+    fn rotated_touch_maps_onto_the_panel() {
+        let r = AxisRange { min: 0, max: 1000 };
+        let mut m = TouchMap::new(r, r, Size::new(240, 320));
+        assert_eq!(m.to_panel(0, 1000), Point::new(0, 319));
+        m.swap_xy = true;
+        assert_eq!(m.to_panel(0, 1000), Point::new(239, 0));
+        m.invert_x = true;
+        m.invert_y = true;
+        assert_eq!(m.to_panel(0, 1000), Point::new(0, 319));
+    }
+
+    #[test]
+    fn options_parse() {
+        let (p, o) = EvdevOptions::parse("/dev/input/event2").unwrap();
+        assert_eq!((p, o), ("/dev/input/event2", EvdevOptions::default()));
+        let (p, o) = EvdevOptions::parse("/dev/input/event2?swap_xy=1&invert_y=1&grab=0").unwrap();
+        assert_eq!(p, "/dev/input/event2");
+        assert!(o.swap_xy && !o.invert_x && o.invert_y && !o.grab);
+        for bad in ["/d?swap_xy", "/d?swap_xy=2", "/d?rotate=1"] {
+            assert!(EvdevOptions::parse(bad).is_err(), "{bad}");
+        }
     }
 }

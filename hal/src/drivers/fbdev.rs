@@ -125,6 +125,54 @@ pub enum FbError {
     Geometry { path: PathBuf, problem: String },
 }
 
+/// Splits a configuration value `<path>[?width=W&height=H&format=F[&stride=S][&offset=O]]`.
+/// Without options the path is a framebuffer device and its geometry comes
+/// from the ioctls; with them it is a file of that geometry (`format` is
+/// `rgb565` or `xrgb8888`; `stride` defaults to tightly packed rows,
+/// `offset` to 0).
+pub fn parse_spec(spec: &str) -> Result<(&str, Option<FbGeometry>), FbError> {
+    let (path, query) = spec.split_once('?').unwrap_or((spec, ""));
+    if query.is_empty() {
+        return Ok((path, None));
+    }
+    let bad = |problem: String| FbError::Geometry {
+        path: PathBuf::from(path),
+        problem,
+    };
+    let (mut width, mut height, mut format, mut stride, mut offset) = (None, None, None, None, 0);
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair
+            .split_once('=')
+            .ok_or_else(|| bad(format!("{pair:?} is not key=value")))?;
+        let num = || {
+            value
+                .parse::<u32>()
+                .map_err(|_| bad(format!("{key}: {value:?} is not a number")))
+        };
+        match key {
+            "width" => width = Some(num()?),
+            "height" => height = Some(num()?),
+            "stride" => stride = Some(num()? as usize),
+            "offset" => offset = num()? as usize,
+            "format" => {
+                format = Some(match value {
+                    "rgb565" => FbPixelFormat::Rgb565,
+                    "xrgb8888" => FbPixelFormat::Xrgb8888,
+                    _ => return Err(bad("format must be rgb565 or xrgb8888".into())),
+                })
+            }
+            _ => return Err(bad(format!("unknown option {key:?}"))),
+        }
+    }
+    let (Some(width), Some(height), Some(format)) = (width, height, format) else {
+        return Err(bad("a file needs width, height and format".into()));
+    };
+    let mut g = FbGeometry::packed(width, height, format);
+    g.stride = stride.unwrap_or(g.stride);
+    g.offset = offset;
+    Ok((path, Some(g)))
+}
+
 /// A framebuffer display: draw with embedded-graphics, [`Display::flush`]
 /// copies the changed region into the mapped frame.
 pub struct FbDisplay {
@@ -227,6 +275,15 @@ impl FbDisplay {
             geometry,
             map,
         })
+    }
+
+    /// [`FbDisplay::open`] or [`FbDisplay::open_file`] as [`parse_spec`]
+    /// says.
+    pub fn open_spec(spec: &str) -> Result<FbDisplay, FbError> {
+        match parse_spec(spec)? {
+            (path, None) => FbDisplay::open(path),
+            (path, Some(geometry)) => FbDisplay::open_file(path, geometry),
+        }
     }
 
     pub fn geometry(&self) -> FbGeometry {
