@@ -230,7 +230,7 @@ async fn first_flush_sends_the_whole_frame_as_rendered() {
     assert!(cmds[2].data == want, "pixels differ from the ui render");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_small_change_sends_only_its_window() {
     let (mut p, rig) = panel(ST7789, PanelOptions::st7789());
     p.flush().await.unwrap();

@@ -6,7 +6,8 @@
 //! the same code runs on Linux spidev + GPIO character devices
 //! ([`open_spidev`]) and on the recording fakes of the tests.
 //!
-//! SPI writes are blocking (embedded-hal's `SpiDevice`); a flush of a full
+//! SPI writes are blocking (embedded-hal's `SpiDevice`; on a multi-threaded
+//! runtime a flush runs under `block_in_place`); a flush of a full
 //! 240x320 frame is 150 KiB on the bus (about 40 ms at 32 MHz), a typical
 //! screen change much less because only the changed region is sent.
 
@@ -264,8 +265,16 @@ where
     RST: OutputPin + Send,
     BL: OutputPin + Send,
 {
+    /// The SPI transfer blocks; on a multi-threaded runtime it runs with
+    /// `block_in_place` so other tasks move to another worker meanwhile.
     async fn flush(&mut self) -> Result<(), DisplayError> {
-        self.flush_now().map(|_| ())
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if multi_thread {
+            tokio::task::block_in_place(|| self.flush_now()).map(|_| ())
+        } else {
+            self.flush_now().map(|_| ())
+        }
     }
 }
 
