@@ -979,3 +979,74 @@ async fn offline_limits_from_the_heartbeat_refuse_a_sale_above_them() {
     let _ = pid;
     agent.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payments_interrupted_by_a_crash_are_closed_at_boot() {
+    let env = Env::new().await;
+    let tid = proto::TerminalId::new(env.terminal.clone()).unwrap();
+    let waiting = proto::Reference::for_sequence(&tid, 1);
+    let authorizing = proto::Reference::for_sequence(&tid, 2);
+    {
+        // What a crash leaves: one sale waiting for its card, one whose
+        // authorization may have gone out.
+        let store = store::AsyncStore::open(env.config().ledger_path(), Default::default())
+            .await
+            .unwrap();
+        for (r, state) in [
+            (&waiting, store::TxState::Pending),
+            (&authorizing, store::TxState::Authorizing),
+        ] {
+            store
+                .record(store::Change::insert(
+                    1_763_719_200_000,
+                    store::NewTransaction {
+                        state,
+                        // The card is recorded with the move to authorizing.
+                        card: (state == store::TxState::Authorizing).then(|| {
+                            store::Card::new(
+                                "9f2c4e1a0b7d3e6f8a1c2b4d6e8f0a1b",
+                                "1111",
+                                "visa",
+                                "contactless",
+                            )
+                            .unwrap()
+                        }),
+                        ..store::NewTransaction::sale(
+                            r.clone(),
+                            proto::Money::parse("100.00").unwrap(),
+                        )
+                    },
+                ))
+                .await
+                .unwrap();
+        }
+        store.next_sequence(1).await.unwrap();
+        store.next_sequence(2).await.unwrap();
+    }
+    let agent = env.start_agent().await;
+    let state = |r: proto::Reference| {
+        let store = agent.store().clone();
+        async move { store.transaction(r).await.unwrap().unwrap().state }
+    };
+    // Nobody was told either was approved: the first just failed; the
+    // second gets a reversal, which the backend acknowledges.
+    eventually("the waiting sale to fail", || async {
+        (state(waiting.clone()).await == store::TxState::Failed).then_some(())
+    })
+    .await;
+    eventually("the interrupted authorization to be reversed", || async {
+        (state(authorizing.clone()).await == store::TxState::Reversed).then_some(())
+    })
+    .await;
+    // The next sale gets a fresh reference from the durable counter.
+    let pid = env.create_payment("250.00", "POS-AFTER").await;
+    tap(&env.http, &agent, "visa_ok").await;
+    env.wait_payment_status(&pid, "approved").await;
+    let txs = all_transactions(agent.store()).await;
+    let new = txs
+        .iter()
+        .find(|t| t.payment_id.as_ref().map(|p| p.as_str()) == Some(pid.as_str()))
+        .unwrap();
+    assert_eq!(new.reference, proto::Reference::for_sequence(&tid, 3));
+    agent.shutdown().await.unwrap();
+}

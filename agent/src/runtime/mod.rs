@@ -692,7 +692,7 @@ async fn supervise(
         _ = intake.cancelled() => true,
         joined = set.join_next() => match joined {
             // Tasks that take work end on their own once intake stops.
-            Some(Ok((_, Ok(())))) if intake.is_cancelled() => true,
+            Some(Ok((_, Ok(())))) if intake.is_cancelled() || all.is_cancelled() => true,
             other => {
                 let error = match other {
                     Some(Ok((_, Err(e)))) => e,
