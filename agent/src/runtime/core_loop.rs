@@ -179,7 +179,9 @@ impl<D: Display> CoreLoop<D> {
                     Output::StartReader { timeout_ms } => start = Some(timeout_ms),
                     Output::StopReader => {
                         start = None;
-                        let _ = self.reader.try_send(ReaderCmd::Stop);
+                        // The reader task takes commands while it reads, so
+                        // this never waits long.
+                        let _ = self.reader.send(ReaderCmd::Stop).await;
                     }
                     Output::Beep(b) => {
                         let signal = match b {
