@@ -159,3 +159,33 @@ fn touch_without_position_is_not_a_press() {
     assert_eq!(m.feed(RawEvent::syn()), Some(Button::Ok));
     assert_eq!(m.feed(RawEvent::syn()), None);
 }
+
+/// The cancel zone is where the ui draws its CANCEL bar, on both designed
+/// panel sizes.
+#[test]
+fn cancel_zone_matches_the_rendered_cancel_bar() {
+    let screens = ui::samples::sample_screens();
+    let (_, tap_card) = screens.iter().find(|(n, _)| *n == "tap_card").unwrap();
+    for size in [Size::new(240, 320), Size::new(480, 320)] {
+        let mut fb = ui::Framebuffer::new(size);
+        ui::render(tap_card, &mut fb).unwrap();
+        let at = |y: u32| {
+            fb.pixel(embedded_graphics::prelude::Point::new(2, y as i32))
+                .unwrap()
+        };
+        let bar = at(size.height - 1);
+        let top = size.height - CANCEL_BAR_HEIGHT;
+        assert_eq!(at(top), bar, "first row of the zone is the bar");
+        assert_ne!(at(top - 1), bar, "the row above is not");
+        let r = AxisRange { min: 0, max: 999 };
+        let map = TouchMap::new(r, r, size);
+        let mut m = EventMapper::new(Some(map));
+        for (raw_y, want) in [(999, Button::Cancel), (0, Button::Ok), (500, Button::Ok)] {
+            m.feed(RawEvent::key(BTN_TOUCH, 1));
+            m.feed(RawEvent::abs(ABS_X, 10));
+            m.feed(RawEvent::abs(ABS_Y, raw_y));
+            assert_eq!(m.feed(RawEvent::syn()), Some(want), "{size:?} y={raw_y}");
+            m.feed(RawEvent::key(BTN_TOUCH, 0));
+        }
+    }
+}

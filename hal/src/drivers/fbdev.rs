@@ -222,7 +222,9 @@ impl FbDisplay {
             height: var.yres,
             stride,
             format,
-            offset: var.yoffset as usize * stride + var.xoffset as usize * format.bytes_per_pixel(),
+            offset: (var.yoffset as usize)
+                .saturating_mul(stride)
+                .saturating_add((var.xoffset as usize).saturating_mul(format.bytes_per_pixel())),
         };
         Self::map(path, file, geometry, fix.smem_len as usize)
     }
