@@ -155,9 +155,9 @@ pub trait Input: Send {
 pub enum Signal {
     /// Short beep, LED blink: card read.
     CardRead,
-    /// Long beep, green LED: approved.
+    /// Two short beeps, green LED: approved.
     Success,
-    /// Two low beeps, red LED: declined, cancelled, error.
+    /// One long beep, red LED: declined, cancelled, error.
     Failure,
 }
 
