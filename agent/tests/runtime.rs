@@ -365,6 +365,14 @@ async fn online_sale_is_approved_end_to_end() {
     assert_eq!(shown["amount"], "2000.00");
     assert_eq!(shown["currency"], "NGN");
 
+    // One beep for the read, one for the approval.
+    let log = eventually("the indicator to play", || async {
+        let log = agent.device().unwrap().indicator();
+        (log.success == 1).then_some(log)
+    })
+    .await;
+    assert_eq!((log.card_read, log.success, log.failure), (1, 1, 0));
+
     // The ledger recorded it approved online, with the card token only.
     let txs = all_transactions(agent.store()).await;
     assert_eq!(txs.len(), 1);

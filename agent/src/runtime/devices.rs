@@ -28,7 +28,6 @@ pub async fn reader_task<R: CardReader>(
     key: CardKey,
     mut rx: mpsc::Receiver<ReaderCmd>,
     core: mpsc::Sender<CoreMsg>,
-    indicator: mpsc::Sender<Signal>,
     all: CancellationToken,
 ) -> Result<(), RunError> {
     let mut next: Option<hal::ReadRequest> = None;
@@ -70,8 +69,8 @@ pub async fn reader_task<R: CardReader>(
         }
         let input = match result {
             Ok(read) => {
+                // The core beeps (`Beep::Read`) when it takes the card.
                 let card = tokenize_read(&key, read);
-                let _ = indicator.try_send(Signal::CardRead);
                 tracing::info!(brand = %card.brand, last4 = %card.last4, "card read");
                 Input::CardRead(card)
             }

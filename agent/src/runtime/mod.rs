@@ -552,7 +552,7 @@ pub async fn start_with(
         rx: core_rx,
         tx: core_tx.clone(),
         reader: reader_tx,
-        indicator: indicator_tx.clone(),
+        indicator: indicator_tx,
         outbox_wake: outbox_wake.clone(),
         status: status_tx,
         auth_timeout: config.payment.auth_timeout,
@@ -564,19 +564,14 @@ pub async fn start_with(
         queued,
     };
     set.spawn(async move { ("core loop", core_loop.run().await) });
-    let (key, core, ind, a) = (
-        identity.card_key,
-        core_tx.clone(),
-        indicator_tx,
-        all.clone(),
-    );
+    let (key, core, a) = (identity.card_key, core_tx.clone(), all.clone());
     let reader_line = match pn532 {
         Some((pn532, line)) => {
             drop(reader);
             set.spawn(async move {
                 (
                     "reader",
-                    devices::reader_task(pn532, key, reader_rx, core, ind, a).await,
+                    devices::reader_task(pn532, key, reader_rx, core, a).await,
                 )
             });
             line
@@ -585,7 +580,7 @@ pub async fn start_with(
             set.spawn(async move {
                 (
                     "reader",
-                    devices::reader_task(reader, key, reader_rx, core, ind, a).await,
+                    devices::reader_task(reader, key, reader_rx, core, a).await,
                 )
             });
             "virtual".to_string()
