@@ -149,7 +149,7 @@ fn panel<M: mipidsi::models::Model<ColorFormat = Rgb565>>(
             fail_after: fail_after.clone(),
         },
         pin("dc"),
-        pin("reset"),
+        Some(pin("reset")),
         Some(pin("backlight")),
         options,
         &mut RecDelay(log.clone()),
@@ -197,6 +197,36 @@ fn st7789_init_sequence() {
     let colmod = commands(&log).into_iter().find(|c| c.op == 0x3A).unwrap();
     assert_eq!(colmod.data, vec![0x55], "16 bits per pixel");
     assert!(log.iter().filter(|e| **e == Ev::Delay).count() >= 3);
+}
+
+#[test]
+fn without_a_reset_line_the_controller_gets_swreset() {
+    let log: Log = Arc::default();
+    let pin = |name| RecPin {
+        name,
+        log: log.clone(),
+    };
+    let p = SpiPanel::<_, _, _, RecPin, RecPin>::init(
+        ST7789,
+        RecSpi {
+            log: log.clone(),
+            fail_after: Arc::default(),
+        },
+        pin("dc"),
+        None,
+        None,
+        PanelOptions::st7789(),
+        &mut RecDelay(log.clone()),
+    )
+    .unwrap();
+    let log = log.lock().unwrap().clone();
+    let ops: Vec<u8> = commands(&log).iter().map(|c| c.op).collect();
+    assert_eq!(ops, vec![0x01, 0x11, 0x36, 0x21, 0x3A, 0x13, 0x29]);
+    // A wait between SWRESET and the next command.
+    let first_write = log.iter().position(|e| matches!(e, Ev::Write(_))).unwrap();
+    assert_eq!(log[first_write + 1], Ev::Delay);
+    let (_, _, rst, bl) = p.release();
+    assert!(rst.is_none() && bl.is_none());
 }
 
 #[test]
@@ -318,7 +348,7 @@ fn bad_rotation_is_refused() {
             fail_after: Arc::default(),
         },
         pin("dc"),
-        pin("reset"),
+        Some(pin("reset")),
         None,
         PanelOptions {
             rotation: 45,
@@ -333,13 +363,13 @@ fn bad_rotation_is_refused() {
 fn wiring_parses_and_validates() {
     let w = SpidevWiring::parse("/dev/spidev0.0", PanelOptions::st7789()).unwrap();
     assert_eq!(w.spi.to_str(), Some("/dev/spidev0.0"));
-    assert_eq!((w.dc, w.reset, w.backlight), (25, 27, Some(18)));
+    assert_eq!((w.dc, w.reset, w.backlight), (25, Some(27), Some(18)));
     let w = SpidevWiring::parse(
-        "/dev/spidev1.0?dc=5&reset=6&backlight=none&chip=/dev/gpiochip4&hz=40000000&width=240&height=240&yoff=80&rotate=180&invert=0&bgr=1",
+        "/dev/spidev1.0?dc=5&reset=none&backlight=none&chip=/dev/gpiochip4&hz=40000000&width=240&height=240&yoff=80&rotate=180&invert=0&bgr=1",
         PanelOptions::st7789(),
     )
     .unwrap();
-    assert_eq!((w.dc, w.reset, w.backlight), (5, 6, None));
+    assert_eq!((w.dc, w.reset, w.backlight), (5, None, None));
     assert_eq!(w.gpiochip.to_str(), Some("/dev/gpiochip4"));
     assert_eq!(w.hz, 40_000_000);
     assert_eq!(

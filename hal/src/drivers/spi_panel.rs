@@ -93,7 +93,37 @@ pub enum SpiPanelError {
     Init(String),
 }
 
-type Panel<SPI, DC, M, RST> = mipidsi::Display<SpiInterface<'static, SPI, DC>, M, RST>;
+type Panel<SPI, DC, M, RST> = mipidsi::Display<SpiInterface<'static, SPI, DC>, M, ResetLine<RST>>;
+
+/// The reset line, or none (reset tied high): then the controller is reset
+/// with the SWRESET command instead of a pulse.
+pub enum ResetLine<P> {
+    Pin(P),
+    None,
+}
+
+impl<P: OutputPin> embedded_hal::digital::ErrorType for ResetLine<P> {
+    type Error = P::Error;
+}
+
+impl<P: OutputPin> OutputPin for ResetLine<P> {
+    fn set_low(&mut self) -> Result<(), P::Error> {
+        match self {
+            ResetLine::Pin(p) => p.set_low(),
+            ResetLine::None => Ok(()),
+        }
+    }
+    fn set_high(&mut self) -> Result<(), P::Error> {
+        match self {
+            ResetLine::Pin(p) => p.set_high(),
+            ResetLine::None => Ok(()),
+        }
+    }
+}
+
+/// SWRESET, and how long the controllers want before the next command.
+const SWRESET: u8 = 0x01;
+const SWRESET_WAIT_US: u32 = 150_000;
 
 /// An ST7789 / ILI9341 (any `mipidsi` RGB565 model) on SPI.
 pub struct SpiPanel<SPI, DC, M, RST, BL>
@@ -116,14 +146,15 @@ where
     RST: OutputPin,
     BL: OutputPin,
 {
-    /// Resets and initialises the controller (blocking, about 300 ms of
-    /// delays the controller needs), then turns the backlight on. Nothing is
-    /// drawn until the first flush, which sends the whole frame.
+    /// Resets (a pulse on `reset`, or SWRESET without one) and initialises
+    /// the controller (blocking, about 300 ms of delays the controller
+    /// needs), then turns the backlight on. Nothing is drawn until the first
+    /// flush, which sends the whole frame.
     pub fn init(
         model: M,
         spi: SPI,
         dc: DC,
-        reset: RST,
+        reset: Option<RST>,
         backlight: Option<BL>,
         options: PanelOptions,
         delay: &mut impl DelayNs,
@@ -139,6 +170,17 @@ where
                     value: options.rotation.to_string(),
                     problem: "expected 0, 90, 180 or 270",
                 });
+            }
+        };
+        let (mut spi, mut dc) = (spi, dc);
+        let reset = match reset {
+            Some(p) => ResetLine::Pin(p),
+            None => {
+                let init = |e: String| SpiPanelError::Init(format!("software reset: {e}"));
+                dc.set_low().map_err(|e| init(format!("{e:?}")))?;
+                spi.write(&[SWRESET]).map_err(|e| init(format!("{e:?}")))?;
+                delay.delay_us(SWRESET_WAIT_US);
+                ResetLine::None
             }
         };
         // One transfer buffer per panel for the life of the process:
@@ -217,6 +259,10 @@ where
     pub fn release(self) -> (SPI, DC, Option<RST>, Option<BL>) {
         let (di, _model, rst) = self.panel.release();
         let (spi, dc) = di.release();
+        let rst = match rst {
+            Some(ResetLine::Pin(p)) => Some(p),
+            _ => None,
+        };
         (spi, dc, rst, self.backlight)
     }
 }
@@ -286,7 +332,8 @@ pub struct SpidevWiring {
     pub spi: PathBuf,
     pub gpiochip: PathBuf,
     pub dc: u32,
-    pub reset: u32,
+    /// `None`: reset tied high, SWRESET instead.
+    pub reset: Option<u32>,
     pub backlight: Option<u32>,
     pub hz: u32,
     pub options: PanelOptions,
@@ -294,7 +341,7 @@ pub struct SpidevWiring {
 
 impl SpidevWiring {
     /// Parses `<spidev path>[?key=value&...]` over the model's defaults.
-    /// Keys: `dc`, `reset`, `backlight` (line offsets or `none` for the
+    /// Keys: `dc`, `reset`, `backlight` (line offsets; `none` for reset and
     /// backlight), `chip` (GPIO character device), `hz`, `width`, `height`,
     /// `xoff`, `yoff`, `rotate`, `invert`, `bgr` (`0`/`1`).
     pub fn parse(spec: &str, defaults: PanelOptions) -> Result<SpidevWiring, SpiPanelError> {
@@ -303,7 +350,7 @@ impl SpidevWiring {
             spi: PathBuf::from(path),
             gpiochip: PathBuf::from("/dev/gpiochip0"),
             dc: 25,
-            reset: 27,
+            reset: Some(27),
             backlight: Some(18),
             hz: 32_000_000,
             options: defaults,
@@ -337,7 +384,8 @@ impl SpidevWiring {
             let small = |max: u32| num(max).map(|v| u16::try_from(v).unwrap_or(u16::MAX));
             match key {
                 "dc" => w.dc = num(1023)?,
-                "reset" => w.reset = num(1023)?,
+                "reset" if value == "none" => w.reset = None,
+                "reset" => w.reset = Some(num(1023)?),
                 "backlight" if value == "none" => w.backlight = None,
                 "backlight" => w.backlight = Some(num(1023)?),
                 "chip" if value.starts_with("/dev/") => w.gpiochip = PathBuf::from(value),
@@ -421,7 +469,10 @@ pub fn open_spidev<M: Model<ColorFormat = Rgb565>>(
         linux_embedded_hal::CdevPin::new(handle).map_err(|e| err(e.to_string()))
     };
     let dc = output(wiring.dc, "dc", 0)?;
-    let reset = output(wiring.reset, "reset", 1)?;
+    let reset = match wiring.reset {
+        Some(line) => Some(output(line, "reset", 1)?),
+        None => None,
+    };
     let backlight = match wiring.backlight {
         Some(line) => Some(output(line, "backlight", 0)?),
         None => None,
