@@ -593,6 +593,11 @@ mod fake_backend {
 
     pub const MALFORMED: &str = r#"{"command_id":"cmd_bad","type":"sale","payment_id":"pay_x","amount":"12,00","currency":"NGN"}"#;
     pub const SALE: &str = r#"{"command_id":"cmd_ok","type":"sale","payment_id":"pay_ok","amount":"750.00","currency":"NGN","partner_reference":"P-OK","expires_at":"2099-01-01T00:00:00Z"}"#;
+    /// An abort of a payment this terminal never had.
+    pub const ABORT_OTHER: &str =
+        r#"{"command_id":"cmd_abort","type":"abort","payment_id":"pay_other"}"#;
+    /// The key under which stream connections are recorded.
+    pub const STREAM: &str = "(stream)";
 
     pub async fn start(acks: mpsc::UnboundedSender<(String, Value)>) -> std::net::SocketAddr {
         let app = Router::new()
@@ -613,22 +618,35 @@ mod fake_backend {
             )
             .route(
                 "/v1/terminals/{tid}/commands/stream",
-                get(|| async {
-                    let events = [
-                        format!("id: 1\nevent: command\ndata: {MALFORMED}\n\n"),
-                        format!("id: 2\nevent: command\ndata: {SALE}\n\n"),
-                    ];
-                    let stream = futures_util::stream::iter(
-                        events
-                            .into_iter()
-                            .map(|e| Ok::<_, std::convert::Infallible>(Bytes::from(e))),
-                    )
-                    .chain(futures_util::stream::pending());
-                    axum::response::Response::builder()
-                        .header("content-type", "text/event-stream")
-                        .body(Body::from_stream(stream))
-                        .unwrap()
-                }),
+                get(
+                    |State(acks): State<mpsc::UnboundedSender<(String, Value)>>,
+                     headers: axum::http::HeaderMap| async move {
+                        // Every connection is recorded with its Last-Event-ID,
+                        // and gets the same three events whatever it says (a
+                        // backend that replays).
+                        let last = headers
+                            .get("last-event-id")
+                            .and_then(|v| v.to_str().ok())
+                            .map(|v| Value::from(v.to_string()))
+                            .unwrap_or(Value::Null);
+                        let _ = acks.send((STREAM.to_string(), last));
+                        let events = [
+                            format!("id: 1\nevent: command\ndata: {MALFORMED}\n\n"),
+                            format!("id: 2\nevent: command\ndata: {SALE}\n\n"),
+                            format!("id: 3\nevent: command\ndata: {ABORT_OTHER}\n\n"),
+                        ];
+                        let stream = futures_util::stream::iter(
+                            events
+                                .into_iter()
+                                .map(|e| Ok::<_, std::convert::Infallible>(Bytes::from(e))),
+                        )
+                        .chain(futures_util::stream::pending());
+                        axum::response::Response::builder()
+                            .header("content-type", "text/event-stream")
+                            .body(Body::from_stream(stream))
+                            .unwrap()
+                    },
+                ),
             )
             .route(
                 "/v1/terminals/{tid}/commands/{cid}/ack",
@@ -693,14 +711,15 @@ async fn a_malformed_command_is_rejected_and_the_agent_keeps_running() {
     assert_eq!(s.amount.map(|a| a.to_wire()), Some("750.00".to_string()));
     let shown = screen_json(&reqwest::Client::new(), agent.control_addr().unwrap()).await;
     assert_eq!(shown["screen"], "tap_card");
-    // The last id acted on is stored once the sale's effects are committed.
+    // The last id acted on is stored once each command's effects are
+    // committed.
     eventually("the last event id to be stored", || async {
         let last = agent
             .store()
             .kv_get(pos_agent::sync::commands::KV_LAST_EVENT_ID.into())
             .await
             .unwrap();
-        (last.as_deref() == Some("2")).then_some(())
+        (last.as_deref() == Some("3")).then_some(())
     })
     .await;
     agent.shutdown().await.unwrap();
@@ -1056,5 +1075,73 @@ async fn payments_interrupted_by_a_crash_are_closed_at_boot() {
         .find(|t| t.payment_id.as_ref().map(|p| p.as_str()) == Some(pid.as_str()))
         .unwrap();
     assert_eq!(new.reference, proto::Reference::for_sequence(&tid, 3));
+    agent.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_sale_after_a_restart_does_not_start_a_second_payment() {
+    init_logs();
+    let (acks_tx, mut acks) = tokio::sync::mpsc::unbounded_channel();
+    let backend = fake_backend::start(acks_tx).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = write_config(
+        dir.path(),
+        &format!("http://{backend}"),
+        "pos_abc123_001",
+        "sess_1",
+    );
+    let config = load_config(&config_path);
+    pos_agent::provision::provision(&config, Secret::new(ORG_KEY.to_string()), false)
+        .await
+        .unwrap();
+    // Waits until `n` acks of `cid` arrived; returns every message seen.
+    async fn until_acks(
+        rx: &mut tokio::sync::mpsc::UnboundedReceiver<(String, Value)>,
+        seen: &mut Vec<(String, Value)>,
+        cid: &str,
+        n: usize,
+    ) {
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        while seen.iter().filter(|(c, _)| c == cid).count() < n {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(m)) => seen.push(m),
+                _ => panic!("{n} acks of {cid} not received; got {seen:?}"),
+            }
+        }
+    }
+    let mut seen = Vec::new();
+
+    let agent = RunningAgent::start(config.clone()).await.unwrap();
+    wait_screen(&agent, "tap card", |s| s.screen == ui::ScreenName::TapCard).await;
+    until_acks(&mut acks, &mut seen, "cmd_abort", 1).await;
+    // Stopping cancels the payment still waiting for its card.
+    agent.shutdown().await.unwrap();
+
+    let agent = RunningAgent::start(config).await.unwrap();
+    // The replaying backend sends all three again; the abort after the sale
+    // being answered means the sale was handled (and dropped) first.
+    until_acks(&mut acks, &mut seen, "cmd_abort", 2).await;
+    let streams: Vec<&Value> = seen
+        .iter()
+        .filter(|(c, _)| c == fake_backend::STREAM)
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(streams.first(), Some(&&Value::Null), "{streams:?}");
+    assert_eq!(streams.last(), Some(&&json!("3")), "{streams:?}");
+    let txs = all_transactions(agent.store()).await;
+    assert_eq!(txs.len(), 1, "{txs:?}");
+    assert_eq!(txs[0].state, store::TxState::Aborted);
+    assert_eq!(
+        agent.device().unwrap().screen_state().screen,
+        ui::ScreenName::Idle
+    );
+    // The sale was accepted exactly once.
+    assert_eq!(
+        seen.iter()
+            .filter(|(c, v)| c == "cmd_ok" && v["status"] == "accepted")
+            .count(),
+        1,
+        "{seen:?}"
+    );
     agent.shutdown().await.unwrap();
 }
