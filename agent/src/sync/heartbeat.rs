@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::Shared;
+use crate::client::ClientError;
 use crate::core::{self, Input};
 use crate::runtime::RunError;
 use crate::runtime::core_loop::{CoreMsg, CoreStatus};
@@ -71,6 +72,8 @@ pub async fn heartbeat_task(
     session_poll.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut last_session: Option<wire::SessionStatus> = None;
     let mut last_limits: Option<Option<wire::OfflineLimits>> = None;
+    // Logged once per episode, not every beat.
+    let mut credentials_refused = false;
     loop {
         tokio::select! {
             _ = beat.tick() => {}
@@ -105,6 +108,7 @@ pub async fn heartbeat_task(
         shared.link.observe(&r);
         match r {
             Ok(answer) => {
+                credentials_refused = false;
                 session_changed(&shared, &mut last_session, answer.session_status).await?;
                 if last_limits.as_ref() != Some(&answer.offline_limits) {
                     let limits = answer
@@ -115,7 +119,22 @@ pub async fn heartbeat_task(
                     last_limits = Some(answer.offline_limits);
                 }
             }
-            Err(e) => tracing::debug!(error = %e, "heartbeat failed"),
+            Err(e) => {
+                let refused = matches!(
+                    e,
+                    ClientError::Permanent {
+                        status: 401 | 403,
+                        ..
+                    }
+                );
+                if refused && !credentials_refused {
+                    tracing::error!(error = %e, "heartbeat refused: credentials rejected; check the clock, then re-provision this terminal");
+                } else {
+                    tracing::debug!(error = %e, "heartbeat failed");
+                }
+                credentials_refused = refused;
+                continue;
+            }
         }
     }
 }
