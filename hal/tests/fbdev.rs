@@ -197,3 +197,16 @@ async fn a_file_named_in_the_configuration_with_its_geometry() {
         Err(hal::drivers::DriverError::Fb(FbError::Geometry { .. }))
     ));
 }
+
+#[tokio::test]
+async fn redrawing_the_same_screen_writes_nothing() {
+    let g = FbGeometry::packed(240, 320, FbPixelFormat::Rgb565);
+    let file = backing(g.required_len().unwrap(), 0);
+    let mut fb = FbDisplay::open_file(file.path(), g).unwrap();
+    let screens = ui::samples::sample_screens();
+    let (_, idle) = &screens[1];
+    show(&mut fb, idle).await.unwrap();
+    std::fs::write(file.path(), vec![0x55; g.required_len().unwrap()]).unwrap();
+    show(&mut fb, idle).await.unwrap();
+    assert!(read(&file).iter().all(|b| *b == 0x55), "nothing rewritten");
+}

@@ -404,3 +404,72 @@ fn wiring_parses_and_validates() {
         );
     }
 }
+
+/// The bounding box of the pixels that differ between two renders.
+fn changed_box(a: &ui::Framebuffer, b: &ui::Framebuffer, size: Size) -> Option<Rectangle> {
+    let (mut min, mut max) = (Point::new(i32::MAX, i32::MAX), Point::new(-1, -1));
+    for y in 0..size.height as i32 {
+        for x in 0..size.width as i32 {
+            let p = Point::new(x, y);
+            if a.pixel(p) != b.pixel(p) {
+                min = Point::new(min.x.min(x), min.y.min(y));
+                max = Point::new(max.x.max(x), max.y.max(y));
+            }
+        }
+    }
+    (max.x >= 0).then(|| Rectangle::with_corners(min, max))
+}
+
+#[tokio::test]
+async fn a_screen_redraw_sends_only_what_changed() {
+    let size = Size::new(240, 320);
+    let (mut p, rig) = panel(ST7789, PanelOptions::st7789());
+    let screens = ui::samples::sample_screens();
+    let (_, before) = screens.iter().find(|(n, _)| *n == "idle_offline").unwrap();
+    show(&mut p, before).await.unwrap();
+    rig.take();
+
+    // The same screen again: nothing goes over the bus.
+    show(&mut p, before).await.unwrap();
+    assert!(commands(&rig.take()).is_empty());
+
+    // Only the outbox counter changes (7 to 8 items to send).
+    let mut after = before.clone();
+    after.status.queued += 1;
+    show(&mut p, &after).await.unwrap();
+    let cmds = commands(&rig.take());
+
+    let mut fa = ui::Framebuffer::new(size);
+    let mut fb = ui::Framebuffer::new(size);
+    ui::render(before, &mut fa).unwrap();
+    ui::render(&after, &mut fb).unwrap();
+    let area = changed_box(&fa, &fb, size).expect("the counter is drawn");
+    assert!(
+        area.size.width * area.size.height < size.width * size.height / 4,
+        "a small region: {area:?}"
+    );
+    let br = area.bottom_right().unwrap();
+    let (x0, y0) = (area.top_left.x as u16, area.top_left.y as u16);
+    assert_eq!(
+        cmds[0],
+        Cmd {
+            op: CASET,
+            data: window(x0, br.x as u16)
+        }
+    );
+    assert_eq!(
+        cmds[1],
+        Cmd {
+            op: RASET,
+            data: window(y0, br.y as u16)
+        }
+    );
+    let mut want = Vec::new();
+    for y in area.rows() {
+        for x in area.columns() {
+            let c = fb.pixel(Point::new(x, y)).unwrap();
+            want.extend_from_slice(&c.into_storage().to_be_bytes());
+        }
+    }
+    assert!(cmds[2].op == RAMWR && cmds[2].data == want);
+}

@@ -1,6 +1,8 @@
 //! The back buffer every real panel draws into, with the dirty rectangle:
-//! the union of everything drawn since the last flush, so a flush sends only
-//! the region that may have changed.
+//! the union of everything drawn since the last flush, narrowed at flush
+//! time to the pixels that differ from what the panel shows, so a flush
+//! sends only the region that changed. (The ui redraws whole screens, so
+//! without the narrowing every screen change would be a full frame.)
 
 use embedded_graphics::pixelcolor::Rgb565;
 use embedded_graphics::prelude::*;
@@ -13,6 +15,8 @@ pub struct Canvas {
     size: Size,
     pixels: Vec<Rgb565>,
     dirty: Option<Rectangle>,
+    /// What the panel holds, when known.
+    shown: Option<Vec<Rgb565>>,
 }
 
 impl Canvas {
@@ -24,6 +28,7 @@ impl Canvas {
             size,
             pixels: vec![Rgb565::BLACK; len],
             dirty: Some(Rectangle::new(Point::zero(), size)),
+            shown: None,
         }
     }
 
@@ -42,19 +47,62 @@ impl Canvas {
         &self.pixels[start..start + width as usize]
     }
 
-    /// The region drawn since the last call, clipped to the canvas, and
-    /// forgets it.
+    /// The region to send now: the bounding box of the pixels that differ
+    /// from what the panel shows (all of the drawn region while that is
+    /// unknown); records them as shown. `None` when nothing changed.
     pub fn take_dirty(&mut self) -> Option<Rectangle> {
-        self.dirty.take()
+        let area = self.dirty.take()?;
+        let w = self.size.width as usize;
+        let Some(shown) = self.shown.as_mut() else {
+            self.shown = Some(self.pixels.clone());
+            return Some(area);
+        };
+        let (x0, y0) = (area.top_left.x as usize, area.top_left.y as usize);
+        let (x1, y1) = (
+            x0 + area.size.width as usize,
+            y0 + area.size.height as usize,
+        );
+        let (mut min, mut max) = ((usize::MAX, usize::MAX), (0, 0));
+        for y in y0..y1 {
+            let (now, was) = (
+                &self.pixels[y * w + x0..y * w + x1],
+                &shown[y * w + x0..y * w + x1],
+            );
+            let Some(first) = now.iter().zip(was).position(|(a, b)| a != b) else {
+                continue;
+            };
+            let last = now
+                .iter()
+                .zip(was)
+                .rposition(|(a, b)| a != b)
+                .unwrap_or(first);
+            min = (min.0.min(x0 + first), min.1.min(y));
+            max = (max.0.max(x0 + last), max.1.max(y));
+        }
+        if min.0 == usize::MAX {
+            return None;
+        }
+        for y in min.1..=max.1 {
+            shown[y * w + min.0..=y * w + max.0]
+                .copy_from_slice(&self.pixels[y * w + min.0..=y * w + max.0]);
+        }
+        // Coordinates are within the canvas, whose sides fit in i32/u32.
+        Some(Rectangle::with_corners(
+            Point::new(min.0 as i32, min.1 as i32),
+            Point::new(max.0 as i32, max.1 as i32),
+        ))
     }
 
-    /// The region drawn since the last flush, without forgetting it.
+    /// The region drawn since the last flush (at most what the next flush
+    /// sends), without forgetting it.
     pub fn dirty(&self) -> Option<Rectangle> {
         self.dirty
     }
 
-    /// Marks the whole canvas to be sent again (after a flush failed).
-    pub fn mark_all_dirty(&mut self) {
+    /// Forgets what the panel shows and marks everything to be sent again
+    /// (after a flush failed half-way).
+    pub fn invalidate(&mut self) {
+        self.shown = None;
         self.mark(Rectangle::new(Point::zero(), self.size));
     }
 
@@ -161,5 +209,28 @@ mod tests {
         );
         assert_eq!(c.row(9, 15, 5), &[Rgb565::GREEN; 5]);
         assert_eq!(c.pixels()[4 * 20 + 3], Rgb565::RED);
+    }
+
+    #[test]
+    fn only_pixels_that_differ_from_the_panel_are_sent() {
+        let mut c = Canvas::new(Size::new(20, 10));
+        c.clear(Rgb565::WHITE).unwrap();
+        assert_eq!(c.take_dirty().map(|r| r.size), Some(Size::new(20, 10)));
+        // Redrawing the same picture sends nothing.
+        c.clear(Rgb565::WHITE).unwrap();
+        assert_eq!(c.dirty().map(|r| r.size), Some(Size::new(20, 10)));
+        assert_eq!(c.take_dirty(), None);
+        // A full redraw that changes two pixels sends their bounding box.
+        c.clear(Rgb565::WHITE).unwrap();
+        Pixel(Point::new(4, 7), Rgb565::RED).draw(&mut c).unwrap();
+        Pixel(Point::new(9, 5), Rgb565::RED).draw(&mut c).unwrap();
+        assert_eq!(
+            c.take_dirty(),
+            Some(Rectangle::with_corners(Point::new(4, 5), Point::new(9, 7)))
+        );
+        // After invalidation everything goes out again.
+        c.invalidate();
+        assert_eq!(c.take_dirty().map(|r| r.size), Some(Size::new(20, 10)));
+        assert_eq!(c.take_dirty(), None);
     }
 }

@@ -292,7 +292,8 @@ impl FbDisplay {
         self.geometry
     }
 
-    /// What the next flush would copy.
+    /// The region drawn since the last flush (the next flush copies the
+    /// part of it that changed).
     pub fn pending(&self) -> Option<Rectangle> {
         self.canvas.dirty()
     }

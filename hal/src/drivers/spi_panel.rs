@@ -221,7 +221,8 @@ where
         })
     }
 
-    /// What the next flush would send.
+    /// The region drawn since the last flush (the next flush sends the
+    /// part of it that changed).
     pub fn pending(&self) -> Option<Rectangle> {
         self.canvas.dirty()
     }
@@ -240,7 +241,7 @@ where
         let sent = self.panel.set_pixels(c(x0), c(y0), c(x1), c(y1), pixels);
         if let Err(e) = sent {
             // The panel holds an unknown mix now: send everything next time.
-            self.canvas.mark_all_dirty();
+            self.canvas.invalidate();
             return Err(DisplayError::Bus(format!("{e:?}")));
         }
         Ok(Some(area))
