@@ -835,6 +835,9 @@ async fn a_refund_needs_the_same_card_and_is_approved() {
     let agent = env.start_agent().await;
     let sale = env.create_payment("3000.00", "POS-S").await;
     tap(&env.http, &agent, "verve_ok").await;
+    // The backend approves before the terminal has recorded it; a refund
+    // sent in between would find the terminal busy.
+    wait_screen(&agent, "approved", |s| s.screen == ui::ScreenName::Approved).await;
     let p = env.wait_payment_status(&sale, "approved").await;
     let transaction_id = p["transaction"]["transaction_id"]
         .as_str()
@@ -880,6 +883,7 @@ async fn closing_the_session_shows_the_end_of_day_screen() {
     let agent = env.start_agent().await;
     let pid = env.create_payment("700.00", "POS-C").await;
     tap(&env.http, &agent, "visa_ok").await;
+    wait_screen(&agent, "approved", |s| s.screen == ui::ScreenName::Approved).await;
     env.wait_payment_status(&pid, "approved").await;
     let (status, body) = env
         .org(
