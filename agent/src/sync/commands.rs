@@ -316,8 +316,14 @@ async fn handle_event(
                             return Err(RunError::TaskStopped { task: "core loop" });
                         }
                         // The command's effects are committed (or refused)
-                        // once the core answers.
-                        let _ = wait.await;
+                        // once the core answers. When a commit failed, the
+                        // id is not advanced: the command comes back on the
+                        // next connection, and if its payment was recorded
+                        // after all, the replay is dropped above.
+                        if !wait.await.unwrap_or(false) {
+                            tracing::warn!(command_id = %command_id, "a commit failed while handling the command; not marking it done");
+                            return Ok(());
+                        }
                     }
                     Ok(None) => tracing::info!(
                         command_id = %command_id,
