@@ -1149,3 +1149,30 @@ async fn a_replayed_sale_after_a_restart_does_not_start_a_second_payment() {
     );
     agent.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sales_keep_flowing_while_the_server_rotates_the_stream() {
+    // Streams end after 50 ms: every command below arrives on a stream the
+    // agent reopened with its Last-Event-ID.
+    let env = Env::with_sim(|c| c.stream_max = Duration::from_millis(50)).await;
+    let agent = env.start_agent().await;
+    for (i, card) in ["visa_ok", "mc_ok", "verve_ok"].into_iter().enumerate() {
+        let pid = env
+            .create_payment(&format!("{}.00", 100 + i), &format!("POS-ROT-{i}"))
+            .await;
+        wait_screen(&agent, "tap card", |s| s.screen == ui::ScreenName::TapCard).await;
+        tap(&env.http, &agent, card).await;
+        wait_screen(&agent, "approved", |s| s.screen == ui::ScreenName::Approved).await;
+        env.wait_payment_status(&pid, "approved").await;
+    }
+    let txs = all_transactions(agent.store()).await;
+    assert_eq!(txs.len(), 3, "{txs:?}");
+    assert!(txs.iter().all(|t| t.state == store::TxState::Approved));
+    let last = agent
+        .store()
+        .kv_get(pos_agent::sync::commands::KV_LAST_EVENT_ID.into())
+        .await
+        .unwrap();
+    assert_eq!(last.as_deref(), Some("3"));
+    agent.shutdown().await.unwrap();
+}
