@@ -477,6 +477,63 @@ async fn offline_sale_is_approved_locally_and_forwarded_on_recovery() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_payments_go_out_when_the_link_returns_not_after_their_backoff() {
+    let mut env = Env::new().await;
+    let mut config = env.config();
+    // A backoff far longer than the test's deadline: only the link coming
+    // back can make the queue drain in time.
+    config.sync.retry_initial = Duration::from_secs(120);
+    config.sync.retry_max = Duration::from_secs(300);
+    let agent = env.start_agent_with(config).await;
+    env.create_payment("120.00", "POS-BACKOFF").await;
+    wait_screen(&agent, "tap card", |s| s.screen == ui::ScreenName::TapCard).await;
+    env.stop_sim().await;
+    wait_screen(&agent, "offline", |s| s.offline).await;
+    tap(&env.http, &agent, "visa_ok").await;
+    wait_screen(&agent, "approved offline", |s| {
+        s.screen == ui::ScreenName::Approved
+    })
+    .await;
+    let reference = all_transactions(agent.store()).await[0].reference.clone();
+
+    // The first item of this payment (its event or its forward) was tried,
+    // failed to connect, and now backs off for minutes; the forward waits
+    // behind it.
+    let failed = eventually("a failed send", || async {
+        agent
+            .store()
+            .list_outbox()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|i| i.attempts >= 1 && !i.in_flight)
+    })
+    .await;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    assert!(
+        failed.next_attempt_at > now_ms + 60_000,
+        "backs off: {failed:?}"
+    );
+
+    // The backend returns: the heartbeat sees it and the queue goes out now.
+    env.restart_sim().await;
+    eventually("the offline sale to be confirmed", || async {
+        let tx = agent
+            .store()
+            .transaction(reference.clone())
+            .await
+            .unwrap()
+            .unwrap();
+        (tx.state == store::TxState::Approved).then_some(())
+    })
+    .await;
+    agent.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_permanently_refused_item_is_parked_and_listed_by_queue() {
     let env = Env::new().await;
     // Something the backend will refuse for good: an event about a payment

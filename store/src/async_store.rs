@@ -116,6 +116,10 @@ impl AsyncStore {
         blocking(&self.inner, |s| s.next_due_at()).await
     }
 
+    pub async fn expedite(&self, now: UnixMillis) -> Result<usize, StoreError> {
+        blocking(&self.inner, move |s| s.expedite(now)).await
+    }
+
     pub async fn ack(&self, id: OutboxId, now: UnixMillis) -> Result<(), StoreError> {
         blocking(&self.inner, move |s| s.ack(id, now)).await
     }

@@ -484,6 +484,21 @@ impl Store {
         })
     }
 
+    /// The link to the backend is back: every waiting item becomes due now.
+    /// Their backoff counted connection failures, which say nothing about
+    /// how soon the backend can take them. Parked and in-flight items are
+    /// left alone. Returns how many items moved.
+    pub fn expedite(&self, now: UnixMillis) -> Result<usize, StoreError> {
+        self.write("expediting the outbox", |tx| {
+            tx.prepare_cached(
+                "UPDATE outbox SET next_attempt_at = ?1 \
+                 WHERE in_flight = 0 AND parked = 0 AND next_attempt_at > ?1",
+            )
+            .and_then(|mut s| s.execute([now]))
+            .map_err(sql("expediting the outbox"))
+        })
+    }
+
     /// The backend acknowledged the item: delete it (and audit that).
     pub fn ack(&self, id: OutboxId, now: UnixMillis) -> Result<(), StoreError> {
         self.write("acknowledging an outbox item", |tx| {

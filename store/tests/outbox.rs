@@ -141,6 +141,39 @@ fn backoff_is_exponential_capped_and_honours_retry_after() {
 }
 
 #[test]
+fn expedite_makes_waiting_items_due_but_leaves_parked_and_in_flight_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_with(dir.path().join("o.db"), options(60_000, 600_000)).unwrap();
+    let waiting = store
+        .record(&pending_sale_with_forward(T0, &reference(1), 100))
+        .unwrap()[0];
+    let parked = store
+        .record(&pending_sale_with_forward(T0, &reference(2), 200))
+        .unwrap()[0];
+    let flying = store
+        .record(&pending_sale_with_forward(T0, &reference(3), 300))
+        .unwrap()[0];
+    for id in [waiting, parked] {
+        assert_eq!(store.claim_next_due(T0).unwrap().unwrap().id, id);
+        store.retry(id, T0, "connection refused", None).unwrap();
+    }
+    store.park(parked, T0, "422 amount_too_large").unwrap();
+    assert_eq!(store.claim_next_due(T0).unwrap().unwrap().id, flying);
+    // Nothing is due a second later: the waiting item backs off for a minute.
+    let later = T0 + 1_000;
+    assert!(store.claim_next_due(later).unwrap().is_none());
+    assert_eq!(store.next_due_at().unwrap(), Some(T0 + 60_000));
+
+    assert_eq!(store.expedite(later).unwrap(), 1, "only the waiting item moves");
+    assert_eq!(store.next_due_at().unwrap(), Some(later));
+    assert_eq!(store.claim_next_due(later).unwrap().unwrap().id, waiting);
+    let items = store.list_outbox().unwrap();
+    let parked_item = items.iter().find(|i| i.id == parked).unwrap();
+    assert!(parked_item.parked, "a parked item stays parked");
+    assert_eq!(store.expedite(later).unwrap(), 0, "nothing left to move");
+}
+
+#[test]
 fn jitter_is_injectable_and_bounded() {
     let halve = RetryPolicy {
         base: Duration::from_secs(2),

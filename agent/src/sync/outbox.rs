@@ -71,7 +71,7 @@ pub async fn outbox_task(shared: Shared, idle: watch::Sender<bool>) -> Result<()
                 _ = shared.outbox_wake.notified() => {}
                 r = link.changed() => {
                     if r.is_ok() && *link.borrow_and_update() {
-                        tracing::debug!("link back: draining the outbox");
+                        expedite(&shared).await;
                     }
                 }
                 _ = shared.all.cancelled() => return Ok(()),
@@ -128,7 +128,25 @@ pub async fn outbox_task(shared: Shared, idle: watch::Sender<bool>) -> Result<()
                     .await
                 {
                     Ok(at) => {
-                        tracing::warn!(id = %item.id, kind = what, reference, attempts = item.attempts, next_in_ms = at - now, error = %e, "outbox send failed; will retry")
+                        tracing::warn!(id = %item.id, kind = what, reference, attempts = item.attempts, next_in_ms = at - now, error = %e, "outbox send failed; will retry");
+                        if super::link::is_unreachable(&e) {
+                            // The backend cannot be reached: the other items
+                            // would fail the same way. Wait for this item's
+                            // next attempt or for the link to come back.
+                            let _ = shared.core.send(CoreMsg::RefreshQueue).await;
+                            let wait = Duration::from_millis(u64::try_from(at - now).unwrap_or(0));
+                            idle.send_replace(true);
+                            tokio::select! {
+                                _ = tokio::time::sleep(wait) => {}
+                                r = wait_online(&mut link) => {
+                                    if r {
+                                        expedite(&shared).await;
+                                    }
+                                }
+                                _ = shared.all.cancelled() => return Ok(()),
+                            }
+                            continue;
+                        }
                     }
                     Err(se) => {
                         tracing::error!(id = %item.id, error = %se, "cannot reschedule an outbox item")
@@ -151,6 +169,29 @@ async fn park(shared: &Shared, item: &store::OutboxItem, now: i64, error: String
     tracing::error!(id = %item.id, kind = item.kind.as_str(), reference, error = %error, "outbox item refused by the backend; parked (see `pos-agent queue`)");
     if let Err(e) = shared.store.park(item.id, now, error).await {
         tracing::error!(id = %item.id, error = %e, "cannot park an outbox item");
+    }
+}
+
+/// The link came back: what waited out a backoff for connection failures is
+/// due now.
+async fn expedite(shared: &Shared) {
+    match shared.store.expedite(shared.clock.wall_ms()).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(items = n, "link back: draining the outbox now"),
+        Err(e) => tracing::warn!(error = %e, "cannot make the outbox due after the link came back"),
+    }
+}
+
+/// Resolves `true` once the link is (or becomes) online; `false` if the link
+/// state is gone (stopping).
+async fn wait_online(link: &mut watch::Receiver<bool>) -> bool {
+    loop {
+        if *link.borrow_and_update() {
+            return true;
+        }
+        if link.changed().await.is_err() {
+            return false;
+        }
     }
 }
 
