@@ -9,7 +9,7 @@
 //!   the store crate, outbox payloads encoded by the runtime's own mapping)
 //!   to the sim: agent start to empty queue;
 //! - idle RSS and CPU of an agent process (`agent-proc run`, the `pos-agent
-//!   run` equivalent) over 60 s (`/proc/<pid>/status` VmRSS,
+//!   run` equivalent) with the production timers over 60 s (`/proc/<pid>/status` VmRSS,
 //!   `/proc/<pid>/stat` utime+stime, 100 ticks/s);
 //! - start-to-idle-screen time with 100,000 stored transactions.
 //!
@@ -43,10 +43,26 @@ fn quick() -> bool {
     std::env::var_os("BENCH_QUICK").is_some()
 }
 
+/// Short result screens and a fast heartbeat (the backend's busy flag
+/// follows the heartbeat) so that payments follow each other quickly.
 fn bench_opts() -> AgentOptions {
     AgentOptions {
         result_hold: Duration::from_millis(100),
+        heartbeat: Duration::from_millis(200),
         log_filter: "warn".into(),
+        ..AgentOptions::default()
+    }
+}
+
+/// The production timers (heartbeat every 10 s), for the idle measurement.
+fn production_opts() -> AgentOptions {
+    AgentOptions {
+        heartbeat: Duration::from_secs(10),
+        retry_initial: Duration::from_millis(500),
+        retry_max: Duration::from_secs(60),
+        connect_timeout: Duration::from_secs(5),
+        request_timeout: Duration::from_secs(15),
+        log_filter: "info".into(),
         ..AgentOptions::default()
     }
 }
@@ -78,7 +94,7 @@ async fn one_payment(s: &mut Scene, n: u64, offline: bool) -> Duration {
     let key = format!("bench-{n}-{}", uuid::Uuid::new_v4().simple());
     let tid = s.terminals[0].id.clone();
     s.backend
-        .create_payment(&tid, ngn(1_000 + n), &key, None, &key)
+        .create_payment_when_free(&tid, ngn(1_000 + n), &key, None, &key, WAIT)
         .await
         .expect("payment created");
     wait_state(&dev, "tap_card", |st| st.screen == ScreenName::TapCard).await;
@@ -139,7 +155,7 @@ async fn latency(rows: &mut Vec<Row>, root: &Path) {
             ok: p99.as_secs_f64() * 1000.0 <= goal,
         });
     }
-    s.shutdown().await.expect("shutdown");
+    finish(s).await;
 }
 
 /// The card token SQL's `printf('%064x', i)` gives row `i`.
@@ -301,7 +317,7 @@ async fn drain(rows: &mut Vec<Row>, root: &Path) {
         goal: ">= 500 payments/s".into(),
         ok: rate >= 500.0,
     });
-    s.shutdown().await.expect("shutdown");
+    finish(s).await;
 }
 
 fn proc_status_kib(pid: u32, key: &str) -> Option<u64> {
@@ -331,7 +347,7 @@ async fn idle(rows: &mut Vec<Row>, root: &Path) {
     };
     let backend = Backend::start(SimOptions::default()).await.expect("sim");
     let timeline = Timeline::new(None, false).expect("timeline");
-    let mut s = Scene::provisioned(backend, root, 1, bench_opts(), timeline)
+    let mut s = Scene::provisioned(backend, root, 1, production_opts(), timeline)
         .await
         .expect("scene");
     let (logs, _rx) = tokio::sync::mpsc::unbounded_channel();
@@ -368,7 +384,7 @@ async fn idle(rows: &mut Vec<Row>, root: &Path) {
         goal: "<= 1 %".into(),
         ok: cpu <= 1.0,
     });
-    s.shutdown().await.expect("shutdown");
+    finish(s).await;
 }
 
 async fn start_to_idle(rows: &mut Vec<Row>, root: &Path) {
@@ -392,7 +408,15 @@ async fn start_to_idle(rows: &mut Vec<Row>, root: &Path) {
         goal: "<= 500 ms".into(),
         ok: dt <= Duration::from_millis(500),
     });
-    s.shutdown().await.expect("shutdown");
+    finish(s).await;
+}
+
+/// Stops the scene; a failed graceful stop is reported, not fatal to the
+/// remaining measurements.
+async fn finish(s: Scene) {
+    if let Err(e) = s.shutdown().await {
+        eprintln!("WARNING: graceful stop failed: {e}");
+    }
 }
 
 fn main() {

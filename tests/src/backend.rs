@@ -241,6 +241,34 @@ impl Backend {
             .await
     }
 
+    /// Like [`Backend::create_payment`], but while the backend answers 409
+    /// `terminal_busy` (its view of the terminal lags by up to one
+    /// heartbeat after a payment) it tries again, up to `timeout`.
+    pub async fn create_payment_when_free(
+        &self,
+        terminal: &TerminalId,
+        amount: Money,
+        partner_reference: &str,
+        policy: Option<OfflinePolicy>,
+        key: &str,
+        timeout: Duration,
+    ) -> Result<Payment> {
+        let deadline = Deadline::after(timeout);
+        loop {
+            match self
+                .create_payment(terminal, amount, partner_reference, policy, key)
+                .await
+            {
+                Err(e) if e.api_code() == Some(proto::wire::codes::TERMINAL_BUSY) => {
+                    deadline
+                        .tick(&format!("terminal {terminal} to be free"), || e.to_string())
+                        .await?
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// `GET /v1/payments/:id`.
     pub async fn payment(&self, id: &PaymentId) -> Result<Payment> {
         self.call(

@@ -165,7 +165,7 @@ impl Scene {
         let tid = self.terminals[i].id.clone();
         let p = self
             .backend
-            .create_payment(&tid, amount, &key, policy, &key)
+            .create_payment_when_free(&tid, amount, &key, policy, &key, STEP_TIMEOUT)
             .await?;
         self.timeline.note(
             "partner",
