@@ -15,8 +15,8 @@ pub struct ScriptOutcome {
 /// Runs the narrated scenario on a scene with two running terminals:
 /// approved sale, declined card, abort before tap, abort too late, outage
 /// with offline sales, recovery and drain, refund with the right and with a
-/// wrong card, session close with totals.
-pub async fn run(scene: &mut Scene) -> Result<ScriptOutcome> {
+/// wrong card, and (unless `close` is false) session close with totals.
+pub async fn run(scene: &mut Scene, close: bool) -> Result<ScriptOutcome> {
     let mut out = ScriptOutcome::default();
     scene.timeline.note("demo", "1. approved sales");
     let s1 = scene.approved_sale(0, ngn(200_000), "visa_ok").await?;
@@ -53,7 +53,9 @@ pub async fn run(scene: &mut Scene) -> Result<ScriptOutcome> {
     out.refunds += 1;
     scene.refund(&s2, ngn(100_000), "visa_ok").await?;
 
-    scene.timeline.note("demo", "8. session close");
-    scene.close_session().await?;
+    if close {
+        scene.timeline.note("demo", "8. session close");
+        scene.close_session().await?;
+    }
     Ok(out)
 }

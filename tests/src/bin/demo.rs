@@ -97,7 +97,9 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     )
     .await?;
 
-    let outcome = script::run(&mut scene).await;
+    // Interactive: the session stays open for payments by hand and is
+    // closed after Ctrl-C.
+    let outcome = script::run(&mut scene, !args.interactive).await;
     if let Err(e) = &outcome {
         println!("\nscenario FAILED: {e}");
     }
@@ -125,6 +127,10 @@ async fn run(args: Args) -> anyhow::Result<bool> {
             .await
             .context("waiting for Ctrl-C")?;
         println!();
+        if outcome.is_ok() {
+            scene.timeline.note("demo", "8. session close");
+            scene.close_session().await?;
+        }
     }
 
     scene.stop_agents().await?;

@@ -12,7 +12,9 @@ use crate::common::scene;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_scenario_reconciles() {
     let (_dir, mut s) = scene(2, AgentOptions::default()).await;
-    let outcome = script::run(&mut s).await.expect("the demo scenario runs");
+    let outcome = script::run(&mut s, true)
+        .await
+        .expect("the demo scenario runs");
     assert_eq!(outcome.approved_sales, 3);
     assert_eq!(outcome.offline_sales, 2);
     s.stop_agents().await.expect("agents stop");
