@@ -192,3 +192,24 @@ async fn session_close_shows_totals_and_refuses_sales() {
     }
     s.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarts_keep_the_ledger_and_the_reference_sequence() {
+    let (_dir, mut s) = scene(1, AgentOptions::default()).await;
+    let first = s.approved_sale(0, ngn(11_000), "visa_ok").await.unwrap();
+    for round in 0..3 {
+        s.terminals[0]
+            .stop()
+            .await
+            .unwrap_or_else(|e| panic!("stop {round}: {e}"));
+        s.start_agent(0).await.unwrap();
+    }
+    let second = s.approved_sale(0, ngn(12_000), "visa_ok").await.unwrap();
+    let tid = s.terminals[0].id.clone();
+    assert_eq!(first.reference.as_str(), format!("{tid}-000001"));
+    assert_eq!(second.reference.as_str(), format!("{tid}-000002"));
+    s.stop_agents().await.unwrap();
+    let report = reconcile::reconcile(&s).await.unwrap();
+    assert!(report.all_match(), "{}", report.render());
+    s.shutdown().await.unwrap();
+}
