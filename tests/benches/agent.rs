@@ -13,7 +13,8 @@
 //!   `/proc/<pid>/stat` utime+stime, 100 ticks/s);
 //! - start-to-idle-screen time with 100,000 stored transactions.
 //!
-//! `BENCH_QUICK=1` shortens every part (for a smoke run).
+//! `BENCH_QUICK=1` shortens every part (for a smoke run);
+//! `BENCH_ONLY=latency|start|drain|idle` runs one part.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -427,11 +428,22 @@ fn main() {
         .expect("runtime");
     let dir = tempfile::tempdir().expect("temp dir");
     let mut rows = Vec::new();
+    // BENCH_ONLY=latency|start|drain|idle runs one part.
+    let only = std::env::var("BENCH_ONLY").ok();
+    let run = |part: &str| only.as_deref().is_none_or(|o| o == part);
     rt.block_on(async {
-        latency(&mut rows, &dir.path().join("latency")).await;
-        start_to_idle(&mut rows, &dir.path().join("start")).await;
-        drain(&mut rows, &dir.path().join("drain")).await;
-        idle(&mut rows, &dir.path().join("idle")).await;
+        if run("latency") {
+            latency(&mut rows, &dir.path().join("latency")).await;
+        }
+        if run("start") {
+            start_to_idle(&mut rows, &dir.path().join("start")).await;
+        }
+        if run("drain") {
+            drain(&mut rows, &dir.path().join("drain")).await;
+        }
+        if run("idle") {
+            idle(&mut rows, &dir.path().join("idle")).await;
+        }
     });
     println!();
     println!("{:<52} {:>26}  {:<18} ", "metric", "value", "goal");
