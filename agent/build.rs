@@ -1,21 +1,23 @@
 //! Stamps the binary with the git commit and the target triple it was built
-//! for, for `pos-agent --version`. `POS_AGENT_GIT_COMMIT` in the environment
-//! wins (release builds from a tarball set it); otherwise git is asked; a
-//! build without either says "unknown".
+//! for, for `pos-agent --version`. `GIT_COMMIT` in the environment wins
+//! (release builds from a tarball set it); otherwise git is asked; a build
+//! without either says "unknown". The stamps are named `BUILD_*`, not
+//! `POS_AGENT_*`: cargo also exports them to `cargo test`/`cargo run`, and the
+//! agent reads `POS_AGENT_*` variables as configuration.
 
 use std::path::Path;
 use std::process::Command;
 
 fn main() {
-    println!("cargo:rerun-if-env-changed=POS_AGENT_GIT_COMMIT");
-    let commit = std::env::var("POS_AGENT_GIT_COMMIT")
+    println!("cargo:rerun-if-env-changed=GIT_COMMIT");
+    let commit = std::env::var("GIT_COMMIT")
         .ok()
         .filter(|c| !c.trim().is_empty())
         .or_else(git_commit)
         .unwrap_or_else(|| "unknown".to_owned());
-    println!("cargo:rustc-env=POS_AGENT_GIT_COMMIT={}", commit.trim());
+    println!("cargo:rustc-env=BUILD_GIT_COMMIT={}", commit.trim());
     let target = std::env::var("TARGET").unwrap_or_else(|_| "unknown".to_owned());
-    println!("cargo:rustc-env=POS_AGENT_TARGET={target}");
+    println!("cargo:rustc-env=BUILD_TARGET={target}");
 }
 
 fn git_commit() -> Option<String> {

@@ -12,8 +12,8 @@ fn long_version() -> &'static str {
     let text = format!(
         "{}\ncommit: {}\ntarget: {}",
         env!("CARGO_PKG_VERSION"),
-        env!("POS_AGENT_GIT_COMMIT"),
-        env!("POS_AGENT_TARGET"),
+        env!("BUILD_GIT_COMMIT"),
+        env!("BUILD_TARGET"),
     );
     // Built once per process, for clap's 'static strings.
     Box::leak(text.into_boxed_str())
