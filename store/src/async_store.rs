@@ -10,8 +10,8 @@ use proto::{Money, PaymentId, Reference};
 use crate::StoreError;
 use crate::db::{AuditEntry, Store, StoreOptions};
 use crate::model::{
-    Change, OfflineExposure, OutboxId, OutboxItem, OutboxStats, Page, Totals, Transaction,
-    UnixMillis,
+    ApprovedTotals, Change, OfflineExposure, OutboxId, OutboxItem, OutboxStats, Page, Totals,
+    Transaction, UnixMillis,
 };
 
 /// A cheaply clonable handle; clones share one [`Store`].
@@ -92,6 +92,14 @@ impl AsyncStore {
         blocking(&self.inner, move |s| s.list_transactions(page)).await
     }
 
+    pub async fn restorable_transactions(&self) -> Result<Vec<Transaction>, StoreError> {
+        blocking(&self.inner, |s| s.restorable_transactions()).await
+    }
+
+    pub async fn approved_totals(&self) -> Result<ApprovedTotals, StoreError> {
+        blocking(&self.inner, |s| s.approved_totals()).await
+    }
+
     pub async fn refundable(&self, sale: Reference) -> Result<Money, StoreError> {
         blocking(&self.inner, move |s| s.refundable(&sale)).await
     }
@@ -112,6 +120,14 @@ impl AsyncStore {
         blocking(&self.inner, move |s| s.claim_next_due(now)).await
     }
 
+    pub async fn claim_due(
+        &self,
+        now: UnixMillis,
+        limit: u32,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        blocking(&self.inner, move |s| s.claim_due(now, limit)).await
+    }
+
     pub async fn next_due_at(&self) -> Result<Option<UnixMillis>, StoreError> {
         blocking(&self.inner, |s| s.next_due_at()).await
     }
@@ -122,6 +138,10 @@ impl AsyncStore {
 
     pub async fn ack(&self, id: OutboxId, now: UnixMillis) -> Result<(), StoreError> {
         blocking(&self.inner, move |s| s.ack(id, now)).await
+    }
+
+    pub async fn ack_many(&self, ids: Vec<OutboxId>, now: UnixMillis) -> Result<usize, StoreError> {
+        blocking(&self.inner, move |s| s.ack_many(&ids, now)).await
     }
 
     pub async fn retry(

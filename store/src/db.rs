@@ -11,9 +11,10 @@ use serde_json::json;
 
 use crate::error::sql;
 use crate::model::{
-    Card, Change, CountTotal, Decision, DecisionMode, NewOutboxItem, NewTransaction,
-    OfflineExposure, OutboxId, OutboxItem, OutboxKind, OutboxStats, Page, RetryPolicy, Totals,
-    Transaction, TxKind, TxState, TxUpdate, TxWrite, UnixMillis, check_text, truncate,
+    ApprovedTotals, Card, Change, CountTotal, Decision, DecisionMode, NewOutboxItem,
+    NewTransaction, OfflineExposure, OutboxId, OutboxItem, OutboxKind, OutboxStats, Page,
+    RetryPolicy, Totals, Transaction, TxKind, TxState, TxUpdate, TxWrite, UnixMillis, check_text,
+    truncate,
 };
 use crate::{StoreError, schema};
 
@@ -324,6 +325,25 @@ impl Store {
         })
     }
 
+    /// The transactions boot restores, oldest first: those still `pending`
+    /// or `authorizing` (interrupted by a stop) and those `offline_approved`
+    /// (not yet confirmed by the backend). Reads only the partial index
+    /// `transactions_restorable`, never the whole ledger.
+    pub fn restorable_transactions(&self) -> Result<Vec<Transaction>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {TX_COLUMNS} FROM transactions \
+                     WHERE {RESTORABLE} ORDER BY created_at, rowid"
+                ))
+                .map_err(sql("listing restorable transactions"))?;
+            let rows = stmt
+                .query_map([], RawTx::from_row)
+                .map_err(sql("listing restorable transactions"))?;
+            collect_tx(rows, "listing restorable transactions")
+        })
+    }
+
     /// What is left to refund on a sale: its amount minus refunds that are
     /// approved, offline approved or still open (pending, authorizing,
     /// reversal_pending). Zero unless the sale is approved or offline approved.
@@ -407,6 +427,41 @@ impl Store {
         })
     }
 
+    /// Approved (online or offline) sales and refunds: count and sum of
+    /// each, in one aggregate query (the session-closed screen).
+    pub fn approved_totals(&self) -> Result<ApprovedTotals, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT kind, count(*), sum(amount) FROM transactions \
+                     WHERE state IN ('approved', 'offline_approved') GROUP BY kind",
+                )
+                .map_err(sql("computing approved totals"))?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                })
+                .map_err(sql("computing approved totals"))?;
+            let mut out = ApprovedTotals::default();
+            for row in rows {
+                let (kind, count, total) = row.map_err(sql("computing approved totals"))?;
+                let ct = CountTotal {
+                    count: non_negative(count, "count")?,
+                    total: Total(non_negative(total, "total")?),
+                };
+                match TxKind::parse(&kind)? {
+                    TxKind::Sale => out.sales = ct,
+                    TxKind::Refund => out.refunds = ct,
+                }
+            }
+            Ok(out)
+        })
+    }
+
     /// Audit rows with id greater than `after`, oldest first.
     pub fn audit_log(&self, after: i64, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
         self.read(|conn| {
@@ -470,6 +525,39 @@ impl Store {
         })
     }
 
+    /// Claims up to `limit` due items at once, oldest first, under the same
+    /// rule as [`Store::claim_next_due`]: an item is never claimed while an
+    /// earlier item of its reference or payment id is in the outbox, so at
+    /// most one item per reference and per payment is in flight. One commit
+    /// for the whole batch. A `limit` of 0 claims nothing.
+    pub fn claim_due(&self, now: UnixMillis, limit: u32) -> Result<Vec<OutboxItem>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        self.write("claiming outbox items", |tx| {
+            let mut stmt = tx
+                .prepare_cached(&format!(
+                    "UPDATE outbox SET in_flight = 1, attempts = attempts + 1 \
+                     WHERE id IN (SELECT o.id FROM outbox o \
+                                  WHERE o.in_flight = 0 AND o.parked = 0 \
+                                    AND o.next_attempt_at <= ?1 AND {UNBLOCKED} \
+                                  ORDER BY o.id LIMIT ?2) \
+                     RETURNING {OUTBOX_COLUMNS}"
+                ))
+                .map_err(sql("claiming outbox items"))?;
+            let rows = stmt
+                .query_map(params![now, limit], RawOutbox::from_row)
+                .map_err(sql("claiming outbox items"))?;
+            let mut out = Vec::new();
+            for row in rows {
+                out.push(row.map_err(sql("claiming outbox items"))?.validate()?);
+            }
+            // RETURNING has no defined order.
+            out.sort_by_key(|i| i.id);
+            Ok(out)
+        })
+    }
+
     /// When the next claimable item falls due (`None`: nothing to send until
     /// something is enqueued, acknowledged, retried or unparked). The outbox
     /// task sleeps until then instead of polling.
@@ -519,6 +607,39 @@ impl Store {
                 "outbox_acked",
                 &json!({ "id": id.0, "kind": kind }),
             )
+        })
+    }
+
+    /// The backend acknowledged these items: delete them (and audit each)
+    /// in one commit. Ids no longer in the outbox are skipped. Returns how
+    /// many items were deleted.
+    pub fn ack_many(&self, ids: &[OutboxId], now: UnixMillis) -> Result<usize, StoreError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        self.write("acknowledging outbox items", |tx| {
+            let mut acked = 0;
+            for id in ids {
+                let row: Option<(String, Option<String>)> = tx
+                    .prepare_cached("DELETE FROM outbox WHERE id = ?1 RETURNING kind, reference")
+                    .and_then(|mut s| {
+                        s.query_row([id.0], |r| Ok((r.get(0)?, r.get(1)?)))
+                            .optional()
+                    })
+                    .map_err(sql("acknowledging outbox items"))?;
+                let Some((kind, reference)) = row else {
+                    continue;
+                };
+                audit(
+                    tx,
+                    now,
+                    reference.as_deref(),
+                    "outbox_acked",
+                    &json!({ "id": id.0, "kind": kind }),
+                )?;
+                acked += 1;
+            }
+            Ok(acked)
         })
     }
 
@@ -715,6 +836,10 @@ impl Store {
 
 /// An item is blocked while an earlier item of the same reference or
 /// payment id is still in the table (waiting, in flight or parked).
+/// The rows boot restores; the exact WHERE term of the partial index
+/// `transactions_restorable` (schema step 2), so SQLite uses it.
+const RESTORABLE: &str = "state IN ('pending', 'authorizing', 'offline_approved')";
+
 const UNBLOCKED: &str = "NOT EXISTS (SELECT 1 FROM outbox e \
        WHERE o.reference IS NOT NULL AND e.reference = o.reference AND e.id < o.id) \
      AND NOT EXISTS (SELECT 1 FROM outbox e \

@@ -50,7 +50,7 @@ pub use async_store::AsyncStore;
 pub use db::{AuditEntry, KEY_REFERENCE_SEQUENCE, Pragmas, Store, StoreOptions};
 pub use error::StoreError;
 pub use model::{
-    Card, Change, CountTotal, Decision, DecisionMode, Jitter, NewOutboxItem, NewTransaction,
-    OfflineExposure, OutboxId, OutboxItem, OutboxKind, OutboxStats, Page, RetryPolicy, Totals,
-    Transaction, TxKind, TxState, TxUpdate, TxWrite, UnixMillis,
+    ApprovedTotals, Card, Change, CountTotal, Decision, DecisionMode, Jitter, NewOutboxItem,
+    NewTransaction, OfflineExposure, OutboxId, OutboxItem, OutboxKind, OutboxStats, Page,
+    RetryPolicy, Totals, Transaction, TxKind, TxState, TxUpdate, TxWrite, UnixMillis,
 };

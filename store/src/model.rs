@@ -442,6 +442,13 @@ pub struct CountTotal {
     pub total: proto::Total,
 }
 
+/// Approved (online or offline) sales and refunds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ApprovedTotals {
+    pub sales: CountTotal,
+    pub refunds: CountTotal,
+}
+
 /// Report totals, each list sorted by its key.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Totals {

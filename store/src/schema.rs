@@ -4,8 +4,9 @@
 use rusqlite_migration::{M, Migrations};
 
 /// The schema steps, oldest first. `PRAGMA user_version` records how many ran.
-pub const MIGRATIONS: &[M<'static>] = &[M::up(
-    r#"
+pub const MIGRATIONS: &[M<'static>] = &[
+    M::up(
+        r#"
 CREATE TABLE transactions (
     reference              TEXT PRIMARY KEY NOT NULL
                            CHECK (length(reference) BETWEEN 1 AND 64),
@@ -102,7 +103,18 @@ CREATE TABLE kv (
     updated_at INTEGER NOT NULL
 ) STRICT;
 "#,
-)];
+    ),
+    // Step 2: what boot restores (unfinished and unforwarded transactions)
+    // without reading the whole ledger. Partial: a row is in the index only
+    // while it is in one of these states, so settled rows cost no index
+    // write. Queries must repeat this WHERE term exactly to use it.
+    M::up(
+        r#"
+CREATE INDEX transactions_restorable ON transactions (state)
+    WHERE state IN ('pending', 'authorizing', 'offline_approved');
+"#,
+    ),
+];
 
 /// The migration set applied at open.
 pub fn migrations() -> Migrations<'static> {

@@ -164,7 +164,11 @@ fn expedite_makes_waiting_items_due_but_leaves_parked_and_in_flight_ones() {
     assert!(store.claim_next_due(later).unwrap().is_none());
     assert_eq!(store.next_due_at().unwrap(), Some(T0 + 60_000));
 
-    assert_eq!(store.expedite(later).unwrap(), 1, "only the waiting item moves");
+    assert_eq!(
+        store.expedite(later).unwrap(),
+        1,
+        "only the waiting item moves"
+    );
     assert_eq!(store.next_due_at().unwrap(), Some(later));
     assert_eq!(store.claim_next_due(later).unwrap().unwrap().id, waiting);
     let items = store.list_outbox().unwrap();

@@ -215,38 +215,25 @@ async fn restore(
         booted_at: UnixMillis(clock.wall_ms()),
         ..RestoredState::default()
     };
-    let mut offset = 0u64;
-    const PAGE: u32 = 500;
-    loop {
-        let page = store
-            .list_transactions(store::Page {
-                offset,
-                limit: PAGE,
-            })
-            .await?;
-        let n = page.len();
-        for tx in page {
-            match tx.state {
-                store::TxState::Pending | store::TxState::Authorizing => {
-                    restored.interrupted.push(InterruptedTx {
-                        reference: tx.reference.clone(),
-                        payment_id: tx.payment_id.clone(),
-                        state: mapping::core_state(tx.state),
-                    })
-                }
-                store::TxState::OfflineApproved => restored.offline_queue.push(QueuedOffline {
-                    reference: tx.reference.clone(),
-                    kind: mapping::core_kind(tx.kind),
-                    amount: tx.amount,
-                    captured_at: UnixMillis(tx.captured_at.unwrap_or(tx.created_at)),
-                }),
-                _ => {}
+    // Only what the core needs, read through the partial index
+    // `transactions_restorable`: never the whole ledger.
+    for tx in store.restorable_transactions().await? {
+        match tx.state {
+            store::TxState::Pending | store::TxState::Authorizing => {
+                restored.interrupted.push(InterruptedTx {
+                    reference: tx.reference,
+                    payment_id: tx.payment_id,
+                    state: mapping::core_state(tx.state),
+                })
             }
+            store::TxState::OfflineApproved => restored.offline_queue.push(QueuedOffline {
+                kind: mapping::core_kind(tx.kind),
+                amount: tx.amount,
+                captured_at: UnixMillis(tx.captured_at.unwrap_or(tx.created_at)),
+                reference: tx.reference,
+            }),
+            _ => {}
         }
-        if n < PAGE as usize {
-            break;
-        }
-        offset += u64::from(PAGE);
     }
     if let Some(s) = store.kv_get(sync::KV_SESSION_STATUS.into()).await? {
         if let Ok(status) =

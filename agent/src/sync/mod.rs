@@ -54,32 +54,13 @@ pub struct Shared {
 pub async fn session_totals(
     store: &store::AsyncStore,
 ) -> Result<core::SessionTotals, store::StoreError> {
-    let mut totals = core::SessionTotals::default();
-    let mut offset = 0u64;
-    const PAGE: u32 = 500;
-    loop {
-        let page = store
-            .list_transactions(store::Page {
-                offset,
-                limit: PAGE,
-            })
-            .await?;
-        let n = page.len();
-        for tx in page.iter().filter(|t| t.state.is_approved()) {
-            match tx.kind {
-                store::TxKind::Sale => {
-                    totals.sales_count = totals.sales_count.saturating_add(1);
-                    totals.sales_total = totals.sales_total.add(tx.amount);
-                }
-                store::TxKind::Refund => {
-                    totals.refunds_count = totals.refunds_count.saturating_add(1);
-                    totals.refunds_total = totals.refunds_total.add(tx.amount);
-                }
-            }
-        }
-        if n < PAGE as usize {
-            return Ok(totals);
-        }
-        offset += u64::from(PAGE);
-    }
+    // One aggregate query in the store, not a scan of the ledger here.
+    let t = store.approved_totals().await?;
+    let count = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
+    Ok(core::SessionTotals {
+        sales_count: count(t.sales.count),
+        sales_total: t.sales.total,
+        refunds_count: count(t.refunds.count),
+        refunds_total: t.refunds.total,
+    })
 }
