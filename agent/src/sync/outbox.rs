@@ -1,6 +1,9 @@
-//! The outbox drainer (SPEC 5.7): sends what the backend must learn, one
-//! item at a time, oldest due first (the store keeps items of one payment
-//! or reference in order).
+//! The outbox drainer (SPEC 5.7): sends what the backend must learn, oldest
+//! due first, up to [`BATCH`] items at once: one commit claims the batch,
+//! the requests run concurrently, the answers are handled in claim order
+//! and one commit acknowledges what was delivered. The store never claims
+//! an item while an earlier item of its payment or reference is still in
+//! the outbox, so items of one payment are sent one after the other.
 //!
 //! | answer | what happens to the item |
 //! |---|---|
@@ -14,6 +17,7 @@
 
 use std::time::Duration;
 
+use futures_util::future::join_all;
 use proto::wire;
 use tokio::sync::{oneshot, watch};
 
@@ -34,6 +38,11 @@ enum Sent {
     Unreadable(String),
 }
 
+/// How many items are claimed (one commit), sent concurrently and
+/// acknowledged (one commit) at a time. The store never hands out two items
+/// of one reference or payment together, so per-payment order holds.
+const BATCH: u32 = 8;
+
 /// The drainer. Runs until the final stop; `idle` says whether nothing is
 /// due right now (the shutdown waits on it to flush).
 pub async fn outbox_task(shared: Shared, idle: watch::Sender<bool>) -> Result<(), RunError> {
@@ -43,8 +52,8 @@ pub async fn outbox_task(shared: Shared, idle: watch::Sender<bool>) -> Result<()
             return Ok(());
         }
         let now = shared.clock.wall_ms();
-        let item = match shared.store.claim_next_due(now).await {
-            Ok(item) => item,
+        let items = match shared.store.claim_due(now, BATCH).await {
+            Ok(items) => items,
             Err(e) => {
                 tracing::error!(error = %e, "cannot read the outbox; retrying in 5 s");
                 idle.send_replace(true);
@@ -56,7 +65,7 @@ pub async fn outbox_task(shared: Shared, idle: watch::Sender<bool>) -> Result<()
                 continue;
             }
         };
-        let Some(item) = item else {
+        if items.is_empty() {
             idle.send_replace(true);
             let due = match shared.store.next_due_at().await {
                 Ok(d) => d,
@@ -77,89 +86,116 @@ pub async fn outbox_task(shared: Shared, idle: watch::Sender<bool>) -> Result<()
                 _ = shared.all.cancelled() => return Ok(()),
             }
             continue;
-        };
+        }
         idle.send_replace(false);
-        let what = item.kind.as_str();
         let sent = tokio::select! {
-            s = send(&shared, &item) => s,
+            s = join_all(items.iter().map(|item| send(&shared, item))) => s,
             // In flight at the stop: reset to the queue at the next boot.
             _ = shared.all.cancelled() => return Ok(()),
         };
         let now = shared.clock.wall_ms();
-        let reference = item.reference.as_ref().map(|r| r.as_str()).unwrap_or("-");
-        match sent {
-            Sent::Done(feedback) => {
-                shared.link.answered();
-                if let Some(input) = feedback {
-                    let (done, wait) = oneshot::channel();
-                    if shared
-                        .core
-                        .send(CoreMsg::InputDone(input, done))
-                        .await
-                        .is_err()
-                    {
-                        // The core is gone (stopping): leave the item in
-                        // flight; it is sent again after the restart, with
-                        // the same idempotency key.
-                        return Ok(());
-                    }
-                    match wait.await {
-                        Ok(true) => {}
-                        _ => {
-                            tracing::warn!(id = %item.id, kind = what, reference, "outcome not recorded; sending again later");
-                            let _ = shared
-                                .store
-                                .retry(item.id, now, "outcome not recorded locally".into(), None)
-                                .await;
-                            continue;
+        let mut delivered = Vec::with_capacity(items.len());
+        // Set when the backend could not be reached: when to try again.
+        let mut pause_until: Option<i64> = None;
+        let mut core_gone = false;
+        for (item, sent) in items.iter().zip(sent) {
+            let what = item.kind.as_str();
+            let reference = item.reference.as_ref().map(|r| r.as_str()).unwrap_or("-");
+            match sent {
+                Sent::Done(feedback) => {
+                    shared.link.answered();
+                    if let Some(input) = feedback {
+                        let (done, wait) = oneshot::channel();
+                        if shared
+                            .core
+                            .send(CoreMsg::InputDone(input, done))
+                            .await
+                            .is_err()
+                        {
+                            // The core is gone (stopping): leave the rest in
+                            // flight; they are sent again after the restart,
+                            // with the same idempotency keys.
+                            core_gone = true;
+                            break;
                         }
-                    }
-                }
-                if let Err(e) = shared.store.ack(item.id, now).await {
-                    tracing::error!(id = %item.id, error = %e, "cannot acknowledge an outbox item; it will be sent again");
-                }
-                tracing::info!(id = %item.id, kind = what, reference, "outbox item delivered");
-            }
-            Sent::Failed(e) if e.is_retryable() => {
-                shared.link.failed(&e);
-                match shared
-                    .store
-                    .retry(item.id, now, e.to_string(), e.retry_after())
-                    .await
-                {
-                    Ok(at) => {
-                        tracing::warn!(id = %item.id, kind = what, reference, attempts = item.attempts, next_in_ms = at - now, error = %e, "outbox send failed; will retry");
-                        if super::link::is_unreachable(&e) {
-                            // The backend cannot be reached: the other items
-                            // would fail the same way. Wait for this item's
-                            // next attempt or for the link to come back.
-                            let _ = shared.core.send(CoreMsg::RefreshQueue).await;
-                            let wait = Duration::from_millis(u64::try_from(at - now).unwrap_or(0));
-                            idle.send_replace(true);
-                            tokio::select! {
-                                _ = tokio::time::sleep(wait) => {}
-                                r = wait_online(&mut link) => {
-                                    if r {
-                                        expedite(&shared).await;
-                                    }
-                                }
-                                _ = shared.all.cancelled() => return Ok(()),
+                        match wait.await {
+                            Ok(true) => {}
+                            _ => {
+                                tracing::warn!(id = %item.id, kind = what, reference, "outcome not recorded; sending again later");
+                                let _ = shared
+                                    .store
+                                    .retry(
+                                        item.id,
+                                        now,
+                                        "outcome not recorded locally".into(),
+                                        None,
+                                    )
+                                    .await;
+                                continue;
                             }
-                            continue;
                         }
                     }
-                    Err(se) => {
-                        tracing::error!(id = %item.id, error = %se, "cannot reschedule an outbox item")
+                    delivered.push(item);
+                }
+                Sent::Failed(e) if e.is_retryable() => {
+                    shared.link.failed(&e);
+                    match shared
+                        .store
+                        .retry(item.id, now, e.to_string(), e.retry_after())
+                        .await
+                    {
+                        Ok(at) => {
+                            tracing::warn!(id = %item.id, kind = what, reference, attempts = item.attempts, next_in_ms = at - now, error = %e, "outbox send failed; will retry");
+                            if super::link::is_unreachable(&e) {
+                                pause_until = Some(pause_until.map_or(at, |p| p.min(at)));
+                            }
+                        }
+                        Err(se) => {
+                            tracing::error!(id = %item.id, error = %se, "cannot reschedule an outbox item")
+                        }
                     }
                 }
+                Sent::Failed(e) => {
+                    shared.link.answered();
+                    park(&shared, item, now, e.to_string()).await;
+                }
+                Sent::Unreadable(problem) => park(&shared, item, now, problem).await,
             }
-            Sent::Failed(e) => {
-                shared.link.answered();
-                park(&shared, &item, now, e.to_string()).await;
+        }
+        // One commit acknowledges every delivered item. Lost in a crash, the
+        // items are sent again with the same idempotency keys.
+        let ids: Vec<_> = delivered.iter().map(|item| item.id).collect();
+        match shared.store.ack_many(ids, now).await {
+            Ok(_) => {
+                for item in &delivered {
+                    let reference = item.reference.as_ref().map(|r| r.as_str()).unwrap_or("-");
+                    tracing::info!(id = %item.id, kind = item.kind.as_str(), reference, "outbox item delivered");
+                }
             }
-            Sent::Unreadable(problem) => park(&shared, &item, now, problem).await,
+            Err(e) => {
+                tracing::error!(items = delivered.len(), error = %e, "cannot acknowledge outbox items; they will be sent again")
+            }
+        }
+        if core_gone {
+            return Ok(());
         }
         let _ = shared.core.send(CoreMsg::RefreshQueue).await;
+        if let Some(at) = pause_until {
+            // The backend cannot be reached: the other items would fail the
+            // same way. Wait for the earliest next attempt of what failed or
+            // for the link to come back.
+            let wait = Duration::from_millis(u64::try_from(at - now).unwrap_or(0));
+            idle.send_replace(true);
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                r = wait_online(&mut link) => {
+                    if r {
+                        expedite(&shared).await;
+                    }
+                }
+                _ = shared.all.cancelled() => return Ok(()),
+            }
+        }
     }
 }
 
