@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context, anyhow};
 use clap::{Args, Parser, Subcommand};
 use pos_agent::client::{OrgClient, SignedClient};
-use pos_agent::config::{self, Config, ConfigError, DisplaySpec, EX_CONFIG, ReaderSpec, Sources};
+use pos_agent::config::{self, Config, ConfigError, EX_CONFIG, ReaderSpec, Sources};
 use pos_agent::provision::{self, ENV_CREDENTIALS_DIRECTORY};
 use proto::Currency;
 use proto::signing::Secret;
@@ -567,7 +567,7 @@ fn doctor(args: &ConfigArgs) -> Result<(), Failure> {
         Err(_) => check(false, "backend", "skipped: no credentials"),
     };
     all_ok &= check_reader(&config)?;
-    all_ok &= check_display(&config);
+    all_ok &= check_display(&config)?;
     if all_ok {
         Ok(())
     } else {
@@ -612,16 +612,45 @@ fn check_reader(config: &Config) -> Result<bool, Failure> {
     })
 }
 
-/// The display can be driven by this build.
-fn check_display(config: &Config) -> bool {
-    match &config.hal.display {
-        DisplaySpec::Virtual => check(true, "display", "virtual display (in memory)"),
-        other => check(
-            false,
+/// Opens the display and draws the test pattern (colour bars and a border)
+/// on it; the technician looks at the panel.
+fn check_display(config: &Config) -> Result<bool, Failure> {
+    use hal::Display;
+    let Some((driver, device)) = config.hal.display.driver() else {
+        // The virtual display: draw into its in-memory frame.
+        let (_device, parts) =
+            hal::VirtualDevice::new(embedded_graphics::geometry::Size::new(240, 320));
+        let mut display = parts.display;
+        return Ok(match ui::test_pattern(&mut display) {
+            Ok(()) => check(
+                true,
+                "display",
+                "virtual display: test pattern drawn (240x320, in memory)",
+            ),
+            Err(e) => check(false, "display", format!("virtual display: {e}")),
+        });
+    };
+    let r = runtime()?.block_on(async {
+        tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            let mut display = hal::drivers::AnyDisplay::open(driver, &device)
+                .await
+                .map_err(|e| e.to_string())?;
+            ui::test_pattern(&mut display).map_err(|e| e.to_string())?;
+            display.flush().await.map_err(|e| e.to_string())?;
+            Ok::<_, String>(display.describe())
+        })
+        .await
+        .map_err(|_| "no answer within 5 s".to_owned())
+        .and_then(|r| r)
+    });
+    Ok(match r {
+        Ok(what) => check(
+            true,
             "display",
-            format!("{other:?}: no driver for this panel in this build"),
+            format!("{what} on {device}: test pattern shown (eight colour bars, white border)"),
         ),
-    }
+        Err(e) => check(false, "display", format!("{device}: {e}")),
+    })
 }
 
 fn check_storage(config: &Config) -> bool {

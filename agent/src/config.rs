@@ -457,6 +457,21 @@ pub enum DisplaySpec {
     },
 }
 
+impl DisplaySpec {
+    /// The real driver and its device text (what follows `fbdev:` etc.), or
+    /// `None` for the virtual display.
+    pub fn driver(&self) -> Option<(hal::drivers::DisplayDriver, String)> {
+        use hal::drivers::DisplayDriver;
+        let (driver, device) = match self {
+            DisplaySpec::Virtual => return None,
+            DisplaySpec::Fbdev { device } => (DisplayDriver::Fbdev, device),
+            DisplaySpec::St7789 { device } => (DisplayDriver::St7789, device),
+            DisplaySpec::Ili9341 { device } => (DisplayDriver::Ili9341, device),
+        };
+        Some((driver, device.to_string_lossy().into_owned()))
+    }
+}
+
 /// The cashier's buttons.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InputSpec {

@@ -423,3 +423,42 @@ async fn doctor_reports_unusable_devices_one_line_each() {
     assert!(line("credentials").starts_with("FAIL"), "{stdout}");
     assert!(line("backend").starts_with("FAIL"), "{stdout}");
 }
+
+#[tokio::test]
+async fn doctor_draws_the_test_pattern_on_a_framebuffer() {
+    let dir = tempfile::tempdir().unwrap();
+    // A file-backed framebuffer with explicit geometry (a file has no fb
+    // ioctls), as on a 240x320 RGB565 panel.
+    let fb = dir.path().join("fb0");
+    std::fs::write(&fb, vec![0u8; 240 * 320 * 2]).unwrap();
+    let cfg = write_config(
+        dir.path(),
+        "http://127.0.0.1:9",
+        &format!(
+            "[hal]\ndisplay = \"fbdev:{}?width=240&height=320&format=rgb565\"",
+            fb.display()
+        ),
+    );
+    let out = pos_agent(&["doctor", "--config", cfg.to_str().unwrap()], &[]).await;
+    let (stdout, _) = text(&out);
+    let display = stdout
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some("display"))
+        .unwrap_or_else(|| panic!("no display line in:\n{stdout}"));
+    assert!(display.starts_with("ok"), "{stdout}");
+    assert!(display.contains("test pattern"), "{stdout}");
+    // The pixels really reached the framebuffer: the eight bars, in order.
+    let bytes = std::fs::read(&fb).unwrap();
+    let pixel = |x: usize, y: usize| {
+        let i = (y * 240 + x) * 2;
+        u16::from_le_bytes([bytes[i], bytes[i + 1]])
+    };
+    let bars: Vec<u16> = (0..8).map(|i| pixel(i * 30 + 15, 160)).collect();
+    assert_eq!(
+        bars,
+        [
+            0xFFFF, 0xFFE0, 0x07FF, 0x07E0, 0xF81F, 0xF800, 0x001F, 0x0000
+        ],
+        "white yellow cyan green magenta red blue black"
+    );
+}

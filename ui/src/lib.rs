@@ -16,6 +16,7 @@ mod framebuffer;
 mod model;
 mod render;
 pub mod samples;
+mod test_pattern;
 mod text;
 
 pub use framebuffer::{Framebuffer, PngError, decode_png_rgb888};
@@ -24,6 +25,7 @@ pub use model::{
     SessionTotals, StatusLine, Tally, View,
 };
 pub use render::render;
+pub use test_pattern::{TEST_PATTERN_BARS, test_pattern};
 
 /// Re-exported so callers name the same colour type.
 pub use embedded_graphics::pixelcolor::Rgb565;
