@@ -1233,3 +1233,107 @@ async fn sales_keep_flowing_while_the_server_rotates_the_stream() {
     assert_eq!(last.as_deref(), Some("3"));
     agent.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_restores_and_drains_a_queue_larger_than_one_batch() {
+    use proto::wire;
+    const QUEUED: u64 = 20;
+    let env = Env::new().await;
+    let tid = proto::TerminalId::new(env.terminal.clone()).unwrap();
+    let now = wire::Timestamp::now();
+    let now_ms = now.unix() * 1000;
+    let amount = proto::Money::parse("100.00").unwrap();
+    let card =
+        |n: u64| store::Card::new(format!("{n:064x}"), "1111", "visa", "contactless").unwrap();
+    {
+        // What a long outage leaves: settled sales and offline-approved ones
+        // whose forwards wait in the outbox.
+        let store = store::AsyncStore::open(env.config().ledger_path(), Default::default())
+            .await
+            .unwrap();
+        for n in 1..=QUEUED + 5 {
+            let seq = store.next_sequence(now_ms).await.unwrap();
+            let reference = proto::Reference::for_sequence(&tid, seq);
+            let queued = n <= QUEUED;
+            let mut tx = store::NewTransaction::sale(reference.clone(), amount);
+            tx.state = if queued {
+                store::TxState::OfflineApproved
+            } else {
+                store::TxState::Approved
+            };
+            tx.card = Some(card(n));
+            tx.captured_at = Some(now_ms);
+            tx.decision = Some(
+                store::Decision::new(
+                    if queued {
+                        store::DecisionMode::Offline
+                    } else {
+                        store::DecisionMode::Online
+                    },
+                    "restart test",
+                )
+                .unwrap(),
+            );
+            let mut change = store::Change::insert(now_ms, tx);
+            if queued {
+                let sub = wire::TransactionSubmission {
+                    reference: reference.clone(),
+                    payment_id: None,
+                    kind: wire::TransactionKind::Sale,
+                    amount,
+                    currency: proto::Currency::Ngn,
+                    card: wire::Card {
+                        token: wire::CardToken::new(format!("{n:064x}")).unwrap(),
+                        last4: wire::Last4::new("1111").unwrap(),
+                        brand: wire::CardBrand::Visa,
+                        entry_mode: wire::EntryMode::Contactless,
+                    },
+                    operator_id: None,
+                    captured_at: now,
+                    offline: true,
+                    original_reference: None,
+                };
+                let payload = serde_json::to_value(
+                    pos_agent::runtime::mapping::OutboxPayload::Transaction(sub),
+                )
+                .unwrap();
+                change = change.with(
+                    store::NewOutboxItem::new(store::OutboxKind::Transaction, payload)
+                        .for_reference(reference),
+                );
+            }
+            store.record(change).await.unwrap();
+        }
+    }
+    let agent = env.start_agent().await;
+    // Every forward is confirmed, in batches, and the queue empties.
+    let txs = eventually("every queued sale to be confirmed", || async {
+        let txs = all_transactions(agent.store()).await;
+        txs.iter()
+            .all(|t| t.state == store::TxState::Approved)
+            .then_some(txs)
+    })
+    .await;
+    assert_eq!(txs.len() as u64, QUEUED + 5);
+    let confirmed = txs
+        .iter()
+        .filter(|t| t.backend_transaction_id.is_some())
+        .count();
+    assert_eq!(confirmed as u64, QUEUED, "the forwards got backend ids");
+    eventually("the outbox to drain", || async {
+        agent
+            .store()
+            .list_outbox()
+            .await
+            .unwrap()
+            .is_empty()
+            .then_some(())
+    })
+    .await;
+    assert_eq!(
+        agent.store().offline_exposure(now_ms).await.unwrap().count,
+        0
+    );
+    wait_screen(&agent, "nothing queued", |s| s.queued == 0).await;
+    agent.shutdown().await.unwrap();
+}

@@ -113,6 +113,64 @@ fn items_are_claimed_in_order_per_payment() {
 }
 
 #[test]
+fn a_batch_claim_keeps_one_item_per_payment_and_acks_in_one_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_with(dir.path().join("o.db"), options(1_000, 60_000)).unwrap();
+    let a = store
+        .record(&pending_sale_with_forward(T0, &reference(1), 100))
+        .unwrap()[0];
+    let b = store
+        .record(&pending_sale_with_forward(T0, &reference(2), 200))
+        .unwrap()[0];
+    let c = store
+        .record(&Change::enqueue_only(T0, vec![event(Some(1), None)]))
+        .unwrap()[0];
+    let d = store
+        .record(&Change::enqueue_only(T0, vec![event(None, Some("pay_9"))]))
+        .unwrap()[0];
+    let e = store
+        .record(&Change::enqueue_only(
+            T0,
+            vec![event(Some(2), Some("pay_9"))],
+        ))
+        .unwrap()[0];
+    let f = store
+        .record(&Change::enqueue_only(T0 + 5_000, vec![event(None, None)]))
+        .unwrap()[0];
+    // f, enqueued later, is not due at T0.
+    let ids = |items: Vec<store::OutboxItem>| items.into_iter().map(|i| i.id).collect::<Vec<_>>();
+
+    assert!(store.claim_due(T0, 0).unwrap().is_empty());
+    // c waits for a, e for b and d: one item per reference and payment.
+    assert_eq!(ids(store.claim_due(T0, 8).unwrap()), [a, b, d]);
+    assert_eq!(ids(store.claim_due(T0, 8).unwrap()), Vec::<OutboxId>::new());
+    let listed = store.list_outbox().unwrap();
+    assert!(
+        listed
+            .iter()
+            .filter(|i| [a, b, d].contains(&i.id))
+            .all(|i| i.in_flight && i.attempts == 1)
+    );
+
+    // One commit acknowledges a and d; an unknown id is skipped.
+    assert_eq!(store.ack_many(&[a, d, OutboxId(999)], T0 + 1).unwrap(), 2);
+    assert_eq!(store.ack_many(&[], T0 + 1).unwrap(), 0);
+    // c follows a; e still waits for b.
+    assert_eq!(ids(store.claim_due(T0 + 2, 8).unwrap()), [c]);
+    assert_eq!(store.ack_many(&[b, c], T0 + 3).unwrap(), 2);
+    // Both e and f are due; the limit takes the oldest.
+    assert_eq!(ids(store.claim_due(T0 + 5_000, 1).unwrap()), [e]);
+    assert_eq!(ids(store.claim_due(T0 + 5_000, 8).unwrap()), [f]);
+    let acked = store
+        .audit_log(0, 100)
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.event == "outbox_acked")
+        .count();
+    assert_eq!(acked, 4);
+}
+
+#[test]
 fn backoff_is_exponential_capped_and_honours_retry_after() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_with(dir.path().join("o.db"), options(1_000, 8_000)).unwrap();
