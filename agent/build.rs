@@ -18,6 +18,25 @@ fn main() {
     println!("cargo:rustc-env=BUILD_GIT_COMMIT={}", commit.trim());
     let target = std::env::var("TARGET").unwrap_or_else(|_| "unknown".to_owned());
     println!("cargo:rustc-env=BUILD_TARGET={target}");
+    // The clock of a terminal can never be earlier than this: the agent
+    // refuses TLS before it (certificates could not be checked) and
+    // `doctor` reports it. SOURCE_DATE_EPOCH, else the commit's time.
+    println!("cargo:rerun-if-env-changed=SOURCE_DATE_EPOCH");
+    let epoch = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .or_else(commit_time)
+        .unwrap_or(0);
+    println!("cargo:rustc-env=BUILD_EPOCH={epoch}");
+}
+
+fn commit_time() -> Option<u64> {
+    let out = Command::new("git")
+        .args(["log", "-1", "--format=%ct"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())?;
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
 }
 
 fn git_commit() -> Option<String> {

@@ -548,17 +548,20 @@ fn doctor(args: &ConfigArgs) -> Result<(), Failure> {
         Err(e) => check(false, "credentials", e.to_string()),
     };
     let now = time::OffsetDateTime::now_utc();
+    let before_build = pos_agent::client::clock_before_build(
+        std::time::SystemTime::now(),
+        pos_agent::client::build_epoch(),
+    );
     all_ok &= check(
-        now.year() >= 2024,
+        before_build.is_none(),
         "clock",
         format!(
             "{} (UTC){}",
             now.format(&time::format_description::well_known::Rfc3339)
                 .unwrap_or_default(),
-            if now.year() < 2024 {
-                "; the clock is not set"
-            } else {
-                ""
+            match &before_build {
+                Some(why) => format!("; {why}"),
+                None => String::new(),
             }
         ),
     );

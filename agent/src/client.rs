@@ -46,6 +46,28 @@ pub const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
 /// Longest `Retry-After` honoured (a broken header must not stall the outbox for days).
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
+/// When this agent was built (seconds since the epoch; from the commit, see
+/// `build.rs`). A clock earlier than that is certainly wrong.
+pub fn build_epoch() -> u64 {
+    env!("BUILD_EPOCH").parse().unwrap_or(0)
+}
+
+/// `Some(explanation)` when `now` is before the build: TLS certificates
+/// cannot be checked against such a clock, so HTTPS is refused until it is
+/// set (the link counts as down; payments go offline within limits).
+pub fn clock_before_build(now: SystemTime, build_epoch: u64) -> Option<String> {
+    let now_secs = now
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    (now_secs < build_epoch).then(|| {
+        format!(
+            "the clock ({now_secs} s since the epoch) is before this build ({build_epoch}); \
+             TLS refused until the clock is set"
+        )
+    })
+}
+
 /// Why a backend call did not produce the expected data.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ClientError {
@@ -286,6 +308,16 @@ impl Transport {
     /// The full URL of `path_and_query` (which must start with `/`) under the
     /// base URL, and the request path as sent (what is signed).
     fn url(&self, what: &str, path_and_query: &str) -> Result<(Url, String), ClientError> {
+        if self.base.scheme() == "https" {
+            if let Some(message) = clock_before_build(SystemTime::now(), build_epoch()) {
+                return Err(ClientError::Retryable {
+                    what: what.to_owned(),
+                    status: None,
+                    retry_after: None,
+                    message,
+                });
+            }
+        }
         if !path_and_query.starts_with('/') {
             return Err(ClientError::Local {
                 what: what.to_owned(),
@@ -734,6 +766,23 @@ impl OrgClient {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_clock_before_the_build_is_refused_for_tls() {
+        let build = 1_800_000_000;
+        let at = |secs| UNIX_EPOCH + Duration::from_secs(secs);
+        assert!(clock_before_build(at(build - 1), build).is_some());
+        assert!(
+            clock_before_build(at(0), build)
+                .unwrap()
+                .contains("TLS refused")
+        );
+        assert_eq!(clock_before_build(at(build), build), None);
+        assert_eq!(clock_before_build(at(build + 86_400), build), None);
+        // This build has a real stamp, and the machine's clock is after it.
+        assert!(build_epoch() > 1_700_000_000, "{}", build_epoch());
+        assert_eq!(clock_before_build(SystemTime::now(), build_epoch()), None);
+    }
+
     use super::*;
 
     #[test]
