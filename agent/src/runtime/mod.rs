@@ -723,6 +723,10 @@ async fn supervise(
     let join_all = async {
         while let Some(joined) = set.join_next().await {
             match joined {
+                // After a requested stop, a task that finds the core loop
+                // already gone (its channel closed) is part of stopping,
+                // not a failure.
+                Ok((_, Err(RunError::TaskStopped { .. }))) if graceful => {}
                 Ok((_, Err(e))) if result.is_ok() => result = Err(e),
                 Err(e) if e.is_panic() && result.is_ok() => {
                     result = Err(RunError::TaskPanicked {
