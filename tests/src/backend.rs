@@ -43,7 +43,7 @@ impl Default for SimOptions {
             offline_after: Duration::from_secs(30),
             ping_interval: Duration::from_secs(5),
             stream_max: Duration::from_secs(300),
-            abort_wait: Duration::from_secs(5),
+            abort_wait: Duration::from_secs(15),
         }
     }
 }
