@@ -1,9 +1,9 @@
 //! Card tokenization (SPEC 5.10).
 //!
-//! The full PAN exists only inside a [`Pan`], whose buffer is wiped when it is
-//! dropped; [`tokenize`] consumes it at once and returns a [`TokenizedCard`]
-//! (token, last four digits, brand, entry mode), the only card data that
-//! leaves this module. The token is the lowercase hex HMAC-SHA256 of the PAN
+//! The full PAN exists only inside the hardware layer's [`hal::SecretPan`]
+//! (validated, wiped when dropped); [`tokenize_secret`] turns it at once into
+//! a [`TokenizedCard`] (token, last four digits, brand, entry mode), the only
+//! card data that leaves this module. The token is the lowercase hex HMAC-SHA256 of the PAN
 //! digits under the per-device [`CardKey`], truncated to 32 hex characters:
 //! the same card gives the same token on this terminal (refunds match cards by
 //! it), and a token cannot be turned back into a PAN without the key.
@@ -27,12 +27,6 @@ pub const TOKEN_LEN: usize = 32;
 /// Why card data or the card key was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum CardError {
-    #[error("PAN must be 12 to 19 digits")]
-    PanLength,
-    #[error("PAN contains a character that is not a digit")]
-    PanNotDigits,
-    #[error("PAN fails the Luhn check")]
-    PanChecksum,
     #[error("cannot read card key {}: {source}", path.display())]
     KeyRead {
         path: PathBuf,
@@ -102,58 +96,6 @@ impl CardKey {
     }
 }
 
-/// A full card number, only ever in memory. The digits are wiped when the
-/// value is dropped; `Debug` shows only the last four.
-pub struct Pan(Zeroizing<String>);
-
-impl Pan {
-    /// Validates the digits (12–19 digits, Luhn). The input is wiped whether
-    /// or not it is accepted.
-    pub fn new(digits: String) -> Result<Pan, CardError> {
-        let digits = Zeroizing::new(digits);
-        let bytes = digits.as_bytes();
-        if !bytes.iter().all(u8::is_ascii_digit) {
-            return Err(CardError::PanNotDigits);
-        }
-        if !(12..=19).contains(&bytes.len()) {
-            return Err(CardError::PanLength);
-        }
-        if !luhn_ok(bytes) {
-            return Err(CardError::PanChecksum);
-        }
-        Ok(Pan(digits))
-    }
-
-    fn last4_digits(&self) -> &str {
-        let s = self.0.as_str();
-        &s[s.len() - 4..]
-    }
-}
-
-impl fmt::Debug for Pan {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Pan(****{})", self.last4_digits())
-    }
-}
-
-fn luhn_ok(digits: &[u8]) -> bool {
-    let sum: u32 = digits
-        .iter()
-        .rev()
-        .enumerate()
-        .map(|(i, d)| {
-            let d = u32::from(d - b'0');
-            if i % 2 == 1 {
-                let dd = d * 2;
-                if dd > 9 { dd - 9 } else { dd }
-            } else {
-                d
-            }
-        })
-        .sum();
-    sum % 10 == 0
-}
-
 /// Everything about a card that may be stored, sent, shown or logged: the
 /// wire's [`Card`] `{token, last4, brand, entry_mode}`.
 pub type TokenizedCard = Card;
@@ -194,15 +136,8 @@ pub fn tokenize_secret(
     pan: &hal::SecretPan,
     entry_mode: EntryMode,
 ) -> TokenizedCard {
-    // `SecretPan` is validated like `Pan` (12–19 digits, Luhn).
+    // `SecretPan` is validated: 12–19 ASCII digits with a good Luhn digit.
     tokenize_digits(key, pan.expose(), entry_mode)
-}
-
-/// Tokenizes a card and wipes its PAN (the `Pan` is consumed and dropped here).
-pub fn tokenize(key: &CardKey, pan: Pan, entry_mode: EntryMode) -> TokenizedCard {
-    let card = tokenize_digits(key, &pan.0, entry_mode);
-    drop(pan);
-    card
 }
 
 /// `digits`: a validated PAN (at least 12 ASCII digits).
@@ -230,8 +165,12 @@ mod tests {
         CardKey::from_bytes(&[b; CARD_KEY_LEN]).unwrap()
     }
 
-    fn pan(s: &str) -> Pan {
-        Pan::new(s.to_owned()).unwrap()
+    fn pan(s: &str) -> hal::SecretPan {
+        hal::SecretPan::new(s).unwrap()
+    }
+
+    fn tokenize(key: &CardKey, pan: hal::SecretPan, mode: EntryMode) -> TokenizedCard {
+        tokenize_secret(key, &pan, mode)
     }
 
     #[test]
@@ -245,15 +184,6 @@ mod tests {
         assert_ne!(a.token, d.token);
         assert_eq!(a.token.as_str().len(), TOKEN_LEN);
         assert!(CardToken::new(a.token.as_str()).is_ok());
-    }
-
-    #[test]
-    fn hal_pans_tokenize_like_pans() {
-        let secret = hal::SecretPan::new("5061000000000000007").unwrap();
-        let a = tokenize_secret(&key(4), &secret, EntryMode::Contactless);
-        let b = tokenize(&key(4), pan("5061000000000000007"), EntryMode::Contactless);
-        assert_eq!(a, b);
-        assert_eq!(a.brand, CardBrand::Verve);
     }
 
     #[test]
@@ -301,22 +231,6 @@ mod tests {
         assert_eq!(json["brand"], "visa");
         assert_eq!(json["entry_mode"], "contactless");
         assert_eq!(json["last4"], "1111");
-    }
-
-    #[test]
-    fn bad_pans_are_refused() {
-        assert!(matches!(
-            Pan::new("4111 1111".into()),
-            Err(CardError::PanNotDigits)
-        ));
-        assert!(matches!(
-            Pan::new("41111".into()),
-            Err(CardError::PanLength)
-        ));
-        assert!(matches!(
-            Pan::new("4111111111111112".into()),
-            Err(CardError::PanChecksum)
-        ));
     }
 
     #[test]

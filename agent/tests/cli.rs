@@ -328,9 +328,9 @@ async fn queue_and_report_read_a_real_ledger() {
     {
         let store = Store::open(data.join("ledger.sqlite")).unwrap();
         let key = pos_agent::card::CardKey::generate();
-        let tokenized = pos_agent::card::tokenize(
+        let tokenized = pos_agent::card::tokenize_secret(
             &key,
-            pos_agent::card::Pan::new("4111111111111111".into()).unwrap(),
+            &hal::SecretPan::new("4111111111111111").unwrap(),
             pos_agent::card::EntryMode::Contactless,
         );
         let card = store::Card::new(

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use pos_agent::card::{CardKey, EntryMode, Pan, tokenize};
+use pos_agent::card::{CardKey, EntryMode, tokenize_secret};
 use pos_agent::client::{OrgClient, SignedClient};
 use pos_agent::config::{self, Config, Sources};
 use proto::signing::Secret;
@@ -123,7 +123,11 @@ fn sale(reference: &Reference, key: &CardKey, pan: &str, amount: &str) -> Transa
         kind: TransactionKind::Sale,
         amount: Money::parse(amount).unwrap(),
         currency: Currency::Ngn,
-        card: tokenize(key, Pan::new(pan.into()).unwrap(), EntryMode::Contactless),
+        card: tokenize_secret(
+            key,
+            &hal::SecretPan::new(pan).unwrap(),
+            EntryMode::Contactless,
+        ),
         operator_id: None,
         captured_at: Timestamp::now(),
         offline: false,
