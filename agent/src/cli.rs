@@ -571,6 +571,7 @@ fn doctor(args: &ConfigArgs) -> Result<(), Failure> {
     };
     all_ok &= check_reader(&config)?;
     all_ok &= check_display(&config)?;
+    all_ok &= check_input(&config)?;
     if all_ok {
         Ok(())
     } else {
@@ -653,6 +654,32 @@ fn check_display(config: &Config) -> Result<bool, Failure> {
             format!("{what} on {device}: test pattern shown (eight colour bars, white border)"),
         ),
         Err(e) => check(false, "display", format!("{device}: {e}")),
+    })
+}
+
+/// The buttons (or touch screen) can be opened; GPIO lines are claimed and
+/// released again.
+fn check_input(config: &Config) -> Result<bool, Failure> {
+    use pos_agent::config::InputSpec;
+    let (what, opened) = match &config.hal.input {
+        InputSpec::Virtual => return Ok(check(true, "input", "virtual buttons (control API)")),
+        InputSpec::Evdev { device } => {
+            let d = device.to_string_lossy().into_owned();
+            let panel = embedded_graphics::geometry::Size::new(240, 320);
+            let r = hal::drivers::AnyInput::open_evdev(&d, panel).map(|i| i.describe());
+            (format!("evdev:{d}"), r)
+        }
+        InputSpec::Gpio { spec } => {
+            // The GPIO driver needs a runtime for its edge streams.
+            let r = runtime()?.block_on(async {
+                hal::drivers::AnyInput::open_gpio(spec).map(|(i, _)| i.describe())
+            });
+            (format!("gpio:{spec}"), r)
+        }
+    };
+    Ok(match opened {
+        Ok(kind) => check(true, "input", format!("{what}: {kind} input opened")),
+        Err(e) => check(false, "input", format!("{what}: {e}")),
     })
 }
 

@@ -462,3 +462,40 @@ async fn doctor_draws_the_test_pattern_on_a_framebuffer() {
         "white yellow cyan green magenta red blue black"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_reads_the_firmware_of_an_emulated_pn532_and_checks_the_input() {
+    let dir = tempfile::tempdir().unwrap();
+    // A PN532 emulated at the byte level on a pseudo-terminal: doctor opens
+    // its path exactly as it would open /dev/ttyS0.
+    let emulator = hal::pn532::emulator::Pn532Emulator::start().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        "http://127.0.0.1:9",
+        &format!(
+            "[hal]\nreader = \"pn532:{}\"\ninput = \"evdev:/nonexistent/event9\"",
+            emulator.path()
+        ),
+    );
+    let out = pos_agent(&["doctor", "--config", cfg.to_str().unwrap()], &[]).await;
+    let (stdout, stderr) = text(&out);
+    let line = |name: &str| {
+        stdout
+            .lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(name))
+            .unwrap_or_else(|| panic!("no {name} line in:\n{stdout}\n{stderr}"))
+            .to_owned()
+    };
+    let reader = line("reader");
+    assert!(reader.starts_with("ok"), "{stdout}\n{stderr}");
+    assert!(
+        reader.contains("PN532") && reader.contains("firmware 1.6"),
+        "{reader}"
+    );
+    let input = line("input");
+    assert!(
+        input.starts_with("FAIL") && input.contains("/nonexistent/event9"),
+        "{input}"
+    );
+    assert_eq!(out.status.code(), Some(1), "a failed check fails doctor");
+}
