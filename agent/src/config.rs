@@ -457,6 +457,18 @@ pub enum DisplaySpec {
     },
 }
 
+impl fmt::Display for DisplaySpec {
+    /// As written in the config: `virtual`, `fbdev:/dev/fb0`, ...
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DisplaySpec::Virtual => f.write_str("virtual"),
+            DisplaySpec::Fbdev { device } => write!(f, "fbdev:{}", device.display()),
+            DisplaySpec::St7789 { device } => write!(f, "st7789:{}", device.display()),
+            DisplaySpec::Ili9341 { device } => write!(f, "ili9341:{}", device.display()),
+        }
+    }
+}
+
 impl DisplaySpec {
     /// The real driver and its device text (what follows `fbdev:` etc.), or
     /// `None` for the virtual display.

@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use embedded_graphics::prelude::Size;
-use hal::drivers::{AnyDisplay, AnyIndicator, AnyInput, DisplayDriver, DriverError};
+use hal::drivers::{AnyDisplay, AnyIndicator, AnyInput, DriverError};
 use hal::{VirtualDevice, VirtualParts};
 use proto::wire::HalReport;
 use tokio::sync::{Notify, mpsc, watch};
@@ -39,7 +39,7 @@ use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::client::{ClientError, SignedClient};
-use crate::config::{Config, DisplaySpec, InputSpec, ReaderSpec};
+use crate::config::{Config, InputSpec, ReaderSpec};
 use crate::core::{
     self, CoreConfig, InterruptedTx, Millis, Now, QueuedOffline, RestoredState, Terminal,
     UnixMillis,
@@ -337,26 +337,12 @@ async fn devices(config: &Config) -> Result<Devices, RunError> {
     let driver_err = |what: &'static str, spec: String| {
         move |source: DriverError| RunError::Driver { what, spec, source }
     };
-    let display = match &config.hal.display {
-        DisplaySpec::Virtual => AnyDisplay::Virtual(virtual_display),
-        DisplaySpec::Fbdev { device } => {
-            let d = device.to_string_lossy().into_owned();
-            AnyDisplay::open(DisplayDriver::Fbdev, &d)
-                .await
-                .map_err(driver_err("display", format!("fbdev:{d}")))?
-        }
-        DisplaySpec::St7789 { device } => {
-            let d = device.to_string_lossy().into_owned();
-            AnyDisplay::open(DisplayDriver::St7789, &d)
-                .await
-                .map_err(driver_err("display", format!("st7789:{d}")))?
-        }
-        DisplaySpec::Ili9341 { device } => {
-            let d = device.to_string_lossy().into_owned();
-            AnyDisplay::open(DisplayDriver::Ili9341, &d)
-                .await
-                .map_err(driver_err("display", format!("ili9341:{d}")))?
-        }
+    let display = match config.hal.display.driver() {
+        None => AnyDisplay::Virtual(virtual_display),
+        Some((driver, d)) => AnyDisplay::open(driver, &d).await.map_err(driver_err(
+            "display",
+            format!("{driver:?}:{d}").to_lowercase(),
+        ))?,
     };
     let panel = {
         use embedded_graphics::prelude::OriginDimensions;
@@ -704,9 +690,13 @@ async fn supervise(
         outbox_wake.notify_one();
         let flush = async {
             loop {
+                // Done when nothing is due, nothing is in flight (a claimed
+                // item is in flight in the ledger before the drainer says it
+                // is busy) and the drainer is idle.
                 let due_now =
                     matches!(store.next_due_at().await, Ok(Some(at)) if at <= clock.wall_ms());
-                if !due_now && *idle.borrow() {
+                let in_flight = store.outbox_stats().await.map_or(0, |s| s.in_flight);
+                if !due_now && in_flight == 0 && *idle.borrow() {
                     return;
                 }
                 if idle.changed().await.is_err() {
