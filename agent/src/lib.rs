@@ -3,7 +3,9 @@
 pub mod card;
 pub mod client;
 pub mod config;
-pub mod core;
+/// The terminal core lives in its own crate (`pos-core`); re-exported so
+/// `pos_agent::core::...` paths keep working.
+pub use pos_core as core;
 pub mod provision;
 pub mod runtime;
 pub mod sync;
