@@ -6,7 +6,7 @@
 //!
 //! | output | what the loop does |
 //! |---|---|
-//! | `Persist` | maps the change ([`super::mapping`]), commits it with `AsyncStore::record`, answers `Persisted` / `PersistFailed`, wakes the outbox when items were enqueued |
+//! | `Persist` | maps the change ([`crate::mapping`]), commits it with `AsyncStore::record`, answers `Persisted` / `PersistFailed`, wakes the outbox when items were enqueued |
 //! | `Render` | draws the screen with `ui`, records its semantic state, flushes; `READY=1` once the first non-booting screen is up |
 //! | `Authorize` | spawns the online authorization (auth timeout), answered with `AuthAnswer` |
 //! | `Ack` | spawns a direct ack with a few retries (acks that matter are in the outbox) |
@@ -24,48 +24,19 @@ use std::time::Duration;
 
 use hal::{Display, ReadPurpose, ReadRequest, Signal};
 use proto::{Currency, Money, PaymentId, Reference};
-use tokio::sync::{Notify, mpsc, oneshot, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::mapping;
-use super::{Clock, RunError};
 use crate::client::{ClientError, SignedClient};
+use crate::clock::Clock;
 use crate::core::{
     self, AuthRequest, AuthResult, Beep, CommandAck, Input, Output, Report, ScreenModel, Terminal,
 };
+use crate::mapping;
+use crate::msg::{CoreMsg, CoreStatus, ReaderCmd};
 use crate::sync::link::{Link, is_unreachable};
-
-/// What the other tasks send the core loop.
-#[derive(Debug)]
-pub enum CoreMsg {
-    /// Feed one input.
-    Input(Input),
-    /// Feed one input and answer, once every commit it caused is done,
-    /// whether all of them succeeded.
-    InputDone(Input, oneshot::Sender<bool>),
-    /// The outbox changed (acknowledged or parked items): refresh the count
-    /// on screen.
-    RefreshQueue,
-    /// The agent is stopping: a payment still waiting for its card is
-    /// cancelled as if the cashier pressed cancel (nothing was charged);
-    /// one past the card is left to finish.
-    Stopping,
-}
-
-/// What the reader task is told.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReaderCmd {
-    Start(ReadRequest),
-    Stop,
-}
-
-/// What the agent is doing, for the heartbeat.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CoreStatus {
-    pub busy: bool,
-    pub screen: ui::ScreenName,
-}
+use crate::task::RunError;
 
 pub struct CoreLoop<D> {
     pub terminal: Terminal,

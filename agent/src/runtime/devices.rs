@@ -5,11 +5,11 @@ use hal::{CardReader, Indicator, Input as ButtonInput, ReaderError, Signal};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::RunError;
-use super::core_loop::{CoreMsg, ReaderCmd};
-use super::mapping;
 use crate::card::{CardKey, EntryMode, tokenize_secret};
 use crate::core::{self, Input};
+use crate::mapping;
+use crate::msg::{CoreMsg, ReaderCmd};
+use crate::task::RunError;
 
 /// Tokenizes a card read at once: the PAN is hashed with the device key in
 /// place (never copied) and the read, with its wiping PAN buffer, is

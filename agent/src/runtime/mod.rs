@@ -20,14 +20,16 @@
 
 pub mod core_loop;
 pub mod devices;
-pub mod mapping;
+pub use crate::clock::Clock;
+pub use crate::mapping;
+pub use crate::task::RunError;
 pub mod notify;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use embedded_graphics::prelude::Size;
 use hal::drivers::{AnyDisplay, AnyIndicator, AnyInput, DriverError};
@@ -35,19 +37,18 @@ use hal::{VirtualDevice, VirtualParts};
 use proto::wire::HalReport;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
-use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
-use crate::client::{ClientError, SignedClient};
+use crate::client::SignedClient;
 use crate::config::{Config, InputSpec, ReaderSpec};
 use crate::core::{
-    self, CoreConfig, InterruptedTx, Millis, Now, QueuedOffline, RestoredState, Terminal,
-    UnixMillis,
+    self, CoreConfig, InterruptedTx, QueuedOffline, RestoredState, Terminal, UnixMillis,
 };
-use crate::provision::{self, DeviceIdentity, ENV_CREDENTIALS_DIRECTORY, ProvisionError};
+use crate::msg::{CoreMsg, CoreStatus};
+use crate::provision::{self, DeviceIdentity, ENV_CREDENTIALS_DIRECTORY};
 use crate::sync::link::Link;
 use crate::sync::{self, Shared};
-use core_loop::{CoreLoop, CoreMsg, CoreStatus};
+use core_loop::CoreLoop;
 
 /// How long a payment in progress may take to finish at shutdown.
 pub const PAYMENT_GRACE: Duration = Duration::from_secs(20);
@@ -59,83 +60,6 @@ pub const BOOT_SESSION_TIMEOUT: Duration = Duration::from_secs(3);
 pub const VIRTUAL_DISPLAY: Size = Size::new(240, 320);
 
 const CORE_QUEUE: usize = 64;
-
-/// Why the agent could not start or stopped.
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    #[error("terminal identity: {0}")]
-    Identity(#[from] ProvisionError),
-    #[error("cannot open the ledger {path}: {source}")]
-    Store {
-        path: PathBuf,
-        #[source]
-        source: store::StoreError,
-    },
-    #[error("reading the ledger at boot: {0}")]
-    Restore(#[source] store::StoreError),
-    #[error("backend client: {0}")]
-    Client(#[from] ClientError),
-    #[error("virtual device: {0}")]
-    Hal(#[from] hal::HalError),
-    #[error("{what} {spec}: {source}")]
-    Driver {
-        what: &'static str,
-        spec: String,
-        #[source]
-        source: DriverError,
-    },
-    #[error("card reader {device}: {problem}")]
-    Reader { device: String, problem: String },
-    #[error("task {task} stopped unexpectedly")]
-    TaskStopped { task: &'static str },
-    #[error("cannot install the signal handlers: {0}")]
-    Signal(String),
-    #[error("task {task} panicked: {message}")]
-    TaskPanicked { task: &'static str, message: String },
-}
-
-/// Both clocks, from one monotonic origin taken at boot.
-#[derive(Debug, Clone, Copy)]
-pub struct Clock {
-    boot: Instant,
-}
-
-impl Clock {
-    pub fn new() -> Clock {
-        Clock {
-            boot: Instant::now(),
-        }
-    }
-
-    /// Wall-clock milliseconds since the epoch (timestamps only).
-    pub fn wall_ms(&self) -> i64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .ok()
-            .and_then(|d| i64::try_from(d.as_millis()).ok())
-            .unwrap_or(0)
-    }
-
-    /// Monotonic milliseconds since boot (timeouts only).
-    pub fn mono(&self) -> Millis {
-        Millis(u64::try_from(self.boot.elapsed().as_millis()).unwrap_or(u64::MAX))
-    }
-
-    pub fn now(&self) -> Now {
-        Now::new(self.mono(), UnixMillis(self.wall_ms()))
-    }
-
-    /// The instant of a core deadline.
-    pub fn instant(&self, m: Millis) -> Instant {
-        self.boot + Duration::from_millis(m.0)
-    }
-}
-
-impl Default for Clock {
-    fn default() -> Self {
-        Clock::new()
-    }
-}
 
 /// A running agent: every task started, the virtual device served.
 pub struct RunningAgent {

@@ -32,9 +32,9 @@ use tokio::sync::oneshot;
 use super::Shared;
 use crate::client::ClientError;
 use crate::core::{self, Input};
-use crate::runtime::RunError;
-use crate::runtime::core_loop::CoreMsg;
-use crate::runtime::mapping;
+use crate::mapping;
+use crate::msg::CoreMsg;
+use crate::task::RunError;
 
 /// kv key of the last command-stream event id acted on.
 pub const KV_LAST_EVENT_ID: &str = "command_stream.last_event_id";

@@ -12,8 +12,8 @@ use tokio::time::{Instant, MissedTickBehavior};
 use super::Shared;
 use crate::client::ClientError;
 use crate::core::{self, Input};
-use crate::runtime::RunError;
-use crate::runtime::core_loop::{CoreMsg, CoreStatus};
+use crate::msg::{CoreMsg, CoreStatus};
+use crate::task::RunError;
 
 /// The agent state the heartbeat reports, from the screen and the core.
 pub fn agent_state(s: &CoreStatus) -> AgentState {
@@ -57,7 +57,7 @@ fn timestamp(t: SystemTime) -> Option<Timestamp> {
         .duration_since(SystemTime::UNIX_EPOCH)
         .ok()
         .and_then(|d| i64::try_from(d.as_millis()).ok())?;
-    crate::runtime::mapping::timestamp(core::UnixMillis(ms)).ok()
+    crate::mapping::timestamp(core::UnixMillis(ms)).ok()
 }
 
 pub async fn heartbeat_task(
@@ -97,7 +97,7 @@ pub async fn heartbeat_task(
             queue_depth: u32::try_from(stats.queued).unwrap_or(u32::MAX),
             oldest_queued_at: stats
                 .oldest_created_at
-                .and_then(|ms| crate::runtime::mapping::timestamp(core::UnixMillis(ms)).ok()),
+                .and_then(|ms| crate::mapping::timestamp(core::UnixMillis(ms)).ok()),
             offline_since: shared.link.offline_since().and_then(timestamp),
             hal: Some(hal.clone()),
         };

@@ -16,9 +16,9 @@ use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::client::SignedClient;
+use crate::clock::Clock;
 use crate::core;
-use crate::runtime::Clock;
-use crate::runtime::core_loop::CoreMsg;
+use crate::msg::CoreMsg;
 use link::Link;
 
 /// kv key of the last session status the backend reported.

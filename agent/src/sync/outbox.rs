@@ -24,9 +24,9 @@ use tokio::sync::{oneshot, watch};
 use super::Shared;
 use crate::client::ClientError;
 use crate::core::{ForwardOutcome, Input};
-use crate::runtime::RunError;
-use crate::runtime::core_loop::CoreMsg;
-use crate::runtime::mapping::OutboxPayload;
+use crate::mapping::OutboxPayload;
+use crate::msg::CoreMsg;
+use crate::task::RunError;
 
 /// What one send came to.
 #[derive(Debug)]

@@ -1,0 +1,52 @@
+//! The agent's two clocks, from one monotonic origin taken at boot: wall
+//! time for timestamps, monotonic time for timeouts. The core has no clock
+//! of its own; the shell reads this one and passes `Now` in.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::time::Instant;
+
+use crate::core::{Millis, Now, UnixMillis};
+
+/// Both clocks, from one monotonic origin taken at boot.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    boot: Instant,
+}
+
+impl Clock {
+    pub fn new() -> Clock {
+        Clock {
+            boot: Instant::now(),
+        }
+    }
+
+    /// Wall-clock milliseconds since the epoch (timestamps only).
+    pub fn wall_ms(&self) -> i64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .ok()
+            .and_then(|d| i64::try_from(d.as_millis()).ok())
+            .unwrap_or(0)
+    }
+
+    /// Monotonic milliseconds since boot (timeouts only).
+    pub fn mono(&self) -> Millis {
+        Millis(u64::try_from(self.boot.elapsed().as_millis()).unwrap_or(u64::MAX))
+    }
+
+    pub fn now(&self) -> Now {
+        Now::new(self.mono(), UnixMillis(self.wall_ms()))
+    }
+
+    /// The instant of a core deadline.
+    pub fn instant(&self, m: Millis) -> Instant {
+        self.boot + Duration::from_millis(m.0)
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock::new()
+    }
+}

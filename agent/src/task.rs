@@ -1,0 +1,42 @@
+//! The error every task and the start-up return.
+
+use std::path::PathBuf;
+
+use hal::drivers::DriverError;
+
+use crate::client::ClientError;
+use crate::provision::ProvisionError;
+
+/// Why the agent could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("terminal identity: {0}")]
+    Identity(#[from] ProvisionError),
+    #[error("cannot open the ledger {path}: {source}")]
+    Store {
+        path: PathBuf,
+        #[source]
+        source: store::StoreError,
+    },
+    #[error("reading the ledger at boot: {0}")]
+    Restore(#[source] store::StoreError),
+    #[error("backend client: {0}")]
+    Client(#[from] ClientError),
+    #[error("virtual device: {0}")]
+    Hal(#[from] hal::HalError),
+    #[error("{what} {spec}: {source}")]
+    Driver {
+        what: &'static str,
+        spec: String,
+        #[source]
+        source: DriverError,
+    },
+    #[error("card reader {device}: {problem}")]
+    Reader { device: String, problem: String },
+    #[error("task {task} stopped unexpectedly")]
+    TaskStopped { task: &'static str },
+    #[error("cannot install the signal handlers: {0}")]
+    Signal(String),
+    #[error("task {task} panicked: {message}")]
+    TaskPanicked { task: &'static str, message: String },
+}
