@@ -40,3 +40,22 @@ pub enum RunError {
     #[error("task {task} panicked: {message}")]
     TaskPanicked { task: &'static str, message: String },
 }
+
+/// One of the agent's long-running tasks (an actor): a struct holding only
+/// what it uses, consumed by [`Task::run`]. Each task ends by itself when
+/// the cancellation token it holds fires (`intake` for tasks that take
+/// work, `all` for the rest); an `Err` is fatal and stops the agent.
+pub trait Task: Send + 'static {
+    /// The task's name in logs and in [`RunError::TaskStopped`].
+    const NAME: &'static str;
+
+    fn run(self) -> impl Future<Output = Result<(), RunError>> + Send;
+}
+
+/// The running tasks, each tagged with its name.
+pub type TaskSet = tokio::task::JoinSet<(&'static str, Result<(), RunError>)>;
+
+/// Starts `task` in `set`, the same way for every task.
+pub fn spawn<T: Task>(set: &mut TaskSet, task: T) {
+    set.spawn(async move { (T::NAME, task.run().await) });
+}

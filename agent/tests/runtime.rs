@@ -916,6 +916,12 @@ async fn a_refund_needs_the_same_card_and_is_approved() {
     assert_eq!(s.amount.map(|a| a.to_wire()), Some("1000.00".to_string()));
     tap(&env.http, &agent, "verve_ok").await;
     env.wait_payment_status(&refund, "approved").await;
+    // The backend answers before the terminal commits; the terminal's own
+    // result screen follows its commit.
+    wait_screen(&agent, "refund approved", |s| {
+        s.screen == ui::ScreenName::Approved
+    })
+    .await;
     let txs = all_transactions(agent.store()).await;
     let r = txs
         .iter()

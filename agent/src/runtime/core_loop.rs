@@ -1,4 +1,4 @@
-//! The core loop: the one task that owns the [`Terminal`] and the display.
+//! The core loop: the one task that owns the [`Terminal`].
 //!
 //! It waits on its input channel, on the core's `poll_timeout` (a
 //! `sleep_until`, never a polling tick), on the watchdog timer and on the
@@ -7,7 +7,7 @@
 //! | output | what the loop does |
 //! |---|---|
 //! | `Persist` | maps the change ([`crate::mapping`]), commits it with `AsyncStore::record`, answers `Persisted` / `PersistFailed`, wakes the outbox when items were enqueued |
-//! | `Render` | draws the screen with `ui`, records its semantic state, flushes; `READY=1` once the first non-booting screen is up |
+//! | `Render` | maps the screen for `ui` and its semantic state, hands both to the display task ([`super::display`]) |
 //! | `Authorize` | spawns the online authorization (auth timeout), answered with `AuthAnswer` |
 //! | `Ack` | spawns a direct ack with a few retries (acks that matter are in the outbox) |
 //! | `ReverseNow` | spawns a best-effort reversal (a queued one follows when storage allows) |
@@ -22,37 +22,33 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hal::{Display, ReadPurpose, ReadRequest, Signal};
+use hal::{ReadPurpose, ReadRequest, Signal};
 use proto::{Currency, Money, PaymentId, Reference};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::client::{ClientError, SignedClient};
+use super::display::Frame;
 use crate::clock::Clock;
-use crate::core::{
-    self, AuthRequest, AuthResult, Beep, CommandAck, Input, Output, Report, ScreenModel, Terminal,
-};
+use crate::core::{self, Beep, Input, Output, Report, ScreenModel, Terminal};
 use crate::mapping;
 use crate::msg::{CoreMsg, CoreStatus, ReaderCmd};
-use crate::sync::link::{Link, is_unreachable};
-use crate::task::RunError;
+use crate::sync::online::Online;
+use crate::task::{RunError, Task};
 
-pub struct CoreLoop<D> {
+pub struct CoreLoop {
     pub terminal: Terminal,
-    pub display: D,
+    /// Frames for the display task.
+    pub display: mpsc::Sender<Frame>,
     pub store: store::AsyncStore,
-    pub client: SignedClient,
-    pub link: Link,
+    /// The backend calls the core asks for (authorize, ack, reverse).
+    pub online: Online,
     pub clock: Clock,
     pub rx: mpsc::Receiver<CoreMsg>,
-    /// For spawned requests to answer the core.
-    pub tx: mpsc::Sender<CoreMsg>,
     pub reader: mpsc::Sender<ReaderCmd>,
     pub indicator: mpsc::Sender<Signal>,
     pub outbox_wake: Arc<Notify>,
     pub status: watch::Sender<CoreStatus>,
-    pub auth_timeout: Duration,
     pub event_name: String,
     pub terminal_label: String,
     /// Payment ids of transactions in flight, for ordering their updates'
@@ -63,8 +59,16 @@ pub struct CoreLoop<D> {
     pub queued: u32,
 }
 
-impl<D: Display> CoreLoop<D> {
-    pub async fn run(mut self) -> Result<(), RunError> {
+impl Task for CoreLoop {
+    const NAME: &'static str = "core loop";
+
+    fn run(self) -> impl Future<Output = Result<(), RunError>> + Send {
+        self.run_loop()
+    }
+}
+
+impl CoreLoop {
+    async fn run_loop(mut self) -> Result<(), RunError> {
         // The first screen and the commits that close interrupted payments.
         self.drain().await;
         let mut watchdog_at = self.watchdog.map(|p| Instant::now() + p);
@@ -144,9 +148,9 @@ impl<D: Display> CoreLoop<D> {
                         }
                     }
                     Output::Render(m) => self.render(&m).await,
-                    Output::Authorize(req) => self.authorize(req),
-                    Output::Ack(a) => self.ack_now(a),
-                    Output::ReverseNow { reference } => self.reverse_now(reference),
+                    Output::Authorize(req) => self.online.authorize(req),
+                    Output::Ack(a) => self.online.ack(a),
+                    Output::ReverseNow { reference } => self.online.reverse(reference),
                     Output::StartReader { timeout_ms } => start = Some(timeout_ms),
                     Output::StopReader => {
                         start = None;
@@ -243,22 +247,16 @@ impl<D: Display> CoreLoop<D> {
         }
     }
 
+    /// Maps the core's screen for the panel and hands it to the display
+    /// task (in order; waits only when that many frames are queued).
     async fn render(&mut self, m: &ScreenModel) {
         let screen = mapping::ui_screen(m, &self.event_name, &self.terminal_label);
-        if let Err(e) = ui::render(&screen, &mut self.display) {
-            tracing::error!(error = %e, "cannot draw the screen");
-        }
-        self.display.set_state(&mapping::screen_state(m, &screen));
-        if let Err(e) = self.display.flush().await {
-            tracing::error!(error = %e, "cannot show the screen on the display");
-        }
+        let state = mapping::screen_state(m, &screen);
         let name = screen.name();
-        let first_ready = name != ui::ScreenName::Booting
-            && self.status.borrow().screen == ui::ScreenName::Booting;
-        self.status.send_modify(|s| s.screen = name);
-        if first_ready {
-            super::notify::ready();
+        if self.display.send(Frame { screen, state }).await.is_err() && !self.all.is_cancelled() {
+            tracing::error!("display task is gone; the screen is not updated");
         }
+        self.status.send_modify(|s| s.screen = name);
     }
 
     fn read_request(&self, timeout_ms: u64) -> ReadRequest {
@@ -272,147 +270,6 @@ impl<D: Display> CoreLoop<D> {
             currency: Currency::Ngn,
             purpose,
             timeout: Duration::from_millis(timeout_ms),
-        }
-    }
-
-    fn authorize(&self, req: AuthRequest) {
-        let client = self.client.clone();
-        let tx = self.tx.clone();
-        let link = self.link.clone();
-        let timeout = self.auth_timeout;
-        let all = self.all.clone();
-        let reference = req.submission.reference.clone();
-        tokio::spawn(async move {
-            let result = tokio::select! {
-                r = authorize(&client, &link, timeout, &req) => r,
-                _ = all.cancelled() => return,
-            };
-            tracing::info!(reference = %reference, result = auth_result_name(&result), "authorization answered");
-            let _ = tx
-                .send(CoreMsg::Input(Input::AuthAnswer { reference, result }))
-                .await;
-        });
-    }
-
-    fn ack_now(&self, ack: CommandAck) {
-        let client = self.client.clone();
-        let link = self.link.clone();
-        let all = self.all.clone();
-        tokio::spawn(async move {
-            let body = proto::wire::CommandAck {
-                status: match ack.status {
-                    core::AckStatus::Accepted => proto::wire::AckStatus::Accepted,
-                    core::AckStatus::Rejected => proto::wire::AckStatus::Rejected,
-                },
-                reason: ack.reason.map(mapping::wire_ack_reason),
-            };
-            let mut delay = Duration::from_millis(500);
-            for attempt in 1..=4 {
-                let r = client.ack_command(&ack.command_id.0, &body).await;
-                link.observe(&r);
-                match r {
-                    Ok(()) => return,
-                    Err(e) if e.is_retryable() && attempt < 4 => {
-                        tracing::debug!(command_id = %ack.command_id, error = %e, "ack failed; retrying");
-                    }
-                    Err(e) => {
-                        tracing::warn!(command_id = %ack.command_id, error = %e, "command ack not delivered");
-                        return;
-                    }
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(delay) => {}
-                    _ = all.cancelled() => return,
-                }
-                delay *= 2;
-            }
-        });
-    }
-
-    fn reverse_now(&self, reference: Reference) {
-        let client = self.client.clone();
-        let link = self.link.clone();
-        tokio::spawn(async move {
-            let req = proto::wire::ReversalRequest {
-                reason: Some("storage_failure".to_string()),
-                at: None,
-            };
-            let r = client.reverse(&reference, &req).await;
-            link.observe(&r);
-            match r {
-                Ok(a) => {
-                    tracing::warn!(reference = %reference, status = ?a.status, "immediate reversal sent")
-                }
-                Err(e) => {
-                    tracing::error!(reference = %reference, error = %e, "immediate reversal failed; the customer may be charged for a payment shown as failed")
-                }
-            }
-        });
-    }
-}
-
-fn auth_result_name(r: &AuthResult) -> &'static str {
-    match r {
-        AuthResult::Approved { .. } => "approved",
-        AuthResult::Declined { .. } => "declined",
-        AuthResult::Unknown => "unknown",
-    }
-}
-
-/// One online authorization, bounded by `timeout`. Timeout, connection
-/// errors, 5xx and broken answers are `Unknown`; a refusal (other 4xx) or a
-/// request that could not be built is a decline: nothing was charged.
-pub async fn authorize(
-    client: &SignedClient,
-    link: &Link,
-    timeout: Duration,
-    req: &AuthRequest,
-) -> AuthResult {
-    let body = match mapping::wire_submission(&req.submission) {
-        Ok(b) => b,
-        Err(e) => {
-            tracing::error!(error = %e, "authorization request cannot be built; declined, nothing sent");
-            return AuthResult::Declined {
-                reason: "local_error".to_string(),
-            };
-        }
-    };
-    let r = match tokio::time::timeout(timeout, client.submit_transaction(&body)).await {
-        Ok(r) => r,
-        Err(_) => {
-            link.failed(&ClientError::Retryable {
-                what: "authorization".into(),
-                status: None,
-                retry_after: None,
-                message: "timed out".into(),
-            });
-            return AuthResult::Unknown;
-        }
-    };
-    link.observe(&r);
-    match r {
-        Ok(answer) => match answer.status {
-            proto::wire::AuthStatus::Approved => AuthResult::Approved {
-                auth_code: answer.auth_code,
-                transaction_id: answer.transaction_id,
-            },
-            proto::wire::AuthStatus::Declined => AuthResult::Declined {
-                reason: answer
-                    .decline_reason
-                    .and_then(|d| serde_json::to_value(d).ok())
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_else(|| "declined".to_string()),
-            },
-        },
-        Err(e) if e.is_retryable() || is_unreachable(&e) => {
-            tracing::warn!(error = %e, "authorization outcome unknown");
-            AuthResult::Unknown
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "authorization refused by the backend");
-            AuthResult::Declined {
-                reason: e.code().unwrap_or("refused").to_string(),
-            }
         }
     }
 }

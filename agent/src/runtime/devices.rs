@@ -9,7 +9,7 @@ use crate::card::{CardKey, EntryMode, tokenize_secret};
 use crate::core::{self, Input};
 use crate::mapping;
 use crate::msg::{CoreMsg, ReaderCmd};
-use crate::task::RunError;
+use crate::task::{RunError, Task};
 
 /// Tokenizes a card read at once: the PAN is hashed with the device key in
 /// place (never copied) and the read, with its wiping PAN buffer, is
@@ -23,13 +23,31 @@ pub fn tokenize_read(key: &CardKey, read: hal::CardRead) -> core::Card {
 
 /// The reader task: waits for `Start`, reads one card (cancelled by `Stop`,
 /// a newer `Start`, or the final stop), tokenizes it and feeds the core.
-pub async fn reader_task<R: CardReader>(
-    mut reader: R,
-    key: CardKey,
-    mut rx: mpsc::Receiver<ReaderCmd>,
-    core: mpsc::Sender<CoreMsg>,
-    all: CancellationToken,
-) -> Result<(), RunError> {
+pub struct ReaderTask<R> {
+    pub reader: R,
+    /// The device key cards are tokenized with.
+    pub key: CardKey,
+    pub commands: mpsc::Receiver<ReaderCmd>,
+    pub core: mpsc::Sender<CoreMsg>,
+    pub all: CancellationToken,
+}
+
+impl<R: CardReader + Send + 'static> Task for ReaderTask<R> {
+    const NAME: &'static str = "reader";
+
+    fn run(self) -> impl Future<Output = Result<(), RunError>> + Send {
+        reader_task(self)
+    }
+}
+
+async fn reader_task<R: CardReader>(task: ReaderTask<R>) -> Result<(), RunError> {
+    let ReaderTask {
+        mut reader,
+        key,
+        commands: mut rx,
+        core,
+        all,
+    } = task;
     let mut next: Option<hal::ReadRequest> = None;
     loop {
         let request = match next.take() {
@@ -100,11 +118,26 @@ pub fn core_button(b: hal::Button) -> core::Button {
 }
 
 /// The input task: button presses → `Button`, until intake stops.
-pub async fn input_task<I: ButtonInput>(
-    mut input: I,
-    core: mpsc::Sender<CoreMsg>,
-    intake: CancellationToken,
-) -> Result<(), RunError> {
+pub struct InputTask<I> {
+    pub input: I,
+    pub core: mpsc::Sender<CoreMsg>,
+    pub intake: CancellationToken,
+}
+
+impl<I: ButtonInput + Send + 'static> Task for InputTask<I> {
+    const NAME: &'static str = "input";
+
+    fn run(self) -> impl Future<Output = Result<(), RunError>> + Send {
+        input_task(self)
+    }
+}
+
+async fn input_task<I: ButtonInput>(task: InputTask<I>) -> Result<(), RunError> {
+    let InputTask {
+        mut input,
+        core,
+        intake,
+    } = task;
     loop {
         let pressed = tokio::select! {
             b = input.next_button() => b,
@@ -134,11 +167,26 @@ pub async fn input_task<I: ButtonInput>(
 }
 
 /// The indicator task: plays signals one after another.
-pub async fn indicator_task<N: Indicator>(
-    mut indicator: N,
-    mut rx: mpsc::Receiver<Signal>,
-    all: CancellationToken,
-) -> Result<(), RunError> {
+pub struct IndicatorTask<N> {
+    pub indicator: N,
+    pub signals: mpsc::Receiver<Signal>,
+    pub all: CancellationToken,
+}
+
+impl<N: Indicator + Send + 'static> Task for IndicatorTask<N> {
+    const NAME: &'static str = "indicator";
+
+    fn run(self) -> impl Future<Output = Result<(), RunError>> + Send {
+        indicator_task(self)
+    }
+}
+
+async fn indicator_task<N: Indicator>(task: IndicatorTask<N>) -> Result<(), RunError> {
+    let IndicatorTask {
+        mut indicator,
+        signals: mut rx,
+        all,
+    } = task;
     loop {
         let signal = tokio::select! {
             s = rx.recv() => match s {

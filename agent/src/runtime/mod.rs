@@ -5,7 +5,8 @@
 //!
 //! | task | owns | talks to |
 //! |---|---|---|
-//! | core loop ([`core_loop`]) | the `Terminal`, the display | store (commits), reader, indicator, spawned authorizations/acks |
+//! | core loop ([`core_loop`]) | the `Terminal` | store (commits), display, reader, indicator, direct backend calls ([`crate::sync::online`]) |
+//! | display ([`display`]) | the panel | — (`READY=1` after the first screen) |
 //! | reader ([`devices::reader_task`]) | the `CardReader`, the card key | core loop (`CardRead` / `CardError`) |
 //! | input ([`devices::input_task`]) | the buttons | core loop (`Button`) |
 //! | indicator ([`devices::indicator_task`]) | beeper / LEDs | — |
@@ -20,6 +21,7 @@
 
 pub mod core_loop;
 pub mod devices;
+pub mod display;
 pub use crate::clock::Clock;
 pub use crate::mapping;
 pub use crate::task::RunError;
@@ -36,7 +38,7 @@ use hal::drivers::{AnyDisplay, AnyIndicator, AnyInput, DriverError};
 use hal::{VirtualDevice, VirtualParts};
 use proto::wire::HalReport;
 use tokio::sync::{Notify, mpsc, watch};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::client::SignedClient;
@@ -46,9 +48,16 @@ use crate::core::{
 };
 use crate::msg::{CoreMsg, CoreStatus};
 use crate::provision::{self, DeviceIdentity, ENV_CREDENTIALS_DIRECTORY};
-use crate::sync::link::Link;
-use crate::sync::{self, Shared};
+use crate::sync::commands::CommandStream;
+use crate::sync::heartbeat::HeartbeatTask;
+use crate::sync::link::{Link, LinkWatcher};
+use crate::sync::online::Online;
+use crate::sync::outbox::OutboxDrainer;
+use crate::sync::{self};
+use crate::task::{self, TaskSet};
 use core_loop::CoreLoop;
+use devices::{IndicatorTask, InputTask, ReaderTask};
+use display::DisplayTask;
 
 /// How long a payment in progress may take to finish at shutdown.
 pub const PAYMENT_GRACE: Duration = Duration::from_secs(20);
@@ -70,8 +79,6 @@ pub struct RunningAgent {
     supervisor: JoinHandle<Result<(), RunError>>,
     _stop_on_drop: DropGuard,
 }
-
-type TaskSet = JoinSet<(&'static str, Result<(), RunError>)>;
 
 impl RunningAgent {
     /// Boots the agent from `config`: credentials, ledger, restored core,
@@ -419,40 +426,35 @@ pub async fn start_with(
     });
     let (idle_tx, idle_rx) = watch::channel(false);
 
-    let shared = Shared {
-        store: store.clone(),
-        client: client.clone(),
-        link: link.clone(),
-        core: core_tx.clone(),
-        outbox_wake: outbox_wake.clone(),
-        terminal_id: identity.terminal_id.clone(),
-        session_id: identity.session_id.clone(),
-        intake: intake.clone(),
-        all: all.clone(),
-        clock,
-        heartbeat_interval: config.sync.heartbeat_interval,
-        session_poll_interval: config.sync.session_poll_interval,
-        retry_initial: config.sync.retry_initial,
-        retry_max: config.sync.retry_max,
-    };
-
     let display_line = display.describe();
     let input_line = input.describe().to_string();
-    let mut set: TaskSet = JoinSet::new();
+    let mut set = TaskSet::new();
+    let (frames_tx, frames_rx) = mpsc::channel(display::FRAME_QUEUE);
+    task::spawn(
+        &mut set,
+        DisplayTask {
+            display,
+            frames: frames_rx,
+            all: all.clone(),
+        },
+    );
     let core_loop = CoreLoop {
         terminal,
-        display,
+        display: frames_tx,
         store: store.clone(),
-        client: client.clone(),
-        link: link.clone(),
+        online: Online {
+            client: client.clone(),
+            link: link.clone(),
+            core: core_tx.clone(),
+            auth_timeout: config.payment.auth_timeout,
+            all: all.clone(),
+        },
         clock,
         rx: core_rx,
-        tx: core_tx.clone(),
         reader: reader_tx,
         indicator: indicator_tx,
         outbox_wake: outbox_wake.clone(),
         status: status_tx,
-        auth_timeout: config.payment.auth_timeout,
         event_name,
         terminal_label: label,
         payments,
@@ -460,58 +462,111 @@ pub async fn start_with(
         watchdog: notify::watchdog_period(),
         queued,
     };
-    set.spawn(async move { ("core loop", core_loop.run().await) });
-    let (key, core, a) = (identity.card_key, core_tx.clone(), all.clone());
+    task::spawn(&mut set, core_loop);
     let reader_line = match pn532 {
         Some((pn532, line)) => {
             drop(reader);
-            set.spawn(async move {
-                (
-                    "reader",
-                    devices::reader_task(pn532, key, reader_rx, core, a).await,
-                )
-            });
+            task::spawn(
+                &mut set,
+                ReaderTask {
+                    reader: pn532,
+                    key: identity.card_key,
+                    commands: reader_rx,
+                    core: core_tx.clone(),
+                    all: all.clone(),
+                },
+            );
             line
         }
         None => {
-            set.spawn(async move {
-                (
-                    "reader",
-                    devices::reader_task(reader, key, reader_rx, core, a).await,
-                )
-            });
+            task::spawn(
+                &mut set,
+                ReaderTask {
+                    reader,
+                    key: identity.card_key,
+                    commands: reader_rx,
+                    core: core_tx.clone(),
+                    all: all.clone(),
+                },
+            );
             "virtual".to_string()
         }
     };
-    let (core, i) = (core_tx.clone(), intake.clone());
-    set.spawn(async move { ("input", devices::input_task(input, core, i).await) });
-    let a = all.clone();
-    set.spawn(async move {
-        (
-            "indicator",
-            devices::indicator_task(indicator, indicator_rx, a).await,
-        )
-    });
-    let s = shared.clone();
-    set.spawn(async move { ("command stream", sync::commands::command_task(s).await) });
-    let s = shared.clone();
-    set.spawn(async move { ("outbox", sync::outbox::outbox_task(s, idle_tx).await) });
-    let s = shared.clone();
-    let hb_status = status_rx.clone();
-    let hal_report = HalReport {
-        reader: Some(reader_line),
-        display: Some(display_line),
-        input: Some(input_line),
-    };
-    let limits = core_cfg.offline_limits;
-    set.spawn(async move {
-        (
-            "heartbeat",
-            sync::heartbeat::heartbeat_task(s, hb_status, limits, hal_report).await,
-        )
-    });
-    let s = shared.clone();
-    set.spawn(async move { ("link watcher", link_task(s, told_online).await) });
+    task::spawn(
+        &mut set,
+        InputTask {
+            input,
+            core: core_tx.clone(),
+            intake: intake.clone(),
+        },
+    );
+    task::spawn(
+        &mut set,
+        IndicatorTask {
+            indicator,
+            signals: indicator_rx,
+            all: all.clone(),
+        },
+    );
+    task::spawn(
+        &mut set,
+        CommandStream {
+            store: store.clone(),
+            client: client.clone(),
+            link: link.clone(),
+            core: core_tx.clone(),
+            outbox_wake: outbox_wake.clone(),
+            terminal_id: identity.terminal_id.clone(),
+            clock,
+            intake: intake.clone(),
+            retry_initial: config.sync.retry_initial,
+            retry_max: config.sync.retry_max,
+        },
+    );
+    task::spawn(
+        &mut set,
+        OutboxDrainer {
+            store: store.clone(),
+            client: client.clone(),
+            link: link.clone(),
+            core: core_tx.clone(),
+            outbox_wake: outbox_wake.clone(),
+            clock,
+            all: all.clone(),
+            idle: idle_tx,
+        },
+    );
+    task::spawn(
+        &mut set,
+        HeartbeatTask {
+            store: store.clone(),
+            client: client.clone(),
+            link: link.clone(),
+            core: core_tx.clone(),
+            session_id: identity.session_id.clone(),
+            clock,
+            intake: intake.clone(),
+            heartbeat_interval: config.sync.heartbeat_interval,
+            session_poll_interval: config.sync.session_poll_interval,
+            status: status_rx.clone(),
+            configured: core_cfg.offline_limits,
+            hal: HalReport {
+                reader: Some(reader_line),
+                display: Some(display_line),
+                input: Some(input_line),
+            },
+        },
+    );
+    task::spawn(
+        &mut set,
+        LinkWatcher {
+            link: link.clone(),
+            core: core_tx.clone(),
+            outbox_wake: outbox_wake.clone(),
+            all: all.clone(),
+            told: told_online,
+        },
+    );
 
     let supervisor = tokio::spawn(supervise(
         set,
@@ -532,38 +587,6 @@ pub async fn start_with(
         supervisor,
         _stop_on_drop: stop_on_drop,
     })
-}
-
-/// Feeds `LinkChanged` on every change and wakes the outbox when the link
-/// comes back.
-/// `told` is what the core was restored with; a change that happened since
-/// is fed at once.
-async fn link_task(shared: Shared, told: bool) -> Result<(), RunError> {
-    let mut rx = shared.link.subscribe();
-    let mut last = told;
-    rx.mark_changed();
-    loop {
-        tokio::select! {
-            r = rx.changed() => if r.is_err() { return Ok(()) },
-            _ = shared.all.cancelled() => return Ok(()),
-        }
-        let online = *rx.borrow_and_update();
-        if online == last {
-            continue;
-        }
-        last = online;
-        if online {
-            shared.outbox_wake.notify_one();
-        }
-        if shared
-            .core
-            .send(CoreMsg::Input(core::Input::LinkChanged { online }))
-            .await
-            .is_err()
-        {
-            return Ok(());
-        }
-    }
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -29,12 +29,19 @@ use proto::{Reference, TerminalId};
 use rand::Rng;
 use tokio::sync::oneshot;
 
-use super::Shared;
+use std::sync::Arc;
+
+use tokio::sync::{Notify, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use super::link::Link;
 use crate::client::ClientError;
+use crate::client::SignedClient;
+use crate::clock::Clock;
 use crate::core::{self, Input};
 use crate::mapping;
 use crate::msg::CoreMsg;
-use crate::task::RunError;
+use crate::task::{RunError, Task};
 
 /// kv key of the last command-stream event id acted on.
 pub const KV_LAST_EVENT_ID: &str = "command_stream.last_event_id";
@@ -202,14 +209,37 @@ pub async fn original_sale(
 }
 
 /// The command stream task; ends when intake stops.
-pub async fn command_task(shared: Shared) -> Result<(), RunError> {
-    let mut backoff = Backoff::new(shared.retry_initial, shared.retry_max);
+pub struct CommandStream {
+    pub store: store::AsyncStore,
+    pub client: SignedClient,
+    pub link: Link,
+    pub core: mpsc::Sender<CoreMsg>,
+    /// Woken after a malformed command's rejection was queued.
+    pub outbox_wake: Arc<Notify>,
+    pub terminal_id: TerminalId,
+    pub clock: Clock,
+    /// Cancelled when the agent stops taking work.
+    pub intake: CancellationToken,
+    pub retry_initial: Duration,
+    pub retry_max: Duration,
+}
+
+impl Task for CommandStream {
+    const NAME: &'static str = "command stream";
+
+    fn run(self) -> impl Future<Output = Result<(), RunError>> + Send {
+        command_task(self)
+    }
+}
+
+async fn command_task(task: CommandStream) -> Result<(), RunError> {
+    let mut backoff = Backoff::new(task.retry_initial, task.retry_max);
     let mut seen: VecDeque<String> = VecDeque::new();
     loop {
-        if shared.intake.is_cancelled() {
+        if task.intake.is_cancelled() {
             return Ok(());
         }
-        let last = match shared.store.kv_get(KV_LAST_EVENT_ID.to_string()).await {
+        let last = match task.store.kv_get(KV_LAST_EVENT_ID.to_string()).await {
             Ok(v) => v,
             Err(e) => {
                 tracing::error!(error = %e, "cannot read the last command id; retrying");
@@ -217,12 +247,12 @@ pub async fn command_task(shared: Shared) -> Result<(), RunError> {
             }
         };
         let opened = tokio::select! {
-            r = shared.client.command_stream(last.as_deref()) => r,
-            _ = shared.intake.cancelled() => return Ok(()),
+            r = task.client.command_stream(last.as_deref()) => r,
+            _ = task.intake.cancelled() => return Ok(()),
         };
         match opened {
             Ok(resp) => {
-                shared.link.answered();
+                task.link.answered();
                 backoff.reset();
                 tracing::info!(
                     last_event_id = last.as_deref().unwrap_or("-"),
@@ -232,12 +262,12 @@ pub async fn command_task(shared: Shared) -> Result<(), RunError> {
                 loop {
                     let next = tokio::select! {
                         n = tokio::time::timeout(STREAM_SILENCE, events.next()) => n,
-                        _ = shared.intake.cancelled() => return Ok(()),
+                        _ = task.intake.cancelled() => return Ok(()),
                     };
                     match next {
                         Err(_) => {
                             tracing::warn!("command stream silent for too long; reconnecting");
-                            shared.link.failed(&silent());
+                            task.link.failed(&silent());
                             break;
                         }
                         Ok(None) => {
@@ -247,7 +277,7 @@ pub async fn command_task(shared: Shared) -> Result<(), RunError> {
                         Ok(Some(Err(e))) => {
                             tracing::warn!(error = %e, "command stream broke; reconnecting");
                             if matches!(e, eventsource_stream::EventStreamError::Transport(_)) {
-                                shared.link.failed(&silent());
+                                task.link.failed(&silent());
                             }
                             break;
                         }
@@ -255,13 +285,13 @@ pub async fn command_task(shared: Shared) -> Result<(), RunError> {
                             if ev.event != "command" {
                                 continue;
                             }
-                            handle_event(&shared, &mut seen, &ev.id, &ev.data).await?;
+                            handle_event(&task, &mut seen, &ev.id, &ev.data).await?;
                         }
                     }
                 }
             }
             Err(e) => {
-                shared.link.failed(&e);
+                task.link.failed(&e);
                 match &e {
                     ClientError::Permanent {
                         status: 401 | 403, ..
@@ -276,7 +306,7 @@ pub async fn command_task(shared: Shared) -> Result<(), RunError> {
         let wait = backoff.next_delay();
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
-            _ = shared.intake.cancelled() => return Ok(()),
+            _ = task.intake.cancelled() => return Ok(()),
         }
     }
 }
@@ -291,12 +321,12 @@ fn silent() -> ClientError {
 }
 
 async fn handle_event(
-    shared: &Shared,
+    task: &CommandStream,
     seen: &mut VecDeque<String>,
     id: &str,
     data: &str,
 ) -> Result<(), RunError> {
-    let now_ms = shared.clock.wall_ms();
+    let now_ms = task.clock.wall_ms();
     match parse_command(data) {
         Ok(valid) => {
             let command_id = valid.command.command_id.clone();
@@ -304,10 +334,10 @@ async fn handle_event(
                 tracing::debug!(command_id = %command_id, "command replayed on reconnect; already handled");
             } else {
                 tracing::info!(command_id = %command_id, event_id = id, "command received");
-                match to_core(&shared.store, &shared.terminal_id, valid, now_ms).await {
+                match to_core(&task.store, &task.terminal_id, valid, now_ms).await {
                     Ok(Some(command)) => {
                         let (done, wait) = oneshot::channel();
-                        if shared
+                        if task
                             .core
                             .send(CoreMsg::InputDone(Input::Command(command), done))
                             .await
@@ -357,12 +387,12 @@ async fn handle_event(
                 match item {
                     Ok(item) => {
                         let change = store::Change::enqueue_only(now_ms, vec![item]);
-                        if let Err(e) = shared.store.record(change).await {
+                        if let Err(e) = task.store.record(change).await {
                             tracing::error!(error = %e, "cannot queue the rejection of a malformed command");
                             return Ok(());
                         }
-                        shared.outbox_wake.notify_one();
-                        let _ = shared.core.send(CoreMsg::RefreshQueue).await;
+                        task.outbox_wake.notify_one();
+                        let _ = task.core.send(CoreMsg::RefreshQueue).await;
                     }
                     Err(e) => tracing::error!(error = %e, "cannot encode a command rejection"),
                 }
@@ -370,7 +400,7 @@ async fn handle_event(
         }
     }
     if !id.is_empty() {
-        if let Err(e) = shared
+        if let Err(e) = task
             .store
             .kv_set(KV_LAST_EVENT_ID.to_string(), id.to_string(), now_ms)
             .await

@@ -9,11 +9,19 @@ use proto::wire::{self, AgentState, HalReport, Heartbeat, Timestamp};
 use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior};
 
-use super::Shared;
+use std::time::Duration;
+
+use proto::SessionId;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::link::Link;
 use crate::client::ClientError;
+use crate::client::SignedClient;
+use crate::clock::Clock;
 use crate::core::{self, Input};
 use crate::msg::{CoreMsg, CoreStatus};
-use crate::task::RunError;
+use crate::task::{RunError, Task};
 
 /// The agent state the heartbeat reports, from the screen and the core.
 pub fn agent_state(s: &CoreStatus) -> AgentState {
@@ -60,15 +68,38 @@ fn timestamp(t: SystemTime) -> Option<Timestamp> {
     crate::mapping::timestamp(core::UnixMillis(ms)).ok()
 }
 
-pub async fn heartbeat_task(
-    shared: Shared,
-    status: watch::Receiver<CoreStatus>,
-    configured: core::OfflineLimits,
-    hal: HalReport,
-) -> Result<(), RunError> {
-    let mut beat = tokio::time::interval(shared.heartbeat_interval);
+/// The heartbeat task; ends when intake stops.
+pub struct HeartbeatTask {
+    pub store: store::AsyncStore,
+    pub client: SignedClient,
+    pub link: Link,
+    /// Told `SessionStatus` and `OfflineLimits` when they change.
+    pub core: mpsc::Sender<CoreMsg>,
+    pub session_id: SessionId,
+    pub clock: Clock,
+    pub intake: CancellationToken,
+    pub heartbeat_interval: Duration,
+    pub session_poll_interval: Duration,
+    /// What the core is doing, reported as the agent state.
+    pub status: watch::Receiver<CoreStatus>,
+    /// The configured offline limits, filling in what the backend leaves out.
+    pub configured: core::OfflineLimits,
+    pub hal: HalReport,
+}
+
+impl Task for HeartbeatTask {
+    const NAME: &'static str = "heartbeat";
+
+    fn run(self) -> impl Future<Output = Result<(), RunError>> + Send {
+        heartbeat_task(self)
+    }
+}
+
+async fn heartbeat_task(task: HeartbeatTask) -> Result<(), RunError> {
+    let (status, configured, hal) = (&task.status, &task.configured, &task.hal);
+    let mut beat = tokio::time::interval(task.heartbeat_interval);
     beat.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut session_poll = tokio::time::interval_at(Instant::now(), shared.session_poll_interval);
+    let mut session_poll = tokio::time::interval_at(Instant::now(), task.session_poll_interval);
     session_poll.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut last_session: Option<wire::SessionStatus> = None;
     let mut last_limits: Option<Option<wire::OfflineLimits>> = None;
@@ -78,19 +109,19 @@ pub async fn heartbeat_task(
         tokio::select! {
             _ = beat.tick() => {}
             _ = session_poll.tick() => {
-                let r = shared.client.session(&shared.session_id).await;
-                shared.link.observe(&r);
+                let r = task.client.session(&task.session_id).await;
+                task.link.observe(&r);
                 match r {
                     Ok(s) => {
-                        session_changed(&shared, &mut last_session, s.status).await?;
+                        session_changed(&task, &mut last_session, s.status).await?;
                     }
                     Err(e) => tracing::debug!(error = %e, "session status not fetched"),
                 }
                 continue;
             }
-            _ = shared.intake.cancelled() => return Ok(()),
+            _ = task.intake.cancelled() => return Ok(()),
         }
-        let stats = shared.store.outbox_stats().await.ok().unwrap_or_default();
+        let stats = task.store.outbox_stats().await.ok().unwrap_or_default();
         let hb = Heartbeat {
             agent_version: env!("CARGO_PKG_VERSION").to_string(),
             state: agent_state(&status.borrow()),
@@ -98,24 +129,24 @@ pub async fn heartbeat_task(
             oldest_queued_at: stats
                 .oldest_created_at
                 .and_then(|ms| crate::mapping::timestamp(core::UnixMillis(ms)).ok()),
-            offline_since: shared.link.offline_since().and_then(timestamp),
+            offline_since: task.link.offline_since().and_then(timestamp),
             hal: Some(hal.clone()),
         };
         let r = tokio::select! {
-            r = shared.client.heartbeat(&hb) => r,
-            _ = shared.intake.cancelled() => return Ok(()),
+            r = task.client.heartbeat(&hb) => r,
+            _ = task.intake.cancelled() => return Ok(()),
         };
-        shared.link.observe(&r);
+        task.link.observe(&r);
         match r {
             Ok(answer) => {
                 credentials_refused = false;
-                session_changed(&shared, &mut last_session, answer.session_status).await?;
+                session_changed(&task, &mut last_session, answer.session_status).await?;
                 if last_limits.as_ref() != Some(&answer.offline_limits) {
                     let limits = answer
                         .offline_limits
                         .as_ref()
-                        .map(|w| core_limits(&configured, w));
-                    send(&shared, Input::OfflineLimits(limits)).await?;
+                        .map(|w| core_limits(configured, w));
+                    send(&task, Input::OfflineLimits(limits)).await?;
                     last_limits = Some(answer.offline_limits);
                 }
             }
@@ -140,7 +171,7 @@ pub async fn heartbeat_task(
 }
 
 async fn session_changed(
-    shared: &Shared,
+    task: &HeartbeatTask,
     last: &mut Option<wire::SessionStatus>,
     status: wire::SessionStatus,
 ) -> Result<(), RunError> {
@@ -148,7 +179,7 @@ async fn session_changed(
         return Ok(());
     }
     *last = Some(status);
-    if let Err(e) = shared
+    if let Err(e) = task
         .store
         .kv_set(
             super::KV_SESSION_STATUS.to_string(),
@@ -156,7 +187,7 @@ async fn session_changed(
                 .ok()
                 .and_then(|v| v.as_str().map(String::from))
                 .unwrap_or_default(),
-            shared.clock.wall_ms(),
+            task.clock.wall_ms(),
         )
         .await
     {
@@ -165,11 +196,11 @@ async fn session_changed(
     let totals = if status == wire::SessionStatus::Active {
         None
     } else {
-        super::session_totals(&shared.store).await.ok()
+        super::session_totals(&task.store).await.ok()
     };
     tracing::info!(status = ?status, "session status");
     send(
-        shared,
+        task,
         Input::SessionStatus {
             status: core_session(status),
             totals,
@@ -178,9 +209,8 @@ async fn session_changed(
     .await
 }
 
-async fn send(shared: &Shared, input: Input) -> Result<(), RunError> {
-    shared
-        .core
+async fn send(task: &HeartbeatTask, input: Input) -> Result<(), RunError> {
+    task.core
         .send(CoreMsg::Input(input))
         .await
         .map_err(|_| RunError::TaskStopped { task: "core loop" })

@@ -6,9 +6,13 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
-use tokio::sync::watch;
+use tokio::sync::{Notify, mpsc, watch};
+use tokio_util::sync::CancellationToken;
 
 use crate::client::ClientError;
+use crate::core;
+use crate::msg::CoreMsg;
+use crate::task::{RunError, Task};
 
 /// Whether an error means "the backend could not be reached" (no HTTP
 /// status: refused, reset, timed out).
@@ -101,6 +105,56 @@ impl Link {
 impl Default for Link {
     fn default() -> Self {
         Link::new()
+    }
+}
+
+/// Feeds `LinkChanged` on every change and wakes the outbox when the link
+/// comes back.
+/// `told` is what the core was restored with; a change that happened since
+/// is fed at once.
+pub struct LinkWatcher {
+    pub link: Link,
+    pub core: mpsc::Sender<CoreMsg>,
+    pub outbox_wake: Arc<Notify>,
+    pub all: CancellationToken,
+    /// What the core was restored with.
+    pub told: bool,
+}
+
+impl Task for LinkWatcher {
+    const NAME: &'static str = "link watcher";
+
+    fn run(self) -> impl Future<Output = Result<(), RunError>> + Send {
+        link_task(self)
+    }
+}
+
+async fn link_task(task: LinkWatcher) -> Result<(), RunError> {
+    let told = task.told;
+    let mut rx = task.link.subscribe();
+    let mut last = told;
+    rx.mark_changed();
+    loop {
+        tokio::select! {
+            r = rx.changed() => if r.is_err() { return Ok(()) },
+            _ = task.all.cancelled() => return Ok(()),
+        }
+        let online = *rx.borrow_and_update();
+        if online == last {
+            continue;
+        }
+        last = online;
+        if online {
+            task.outbox_wake.notify_one();
+        }
+        if task
+            .core
+            .send(CoreMsg::Input(core::Input::LinkChanged { online }))
+            .await
+            .is_err()
+        {
+            return Ok(());
+        }
     }
 }
 

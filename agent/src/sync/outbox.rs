@@ -21,12 +21,19 @@ use futures_util::future::join_all;
 use proto::wire;
 use tokio::sync::{oneshot, watch};
 
-use super::Shared;
+use std::sync::Arc;
+
+use tokio::sync::{Notify, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use super::link::Link;
 use crate::client::ClientError;
+use crate::client::SignedClient;
+use crate::clock::Clock;
 use crate::core::{ForwardOutcome, Input};
 use crate::mapping::OutboxPayload;
 use crate::msg::CoreMsg;
-use crate::task::RunError;
+use crate::task::{RunError, Task};
 
 /// What one send came to.
 #[derive(Debug)]
@@ -45,29 +52,52 @@ const BATCH: u32 = 8;
 
 /// The drainer. Runs until the final stop; `idle` says whether nothing is
 /// due right now (the shutdown waits on it to flush).
-pub async fn outbox_task(shared: Shared, idle: watch::Sender<bool>) -> Result<(), RunError> {
-    let mut link = shared.link.subscribe();
+pub struct OutboxDrainer {
+    pub store: store::AsyncStore,
+    pub client: SignedClient,
+    pub link: Link,
+    /// Told `Forwarded` / `Reversed` answers and `RefreshQueue`.
+    pub core: mpsc::Sender<CoreMsg>,
+    /// Woken after a commit that enqueued items.
+    pub outbox_wake: Arc<Notify>,
+    pub clock: Clock,
+    /// The final stop (the drainer keeps flushing during intake's stop).
+    pub all: CancellationToken,
+    pub idle: watch::Sender<bool>,
+}
+
+impl Task for OutboxDrainer {
+    const NAME: &'static str = "outbox";
+
+    fn run(self) -> impl Future<Output = Result<(), RunError>> + Send {
+        outbox_task(self)
+    }
+}
+
+async fn outbox_task(task: OutboxDrainer) -> Result<(), RunError> {
+    let idle = &task.idle;
+    let mut link = task.link.subscribe();
     loop {
-        if shared.all.is_cancelled() {
+        if task.all.is_cancelled() {
             return Ok(());
         }
-        let now = shared.clock.wall_ms();
-        let items = match shared.store.claim_due(now, BATCH).await {
+        let now = task.clock.wall_ms();
+        let items = match task.store.claim_due(now, BATCH).await {
             Ok(items) => items,
             Err(e) => {
                 tracing::error!(error = %e, "cannot read the outbox; retrying in 5 s");
                 idle.send_replace(true);
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_secs(5)) => {}
-                    _ = shared.outbox_wake.notified() => {}
-                    _ = shared.all.cancelled() => return Ok(()),
+                    _ = task.outbox_wake.notified() => {}
+                    _ = task.all.cancelled() => return Ok(()),
                 }
                 continue;
             }
         };
         if items.is_empty() {
             idle.send_replace(true);
-            let due = match shared.store.next_due_at().await {
+            let due = match task.store.next_due_at().await {
                 Ok(d) => d,
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot read when the outbox is next due");
@@ -77,23 +107,23 @@ pub async fn outbox_task(shared: Shared, idle: watch::Sender<bool>) -> Result<()
             let sleep = due.map(|at| Duration::from_millis(u64::try_from(at - now).unwrap_or(0)));
             tokio::select! {
                 _ = sleep_opt(sleep) => {}
-                _ = shared.outbox_wake.notified() => {}
+                _ = task.outbox_wake.notified() => {}
                 r = link.changed() => {
                     if r.is_ok() && *link.borrow_and_update() {
-                        expedite(&shared).await;
+                        expedite(&task).await;
                     }
                 }
-                _ = shared.all.cancelled() => return Ok(()),
+                _ = task.all.cancelled() => return Ok(()),
             }
             continue;
         }
         idle.send_replace(false);
         let sent = tokio::select! {
-            s = join_all(items.iter().map(|item| send(&shared, item))) => s,
+            s = join_all(items.iter().map(|item| send(&task, item))) => s,
             // In flight at the stop: reset to the queue at the next boot.
-            _ = shared.all.cancelled() => return Ok(()),
+            _ = task.all.cancelled() => return Ok(()),
         };
-        let now = shared.clock.wall_ms();
+        let now = task.clock.wall_ms();
         let mut delivered = Vec::with_capacity(items.len());
         // Set when the backend could not be reached: when to try again.
         let mut pause_until: Option<i64> = None;
@@ -103,10 +133,10 @@ pub async fn outbox_task(shared: Shared, idle: watch::Sender<bool>) -> Result<()
             let reference = item.reference.as_ref().map(|r| r.as_str()).unwrap_or("-");
             match sent {
                 Sent::Done(feedback) => {
-                    shared.link.answered();
+                    task.link.answered();
                     if let Some(input) = feedback {
                         let (done, wait) = oneshot::channel();
-                        if shared
+                        if task
                             .core
                             .send(CoreMsg::InputDone(input, done))
                             .await
@@ -122,7 +152,7 @@ pub async fn outbox_task(shared: Shared, idle: watch::Sender<bool>) -> Result<()
                             Ok(true) => {}
                             _ => {
                                 tracing::warn!(id = %item.id, kind = what, reference, "outcome not recorded; sending again later");
-                                let _ = shared
+                                let _ = task
                                     .store
                                     .retry(
                                         item.id,
@@ -138,8 +168,8 @@ pub async fn outbox_task(shared: Shared, idle: watch::Sender<bool>) -> Result<()
                     delivered.push(item);
                 }
                 Sent::Failed(e) if e.is_retryable() => {
-                    shared.link.failed(&e);
-                    match shared
+                    task.link.failed(&e);
+                    match task
                         .store
                         .retry(item.id, now, e.to_string(), e.retry_after())
                         .await
@@ -156,16 +186,16 @@ pub async fn outbox_task(shared: Shared, idle: watch::Sender<bool>) -> Result<()
                     }
                 }
                 Sent::Failed(e) => {
-                    shared.link.answered();
-                    park(&shared, item, now, e.to_string()).await;
+                    task.link.answered();
+                    park(&task, item, now, e.to_string()).await;
                 }
-                Sent::Unreadable(problem) => park(&shared, item, now, problem).await,
+                Sent::Unreadable(problem) => park(&task, item, now, problem).await,
             }
         }
         // One commit acknowledges every delivered item. Lost in a crash, the
         // items are sent again with the same idempotency keys.
         let ids: Vec<_> = delivered.iter().map(|item| item.id).collect();
-        match shared.store.ack_many(ids, now).await {
+        match task.store.ack_many(ids, now).await {
             Ok(_) => {
                 for item in &delivered {
                     let reference = item.reference.as_ref().map(|r| r.as_str()).unwrap_or("-");
@@ -179,7 +209,7 @@ pub async fn outbox_task(shared: Shared, idle: watch::Sender<bool>) -> Result<()
         if core_gone {
             return Ok(());
         }
-        let _ = shared.core.send(CoreMsg::RefreshQueue).await;
+        let _ = task.core.send(CoreMsg::RefreshQueue).await;
         if let Some(at) = pause_until {
             // The backend cannot be reached: the other items would fail the
             // same way. Wait for the earliest next attempt of what failed or
@@ -190,28 +220,28 @@ pub async fn outbox_task(shared: Shared, idle: watch::Sender<bool>) -> Result<()
                 _ = tokio::time::sleep(wait) => {}
                 r = wait_online(&mut link) => {
                     if r {
-                        expedite(&shared).await;
+                        expedite(&task).await;
                     }
                 }
-                _ = shared.all.cancelled() => return Ok(()),
+                _ = task.all.cancelled() => return Ok(()),
             }
         }
     }
 }
 
-async fn park(shared: &Shared, item: &store::OutboxItem, now: i64, error: String) {
+async fn park(task: &OutboxDrainer, item: &store::OutboxItem, now: i64, error: String) {
     let reference = item.reference.as_ref().map(|r| r.as_str()).unwrap_or("-");
     // A parked item needs an operator; for transactions money is at stake.
     tracing::error!(id = %item.id, kind = item.kind.as_str(), reference, error = %error, "outbox item refused by the backend; parked (see `pos-agent queue`)");
-    if let Err(e) = shared.store.park(item.id, now, error).await {
+    if let Err(e) = task.store.park(item.id, now, error).await {
         tracing::error!(id = %item.id, error = %e, "cannot park an outbox item");
     }
 }
 
 /// The link came back: what waited out a backoff for connection failures is
 /// due now.
-async fn expedite(shared: &Shared) {
-    match shared.store.expedite(shared.clock.wall_ms()).await {
+async fn expedite(task: &OutboxDrainer) {
+    match task.store.expedite(task.clock.wall_ms()).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(items = n, "link back: draining the outbox now"),
         Err(e) => tracing::warn!(error = %e, "cannot make the outbox due after the link came back"),
@@ -238,12 +268,12 @@ async fn sleep_opt(d: Option<Duration>) {
     }
 }
 
-async fn send(shared: &Shared, item: &store::OutboxItem) -> Sent {
+async fn send(task: &OutboxDrainer, item: &store::OutboxItem) -> Sent {
     let payload = match OutboxPayload::decode(item.kind, &item.payload) {
         Ok(p) => p,
         Err(e) => return Sent::Unreadable(e.to_string()),
     };
-    let client = &shared.client;
+    let client = &task.client;
     match payload {
         OutboxPayload::Ack { command_id, ack } => match client.ack_command(&command_id, &ack).await
         {
