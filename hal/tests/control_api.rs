@@ -1,5 +1,4 @@
 //! The virtual device's control API over real HTTP on loopback.
-#![allow(clippy::unwrap_used)] // a test binary: a failed unwrap is a failed test
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -1,6 +1,5 @@
 //! Recorded `struct input_event` streams through the evdev mapping: keys,
 //! touch zones, partial records, end of stream.
-#![allow(clippy::unwrap_used)] // a test binary: a failed unwrap is a failed test
 
 use std::time::Duration;
 

@@ -1,6 +1,5 @@
 //! The framebuffer display on a file-backed framebuffer with explicit
 //! geometry: same drawing and flush code as on `/dev/fbN`.
-#![allow(clippy::unwrap_used)] // a test binary: a failed unwrap is a failed test
 
 use std::io::Write;
 

@@ -1,6 +1,5 @@
 //! SPI panels through mipidsi against recording SPI/pin fakes: the init
 //! sequence, full-frame and partial pixel writes, bus errors.
-#![allow(clippy::unwrap_used)] // a test binary: a failed unwrap is a failed test
 
 use std::sync::{Arc, Mutex};
 

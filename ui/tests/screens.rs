@@ -2,7 +2,6 @@
 //!
 //! Regenerate the golden PNGs with `UPDATE_GOLDEN=1 cargo test -p ui`, then
 //! look at every changed image before committing it.
-#![allow(clippy::unwrap_used)] // a test binary: a failed unwrap is a failed test
 
 use std::collections::BTreeSet;
 use std::convert::Infallible;
