@@ -7,6 +7,7 @@
 pub mod card;
 pub mod drivers;
 pub mod emv;
+pub mod framebuffer;
 pub mod pn532;
 pub mod traits;
 pub mod virtual_device;
@@ -14,6 +15,7 @@ pub mod virtual_device;
 pub use card::{
     Application, CardBrand, CardDataError, CardRead, Expiry, ReaderError, ReaderInfo, SecretPan,
 };
+pub use framebuffer::{Framebuffer, PngError, decode_png_rgb888};
 pub use traits::{
     Button, CardReader, Digit, Display, DisplayError, Indicator, IndicatorError, Input, InputError,
     ReadPurpose, ReadRequest, Signal, show,

@@ -145,9 +145,9 @@ async fn screen_json_and_png_follow_the_display() {
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["content-type"], "image/png");
     let png = r.bytes().await.unwrap();
-    let (w, hgt, rgb) = ui::decode_png_rgb888(&png).unwrap();
+    let (w, hgt, rgb) = hal::decode_png_rgb888(&png).unwrap();
     assert_eq!((w, hgt), (240, 320));
-    let mut expected = ui::Framebuffer::new(Size::new(240, 320));
+    let mut expected = hal::Framebuffer::new(Size::new(240, 320));
     ui::render(&screen, &mut expected).unwrap();
     assert_eq!(rgb, expected.to_rgb888());
 }

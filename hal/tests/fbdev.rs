@@ -30,7 +30,7 @@ async fn rgb565_frame_matches_the_ui_render() {
 
     for (name, screen) in ui::samples::sample_screens() {
         show(&mut fb, &screen).await.unwrap();
-        let mut expected = ui::Framebuffer::new(Size::new(240, 320));
+        let mut expected = hal::Framebuffer::new(Size::new(240, 320));
         ui::render(&screen, &mut expected).unwrap();
         let want: Vec<u8> = expected
             .pixels()

@@ -6,20 +6,17 @@
 //!   pure, so the agent, the virtual device and tests all call it.
 //! - [`Screen::state`] is the semantic [`ScreenState`] that the virtual
 //!   device's `GET /screen` reports.
-//! - [`Framebuffer`] is an in-memory RGB565 frame with the panel wire
-//!   format (RGB565 big-endian) and PNG encoding.
 //!
 //! This crate depends on nothing of ours but `proto`; `hal` depends on it
-//! for [`ScreenState`] and [`Framebuffer`].
+//! for [`ScreenState`]. The in-memory frame that tests, benchmarks and the
+//! virtual display draw on is `hal::Framebuffer` (a dev-dependency here).
 
-mod framebuffer;
 mod model;
 mod render;
 pub mod samples;
 mod test_pattern;
 mod text;
 
-pub use framebuffer::{Framebuffer, PngError, decode_png_rgb888};
 pub use model::{
     Amount, CancelReason, CardSummary, DeclineReason, Screen, ScreenName, ScreenState,
     SessionTotals, StatusLine, Tally, View,

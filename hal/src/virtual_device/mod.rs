@@ -18,9 +18,10 @@ use embedded_graphics::prelude::{DrawTarget, OriginDimensions, Size};
 use embedded_graphics::primitives::Rectangle;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
-use ui::{Framebuffer, ScreenState};
+use ui::ScreenState;
 
 use crate::card::{CardRead, ReaderError, ReaderInfo};
+use crate::framebuffer::Framebuffer;
 use crate::traits::{
     Button, CardReader, Display, DisplayError, Indicator, IndicatorError, Input, InputError,
     ReadRequest, Signal,

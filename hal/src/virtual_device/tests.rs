@@ -161,7 +161,7 @@ async fn display_publishes_frames_and_state() {
     frames.changed().await.unwrap();
     let flushed = device.frame();
     assert_eq!(flushed.seq, 1);
-    let mut expected = ui::Framebuffer::new(Size::new(480, 320));
+    let mut expected = crate::Framebuffer::new(Size::new(480, 320));
     ui::render(&screen, &mut expected).unwrap();
     assert_eq!(flushed.frame, expected);
     assert_eq!(device.screen_state(), screen.state());
