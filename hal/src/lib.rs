@@ -18,6 +18,6 @@ pub use card::{
 pub use framebuffer::{Framebuffer, PngError, decode_png_rgb888};
 pub use traits::{
     Button, CardReader, Digit, Display, DisplayError, Indicator, IndicatorError, Input, InputError,
-    ReadPurpose, ReadRequest, Signal, show,
+    ReadPurpose, ReadRequest, Signal,
 };
 pub use virtual_device::{HalError, TestCard, VirtualDevice, VirtualParts, serve_control};

@@ -72,14 +72,6 @@ pub trait Display: DrawTarget<Color = Rgb565, Error = DisplayError> + Send {
     }
 }
 
-/// Draws `screen`, records its semantic state, and flushes: what the agent
-/// calls for every screen change.
-pub async fn show<D: Display>(display: &mut D, screen: &ui::Screen) -> Result<(), DisplayError> {
-    ui::render(screen, display)?;
-    display.set_state(&screen.state());
-    display.flush().await
-}
-
 /// A digit key 0–9.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Digit(u8);

@@ -14,6 +14,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
+use crate::common::show;
+
 struct Harness {
     device: VirtualDevice,
     parts: Option<VirtualParts>,
@@ -127,7 +129,7 @@ async fn screen_json_and_png_follow_the_display() {
         .into_iter()
         .find(|(name, _)| *name == "tap_card")
         .unwrap();
-    hal::show(&mut parts.display, &screen).await.unwrap();
+    show(&mut parts.display, &screen).await.unwrap();
     parts.indicator.signal(Signal::CardRead).await.unwrap();
 
     let state: Value = h.get("/screen").await.json().await.unwrap();
@@ -365,7 +367,7 @@ async fn screen_long_poll_returns_on_the_next_change() {
         .into_iter()
         .find(|(name, _)| *name == "idle")
         .unwrap();
-    hal::show(&mut parts.display, &screen).await.unwrap();
+    show(&mut parts.display, &screen).await.unwrap();
     let changed = waiting.await.unwrap();
     assert!(changed["version"].as_u64().unwrap() > seen);
 

@@ -6,9 +6,11 @@ use std::io::Write;
 use embedded_graphics::pixelcolor::{Rgb565, Rgb888};
 use embedded_graphics::prelude::*;
 use embedded_graphics::primitives::Rectangle;
+use hal::Display;
 use hal::drivers::fbdev::{FbDisplay, FbError, FbGeometry, FbPixelFormat, parse_spec};
 use hal::drivers::{AnyDisplay, DisplayDriver};
-use hal::{Display, show};
+
+use crate::common::show;
 
 fn backing(len: usize, fill: u8) -> tempfile::NamedTempFile {
     let mut f = tempfile::NamedTempFile::new().unwrap();

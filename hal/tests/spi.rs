@@ -10,8 +10,10 @@ use embedded_hal::delay::DelayNs;
 use embedded_hal::digital::{self, OutputPin};
 use embedded_hal::spi::{self, Operation, SpiDevice};
 use hal::drivers::spi_panel::{PanelOptions, SpiPanel, SpiPanelError, SpidevWiring};
-use hal::{Display, DisplayError, show};
+use hal::{Display, DisplayError};
 use mipidsi::models::{ILI9341Rgb565, ST7789};
+
+use crate::common::show;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Ev {

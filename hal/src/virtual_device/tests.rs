@@ -157,7 +157,9 @@ async fn display_publishes_frames_and_state() {
         .find(|(name, _)| *name == "tap_card")
         .unwrap();
     let mut frames = device.subscribe_frames();
-    crate::show(&mut parts.display, &screen).await.unwrap();
+    ui::render(&screen, &mut parts.display).unwrap();
+    parts.display.set_state(&screen.state());
+    parts.display.flush().await.unwrap();
     frames.changed().await.unwrap();
     let flushed = device.frame();
     assert_eq!(flushed.seq, 1);
