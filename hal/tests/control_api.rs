@@ -25,7 +25,8 @@ struct Harness {
 }
 
 async fn start() -> Harness {
-    let (device, parts) = VirtualDevice::new(Size::new(240, 320));
+    let (device, parts) =
+        VirtualDevice::with_state(Size::new(240, 320), &ui::ScreenState::booting());
     let shutdown = CancellationToken::new();
     let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let bound = serve_control(addr, device.clone(), shutdown.clone())
@@ -132,7 +133,8 @@ async fn screen_json_and_png_follow_the_display() {
     show(&mut parts.display, &screen).await.unwrap();
     parts.indicator.signal(Signal::CardRead).await.unwrap();
 
-    let state: Value = h.get("/screen").await.json().await.unwrap();
+    let text = h.get("/screen").await.text().await.unwrap();
+    let state: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(state["screen"], "tap_card");
     assert_eq!(state["amount"], "2000.00");
     assert_eq!(state["currency"], "NGN");
@@ -142,6 +144,26 @@ async fn screen_json_and_png_follow_the_display() {
     assert_eq!(state["frame"], 1);
     assert_eq!(state["last_indicator"], "card_read");
     assert_eq!(state["indicator"]["count"], 1);
+    // Byte for byte the answer of when hal held a `ui::ScreenState` itself.
+    #[derive(serde::Serialize)]
+    struct Typed {
+        #[serde(flatten)]
+        state: ui::ScreenState,
+        frame: u64,
+        version: u64,
+        reader_waiting: bool,
+        last_indicator: Option<Signal>,
+        indicator: hal::virtual_device::IndicatorLog,
+    }
+    let typed = Typed {
+        state: screen.state(),
+        frame: 1,
+        version: state["version"].as_u64().unwrap(),
+        reader_waiting: false,
+        last_indicator: Some(Signal::CardRead),
+        indicator: h.device.indicator(),
+    };
+    assert_eq!(text, serde_json::to_string(&typed).unwrap());
 
     let r = h.get("/screen.png").await;
     assert_eq!(r.status(), StatusCode::OK);

@@ -2,14 +2,15 @@
 //!
 //! - [`Screen`] is the model: a [`StatusLine`] (event, terminal, offline,
 //!   queued) and a [`View`] (one of the ten screens of SPEC section 6).
-//! - [`render`] draws a screen onto any `DrawTarget<Color = Rgb565>`; it is
-//!   pure, so the agent, the virtual device and tests all call it.
-//! - [`Screen::state`] is the semantic [`ScreenState`] that the virtual
-//!   device's `GET /screen` reports.
+//! - [`render`] draws a screen onto any `DrawTarget<Color = Rgb565>` (a
+//!   hal display, a `hal::Framebuffer`); it is pure, so the agent and the
+//!   tests all call it.
+//! - [`Screen::state`] is the semantic [`ScreenState`]; the agent hands it
+//!   to the display, and the virtual device's `GET /screen` reports it.
 //!
-//! This crate depends on nothing of ours but `proto`; `hal` depends on it
-//! for [`ScreenState`]. The in-memory frame that tests, benchmarks and the
-//! virtual display draw on is `hal::Framebuffer` (a dev-dependency here).
+//! This crate depends on nothing of ours but `proto`, and `hal` does not
+//! depend on it: the agent glues the two. The in-memory frame that tests
+//! and benchmarks draw on is `hal::Framebuffer` (a dev-dependency here).
 
 mod model;
 mod render;
