@@ -60,8 +60,14 @@ async fn wait_screen(
     pred: impl Fn(&ui::ScreenState) -> bool,
 ) -> ui::ScreenState {
     let mut rx = agent.device().expect("virtual device").subscribe_state();
-    let found = match timeout(DEADLINE, rx.wait_for(|s| pred(s))).await {
-        Ok(Ok(s)) => Some(s.clone()),
+    let parse = |s: &hal::ScreenStateJson| s.parse::<ui::ScreenState>().ok();
+    let found = match timeout(
+        DEADLINE,
+        rx.wait_for(|s| parse(s).is_some_and(|s| pred(&s))),
+    )
+    .await
+    {
+        Ok(Ok(s)) => parse(&s),
         _ => None,
     };
     found.unwrap_or_else(|| {
@@ -1199,7 +1205,13 @@ async fn a_replayed_sale_after_a_restart_does_not_start_a_second_payment() {
     assert_eq!(txs.len(), 1, "{txs:?}");
     assert_eq!(txs[0].state, store::TxState::Aborted);
     assert_eq!(
-        agent.device().unwrap().screen_state().screen,
+        agent
+            .device()
+            .unwrap()
+            .screen_state()
+            .parse::<ui::ScreenState>()
+            .unwrap()
+            .screen,
         ui::ScreenName::Idle
     );
     // The sale was accepted exactly once.

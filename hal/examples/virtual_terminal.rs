@@ -16,8 +16,8 @@ use std::time::Duration;
 use embedded_graphics::prelude::Size;
 use hal::virtual_device::VirtualParts;
 use hal::{
-    Button, CardReader, Indicator, Input, ReadPurpose, ReadRequest, ReaderError, Signal,
-    VirtualDevice, serve_control, show,
+    Button, CardReader, Display, Indicator, Input, ReadPurpose, ReadRequest, ReaderError, Signal,
+    VirtualDevice, serve_control,
 };
 use proto::{Currency, Money};
 use tokio_util::sync::CancellationToken;
@@ -59,7 +59,10 @@ struct Terminal {
 impl Terminal {
     async fn show(&mut self, view: View) -> Result<(), hal::DisplayError> {
         let screen = Screen::new(self.status.clone(), view);
-        show(&mut self.parts.display, &screen).await
+        let display = &mut self.parts.display;
+        ui::render(&screen, display)?;
+        display.set_state(&screen.state());
+        display.flush().await
     }
 
     /// Waits for a button, or `hold` to pass.

@@ -8,7 +8,6 @@ use embedded_graphics::pixelcolor::Rgb565;
 use embedded_graphics::prelude::{DrawTarget, Size};
 use proto::{Currency, Money};
 use tokio_util::sync::CancellationToken;
-use ui::ScreenState;
 
 use crate::card::{CardRead, ReaderError, ReaderInfo};
 
@@ -65,19 +64,12 @@ pub trait Display: DrawTarget<Color = Rgb565, Error = DisplayError> + Send {
         self.bounding_box().size
     }
 
-    /// Records what the next flushed frame means. Real panels ignore it;
-    /// the virtual device reports it at `GET /screen`.
-    fn set_state(&mut self, state: &ScreenState) {
+    /// Records what the next flushed frame means: anything that serializes
+    /// to a JSON object (the agent passes a `ui::ScreenState`). Real panels
+    /// ignore it; the virtual device reports it at `GET /screen`.
+    fn set_state<S: serde::Serialize + ?Sized>(&mut self, state: &S) {
         let _ = state;
     }
-}
-
-/// Draws `screen`, records its semantic state, and flushes: what the agent
-/// calls for every screen change.
-pub async fn show<D: Display>(display: &mut D, screen: &ui::Screen) -> Result<(), DisplayError> {
-    ui::render(screen, display)?;
-    display.set_state(&screen.state());
-    display.flush().await
 }
 
 /// A digit key 0–9.

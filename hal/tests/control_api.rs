@@ -1,5 +1,4 @@
 //! The virtual device's control API over real HTTP on loopback.
-#![allow(clippy::unwrap_used)] // a test binary: a failed unwrap is a failed test
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -15,6 +14,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
+use crate::common::show;
+
 struct Harness {
     device: VirtualDevice,
     parts: Option<VirtualParts>,
@@ -24,7 +25,8 @@ struct Harness {
 }
 
 async fn start() -> Harness {
-    let (device, parts) = VirtualDevice::new(Size::new(240, 320));
+    let (device, parts) =
+        VirtualDevice::with_state(Size::new(240, 320), &ui::ScreenState::booting());
     let shutdown = CancellationToken::new();
     let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let bound = serve_control(addr, device.clone(), shutdown.clone())
@@ -128,10 +130,11 @@ async fn screen_json_and_png_follow_the_display() {
         .into_iter()
         .find(|(name, _)| *name == "tap_card")
         .unwrap();
-    hal::show(&mut parts.display, &screen).await.unwrap();
+    show(&mut parts.display, &screen).await.unwrap();
     parts.indicator.signal(Signal::CardRead).await.unwrap();
 
-    let state: Value = h.get("/screen").await.json().await.unwrap();
+    let text = h.get("/screen").await.text().await.unwrap();
+    let state: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(state["screen"], "tap_card");
     assert_eq!(state["amount"], "2000.00");
     assert_eq!(state["currency"], "NGN");
@@ -141,14 +144,34 @@ async fn screen_json_and_png_follow_the_display() {
     assert_eq!(state["frame"], 1);
     assert_eq!(state["last_indicator"], "card_read");
     assert_eq!(state["indicator"]["count"], 1);
+    // Byte for byte the answer of when hal held a `ui::ScreenState` itself.
+    #[derive(serde::Serialize)]
+    struct Typed {
+        #[serde(flatten)]
+        state: ui::ScreenState,
+        frame: u64,
+        version: u64,
+        reader_waiting: bool,
+        last_indicator: Option<Signal>,
+        indicator: hal::virtual_device::IndicatorLog,
+    }
+    let typed = Typed {
+        state: screen.state(),
+        frame: 1,
+        version: state["version"].as_u64().unwrap(),
+        reader_waiting: false,
+        last_indicator: Some(Signal::CardRead),
+        indicator: h.device.indicator(),
+    };
+    assert_eq!(text, serde_json::to_string(&typed).unwrap());
 
     let r = h.get("/screen.png").await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["content-type"], "image/png");
     let png = r.bytes().await.unwrap();
-    let (w, hgt, rgb) = ui::decode_png_rgb888(&png).unwrap();
+    let (w, hgt, rgb) = hal::decode_png_rgb888(&png).unwrap();
     assert_eq!((w, hgt), (240, 320));
-    let mut expected = ui::Framebuffer::new(Size::new(240, 320));
+    let mut expected = hal::Framebuffer::new(Size::new(240, 320));
     ui::render(&screen, &mut expected).unwrap();
     assert_eq!(rgb, expected.to_rgb888());
 }
@@ -366,7 +389,7 @@ async fn screen_long_poll_returns_on_the_next_change() {
         .into_iter()
         .find(|(name, _)| *name == "idle")
         .unwrap();
-    hal::show(&mut parts.display, &screen).await.unwrap();
+    show(&mut parts.display, &screen).await.unwrap();
     let changed = waiting.await.unwrap();
     assert!(changed["version"].as_u64().unwrap() > seen);
 

@@ -1,6 +1,5 @@
 //! Recorded `struct input_event` streams through the evdev mapping: keys,
 //! touch zones, partial records, end of stream.
-#![allow(clippy::unwrap_used)] // a test binary: a failed unwrap is a failed test
 
 use std::time::Duration;
 
@@ -167,7 +166,7 @@ fn cancel_zone_matches_the_rendered_cancel_bar() {
     let screens = ui::samples::sample_screens();
     let (_, tap_card) = screens.iter().find(|(n, _)| *n == "tap_card").unwrap();
     for size in [Size::new(240, 320), Size::new(480, 320)] {
-        let mut fb = ui::Framebuffer::new(size);
+        let mut fb = hal::Framebuffer::new(size);
         ui::render(tap_card, &mut fb).unwrap();
         let at = |y: u32| {
             fb.pixel(embedded_graphics::prelude::Point::new(2, y as i32))

@@ -1,15 +1,16 @@
 //! The framebuffer display on a file-backed framebuffer with explicit
 //! geometry: same drawing and flush code as on `/dev/fbN`.
-#![allow(clippy::unwrap_used)] // a test binary: a failed unwrap is a failed test
 
 use std::io::Write;
 
 use embedded_graphics::pixelcolor::{Rgb565, Rgb888};
 use embedded_graphics::prelude::*;
 use embedded_graphics::primitives::Rectangle;
+use hal::Display;
 use hal::drivers::fbdev::{FbDisplay, FbError, FbGeometry, FbPixelFormat, parse_spec};
 use hal::drivers::{AnyDisplay, DisplayDriver};
-use hal::{Display, show};
+
+use crate::common::show;
 
 fn backing(len: usize, fill: u8) -> tempfile::NamedTempFile {
     let mut f = tempfile::NamedTempFile::new().unwrap();
@@ -31,7 +32,7 @@ async fn rgb565_frame_matches_the_ui_render() {
 
     for (name, screen) in ui::samples::sample_screens() {
         show(&mut fb, &screen).await.unwrap();
-        let mut expected = ui::Framebuffer::new(Size::new(240, 320));
+        let mut expected = hal::Framebuffer::new(Size::new(240, 320));
         ui::render(&screen, &mut expected).unwrap();
         let want: Vec<u8> = expected
             .pixels()

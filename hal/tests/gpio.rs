@@ -1,6 +1,5 @@
 //! GPIO buttons (debounce on recorded edge scripts, paused tokio time) and
 //! buzzer/LED patterns on recording pins.
-#![allow(clippy::unwrap_used)] // a test binary: a failed unwrap is a failed test
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -1,6 +1,5 @@
 //! SPI panels through mipidsi against recording SPI/pin fakes: the init
 //! sequence, full-frame and partial pixel writes, bus errors.
-#![allow(clippy::unwrap_used)] // a test binary: a failed unwrap is a failed test
 
 use std::sync::{Arc, Mutex};
 
@@ -11,8 +10,10 @@ use embedded_hal::delay::DelayNs;
 use embedded_hal::digital::{self, OutputPin};
 use embedded_hal::spi::{self, Operation, SpiDevice};
 use hal::drivers::spi_panel::{PanelOptions, SpiPanel, SpiPanelError, SpidevWiring};
-use hal::{Display, DisplayError, show};
+use hal::{Display, DisplayError};
 use mipidsi::models::{ILI9341Rgb565, ST7789};
+
+use crate::common::show;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Ev {
@@ -252,7 +253,7 @@ async fn first_flush_sends_the_whole_frame_as_rendered() {
     assert_eq!(ops, vec![CASET, RASET, RAMWR]);
     assert_eq!(cmds[0].data, window(0, 239));
     assert_eq!(cmds[1].data, window(0, 319));
-    let mut expected = ui::Framebuffer::new(Size::new(240, 320));
+    let mut expected = hal::Framebuffer::new(Size::new(240, 320));
     ui::render(screen, &mut expected).unwrap();
     let mut want = Vec::new();
     expected.write_rgb565_be(&mut want);
@@ -406,7 +407,7 @@ fn wiring_parses_and_validates() {
 }
 
 /// The bounding box of the pixels that differ between two renders.
-fn changed_box(a: &ui::Framebuffer, b: &ui::Framebuffer, size: Size) -> Option<Rectangle> {
+fn changed_box(a: &hal::Framebuffer, b: &hal::Framebuffer, size: Size) -> Option<Rectangle> {
     let (mut min, mut max) = (Point::new(i32::MAX, i32::MAX), Point::new(-1, -1));
     for y in 0..size.height as i32 {
         for x in 0..size.width as i32 {
@@ -439,8 +440,8 @@ async fn a_screen_redraw_sends_only_what_changed() {
     show(&mut p, &after).await.unwrap();
     let cmds = commands(&rig.take());
 
-    let mut fa = ui::Framebuffer::new(size);
-    let mut fb = ui::Framebuffer::new(size);
+    let mut fa = hal::Framebuffer::new(size);
+    let mut fb = hal::Framebuffer::new(size);
     ui::render(before, &mut fa).unwrap();
     ui::render(&after, &mut fb).unwrap();
     let area = changed_box(&fa, &fb, size).expect("the counter is drawn");

@@ -24,7 +24,7 @@ use e2e_tests::proxy::LinkState;
 use e2e_tests::scenario::{Scene, ngn};
 use e2e_tests::terminal::AgentOptions;
 use e2e_tests::timeline::Timeline;
-use hal::{TestCard, VirtualDevice};
+use hal::{ScreenStateJson, TestCard, VirtualDevice};
 use pos_agent::runtime::mapping::OutboxPayload;
 use proto::wire::{self, Timestamp};
 use proto::{Currency, Reference};
@@ -68,9 +68,14 @@ fn production_opts() -> AgentOptions {
     }
 }
 
+/// The agent's screen state in the device's opaque one.
+fn parsed(state: &ScreenStateJson) -> Option<ScreenState> {
+    state.parse().ok()
+}
+
 async fn wait_state(dev: &VirtualDevice, what: &str, pred: impl Fn(&ScreenState) -> bool) {
     let mut rx = dev.subscribe_state();
-    match tokio::time::timeout(WAIT, rx.wait_for(|s| pred(s))).await {
+    match tokio::time::timeout(WAIT, rx.wait_for(|s| parsed(s).is_some_and(|s| pred(&s)))).await {
         Ok(Ok(_)) => {}
         _ => panic!(
             "benchmark: timed out waiting for {what}: {:?}",
@@ -115,8 +120,8 @@ async fn one_payment(s: &mut Scene, n: u64, offline: bool) -> Duration {
     .await;
     let dt = t0.elapsed();
     assert_eq!(
-        dev.screen_state().screen,
-        ScreenName::Approved,
+        parsed(&dev.screen_state()).map(|st| st.screen),
+        Some(ScreenName::Approved),
         "benchmark sale approved"
     );
     if offline {
@@ -293,7 +298,10 @@ async fn drain(rows: &mut Vec<Row>, root: &Path) {
     let mut rx = dev.subscribe_state();
     let done = tokio::time::timeout(
         Duration::from_secs(600),
-        rx.wait_for(|st| st.screen == ScreenName::Idle && st.queued == 0 && !st.offline),
+        rx.wait_for(|st| {
+            parsed(st)
+                .is_some_and(|st| st.screen == ScreenName::Idle && st.queued == 0 && !st.offline)
+        }),
     )
     .await;
     assert!(

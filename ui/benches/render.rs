@@ -9,8 +9,9 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use embedded_graphics::prelude::Size;
+use hal::Framebuffer;
+use ui::render;
 use ui::samples::sample_screens;
-use ui::{Framebuffer, render};
 
 const WARMUP: usize = 20;
 const RUNS: usize = 500;

@@ -2,24 +2,22 @@
 //!
 //! - [`Screen`] is the model: a [`StatusLine`] (event, terminal, offline,
 //!   queued) and a [`View`] (one of the ten screens of SPEC section 6).
-//! - [`render`] draws a screen onto any `DrawTarget<Color = Rgb565>`; it is
-//!   pure, so the agent, the virtual device and tests all call it.
-//! - [`Screen::state`] is the semantic [`ScreenState`] that the virtual
-//!   device's `GET /screen` reports.
-//! - [`Framebuffer`] is an in-memory RGB565 frame with the panel wire
-//!   format (RGB565 big-endian) and PNG encoding.
+//! - [`render`] draws a screen onto any `DrawTarget<Color = Rgb565>` (a
+//!   hal display, a `hal::Framebuffer`); it is pure, so the agent and the
+//!   tests all call it.
+//! - [`Screen::state`] is the semantic [`ScreenState`]; the agent hands it
+//!   to the display, and the virtual device's `GET /screen` reports it.
 //!
-//! This crate depends on nothing of ours but `proto`; `hal` depends on it
-//! for [`ScreenState`] and [`Framebuffer`].
+//! This crate depends on nothing of ours but `proto`, and `hal` does not
+//! depend on it: the agent glues the two. The in-memory frame that tests
+//! and benchmarks draw on is `hal::Framebuffer` (a dev-dependency here).
 
-mod framebuffer;
 mod model;
 mod render;
 pub mod samples;
 mod test_pattern;
 mod text;
 
-pub use framebuffer::{Framebuffer, PngError, decode_png_rgb888};
 pub use model::{
     Amount, CancelReason, CardSummary, DeclineReason, Screen, ScreenName, ScreenState,
     SessionTotals, StatusLine, Tally, View,

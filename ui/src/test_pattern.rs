@@ -42,7 +42,7 @@ pub fn test_pattern<D: DrawTarget<Color = Rgb565>>(target: &mut D) -> Result<(),
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Framebuffer;
+    use hal::Framebuffer;
 
     #[test]
     fn every_bar_and_the_border_are_drawn_at_both_panel_sizes() {

@@ -2,7 +2,6 @@
 //!
 //! Regenerate the golden PNGs with `UPDATE_GOLDEN=1 cargo test -p ui`, then
 //! look at every changed image before committing it.
-#![allow(clippy::unwrap_used)] // a test binary: a failed unwrap is a failed test
 
 use std::collections::BTreeSet;
 use std::convert::Infallible;
@@ -11,12 +10,13 @@ use std::path::{Path, PathBuf};
 use embedded_graphics::Pixel;
 use embedded_graphics::pixelcolor::Rgb565;
 use embedded_graphics::prelude::*;
+use hal::{Framebuffer, decode_png_rgb888};
 use proptest::prelude::*;
 use proto::{Currency, Money, Total};
 use ui::samples::sample_screens;
 use ui::{
-    Amount, CancelReason, CardSummary, DeclineReason, Framebuffer, Screen, ScreenName,
-    SessionTotals, StatusLine, Tally, View, decode_png_rgb888, render,
+    Amount, CancelReason, CardSummary, DeclineReason, Screen, ScreenName, SessionTotals,
+    StatusLine, Tally, View, render,
 };
 
 const SIZES: [(u32, u32); 2] = [(240, 320), (480, 320)];

@@ -258,7 +258,7 @@ struct Devices {
 }
 
 async fn devices(config: &Config) -> Result<Devices, RunError> {
-    let (device, parts) = VirtualDevice::new(VIRTUAL_DISPLAY);
+    let (device, parts) = VirtualDevice::with_state(VIRTUAL_DISPLAY, &ui::ScreenState::booting());
     let VirtualParts {
         reader,
         display: virtual_display,

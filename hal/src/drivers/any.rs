@@ -7,7 +7,6 @@ use embedded_graphics::pixelcolor::Rgb565;
 use embedded_graphics::prelude::*;
 use embedded_graphics::primitives::Rectangle;
 use mipidsi::models::{ILI9341Rgb565, ST7789};
-use ui::ScreenState;
 
 use super::evdev_input::{self, EvdevInput};
 use super::fbdev::{FbDisplay, FbError, FbPixelFormat};
@@ -153,7 +152,7 @@ impl Display for AnyDisplay {
         each_display!(self, d => d.flush().await)
     }
 
-    fn set_state(&mut self, state: &ScreenState) {
+    fn set_state<S: serde::Serialize + ?Sized>(&mut self, state: &S) {
         each_display!(self, d => d.set_state(state))
     }
 }

@@ -4,7 +4,7 @@
 //! |---|---|
 //! | `GET /` | HTML page: live screen, a button per test card, cancel/ok/back/digits |
 //! | `GET /screen.png` | the last flushed frame as PNG |
-//! | `GET /screen` | `{screen, amount, currency, message, offline, queued}` plus `frame`, `version`, `reader_waiting`, `last_indicator`, `indicator`; `?after=<version>[&timeout_ms=]` waits for the next change (long poll) |
+//! | `GET /screen` | the members of the state the display set (the agent's: `{screen, amount, currency, message, offline, queued}`), then `frame`, `version`, `reader_waiting`, `last_indicator`, `indicator`; `?after=<version>[&timeout_ms=]` waits for the next change (long poll) |
 //! | `POST /tap {"card": name}` | 200; 409 `reader_not_waiting`; 422 `unknown_card` |
 //! | `POST /press {"button": b}` | 200; 422 `unknown_button`; 503 `input_busy` |
 //!
@@ -28,7 +28,7 @@ use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use super::{IndicatorLog, PressError, TapError, TestCard, VirtualDevice};
+use super::{IndicatorLog, PressError, ScreenStateJson, TapError, TestCard, VirtualDevice};
 use crate::traits::{Button, Signal};
 
 /// Request bodies are tiny JSON objects.
@@ -209,8 +209,9 @@ const MAX_WAIT: Duration = Duration::from_secs(30);
 /// `GET /screen`: the semantic state plus what tests need to synchronise.
 #[derive(Serialize)]
 struct ScreenJson {
+    /// The members of the state the display set, in their order.
     #[serde(flatten)]
-    state: ui::ScreenState,
+    state: ScreenStateJson,
     /// Sequence number of the last flushed frame (0 before any).
     frame: u64,
     /// Change counter; pass it back as `?after=` to wait for the next change.

@@ -4,9 +4,13 @@
 //!
 //! [`VirtualDevice::new`] returns the shared handle (what tests and the
 //! control API hold: tap a card, press a button, look at the screen) and
-//! the [`VirtualParts`] the agent drives through the hal traits.
+//! the [`VirtualParts`] the agent drives through the hal traits
+//! ([`VirtualDevice::with_state`] also sets the state reported before the
+//! display sets one). The screen state is opaque ([`ScreenStateJson`]):
+//! whatever JSON object the display was given last.
 
 pub mod control;
+mod state;
 mod test_cards;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,15 +22,16 @@ use embedded_graphics::prelude::{DrawTarget, OriginDimensions, Size};
 use embedded_graphics::primitives::Rectangle;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
-use ui::{Framebuffer, ScreenState};
 
 use crate::card::{CardRead, ReaderError, ReaderInfo};
+use crate::framebuffer::Framebuffer;
 use crate::traits::{
     Button, CardReader, Display, DisplayError, Indicator, IndicatorError, Input, InputError,
     ReadRequest, Signal,
 };
 
 pub use control::{HalError, serve_control};
+pub use state::{ScreenStateError, ScreenStateJson};
 pub use test_cards::{TestCard, UnknownTestCard};
 
 /// Button presses not yet taken by the agent; beyond this, presses are
@@ -78,7 +83,7 @@ struct Shared {
     next_waiter: AtomicU64,
     buttons: mpsc::Sender<Button>,
     frame: watch::Sender<Arc<FlushedFrame>>,
-    state: watch::Sender<ScreenState>,
+    state: watch::Sender<ScreenStateJson>,
     indicator: Mutex<IndicatorLog>,
     /// Bumped on every observable change (frame, state, reader waiting,
     /// indicator), so clients can wait for a change instead of polling.
@@ -116,8 +121,27 @@ pub struct VirtualParts {
 }
 
 impl VirtualDevice {
-    /// A device with a `size` display (e.g. 240x320 or 480x320).
+    /// A device with a `size` display (e.g. 240x320 or 480x320) whose
+    /// screen state is empty until the display sets one.
     pub fn new(size: Size) -> (VirtualDevice, VirtualParts) {
+        VirtualDevice::with_screen_state(size, ScreenStateJson::empty())
+    }
+
+    /// A device whose screen state is `state` until the display sets one
+    /// (the agent passes its booting state). A `state` that does not
+    /// serialize to a JSON object is logged and left empty.
+    pub fn with_state<S: serde::Serialize + ?Sized>(
+        size: Size,
+        state: &S,
+    ) -> (VirtualDevice, VirtualParts) {
+        let state = ScreenStateJson::new(state).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "virtual device: initial screen state not recorded");
+            ScreenStateJson::empty()
+        });
+        VirtualDevice::with_screen_state(size, state)
+    }
+
+    fn with_screen_state(size: Size, state: ScreenStateJson) -> (VirtualDevice, VirtualParts) {
         let (buttons, rx) = mpsc::channel(BUTTON_QUEUE);
         let blank = Arc::new(FlushedFrame {
             seq: 0,
@@ -130,7 +154,7 @@ impl VirtualDevice {
             next_waiter: AtomicU64::new(1),
             buttons,
             frame: watch::Sender::new(blank),
-            state: watch::Sender::new(ScreenState::booting()),
+            state: watch::Sender::new(state),
             indicator: Mutex::new(IndicatorLog::default()),
             version: watch::Sender::new(0),
         });
@@ -188,8 +212,9 @@ impl VirtualDevice {
         })
     }
 
-    /// The semantic state set with the last frame.
-    pub fn screen_state(&self) -> ScreenState {
+    /// The semantic state set with the last frame (opaque; read it with
+    /// [`ScreenStateJson::parse`]).
+    pub fn screen_state(&self) -> ScreenStateJson {
         self.shared.state.borrow().clone()
     }
 
@@ -204,7 +229,7 @@ impl VirtualDevice {
     }
 
     /// Watches semantic states.
-    pub fn subscribe_state(&self) -> watch::Receiver<ScreenState> {
+    pub fn subscribe_state(&self) -> watch::Receiver<ScreenStateJson> {
         self.shared.state.subscribe()
     }
 
@@ -337,9 +362,14 @@ impl Display for VirtualDisplay {
         Ok(())
     }
 
-    fn set_state(&mut self, state: &ScreenState) {
-        self.shared.state.send_replace(state.clone());
-        self.shared.bump();
+    fn set_state<S: serde::Serialize + ?Sized>(&mut self, state: &S) {
+        match ScreenStateJson::new(state) {
+            Ok(state) => {
+                self.shared.state.send_replace(state);
+                self.shared.bump();
+            }
+            Err(e) => tracing::error!(error = %e, "virtual display: screen state not recorded"),
+        }
     }
 }
 

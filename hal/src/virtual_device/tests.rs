@@ -149,22 +149,45 @@ async fn presses_arrive_in_order_and_overflow_is_refused() {
 
 #[tokio::test]
 async fn display_publishes_frames_and_state() {
-    let (device, mut parts) = VirtualDevice::new(Size::new(480, 320));
+    let (empty, _) = VirtualDevice::new(Size::new(480, 320));
+    assert_eq!(empty.screen_state(), ScreenStateJson::empty());
+    let (device, mut parts) =
+        VirtualDevice::with_state(Size::new(480, 320), &ui::ScreenState::booting());
     assert_eq!(device.frame().seq, 0);
-    assert_eq!(device.screen_state().screen, ui::ScreenName::Booting);
+    let booting: ui::ScreenState = device.screen_state().parse().unwrap();
+    assert_eq!(booting.screen, ui::ScreenName::Booting);
     let (_, screen) = ui::samples::sample_screens()
         .into_iter()
         .find(|(name, _)| *name == "tap_card")
         .unwrap();
     let mut frames = device.subscribe_frames();
-    crate::show(&mut parts.display, &screen).await.unwrap();
+    ui::render(&screen, &mut parts.display).unwrap();
+    parts.display.set_state(&screen.state());
+    parts.display.flush().await.unwrap();
     frames.changed().await.unwrap();
     let flushed = device.frame();
     assert_eq!(flushed.seq, 1);
-    let mut expected = ui::Framebuffer::new(Size::new(480, 320));
+    let mut expected = crate::Framebuffer::new(Size::new(480, 320));
     ui::render(&screen, &mut expected).unwrap();
     assert_eq!(flushed.frame, expected);
-    assert_eq!(device.screen_state(), screen.state());
+    assert_eq!(
+        device.screen_state().parse::<ui::ScreenState>().unwrap(),
+        screen.state()
+    );
+    assert_eq!(
+        device.screen_state().as_str(),
+        serde_json::to_string(&screen.state()).unwrap()
+    );
+    // Only a JSON object can be a screen state; anything else leaves it.
+    let v = device.version();
+    parts.display.set_state("tap_card");
+    parts.display.set_state(&[1, 2]);
+    assert_eq!(device.version(), v);
+    assert_eq!(
+        device.screen_state().parse::<ui::ScreenState>().unwrap(),
+        screen.state()
+    );
+    assert!(ScreenStateJson::new(&3).is_err());
     assert_eq!(parts.display.panel_size(), Size::new(480, 320));
 }
 
