@@ -1,6 +1,7 @@
 //! The synchronous store: one writer connection behind a mutex, a small
 //! pool of read-only reader connections.
 
+mod audit;
 mod kv;
 mod open;
 
@@ -23,21 +24,13 @@ use crate::{StoreError, schema};
 
 pub use open::{Pragmas, StoreOptions};
 pub use kv::KEY_REFERENCE_SEQUENCE;
+pub use audit::AuditEntry;
+use audit::audit;
 
 /// How many idle reader connections are kept.
 const READER_POOL: usize = 4;
 /// Longest `last_error` kept on an outbox item, in characters.
 const MAX_ERROR_CHARS: usize = 512;
-
-/// One row of the append-only audit log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditEntry {
-    pub id: i64,
-    pub at: UnixMillis,
-    pub reference: Option<String>,
-    pub event: String,
-    pub detail: serde_json::Value,
-}
 
 /// The durable ledger, outbox and audit log of one terminal.
 pub struct Store {
@@ -248,44 +241,6 @@ impl Store {
                     TxKind::Sale => out.sales = ct,
                     TxKind::Refund => out.refunds = ct,
                 }
-            }
-            Ok(out)
-        })
-    }
-
-    /// Audit rows with id greater than `after`, oldest first.
-    pub fn audit_log(&self, after: i64, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
-        self.read(|conn| {
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT id, at, reference, event, detail FROM audit_log \
-                     WHERE id > ?1 ORDER BY id LIMIT ?2",
-                )
-                .map_err(sql("reading the audit log"))?;
-            let rows = stmt
-                .query_map(params![after, limit], |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, Option<String>>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, String>(4)?,
-                    ))
-                })
-                .map_err(sql("reading the audit log"))?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (id, at, reference, event, detail) =
-                    row.map_err(sql("reading the audit log"))?;
-                let detail = serde_json::from_str(&detail)
-                    .map_err(|e| StoreError::Invalid(format!("audit row {id}: {e}")))?;
-                out.push(AuditEntry {
-                    id,
-                    at,
-                    reference,
-                    event,
-                    detail,
-                });
             }
             Ok(out)
         })
@@ -648,21 +603,6 @@ fn clean_error(error: &str) -> String {
         .map(|c| if c.is_control() { ' ' } else { c })
         .take(MAX_ERROR_CHARS)
         .collect()
-}
-
-fn audit(
-    conn: &Connection,
-    now: UnixMillis,
-    reference: Option<&str>,
-    event: &str,
-    detail: &serde_json::Value,
-) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO audit_log (at, reference, event, detail) VALUES (?1, ?2, ?3, ?4)",
-    )
-    .and_then(|mut s| s.execute(params![now, reference, event, detail.to_string()]))
-    .map_err(sql("appending to the audit log"))?;
-    Ok(())
 }
 
 fn check_opt_text(what: &str, v: &Option<String>, max: usize) -> Result<(), StoreError> {
