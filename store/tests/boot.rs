@@ -2,9 +2,7 @@
 //! approved totals in one aggregate, and the upgrade of a step-1 database.
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use proto::Total;
 use store::{Change, NewTransaction, Store, TxState, TxUpdate};
 

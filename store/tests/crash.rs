@@ -4,18 +4,19 @@
 //! reopening, that everything reported is there and nothing is half-written.
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-mod common;
-
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
-use common::*;
+use crate::common::*;
 use proto::Reference;
 use rand::Rng;
 use serde_json::json;
 use store::{Change, NewOutboxItem, OutboxKind, Store, TxState};
 
 const CHILD_ENV: &str = "STORE_CRASH_CHILD_DB";
+/// The child test's name as libtest knows it in the `main` test binary:
+/// its module path without the crate name.
+const CHILD_TEST: &str = "crash::crash_child_writer";
 const PREFIX: &str = "COMMITTED ";
 const APPROVED: &str = "APPROVED ";
 const ROUNDS: usize = 30;
@@ -70,7 +71,7 @@ fn killed_writers_lose_nothing_they_reported() {
     for round in 0..ROUNDS {
         let mut child = Command::new(&exe)
             .args([
-                "crash_child_writer",
+                CHILD_TEST,
                 "--exact",
                 "--ignored",
                 "--nocapture",

@@ -2,9 +2,7 @@
 //! refunds, exposure, totals and typed errors.
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use proto::{Money, Total};
 use serde_json::json;
 use store::{

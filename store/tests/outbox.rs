@@ -2,11 +2,9 @@
 //! proptest of the store against an in-memory model.
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use proptest::prelude::*;
 use serde_json::json;
 use store::{
@@ -27,7 +25,7 @@ fn options(base_ms: u64, cap_ms: u64) -> StoreOptions {
 
 fn event(reference: Option<u64>, payment: Option<&str>) -> NewOutboxItem {
     let mut item = NewOutboxItem::new(OutboxKind::PaymentEvent, json!({ "n": 1 }));
-    item.reference = reference.map(common::reference);
+    item.reference = reference.map(crate::common::reference);
     item.payment_id = payment.map(pid);
     item
 }
@@ -460,8 +458,11 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 let change = match reference {
                     Some(r) if !model.transactions.contains(&r) => {
                         model.transactions.insert(r);
-                        Change::insert(now, NewTransaction::sale(common::reference(r), money(100)))
-                            .with(item)
+                        Change::insert(
+                            now,
+                            NewTransaction::sale(crate::common::reference(r), money(100)),
+                        )
+                        .with(item)
                     }
                     _ => Change::enqueue_only(now, vec![item]),
                 };

@@ -1,0 +1,94 @@
+//! SPEC 4.3 heartbeat: the terminal's [`Heartbeat`] and the answer with the
+//! backend's offline limits.
+
+use serde::{Deserialize, Serialize};
+
+use super::{SessionStatus, Timestamp};
+use crate::money::{Money, Total};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentState {
+    Booting,
+    Idle,
+    Busy,
+    SessionClosed,
+    Error,
+}
+
+/// Health of the hardware, free-form per device (e.g. `"ok"`,
+/// `"pn532 fw 1.6"`, `"error: timeout"`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct HalReport {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reader: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<String>,
+}
+
+/// `POST /v1/terminals/:tid/heartbeat`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    pub agent_version: String,
+    pub state: AgentState,
+    #[serde(default)]
+    pub queue_depth: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oldest_queued_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offline_since: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hal: Option<HalReport>,
+}
+
+/// Offline limits the backend imposes; each present field tightens the
+/// terminal's own configured limit (the terminal keeps the stricter one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct OfflineLimits {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floor_limit: Option<Money>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_total: Option<Total>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_count: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age_hours: Option<u32>,
+}
+
+/// The heartbeat answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeartbeatAnswer {
+    pub server_time: Timestamp,
+    pub session_status: SessionStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offline_limits: Option<OfflineLimits>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    use crate::wire::test_util::round_trip;
+
+    #[test]
+    fn heartbeat_and_answer() {
+        let hb: Heartbeat = round_trip(json!({
+            "agent_version": "0.1.0", "state": "idle", "queue_depth": 3,
+            "oldest_queued_at": "2026-11-21T09:00:00Z", "offline_since": "2026-11-21T08:59:00Z",
+            "hal": {"reader": "ok", "display": "ok"}
+        }));
+        assert_eq!(hb.queue_depth, 3);
+        let a: HeartbeatAnswer = round_trip(json!({
+            "server_time": "2026-11-21T10:00:00Z", "session_status": "active",
+            "offline_limits": {"floor_limit": "50000.00", "max_total": "20000000.00", "max_count": 1000, "max_age_hours": 72}
+        }));
+        let lim = a.offline_limits.unwrap();
+        assert_eq!(lim.max_total, Some(Total(2_000_000_000)));
+        round_trip::<HeartbeatAnswer>(
+            json!({"server_time": "2026-11-21T10:00:00Z", "session_status": "closed"}),
+        );
+    }
+}

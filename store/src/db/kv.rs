@@ -1,0 +1,77 @@
+//! The kv table: small durable values (session cache, last SSE event id)
+//! and the reference sequence counter kept in it.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::Store;
+use crate::StoreError;
+use crate::error::sql;
+use crate::model::{UnixMillis, truncate};
+
+/// kv key of the reference sequence counter.
+pub const KEY_REFERENCE_SEQUENCE: &str = "reference_sequence";
+
+impl Store {
+    /// Durably increments and returns the reference sequence (starts at 1).
+    /// Mint `Reference::for_sequence(tid, n)` from it before any network use.
+    pub fn next_sequence(&self, now: UnixMillis) -> Result<u64, StoreError> {
+        self.write("taking the next reference sequence", |tx| {
+            let current = kv_get_in(tx, KEY_REFERENCE_SEQUENCE)?;
+            let current = match current {
+                None => 0,
+                Some(s) => s.parse::<u64>().map_err(|_| {
+                    StoreError::Invalid(format!(
+                        "reference sequence {:?} is not a number",
+                        truncate(&s, 24)
+                    ))
+                })?,
+            };
+            let next = current
+                .checked_add(1)
+                .ok_or_else(|| StoreError::Invalid("reference sequence overflowed".to_string()))?;
+            kv_set_in(tx, KEY_REFERENCE_SEQUENCE, &next.to_string(), now)?;
+            Ok(next)
+        })
+    }
+
+    /// Reads a kv value (session cache, last SSE event id...).
+    pub fn kv_get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.read(|conn| kv_get_in(conn, key))
+    }
+
+    /// Durably sets a kv value.
+    pub fn kv_set(&self, key: &str, value: &str, now: UnixMillis) -> Result<(), StoreError> {
+        self.write("setting a kv value", |tx| kv_set_in(tx, key, value, now))
+    }
+
+    /// Durably removes a kv value; true if it existed.
+    pub fn kv_delete(&self, key: &str) -> Result<bool, StoreError> {
+        self.write("deleting a kv value", |tx| {
+            let n = tx
+                .execute("DELETE FROM kv WHERE key = ?1", [key])
+                .map_err(sql("deleting a kv value"))?;
+            Ok(n > 0)
+        })
+    }
+}
+
+fn kv_get_in(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {
+    conn.prepare_cached("SELECT value FROM kv WHERE key = ?1")
+        .and_then(|mut s| s.query_row([key], |r| r.get(0)).optional())
+        .map_err(sql("reading a kv value"))
+}
+
+fn kv_set_in(conn: &Connection, key: &str, value: &str, now: UnixMillis) -> Result<(), StoreError> {
+    if key.is_empty() || key.len() > 128 {
+        return Err(StoreError::InvalidInput(
+            "kv key must be 1 to 128 bytes".into(),
+        ));
+    }
+    conn.prepare_cached(
+        "INSERT INTO kv (key, value, updated_at) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+    )
+    .and_then(|mut s| s.execute(params![key, value, now]))
+    .map_err(sql("setting a kv value"))?;
+    Ok(())
+}

@@ -1,0 +1,104 @@
+//! The synchronous store: one writer connection behind a mutex, a small
+//! pool of read-only reader connections.
+//!
+//! This file holds [`Store`] and its connection plumbing; the calls live
+//! by concern in the submodules: [`open`] (open, PRAGMAs, integrity and
+//! migration checks), [`ledger`] (transactions; row decoding in
+//! [`ledger_row`]), [`outbox`], [`kv`], [`audit`] (the audit log) and
+//! [`reports`] (totals and exposure queries).
+
+mod audit;
+mod kv;
+mod ledger;
+mod ledger_row;
+mod open;
+mod outbox;
+mod reports;
+
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+
+use crate::StoreError;
+use crate::error::sql;
+
+pub use audit::AuditEntry;
+pub use kv::KEY_REFERENCE_SEQUENCE;
+pub use open::{Pragmas, StoreOptions};
+
+/// How many idle reader connections are kept.
+const READER_POOL: usize = 4;
+
+/// The durable ledger, outbox and audit log of one terminal.
+pub struct Store {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    options: StoreOptions,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+impl Store {
+    fn lock_writer(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave a transaction open:
+        // rusqlite rolls back on drop. The connection stays usable.
+        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write<T>(
+        &self,
+        op: &'static str,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.lock_writer();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql(op))?;
+        let out = f(&tx)?;
+        tx.commit().map_err(sql(op))?;
+        Ok(out)
+    }
+
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let pooled = self
+            .readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => self.open_reader()?,
+        };
+        let out = f(&conn);
+        let mut pool = self.readers.lock().unwrap_or_else(PoisonError::into_inner);
+        if pool.len() < READER_POOL {
+            pool.push(conn);
+        }
+        out
+    }
+
+    fn open_reader(&self) -> Result<Connection, StoreError> {
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(sql("opening a reader connection"))?;
+        conn.busy_timeout(self.options.busy_timeout)
+            .map_err(sql("setting the busy timeout"))?;
+        conn.set_prepared_statement_cache_capacity(32);
+        Ok(conn)
+    }
+}
+
+fn non_negative(v: i64, what: &str) -> Result<u64, StoreError> {
+    u64::try_from(v).map_err(|_| StoreError::Invalid(format!("negative {what} {v}")))
+}

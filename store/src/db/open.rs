@@ -1,0 +1,208 @@
+//! Opening the store: the writer connection's PRAGMAs (WAL,
+//! `synchronous=FULL`, size cap), the `quick_check` run at open and on
+//! demand, migrations (or the schema-version check of a read-only open),
+//! and the return of in-flight outbox items to the queue.
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+use super::Store;
+use crate::error::sql;
+use crate::model::{RetryPolicy, truncate};
+use crate::{StoreError, schema};
+
+/// Open-time settings.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub retry: RetryPolicy,
+    /// How long a connection waits on a lock before `StoreError::Busy`.
+    pub busy_timeout: Duration,
+    /// Caps the database size in pages (`PRAGMA max_page_count`) so the
+    /// ledger cannot fill the disk; reaching it is `StoreError::DiskFull`.
+    pub max_pages: Option<u64>,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            retry: RetryPolicy::default(),
+            busy_timeout: Duration::from_secs(5),
+            max_pages: None,
+        }
+    }
+}
+
+/// The PRAGMAs in effect on the writer connection, read back from SQLite.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pragmas {
+    pub journal_mode: String,
+    /// 2 = FULL.
+    pub synchronous: i64,
+    pub foreign_keys: bool,
+    pub busy_timeout_ms: i64,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` with default options.
+    /// The parent directory must exist.
+    pub fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
+        Store::open_with(path, StoreOptions::default())
+    }
+
+    /// Opens with explicit options: sets the PRAGMAs, runs `quick_check`,
+    /// applies migrations and returns in-flight outbox items to the queue.
+    pub fn open_with(path: impl AsRef<Path>, options: StoreOptions) -> Result<Store, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            if !parent.is_dir() {
+                return Err(StoreError::Io {
+                    op: "opening the database",
+                    detail: format!("directory {} does not exist", parent.display()),
+                });
+            }
+        }
+        let mut conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(sql("opening the database"))?;
+        conn.busy_timeout(options.busy_timeout)
+            .map_err(sql("setting the busy timeout"))?;
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(sql("enabling WAL"))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Io {
+                op: "enabling WAL",
+                detail: format!("journal mode stayed {mode:?}"),
+            });
+        }
+        // journal_size_limit: truncate the WAL back to 4 MiB after a
+        // checkpoint so a burst does not keep flash space forever.
+        conn.execute_batch(
+            "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
+             PRAGMA journal_size_limit = 4194304;",
+        )
+        .map_err(sql("setting PRAGMAs"))?;
+        if let Some(pages) = options.max_pages {
+            let _: i64 = conn
+                .query_row(&format!("PRAGMA max_page_count = {pages}"), [], |r| {
+                    r.get(0)
+                })
+                .map_err(sql("setting max_page_count"))?;
+        }
+        quick_check(&conn)?;
+        schema::migrations()
+            .to_latest(&mut conn)
+            .map_err(StoreError::from_migration)?;
+        conn.set_prepared_statement_cache_capacity(32);
+        let reset = conn
+            .execute("UPDATE outbox SET in_flight = 0 WHERE in_flight = 1", [])
+            .map_err(sql("resetting in-flight outbox items"))?;
+        if reset > 0 {
+            tracing::info!(
+                items = reset,
+                "returned in-flight outbox items to the queue"
+            );
+        }
+        Ok(Store {
+            path,
+            writer: Mutex::new(conn),
+            readers: Mutex::new(Vec::new()),
+            options,
+        })
+    }
+
+    /// Opens an existing database for reading only, for CLI commands that
+    /// run beside the daemon (`pos-agent queue`, `report`): no migration,
+    /// no in-flight reset, every write fails with `StoreError::Io`. The
+    /// schema must be the one this build knows.
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Store, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let options = StoreOptions::default();
+        let conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(sql("opening the database read-only"))?;
+        conn.busy_timeout(options.busy_timeout)
+            .map_err(sql("setting the busy timeout"))?;
+        quick_check(&conn)?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(sql("reading the schema version"))?;
+        if usize::try_from(version).ok() != Some(schema::MIGRATIONS.len()) {
+            return Err(StoreError::Migration(format!(
+                "database schema version {version}, this build expects {}",
+                schema::MIGRATIONS.len()
+            )));
+        }
+        Ok(Store {
+            path,
+            writer: Mutex::new(conn),
+            readers: Mutex::new(Vec::new()),
+            options,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The PRAGMAs in effect on the writer connection.
+    pub fn pragmas(&self) -> Result<Pragmas, StoreError> {
+        let conn = self.lock_writer();
+        let q = |name: &str| -> Result<rusqlite::types::Value, StoreError> {
+            conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
+                .map_err(sql("reading PRAGMAs"))
+        };
+        use rusqlite::types::Value;
+        let text = |v: Value| match v {
+            Value::Text(s) => Ok(s),
+            other => Err(StoreError::Invalid(format!("pragma value {other:?}"))),
+        };
+        let int = |v: Value| match v {
+            Value::Integer(i) => Ok(i),
+            other => Err(StoreError::Invalid(format!("pragma value {other:?}"))),
+        };
+        Ok(Pragmas {
+            journal_mode: text(q("journal_mode")?)?,
+            synchronous: int(q("synchronous")?)?,
+            foreign_keys: int(q("foreign_keys")?)? == 1,
+            busy_timeout_ms: int(q("busy_timeout")?)?,
+        })
+    }
+
+    /// Runs `PRAGMA quick_check` now (for `pos-agent doctor`).
+    pub fn check_integrity(&self) -> Result<(), StoreError> {
+        self.read(quick_check)
+    }
+}
+
+fn quick_check(conn: &Connection) -> Result<(), StoreError> {
+    let mut stmt = conn
+        .prepare("PRAGMA quick_check")
+        .map_err(sql("checking integrity"))?;
+    let rows = stmt
+        .query_map([], |r| r.get::<_, String>(0))
+        .map_err(sql("checking integrity"))?;
+    let mut problems = Vec::new();
+    for row in rows {
+        let line = row.map_err(sql("checking integrity"))?;
+        if line != "ok" {
+            problems.push(line);
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(StoreError::Corrupt {
+            detail: format!("quick_check: {}", truncate(&problems.join("; "), 400)),
+        })
+    }
+}

@@ -1,0 +1,8 @@
+//! The store's integration tests, in one test binary (`autotests = false`
+//! in `Cargo.toml`): one module per area, helpers in `common`.
+
+mod boot;
+mod common;
+mod crash;
+mod ledger;
+mod outbox;
