@@ -24,7 +24,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use proto::{Money, SessionId, TerminalId, Total};
+use proto::{SessionId, TerminalId};
 use reqwest::Url;
 
 mod error;
@@ -35,6 +35,9 @@ mod specs;
 mod test_support;
 mod validate;
 
+/// The `[offline]` section is the terminal core's own type (same defaults);
+/// `validate.rs` fills it from the raw keys.
+pub use crate::core::OfflineLimits;
 pub use error::{ConfigError, ConfigWarning, Origin};
 pub use raw::{
     RawBackend, RawConfig, RawHal, RawHalVirtual, RawLog, RawOffline, RawPayment, RawSync,
@@ -65,6 +68,7 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub terminal: TerminalConfig,
     pub backend: BackendConfig,
+    /// Offline limits (SPEC 5.6); the heartbeat may tighten them at run time.
     pub offline: OfflineLimits,
     pub hal: HalConfig,
     pub payment: PaymentTimings,
@@ -99,30 +103,6 @@ pub struct BackendConfig {
     pub connect_timeout: Duration,
     /// Whole-request timeout for ordinary calls (not the command stream).
     pub request_timeout: Duration,
-}
-
-/// Offline limits (SPEC 5.6); the heartbeat may tighten them at run time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct OfflineLimits {
-    /// Largest single payment approved offline.
-    pub floor_limit: Money,
-    /// Largest cumulative amount of queued offline payments.
-    pub max_total: Total,
-    /// Most queued offline payments.
-    pub max_count: u32,
-    /// Oldest a queued offline payment may be before offline sales stop.
-    pub max_age: Duration,
-}
-
-impl Default for OfflineLimits {
-    fn default() -> Self {
-        OfflineLimits {
-            floor_limit: Money::from_minor(5_000_000).expect("50000.00 is a valid amount"),
-            max_total: Total(200_000_000),
-            max_count: 1000,
-            max_age: Duration::from_secs(72 * 3600),
-        }
-    }
 }
 
 /// Timers of the payment flow.

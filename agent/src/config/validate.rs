@@ -18,6 +18,8 @@ use super::{
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 const DEFAULT_CONTROL_ADDR: &str = "127.0.0.1:7070";
+/// The longest `offline.max_age_hours` accepted: a year.
+const MAX_OFFLINE_AGE_HOURS: u64 = 24 * 365;
 
 impl RawConfig {
     fn invalid(&self, key: &str, problem: impl Into<String>) -> ConfigError {
@@ -53,6 +55,43 @@ impl RawConfig {
             return Err(self.invalid(key, format!("{s:?} must not have a query or fragment")));
         }
         Ok(url)
+    }
+
+    /// The `[offline]` section as the core's limits: unset keys keep the
+    /// core's defaults (SPEC 5.6), `max_age_hours` becomes milliseconds.
+    fn offline_limits(&self) -> Result<OfflineLimits, ConfigError> {
+        let o = &self.offline;
+        let defaults = OfflineLimits::default();
+        let floor_limit = match &o.floor_limit {
+            None => defaults.floor_limit,
+            Some(s) => Money::parse(s)
+                .map_err(|e| self.invalid("offline.floor_limit", format!("{s:?}: {e}")))?,
+        };
+        let max_total = match &o.max_total {
+            None => defaults.max_total,
+            Some(s) => Total::parse(s)
+                .map_err(|e| self.invalid("offline.max_total", format!("{s:?}: {e}")))?,
+        };
+        let max_count = match o.max_count {
+            None => defaults.max_count,
+            Some(n) => u32::try_from(n)
+                .map_err(|_| self.invalid("offline.max_count", format!("{n} is too large")))?,
+        };
+        let max_age_ms = match o.max_age_hours {
+            None => defaults.max_age_ms,
+            Some(h) if h <= MAX_OFFLINE_AGE_HOURS => h * 3600 * 1000,
+            Some(h) => {
+                return Err(
+                    self.invalid("offline.max_age_hours", format!("{h} is more than a year"))
+                );
+            }
+        };
+        Ok(OfflineLimits {
+            floor_limit,
+            max_total,
+            max_count,
+            max_age_ms,
+        })
     }
 
     fn millis(
@@ -130,38 +169,7 @@ impl TryFrom<RawConfig> for Config {
             )?,
         };
 
-        let o = &raw.offline;
-        let defaults = OfflineLimits::default();
-        let floor_limit = match &o.floor_limit {
-            None => defaults.floor_limit,
-            Some(s) => Money::parse(s)
-                .map_err(|e| raw.invalid("offline.floor_limit", format!("{s:?}: {e}")))?,
-        };
-        let max_total = match &o.max_total {
-            None => defaults.max_total,
-            Some(s) => Total::parse(s)
-                .map_err(|e| raw.invalid("offline.max_total", format!("{s:?}: {e}")))?,
-        };
-        let max_count = match o.max_count {
-            None => defaults.max_count,
-            Some(n) => u32::try_from(n)
-                .map_err(|_| raw.invalid("offline.max_count", format!("{n} is too large")))?,
-        };
-        let max_age = match o.max_age_hours {
-            None => defaults.max_age,
-            Some(h) if h <= 24 * 365 => Duration::from_secs(h * 3600),
-            Some(h) => {
-                return Err(
-                    raw.invalid("offline.max_age_hours", format!("{h} is more than a year"))
-                );
-            }
-        };
-        let offline = OfflineLimits {
-            floor_limit,
-            max_total,
-            max_count,
-            max_age,
-        };
+        let offline = raw.offline_limits()?;
 
         let h = &raw.hal;
         let reader = match &h.reader {
@@ -326,6 +334,31 @@ control_addr = "127.0.0.1:7070"
         assert_eq!(c.payment.tap_timeout, Duration::from_secs(60));
         assert_eq!(c.payment.auth_timeout, Duration::from_secs(8));
         assert_eq!(c.log_filter, "info");
+    }
+
+    #[test]
+    fn offline_keys_fill_the_core_limits() {
+        let text = format!(
+            "{MINIMAL}[offline]\nfloor_limit = \"100.00\"\nmax_count = 5\nmax_age_hours = 2\n"
+        );
+        let c = load_text(&text).unwrap().config;
+        let core_defaults = crate::core::OfflineLimits::default();
+        assert_eq!(
+            c.offline,
+            crate::core::OfflineLimits {
+                floor_limit: proto::Money::parse("100.00").unwrap(),
+                max_total: core_defaults.max_total,
+                max_count: 5,
+                max_age_ms: 2 * 3600 * 1000,
+            }
+        );
+        // Unset keys keep the core's defaults.
+        assert_eq!(load_text(MINIMAL).unwrap().config.offline, core_defaults);
+        let text = format!("{MINIMAL}[offline]\nmax_age_hours = 8760\n");
+        assert_eq!(
+            load_text(&text).unwrap().config.offline.max_age_ms,
+            8760 * 3600 * 1000
+        );
     }
 
     #[test]
