@@ -237,12 +237,7 @@ fn core_config(config: &Config, event_name: String, label: String) -> CoreConfig
     c.tap_timeout_ms = ms(config.payment.tap_timeout);
     c.result_screen_ms = ms(config.payment.result_hold);
     c.auth_timeout_ms = ms(config.payment.auth_timeout);
-    c.offline_limits = core::OfflineLimits {
-        floor_limit: config.offline.floor_limit,
-        max_total: config.offline.max_total,
-        max_count: config.offline.max_count,
-        max_age_ms: ms(config.offline.max_age),
-    };
+    c.offline_limits = config.offline;
     c
 }
 

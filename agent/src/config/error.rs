@@ -1,0 +1,109 @@
+//! What can go wrong or be worth a warning while loading the configuration:
+//! [`ConfigError`] (refused; the binary exits with `EX_CONFIG`),
+//! [`ConfigWarning`] (logged, not fatal) and the [`Origin`] of a value that
+//! both name.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Where a value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// The config file or one of its drop-ins.
+    File(PathBuf),
+    /// An environment variable.
+    Env(String),
+    /// A command-line flag.
+    Flag(String),
+    /// Nobody set it: the default, or a required key that is missing.
+    Default,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::File(p) => write!(f, "{}", p.display()),
+            Origin::Env(v) => write!(f, "environment variable {v}"),
+            Origin::Flag(flag) => write!(f, "command-line flag {flag}"),
+            Origin::Default => f.write_str("built-in default"),
+        }
+    }
+}
+
+/// Why the configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot list drop-in directory {}: {source}", path.display())]
+    ReadDropIns {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: not valid TOML: {message}", path.display())]
+    Syntax { path: PathBuf, message: String },
+    #[error("{origin}: key `{key}`: {problem}")]
+    Invalid {
+        origin: Origin,
+        key: String,
+        problem: String,
+    },
+    #[error("{}: key `{key}` is required (or set {env})", file.display())]
+    Missing {
+        file: PathBuf,
+        key: String,
+        env: String,
+    },
+    #[error("{origin}: `{key}` is not a known config key")]
+    UnknownOverride { origin: Origin, key: String },
+}
+
+impl ConfigError {
+    /// The dotted key the error is about, when there is one.
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            ConfigError::Invalid { key, .. }
+            | ConfigError::Missing { key, .. }
+            | ConfigError::UnknownOverride { key, .. } => Some(key),
+            _ => None,
+        }
+    }
+}
+
+/// Something worth a warning that did not stop the agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigWarning {
+    /// A key this agent does not know; ignored.
+    UnknownKey { origin: Origin, key: String },
+    /// A `POS_AGENT_*` variable that maps to no key; ignored.
+    UnknownEnv { var: String },
+    /// A backend URL in clear text to a host that is not loopback.
+    PlainHttp { key: &'static str, url: String },
+}
+
+impl fmt::Display for ConfigWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigWarning::UnknownKey { origin, key } => {
+                write!(f, "{origin}: unknown key `{key}` ignored")
+            }
+            ConfigWarning::UnknownEnv { var } => {
+                write!(
+                    f,
+                    "environment variable {var} is not a known setting; ignored"
+                )
+            }
+            ConfigWarning::PlainHttp { key, url } => {
+                write!(
+                    f,
+                    "`{key}` = {url} is plain http to a host that is not loopback; use https"
+                )
+            }
+        }
+    }
+}
