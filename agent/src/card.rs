@@ -100,35 +100,6 @@ impl CardKey {
 /// wire's [`Card`] `{token, last4, brand, entry_mode}`.
 pub type TokenizedCard = Card;
 
-/// The card scheme, from the PAN's leading digits.
-fn brand_of_digits(d: &[u8]) -> CardBrand {
-    let prefix = |n: usize| -> u32 {
-        d.iter()
-            .take(n)
-            .fold(0, |acc, b| acc * 10 + u32::from(b - b'0'))
-    };
-    let (p2, p3, p4, p6) = (prefix(2), prefix(3), prefix(4), prefix(6));
-    // Verve's BIN ranges come first: they overlap the Discover range 65.
-    if (506_099..=506_198).contains(&p6)
-        || (650_002..=650_027).contains(&p6)
-        || (507_865..=507_964).contains(&p6)
-    {
-        CardBrand::Verve
-    } else if d.first() == Some(&b'4') {
-        CardBrand::Visa
-    } else if (51..=55).contains(&p2) || (2221..=2720).contains(&p4) {
-        CardBrand::Mastercard
-    } else if p2 == 34 || p2 == 37 {
-        CardBrand::Amex
-    } else if p4 == 6011 || p2 == 65 || (644..=649).contains(&p3) {
-        CardBrand::Discover
-    } else if p2 == 62 {
-        CardBrand::Unionpay
-    } else {
-        CardBrand::Other
-    }
-}
-
 /// Tokenizes a PAN read by the hardware layer without copying it; the
 /// caller drops the [`hal::SecretPan`] (which wipes itself) right after.
 pub fn tokenize_secret(
@@ -151,7 +122,7 @@ fn tokenize_digits(key: &CardKey, digits: &str, entry_mode: EntryMode) -> Tokeni
             .expect("32 lowercase hex characters are a valid token"),
         last4: Last4::new(&digits[digits.len().saturating_sub(4)..])
             .expect("a validated PAN ends in four digits"),
-        brand: brand_of_digits(digits.as_bytes()),
+        brand: CardBrand::from_pan_digits(digits.as_bytes()),
         entry_mode,
     }
 }

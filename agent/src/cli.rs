@@ -771,7 +771,7 @@ struct Reconciliation {
 
 impl Reconciliation {
     fn compare(local: &[store::Transaction], remote: &[proto::wire::TransactionRecord]) -> Self {
-        use proto::wire::{RecordStatus, TransactionKind};
+        use proto::wire::{RecordStatus, TxKind};
         use std::collections::BTreeMap;
         let mut r = Reconciliation::default();
         let by_ref: BTreeMap<&str, &proto::wire::TransactionRecord> =
@@ -801,7 +801,7 @@ impl Reconciliation {
                     .push((reference, "approved here, unknown to the backend".into())),
                 None => {}
                 Some(b) => {
-                    let remote_refund = b.kind == TransactionKind::Refund;
+                    let remote_refund = b.kind == TxKind::Refund;
                     let remote_approved = b.status == RecordStatus::Approved;
                     if remote_refund != refund || b.amount != t.amount {
                         r.mismatches.push((
@@ -826,7 +826,7 @@ impl Reconciliation {
             }
         }
         for b in remote {
-            let refund = b.kind == TransactionKind::Refund;
+            let refund = b.kind == TxKind::Refund;
             if b.status == RecordStatus::Approved {
                 let c = &mut r.remote[slot(refund)];
                 c.count += 1;

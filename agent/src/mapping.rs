@@ -44,73 +44,12 @@ pub fn unix_millis(t: Timestamp) -> core::UnixMillis {
     core::UnixMillis(i64::try_from(nanos / 1_000_000).unwrap_or(i64::MAX))
 }
 
-pub fn store_state(s: core::TxState) -> store::TxState {
-    use core::TxState as C;
-    use store::TxState as S;
-    match s {
-        C::Pending => S::Pending,
-        C::Authorizing => S::Authorizing,
-        C::Approved => S::Approved,
-        C::Declined => S::Declined,
-        C::OfflineApproved => S::OfflineApproved,
-        C::OfflineDeclined => S::OfflineDeclined,
-        C::Aborted => S::Aborted,
-        C::TimedOut => S::TimedOut,
-        C::Failed => S::Failed,
-        C::ReversalPending => S::ReversalPending,
-        C::Reversed => S::Reversed,
-    }
-}
-
-pub fn core_state(s: store::TxState) -> core::TxState {
-    use core::TxState as C;
-    use store::TxState as S;
-    match s {
-        S::Pending => C::Pending,
-        S::Authorizing => C::Authorizing,
-        S::Approved => C::Approved,
-        S::Declined => C::Declined,
-        S::OfflineApproved => C::OfflineApproved,
-        S::OfflineDeclined => C::OfflineDeclined,
-        S::Aborted => C::Aborted,
-        S::TimedOut => C::TimedOut,
-        S::Failed => C::Failed,
-        S::ReversalPending => C::ReversalPending,
-        S::Reversed => C::Reversed,
-    }
-}
-
-pub fn store_kind(k: core::TxKind) -> store::TxKind {
-    match k {
-        core::TxKind::Sale => store::TxKind::Sale,
-        core::TxKind::Refund => store::TxKind::Refund,
-    }
-}
-
-pub fn core_kind(k: store::TxKind) -> core::TxKind {
-    match k {
-        store::TxKind::Sale => core::TxKind::Sale,
-        store::TxKind::Refund => core::TxKind::Refund,
-    }
-}
-
-pub fn wire_kind(k: core::TxKind) -> wire::TransactionKind {
-    match k {
-        core::TxKind::Sale => wire::TransactionKind::Sale,
-        core::TxKind::Refund => wire::TransactionKind::Refund,
-    }
-}
-
 fn store_card(reference: &Reference, c: &core::Card) -> Result<store::Card, MappingError> {
-    store::Card::new(
-        c.token.0.clone(),
-        c.last4.clone(),
-        c.brand.clone(),
-        c.entry_mode.as_str(),
-    )
-    .map_err(|e| MappingError::Card {
-        reference: reference.to_string(),
-        problem: e.to_string(),
+    store::Card::new(c.token.0.clone(), c.last4.clone(), c.brand, c.entry_mode).map_err(|e| {
+        MappingError::Card {
+            reference: reference.to_string(),
+            problem: e.to_string(),
+        }
     })
 }
 
@@ -118,22 +57,10 @@ fn store_decision(
     reference: &Reference,
     d: &core::Decision,
 ) -> Result<store::Decision, MappingError> {
-    let mode = match d.mode() {
-        core::DecisionMode::Online => store::DecisionMode::Online,
-        core::DecisionMode::Offline => store::DecisionMode::Offline,
-    };
-    store::Decision::new(mode, d.code()).map_err(|e| MappingError::Decision {
+    store::Decision::new(d.mode(), d.code()).map_err(|e| MappingError::Decision {
         reference: reference.to_string(),
         problem: e.to_string(),
     })
-}
-
-/// The wire name of a card brand (`visa`, `mastercard`, ...).
-fn brand_name(b: wire::CardBrand) -> String {
-    match serde_json::to_value(b) {
-        Ok(serde_json::Value::String(s)) => s,
-        _ => "other".to_string(),
-    }
 }
 
 /// A tokenized wire card as the core sees it.
@@ -141,13 +68,13 @@ pub fn core_card(c: &wire::Card) -> core::Card {
     core::Card {
         token: core::CardToken(c.token.as_str().to_string()),
         last4: c.last4.as_str().to_string(),
-        brand: brand_name(c.brand),
-        entry_mode: core::EntryMode::Contactless,
+        brand: c.brand,
+        entry_mode: c.entry_mode,
     }
 }
 
 /// The core's card as the wire sends it (validated again: token and last4
-/// shapes, a known brand).
+/// shapes).
 pub fn wire_card(reference: &Reference, c: &core::Card) -> Result<wire::Card, MappingError> {
     let err = |problem: String| MappingError::Card {
         reference: reference.to_string(),
@@ -155,16 +82,11 @@ pub fn wire_card(reference: &Reference, c: &core::Card) -> Result<wire::Card, Ma
     };
     let token = wire::CardToken::new(c.token.0.clone()).map_err(|e| err(e.to_string()))?;
     let last4 = wire::Last4::new(&c.last4).map_err(|e| err(e.to_string()))?;
-    let brand: wire::CardBrand = serde_json::from_value(serde_json::Value::String(c.brand.clone()))
-        .map_err(|_| err(format!("unknown brand {:?}", c.brand)))?;
-    let entry_mode = match c.entry_mode {
-        core::EntryMode::Contactless => wire::EntryMode::Contactless,
-    };
     Ok(wire::Card {
         token,
         last4,
-        brand,
-        entry_mode,
+        brand: c.brand,
+        entry_mode: c.entry_mode,
     })
 }
 
@@ -173,7 +95,7 @@ pub fn wire_submission(s: &core::Submission) -> Result<wire::TransactionSubmissi
     Ok(wire::TransactionSubmission {
         reference: s.reference.clone(),
         payment_id: s.payment_id.clone(),
-        kind: wire_kind(s.kind),
+        kind: s.kind,
         amount: s.amount,
         currency: proto::Currency::Ngn,
         card: wire_card(&s.reference, &s.card)?,
@@ -186,37 +108,8 @@ pub fn wire_submission(s: &core::Submission) -> Result<wire::TransactionSubmissi
 
 fn wire_ack(a: &core::CommandAck) -> wire::CommandAck {
     wire::CommandAck {
-        status: match a.status {
-            core::AckStatus::Accepted => wire::AckStatus::Accepted,
-            core::AckStatus::Rejected => wire::AckStatus::Rejected,
-        },
-        reason: a.reason.map(wire_ack_reason),
-    }
-}
-
-pub fn wire_ack_reason(r: core::AckReason) -> wire::AckReason {
-    use core::AckReason as C;
-    use wire::AckReason as W;
-    match r {
-        C::Busy => W::Busy,
-        C::Expired => W::Expired,
-        C::SessionClosed => W::SessionClosed,
-        C::UnknownTransaction => W::UnknownTransaction,
-        C::AmountExceedsRefundable => W::AmountExceedsRefundable,
-        C::OfflineLimit => W::OfflineLimit,
-        C::InvalidRequest => W::InvalidRequest,
-    }
-}
-
-fn wire_event_status(s: core::PaymentEventStatus) -> wire::PaymentEventStatus {
-    use core::PaymentEventStatus as C;
-    use wire::PaymentEventStatus as W;
-    match s {
-        C::InProgress => W::InProgress,
-        C::Aborted => W::Aborted,
-        C::AbortTooLate => W::AbortTooLate,
-        C::TimedOut => W::TimedOut,
-        C::Failed => W::Failed,
+        status: a.status,
+        reason: a.reason,
     }
 }
 
@@ -319,7 +212,7 @@ fn outbox_item(
             OutboxPayload::PaymentEvent {
                 payment_id: payment_id.clone(),
                 event: wire::PaymentEvent {
-                    status: wire_event_status(*status),
+                    status: *status,
                     reason: reason.clone(),
                     at: timestamp(*at)?,
                 },
@@ -386,10 +279,10 @@ pub fn store_change(
             Some(store::TxWrite::Insert(store::NewTransaction {
                 reference: n.reference.clone(),
                 payment_id: n.payment_id.clone(),
-                kind: store_kind(n.kind),
+                kind: n.kind,
                 amount: n.amount,
                 currency: n.currency,
-                state: store_state(n.state),
+                state: n.state,
                 card: None,
                 operator_id: None,
                 captured_at: None,
@@ -414,7 +307,7 @@ pub fn store_change(
             Some(store::TxWrite::Update {
                 reference: u.reference.clone(),
                 update: store::TxUpdate {
-                    state: Some(store_state(u.state)),
+                    state: Some(u.state),
                     payment_id: None,
                     card,
                     captured_at: u.captured_at.map(|t| t.0),
@@ -464,15 +357,24 @@ fn ui_totals(t: &Option<core::SessionTotals>) -> ui::SessionTotals {
     }
 }
 
-/// The reason a cancelled screen gives, from the core's message.
-fn cancel_reason(message: &str) -> ui::CancelReason {
-    let m = message.to_ascii_lowercase();
-    if m.contains("timed out") || m.contains("no card") {
-        ui::CancelReason::TimedOut
-    } else if m.contains("session") || m.contains("till") || m.contains("pos") {
-        ui::CancelReason::Pos
-    } else {
-        ui::CancelReason::Cashier
+/// The words of a declined screen: the ui's own where it has the reason,
+/// the core's message otherwise (offline limits name the limit).
+fn ui_decline(r: core::DeclineReason) -> ui::DeclineReason {
+    use core::DeclineReason as C;
+    match r {
+        C::InsufficientFunds => ui::DeclineReason::InsufficientFunds,
+        C::CardDeclined => ui::DeclineReason::CardDeclined,
+        C::CardMismatch => ui::DeclineReason::RefundCardMismatch,
+        C::NetworkProblem => ui::DeclineReason::NetworkProblem,
+        C::Bank | C::OnlineRequired | C::OfflineLimit(_) => ui::DeclineReason::Other(r.message()),
+    }
+}
+
+fn ui_cancel(r: core::CancelReason) -> ui::CancelReason {
+    match r {
+        core::CancelReason::Cancelled => ui::CancelReason::Cashier,
+        core::CancelReason::TimedOut => ui::CancelReason::TimedOut,
+        core::CancelReason::SessionClosed => ui::CancelReason::Pos,
     }
 }
 
@@ -499,14 +401,14 @@ pub fn ui_screen(m: &core::ScreenModel, event_name: &str, terminal_label: &str) 
             offline: *offline_approval,
         },
         core::Screen::Declined {
-            amount: a, message, ..
+            amount: a, reason, ..
         } => ui::View::Declined {
             amount: amount(*a),
-            reason: ui::DeclineReason::Other(message.clone()),
+            reason: ui_decline(*reason),
         },
-        core::Screen::Cancelled { amount: a, message } => ui::View::Cancelled {
+        core::Screen::Cancelled { amount: a, reason } => ui::View::Cancelled {
             amount: Some(amount(*a)),
-            reason: cancel_reason(message),
+            reason: ui_cancel(*reason),
         },
         core::Screen::RefundTap { amount: a, .. } => ui::View::RefundTap { amount: amount(*a) },
         core::Screen::SessionClosed { totals, .. } => ui::View::SessionClosed {
@@ -540,7 +442,7 @@ pub fn ui_screen(m: &core::ScreenModel, event_name: &str, terminal_label: &str) 
 pub fn screen_state(m: &core::ScreenModel, screen: &ui::Screen) -> ui::ScreenState {
     let mut state = screen.state();
     if let Some(msg) = m.screen.message() {
-        state.message = Some(msg.to_string());
+        state.message = Some(msg);
     }
     state
 }
@@ -558,22 +460,13 @@ mod tests {
         core::Card {
             token: core::CardToken("9f2c4e1a0b7d3e6f8a1c2b4d6e8f0a1b".into()),
             last4: "1111".into(),
-            brand: "visa".into(),
+            brand: core::CardBrand::Visa,
             entry_mode: core::EntryMode::Contactless,
         }
     }
 
     fn money(s: &str) -> Money {
         Money::parse(s).unwrap()
-    }
-
-    #[test]
-    fn states_round_trip_and_keep_their_names() {
-        for s in store::TxState::ALL {
-            let c = core_state(*s);
-            assert_eq!(store_state(c), *s);
-            assert_eq!(c.as_str(), s.as_str());
-        }
     }
 
     #[test]
@@ -676,8 +569,8 @@ mod tests {
                     (
                         "9f2c4e1a0b7d3e6f8a1c2b4d6e8f0a1b",
                         "1111",
-                        "visa",
-                        "contactless"
+                        core::CardBrand::Visa,
+                        core::EntryMode::Contactless
                     )
                 );
                 assert_eq!(update.captured_at, Some(1_000));
@@ -697,7 +590,7 @@ mod tests {
                 assert_eq!(t.amount, money("1500.50"));
                 assert_eq!(t.card.last4.as_str(), "1111");
                 assert_eq!(t.card.brand, wire::CardBrand::Visa);
-                assert_eq!(t.kind, wire::TransactionKind::Sale);
+                assert_eq!(t.kind, wire::TxKind::Sale);
             }
             other => panic!("{other:?}"),
         }

@@ -336,8 +336,8 @@ async fn queue_and_report_read_a_real_ledger() {
         let card = store::Card::new(
             tokenized.token.as_str(),
             tokenized.last4.as_str(),
-            "visa",
-            "contactless",
+            store::CardBrand::Visa,
+            store::EntryMode::Contactless,
         )
         .unwrap();
         let r1 = Reference::new("pos_3f1e2d_001-000001").unwrap();

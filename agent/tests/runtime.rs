@@ -806,7 +806,10 @@ async fn a_sale_read_by_the_pn532_reader_over_a_serial_line() {
     assert_eq!(p["transaction"]["card"]["last4"], "4444");
     assert_eq!(p["transaction"]["card"]["brand"], "mastercard");
     let txs = all_transactions(agent.store()).await;
-    assert_eq!(txs[0].card.as_ref().unwrap().brand(), "mastercard");
+    assert_eq!(
+        txs[0].card.as_ref().unwrap().brand(),
+        store::CardBrand::Mastercard
+    );
     agent.shutdown().await.unwrap();
 }
 
@@ -1106,8 +1109,8 @@ async fn payments_interrupted_by_a_crash_are_closed_at_boot() {
                             store::Card::new(
                                 "9f2c4e1a0b7d3e6f8a1c2b4d6e8f0a1b",
                                 "1111",
-                                "visa",
-                                "contactless",
+                                store::CardBrand::Visa,
+                                store::EntryMode::Contactless,
                             )
                             .unwrap()
                         }),
@@ -1261,8 +1264,15 @@ async fn a_restart_restores_and_drains_a_queue_larger_than_one_batch() {
     let now = wire::Timestamp::now();
     let now_ms = now.unix() * 1000;
     let amount = proto::Money::parse("100.00").unwrap();
-    let card =
-        |n: u64| store::Card::new(format!("{n:064x}"), "1111", "visa", "contactless").unwrap();
+    let card = |n: u64| {
+        store::Card::new(
+            format!("{n:064x}"),
+            "1111",
+            store::CardBrand::Visa,
+            store::EntryMode::Contactless,
+        )
+        .unwrap()
+    };
     {
         // What a long outage leaves: settled sales and offline-approved ones
         // whose forwards wait in the outbox.
@@ -1297,7 +1307,7 @@ async fn a_restart_restores_and_drains_a_queue_larger_than_one_batch() {
                 let sub = wire::TransactionSubmission {
                     reference: reference.clone(),
                     payment_id: None,
-                    kind: wire::TransactionKind::Sale,
+                    kind: wire::TxKind::Sale,
                     amount,
                     currency: proto::Currency::Ngn,
                     card: wire::Card {

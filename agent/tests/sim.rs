@@ -13,7 +13,7 @@ use pos_agent::config::{self, Config, Sources};
 use proto::signing::Secret;
 use proto::wire::{
     AgentState, AuthStatus, CreateSession, Heartbeat, ReversalRequest, ReversalStatus, Session,
-    StatementQuery, Timestamp, TransactionKind, TransactionSubmission,
+    StatementQuery, Timestamp, TransactionSubmission, TxKind,
 };
 use proto::{Currency, Money, Reference};
 
@@ -120,7 +120,7 @@ fn sale(reference: &Reference, key: &CardKey, pan: &str, amount: &str) -> Transa
     TransactionSubmission {
         reference: reference.clone(),
         payment_id: None,
-        kind: TransactionKind::Sale,
+        kind: TxKind::Sale,
         amount: Money::parse(amount).unwrap(),
         currency: Currency::Ngn,
         card: tokenize_secret(
@@ -285,8 +285,8 @@ async fn doctor_passes_and_reconcile_reports_disagreement() {
         let card = store::Card::new(
             "9f2c4e1a0b7d3e6f8a1c2b4d6e8f0a1b",
             "4444",
-            "mastercard",
-            "contactless",
+            store::CardBrand::Mastercard,
+            store::EntryMode::Contactless,
         )
         .unwrap();
         store

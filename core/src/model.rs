@@ -4,6 +4,10 @@
 
 use std::fmt;
 
+pub use proto::domain::{
+    AckReason, AckStatus, CardBrand, DecisionMode, EntryMode, OfflinePolicy, PaymentEventStatus,
+    SessionStatus, TxKind, TxState,
+};
 use proto::{Currency, Money, PaymentId, Reference, Total};
 
 use super::limits::{OfflineLimits, OfflineRefusal};
@@ -25,123 +29,13 @@ impl fmt::Display for CommandId {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CardToken(pub String);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum EntryMode {
-    Contactless,
-}
-
-impl EntryMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EntryMode::Contactless => "contactless",
-        }
-    }
-}
-
 /// What the reader tells about a card, after tokenization.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Card {
     pub token: CardToken,
     pub last4: String,
-    pub brand: String,
+    pub brand: CardBrand,
     pub entry_mode: EntryMode,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum TxKind {
-    Sale,
-    Refund,
-}
-
-impl TxKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TxKind::Sale => "sale",
-            TxKind::Refund => "refund",
-        }
-    }
-}
-
-/// A transaction's state; the same names as the store's `state` column.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum TxState {
-    /// Accepted, waiting for the card.
-    Pending,
-    /// Card read, online authorization about to be sent or in flight.
-    Authorizing,
-    Approved,
-    Declined,
-    OfflineApproved,
-    /// Approved offline, then declined by the backend when forwarded.
-    OfflineDeclined,
-    Aborted,
-    TimedOut,
-    /// Stopped by a local failure (storage, restart) before any charge.
-    Failed,
-    /// Outcome unknown, declined on screen; a reversal is queued.
-    ReversalPending,
-    Reversed,
-}
-
-impl TxState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TxState::Pending => "pending",
-            TxState::Authorizing => "authorizing",
-            TxState::Approved => "approved",
-            TxState::Declined => "declined",
-            TxState::OfflineApproved => "offline_approved",
-            TxState::OfflineDeclined => "offline_declined",
-            TxState::Aborted => "aborted",
-            TxState::TimedOut => "timed_out",
-            TxState::Failed => "failed",
-            TxState::ReversalPending => "reversal_pending",
-            TxState::Reversed => "reversed",
-        }
-    }
-
-    /// Approved on this terminal (online or offline): refundable.
-    pub fn is_approved(self) -> bool {
-        matches!(self, TxState::Approved | TxState::OfflineApproved)
-    }
-
-    /// No more work is expected from the payment flow.
-    pub fn is_final(self) -> bool {
-        !matches!(self, TxState::Pending | TxState::Authorizing)
-    }
-}
-
-/// `offline_policy` of a sale command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum OfflinePolicy {
-    #[default]
-    PreferOnline,
-    RequireOnline,
-}
-
-impl OfflinePolicy {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OfflinePolicy::PreferOnline => "prefer_online",
-            OfflinePolicy::RequireOnline => "require_online",
-        }
-    }
-}
-
-/// Online or offline, the `mode` half of a stored decision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DecisionMode {
-    Online,
-    Offline,
-}
-
-impl DecisionMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DecisionMode::Online => "online",
-            DecisionMode::Offline => "offline",
-        }
-    }
 }
 
 /// The online/offline decision and why it was taken.
@@ -193,16 +87,6 @@ impl Decision {
             Decision::RefusedOfflineLimit(r) => r.code(),
         }
     }
-}
-
-/// Session lifecycle as the backend reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SessionState {
-    Pending,
-    #[default]
-    Active,
-    Closed,
-    Cancelled,
 }
 
 /// End-of-day totals for the session-closed screen (computed by the shell
@@ -353,7 +237,7 @@ pub enum Input {
         online: bool,
     },
     SessionStatus {
-        status: SessionState,
+        status: SessionStatus,
         totals: Option<SessionTotals>,
     },
     /// Limits from the heartbeat (None: back to the configured ones).
@@ -367,64 +251,11 @@ pub enum Input {
 
 // --------------------------------------------------------------- outputs ---
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AckStatus {
-    Accepted,
-    Rejected,
-}
-
-/// Rejection reasons of the ack endpoint (SPEC 4.3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AckReason {
-    Busy,
-    Expired,
-    SessionClosed,
-    UnknownTransaction,
-    AmountExceedsRefundable,
-    OfflineLimit,
-    InvalidRequest,
-}
-
-impl AckReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AckReason::Busy => "busy",
-            AckReason::Expired => "expired",
-            AckReason::SessionClosed => "session_closed",
-            AckReason::UnknownTransaction => "unknown_transaction",
-            AckReason::AmountExceedsRefundable => "amount_exceeds_refundable",
-            AckReason::OfflineLimit => "offline_limit",
-            AckReason::InvalidRequest => "invalid_request",
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommandAck {
     pub command_id: CommandId,
     pub status: AckStatus,
     pub reason: Option<AckReason>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PaymentEventStatus {
-    InProgress,
-    Aborted,
-    AbortTooLate,
-    TimedOut,
-    Failed,
-}
-
-impl PaymentEventStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PaymentEventStatus::InProgress => "in_progress",
-            PaymentEventStatus::Aborted => "aborted",
-            PaymentEventStatus::AbortTooLate => "abort_too_late",
-            PaymentEventStatus::TimedOut => "timed_out",
-            PaymentEventStatus::Failed => "failed",
-        }
-    }
 }
 
 /// The body of a `POST /v1/terminals/:tid/transactions`, minus currency
@@ -658,19 +489,20 @@ pub enum Screen {
         kind: TxKind,
         amount: Money,
         reference: Reference,
-        message: String,
+        reason: DeclineReason,
     },
     Cancelled {
         amount: Money,
-        message: String,
+        reason: CancelReason,
     },
     RefundTap {
         amount: Money,
         message: Option<String>,
     },
+    /// Not selling: the session is pending, closed or cancelled.
     SessionClosed {
         totals: Option<SessionTotals>,
-        message: String,
+        status: SessionStatus,
     },
     Error {
         message: String,
@@ -709,16 +541,95 @@ impl Screen {
         }
     }
 
-    pub fn message(&self) -> Option<&str> {
+    /// The core's words for the cashier, where the screen has any (also
+    /// the `message` of the virtual device's `GET /screen`).
+    pub fn message(&self) -> Option<String> {
         match self {
             Screen::TapCard { message, .. }
             | Screen::Approved { message, .. }
-            | Screen::RefundTap { message, .. } => message.as_deref(),
-            Screen::Declined { message, .. }
-            | Screen::Cancelled { message, .. }
-            | Screen::SessionClosed { message, .. }
-            | Screen::Error { message } => Some(message),
+            | Screen::RefundTap { message, .. } => message.clone(),
+            Screen::Declined { reason, .. } => Some(reason.message()),
+            Screen::Cancelled { reason, .. } => Some(reason.message().to_string()),
+            Screen::SessionClosed { status, .. } => Some(session_message(*status).to_string()),
+            Screen::Error { message } => Some(message.clone()),
             Screen::Booting | Screen::Idle { .. } | Screen::Processing { .. } => None,
+        }
+    }
+}
+
+/// What the home screen says when the session is not active.
+fn session_message(status: SessionStatus) -> &'static str {
+    match status {
+        SessionStatus::Pending => "Session not started yet",
+        SessionStatus::Cancelled => "Session cancelled",
+        SessionStatus::Active | SessionStatus::Closed => "Session closed",
+    }
+}
+
+/// Why a payment ended declined, as its result screen says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeclineReason {
+    /// The issuer: not enough money on the card.
+    InsufficientFunds,
+    /// The issuer declined the card.
+    CardDeclined,
+    /// Any other decline by the issuer or the backend.
+    Bank,
+    /// A refund tapped with another card than its sale's.
+    CardMismatch,
+    /// `require_online` and the link is down.
+    OnlineRequired,
+    /// Offline and beyond the offline limits.
+    OfflineLimit(OfflineRefusal),
+    /// The authorization's outcome is unknown and offline is not allowed:
+    /// declined on screen, reversal queued.
+    NetworkProblem,
+}
+
+impl DeclineReason {
+    /// From the backend's `decline_reason` code.
+    pub fn from_code(code: &str) -> DeclineReason {
+        match code {
+            "insufficient_funds" => DeclineReason::InsufficientFunds,
+            "card_declined" => DeclineReason::CardDeclined,
+            _ => DeclineReason::Bank,
+        }
+    }
+
+    /// What the cashier reads.
+    pub fn message(&self) -> String {
+        match self {
+            DeclineReason::InsufficientFunds => "Insufficient funds".to_string(),
+            DeclineReason::CardDeclined => "Card declined".to_string(),
+            DeclineReason::Bank => "Declined by the bank".to_string(),
+            DeclineReason::CardMismatch => "Card does not match the sale. No charge".to_string(),
+            DeclineReason::OnlineRequired => {
+                "Online payment required, network unavailable. No charge".to_string()
+            }
+            DeclineReason::OfflineLimit(refusal) => refusal.message(),
+            DeclineReason::NetworkProblem => "Network problem, no charge".to_string(),
+        }
+    }
+}
+
+/// Why a payment ended before a card was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelReason {
+    /// The cashier's cancel button or the partner's abort command.
+    Cancelled,
+    /// No card presented before the reader's timeout.
+    TimedOut,
+    /// The session closed while waiting for the card.
+    SessionClosed,
+}
+
+impl CancelReason {
+    /// What the cashier reads.
+    pub fn message(self) -> &'static str {
+        match self {
+            CancelReason::Cancelled => "Payment cancelled",
+            CancelReason::TimedOut => "Timed out, no card presented",
+            CancelReason::SessionClosed => "Session closed, payment cancelled",
         }
     }
 }

@@ -492,9 +492,9 @@ impl Sim {
             }
             Action::Session(active) => self.handle(Input::SessionStatus {
                 status: if active {
-                    SessionState::Active
+                    SessionStatus::Active
                 } else {
-                    SessionState::Closed
+                    SessionStatus::Closed
                 },
                 totals: None,
             }),

@@ -62,7 +62,7 @@ pub struct RestoredState {
     /// Offline-approved transactions the backend has not acknowledged.
     pub offline_queue: Vec<QueuedOffline>,
     pub interrupted: Vec<InterruptedTx>,
-    pub session: SessionState,
+    pub session: SessionStatus,
     pub totals: Option<SessionTotals>,
     /// Last heartbeat limits, if any were stored.
     pub heartbeat_limits: Option<OfflineLimits>,
@@ -79,7 +79,7 @@ impl Default for RestoredState {
         RestoredState {
             offline_queue: Vec::new(),
             interrupted: Vec::new(),
-            session: SessionState::Active,
+            session: SessionStatus::Active,
             totals: None,
             heartbeat_limits: None,
             online: false,
@@ -101,8 +101,8 @@ enum After {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Outcome {
     Approved { offline: bool },
-    Declined { message: String },
-    Cancelled { message: String },
+    Declined { reason: DeclineReason },
+    Cancelled { reason: CancelReason },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,7 +178,7 @@ pub struct Terminal {
     config: CoreConfig,
     online: bool,
     queued: u32,
-    session: SessionState,
+    session: SessionStatus,
     totals: Option<SessionTotals>,
     heartbeat_limits: Option<OfflineLimits>,
     exposure: OfflineExposure,
@@ -192,14 +192,6 @@ pub struct Terminal {
     screen_until: Option<Millis>,
     last_render: Option<ScreenModel>,
     outputs: VecDeque<Output>,
-}
-
-fn decline_message(reason: &str) -> String {
-    match reason {
-        "insufficient_funds" => "Insufficient funds".to_string(),
-        "card_declined" => "Card declined".to_string(),
-        _ => "Declined by the bank".to_string(),
-    }
 }
 
 impl Terminal {
@@ -363,7 +355,7 @@ impl Terminal {
                         TxState::TimedOut,
                         PaymentEventStatus::TimedOut,
                         None,
-                        "Timed out, no card presented",
+                        CancelReason::TimedOut,
                     );
                 }
                 Stage::Authorizing { guard } if now.mono >= guard => {
@@ -414,7 +406,7 @@ impl Terminal {
             Command::Abort(abort) => self.on_abort_command(now, abort),
             Command::SessionClosed(c) => {
                 self.accept_now(c.command_id);
-                self.session = SessionState::Closed;
+                self.session = SessionStatus::Closed;
                 if c.totals.is_some() {
                     self.totals = c.totals;
                 }
@@ -436,7 +428,7 @@ impl Terminal {
                         TxState::Aborted,
                         PaymentEventStatus::Aborted,
                         Some("session_closed"),
-                        "Session closed, payment cancelled",
+                        CancelReason::SessionClosed,
                     );
                 } else if self.payment.is_none() {
                     self.show_home_now();
@@ -450,7 +442,7 @@ impl Terminal {
         if self.payment.is_some() {
             return Err(AckReason::Busy);
         }
-        if self.session != SessionState::Active {
+        if self.session != SessionStatus::Active {
             return Err(AckReason::SessionClosed);
         }
         Ok(())
@@ -591,7 +583,7 @@ impl Terminal {
                     TxState::Aborted,
                     PaymentEventStatus::Aborted,
                     None,
-                    "Payment cancelled",
+                    CancelReason::Cancelled,
                 );
             }
             Stage::Recording { .. } | Stage::Authorizing { .. } => {
@@ -723,7 +715,7 @@ impl Terminal {
                 now,
                 None,
                 "card_mismatch",
-                "Card does not match the sale. No charge".to_string(),
+                DeclineReason::CardMismatch,
             );
         }
         if self.online {
@@ -742,7 +734,7 @@ impl Terminal {
                 now,
                 Some(d),
                 "online_required",
-                "Online payment required, network unavailable. No charge".to_string(),
+                DeclineReason::OnlineRequired,
             );
         }
         match self.offline_check(now) {
@@ -750,7 +742,12 @@ impl Terminal {
             Err(refusal) => {
                 let d = Decision::RefusedOfflineLimit(refusal);
                 self.record_decision(now, d);
-                self.finish_declined_locally(now, Some(d), refusal.code(), refusal.message());
+                self.finish_declined_locally(
+                    now,
+                    Some(d),
+                    refusal.code(),
+                    DeclineReason::OfflineLimit(refusal),
+                );
             }
         }
     }
@@ -868,13 +865,13 @@ impl Terminal {
                 let Some(mut update) = self.update(TxState::Declined) else {
                     return;
                 };
-                let message = decline_message(&reason);
+                let decline = DeclineReason::from_code(&reason);
                 update.reason = Some(reason);
                 self.record(
                     now,
                     update,
                     Vec::new(),
-                    After::Show(Outcome::Declined { message }),
+                    After::Show(Outcome::Declined { reason: decline }),
                 );
             }
             AuthResult::Unknown => self.after_unknown(now),
@@ -917,7 +914,7 @@ impl Terminal {
             update,
             outbox,
             After::Show(Outcome::Declined {
-                message: "Network problem, no charge".to_string(),
+                reason: DeclineReason::NetworkProblem,
             }),
         );
     }
@@ -1026,7 +1023,7 @@ impl Terminal {
         state: TxState,
         status: PaymentEventStatus,
         reason: Option<&str>,
-        message: &str,
+        cancel: CancelReason,
     ) {
         let Some(p) = &self.payment else {
             return;
@@ -1048,9 +1045,7 @@ impl Terminal {
             now,
             update,
             outbox,
-            After::Show(Outcome::Cancelled {
-                message: message.to_string(),
-            }),
+            After::Show(Outcome::Cancelled { reason: cancel }),
         );
     }
 
@@ -1060,7 +1055,7 @@ impl Terminal {
         now: Now,
         decision: Option<Decision>,
         reason: &str,
-        message: String,
+        decline: DeclineReason,
     ) {
         let Some(p) = &self.payment else {
             return;
@@ -1083,7 +1078,7 @@ impl Terminal {
             now,
             update,
             outbox,
-            After::Show(Outcome::Declined { message }),
+            After::Show(Outcome::Declined { reason: decline }),
         );
     }
 
@@ -1106,7 +1101,7 @@ impl Terminal {
                         TxState::Aborted,
                         PaymentEventStatus::Aborted,
                         None,
-                        "Payment cancelled",
+                        CancelReason::Cancelled,
                     );
                 }
                 let (kind, amount) = (p.kind, p.amount);
@@ -1185,18 +1180,18 @@ impl Terminal {
                     message,
                 }
             }
-            Outcome::Declined { message } => {
+            Outcome::Declined { reason } => {
                 self.outputs.push_back(Output::Beep(Beep::Failure));
                 Screen::Declined {
                     kind: p.kind,
                     amount: p.amount,
                     reference: p.reference.clone(),
-                    message,
+                    reason,
                 }
             }
-            Outcome::Cancelled { message } => Screen::Cancelled {
+            Outcome::Cancelled { reason } => Screen::Cancelled {
                 amount: p.amount,
-                message,
+                reason,
             },
         };
         self.report(Report::Finished {
@@ -1296,7 +1291,7 @@ impl Terminal {
     }
 
     fn home_screen(&self) -> Screen {
-        if self.session == SessionState::Active {
+        if self.session == SessionStatus::Active {
             Screen::Idle {
                 event_name: self.config.event_name.clone(),
                 terminal_label: self.config.terminal_label.clone(),
@@ -1304,12 +1299,7 @@ impl Terminal {
         } else {
             Screen::SessionClosed {
                 totals: self.totals,
-                message: match self.session {
-                    SessionState::Pending => "Session not started yet",
-                    SessionState::Cancelled => "Session cancelled",
-                    SessionState::Active | SessionState::Closed => "Session closed",
-                }
-                .to_string(),
+                status: self.session,
             }
         }
     }

@@ -18,7 +18,7 @@ pub(super) fn card(token: &str) -> Card {
     Card {
         token: CardToken(token.to_string()),
         last4: "1111".to_string(),
-        brand: "visa".to_string(),
+        brand: CardBrand::Visa,
         entry_mode: EntryMode::Contactless,
     }
 }
@@ -302,7 +302,7 @@ fn backend_decline_is_shown_after_commit() {
     let out = s.commit();
     let sc = screens(&out);
     assert_eq!(sc[0].name(), "declined");
-    assert_eq!(sc[0].message(), Some("Insufficient funds"));
+    assert_eq!(sc[0].message().as_deref(), Some("Insufficient funds"));
 }
 
 // ------------------------------------------- rule 1: one at a time ---
@@ -365,7 +365,7 @@ fn session_not_active_rejects_and_shows_totals() {
         refunds_total: Total(0),
     };
     let out = s.input(Input::SessionStatus {
-        status: SessionState::Closed,
+        status: SessionStatus::Closed,
         totals: Some(totals),
     });
     assert_eq!(screen_names(&out), ["session_closed"]);
@@ -380,7 +380,7 @@ fn session_not_active_rejects_and_shows_totals() {
     ));
     // Back to active: idle again, sales accepted.
     let out = s.input(Input::SessionStatus {
-        status: SessionState::Active,
+        status: SessionStatus::Active,
         totals: None,
     });
     assert_eq!(screen_names(&out), ["idle"]);
@@ -540,7 +540,7 @@ fn abort_after_the_card_is_too_late_and_the_payment_goes_on() {
     let m = s.t.screen();
     assert_eq!(m.screen.name(), "approved");
     assert_eq!(
-        m.screen.message(),
+        m.screen.message().as_deref(),
         Some("Too late to cancel: payment approved")
     );
     // A late abort of the finished payment is also too late.
@@ -626,7 +626,7 @@ fn require_online_with_link_down_is_refused_without_sending() {
     let sc = screens(&out);
     assert_eq!(sc[0].name(), "declined");
     assert_eq!(
-        sc[0].message(),
+        sc[0].message().as_deref(),
         Some("Online payment required, network unavailable. No charge")
     );
 }
@@ -670,7 +670,10 @@ fn unknown_outcome_with_require_online_declines_and_queues_a_reversal() {
     let out = s.commit();
     let sc = screens(&out);
     assert_eq!(sc[0].name(), "declined");
-    assert_eq!(sc[0].message(), Some("Network problem, no charge"));
+    assert_eq!(
+        sc[0].message().as_deref(),
+        Some("Network problem, no charge")
+    );
 }
 
 #[test]
@@ -684,7 +687,7 @@ fn unknown_outcome_beyond_limits_declines_and_queues_a_reversal() {
     assert!(has_reversal(&out, &reference));
     s.commit();
     assert_eq!(
-        s.t.screen().screen.message(),
+        s.t.screen().screen.message().as_deref(),
         Some("Network problem, no charge")
     );
 }
@@ -779,7 +782,7 @@ fn count_and_total_limits_refuse_with_a_clear_message() {
     assert_eq!(u.reason.as_deref(), Some("offline_total_limit"));
     s.commit();
     assert_eq!(
-        s.t.screen().screen.message(),
+        s.t.screen().screen.message().as_deref(),
         Some("Offline total limit reached. No charge")
     );
 }
@@ -929,7 +932,7 @@ fn refund_with_another_card_is_declined_without_charge() {
     let out = s.commit();
     assert!(authorizations(&out).is_empty());
     assert_eq!(
-        s.t.screen().screen.message(),
+        s.t.screen().screen.message().as_deref(),
         Some("Card does not match the sale. No charge")
     );
 }
@@ -1128,7 +1131,7 @@ fn card_read_error_asks_to_tap_again() {
         reason: "misread".into(),
     });
     assert_eq!(
-        s.t.screen().screen.message(),
+        s.t.screen().screen.message().as_deref(),
         Some("Card read failed, tap again")
     );
     assert!(out.contains(&Output::StartReader { timeout_ms: 60_000 }));

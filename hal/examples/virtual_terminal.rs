@@ -137,7 +137,7 @@ impl Terminal {
                         View::Approved {
                             amount: shown,
                             card: Some(CardSummary {
-                                brand: card.brand().label().to_owned(),
+                                brand: hal::brand_label(card.brand()).to_owned(),
                                 last4: card.last4().to_owned(),
                             }),
                             offline: false,

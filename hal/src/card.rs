@@ -6,81 +6,30 @@ use std::fmt;
 use zeroize::Zeroizing;
 
 /// Card brands this terminal recognises.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CardBrand {
-    Visa,
-    Mastercard,
-    Verve,
-    Unknown,
-}
+pub use proto::CardBrand;
 
-impl CardBrand {
-    /// Wire form, as in `card.brand` of SPEC section 4.3.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CardBrand::Visa => "visa",
-            CardBrand::Mastercard => "mastercard",
-            CardBrand::Verve => "verve",
-            CardBrand::Unknown => "unknown",
-        }
-    }
-
-    /// Label for screens and receipts.
-    pub fn label(self) -> &'static str {
-        match self {
-            CardBrand::Visa => "VISA",
-            CardBrand::Mastercard => "MASTERCARD",
-            CardBrand::Verve => "VERVE",
-            CardBrand::Unknown => "CARD",
-        }
-    }
-
-    /// Brand from the PAN's issuer identification number.
-    ///
-    /// Verve ranges 506099–506198, 507865–507964 and 650002–650027 are
-    /// checked before Mastercard and Visa.
-    pub fn from_pan(pan: &str) -> CardBrand {
-        let prefix = |n: usize| -> Option<u32> { pan.get(..n)?.parse().ok() };
-        if let Some(p6) = prefix(6) {
-            if (506_099..=506_198).contains(&p6)
-                || (507_865..=507_964).contains(&p6)
-                || (650_002..=650_027).contains(&p6)
-            {
-                return CardBrand::Verve;
-            }
-        }
-        if let Some(p2) = prefix(2) {
-            if (51..=55).contains(&p2) {
-                return CardBrand::Mastercard;
-            }
-        }
-        if let Some(p4) = prefix(4) {
-            if (2221..=2720).contains(&p4) {
-                return CardBrand::Mastercard;
-            }
-        }
-        if pan.starts_with('4') {
-            return CardBrand::Visa;
-        }
-        CardBrand::Unknown
-    }
-
-    /// Brand from an EMV application identifier (its registered provider id,
-    /// the first five bytes).
-    pub fn from_aid(aid: &[u8]) -> CardBrand {
-        match aid.get(..5) {
-            Some([0xA0, 0x00, 0x00, 0x00, 0x03]) => CardBrand::Visa,
-            Some([0xA0, 0x00, 0x00, 0x00, 0x04]) => CardBrand::Mastercard,
-            Some([0xA0, 0x00, 0x00, 0x03, 0x71]) => CardBrand::Verve,
-            _ => CardBrand::Unknown,
-        }
+/// The scheme of an EMV application identifier (its registered provider
+/// id, the first five bytes); `None` for a scheme the terminal does not
+/// accept.
+pub fn brand_of_aid(aid: &[u8]) -> Option<CardBrand> {
+    match aid.get(..5) {
+        Some([0xA0, 0x00, 0x00, 0x00, 0x03]) => Some(CardBrand::Visa),
+        Some([0xA0, 0x00, 0x00, 0x00, 0x04]) => Some(CardBrand::Mastercard),
+        Some([0xA0, 0x00, 0x00, 0x03, 0x71]) => Some(CardBrand::Verve),
+        _ => None,
     }
 }
 
-impl fmt::Display for CardBrand {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+/// The brand as screens and receipts print it.
+pub fn brand_label(brand: CardBrand) -> &'static str {
+    match brand {
+        CardBrand::Visa => "VISA",
+        CardBrand::Mastercard => "MASTERCARD",
+        CardBrand::Verve => "VERVE",
+        CardBrand::Amex => "AMEX",
+        CardBrand::Discover => "DISCOVER",
+        CardBrand::Unionpay => "UNIONPAY",
+        CardBrand::Other => "CARD",
     }
 }
 
@@ -299,28 +248,40 @@ mod tests {
 
     #[test]
     fn brands_from_test_pans() {
-        assert_eq!(CardBrand::from_pan("4111111111111111"), CardBrand::Visa);
         assert_eq!(
-            CardBrand::from_pan("5555555555554444"),
+            CardBrand::from_pan_digits(b"4111111111111111"),
+            CardBrand::Visa
+        );
+        assert_eq!(
+            CardBrand::from_pan_digits(b"5555555555554444"),
             CardBrand::Mastercard
         );
         assert_eq!(
-            CardBrand::from_pan("2221000000000009"),
+            CardBrand::from_pan_digits(b"2221000000000009"),
             CardBrand::Mastercard
         );
-        assert_eq!(CardBrand::from_pan("5061000000000000007"), CardBrand::Verve);
-        assert_eq!(CardBrand::from_pan("6500020000000000"), CardBrand::Verve);
-        assert_eq!(CardBrand::from_pan("3400000000000009"), CardBrand::Unknown);
-        assert_eq!(CardBrand::from_pan(""), CardBrand::Unknown);
         assert_eq!(
-            CardBrand::from_aid(&[0xA0, 0, 0, 3, 0x71, 0x00, 0x01]),
+            CardBrand::from_pan_digits(b"5061000000000000007"),
             CardBrand::Verve
         );
         assert_eq!(
-            CardBrand::from_aid(&[0xA0, 0, 0, 0, 3, 0x10, 0x10]),
-            CardBrand::Visa
+            CardBrand::from_pan_digits(b"6500020000000000"),
+            CardBrand::Verve
         );
-        assert_eq!(CardBrand::from_aid(&[0xA0, 0, 0]), CardBrand::Unknown);
+        assert_eq!(
+            CardBrand::from_pan_digits(b"3400000000000009"),
+            CardBrand::Amex
+        );
+        assert_eq!(CardBrand::from_pan_digits(b""), CardBrand::Other);
+        assert_eq!(
+            brand_of_aid(&[0xA0, 0, 0, 3, 0x71, 0x00, 0x01]),
+            Some(CardBrand::Verve)
+        );
+        assert_eq!(
+            brand_of_aid(&[0xA0, 0, 0, 0, 3, 0x10, 0x10]),
+            Some(CardBrand::Visa)
+        );
+        assert_eq!(brand_of_aid(&[0xA0, 0, 0]), None);
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod virtual_device;
 
 pub use card::{
     Application, CardBrand, CardDataError, CardRead, Expiry, ReaderError, ReaderInfo, SecretPan,
+    brand_label, brand_of_aid,
 };
 pub use framebuffer::{Framebuffer, PngError, decode_png_rgb888};
 pub use traits::{

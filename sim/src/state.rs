@@ -12,7 +12,7 @@ use proto::wire::{
     DeclineReason, Heartbeat, Operator, Payment, PaymentEvent, PaymentEventStatus, PaymentStatus,
     PaymentTransaction, PosTerminal, Reconciliation, RecordStatus, ReversalStatus, Scenario,
     Session, SessionStatus, TerminalInfo, TerminalStatus, Timestamp, TransactionAnswer,
-    TransactionKind, TransactionRecord, TransactionSubmission, WebhookEventType, codes,
+    TransactionRecord, TransactionSubmission, TxKind, WebhookEventType, codes,
 };
 use proto::{Currency, Money, PaymentId, Reference, SessionId, TerminalId, Total};
 use rand::Rng;
@@ -642,7 +642,7 @@ impl State {
                 continue;
             }
             match (r.kind, r.status) {
-                (TransactionKind::Sale, RecordStatus::Approved) => {
+                (TxKind::Sale, RecordStatus::Approved) => {
                     ok += 1;
                     total = total.add(r.amount);
                     by_channel.entry("pos".into()).or_default().add(r.amount);
@@ -651,9 +651,9 @@ impl State {
                         .or_default()
                         .add(r.amount);
                 }
-                (TransactionKind::Sale, _) => failed += 1,
-                (TransactionKind::Refund, RecordStatus::Approved) => refunds.add(r.amount),
-                (TransactionKind::Refund, _) => {}
+                (TxKind::Sale, _) => failed += 1,
+                (TxKind::Refund, RecordStatus::Approved) => refunds.add(r.amount),
+                (TxKind::Refund, _) => {}
             }
         }
         let pending = self
@@ -661,7 +661,7 @@ impl State {
             .values()
             .filter(|p| {
                 &p.payment.session_id == session_id
-                    && p.payment.kind == TransactionKind::Sale
+                    && p.payment.kind == TxKind::Sale
                     && !p.payment.status.is_final()
             })
             .count() as u64;
@@ -1078,7 +1078,7 @@ impl State {
         let policy = req.offline_policy.unwrap_or_default();
         let payment = Payment {
             payment_id: payment_id.clone(),
-            kind: TransactionKind::Sale,
+            kind: TxKind::Sale,
             terminal_id: req.terminal_id.clone(),
             session_id: sid,
             amount,
@@ -1174,7 +1174,7 @@ impl State {
     /// What an abort has come to so far: `Ok(Some)` aborted, `Err` refused,
     /// `Ok(None)` still open.
     pub fn abort_outcome(p: &PaymentRec) -> Result<Option<Payment>, ApiErr> {
-        if p.payment.kind != TransactionKind::Sale {
+        if p.payment.kind != TxKind::Sale {
             return Err(ApiErr::conflict(
                 "not_abortable",
                 "only sales can be aborted",
@@ -1260,7 +1260,7 @@ impl State {
     fn refunded_so_far(&self, original: &Reference) -> Money {
         let mut sum = Money::ZERO;
         for t in self.transactions.values() {
-            if t.record.kind == TransactionKind::Refund
+            if t.record.kind == TxKind::Refund
                 && t.record.status == RecordStatus::Approved
                 && t.record.original_reference.as_ref() == Some(original)
             {
@@ -1269,7 +1269,7 @@ impl State {
         }
         // Refunds requested but not settled yet also count against the sale.
         for p in self.payments.values() {
-            if p.payment.kind == TransactionKind::Refund
+            if p.payment.kind == TxKind::Refund
                 && !p.payment.status.is_final()
                 && p.payment.original_reference.as_ref() == Some(original)
             {
@@ -1300,7 +1300,7 @@ impl State {
             .transactions
             .get(&reference)
             .ok_or_else(|| ApiErr::not_found("transaction", transaction_id))?;
-        if tx.record.kind != TransactionKind::Sale || tx.record.status != RecordStatus::Approved {
+        if tx.record.kind != TxKind::Sale || tx.record.status != RecordStatus::Approved {
             return Err(ApiErr::conflict(
                 "not_refundable",
                 "only an approved, not reversed sale can be refunded",
@@ -1328,7 +1328,7 @@ impl State {
         let payment_id: PaymentId = sim_id(short_id("pay_"));
         let payment = Payment {
             payment_id: payment_id.clone(),
-            kind: TransactionKind::Refund,
+            kind: TxKind::Refund,
             terminal_id: tid.clone(),
             session_id: sid,
             amount,
@@ -1481,7 +1481,7 @@ impl State {
             _ => None,
         };
         match sub.kind {
-            TransactionKind::Sale => {
+            TxKind::Sale => {
                 if sub.original_reference.is_some() {
                     return Err(ApiErr::unprocessable(
                         "invalid_original_reference",
@@ -1496,7 +1496,7 @@ impl State {
                     };
                 }
             }
-            TransactionKind::Refund => {
+            TxKind::Refund => {
                 let Some(orig) = &sub.original_reference else {
                     return Err(ApiErr::bad_request(
                         "missing_original_reference",
@@ -1505,7 +1505,7 @@ impl State {
                 };
                 let valid = self.transactions.get(orig).filter(|o| {
                     &o.record.terminal_id == tid
-                        && o.record.kind == TransactionKind::Sale
+                        && o.record.kind == TxKind::Sale
                         && o.record.status == RecordStatus::Approved
                 });
                 match valid {
@@ -1515,7 +1515,7 @@ impl State {
                             .transactions
                             .values()
                             .filter(|t| {
-                                t.record.kind == TransactionKind::Refund
+                                t.record.kind == TxKind::Refund
                                     && t.record.status == RecordStatus::Approved
                                     && t.record.original_reference.as_ref() == Some(orig)
                             })
@@ -1610,12 +1610,7 @@ impl State {
                 // settles a payment still open.
                 if approved || !p.payment.status.is_final() {
                     p.payment.status = status;
-                    p.payment.reason = decline.map(|d| {
-                        serde_json::to_value(d)
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_owned))
-                            .unwrap_or_default()
-                    });
+                    p.payment.reason = decline.map(|d| d.as_str().to_owned());
                     p.payment.updated_at = now;
                     p.payment.transaction = Some(PaymentTransaction {
                         transaction_id,

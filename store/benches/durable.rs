@@ -128,8 +128,8 @@ impl Payments {
             card: Card::new(
                 "9f2c4e1a0b7d3e6f8a1c2b4d6e8f0a1b",
                 "1111",
-                "visa",
-                "contactless",
+                store::CardBrand::Visa,
+                store::EntryMode::Contactless,
             )
             .unwrap(),
             seq: 0,

@@ -107,3 +107,10 @@ impl StoreError {
 pub(crate) fn sql(op: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
     move |e| StoreError::from_sqlite(op, e)
 }
+
+impl From<proto::UnknownValue> for StoreError {
+    /// A stored enum text no variant knows: the row is invalid data.
+    fn from(e: proto::UnknownValue) -> Self {
+        StoreError::Invalid(e.to_string())
+    }
+}

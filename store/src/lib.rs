@@ -12,8 +12,8 @@
 //!
 //! ```
 //! use proto::{Money, Reference, TerminalId};
-//! use store::{Card, Change, Decision, DecisionMode, NewOutboxItem, NewTransaction,
-//!             OutboxKind, Store, TxState, TxUpdate};
+//! use store::{Card, CardBrand, Change, Decision, DecisionMode, NewOutboxItem, NewTransaction,
+//!             EntryMode, OutboxKind, Store, TxState, TxUpdate};
 //!
 //! # let dir = tempfile::tempdir().unwrap();
 //! let store = Store::open(dir.path().join("ledger.db"))?;
@@ -24,7 +24,7 @@
 //! let amount = Money::parse_positive("1500.50").unwrap();
 //! store.record(&Change::insert(now, NewTransaction::sale(reference.clone(), amount)))?;
 //! // 2. Card read, decided offline: the outcome and its forward commit together.
-//! let card = Card::new("9f2c4e1a0b7d3e6f8a1c2b4d6e8f0a1b", "1111", "visa", "contactless")?;
+//! let card = Card::new("9f2c4e1a0b7d3e6f8a1c2b4d6e8f0a1b", "1111", CardBrand::Visa, EntryMode::Contactless)?;
 //! let forward = NewOutboxItem::new(OutboxKind::Transaction, serde_json::json!({"offline": true}))
 //!     .for_reference(reference.clone());
 //! store.record(&Change::update(now + 900, reference.clone(), TxUpdate {
@@ -50,7 +50,7 @@ pub use async_store::AsyncStore;
 pub use db::{AuditEntry, KEY_REFERENCE_SEQUENCE, Pragmas, Store, StoreOptions};
 pub use error::StoreError;
 pub use model::{
-    ApprovedTotals, Card, Change, CountTotal, Decision, DecisionMode, Jitter, NewOutboxItem,
-    NewTransaction, OfflineExposure, OutboxId, OutboxItem, OutboxKind, OutboxStats, Page,
-    RetryPolicy, Totals, Transaction, TxKind, TxState, TxUpdate, TxWrite, UnixMillis,
+    ApprovedTotals, Card, CardBrand, Change, CountTotal, Decision, DecisionMode, EntryMode, Jitter,
+    NewOutboxItem, NewTransaction, OfflineExposure, OutboxId, OutboxItem, OutboxKind, OutboxStats,
+    Page, RetryPolicy, Totals, Transaction, TxKind, TxState, TxUpdate, TxWrite, UnixMillis,
 };

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
+pub use proto::{CardBrand, DecisionMode, EntryMode, TxKind, TxState};
 use proto::{Currency, Money, PaymentId, Reference};
 
 use crate::StoreError;
@@ -49,88 +50,6 @@ macro_rules! text_enum {
 }
 
 text_enum!(
-    /// Sale or refund.
-    TxKind, "transaction kind" {
-        Sale => "sale",
-        Refund => "refund",
-    }
-);
-
-text_enum!(
-    /// Where a transaction stands. See [`TxState::can_become`] for the
-    /// transitions the store accepts.
-    TxState, "transaction state" {
-        /// Created, reference committed, nothing decided.
-        Pending => "pending",
-        /// Online authorization sent; answer not yet known.
-        Authorizing => "authorizing",
-        /// Approved (online, or an offline approval the backend confirmed).
-        Approved => "approved",
-        /// Declined online.
-        Declined => "declined",
-        /// Approved by the terminal within offline limits; not yet confirmed.
-        OfflineApproved => "offline_approved",
-        /// The backend later declined an offline approval.
-        OfflineDeclined => "offline_declined",
-        /// Cancelled before a card was read.
-        Aborted => "aborted",
-        /// No card presented in time.
-        TimedOut => "timed_out",
-        /// Could not complete (e.g. card read error); nothing was sent.
-        Failed => "failed",
-        /// Outcome unknown and shown as declined; a reversal is queued.
-        ReversalPending => "reversal_pending",
-        /// The backend acknowledged the reversal.
-        Reversed => "reversed",
-    }
-);
-
-impl TxState {
-    /// Whether a transaction may move from `self` to `next`. Staying in the
-    /// same state is allowed (to fill in fields). Final states never change.
-    pub fn can_become(self, next: TxState) -> bool {
-        use TxState::*;
-        if self == next {
-            return true;
-        }
-        match self {
-            Pending => matches!(
-                next,
-                Authorizing
-                    | Approved
-                    | Declined
-                    | OfflineApproved
-                    | Aborted
-                    | TimedOut
-                    | Failed
-                    | ReversalPending
-            ),
-            Authorizing => matches!(
-                next,
-                Approved | Declined | OfflineApproved | Failed | ReversalPending
-            ),
-            OfflineApproved => matches!(next, Approved | OfflineDeclined | ReversalPending),
-            Approved => matches!(next, ReversalPending),
-            ReversalPending => matches!(next, Reversed),
-            Declined | OfflineDeclined | Aborted | TimedOut | Failed | Reversed => false,
-        }
-    }
-
-    /// True for states that count as money taken (sales) or given (refunds).
-    pub fn is_approved(self) -> bool {
-        matches!(self, TxState::Approved | TxState::OfflineApproved)
-    }
-}
-
-text_enum!(
-    /// How a payment was decided.
-    DecisionMode, "decision" {
-        Online => "online",
-        Offline => "offline",
-    }
-);
-
-text_enum!(
     /// What an outbox item carries.
     OutboxKind, "outbox kind" {
         PaymentEvent => "payment_event",
@@ -160,22 +79,20 @@ impl Decision {
 pub struct Card {
     token: String,
     last4: String,
-    brand: String,
-    entry_mode: String,
+    brand: CardBrand,
+    entry_mode: EntryMode,
 }
 
 impl Card {
     /// `token`: 32–128 lowercase hex digits (a keyed hash of the PAN; a PAN,
-    /// at most 19 digits, can never pass). `last4`: four digits. `brand`,
-    /// `entry_mode`: 1–32 of `[a-z0-9_]`.
+    /// at most 19 digits, can never pass). `last4`: four digits.
     pub fn new(
         token: impl Into<String>,
         last4: impl Into<String>,
-        brand: impl Into<String>,
-        entry_mode: impl Into<String>,
+        brand: CardBrand,
+        entry_mode: EntryMode,
     ) -> Result<Self, StoreError> {
-        let (token, last4, brand, entry_mode) =
-            (token.into(), last4.into(), brand.into(), entry_mode.into());
+        let (token, last4) = (token.into(), last4.into());
         let hex = |b: u8| b.is_ascii_digit() || (b'a'..=b'f').contains(&b);
         if !(32..=128).contains(&token.len()) || !token.bytes().all(hex) {
             return Err(StoreError::InvalidInput(
@@ -186,16 +103,6 @@ impl Card {
             return Err(StoreError::InvalidInput(
                 "card last4 must be four digits".into(),
             ));
-        }
-        for (what, v) in [("card brand", &brand), ("card entry mode", &entry_mode)] {
-            let ok = (1..=32).contains(&v.len())
-                && v.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-            if !ok {
-                return Err(StoreError::InvalidInput(format!(
-                    "{what} must be 1 to 32 of [a-z0-9_]"
-                )));
-            }
         }
         Ok(Card {
             token,
@@ -211,11 +118,11 @@ impl Card {
     pub fn last4(&self) -> &str {
         &self.last4
     }
-    pub fn brand(&self) -> &str {
-        &self.brand
+    pub fn brand(&self) -> CardBrand {
+        self.brand
     }
-    pub fn entry_mode(&self) -> &str {
-        &self.entry_mode
+    pub fn entry_mode(&self) -> EntryMode {
+        self.entry_mode
     }
 }
 

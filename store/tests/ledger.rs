@@ -596,48 +596,64 @@ fn a_full_disk_is_typed_and_loses_nothing_committed() {
 
 #[test]
 fn card_data_is_validated_at_the_boundary() {
-    use store::Card;
+    use store::{Card, CardBrand::Visa, EntryMode::Contactless};
+    let token = "9f2c4e1a0b7d3e6f8a1c2b4d6e8f0a1b";
     assert!(
-        Card::new("4111111111111111", "1111", "visa", "contactless").is_err(),
+        Card::new("4111111111111111", "1111", Visa, Contactless).is_err(),
         "a PAN is no token"
     );
-    assert!(
-        Card::new(
-            "9F2C4E1A0B7D3E6F8A1C2B4D6E8F0A1B",
-            "1111",
-            "visa",
-            "contactless"
-        )
-        .is_err()
+    assert!(Card::new(token.to_uppercase(), "1111", Visa, Contactless).is_err());
+    assert!(Card::new(token, "111", Visa, Contactless).is_err());
+    assert!(Card::new(token, "11a1", Visa, Contactless).is_err());
+    assert!(Card::new(token, "1111", Visa, Contactless).is_ok());
+}
+
+#[test]
+fn a_stored_card_brand_or_entry_mode_no_enum_knows_is_invalid_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.db");
+    let store = Store::open(&path).unwrap();
+    let r = reference(1);
+    store
+        .record(&pending_sale_with_forward(T0, &r, 100))
+        .unwrap();
+    store
+        .record(&Change::update(
+            T0 + 1,
+            r.clone(),
+            TxUpdate {
+                state: Some(TxState::Authorizing),
+                card: Some(card()),
+                ..TxUpdate::default()
+            },
+        ))
+        .unwrap();
+    assert_eq!(
+        store
+            .transaction(&r)
+            .unwrap()
+            .unwrap()
+            .card
+            .unwrap()
+            .brand(),
+        store::CardBrand::Visa
     );
-    assert!(
-        Card::new(
-            "9f2c4e1a0b7d3e6f8a1c2b4d6e8f0a1b",
-            "111",
-            "visa",
-            "contactless"
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    for (column, value) in [("card_brand", "Visa Card"), ("card_entry_mode", "tap")] {
+        raw.execute(
+            &format!("UPDATE transactions SET {column} = ?1 WHERE reference = ?2"),
+            rusqlite::params![value, r.as_str()],
         )
-        .is_err()
-    );
-    assert!(
-        Card::new(
-            "9f2c4e1a0b7d3e6f8a1c2b4d6e8f0a1b",
-            "1111",
-            "Visa Card",
-            "contactless"
+        .unwrap();
+        let err = store.transaction(&r).unwrap_err();
+        assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
+        assert!(err.to_string().contains(value), "{err}");
+        raw.execute(
+            "UPDATE transactions SET card_brand = 'visa', card_entry_mode = 'contactless'",
+            [],
         )
-        .is_err()
-    );
-    assert!(Card::new("9f2c4e1a0b7d3e6f8a1c2b4d6e8f0a1b", "1111", "visa", "").is_err());
-    assert!(
-        Card::new(
-            "9f2c4e1a0b7d3e6f8a1c2b4d6e8f0a1b",
-            "1111",
-            "visa",
-            "contactless"
-        )
-        .is_ok()
-    );
+        .unwrap();
+    }
 }
 
 #[tokio::test]

@@ -188,7 +188,15 @@ fn seed(ledger: &Path, tid: &proto::TerminalId, count: u64, queued: bool) -> Dur
     } else {
         TxState::Approved
     };
-    tx.card = Some(store::Card::new(token(seq), "1111", "visa", "contactless").expect("card"));
+    tx.card = Some(
+        store::Card::new(
+            token(seq),
+            "1111",
+            store::CardBrand::Visa,
+            store::EntryMode::Contactless,
+        )
+        .expect("card"),
+    );
     tx.captured_at = Some(now_ms);
     tx.decision = Some(
         store::Decision::new(
@@ -210,7 +218,7 @@ fn seed(ledger: &Path, tid: &proto::TerminalId, count: u64, queued: bool) -> Dur
         let sub = wire::TransactionSubmission {
             reference: reference.clone(),
             payment_id: None,
-            kind: wire::TransactionKind::Sale,
+            kind: wire::TxKind::Sale,
             amount,
             currency: Currency::Ngn,
             card: wire::Card {

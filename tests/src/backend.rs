@@ -455,10 +455,7 @@ pub async fn send_enveloped<T: DeserializeOwned>(what: &str, rb: RequestBuilder)
 }
 
 /// Counts and totals of the approved transactions in a statement.
-pub fn approved_in(
-    statement: &[TransactionRecord],
-    kind: proto::wire::TransactionKind,
-) -> (u64, u64) {
+pub fn approved_in(statement: &[TransactionRecord], kind: proto::wire::TxKind) -> (u64, u64) {
     statement
         .iter()
         .filter(|r| r.kind == kind && r.status == proto::wire::RecordStatus::Approved)

@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use proto::wire::{RecordStatus, TransactionKind};
-use store::{Page, Store, TxKind, TxState};
+use proto::wire::{RecordStatus, TxKind};
+use store::{Page, Store, TxState};
 
 use crate::error::{HarnessError, Result};
 use crate::scenario::Scene;
@@ -153,8 +153,8 @@ pub async fn reconcile(scene: &Scene) -> Result<Report> {
                     r.reference.to_string(),
                     (
                         match r.kind {
-                            TransactionKind::Sale => "sale",
-                            TransactionKind::Refund => "refund",
+                            TxKind::Sale => "sale",
+                            TxKind::Refund => "refund",
                         }
                         .to_owned(),
                         r.amount.minor(),

@@ -258,10 +258,7 @@ impl Scene {
                 "GET /v1/payments/{} -> approved, ref {}, {} *{}{}{}",
                 done.payment_id,
                 tx.reference,
-                serde_json::to_value(tx.card.brand)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default(),
+                tx.card.brand.as_str(),
                 tx.card.last4.as_str(),
                 tx.auth_code
                     .as_deref()
@@ -607,9 +604,6 @@ pub trait StatusStr {
 
 impl StatusStr for Session {
     fn status_str(&self) -> String {
-        serde_json::to_value(self.status)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default()
+        self.status.as_str().to_owned()
     }
 }

@@ -154,11 +154,11 @@ async fn restore(
                 restored.interrupted.push(InterruptedTx {
                     reference: tx.reference,
                     payment_id: tx.payment_id,
-                    state: mapping::core_state(tx.state),
+                    state: tx.state,
                 })
             }
             store::TxState::OfflineApproved => restored.offline_queue.push(QueuedOffline {
-                kind: mapping::core_kind(tx.kind),
+                kind: tx.kind,
                 amount: tx.amount,
                 captured_at: UnixMillis(tx.captured_at.unwrap_or(tx.created_at)),
                 reference: tx.reference,
@@ -167,11 +167,9 @@ async fn restore(
         }
     }
     if let Some(s) = store.kv_get(sync::KV_SESSION_STATUS.into()).await? {
-        if let Ok(status) =
-            serde_json::from_value::<proto::wire::SessionStatus>(serde_json::Value::String(s))
-        {
-            restored.session = sync::heartbeat::core_session(status);
-            if restored.session != core::SessionState::Active {
+        if let Ok(status) = s.parse::<core::SessionStatus>() {
+            restored.session = status;
+            if restored.session != core::SessionStatus::Active {
                 restored.totals = Some(sync::session_totals(store).await?);
             }
         }

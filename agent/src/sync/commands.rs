@@ -200,8 +200,8 @@ pub async fn original_sale(
     };
     Ok(Some(core::OriginalSale {
         reference: tx.reference.clone(),
-        kind: mapping::core_kind(tx.kind),
-        state: mapping::core_state(tx.state),
+        kind: tx.kind,
+        state: tx.state,
         amount: tx.amount,
         refundable_left,
         card_token: core::CardToken(card.token().to_string()),

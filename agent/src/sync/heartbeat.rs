@@ -34,15 +34,6 @@ pub fn agent_state(s: &CoreStatus) -> AgentState {
     }
 }
 
-pub fn core_session(s: wire::SessionStatus) -> core::SessionState {
-    match s {
-        wire::SessionStatus::Pending => core::SessionState::Pending,
-        wire::SessionStatus::Active => core::SessionState::Active,
-        wire::SessionStatus::Closed => core::SessionState::Closed,
-        wire::SessionStatus::Cancelled => core::SessionState::Cancelled,
-    }
-}
-
 /// The backend's limits in the core's terms; fields it leaves out keep
 /// the configured value (the core takes the stricter of the two anyway).
 pub fn core_limits(
@@ -183,10 +174,7 @@ async fn session_changed(
         .store
         .kv_set(
             super::KV_SESSION_STATUS.to_string(),
-            serde_json::to_value(status)
-                .ok()
-                .and_then(|v| v.as_str().map(String::from))
-                .unwrap_or_default(),
+            status.as_str().to_string(),
             task.clock.wall_ms(),
         )
         .await
@@ -199,14 +187,7 @@ async fn session_changed(
         super::session_totals(&task.store).await.ok()
     };
     tracing::info!(status = ?status, "session status");
-    send(
-        task,
-        Input::SessionStatus {
-            status: core_session(status),
-            totals,
-        },
-    )
-    .await
+    send(task, Input::SessionStatus { status, totals }).await
 }
 
 async fn send(task: &HeartbeatTask, input: Input) -> Result<(), RunError> {

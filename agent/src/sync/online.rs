@@ -60,7 +60,7 @@ impl Online {
                     core::AckStatus::Accepted => proto::wire::AckStatus::Accepted,
                     core::AckStatus::Rejected => proto::wire::AckStatus::Rejected,
                 },
-                reason: ack.reason.map(mapping::wire_ack_reason),
+                reason: ack.reason,
             };
             let mut delay = Duration::from_millis(500);
             for attempt in 1..=4 {
@@ -155,9 +155,8 @@ pub async fn authorize(
             proto::wire::AuthStatus::Declined => AuthResult::Declined {
                 reason: answer
                     .decline_reason
-                    .and_then(|d| serde_json::to_value(d).ok())
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_else(|| "declined".to_string()),
+                    .map_or("declined", |d| d.as_str())
+                    .to_string(),
             },
         },
         Err(e) if e.is_retryable() || is_unreachable(&e) => {

@@ -306,9 +306,8 @@ async fn send(task: &OutboxDrainer, item: &store::OutboxItem) -> Sent {
                     wire::AuthStatus::Declined => ForwardOutcome::Declined {
                         reason: answer
                             .decline_reason
-                            .and_then(|d| serde_json::to_value(d).ok())
-                            .and_then(|v| v.as_str().map(str::to_string))
-                            .unwrap_or_else(|| "declined".to_string()),
+                            .map_or("declined", |d| d.as_str())
+                            .to_string(),
                     },
                 };
                 Sent::Done(Some(Input::Forwarded {

@@ -19,7 +19,7 @@ use proto::{Currency, Money};
 use tlv::{Tag, Tlv, TlvError, tags};
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::card::{Application, CardBrand, CardDataError, CardRead, Expiry, SecretPan};
+use crate::card::{Application, CardDataError, CardRead, Expiry, SecretPan, brand_of_aid};
 
 /// Terminal data used to fill the card's PDOL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -277,10 +277,7 @@ pub async fn read_card<T: ApduTransport>(
 
     // 5. Extract PAN, expiry; decide brand.
     let (pan, expiry) = extract_pan_and_expiry(&records)?;
-    let brand = CardBrand::from_aid(&aid);
-    if brand == CardBrand::Unknown {
-        return Err(EmvError::UnsupportedBrand);
-    }
+    let brand = brand_of_aid(&aid).ok_or(EmvError::UnsupportedBrand)?;
     Ok(CardRead::new(
         pan,
         expiry,
@@ -368,7 +365,7 @@ fn choose_application(ppse: &[Tlv]) -> Result<Vec<u8>, EmvError> {
         let Some(aid) = entry.find(tags::AID).and_then(Tlv::bytes) else {
             continue;
         };
-        if !(5..=16).contains(&aid.len()) || CardBrand::from_aid(aid) == CardBrand::Unknown {
+        if !(5..=16).contains(&aid.len()) || brand_of_aid(aid).is_none() {
             continue;
         }
         let priority = entry
@@ -722,7 +719,7 @@ mod tests {
         };
         let card = read_card(&mut script, &terminal()).await.unwrap();
         assert_eq!(script.next, script.steps.len());
-        assert_eq!(card.brand(), CardBrand::Mastercard);
+        assert_eq!(card.brand(), crate::CardBrand::Mastercard);
         assert_eq!(card.last4(), "4444");
         assert_eq!(card.expiry(), Expiry::new(2030, 7).unwrap());
         assert_eq!(card.application().label.as_deref(), Some("MC"));

@@ -72,12 +72,12 @@ impl TestCard {
             ));
         };
         let pan = SecretPan::new(pan).map_err(|e| ReaderError::Fault(e.to_string()))?;
-        let brand = CardBrand::from_pan(pan.expose());
+        let brand = CardBrand::from_pan_digits(pan.expose().as_bytes());
         let (label, aid): (&str, &[u8]) = match brand {
             CardBrand::Visa => ("VISA CREDIT", &[0xA0, 0x00, 0x00, 0x00, 0x03, 0x10, 0x10]),
             CardBrand::Mastercard => ("MASTERCARD", &[0xA0, 0x00, 0x00, 0x00, 0x04, 0x10, 0x10]),
             CardBrand::Verve => ("VERVE", &[0xA0, 0x00, 0x00, 0x03, 0x71, 0x00, 0x01]),
-            CardBrand::Unknown => ("CARD", &[]),
+            _ => ("CARD", &[]),
         };
         let expiry =
             Expiry::new(EXPIRY.0, EXPIRY.1).map_err(|e| ReaderError::Fault(e.to_string()))?;

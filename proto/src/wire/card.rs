@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use crate::domain::{CardBrand, EntryMode};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Why card data was refused.
@@ -89,27 +90,6 @@ impl<'de> Deserialize<'de> for Last4 {
         let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
         Last4::new(&s).map_err(serde::de::Error::custom)
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CardBrand {
-    Visa,
-    Mastercard,
-    Verve,
-    Amex,
-    Discover,
-    Unionpay,
-    Other,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EntryMode {
-    Contactless,
-    Chip,
-    Magstripe,
-    Manual,
 }
 
 /// The card as the terminal sends it: never a PAN, never a name.

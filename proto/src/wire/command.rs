@@ -1,6 +1,7 @@
 //! SPEC 4.3 terminal commands: the [`Command`]s of the SSE stream, their
 //! acknowledgements, and the payment events the terminal reports.
 
+use crate::domain::{AckReason, AckStatus, PaymentEventStatus};
 use serde::{Deserialize, Serialize};
 
 use super::{OfflinePolicy, PaymentMetadata, Timestamp};
@@ -43,55 +44,12 @@ pub struct Command {
     pub body: CommandBody,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AckStatus {
-    Accepted,
-    Rejected,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AckReason {
-    Busy,
-    Expired,
-    SessionClosed,
-    UnknownTransaction,
-    AmountExceedsRefundable,
-    OfflineLimit,
-    InvalidRequest,
-}
-
-impl AckReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AckReason::Busy => "busy",
-            AckReason::Expired => "expired",
-            AckReason::SessionClosed => "session_closed",
-            AckReason::UnknownTransaction => "unknown_transaction",
-            AckReason::AmountExceedsRefundable => "amount_exceeds_refundable",
-            AckReason::OfflineLimit => "offline_limit",
-            AckReason::InvalidRequest => "invalid_request",
-        }
-    }
-}
-
 /// `POST /v1/terminals/:tid/commands/:command_id/ack`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommandAck {
     pub status: AckStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<AckReason>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PaymentEventStatus {
-    InProgress,
-    Aborted,
-    AbortTooLate,
-    TimedOut,
-    Failed,
 }
 
 /// `POST /v1/terminals/:tid/payments/:payment_id/events`.

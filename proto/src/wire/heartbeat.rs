@@ -1,19 +1,20 @@
 //! SPEC 4.3 heartbeat: the terminal's [`Heartbeat`] and the answer with the
 //! backend's offline limits.
 
+use crate::text_enum::text_enum;
 use serde::{Deserialize, Serialize};
 
 use super::{SessionStatus, Timestamp};
 use crate::money::{Money, Total};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AgentState {
-    Booting,
-    Idle,
-    Busy,
-    SessionClosed,
-    Error,
+text_enum! {
+    pub enum AgentState: "agent state" {
+        Booting = "booting",
+        Idle = "idle",
+        Busy = "busy",
+        SessionClosed = "session_closed",
+        Error = "error",
+    }
 }
 
 /// Health of the hardware, free-form per device (e.g. `"ok"`,

@@ -42,22 +42,24 @@ mod timestamp;
 mod transaction;
 mod webhook;
 
-pub use card::{Card, CardBrand, CardError, CardSummary, CardToken, EntryMode, Last4};
-pub use command::{
-    AckReason, AckStatus, Command, CommandAck, CommandBody, PaymentEvent, PaymentEventStatus,
+pub use crate::domain::{
+    AckReason, AckStatus, CardBrand, EntryMode, OfflinePolicy, PaymentEventStatus, SessionStatus,
+    TxKind,
 };
+pub use card::{Card, CardError, CardSummary, CardToken, Last4};
+pub use command::{Command, CommandAck, CommandBody, PaymentEvent};
 pub use envelope::{ApiError, Envelope, codes};
 pub use heartbeat::{AgentState, HalReport, Heartbeat, HeartbeatAnswer, OfflineLimits};
 pub use page::{Page, PageQuery};
 pub use partner::{
-    CreatePayment, CreateRefund, OfflinePolicy, Payment, PaymentMetadata, PaymentStatus,
-    PaymentTransaction, RefundQuery, TerminalInfo, TerminalsQuery, TransactionKind,
+    CreatePayment, CreateRefund, Payment, PaymentMetadata, PaymentStatus, PaymentTransaction,
+    RefundQuery, TerminalInfo, TerminalsQuery,
 };
 pub use provision::ProvisionResponse;
 pub use sandbox::{ActiveScenario, Scenario, ScenarioError, Scenarios, SetScenario};
 pub use session::{
     Collection, CollectionAccount, CountTotal, CreateOperator, CreateSession, Operator,
-    OperatorRole, PosTerminal, Reconciliation, Session, SessionStatus, TerminalStatus,
+    OperatorRole, PosTerminal, Reconciliation, Session, TerminalStatus,
 };
 pub use timestamp::{Timestamp, TimestampError};
 pub use transaction::{
@@ -103,7 +105,7 @@ mod tests {
         let sub = TransactionSubmission {
             reference: Reference::new("r-1").unwrap(),
             payment_id: None,
-            kind: TransactionKind::Sale,
+            kind: TxKind::Sale,
             amount: Money::parse("1.00").unwrap(),
             currency: Currency::Ngn,
             card: serde_json::from_value(card_json()).unwrap(),

@@ -1,5 +1,7 @@
 //! SPEC 4.2 Partner API: the terminals list, payments and refunds.
 
+use crate::domain::{OfflinePolicy, TxKind};
+use crate::text_enum::text_enum;
 use serde::{Deserialize, Serialize};
 
 use super::{CardSummary, DeclineReason, TerminalStatus, Timestamp};
@@ -41,14 +43,6 @@ pub struct PaymentMetadata {
     pub pos_merchant_id: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OfflinePolicy {
-    #[default]
-    PreferOnline,
-    RequireOnline,
-}
-
 /// `POST /v1/payments` (with `Idempotency-Key`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreatePayment {
@@ -67,29 +61,22 @@ pub struct CreatePayment {
     pub expires_at: Option<Timestamp>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PaymentStatus {
-    Pending,
-    InProgress,
-    Approved,
-    Declined,
-    Aborted,
-    TimedOut,
-    Failed,
+text_enum! {
+    pub enum PaymentStatus: "payment status" {
+        Pending = "pending",
+        InProgress = "in_progress",
+        Approved = "approved",
+        Declined = "declined",
+        Aborted = "aborted",
+        TimedOut = "timed_out",
+        Failed = "failed",
+    }
 }
 
 impl PaymentStatus {
     pub fn is_final(self) -> bool {
         !matches!(self, PaymentStatus::Pending | PaymentStatus::InProgress)
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TransactionKind {
-    Sale,
-    Refund,
 }
 
 /// The transaction behind a payment, as the partner sees it.
@@ -111,7 +98,7 @@ pub struct PaymentTransaction {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Payment {
     pub payment_id: PaymentId,
-    pub kind: TransactionKind,
+    pub kind: TxKind,
     pub terminal_id: TerminalId,
     pub session_id: SessionId,
     pub amount: Money,

@@ -3,20 +3,13 @@
 
 use std::collections::BTreeMap;
 
+use crate::domain::SessionStatus;
+use crate::text_enum::text_enum;
 use serde::{Deserialize, Serialize};
 
 use super::{Metadata, Timestamp};
 use crate::ids::{SessionId, TerminalId};
 use crate::money::{Currency, Money, Total};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SessionStatus {
-    Pending,
-    Active,
-    Closed,
-    Cancelled,
-}
 
 /// What a session collects through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -57,12 +50,12 @@ pub struct CollectionAccount {
     pub bank_name: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TerminalStatus {
-    Online,
-    Offline,
-    Busy,
+text_enum! {
+    pub enum TerminalStatus: "terminal status" {
+        Online = "online",
+        Offline = "offline",
+        Busy = "busy",
+    }
 }
 
 /// A terminal of a session, as listed in the session.
@@ -100,13 +93,14 @@ pub struct Session {
     pub closed_at: Option<Timestamp>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OperatorRole {
-    #[default]
-    Cashier,
-    Supervisor,
-    Manager,
+text_enum! {
+    #[derive(Default)]
+    pub enum OperatorRole: "operator role" {
+        #[default]
+        Cashier = "cashier",
+        Supervisor = "supervisor",
+        Manager = "manager",
+    }
 }
 
 /// `POST /v1/sessions/:id/operators`.

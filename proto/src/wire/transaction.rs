@@ -1,9 +1,10 @@
 //! SPEC 4.3 transactions: forwarding a transaction and its answer, the
 //! backend's records and the terminal statement, and reversals.
 
+use crate::text_enum::text_enum;
 use serde::{Deserialize, Serialize};
 
-use super::{Card, CardSummary, Page, Timestamp, TransactionKind};
+use super::{Card, CardSummary, Page, Timestamp, TxKind};
 use crate::ids::{PaymentId, Reference, SessionId, TerminalId};
 use crate::money::{Currency, Money};
 
@@ -13,7 +14,7 @@ pub struct TransactionSubmission {
     pub reference: Reference,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_id: Option<PaymentId>,
-    pub kind: TransactionKind,
+    pub kind: TxKind,
     pub amount: Money,
     pub currency: Currency,
     pub card: Card,
@@ -25,23 +26,23 @@ pub struct TransactionSubmission {
     pub original_reference: Option<Reference>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AuthStatus {
-    Approved,
-    Declined,
+text_enum! {
+    pub enum AuthStatus: "auth status" {
+        Approved = "approved",
+        Declined = "declined",
+    }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DeclineReason {
-    CardDeclined,
-    InsufficientFunds,
-    DoNotHonor,
-    AmountExceedsRefundable,
-    UnknownTransaction,
-    /// A reversal for this reference reached the backend first.
-    Reversed,
+text_enum! {
+    pub enum DeclineReason: "decline reason" {
+        CardDeclined = "card_declined",
+        InsufficientFunds = "insufficient_funds",
+        DoNotHonor = "do_not_honor",
+        AmountExceedsRefundable = "amount_exceeds_refundable",
+        UnknownTransaction = "unknown_transaction",
+        /// A reversal for this reference reached the backend first.
+        Reversed = "reversed",
+    }
 }
 
 /// The answer to a transaction submission.
@@ -56,29 +57,19 @@ pub struct TransactionAnswer {
     pub decline_reason: Option<DeclineReason>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Channel {
-    Pos,
-    Account,
+text_enum! {
+    pub enum Channel: "channel" {
+        Pos = "pos",
+        Account = "account",
+    }
 }
 
-/// Status of a recorded transaction on the backend.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RecordStatus {
-    Approved,
-    Declined,
-    Reversed,
-}
-
-impl RecordStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RecordStatus::Approved => "approved",
-            RecordStatus::Declined => "declined",
-            RecordStatus::Reversed => "reversed",
-        }
+text_enum! {
+    /// Status of a recorded transaction on the backend.
+    pub enum RecordStatus: "record status" {
+        Approved = "approved",
+        Declined = "declined",
+        Reversed = "reversed",
     }
 }
 
@@ -94,7 +85,7 @@ pub struct TransactionRecord {
     pub session_id: SessionId,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_id: Option<PaymentId>,
-    pub kind: TransactionKind,
+    pub kind: TxKind,
     pub amount: Money,
     pub currency: Currency,
     pub status: RecordStatus,
@@ -138,15 +129,15 @@ pub struct ReversalRequest {
     pub at: Option<Timestamp>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ReversalStatus {
-    /// The approved transaction is now reversed (also on a repeat).
-    Reversed,
-    /// Nothing was recorded under that reference: a no-op.
-    NotFound,
-    /// The transaction was declined: nothing to reverse.
-    NotApproved,
+text_enum! {
+    pub enum ReversalStatus: "reversal status" {
+        /// The approved transaction is now reversed (also on a repeat).
+        Reversed = "reversed",
+        /// Nothing was recorded under that reference: a no-op.
+        NotFound = "not_found",
+        /// The transaction was declined: nothing to reverse.
+        NotApproved = "not_approved",
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

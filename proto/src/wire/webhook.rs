@@ -1,30 +1,18 @@
 //! SPEC 4.1 webhooks: the event types and the [`WebhookEnvelope`] body.
 
+use crate::text_enum::text_enum;
 use serde::{Deserialize, Serialize};
 
 use super::Timestamp;
 use crate::ids::SessionId;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum WebhookEventType {
-    #[serde(rename = "transaction.received")]
-    TransactionReceived,
-    #[serde(rename = "payment.updated")]
-    PaymentUpdated,
-    #[serde(rename = "session.closed")]
-    SessionClosed,
-    #[serde(rename = "terminal.offline")]
-    TerminalOffline,
-}
-
-impl WebhookEventType {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            WebhookEventType::TransactionReceived => "transaction.received",
-            WebhookEventType::PaymentUpdated => "payment.updated",
-            WebhookEventType::SessionClosed => "session.closed",
-            WebhookEventType::TerminalOffline => "terminal.offline",
-        }
+text_enum! {
+    /// The `type` of a webhook event (dotted names, SPEC 4.1).
+    pub enum WebhookEventType: "webhook event type" {
+        TransactionReceived = "transaction.received",
+        PaymentUpdated = "payment.updated",
+        SessionClosed = "session.closed",
+        TerminalOffline = "terminal.offline",
     }
 }
 
@@ -66,7 +54,7 @@ mod tests {
             WebhookEventType::SessionClosed,
             WebhookEventType::TerminalOffline,
         ] {
-            assert_eq!(serde_json::to_value(&e).unwrap(), json!(e.as_str()));
+            assert_eq!(serde_json::to_value(e).unwrap(), json!(e.as_str()));
         }
     }
 }

@@ -184,8 +184,8 @@ fn insert_transaction(
                 new.state.as_str(),
                 card.map(Card::token),
                 card.map(Card::last4),
-                card.map(Card::brand),
-                card.map(Card::entry_mode),
+                card.map(|c| c.brand().as_str()),
+                card.map(|c| c.entry_mode().as_str()),
                 new.operator_id,
                 new.captured_at,
                 new.decision.as_ref().map(|d| d.mode.as_str()),
@@ -329,8 +329,8 @@ fn update_transaction(
             t.payment_id.as_ref().map(PaymentId::as_str),
             card.map(Card::token),
             card.map(Card::last4),
-            card.map(Card::brand),
-            card.map(Card::entry_mode),
+            card.map(|c| c.brand().as_str()),
+            card.map(|c| c.entry_mode().as_str()),
             t.captured_at,
             t.decision.as_ref().map(|d| d.mode.as_str()),
             t.decision.as_ref().map(|d| d.reason.as_str()),
@@ -384,10 +384,10 @@ fn refundable_in(conn: &Connection, sale: &Reference) -> Result<Money, StoreErro
             what: format!("sale {sale}"),
         });
     };
-    if TxKind::parse(&kind)? != TxKind::Sale {
+    if kind.parse::<TxKind>()? != TxKind::Sale {
         return Err(StoreError::InvalidInput(format!("{sale} is not a sale")));
     }
-    if !TxState::parse(&state)?.is_approved() {
+    if !state.parse::<TxState>()?.is_approved() {
         return Ok(Money::ZERO);
     }
     let refunded: i64 = conn

@@ -108,15 +108,16 @@ impl RawTx {
             .transpose()
             .map_err(|e| bad("original_reference", &e))?;
         let card = match self.card {
-            [Some(token), Some(last4), Some(brand), Some(mode)] => {
-                Some(Card::new(token, last4, brand, mode).map_err(|e| bad("card", &e))?)
-            }
+            [Some(token), Some(last4), Some(brand), Some(mode)] => Some(
+                Card::new(token, last4, brand.parse()?, mode.parse()?)
+                    .map_err(|e| bad("card", &e))?,
+            ),
             [None, None, None, None] => None,
             _ => return Err(bad("card", &"partially stored")),
         };
         let decision = match (self.decision, self.decision_reason) {
             (Some(mode), Some(reason)) => Some(Decision {
-                mode: DecisionMode::parse(&mode)?,
+                mode: mode.parse::<DecisionMode>()?,
                 reason,
             }),
             (None, None) => None,
@@ -125,10 +126,10 @@ impl RawTx {
         Ok(Transaction {
             reference,
             payment_id,
-            kind: TxKind::parse(&self.kind)?,
+            kind: self.kind.parse::<TxKind>()?,
             amount: money_from_db(self.amount)?,
             currency: Currency::parse(&self.currency).map_err(|e| bad("currency", &e))?,
-            state: TxState::parse(&self.state)?,
+            state: self.state.parse::<TxState>()?,
             card,
             operator_id: self.operator_id,
             captured_at: self.captured_at,

@@ -79,10 +79,10 @@ impl Store {
             };
             let mut totals = Totals::default();
             for (k, ct) in group("state")? {
-                totals.by_state.push((TxState::parse(&required(k)?)?, ct));
+                totals.by_state.push((required(k)?.parse::<TxState>()?, ct));
             }
             for (k, ct) in group("kind")? {
-                totals.by_kind.push((TxKind::parse(&required(k)?)?, ct));
+                totals.by_kind.push((required(k)?.parse::<TxKind>()?, ct));
             }
             totals.by_operator = group("operator_id")?;
             Ok(totals)
@@ -115,7 +115,7 @@ impl Store {
                     count: non_negative(count, "count")?,
                     total: Total(non_negative(total, "total")?),
                 };
-                match TxKind::parse(&kind)? {
+                match kind.parse::<TxKind>()? {
                     TxKind::Sale => out.sales = ct,
                     TxKind::Refund => out.refunds = ct,
                 }

@@ -30,8 +30,8 @@ pub fn card() -> Card {
     Card::new(
         "9f2c4e1a0b7d3e6f8a1c2b4d6e8f0a1b",
         "1111",
-        "visa",
-        "contactless",
+        store::CardBrand::Visa,
+        store::EntryMode::Contactless,
     )
     .unwrap()
 }
@@ -40,8 +40,8 @@ pub fn other_card() -> Card {
     Card::new(
         "0123456789abcdef0123456789abcdef",
         "4444",
-        "mastercard",
-        "contactless",
+        store::CardBrand::Mastercard,
+        store::EntryMode::Contactless,
     )
     .unwrap()
 }
