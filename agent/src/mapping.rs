@@ -5,7 +5,6 @@
 //!   [`Change`](store::Change) (transaction write + outbox items);
 //! - [`OutboxPayload`]: what an outbox item carries, written here and read
 //!   back (validated) by the outbox drainer;
-//! - [`wire_card`] / [`core_card`]: the tokenized card between core and wire;
 //! - [`ui_screen`]: a core [`ScreenModel`](core::ScreenModel) as a
 //!   `ui::Screen`.
 //!
@@ -45,7 +44,7 @@ pub fn unix_millis(t: Timestamp) -> core::UnixMillis {
 }
 
 fn store_card(reference: &Reference, c: &core::Card) -> Result<store::Card, MappingError> {
-    store::Card::new(c.token.0.clone(), c.last4.clone(), c.brand, c.entry_mode).map_err(|e| {
+    store::Card::new(c.token.as_str(), c.last4.as_str(), c.brand, c.entry_mode).map_err(|e| {
         MappingError::Card {
             reference: reference.to_string(),
             problem: e.to_string(),
@@ -63,33 +62,6 @@ fn store_decision(
     })
 }
 
-/// A tokenized wire card as the core sees it.
-pub fn core_card(c: &wire::Card) -> core::Card {
-    core::Card {
-        token: core::CardToken(c.token.as_str().to_string()),
-        last4: c.last4.as_str().to_string(),
-        brand: c.brand,
-        entry_mode: c.entry_mode,
-    }
-}
-
-/// The core's card as the wire sends it (validated again: token and last4
-/// shapes).
-pub fn wire_card(reference: &Reference, c: &core::Card) -> Result<wire::Card, MappingError> {
-    let err = |problem: String| MappingError::Card {
-        reference: reference.to_string(),
-        problem,
-    };
-    let token = wire::CardToken::new(c.token.0.clone()).map_err(|e| err(e.to_string()))?;
-    let last4 = wire::Last4::new(&c.last4).map_err(|e| err(e.to_string()))?;
-    Ok(wire::Card {
-        token,
-        last4,
-        brand: c.brand,
-        entry_mode: c.entry_mode,
-    })
-}
-
 /// A core submission as the body of `POST /v1/terminals/:tid/transactions`.
 pub fn wire_submission(s: &core::Submission) -> Result<wire::TransactionSubmission, MappingError> {
     Ok(wire::TransactionSubmission {
@@ -98,7 +70,7 @@ pub fn wire_submission(s: &core::Submission) -> Result<wire::TransactionSubmissi
         kind: s.kind,
         amount: s.amount,
         currency: proto::Currency::Ngn,
-        card: wire_card(&s.reference, &s.card)?,
+        card: s.card.clone(),
         operator_id: None,
         captured_at: timestamp(s.captured_at)?,
         offline: s.offline,
@@ -458,8 +430,8 @@ mod tests {
 
     fn card() -> core::Card {
         core::Card {
-            token: core::CardToken("9f2c4e1a0b7d3e6f8a1c2b4d6e8f0a1b".into()),
-            last4: "1111".into(),
+            token: core::CardToken::new("9f2c4e1a0b7d3e6f8a1c2b4d6e8f0a1b").unwrap(),
+            last4: core::Last4::new("1111").unwrap(),
             brand: core::CardBrand::Visa,
             entry_mode: core::EntryMode::Contactless,
         }
@@ -652,29 +624,6 @@ mod tests {
             OutboxPayload::decode(store::OutboxKind::Transaction, &serde_json::json!({"x": 1}))
                 .is_err()
         );
-    }
-
-    #[test]
-    fn a_bad_card_is_a_typed_error_not_a_panic() {
-        let mut u = core::TxUpdate::new(reference(9), core::TxState::Authorizing);
-        let mut c = card();
-        c.token = core::CardToken("4111111111111111".into()); // a PAN is never a token
-        u.card = Some(c);
-        let change = core::Change {
-            at: core::UnixMillis(0),
-            tx: Some(core::TxWrite::Update(u)),
-            outbox: vec![],
-        };
-        assert!(matches!(
-            store_change(&change, None),
-            Err(MappingError::Card { .. })
-        ));
-    }
-
-    #[test]
-    fn wire_and_core_cards_round_trip() {
-        let w = wire_card(&reference(1), &card()).unwrap();
-        assert_eq!(core_card(&w), card());
     }
 
     #[test]

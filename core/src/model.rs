@@ -8,6 +8,10 @@ pub use proto::domain::{
     AckReason, AckStatus, CardBrand, DecisionMode, EntryMode, OfflinePolicy, PaymentEventStatus,
     SessionStatus, TxKind, TxState,
 };
+/// What the reader tells about a card, after tokenization by the shell
+/// (token: HMAC of the PAN under the per-device key; the core never sees a
+/// PAN), exactly as the wire carries it.
+pub use proto::wire::{Card, CardToken, Last4};
 use proto::{Currency, Money, PaymentId, Reference, Total};
 
 use super::limits::{OfflineLimits, OfflineRefusal};
@@ -22,20 +26,6 @@ impl fmt::Display for CommandId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
-}
-
-/// A card token: HMAC of the PAN under the per-device key, made by the
-/// shell the moment the card is read. The core never sees a PAN.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct CardToken(pub String);
-
-/// What the reader tells about a card, after tokenization.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Card {
-    pub token: CardToken,
-    pub last4: String,
-    pub brand: CardBrand,
-    pub entry_mode: EntryMode,
 }
 
 /// The online/offline decision and why it was taken.

@@ -158,7 +158,7 @@ impl Sim {
                     state: Some(TxState::OfflineApproved),
                     kind: Some(TxKind::Sale),
                     amount,
-                    token: Some(CardToken("tok0".into())),
+                    token: Some(super::tests::token("tok0")),
                     submits_emitted: 1,
                     submits_committed: 1,
                     ..Row::default()

@@ -14,10 +14,17 @@ pub(super) fn money(s: &str) -> Money {
     Money::parse(s).unwrap()
 }
 
-pub(super) fn card(token: &str) -> Card {
+/// A valid card token standing for the test name `name` (its bytes in
+/// hex, padded to 32 digits): the same name, the same card.
+pub(super) fn token(name: &str) -> CardToken {
+    let hex: String = name.bytes().map(|b| format!("{b:02x}")).collect();
+    CardToken::new(format!("{hex:0<32}")).unwrap()
+}
+
+pub(super) fn card(name: &str) -> Card {
     Card {
-        token: CardToken(token.to_string()),
-        last4: "1111".to_string(),
+        token: token(name),
+        last4: Last4::new("1111").unwrap(),
         brand: CardBrand::Visa,
         entry_mode: EntryMode::Contactless,
     }
@@ -871,7 +878,7 @@ fn original(reference: &Reference, state: TxState, left: &str) -> OriginalSale {
         state,
         amount: money("100.00"),
         refundable_left: money(left),
-        card_token: CardToken("tok-a".into()),
+        card_token: token("tok-a"),
     }
 }
 

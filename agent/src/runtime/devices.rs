@@ -7,7 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::card::{CardKey, EntryMode, tokenize_secret};
 use crate::core::{self, Input};
-use crate::mapping;
+
 use crate::msg::{CoreMsg, ReaderCmd};
 use crate::task::{RunError, Task};
 
@@ -18,7 +18,7 @@ use crate::task::{RunError, Task};
 pub fn tokenize_read(key: &CardKey, read: hal::CardRead) -> core::Card {
     let card = tokenize_secret(key, read.pan(), EntryMode::Contactless);
     drop(read);
-    mapping::core_card(&card)
+    card
 }
 
 /// The reader task: waits for `Start`, reads one card (cancelled by `Stop`,

@@ -204,7 +204,9 @@ pub async fn original_sale(
         state: tx.state,
         amount: tx.amount,
         refundable_left,
-        card_token: core::CardToken(card.token().to_string()),
+        card_token: core::CardToken::new(card.token()).map_err(|e| {
+            store::StoreError::Invalid(format!("card token of {}: {e}", tx.reference))
+        })?,
     }))
 }
 
