@@ -1,0 +1,294 @@
+//! HTTP routes of SPEC section 4 and their authentication.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, Path, Query, State as AxState};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch, post};
+use axum::{Json, Router};
+use proto::signing::{IncomingHeaders, Rejection, canonical_body, sha256_hex, verify_request};
+use proto::wire::{Envelope, Timestamp, codes};
+use proto::{PaymentId, Reference, SessionId, TerminalId};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use subtle::ConstantTimeEq;
+
+use crate::Sim;
+use crate::error::ApiErr;
+
+mod commands;
+mod operators;
+mod payments;
+mod reconciliation;
+mod sandbox;
+mod sessions;
+mod terminals;
+mod transactions;
+
+use commands::{ack_command, command_stream};
+use operators::{create_operator, list_operators, operator_transactions};
+use payments::{abort_payment, create_payment, create_refund, get_payment, payment_event};
+use reconciliation::reconciliation;
+use sandbox::{list_scenarios, reset, set_scenario, webhook_attempts};
+use sessions::{cancel_session, close_session, create_session, get_session};
+use terminals::{heartbeat, list_terminals, provision};
+use transactions::{get_transaction, reversal, statement, submit_transaction};
+
+type S = AxState<Arc<Sim>>;
+type ApiResult = Result<Response, ApiErr>;
+
+pub fn router(sim: Arc<Sim>) -> Router {
+    Router::new()
+        // 4.1 Kler sessions
+        .route("/v1/sessions", post(create_session))
+        .route("/v1/sessions/{id}", get(get_session))
+        .route("/v1/sessions/{id}/close", patch(close_session))
+        .route("/v1/sessions/{id}/cancel", patch(cancel_session))
+        .route(
+            "/v1/sessions/{id}/operators",
+            post(create_operator).get(list_operators),
+        )
+        .route(
+            "/v1/sessions/{id}/operators/{op}/transactions",
+            get(operator_transactions),
+        )
+        .route("/v1/reconciliation/{id}", get(reconciliation))
+        .route("/v1/terminals/{tid}/provision", post(provision))
+        // 4.2 partner API
+        .route("/v1/terminals", get(list_terminals))
+        .route("/v1/payments", post(create_payment))
+        .route("/v1/payments/{id}", get(get_payment))
+        .route("/v1/payments/{id}/abort", post(abort_payment))
+        .route("/v1/refunds", post(create_refund))
+        .route(
+            "/v1/sandbox/scenarios",
+            get(list_scenarios).post(set_scenario),
+        )
+        .route("/v1/sandbox", axum::routing::delete(reset))
+        .route("/v1/sandbox/webhooks", get(webhook_attempts))
+        // 4.3 terminal API
+        .route("/v1/terminals/{tid}/commands/stream", get(command_stream))
+        .route("/v1/terminals/{tid}/commands/{cid}/ack", post(ack_command))
+        .route(
+            "/v1/terminals/{tid}/payments/{pid}/events",
+            post(payment_event),
+        )
+        .route(
+            "/v1/terminals/{tid}/transactions",
+            post(submit_transaction).get(statement),
+        )
+        .route(
+            "/v1/terminals/{tid}/transactions/{reference}",
+            get(get_transaction),
+        )
+        .route(
+            "/v1/terminals/{tid}/transactions/{reference}/reversal",
+            post(reversal),
+        )
+        .route("/v1/terminals/{tid}/heartbeat", post(heartbeat))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(sim)
+}
+
+fn ok<T: Serialize>(status: StatusCode, data: T) -> Response {
+    (status, Json(Envelope::ok(data))).into_response()
+}
+
+async fn not_found(uri: Uri) -> ApiErr {
+    ApiErr::new(
+        StatusCode::NOT_FOUND,
+        codes::NOT_FOUND,
+        format!(
+            "no route for {}",
+            uri.path().chars().take(200).collect::<String>()
+        ),
+    )
+}
+
+async fn method_not_allowed(method: Method) -> ApiErr {
+    ApiErr::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not allowed on this route"),
+    )
+}
+
+// ---------------------------------------------------------------------------
+// Extractors
+// ---------------------------------------------------------------------------
+
+/// Path parameters with a JSON error.
+struct P<T>(T);
+
+impl<T, St> FromRequestParts<St> for P<T>
+where
+    T: DeserializeOwned + Send,
+    St: Send + Sync,
+{
+    type Rejection = ApiErr;
+    async fn from_request_parts(parts: &mut Parts, state: &St) -> Result<Self, ApiErr> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(t)| P(t))
+            .map_err(|e| ApiErr::bad_request("invalid_path", e.body_text()))
+    }
+}
+
+/// Query parameters with a JSON error.
+struct Q<T>(T);
+
+impl<T, St> FromRequestParts<St> for Q<T>
+where
+    T: DeserializeOwned + Send,
+    St: Send + Sync,
+{
+    type Rejection = ApiErr;
+    async fn from_request_parts(parts: &mut Parts, state: &St) -> Result<Self, ApiErr> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(t)| Q(t))
+            .map_err(|e| ApiErr::bad_request("invalid_query", e.body_text()))
+    }
+}
+
+/// The organisation key checked (constant time).
+struct Org;
+
+impl FromRequestParts<Arc<Sim>> for Org {
+    type Rejection = ApiErr;
+    async fn from_request_parts(parts: &mut Parts, sim: &Arc<Sim>) -> Result<Self, ApiErr> {
+        if org_key_ok(&parts.headers, sim) {
+            Ok(Org)
+        } else if parts.headers.contains_key("x-api-key") {
+            Err(ApiErr::unauthorized("the organisation key is not valid"))
+        } else {
+            Err(ApiErr::unauthorized(
+                "x-api-key (the organisation key) is missing",
+            ))
+        }
+    }
+}
+
+fn org_key_ok(headers: &HeaderMap, sim: &Sim) -> bool {
+    headers
+        .get("x-api-key")
+        .is_some_and(|v| bool::from(v.as_bytes().ct_eq(sim.cfg.org_key.as_bytes())))
+}
+
+fn terminal_id(s: String) -> Result<TerminalId, ApiErr> {
+    TerminalId::new(s.clone()).map_err(|_| ApiErr::not_found("terminal", &s))
+}
+
+fn session_id(s: String) -> Result<SessionId, ApiErr> {
+    SessionId::new(s.clone()).map_err(|_| ApiErr::not_found("session", &s))
+}
+
+fn payment_id(s: String) -> Result<PaymentId, ApiErr> {
+    PaymentId::new(s.clone()).map_err(|_| ApiErr::not_found("payment", &s))
+}
+
+fn reference(s: String) -> Result<Reference, ApiErr> {
+    Reference::new(s.clone()).map_err(|_| ApiErr::not_found("transaction", &s))
+}
+
+/// Verifies a signed terminal request (SPEC section 3); returns the
+/// terminal whose credentials signed it.
+fn verify_signed(
+    sim: &Sim,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<TerminalId, ApiErr> {
+    let incoming = IncomingHeaders::from_fn(|name| headers.get(name).and_then(|v| v.to_str().ok()));
+    let path = uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or_else(|| uri.path());
+    let mut terminal = None;
+    let now = Timestamp::now().unix();
+    let result = verify_request(
+        &incoming,
+        method.as_str(),
+        path,
+        body,
+        now,
+        &sim.nonces,
+        |key| {
+            let found = sim.lock().state.credentials(key);
+            found.map(|(c, t)| {
+                terminal = Some(t);
+                c
+            })
+        },
+    );
+    match result {
+        Ok(_) => terminal.ok_or_else(|| ApiErr::unauthorized("unknown api key")),
+        Err(Rejection::InvalidBody(e)) => Err(ApiErr::bad_request(
+            codes::MALFORMED_JSON,
+            format!("malformed JSON: {e}"),
+        )),
+        Err(r) => Err(ApiErr::rejection(&r)),
+    }
+}
+
+/// A signed request for the terminal named in the path.
+fn verify_terminal(
+    sim: &Sim,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+    tid: String,
+) -> Result<TerminalId, ApiErr> {
+    let signer = verify_signed(sim, method, uri, headers, body)?;
+    if signer.as_str() != tid {
+        return Err(ApiErr::new(
+            StatusCode::FORBIDDEN,
+            "terminal_mismatch",
+            "these credentials belong to another terminal",
+        ));
+    }
+    Ok(signer)
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiErr> {
+    let v = headers
+        .get("idempotency-key")
+        .ok_or_else(|| {
+            ApiErr::bad_request(
+                codes::MISSING_IDEMPOTENCY_KEY,
+                "the Idempotency-Key header is required",
+            )
+        })?
+        .to_str()
+        .map_err(|_| {
+            ApiErr::bad_request("invalid_idempotency_key", "Idempotency-Key must be ASCII")
+        })?;
+    if v.is_empty() || v.len() > 255 {
+        return Err(ApiErr::bad_request(
+            "invalid_idempotency_key",
+            "Idempotency-Key must be 1-255 characters",
+        ));
+    }
+    Ok(v.to_owned())
+}
+
+/// Hash of the canonical body: the same JSON in another key order or
+/// spacing is the same request.
+fn body_hash(body: &[u8]) -> Result<String, ApiErr> {
+    canonical_body(body)
+        .map(|c| sha256_hex(c.as_bytes()))
+        .map_err(|e| ApiErr::bad_request(codes::MALFORMED_JSON, e.to_string()))
+}
+
+fn page_params(page: Option<u32>, size: Option<u32>) -> Result<(u32, u32), ApiErr> {
+    let size = size.unwrap_or(20);
+    if size == 0 || size > 200 {
+        return Err(ApiErr::bad_request("invalid_size", "size must be 1-200"));
+    }
+    Ok((page.unwrap_or(0), size))
+}

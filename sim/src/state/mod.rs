@@ -1,0 +1,325 @@
+//! The simulator's state and the rules that change it. Everything here is
+//! synchronous and runs under one mutex; handlers collect the [`Effects`] a
+//! change produced (records to persist, webhooks to send, terminals to wake)
+//! and carry them out after the lock is released.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use proto::signing::Secret;
+use proto::wire::{
+    AckReason, AgentState, Command, CommandAck, Operator, Payment, PaymentEvent, Scenario, Session,
+    Timestamp, TransactionAnswer, TransactionRecord, WebhookEventType,
+};
+use proto::{PaymentId, Reference, SessionId, TerminalId};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+mod commands;
+mod operators;
+mod payments;
+mod reconciliation;
+mod sandbox;
+mod sessions;
+mod terminals;
+mod transactions;
+
+/// Kinds of persisted records (the `kind` column of the state file).
+pub mod kind {
+    pub const SESSION: &str = "session";
+    pub const TERMINAL: &str = "terminal";
+    pub const OPERATOR: &str = "operator";
+    pub const PAYMENT: &str = "payment";
+    pub const IDEMPOTENCY: &str = "idempotency";
+    pub const TRANSACTION: &str = "transaction";
+    pub const COMMAND: &str = "command";
+    pub const SCENARIO: &str = "scenario";
+    pub const TOMBSTONE: &str = "tombstone";
+}
+
+/// A terminal's credentials as the backend keeps them (it must, to verify
+/// signatures). Never logged: `Debug` of [`Secret`] hides the secret.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredCreds {
+    pub api_key: String,
+    #[serde(with = "secret_string")]
+    pub secret: Secret,
+    pub merchant_id: String,
+    pub tenant_id: String,
+}
+
+mod secret_string {
+    use proto::signing::Secret;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(s: &Secret, ser: S) -> Result<S::Ok, S::Error> {
+        ser.serialize_str(s.expose())
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Secret, D::Error> {
+        Ok(Secret::new(String::deserialize(d)?))
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TerminalRec {
+    pub terminal_id: TerminalId,
+    pub session_id: SessionId,
+    pub label: String,
+    #[serde(default)]
+    pub creds: Option<StoredCreds>,
+    #[serde(default)]
+    pub last_seen_at: Option<Timestamp>,
+    #[serde(default)]
+    pub queue_depth: u32,
+    #[serde(default)]
+    pub agent_state: Option<AgentState>,
+    /// Sequence of the last command queued for this terminal.
+    #[serde(default)]
+    pub last_seq: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CommandRec {
+    pub terminal_id: TerminalId,
+    pub seq: u64,
+    pub command: Command,
+    #[serde(default)]
+    pub ack: Option<CommandAck>,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PaymentRec {
+    pub payment: Payment,
+    /// The terminal said the card was already read when asked to abort.
+    #[serde(default)]
+    pub abort_too_late: bool,
+    /// The terminal rejected the abort command.
+    #[serde(default)]
+    pub abort_rejected: Option<AckReason>,
+    #[serde(default)]
+    pub events: Vec<PaymentEvent>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IdemRec {
+    pub key: String,
+    pub body_hash: String,
+    pub payment_id: PaymentId,
+    pub response: Value,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TxRec {
+    /// Arrival order, for statements.
+    pub seq: u64,
+    pub body_hash: String,
+    pub record: TransactionRecord,
+    pub answer: TransactionAnswer,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScenarioRec {
+    pub terminal_id: TerminalId,
+    pub scenario: Scenario,
+    pub remaining: u32,
+}
+
+/// A webhook to send once the change is persisted.
+#[derive(Debug, Clone)]
+pub struct PendingWebhook {
+    pub url: String,
+    pub event: WebhookEventType,
+    pub session_id: SessionId,
+    pub data: Value,
+}
+
+/// What a change requires once the lock is released.
+#[derive(Debug, Default)]
+pub struct Effects {
+    /// `(kind, id)` of records to write (or delete when gone).
+    pub dirty: Vec<(&'static str, String)>,
+    pub webhooks: Vec<PendingWebhook>,
+    /// Terminals with new commands.
+    pub wake: Vec<TerminalId>,
+    /// Some payment changed (abort waiters re-check).
+    pub payments_changed: bool,
+    /// Everything was deleted.
+    pub cleared: bool,
+}
+
+/// A row of the state file: `(kind, id, json)`; `None` deletes.
+pub type Row = (&'static str, String, Option<String>);
+
+/// Runtime facts the rules need that are not state (from the live view).
+pub trait Liveness {
+    fn is_connected(&self, terminal: &TerminalId) -> bool;
+}
+
+#[derive(Debug, Default)]
+pub struct State {
+    pub sessions: HashMap<SessionId, Session>,
+    pub terminals: HashMap<TerminalId, TerminalRec>,
+    pub operators: HashMap<String, Operator>,
+    pub payments: HashMap<PaymentId, PaymentRec>,
+    pub idempotency: HashMap<String, IdemRec>,
+    pub transactions: HashMap<Reference, TxRec>,
+    pub commands: HashMap<TerminalId, BTreeMap<u64, CommandRec>>,
+    pub scenarios: HashMap<TerminalId, ScenarioRec>,
+    pub tombstones: HashSet<Reference>,
+    // Derived indexes.
+    pub keys: HashMap<String, TerminalId>,
+    pub tx_by_id: HashMap<String, Reference>,
+    pub tx_seq: u64,
+    pub effects: Effects,
+}
+
+fn short_id(prefix: &str) -> String {
+    format!("{prefix}{}", uuid::Uuid::new_v4().simple())
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
+    rand::thread_rng().fill(&mut b[..]);
+    hex::encode(b)
+}
+
+fn auth_code() -> String {
+    format!("{:06}", rand::thread_rng().gen_range(0..1_000_000u32))
+}
+
+/// An id minted by the simulator; its alphabet always validates.
+fn sim_id<T: std::str::FromStr>(s: String) -> T
+where
+    T::Err: std::fmt::Debug,
+{
+    s.parse()
+        .expect("simulator-minted ids use only letters, digits and '_'")
+}
+
+impl State {
+    pub fn take_effects(&mut self) -> Effects {
+        std::mem::take(&mut self.effects)
+    }
+
+    fn dirty(&mut self, kind: &'static str, id: impl Into<String>) {
+        self.effects.dirty.push((kind, id.into()));
+    }
+
+    pub fn push_webhook(&mut self, session_id: &SessionId, event: WebhookEventType, data: Value) {
+        self.webhook(session_id, event, data);
+    }
+
+    fn webhook(&mut self, session_id: &SessionId, event: WebhookEventType, data: Value) {
+        let Some(url) = self
+            .sessions
+            .get(session_id)
+            .and_then(|s| s.webhook_url.clone())
+        else {
+            return;
+        };
+        self.effects.webhooks.push(PendingWebhook {
+            url,
+            event,
+            session_id: session_id.clone(),
+            data,
+        });
+    }
+
+    /// Serializes a dirty record (`None` when it no longer exists).
+    pub fn row(&self, kind: &'static str, id: &str) -> Row {
+        fn js<T: Serialize>(v: Option<&T>) -> Option<String> {
+            v.and_then(|v| serde_json::to_string(v).ok())
+        }
+        let body = match kind {
+            kind::SESSION => js(SessionId::new(id).ok().and_then(|k| self.sessions.get(&k))),
+            kind::TERMINAL => js(TerminalId::new(id)
+                .ok()
+                .and_then(|k| self.terminals.get(&k))),
+            kind::OPERATOR => js(self.operators.get(id)),
+            kind::PAYMENT => js(PaymentId::new(id).ok().and_then(|k| self.payments.get(&k))),
+            kind::IDEMPOTENCY => js(self.idempotency.get(id)),
+            kind::TRANSACTION => js(Reference::new(id)
+                .ok()
+                .and_then(|k| self.transactions.get(&k))),
+            kind::COMMAND => id.split_once('/').and_then(|(t, seq)| {
+                let t = TerminalId::new(t).ok()?;
+                let seq: u64 = seq.parse().ok()?;
+                js(self.commands.get(&t).and_then(|m| m.get(&seq)))
+            }),
+            kind::SCENARIO => js(TerminalId::new(id)
+                .ok()
+                .and_then(|k| self.scenarios.get(&k))),
+            kind::TOMBSTONE => Reference::new(id)
+                .ok()
+                .filter(|r| self.tombstones.contains(r))
+                .map(|_| "true".to_owned()),
+            _ => None,
+        };
+        (kind, id.to_owned(), body)
+    }
+
+    /// Rebuilds the state from the rows of a state file.
+    pub fn load(rows: Vec<(String, String, String)>) -> Result<State, (String, String, String)> {
+        let mut st = State::default();
+        for (k, id, body) in rows {
+            let bad = |e: serde_json::Error| (k.clone(), id.clone(), e.to_string());
+            match k.as_str() {
+                kind::SESSION => {
+                    let s: Session = serde_json::from_str(&body).map_err(bad)?;
+                    st.sessions.insert(s.session_id.clone(), s);
+                }
+                kind::TERMINAL => {
+                    let t: TerminalRec = serde_json::from_str(&body).map_err(bad)?;
+                    if let Some(c) = &t.creds {
+                        st.keys.insert(c.api_key.clone(), t.terminal_id.clone());
+                    }
+                    st.terminals.insert(t.terminal_id.clone(), t);
+                }
+                kind::OPERATOR => {
+                    let o: Operator = serde_json::from_str(&body).map_err(bad)?;
+                    st.operators.insert(o.operator_id.clone(), o);
+                }
+                kind::PAYMENT => {
+                    let p: PaymentRec = serde_json::from_str(&body).map_err(bad)?;
+                    st.payments.insert(p.payment.payment_id.clone(), p);
+                }
+                kind::IDEMPOTENCY => {
+                    let i: IdemRec = serde_json::from_str(&body).map_err(bad)?;
+                    st.idempotency.insert(i.key.clone(), i);
+                }
+                kind::TRANSACTION => {
+                    let t: TxRec = serde_json::from_str(&body).map_err(bad)?;
+                    st.tx_seq = st.tx_seq.max(t.seq);
+                    st.tx_by_id
+                        .insert(t.record.transaction_id.clone(), t.record.reference.clone());
+                    st.transactions.insert(t.record.reference.clone(), t);
+                }
+                kind::COMMAND => {
+                    let c: CommandRec = serde_json::from_str(&body).map_err(bad)?;
+                    st.commands
+                        .entry(c.terminal_id.clone())
+                        .or_default()
+                        .insert(c.seq, c);
+                }
+                kind::SCENARIO => {
+                    let s: ScenarioRec = serde_json::from_str(&body).map_err(bad)?;
+                    st.scenarios.insert(s.terminal_id.clone(), s);
+                }
+                kind::TOMBSTONE => {
+                    if let Ok(r) = Reference::new(id.clone()) {
+                        st.tombstones.insert(r);
+                    }
+                }
+                _ => return Err((k, id, "unknown record kind".into())),
+            }
+        }
+        Ok(st)
+    }
+
+    fn sorted_records(&self, keep: impl Fn(&TxRec) -> bool) -> Vec<TransactionRecord> {
+        let mut v: Vec<&TxRec> = self.transactions.values().filter(|t| keep(t)).collect();
+        v.sort_by_key(|t| t.seq);
+        v.into_iter().map(|t| t.record.clone()).collect()
+    }
+}

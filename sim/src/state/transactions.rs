@@ -1,0 +1,296 @@
+//! Transactions (terminal side): submissions, their replay, the decision,
+//! lookups and reversals.
+
+use proto::wire::{
+    AuthStatus, Channel, DeclineReason, PaymentStatus, PaymentTransaction, RecordStatus,
+    ReversalStatus, Scenario, SessionStatus, Timestamp, TransactionAnswer, TransactionRecord,
+    TransactionSubmission, TxKind, WebhookEventType, codes,
+};
+use proto::{Money, Reference, TerminalId};
+use serde_json::Value;
+
+use crate::error::ApiErr;
+
+use super::{State, TxRec, auth_code, kind, short_id};
+
+impl State {
+    /// An earlier submission under this reference: replay or conflict.
+    pub fn transaction_replay(
+        &self,
+        tid: &TerminalId,
+        reference: &Reference,
+        body_hash: &str,
+    ) -> Result<Option<TransactionAnswer>, ApiErr> {
+        match self.transactions.get(reference) {
+            None => Ok(None),
+            Some(t) if &t.record.terminal_id != tid => Err(ApiErr::conflict(
+                codes::IDEMPOTENCY_CONFLICT,
+                "this reference belongs to another terminal",
+            )),
+            Some(t) if t.body_hash == body_hash => Ok(Some(t.answer.clone())),
+            Some(_) => Err(ApiErr::conflict(
+                codes::IDEMPOTENCY_CONFLICT,
+                "this reference was submitted with a different body",
+            )),
+        }
+    }
+
+    /// Decides and records a transaction submission (the replay check and
+    /// scenario draw happened before). Returns the answer.
+    pub fn record_transaction(
+        &mut self,
+        tid: &TerminalId,
+        body_hash: String,
+        sub: TransactionSubmission,
+        scenario: Option<Scenario>,
+        now: Timestamp,
+    ) -> Result<TransactionAnswer, ApiErr> {
+        if let Some(a) = self.transaction_replay(tid, &sub.reference, &body_hash)? {
+            return Ok(a);
+        }
+        let amount = crate::body::positive(sub.amount)?;
+        let sid = self.terminal(tid)?.session_id.clone();
+        let session = self
+            .sessions
+            .get(&sid)
+            .ok_or_else(|| ApiErr::not_found("session", sid.as_str()))?;
+        match Self::effective_status(session, now) {
+            SessionStatus::Active => {}
+            SessionStatus::Closed | SessionStatus::Cancelled => {
+                let before_close = session.closed_at.is_some_and(|c| sub.captured_at <= c);
+                if !(sub.offline && before_close) {
+                    return Err(ApiErr::conflict(
+                        codes::SESSION_CLOSED,
+                        "the session is closed; only offline payments captured before the close are accepted",
+                    ));
+                }
+            }
+            SessionStatus::Pending => {
+                return Err(ApiErr::conflict(
+                    "session_not_started",
+                    "the session has not started yet",
+                ));
+            }
+        }
+        if let Some(op) = &sub.operator_id {
+            if op.chars().count() > 64 {
+                return Err(ApiErr::unprocessable(
+                    "invalid_operator_id",
+                    "operator_id is too long",
+                ));
+            }
+        }
+        // The decision.
+        let mut decline: Option<DeclineReason> = match scenario {
+            Some(Scenario::Decline) => Some(DeclineReason::CardDeclined),
+            Some(Scenario::InsufficientFunds) => Some(DeclineReason::InsufficientFunds),
+            _ => None,
+        };
+        match sub.kind {
+            TxKind::Sale => {
+                if sub.original_reference.is_some() {
+                    return Err(ApiErr::unprocessable(
+                        "invalid_original_reference",
+                        "a sale has no original_reference",
+                    ));
+                }
+                if decline.is_none() {
+                    decline = match sub.card.last4.as_str() {
+                        "0002" => Some(DeclineReason::CardDeclined),
+                        "9995" => Some(DeclineReason::InsufficientFunds),
+                        _ => None,
+                    };
+                }
+            }
+            TxKind::Refund => {
+                let Some(orig) = &sub.original_reference else {
+                    return Err(ApiErr::bad_request(
+                        "missing_original_reference",
+                        "a refund needs original_reference",
+                    ));
+                };
+                let valid = self.transactions.get(orig).filter(|o| {
+                    &o.record.terminal_id == tid
+                        && o.record.kind == TxKind::Sale
+                        && o.record.status == RecordStatus::Approved
+                });
+                match valid {
+                    None => decline = Some(DeclineReason::UnknownTransaction),
+                    Some(o) => {
+                        let refunded: Money = self
+                            .transactions
+                            .values()
+                            .filter(|t| {
+                                t.record.kind == TxKind::Refund
+                                    && t.record.status == RecordStatus::Approved
+                                    && t.record.original_reference.as_ref() == Some(orig)
+                            })
+                            .fold(Money::ZERO, |a, t| {
+                                a.checked_add(t.record.amount).unwrap_or(a)
+                            });
+                        if amount > o.record.amount.saturating_sub(refunded) {
+                            decline = Some(DeclineReason::AmountExceedsRefundable);
+                        }
+                    }
+                }
+            }
+        }
+        let tombstoned = self.tombstones.contains(&sub.reference);
+        if tombstoned {
+            decline = Some(DeclineReason::Reversed);
+        }
+        let approved = decline.is_none();
+        let transaction_id = short_id("txn_");
+        let code = approved.then(auth_code);
+        // Only link a payment that is this terminal's.
+        let payment_id = sub.payment_id.clone().filter(|p| {
+            self.payments
+                .get(p)
+                .is_some_and(|p| &p.payment.terminal_id == tid)
+        });
+        let record = TransactionRecord {
+            transaction_id: transaction_id.clone(),
+            reference: sub.reference.clone(),
+            channel: Channel::Pos,
+            terminal_id: tid.clone(),
+            session_id: sid.clone(),
+            payment_id: sub.payment_id.clone(),
+            kind: sub.kind,
+            amount,
+            currency: sub.currency,
+            status: if tombstoned {
+                RecordStatus::Reversed
+            } else if approved {
+                RecordStatus::Approved
+            } else {
+                RecordStatus::Declined
+            },
+            auth_code: code.clone(),
+            decline_reason: decline,
+            card: sub.card.summary(),
+            offline: sub.offline,
+            operator_id: sub.operator_id.clone(),
+            original_reference: sub.original_reference.clone(),
+            captured_at: sub.captured_at,
+            received_at: now,
+            reversed_at: tombstoned.then_some(now),
+        };
+        let answer = TransactionAnswer {
+            transaction_id: transaction_id.clone(),
+            reference: sub.reference.clone(),
+            status: if approved {
+                AuthStatus::Approved
+            } else {
+                AuthStatus::Declined
+            },
+            auth_code: code.clone(),
+            decline_reason: decline,
+        };
+        self.tx_seq += 1;
+        self.transactions.insert(
+            sub.reference.clone(),
+            TxRec {
+                seq: self.tx_seq,
+                body_hash,
+                record: record.clone(),
+                answer: answer.clone(),
+            },
+        );
+        self.tx_by_id
+            .insert(transaction_id.clone(), sub.reference.clone());
+        self.dirty(kind::TRANSACTION, sub.reference.as_str());
+        self.webhook(
+            &sid,
+            WebhookEventType::TransactionReceived,
+            serde_json::to_value(&record).unwrap_or(Value::Null),
+        );
+        if let Some(pid) = payment_id {
+            if let Some(p) = self.payments.get_mut(&pid) {
+                let status = if approved {
+                    PaymentStatus::Approved
+                } else {
+                    PaymentStatus::Declined
+                };
+                // An approval is money moved: it wins over an earlier
+                // abort/timeout the terminal reported. A decline only
+                // settles a payment still open.
+                if approved || !p.payment.status.is_final() {
+                    p.payment.status = status;
+                    p.payment.reason = decline.map(|d| d.as_str().to_owned());
+                    p.payment.updated_at = now;
+                    p.payment.transaction = Some(PaymentTransaction {
+                        transaction_id,
+                        reference: sub.reference.clone(),
+                        card: sub.card.summary(),
+                        offline: sub.offline,
+                        auth_code: code,
+                        approved_at: approved.then_some(now),
+                        decline_reason: decline,
+                    });
+                    self.payment_changed(&pid);
+                }
+            }
+        }
+        Ok(answer)
+    }
+
+    pub fn transaction(
+        &self,
+        tid: &TerminalId,
+        reference: &Reference,
+    ) -> Result<TransactionRecord, ApiErr> {
+        self.transactions
+            .get(reference)
+            .filter(|t| &t.record.terminal_id == tid)
+            .map(|t| t.record.clone())
+            .ok_or_else(|| ApiErr::not_found("transaction", reference.as_str()))
+    }
+
+    pub fn reverse(
+        &mut self,
+        tid: &TerminalId,
+        reference: &Reference,
+        now: Timestamp,
+    ) -> ReversalStatus {
+        let Some(t) = self
+            .transactions
+            .get_mut(reference)
+            .filter(|t| &t.record.terminal_id == tid)
+        else {
+            // Nothing known (yet): remember, so a late-arriving submission
+            // under this reference is recorded as reversed, never approved.
+            if !self.transactions.contains_key(reference)
+                && self.tombstones.insert(reference.clone())
+            {
+                self.dirty(kind::TOMBSTONE, reference.as_str());
+            }
+            return ReversalStatus::NotFound;
+        };
+        match t.record.status {
+            RecordStatus::Reversed => ReversalStatus::Reversed,
+            RecordStatus::Declined => ReversalStatus::NotApproved,
+            RecordStatus::Approved => {
+                t.record.status = RecordStatus::Reversed;
+                t.record.reversed_at = Some(now);
+                let record = t.record.clone();
+                self.dirty(kind::TRANSACTION, reference.as_str());
+                self.webhook(
+                    &record.session_id,
+                    WebhookEventType::TransactionReceived,
+                    serde_json::to_value(&record).unwrap_or(Value::Null),
+                );
+                if let Some(pid) = &record.payment_id {
+                    if let Some(p) = self.payments.get_mut(pid) {
+                        if p.payment.status == PaymentStatus::Approved {
+                            p.payment.status = PaymentStatus::Failed;
+                            p.payment.reason = Some("reversed".into());
+                            p.payment.updated_at = now;
+                            self.payment_changed(pid);
+                        }
+                    }
+                }
+                ReversalStatus::Reversed
+            }
+        }
+    }
+}
