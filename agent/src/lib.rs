@@ -11,5 +11,6 @@ pub mod msg;
 pub use pos_core as core;
 pub mod provision;
 pub mod runtime;
+pub mod screen;
 pub mod sync;
 pub mod task;

@@ -1,12 +1,11 @@
-//! The one place where the core's vocabulary meets the store's, the wire's
-//! and the screen's:
+//! Where the core's vocabulary meets the store's and the wire's:
 //!
 //! - [`store_change`]: a core [`Change`](core::Change) as a store
 //!   [`Change`](store::Change) (transaction write + outbox items);
 //! - [`OutboxPayload`]: what an outbox item carries, written here and read
-//!   back (validated) by the outbox drainer;
-//! - [`ui_screen`]: a core [`ScreenModel`](core::ScreenModel) as a
-//!   `ui::Screen`.
+//!   back (validated) by the outbox drainer.
+//!
+//! The core's screens as the `ui` crate draws them are in [`crate::screen`].
 //!
 //! Everything is pure and unit-tested below.
 
@@ -311,114 +310,6 @@ pub fn store_change(
     })
 }
 
-// ---------------------------------------------------------------- screens ---
-
-fn ui_totals(t: &Option<core::SessionTotals>) -> ui::SessionTotals {
-    let t = t.unwrap_or_default();
-    ui::SessionTotals {
-        currency: proto::Currency::Ngn,
-        sales: ui::Tally {
-            count: u64::from(t.sales_count),
-            total: t.sales_total,
-        },
-        refunds: ui::Tally {
-            count: u64::from(t.refunds_count),
-            total: t.refunds_total,
-        },
-        declined: ui::Tally::default(),
-    }
-}
-
-/// The words of a declined screen: the ui's own where it has the reason,
-/// the core's message otherwise (offline limits name the limit).
-fn ui_decline(r: core::DeclineReason) -> ui::DeclineReason {
-    use core::DeclineReason as C;
-    match r {
-        C::InsufficientFunds => ui::DeclineReason::InsufficientFunds,
-        C::CardDeclined => ui::DeclineReason::CardDeclined,
-        C::CardMismatch => ui::DeclineReason::RefundCardMismatch,
-        C::NetworkProblem => ui::DeclineReason::NetworkProblem,
-        C::Bank | C::OnlineRequired | C::OfflineLimit(_) => ui::DeclineReason::Other(r.message()),
-    }
-}
-
-fn ui_cancel(r: core::CancelReason) -> ui::CancelReason {
-    match r {
-        core::CancelReason::Cancelled => ui::CancelReason::Cashier,
-        core::CancelReason::TimedOut => ui::CancelReason::TimedOut,
-        core::CancelReason::SessionClosed => ui::CancelReason::Pos,
-    }
-}
-
-/// The core's screen model as the `ui` crate draws it.
-pub fn ui_screen(m: &core::ScreenModel, event_name: &str, terminal_label: &str) -> ui::Screen {
-    let amount = |v: proto::Money| ui::Amount::new(v, m.currency);
-    let view = match &m.screen {
-        core::Screen::Booting => ui::View::Booting {
-            message: "Starting".to_string(),
-        },
-        core::Screen::Idle { .. } => ui::View::Idle,
-        core::Screen::TapCard { amount: a, .. } => ui::View::TapCard { amount: amount(*a) },
-        core::Screen::Processing { amount: a, .. } => ui::View::Processing {
-            amount: amount(*a),
-            message: String::new(),
-        },
-        core::Screen::Approved {
-            amount: a,
-            offline_approval,
-            ..
-        } => ui::View::Approved {
-            amount: amount(*a),
-            card: None,
-            offline: *offline_approval,
-        },
-        core::Screen::Declined {
-            amount: a, reason, ..
-        } => ui::View::Declined {
-            amount: amount(*a),
-            reason: ui_decline(*reason),
-        },
-        core::Screen::Cancelled { amount: a, reason } => ui::View::Cancelled {
-            amount: Some(amount(*a)),
-            reason: ui_cancel(*reason),
-        },
-        core::Screen::RefundTap { amount: a, .. } => ui::View::RefundTap { amount: amount(*a) },
-        core::Screen::SessionClosed { totals, .. } => ui::View::SessionClosed {
-            totals: ui_totals(totals),
-        },
-        core::Screen::Error { message } => ui::View::Error {
-            message: message.clone(),
-        },
-    };
-    let (event_name, terminal_label) = match &m.screen {
-        core::Screen::Idle {
-            event_name,
-            terminal_label,
-        } => (event_name.as_str(), terminal_label.as_str()),
-        _ => (event_name, terminal_label),
-    };
-    ui::Screen::new(
-        ui::StatusLine {
-            event_name: event_name.to_string(),
-            terminal_label: terminal_label.to_string(),
-            offline: m.offline,
-            queued: u64::from(m.queued),
-        },
-        view,
-    )
-}
-
-/// The semantic screen state for the virtual device: the ui's, with the
-/// core's own message where the core has one (the core's words are what
-/// the cashier must read, e.g. "Too late to cancel: payment approved").
-pub fn screen_state(m: &core::ScreenModel, screen: &ui::Screen) -> ui::ScreenState {
-    let mut state = screen.state();
-    if let Some(msg) = m.screen.message() {
-        state.message = Some(msg);
-    }
-    state
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -624,43 +515,5 @@ mod tests {
             OutboxPayload::decode(store::OutboxKind::Transaction, &serde_json::json!({"x": 1}))
                 .is_err()
         );
-    }
-
-    #[test]
-    fn screens_map_with_the_core_message() {
-        let m = core::ScreenModel {
-            screen: core::Screen::Approved {
-                kind: core::TxKind::Sale,
-                amount: money("2000.00"),
-                reference: reference(1),
-                offline_approval: false,
-                message: Some("Too late to cancel: payment approved".into()),
-            },
-            currency: proto::Currency::Ngn,
-            offline: true,
-            queued: 2,
-        };
-        let screen = ui_screen(&m, "Fest", "Bar 1");
-        let state = screen_state(&m, &screen);
-        assert_eq!(state.screen, ui::ScreenName::Approved);
-        assert_eq!(state.amount, Some(money("2000.00")));
-        assert!(state.offline);
-        assert_eq!(state.queued, 2);
-        assert_eq!(
-            state.message.as_deref(),
-            Some("Too late to cancel: payment approved")
-        );
-        let idle = core::ScreenModel {
-            screen: core::Screen::Idle {
-                event_name: "Jazz".into(),
-                terminal_label: "Bar 2".into(),
-            },
-            currency: proto::Currency::Ngn,
-            offline: false,
-            queued: 0,
-        };
-        let s = ui_screen(&idle, "x", "y");
-        assert_eq!(s.status.event_name, "Jazz");
-        assert_eq!(s.name(), ui::ScreenName::Idle);
     }
 }

@@ -250,8 +250,8 @@ impl CoreLoop {
     /// Maps the core's screen for the panel and hands it to the display
     /// task (in order; waits only when that many frames are queued).
     async fn render(&mut self, m: &ScreenModel) {
-        let screen = mapping::ui_screen(m, &self.event_name, &self.terminal_label);
-        let state = mapping::screen_state(m, &screen);
+        let screen = crate::screen::ui_screen(m, &self.event_name, &self.terminal_label);
+        let state = crate::screen::screen_state(m, &screen);
         let name = screen.name();
         if self.display.send(Frame { screen, state }).await.is_err() && !self.all.is_cancelled() {
             tracing::error!("display task is gone; the screen is not updated");
