@@ -105,10 +105,9 @@ pub enum OutboxPayload {
         request: wire::ReversalRequest,
     },
     /// `POST /v1/terminals/:tid/transactions`: the forward of a transaction
-    /// the terminal approved offline (`offline: true`), or, when an online
-    /// authorization's answer was lost, that authorization sent again
-    /// (`offline: false`, identical body). Either way the answer is the
-    /// backend's decision for the reference.
+    /// the terminal approved offline, always `offline: true` (also when an
+    /// online authorization's answer was lost: the backend's idempotency by
+    /// reference then answers what it decided for that authorization).
     Transaction(wire::TransactionSubmission),
 }
 
@@ -154,7 +153,6 @@ fn outbox_item(
     tx_reference: Option<&Reference>,
     tx_payment: Option<&PaymentId>,
     tx_command: Option<&core::CommandId>,
-    after_unknown: bool,
 ) -> Result<store::NewOutboxItem, MappingError> {
     let (payload, reference, payment) = match item {
         core::OutboxItem::Ack(a) => {
@@ -191,21 +189,16 @@ fn outbox_item(
             tx_reference.cloned(),
             Some(payment_id.clone()),
         ),
-        core::OutboxItem::Submit(s) => {
-            let mut body = wire_submission(s)?;
-            if after_unknown {
-                // The online authorization went out and its answer was lost:
-                // the forward is that same request again (same reference,
-                // same body), so the backend answers what it decided instead
-                // of refusing a second, different body for the reference.
-                body.offline = false;
-            }
-            (
-                OutboxPayload::Transaction(body),
-                Some(s.reference.clone()),
-                s.payment_id.clone(),
-            )
-        }
+        // Forwarded as the core wrote it: `offline: true`, also after an
+        // online authorization whose answer was lost (SPEC 4.3). The
+        // backend's idempotency by reference answers what it decided for
+        // that authorization, and a payment captured before the session
+        // closed is still accepted after the close.
+        core::OutboxItem::Submit(s) => (
+            OutboxPayload::Transaction(wire_submission(s)?),
+            Some(s.reference.clone()),
+            s.payment_id.clone(),
+        ),
         core::OutboxItem::Reversal { reference } => (
             OutboxPayload::Reversal {
                 reversal_of: reference.clone(),
@@ -238,7 +231,6 @@ pub fn store_change(
     let mut tx_reference = None;
     let mut tx_payment = known_payment.cloned();
     let mut tx_command = None;
-    let mut after_unknown = false;
     let write = match &change.tx {
         None => None,
         Some(core::TxWrite::Insert(n)) => {
@@ -263,8 +255,6 @@ pub fn store_change(
         }
         Some(core::TxWrite::Update(u)) => {
             tx_reference = Some(u.reference.clone());
-            after_unknown = u.state == core::TxState::OfflineApproved
-                && u.reason.as_deref() == Some(core::Decision::OfflineAfterUnknown.code());
             let card = u
                 .card
                 .as_ref()
@@ -299,7 +289,6 @@ pub fn store_change(
                 tx_reference.as_ref(),
                 tx_payment.as_ref(),
                 tx_command.as_ref(),
-                after_unknown,
             )
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -460,7 +449,7 @@ mod tests {
     }
 
     #[test]
-    fn the_forward_after_an_unknown_outcome_repeats_the_authorization() {
+    fn the_forward_after_an_unknown_outcome_is_an_offline_forward() {
         let sub = core::Submission {
             reference: reference(8),
             payment_id: None,
@@ -468,24 +457,25 @@ mod tests {
             amount: money("1200.00"),
             card: card(),
             captured_at: core::UnixMillis(1_000),
-            offline: false,
+            offline: true,
             original_reference: None,
         };
-        let authorization = wire_submission(&sub).unwrap();
         let mut u = core::TxUpdate::new(reference(8), core::TxState::OfflineApproved);
         u.reason = Some("offline_after_unknown".into());
         let change = core::Change {
             at: core::UnixMillis(2_000),
             tx: Some(core::TxWrite::Update(u)),
-            outbox: vec![core::OutboxItem::Submit(core::Submission {
-                offline: true,
-                ..sub
-            })],
+            outbox: vec![core::OutboxItem::Submit(sub.clone())],
         };
         let s = store_change(&change, None).unwrap();
         let item = &s.enqueue[0];
-        // Byte for byte the same body as the authorization.
-        assert_eq!(item.payload, serde_json::to_value(&authorization).unwrap());
+        match OutboxPayload::decode(item.kind, &item.payload).unwrap() {
+            OutboxPayload::Transaction(t) => {
+                assert!(t.offline, "SPEC 4.3: an offline approval is always forwarded offline");
+                assert_eq!((t.reference, t.amount), (reference(8), money("1200.00")));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -893,6 +893,83 @@ async fn transactions_idempotency_decline_rules_lookup_statement_reversal() {
     e.sim.shutdown().await;
 }
 
+/// SPEC 4.3: idempotency is by reference. The forward of an offline
+/// approval (`offline: true`, another `captured_at`) after an online
+/// authorization whose answer was lost gets the recorded answer, also once
+/// the session has closed; another amount or card under the reference is a
+/// conflict.
+#[tokio::test]
+async fn idempotency_is_by_reference_kind_amount_currency_and_card() {
+    let e = env().await;
+    let (sid, tids) = e.session(1, None).await;
+    let tid = &tids[0];
+    let t = e.provision(tid).await;
+    let r1 = format!("{tid}-000001");
+    let (s, first) = submit(&t, tid, &sale(&r1, "2500.00", "1111", false)).await;
+    assert_eq!(s, StatusCode::CREATED, "{first}");
+    assert_eq!(first["data"]["status"], "approved");
+    let mut forward = sale(&r1, "2500.00", "1111", true);
+    forward["captured_at"] = json!("2026-11-21T10:00:07Z");
+    let replay = |body: Value| {
+        let t = &t;
+        async move {
+            let bytes = body.to_string().into_bytes();
+            t.request(
+                Method::POST,
+                &format!("/v1/terminals/{tid}/transactions"),
+                &bytes,
+            )
+            .unwrap()
+            .header("Idempotency-Key", body["reference"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap()
+        }
+    };
+    let r = replay(forward.clone()).await;
+    assert_eq!(
+        r.headers()
+            .get("idempotent-replayed")
+            .and_then(|v| v.to_str().ok()),
+        Some("true")
+    );
+    let (s, v) = json_of(r).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["data"], first["data"]);
+    // Another card or amount under the same reference: a conflict.
+    let mut other_card = forward.clone();
+    other_card["card"]["token"] = json!("0123456789abcdef0123456789abcdef");
+    let mut other_amount = forward.clone();
+    other_amount["amount"] = json!("2500.01");
+    for body in [other_card, other_amount] {
+        let (s, v) = submit(&t, tid, &body).await;
+        assert_eq!(
+            (s, err_code(&v)),
+            (StatusCode::CONFLICT, "idempotency_conflict"),
+            "{v}"
+        );
+    }
+    // After the close the recorded reference still replays; a new one is
+    // refused unless it is an offline sale captured before the close.
+    let (s, v) = e
+        .org_json(Method::PATCH, &format!("/v1/sessions/{sid}/close"), None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = json_of(replay(forward).await).await;
+    assert_eq!((s, &v["data"]), (StatusCode::OK, &first["data"]), "{v}");
+    let (s, v) = submit(
+        &t,
+        tid,
+        &sale(&format!("{tid}-000002"), "10.00", "1111", false),
+    )
+    .await;
+    assert_eq!(
+        (s, err_code(&v)),
+        (StatusCode::CONFLICT, "session_closed"),
+        "{v}"
+    );
+}
+
 #[tokio::test]
 async fn partner_payment_flow_over_the_command_stream() {
     let (hook, mut hooks) = receiver(0).await;

@@ -39,15 +39,20 @@ pub(super) async fn submit_transaction(
     let hash = body_hash(&body)?;
     // Replays answer at once and never consume a scenario.
     let drawn = sim
-        .mutate(
-            |st, _, _| match st.transaction_replay(&tid, &sub.reference, &hash)? {
-                Some(answer) => Ok(Err(answer)),
-                None => Ok(Ok(st.take_scenario(&tid))),
-            },
-        )
+        .mutate(|st, _, _| match st.transaction_replay(&tid, &sub, &hash)? {
+            Some(answer) => Ok(Err(answer)),
+            None => Ok(Ok(st.take_scenario(&tid))),
+        })
         .await?;
     let scenario = match drawn {
-        Err(answer) => return Ok(ok(StatusCode::OK, answer)),
+        Err(answer) => {
+            let mut r = ok(StatusCode::OK, answer);
+            r.headers_mut().insert(
+                "idempotent-replayed",
+                axum::http::HeaderValue::from_static("true"),
+            );
+            return Ok(r);
+        }
         Ok(s) => s,
     };
     match scenario {

@@ -116,6 +116,11 @@ pub struct TxRec {
     pub body_hash: String,
     pub record: TransactionRecord,
     pub answer: TransactionAnswer,
+    /// The submission's card token: with kind, amount and currency, what
+    /// makes a later submission under the same reference a replay (SPEC
+    /// 4.3). Absent in state files written before it was kept.
+    #[serde(default)]
+    pub card_token: Option<proto::wire::CardToken>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

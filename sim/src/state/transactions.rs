@@ -15,23 +15,41 @@ use super::{State, TxRec, auth_code, kind, short_id};
 
 impl State {
     /// An earlier submission under this reference: replay or conflict.
+    /// Idempotency is by reference (SPEC 4.3): the same kind, amount,
+    /// currency and card token get the recorded answer whatever `offline`,
+    /// `captured_at` and the other fields say, so the forward of an offline
+    /// approval after a lost online answer gets what the backend decided.
     pub fn transaction_replay(
         &self,
         tid: &TerminalId,
-        reference: &Reference,
+        sub: &TransactionSubmission,
         body_hash: &str,
     ) -> Result<Option<TransactionAnswer>, ApiErr> {
-        match self.transactions.get(reference) {
-            None => Ok(None),
-            Some(t) if &t.record.terminal_id != tid => Err(ApiErr::conflict(
+        let Some(t) = self.transactions.get(&sub.reference) else {
+            return Ok(None);
+        };
+        if &t.record.terminal_id != tid {
+            return Err(ApiErr::conflict(
                 codes::IDEMPOTENCY_CONFLICT,
                 "this reference belongs to another terminal",
-            )),
-            Some(t) if t.body_hash == body_hash => Ok(Some(t.answer.clone())),
-            Some(_) => Err(ApiErr::conflict(
+            ));
+        }
+        let same = match &t.card_token {
+            Some(token) => {
+                t.record.kind == sub.kind
+                    && t.record.amount == sub.amount
+                    && t.record.currency == sub.currency
+                    && token == &sub.card.token
+            }
+            None => t.body_hash == body_hash,
+        };
+        if same {
+            Ok(Some(t.answer.clone()))
+        } else {
+            Err(ApiErr::conflict(
                 codes::IDEMPOTENCY_CONFLICT,
-                "this reference was submitted with a different body",
-            )),
+                "this reference was submitted with a different kind, amount, currency or card",
+            ))
         }
     }
 
@@ -45,7 +63,7 @@ impl State {
         scenario: Option<Scenario>,
         now: Timestamp,
     ) -> Result<TransactionAnswer, ApiErr> {
-        if let Some(a) = self.transaction_replay(tid, &sub.reference, &body_hash)? {
+        if let Some(a) = self.transaction_replay(tid, &sub, &body_hash)? {
             return Ok(a);
         }
         let amount = crate::body::positive(sub.amount)?;
@@ -194,6 +212,7 @@ impl State {
                 body_hash,
                 record: record.clone(),
                 answer: answer.clone(),
+                card_token: Some(sub.card.token.clone()),
             },
         );
         self.tx_by_id
