@@ -2,14 +2,16 @@
 //! `doctor`. Exit codes: 0 ok, 1 runtime failure, 2 usage (clap),
 //! 78 bad configuration.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, anyhow};
 use clap::{Args, Parser, Subcommand};
 use pos_agent::client::{OrgClient, SignedClient};
-use pos_agent::config::{self, Config, ConfigError, EX_CONFIG, ReaderSpec, Sources};
+use pos_agent::config::{self, Config, ConfigError, EX_CONFIG, Sources};
+use pos_agent::doctor;
 use pos_agent::provision::{self, ENV_CREDENTIALS_DIRECTORY};
+use pos_agent::reconcile::{self, Reconciliation};
 use proto::Currency;
 use proto::signing::Secret;
 
@@ -422,22 +424,7 @@ fn reconcile(config: &Config, json: bool, org_key: Option<Secret>) -> Result<(),
     let identity = provision::load_identity(config, credentials_directory().as_deref())
         .map_err(|e| anyhow!(e))?;
     let local = match open_ledger(config)? {
-        Some(store) => {
-            let mut all = Vec::new();
-            let mut offset = 0;
-            loop {
-                let page = store
-                    .list_transactions(store::Page { offset, limit: 500 })
-                    .context("cannot read the ledger")?;
-                let n = page.len();
-                all.extend(page);
-                if n < 500 {
-                    break;
-                }
-                offset += 500;
-            }
-            all
-        }
+        Some(store) => reconcile::read_ledger(&store).context("cannot read the ledger")?,
         None => Vec::new(),
     };
     let client = SignedClient::new(
@@ -446,26 +433,7 @@ fn reconcile(config: &Config, json: bool, org_key: Option<Secret>) -> Result<(),
         identity.credentials.clone(),
     )
     .map_err(|e| anyhow!(e))?;
-    let remote = runtime()?.block_on(async {
-        let mut all = Vec::new();
-        let mut page = 0u32;
-        loop {
-            let p = client
-                .statement(&proto::wire::StatementQuery {
-                    page: Some(page),
-                    size: Some(100),
-                    status: None,
-                })
-                .await?;
-            let done = p.content.is_empty() || page + 1 >= p.total_pages;
-            all.extend(p.content);
-            if done || page >= 10_000 {
-                break;
-            }
-            page += 1;
-        }
-        Ok::<_, pos_agent::client::ClientError>(all)
-    });
+    let remote = runtime()?.block_on(reconcile::fetch_statement(&client));
     let remote = remote.map_err(|e| anyhow!(e))?;
     let mut diff = Reconciliation::compare(&local, &remote);
     if let Some(key) = org_key {
@@ -490,15 +458,9 @@ fn reconcile(config: &Config, json: bool, org_key: Option<Secret>) -> Result<(),
     }
 }
 
-/// One doctor line.
-fn check(ok: bool, name: &str, detail: impl AsRef<str>) -> bool {
-    println!(
-        "{} {:<12} {}",
-        if ok { "ok  " } else { "FAIL" },
-        name,
-        detail.as_ref()
-    );
-    ok
+/// Prints one doctor line.
+fn print_check(check: &doctor::Check) {
+    println!("{check}");
 }
 
 fn doctor(args: &ConfigArgs) -> Result<(), Failure> {
@@ -506,430 +468,22 @@ fn doctor(args: &ConfigArgs) -> Result<(), Failure> {
     let sources = match args.sources() {
         Ok(s) => s,
         Err(e) => {
-            check(false, "config", e.to_string());
+            print_check(&doctor::config_failed(&e));
             return Err(Failure::Config(e));
         }
     };
-    let config = match config::load(&sources) {
-        Ok(l) => {
-            let detail = if l.warnings.is_empty() {
-                format!("{} valid", args.config.display())
-            } else {
-                format!(
-                    "{} valid; {}",
-                    args.config.display(),
-                    l.warnings
-                        .iter()
-                        .map(|w| w.to_string())
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                )
-            };
-            check(true, "config", detail);
-            l.config
-        }
-        Err(e) => {
-            check(false, "config", e.to_string());
-            return Err(Failure::Config(e));
-        }
-    };
-    let mut all_ok = true;
-    all_ok &= check_storage(&config);
-    let identity = provision::load_identity(&config, credentials_directory().as_deref());
-    all_ok &= match &identity {
-        Ok(id) => check(
-            true,
-            "credentials",
-            format!(
-                "terminal {} session {} provisioned {}",
-                id.terminal_id, id.session_id, id.provisioned_at
-            ),
-        ),
-        Err(e) => check(false, "credentials", e.to_string()),
-    };
-    let now = time::OffsetDateTime::now_utc();
-    let before_build = pos_agent::client::clock_before_build(
-        std::time::SystemTime::now(),
-        pos_agent::client::build_epoch(),
-    );
-    all_ok &= check(
-        before_build.is_none(),
-        "clock",
-        format!(
-            "{} (UTC){}",
-            now.format(&time::format_description::well_known::Rfc3339)
-                .unwrap_or_default(),
-            match &before_build {
-                Some(why) => format!("; {why}"),
-                None => String::new(),
-            }
-        ),
-    );
-    all_ok &= match &identity {
-        Ok(id) => check_backend(&config, id)?,
-        Err(_) => check(false, "backend", "skipped: no credentials"),
-    };
-    all_ok &= check_reader(&config)?;
-    all_ok &= check_display(&config)?;
-    all_ok &= check_input(&config)?;
+    let loaded = config::load(&sources);
+    print_check(&doctor::check_config(&args.config, &loaded));
+    let config = loaded.map_err(Failure::Config)?.config;
+    let all_ok = doctor::run(
+        &config,
+        credentials_directory().as_deref(),
+        &mut print_check,
+    )
+    .context("cannot start the async runtime")?;
     if all_ok {
         Ok(())
     } else {
         Err(anyhow!("some checks failed").into())
-    }
-}
-
-/// The reader answers with its model and firmware.
-fn check_reader(config: &Config) -> Result<bool, Failure> {
-    use hal::CardReader;
-    let device = match &config.hal.reader {
-        ReaderSpec::Virtual => return Ok(check(true, "reader", "virtual reader (no hardware)")),
-        ReaderSpec::Pn532 { device } => device.clone(),
-    };
-    let path = device.to_string_lossy().into_owned();
-    let r = runtime()?.block_on(async {
-        tokio::time::timeout(std::time::Duration::from_secs(5), async {
-            let mut reader =
-                hal::pn532::Pn532Reader::open(&path, hal::pn532::Pn532Config::default())
-                    .await
-                    .map_err(|e| e.to_string())?;
-            reader.info().await.map_err(|e| e.to_string())
-        })
-        .await
-        .map_err(|_| "no answer within 5 s".to_owned())
-        .and_then(|r| r)
-    });
-    Ok(match r {
-        Ok(info) => check(
-            true,
-            "reader",
-            format!(
-                "{} on {path}: {} firmware {}",
-                "pn532", info.model, info.firmware
-            ),
-        ),
-        Err(e) => check(
-            false,
-            "reader",
-            format!("pn532 on {path}: {e} (is `pos-agent run` holding the port?)"),
-        ),
-    })
-}
-
-/// Opens the display and draws the test pattern (colour bars and a border)
-/// on it; the technician looks at the panel.
-fn check_display(config: &Config) -> Result<bool, Failure> {
-    use hal::Display;
-    let Some((driver, device)) = config.hal.display.driver() else {
-        // The virtual display: draw into its in-memory frame.
-        let (_device, parts) =
-            hal::VirtualDevice::new(embedded_graphics::geometry::Size::new(240, 320));
-        let mut display = parts.display;
-        return Ok(match ui::test_pattern(&mut display) {
-            Ok(()) => check(
-                true,
-                "display",
-                "virtual display: test pattern drawn (240x320, in memory)",
-            ),
-            Err(e) => check(false, "display", format!("virtual display: {e}")),
-        });
-    };
-    let r = runtime()?.block_on(async {
-        tokio::time::timeout(std::time::Duration::from_secs(5), async {
-            let mut display = hal::drivers::AnyDisplay::open(driver, &device)
-                .await
-                .map_err(|e| e.to_string())?;
-            ui::test_pattern(&mut display).map_err(|e| e.to_string())?;
-            display.flush().await.map_err(|e| e.to_string())?;
-            Ok::<_, String>(display.describe())
-        })
-        .await
-        .map_err(|_| "no answer within 5 s".to_owned())
-        .and_then(|r| r)
-    });
-    Ok(match r {
-        Ok(what) => check(
-            true,
-            "display",
-            format!("{what} on {device}: test pattern shown (eight colour bars, white border)"),
-        ),
-        Err(e) => check(false, "display", format!("{device}: {e}")),
-    })
-}
-
-/// The buttons (or touch screen) can be opened; GPIO lines are claimed and
-/// released again.
-fn check_input(config: &Config) -> Result<bool, Failure> {
-    use pos_agent::config::InputSpec;
-    let (what, opened) = match &config.hal.input {
-        InputSpec::Virtual => return Ok(check(true, "input", "virtual buttons (control API)")),
-        InputSpec::Evdev { device } => {
-            let d = device.to_string_lossy().into_owned();
-            let panel = embedded_graphics::geometry::Size::new(240, 320);
-            let r = hal::drivers::AnyInput::open_evdev(&d, panel).map(|i| i.describe());
-            (format!("evdev:{d}"), r)
-        }
-        InputSpec::Gpio { spec } => {
-            // The GPIO driver needs a runtime for its edge streams.
-            let r = runtime()?.block_on(async {
-                hal::drivers::AnyInput::open_gpio(spec).map(|(i, _)| i.describe())
-            });
-            (format!("gpio:{spec}"), r)
-        }
-    };
-    Ok(match opened {
-        Ok(kind) => check(true, "input", format!("{what}: {kind} input opened")),
-        Err(e) => check(false, "input", format!("{what}: {e}")),
-    })
-}
-
-fn check_storage(config: &Config) -> bool {
-    let dir = &config.data_dir;
-    let probe = dir.join(format!(".doctor-{}", uuid::Uuid::new_v4().simple()));
-    let writable = std::fs::write(&probe, b"probe").and_then(|()| std::fs::remove_file(&probe));
-    let mut ok = match writable {
-        Ok(()) => {
-            let free = free_bytes(dir);
-            let enough = free.is_none_or(|b| b >= 64 * 1024 * 1024);
-            check(
-                enough,
-                "storage",
-                format!(
-                    "{} writable; {} free",
-                    dir.display(),
-                    free.map(|b| format!("{} MiB", b / (1024 * 1024)))
-                        .unwrap_or_else(|| "unknown".into())
-                ),
-            )
-        }
-        Err(e) => check(
-            false,
-            "storage",
-            format!("{} not writable: {e}", dir.display()),
-        ),
-    };
-    let ledger = config.ledger_path();
-    if ledger.exists() {
-        let r = store::Store::open_read_only(&ledger).and_then(|s| s.check_integrity());
-        ok &= match r {
-            Ok(()) => check(true, "ledger", format!("{} integrity ok", ledger.display())),
-            Err(e) => check(false, "ledger", format!("{}: {e}", ledger.display())),
-        };
-    } else {
-        check(
-            true,
-            "ledger",
-            format!("{} not created yet", ledger.display()),
-        );
-    }
-    ok
-}
-
-fn free_bytes(dir: &Path) -> Option<u64> {
-    let s = rustix::fs::statvfs(dir).ok()?;
-    Some(s.f_bavail.saturating_mul(s.f_frsize))
-}
-
-fn check_backend(config: &Config, id: &provision::DeviceIdentity) -> Result<bool, Failure> {
-    let client = match SignedClient::new(
-        &config.backend,
-        id.terminal_id.clone(),
-        id.credentials.clone(),
-    ) {
-        Ok(c) => c,
-        Err(e) => return Ok(check(false, "backend", e.to_string())),
-    };
-    let r = runtime()?.block_on(client.session(&config.terminal.session_id));
-    Ok(match r {
-        Ok(s) => check(
-            true,
-            "backend",
-            format!(
-                "{} reachable; signed request accepted (clock within 300 s); session {:?}",
-                config.backend.terminal_api_url, s.status
-            ),
-        ),
-        Err(e) => check(false, "backend", e.to_string()),
-    })
-}
-
-/// The local ledger compared with the backend's statement, by reference.
-#[derive(Debug, Default)]
-struct Reconciliation {
-    matched: u64,
-    /// Approved offline here and not yet known to the backend: the outbox
-    /// still has to forward them (not a disagreement).
-    pending_forward: Vec<String>,
-    mismatches: Vec<(String, String)>,
-    local: [store::CountTotal; 2],
-    remote: [store::CountTotal; 2],
-    /// Approved sales here that the backend already knows of.
-    local_forwarded_sales: store::CountTotal,
-    /// This terminal's line of the session reconciliation, when fetched.
-    session: Option<proto::wire::CountTotal>,
-}
-
-impl Reconciliation {
-    fn compare(local: &[store::Transaction], remote: &[proto::wire::TransactionRecord]) -> Self {
-        use proto::wire::{RecordStatus, TxKind};
-        use std::collections::BTreeMap;
-        let mut r = Reconciliation::default();
-        let by_ref: BTreeMap<&str, &proto::wire::TransactionRecord> =
-            remote.iter().map(|t| (t.reference.as_str(), t)).collect();
-        let local_refs: std::collections::BTreeSet<&str> =
-            local.iter().map(|t| t.reference.as_str()).collect();
-        let slot = |refund: bool| usize::from(refund);
-        for t in local {
-            let refund = t.kind == store::TxKind::Refund;
-            if t.state.is_approved() {
-                let c = &mut r.local[slot(refund)];
-                c.count += 1;
-                c.total = c.total.add(t.amount);
-                if !refund && by_ref.contains_key(t.reference.as_str()) {
-                    let f = &mut r.local_forwarded_sales;
-                    f.count += 1;
-                    f.total = f.total.add(t.amount);
-                }
-            }
-            let reference = t.reference.as_str().to_owned();
-            match by_ref.get(t.reference.as_str()) {
-                None if t.state == store::TxState::OfflineApproved => {
-                    r.pending_forward.push(reference)
-                }
-                None if t.state == store::TxState::Approved => r
-                    .mismatches
-                    .push((reference, "approved here, unknown to the backend".into())),
-                None => {}
-                Some(b) => {
-                    let remote_refund = b.kind == TxKind::Refund;
-                    let remote_approved = b.status == RecordStatus::Approved;
-                    if remote_refund != refund || b.amount != t.amount {
-                        r.mismatches.push((
-                            reference,
-                            format!(
-                                "here {} {}, backend {} {}",
-                                t.kind,
-                                t.amount.to_wire(),
-                                if remote_refund { "refund" } else { "sale" },
-                                b.amount.to_wire()
-                            ),
-                        ));
-                    } else if t.state.is_approved() != remote_approved {
-                        r.mismatches.push((
-                            reference,
-                            format!("here {}, backend {}", t.state, b.status.as_str()),
-                        ));
-                    } else {
-                        r.matched += 1;
-                    }
-                }
-            }
-        }
-        for b in remote {
-            let refund = b.kind == TxKind::Refund;
-            if b.status == RecordStatus::Approved {
-                let c = &mut r.remote[slot(refund)];
-                c.count += 1;
-                c.total = c.total.add(b.amount);
-            }
-            if !local_refs.contains(b.reference.as_str()) {
-                r.mismatches.push((
-                    b.reference.as_str().to_owned(),
-                    format!(
-                        "backend {} {}, unknown here",
-                        b.status.as_str(),
-                        b.amount.to_wire()
-                    ),
-                ));
-            }
-        }
-        r
-    }
-
-    /// Compares the session reconciliation's line for this terminal with the
-    /// approved sales here that the backend already knows of.
-    fn check_session(
-        &mut self,
-        session: &proto::wire::Reconciliation,
-        terminal: &proto::TerminalId,
-    ) {
-        let line = session
-            .by_terminal
-            .get(terminal.as_str())
-            .copied()
-            .unwrap_or_default();
-        self.session = Some(line);
-        let here = self.local_forwarded_sales;
-        if line.count != here.count || line.total != here.total {
-            self.mismatches.push((
-                format!("session {}", session.session_id),
-                format!(
-                    "reconciliation for {terminal}: {} sales {}, ledger: {} sales {}",
-                    line.count,
-                    line.total.to_wire(),
-                    here.count,
-                    here.total.to_wire()
-                ),
-            ));
-        }
-    }
-
-    fn is_clean(&self) -> bool {
-        self.mismatches.is_empty()
-    }
-
-    fn to_json(&self) -> serde_json::Value {
-        let ct = |c: &store::CountTotal| serde_json::json!({"count": c.count, "total": c.total.to_wire()});
-        serde_json::json!({
-            "clean": self.is_clean(),
-            "matched": self.matched,
-            "local": {"sales": ct(&self.local[0]), "refunds": ct(&self.local[1])},
-            "backend": {"sales": ct(&self.remote[0]), "refunds": ct(&self.remote[1])},
-            "session": self.session.map(|c| serde_json::json!({"count": c.count, "total": c.total.to_wire()})),
-            "pending_forward": self.pending_forward,
-            "mismatches": self.mismatches.iter().map(|(r, p)| serde_json::json!({"reference": r, "problem": p})).collect::<Vec<_>>(),
-        })
-    }
-
-    fn to_text(&self) -> String {
-        let mut out = String::new();
-        let line = |c: &store::CountTotal| {
-            format!("{:>6}  {:>24}", c.count, c.total.display(Currency::Ngn))
-        };
-        out.push_str(&format!(
-            "approved sales    here {}\n",
-            line(&self.local[0])
-        ));
-        out.push_str(&format!(
-            "                  backend {}\n",
-            line(&self.remote[0])
-        ));
-        out.push_str(&format!(
-            "approved refunds  here {}\n",
-            line(&self.local[1])
-        ));
-        out.push_str(&format!(
-            "                  backend {}\n",
-            line(&self.remote[1])
-        ));
-        if let Some(c) = &self.session {
-            out.push_str(&format!(
-                "session line      backend {:>6}  {:>24}\n",
-                c.count,
-                c.total.display(Currency::Ngn)
-            ));
-        }
-        out.push_str(&format!(
-            "matched: {}; waiting to be forwarded: {}\n",
-            self.matched,
-            self.pending_forward.len()
-        ));
-        for (r, p) in &self.mismatches {
-            out.push_str(&format!("MISMATCH {r}: {p}\n"));
-        }
-        if self.is_clean() {
-            out.push_str("ledger and backend agree\n");
-        }
-        out
     }
 }

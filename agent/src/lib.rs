@@ -4,12 +4,14 @@ pub mod card;
 pub mod client;
 pub mod clock;
 pub mod config;
+pub mod doctor;
 pub mod mapping;
 pub mod msg;
 /// The terminal core lives in its own crate (`pos-core`); re-exported so
 /// `pos_agent::core::...` paths keep working.
 pub use pos_core as core;
 pub mod provision;
+pub mod reconcile;
 pub mod runtime;
 pub mod screen;
 pub mod sync;

@@ -4,7 +4,6 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Output;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -13,26 +12,10 @@ use axum::response::IntoResponse;
 use axum::routing::post;
 use tokio::net::TcpListener;
 
-const BIN: &str = env!("CARGO_BIN_EXE_pos-agent");
+use crate::common::{pos_agent, text};
+
 const ORG_KEY: &str = "org-key-very-secret-42";
 const SECRET: &str = "terminal-secret-XYZZY-0001";
-
-async fn pos_agent(args: &[&str], env: &[(&str, &str)]) -> Output {
-    tokio::process::Command::new(BIN)
-        .args(args)
-        .env_clear()
-        .envs(env.iter().copied())
-        .output()
-        .await
-        .unwrap()
-}
-
-fn text(o: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
 
 fn write_config(dir: &Path, backend: &str, extra: &str) -> PathBuf {
     let path = dir.join("config.toml");

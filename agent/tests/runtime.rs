@@ -580,7 +580,7 @@ async fn a_permanently_refused_item_is_parked_and_listed_by_queue() {
     env.wait_payment_status(&pid, "approved").await;
     agent.shutdown().await.unwrap();
 
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pos-agent"))
+    let out = std::process::Command::new(crate::common::BIN)
         .args(["queue", "--json", "--config"])
         .arg(&env.config_path)
         .env_remove("POS_AGENT_CONFIG")

@@ -142,7 +142,7 @@ control_addr = "{control_addr}"
 
         let socket_path = dir.path().join("notify.sock");
         let notes = read_notifications(UnixDatagram::bind(&socket_path).unwrap());
-        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_pos-agent"))
+        let child = tokio::process::Command::new(crate::common::BIN)
             .arg("run")
             .arg("--config")
             .arg(&config_path)

@@ -17,23 +17,13 @@ use proto::wire::{
 };
 use proto::{Currency, Money, Reference};
 
-const BIN: &str = env!("CARGO_BIN_EXE_pos-agent");
+use crate::common::{self, text};
+
 const ORG_KEY: &str = "sim-org-key-123";
 
+/// `pos-agent` with `args` in an empty environment.
 async fn pos_agent(args: &[&str]) -> Output {
-    tokio::process::Command::new(BIN)
-        .args(args)
-        .env_clear()
-        .output()
-        .await
-        .unwrap()
-}
-
-fn text(o: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
+    common::pos_agent(args, &[]).await
 }
 
 struct World {

@@ -2,10 +2,8 @@
 //! reconciliation (`GET /v1/reconciliation/:session_id`) and each terminal's
 //! statement (`GET /v1/terminals/:tid/transactions`).
 
-use std::collections::BTreeMap;
-
-use proto::wire::{RecordStatus, TxKind};
-use store::{Page, Store, TxState};
+use pos_agent::reconcile::Reconciliation;
+use store::{Store, TxState};
 
 use crate::error::{HarnessError, Result};
 use crate::scenario::Scene;
@@ -61,24 +59,12 @@ pub fn ledger(path: &std::path::Path) -> Result<Vec<store::Transaction>> {
     let store = Store::open(path).map_err(|e| {
         HarnessError::Agent(format!("cannot open the ledger {}: {e}", path.display()))
     })?;
-    let mut all = Vec::new();
-    loop {
-        let page = store
-            .list_transactions(Page {
-                offset: all.len() as u64,
-                limit: 500,
-            })
-            .map_err(|e| HarnessError::Agent(format!("reading {}: {e}", path.display())))?;
-        let n = page.len();
-        all.extend(page);
-        if n < 500 {
-            return Ok(all);
-        }
-    }
+    pos_agent::reconcile::read_ledger(&store)
+        .map_err(|e| HarnessError::Agent(format!("reading {}: {e}", path.display())))
 }
 
-fn count_total<'a>(it: impl Iterator<Item = &'a store::Transaction>) -> (u64, u64) {
-    it.fold((0, 0), |(n, t), x| (n + 1, t + x.amount.minor()))
+fn ct(c: &store::CountTotal) -> (u64, u64) {
+    (c.count, c.total.0)
 }
 
 fn fmt_ct((n, t): (u64, u64)) -> String {
@@ -111,14 +97,13 @@ pub async fn reconcile(scene: &Scene) -> Result<Report> {
             format!("{unsettled:?}"),
             "[]".into(),
         );
-        let sales = count_total(
-            txs.iter()
-                .filter(|x| x.kind == TxKind::Sale && x.state.is_approved()),
-        );
-        let refunds = count_total(
-            txs.iter()
-                .filter(|x| x.kind == TxKind::Refund && x.state.is_approved()),
-        );
+        // The statement, line by line, through the agent's own comparison
+        // (`pos-agent reconcile`): every transaction agrees in kind, amount
+        // and approval, nothing is left to forward, nothing is extra.
+        let statement = scene.backend.statement(&t.id, &t.credentials()?).await?;
+        let diff = Reconciliation::compare(&txs, &statement);
+        let sales = ct(&diff.local[0]);
+        let refunds = ct(&diff.local[1]);
         local_sales_all = (local_sales_all.0 + sales.0, local_sales_all.1 + sales.1);
         local_refunds = (local_refunds.0 + refunds.0, local_refunds.1 + refunds.1);
         let by_terminal = rec
@@ -132,56 +117,16 @@ pub async fn reconcile(scene: &Scene) -> Result<Report> {
             fmt_ct(by_terminal),
         );
 
-        // The statement, line by line: every approved local transaction is
-        // approved there with the same amount and kind, and nothing more.
-        let statement = scene.backend.statement(&t.id, &t.credentials()?).await?;
-        let local: BTreeMap<String, (String, u64)> = txs
-            .iter()
-            .filter(|x| x.state.is_approved())
-            .map(|x| {
-                (
-                    x.reference.to_string(),
-                    (x.kind.as_str().to_owned(), x.amount.minor()),
-                )
-            })
-            .collect();
-        let remote: BTreeMap<String, (String, u64)> = statement
-            .iter()
-            .filter(|r| r.status == RecordStatus::Approved)
-            .map(|r| {
-                (
-                    r.reference.to_string(),
-                    (
-                        match r.kind {
-                            TxKind::Sale => "sale",
-                            TxKind::Refund => "refund",
-                        }
-                        .to_owned(),
-                        r.amount.minor(),
-                    ),
-                )
-            })
-            .collect();
-        let missing: Vec<&String> = local.keys().filter(|k| !remote.contains_key(*k)).collect();
-        let extra: Vec<&String> = remote.keys().filter(|k| !local.contains_key(*k)).collect();
-        let differ: Vec<&String> = local
-            .iter()
-            .filter(|(k, v)| remote.get(*k).is_some_and(|r| r != *v))
-            .map(|(k, _)| k)
-            .collect();
+        let approved = |c: &[store::CountTotal; 2]| c[0].count + c[1].count;
         report.add(
             format!("{} statement lines (approved)", t.label),
-            format!("{} lines", local.len()),
-            format!("{} lines", remote.len()),
+            format!("{} lines", approved(&diff.local)),
+            format!("{} lines", approved(&diff.remote)),
         );
         report.add(
             format!("{} statement differences", t.label),
             "none".into(),
-            if missing.is_empty() && extra.is_empty() && differ.is_empty() {
-                "none".into()
-            } else {
-                format!("missing {missing:?}, extra {extra:?}, different {differ:?}")
-            },
+            differences(&diff),
         );
     }
     report.add(
@@ -195,4 +140,20 @@ pub async fn reconcile(scene: &Scene) -> Result<Report> {
         fmt_ct((rec.refunds.count, rec.refunds.total.0)),
     );
     Ok(report)
+}
+
+/// `none`, or the agent's mismatches and what it has not forwarded.
+fn differences(diff: &Reconciliation) -> String {
+    if diff.is_clean() && diff.pending_forward.is_empty() {
+        return "none".into();
+    }
+    let mut parts: Vec<String> = diff
+        .mismatches
+        .iter()
+        .map(|(reference, problem)| format!("{reference}: {problem}"))
+        .collect();
+    if !diff.pending_forward.is_empty() {
+        parts.push(format!("not forwarded {:?}", diff.pending_forward));
+    }
+    parts.join("; ")
 }
