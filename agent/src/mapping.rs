@@ -471,7 +471,10 @@ mod tests {
         let item = &s.enqueue[0];
         match OutboxPayload::decode(item.kind, &item.payload).unwrap() {
             OutboxPayload::Transaction(t) => {
-                assert!(t.offline, "SPEC 4.3: an offline approval is always forwarded offline");
+                assert!(
+                    t.offline,
+                    "SPEC 4.3: an offline approval is always forwarded offline"
+                );
                 assert_eq!((t.reference, t.amount), (reference(8), money("1200.00")));
             }
             other => panic!("{other:?}"),

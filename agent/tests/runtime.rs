@@ -871,6 +871,73 @@ async fn an_authorization_without_answer_is_approved_offline_under_the_same_refe
     agent.shutdown().await.unwrap();
 }
 
+/// Issue 8.1 / SPEC 4.3: the authorization never reaches the backend, the
+/// sale is approved offline, the session closes before the forward lands;
+/// when the backend answers again the forward (`offline: true`) is recorded
+/// once, the payment is approved and nothing is parked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_authorization_approved_offline_is_recorded_after_the_session_closed() {
+    let env = Env::new().await;
+    let agent = env.start_agent().await;
+    let scenario =
+        |count: u32| json!({"terminal_id": env.terminal, "scenario": "http_500", "count": count});
+    // Every submission fails before anything is recorded.
+    let (status, body) = env
+        .org(
+            reqwest::Method::POST,
+            "/v1/sandbox/scenarios",
+            Some(scenario(10_000)),
+        )
+        .await;
+    assert!((200..300).contains(&status), "{status} {body}");
+    let pid = env.create_payment("1800.00", "POS-L").await;
+    tap(&env.http, &agent, "visa_ok").await;
+    wait_screen(&agent, "approved", |s| s.screen == ui::ScreenName::Approved).await;
+    let reference = all_transactions(agent.store()).await[0].reference.clone();
+    let (status, body) = env
+        .org(
+            reqwest::Method::PATCH,
+            &format!("/v1/sessions/{}/close", env.session_id),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // The backend answers again.
+    let (status, body) = env
+        .org(
+            reqwest::Method::POST,
+            "/v1/sandbox/scenarios",
+            Some(scenario(0)),
+        )
+        .await;
+    assert!((200..300).contains(&status), "{status} {body}");
+    let tx = eventually("the forward to be confirmed", || async {
+        let tx = agent
+            .store()
+            .transaction(reference.clone())
+            .await
+            .unwrap()
+            .unwrap();
+        (tx.state == store::TxState::Approved).then_some(tx)
+    })
+    .await;
+    assert_eq!(tx.decline_reason.as_deref(), Some("offline_after_unknown"));
+    let stats = agent.store().outbox_stats().await.unwrap();
+    assert_eq!(stats.parked, 0, "{stats:?}");
+    let p = env.wait_payment_status(&pid, "approved").await;
+    assert_eq!(p["transaction"]["reference"], reference.as_str());
+    assert_eq!(p["transaction"]["offline"], true, "{p}");
+    let (_, statement) = env
+        .org(
+            reqwest::Method::GET,
+            &format!("/v1/reconciliation/{}", env.session_id),
+            None,
+        )
+        .await;
+    assert_eq!(statement["data"]["successful_count"], 1, "{statement}");
+    agent.shutdown().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_partner_aborts_a_payment_waiting_for_the_card() {
     let env = Env::new().await;

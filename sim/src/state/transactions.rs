@@ -75,7 +75,11 @@ impl State {
         match Self::effective_status(session, now) {
             SessionStatus::Active => {}
             SessionStatus::Closed | SessionStatus::Cancelled => {
-                let before_close = session.closed_at.is_some_and(|c| sub.captured_at <= c);
+                // `closed_at` is kept to the second (the close happened within
+                // that second): a capture in the same second counts as before.
+                let before_close = session
+                    .closed_at
+                    .is_some_and(|c| sub.captured_at.unix() <= c.unix());
                 if !(sub.offline && before_close) {
                     return Err(ApiErr::conflict(
                         codes::SESSION_CLOSED,
