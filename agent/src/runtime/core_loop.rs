@@ -130,6 +130,11 @@ impl CoreLoop {
                     Output::Persist(p) => {
                         let (ok, items) = self.commit(&p.change).await;
                         enqueued |= items;
+                        if ok.is_ok() && items {
+                            // The result screen this commit unlocks shows
+                            // the queue with its own items in it.
+                            self.refresh_queue().await;
+                        }
                         let now = self.clock.now();
                         match ok {
                             Ok(()) => self
