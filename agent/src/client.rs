@@ -28,13 +28,17 @@ use proto::wire::{
     TransactionRecord, TransactionSubmission,
 };
 use proto::{PaymentId, Reference, SessionId, TerminalId};
-use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, DATE, HeaderMap, HeaderValue, RETRY_AFTER};
 use reqwest::{Method, Url};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde::de::IgnoredAny;
 use uuid::Uuid;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use crate::clock::Clock;
 use crate::config::BackendConfig;
 
 /// The header carrying a transaction's reference on submissions.
@@ -43,6 +47,9 @@ pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 pub const ORG_KEY_HEADER: &str = "x-api-key";
 /// The most of a response body that is read; longer ones are `InvalidResponse`.
 pub const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+/// The refusal code of a request signed with a timestamp too far from the
+/// server's clock (SPEC 3).
+pub const CLOCK_REFUSAL: &str = "timestamp_out_of_window";
 /// Longest `Retry-After` honoured (a broken header must not stall the outbox for days).
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
@@ -141,19 +148,34 @@ impl ClientError {
     }
 }
 
+/// Parses an HTTP-date (IMF-fixdate, as in `Date` and `Retry-After`).
+fn parse_http_date(value: &str) -> Option<time::OffsetDateTime> {
+    let format = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    Some(
+        time::PrimitiveDateTime::parse(value.trim(), &format)
+            .ok()?
+            .assume_utc(),
+    )
+}
+
+/// The server's clock from a response's `Date` header, in epoch seconds.
+pub fn server_date(headers: &HeaderMap) -> Option<i64> {
+    let value = headers.get(DATE)?.to_str().ok()?;
+    Some(parse_http_date(value)?.unix_timestamp())
+}
+
 /// Parses `Retry-After`: delta-seconds or an HTTP-date (IMF-fixdate).
+/// `now` is the server's time when known (its `Date` header), so a date
+/// means the same wait whatever this terminal's clock says.
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
         let secs: u64 = value.parse().unwrap_or(u64::MAX);
         return Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER));
     }
-    let format = time::macros::format_description!(
-        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
-    );
-    let at = time::PrimitiveDateTime::parse(value, &format)
-        .ok()?
-        .assume_utc();
+    let at = parse_http_date(value)?;
     let now = time::OffsetDateTime::from(now);
     let delta = at - now;
     Some(
@@ -231,6 +253,17 @@ fn classify<T: DeserializeOwned>(
         400..=499 => {
             let (code, message) = envelope_error(body)
                 .unwrap_or_else(|| (format!("http_{status}"), describe_body(body)));
+            if code == CLOCK_REFUSAL {
+                // SPEC 3: the terminal's clock is off; the signed client
+                // corrects it from the answer's `Date` and tries again. Never
+                // a reason to park an item.
+                return Err(ClientError::Retryable {
+                    what,
+                    status: Some(status),
+                    retry_after: None,
+                    message: format!("{code}: {}", truncate(&message, 200)),
+                });
+            }
             Err(ClientError::Permanent {
                 what,
                 status,
@@ -347,6 +380,19 @@ impl Transport {
         headers: HeaderMap,
         body: Option<Vec<u8>>,
     ) -> Result<T, ClientError> {
+        self.send_dated(what, method, url, headers, body).await.0
+    }
+
+    /// [`Transport::send`], with the server's clock from the answer's
+    /// `Date` header when there was an answer.
+    async fn send_dated<T: DeserializeOwned>(
+        &self,
+        what: &str,
+        method: Method,
+        url: Url,
+        headers: HeaderMap,
+        body: Option<Vec<u8>>,
+    ) -> (Result<T, ClientError>, Option<i64>) {
         let mut req = self
             .http
             .request(method, url)
@@ -356,27 +402,35 @@ impl Transport {
         if let Some(body) = body {
             req = req.header(CONTENT_TYPE, "application/json").body(body);
         }
-        let mut resp = req.send().await.map_err(|e| {
-            tracing::debug!(request = what, error = %e, "backend request failed");
-            transport_error(what, &e)
-        })?;
+        let mut resp = match req.send().await {
+            Ok(resp) => resp,
+            Err(e) => {
+                tracing::debug!(request = what, error = %e, "backend request failed");
+                return (Err(transport_error(what, &e)), None);
+            }
+        };
         let status = resp.status().as_u16();
         tracing::debug!(request = what, status, "backend answered");
+        let date = server_date(resp.headers());
+        let now = date
+            .and_then(|d| u64::try_from(d).ok())
+            .map_or_else(SystemTime::now, |d| UNIX_EPOCH + Duration::from_secs(d));
         let retry_after = resp
             .headers()
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+            .and_then(|v| parse_retry_after(v, now));
         let mut body = Vec::new();
         loop {
             match resp.chunk().await {
                 Ok(Some(chunk)) => {
                     if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                        return Err(ClientError::InvalidResponse {
+                        let err = ClientError::InvalidResponse {
                             what: what.to_owned(),
                             status,
                             message: format!("body longer than {MAX_RESPONSE_BYTES} bytes"),
-                        });
+                        };
+                        return (Err(err), date);
                     }
                     body.extend_from_slice(&chunk);
                 }
@@ -386,11 +440,11 @@ impl Transport {
                     if let ClientError::Retryable { status: s, .. } = &mut err {
                         *s = Some(status);
                     }
-                    return Err(err);
+                    return (Err(err), date);
                 }
             }
         }
-        classify(what, status, retry_after, &body)
+        (classify(what, status, retry_after, &body), date)
     }
 }
 
@@ -408,22 +462,28 @@ fn json_body<B: Serialize + ?Sized>(what: &str, body: &B) -> Result<Vec<u8>, Cli
     })
 }
 
-fn epoch_secs() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
 /// The terminal API client: signs every request with the terminal's
 /// credentials (fresh UUIDv4 nonce, wall-clock epoch seconds, the exact body
 /// bytes sent, the path with its query).
+///
+/// Clock skew (SPEC 3): when the backend refuses a request with
+/// `timestamp_out_of_window`, the client takes the server's time from the
+/// answer's `Date` header, keeps the offset (shared by every clone) and
+/// signs the same request again once with the corrected time. The
+/// heartbeat's `server_time` feeds the same offset
+/// ([`SignedClient::observe_server_time`]).
 #[derive(Debug, Clone)]
 pub struct SignedClient {
     transport: Transport,
     terminal: TerminalId,
     credentials: Credentials,
+    clock: Clock,
+    /// Seconds to add to this terminal's wall clock to get the server's.
+    offset_s: Arc<AtomicI64>,
 }
+
+/// Offsets up to this many seconds are latency and rounding, not skew.
+const SKEW_TOLERANCE_S: i64 = 2;
 
 impl SignedClient {
     /// A client for `backend.terminal_api_url`, speaking for `terminal`.
@@ -436,7 +496,41 @@ impl SignedClient {
             transport: Transport::new(backend.terminal_api_url.clone(), backend)?,
             terminal,
             credentials,
+            clock: Clock::new(),
+            offset_s: Arc::new(AtomicI64::new(0)),
         })
+    }
+
+    /// This client signing with `clock`'s wall time (the runtime's clock).
+    pub fn with_clock(self, clock: Clock) -> SignedClient {
+        SignedClient { clock, ..self }
+    }
+
+    /// The time requests are signed with: the terminal's wall clock plus
+    /// the offset learned from the server, in epoch seconds.
+    pub fn signing_time(&self) -> i64 {
+        self.clock.wall_ms().div_euclid(1000) + self.offset_s.load(Ordering::Relaxed)
+    }
+
+    /// Seconds added to the terminal's clock when signing.
+    pub fn clock_offset_s(&self) -> i64 {
+        self.offset_s.load(Ordering::Relaxed)
+    }
+
+    /// The server's clock as an answer told it (`Date`, heartbeat
+    /// `server_time`), in epoch seconds. Returns whether the offset changed.
+    pub fn observe_server_time(&self, server_s: i64) -> bool {
+        let offset = server_s - self.clock.wall_ms().div_euclid(1000);
+        let before = self.offset_s.load(Ordering::Relaxed);
+        if (offset - before).abs() <= SKEW_TOLERANCE_S {
+            return false;
+        }
+        self.offset_s.store(offset, Ordering::Relaxed);
+        tracing::warn!(
+            offset_s = offset,
+            "this terminal's clock differs from the backend's; signing with the backend's time"
+        );
+        true
     }
 
     /// The terminal this client speaks for.
@@ -457,7 +551,7 @@ impl SignedClient {
             method.as_str(),
             sent_path,
             body,
-            epoch_secs(),
+            self.signing_time(),
             Uuid::new_v4(),
         )
         .map_err(|e| ClientError::Local {
@@ -487,14 +581,33 @@ impl SignedClient {
         let what_path = path.split('?').next().unwrap_or(path);
         let what = format!("{method} {what_path}");
         let (url, sent) = self.transport.url(&what, path)?;
-        let headers = self.signed_headers(
-            &what,
-            &method,
-            &sent,
-            body.as_deref().unwrap_or_default(),
-            idempotency_key,
-        )?;
-        self.transport.send(&what, method, url, headers, body).await
+        let mut corrected = false;
+        loop {
+            let headers = self.signed_headers(
+                &what,
+                &method,
+                &sent,
+                body.as_deref().unwrap_or_default(),
+                idempotency_key,
+            )?;
+            let (result, date) = self
+                .transport
+                .send_dated(&what, method.clone(), url.clone(), headers, body.clone())
+                .await;
+            let refused_for_clock = matches!(
+                &result,
+                Err(ClientError::Retryable { message, status: Some(401), .. })
+                    if message.starts_with(CLOCK_REFUSAL)
+            );
+            // One immediate retry, signed with the server's time, when the
+            // answer told a time that moves the offset.
+            match date {
+                Some(d) if refused_for_clock && !corrected && self.observe_server_time(d) => {
+                    corrected = true;
+                }
+                _ => return result,
+            }
+        }
     }
 
     /// `GET path` (with `?query` if any), signed.

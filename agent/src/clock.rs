@@ -12,12 +12,25 @@ use crate::core::{Millis, Now, UnixMillis};
 #[derive(Debug, Clone, Copy)]
 pub struct Clock {
     boot: Instant,
+    /// Added to the system's wall clock: 0 in service; tests set it to play
+    /// a terminal whose clock is wrong (see [`Clock::with_wall_offset_ms`]).
+    wall_offset_ms: i64,
 }
 
 impl Clock {
     pub fn new() -> Clock {
         Clock {
             boot: Instant::now(),
+            wall_offset_ms: 0,
+        }
+    }
+
+    /// This clock with its wall time shifted by `ms` (negative: behind).
+    /// Monotonic time is unchanged. For tests of a skewed terminal clock.
+    pub fn with_wall_offset_ms(self, ms: i64) -> Clock {
+        Clock {
+            wall_offset_ms: ms,
+            ..self
         }
     }
 
@@ -28,6 +41,7 @@ impl Clock {
             .ok()
             .and_then(|d| i64::try_from(d.as_millis()).ok())
             .unwrap_or(0)
+            .saturating_add(self.wall_offset_ms)
     }
 
     /// Monotonic milliseconds since boot (timeouts only).

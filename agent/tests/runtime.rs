@@ -1085,6 +1085,83 @@ async fn require_online_with_a_lost_answer_is_declined_and_reversed() {
     agent.shutdown().await.unwrap();
 }
 
+/// Issue 8.2 / SPEC 5.6: what the heartbeat set is kept across restarts.
+/// The agent learns a tightened floor limit, stops, and boots again with
+/// the backend gone: the core starts with the heartbeat's limits, not the
+/// configured ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeat_offline_limits_survive_a_restart_while_offline() {
+    let floor = proto::Money::parse("100.00").unwrap();
+    let mut env = Env::with_sim(|c| {
+        c.offline_limits = Some(proto::wire::OfflineLimits {
+            floor_limit: Some(floor),
+            max_count: Some(3),
+            ..Default::default()
+        });
+    })
+    .await;
+    let agent = env.start_agent().await;
+    assert_eq!(agent.booted_heartbeat_limits(), None);
+    eventually("the heartbeat's limits to be stored", || async {
+        agent
+            .store()
+            .kv_get(pos_agent::sync::KV_HEARTBEAT_LIMITS.to_string())
+            .await
+            .unwrap()
+    })
+    .await;
+    agent.shutdown().await.unwrap();
+    env.stop_sim().await;
+    // Booted with the backend unreachable.
+    let agent = RunningAgent::start(env.config()).await.unwrap();
+    wait_screen(&agent, "idle, offline", |s| {
+        s.screen == ui::ScreenName::Idle && s.offline
+    })
+    .await;
+    let limits = agent.booted_heartbeat_limits().expect("limits restored");
+    let configured = env.config().offline;
+    assert_eq!(limits.floor_limit, floor);
+    assert_eq!(limits.max_count, 3);
+    // What the backend left out keeps the configured value.
+    assert_eq!(limits.max_total, configured.max_total);
+    assert_ne!(
+        configured.floor_limit, floor,
+        "the test needs a tighter limit"
+    );
+    agent.shutdown().await.unwrap();
+}
+
+/// Issue 8.4 / SPEC 3: a terminal whose clock is 15 minutes off is
+/// refused with `timestamp_out_of_window` once, takes the backend's time
+/// from the answer's `Date`, and goes on: sales approved online, nothing
+/// parked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clock_fifteen_minutes_off_still_sells_online_and_parks_nothing() {
+    let env = Env::new().await;
+    let clock = pos_agent::runtime::Clock::new().with_wall_offset_ms(-15 * 60 * 1000);
+    let agent = RunningAgent::start_on(env.config(), clock).await.unwrap();
+    wait_screen(&agent, "idle and online", |s| {
+        s.screen == ui::ScreenName::Idle && !s.offline
+    })
+    .await;
+    for (n, amount) in ["1500.00", "250.50"].into_iter().enumerate() {
+        let pid = env.create_payment(amount, &format!("POS-S{n}")).await;
+        tap(&env.http, &agent, "visa_ok").await;
+        wait_screen(&agent, "approved", |s| s.screen == ui::ScreenName::Approved).await;
+        env.wait_payment_status(&pid, "approved").await;
+    }
+    let txs = all_transactions(agent.store()).await;
+    assert_eq!(txs.len(), 2);
+    for tx in &txs {
+        assert_eq!(tx.state, store::TxState::Approved, "{tx:?}");
+        let d = tx.decision.as_ref().unwrap();
+        assert_eq!(d.mode, store::DecisionMode::Online, "{tx:?}");
+    }
+    let stats = agent.store().outbox_stats().await.unwrap();
+    assert_eq!(stats.parked, 0, "{stats:?}");
+    agent.shutdown().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offline_limits_from_the_heartbeat_refuse_a_sale_above_them() {
     let mut env = Env::with_sim(|c| {

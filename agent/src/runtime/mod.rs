@@ -74,6 +74,9 @@ const CORE_QUEUE: usize = 64;
 pub struct RunningAgent {
     control_addr: Option<SocketAddr>,
     device: Option<VirtualDevice>,
+    /// The heartbeat limits the core was booted with (restored from the
+    /// ledger), for `doctor`-style checks and tests.
+    booted_limits: Option<core::OfflineLimits>,
     store: store::AsyncStore,
     intake: CancellationToken,
     supervisor: JoinHandle<Result<(), RunError>>,
@@ -85,9 +88,20 @@ impl RunningAgent {
     /// devices, tasks. Returns once the tasks run (the idle screen follows
     /// as soon as the core loop has drawn it).
     pub async fn start(config: Config) -> Result<RunningAgent, RunError> {
+        RunningAgent::start_on(config, Clock::new()).await
+    }
+
+    /// [`RunningAgent::start`] on a given clock (tests of a skewed clock).
+    pub async fn start_on(config: Config, clock: Clock) -> Result<RunningAgent, RunError> {
         let creds_dir = std::env::var_os(ENV_CREDENTIALS_DIRECTORY).map(PathBuf::from);
         let identity = provision::load_identity(&config, creds_dir.as_deref())?;
-        start_with(config, identity).await
+        start_with_clock(config, identity, clock).await
+    }
+
+    /// The offline limits the last heartbeat set, as restored at boot
+    /// (None: none were stored; the configured limits apply).
+    pub fn booted_heartbeat_limits(&self) -> Option<core::OfflineLimits> {
+        self.booted_limits
     }
 
     /// The virtual device's control API, when the virtual device is used.
@@ -141,9 +155,11 @@ impl RunningAgent {
 async fn restore(
     store: &store::AsyncStore,
     clock: &Clock,
+    configured: &core::OfflineLimits,
 ) -> Result<RestoredState, store::StoreError> {
     let mut restored = RestoredState {
         booted_at: UnixMillis(clock.wall_ms()),
+        heartbeat_limits: sync::heartbeat::stored_limits(store, configured).await?,
         ..RestoredState::default()
     };
     // Only what the core needs, read through the partial index
@@ -332,7 +348,16 @@ pub async fn start_with(
     config: Config,
     identity: DeviceIdentity,
 ) -> Result<RunningAgent, RunError> {
-    let clock = Clock::new();
+    start_with_clock(config, identity, Clock::new()).await
+}
+
+/// [`start_with`] on a given clock (tests: a terminal whose wall clock is
+/// wrong, [`Clock::with_wall_offset_ms`]).
+pub async fn start_with_clock(
+    config: Config,
+    identity: DeviceIdentity,
+    clock: Clock,
+) -> Result<RunningAgent, RunError> {
     let path = config.ledger_path();
     let options = store::StoreOptions {
         retry: store::RetryPolicy {
@@ -352,7 +377,8 @@ pub async fn start_with(
         &config.backend,
         identity.terminal_id.clone(),
         identity.credentials.clone(),
-    )?;
+    )?
+    .with_clock(clock);
     let Devices {
         device,
         reader,
@@ -387,7 +413,9 @@ pub async fn start_with(
     };
 
     let link = Link::new();
-    let restored = restore(&store, &clock).await.map_err(RunError::Restore)?;
+    let restored = restore(&store, &clock, &config.offline)
+        .await
+        .map_err(RunError::Restore)?;
     let (event_name, label) = names(&client, &store, &config, &clock, &link).await;
     let mut restored = restored;
     restored.online = link.is_online();
@@ -398,6 +426,7 @@ pub async fn start_with(
         interrupted = restored.interrupted.len(),
         offline_queue = restored.offline_queue.len(),
         queued = restored.queued,
+        heartbeat_limits = restored.heartbeat_limits.is_some(),
         "ledger restored"
     );
     let payments: HashMap<_, _> = restored
@@ -406,6 +435,7 @@ pub async fn start_with(
         .filter_map(|i| i.payment_id.clone().map(|p| (i.reference.clone(), p)))
         .collect();
     let queued = restored.queued;
+    let booted_limits = restored.heartbeat_limits;
     let core_cfg = core_config(&config, event_name.clone(), label.clone());
     let terminal = Terminal::new(core_cfg.clone(), restored);
 
@@ -575,6 +605,7 @@ pub async fn start_with(
     Ok(RunningAgent {
         control_addr,
         device: Some(device),
+        booted_limits,
         store,
         intake,
         supervisor,

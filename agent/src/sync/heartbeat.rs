@@ -131,8 +131,10 @@ async fn heartbeat_task(task: HeartbeatTask) -> Result<(), RunError> {
         match r {
             Ok(answer) => {
                 credentials_refused = false;
+                task.client.observe_server_time(answer.server_time.unix());
                 session_changed(&task, &mut last_session, answer.session_status).await?;
                 if last_limits.as_ref() != Some(&answer.offline_limits) {
+                    persist_limits(&task, answer.offline_limits.as_ref()).await;
                     let limits = answer
                         .offline_limits
                         .as_ref()
@@ -157,6 +159,42 @@ async fn heartbeat_task(task: HeartbeatTask) -> Result<(), RunError> {
                 credentials_refused = refused;
                 continue;
             }
+        }
+    }
+}
+
+/// Keeps the heartbeat's limits for the next boot (written before the core
+/// applies them; a failed write is logged and the limits still apply now).
+async fn persist_limits(task: &HeartbeatTask, limits: Option<&wire::OfflineLimits>) {
+    let key = super::KV_HEARTBEAT_LIMITS.to_string();
+    let result = match limits.map(serde_json::to_string) {
+        Some(Ok(json)) => task.store.kv_set(key, json, task.clock.wall_ms()).await,
+        Some(Err(e)) => {
+            tracing::error!(error = %e, "cannot encode the heartbeat's offline limits");
+            return;
+        }
+        None => task.store.kv_delete(key).await.map(|_| ()),
+    };
+    if let Err(e) = result {
+        tracing::error!(error = %e, "cannot store the heartbeat's offline limits; they apply until the next restart only");
+    }
+}
+
+/// The heartbeat limits stored by the last run, in the core's terms. A
+/// stored value that no longer parses is ignored with a warning (the
+/// configured limits apply until the next heartbeat).
+pub async fn stored_limits(
+    store: &store::AsyncStore,
+    configured: &core::OfflineLimits,
+) -> Result<Option<core::OfflineLimits>, store::StoreError> {
+    let Some(json) = store.kv_get(super::KV_HEARTBEAT_LIMITS.to_string()).await? else {
+        return Ok(None);
+    };
+    match serde_json::from_str::<wire::OfflineLimits>(&json) {
+        Ok(w) => Ok(Some(core_limits(configured, &w))),
+        Err(e) => {
+            tracing::warn!(error = %e, "stored heartbeat offline limits are unreadable; ignored");
+            Ok(None)
         }
     }
 }

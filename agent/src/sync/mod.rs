@@ -16,6 +16,9 @@ use crate::core;
 pub const KV_SESSION_STATUS: &str = "session.status";
 /// kv key of the session (event) name, for the idle screen at boot.
 pub const KV_SESSION_NAME: &str = "session.name";
+/// kv key of the offline limits the last heartbeat set (the wire's JSON;
+/// absent when the backend set none): kept across restarts (SPEC 5.6).
+pub const KV_HEARTBEAT_LIMITS: &str = "offline.heartbeat_limits";
 /// kv key of this terminal's label in the session.
 pub const KV_TERMINAL_LABEL: &str = "terminal.label";
 
