@@ -134,6 +134,7 @@ heartbeat_interval_ms = 200
 session_poll_interval_ms = 500
 retry_initial_ms = 50
 retry_max_ms = 300
+link_return_spread_ms = 200
 [hal]
 reader = "{reader}"
 display = "virtual"
@@ -1150,10 +1151,15 @@ async fn a_clock_fifteen_minutes_off_still_sells_online_and_parks_nothing() {
         wait_screen(&agent, "approved", |s| s.screen == ui::ScreenName::Approved).await;
         env.wait_payment_status(&pid, "approved").await;
     }
-    let txs = all_transactions(agent.store()).await;
-    assert_eq!(txs.len(), 2);
+    // Decided online at the tap; approved by the backend (a slow answer on
+    // a loaded machine may go through the offline fallback, then the
+    // forward: still approved by the backend, never parked).
+    let txs = eventually("both sales approved by the backend", || async {
+        let txs = all_transactions(agent.store()).await;
+        (txs.len() == 2 && txs.iter().all(|t| t.state == store::TxState::Approved)).then_some(txs)
+    })
+    .await;
     for tx in &txs {
-        assert_eq!(tx.state, store::TxState::Approved, "{tx:?}");
         let d = tx.decision.as_ref().unwrap();
         assert_eq!(d.mode, store::DecisionMode::Online, "{tx:?}");
     }

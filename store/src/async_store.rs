@@ -132,6 +132,10 @@ impl AsyncStore {
         blocking(&self.inner, |s| s.next_due_at()).await
     }
 
+    pub async fn shift_schedule(&self, step_ms: i64) -> Result<usize, StoreError> {
+        blocking(&self.inner, move |s| s.shift_schedule(step_ms)).await
+    }
+
     pub async fn expedite(&self, now: UnixMillis) -> Result<usize, StoreError> {
         blocking(&self.inner, move |s| s.expedite(now)).await
     }

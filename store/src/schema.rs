@@ -114,6 +114,13 @@ CREATE INDEX transactions_restorable ON transactions (state)
     WHERE state IN ('pending', 'authorizing', 'offline_approved');
 "#,
     ),
+    // Step 3: the earliest time the server asked for (`Retry-After`), which
+    // a returning link never moves an item before (SPEC 5.7).
+    M::up(
+        r#"
+ALTER TABLE outbox ADD COLUMN not_before INTEGER;
+"#,
+    ),
 ];
 
 /// The migration set applied at open.

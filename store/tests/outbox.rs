@@ -233,6 +233,64 @@ fn expedite_makes_waiting_items_due_but_leaves_parked_and_in_flight_ones() {
     assert_eq!(store.expedite(later).unwrap(), 0, "nothing left to move");
 }
 
+/// SPEC 5.7: `Retry-After` always wins. A returning link makes items due,
+/// but an item the server asked to wait is not moved before that time.
+#[test]
+fn expedite_never_moves_an_item_before_its_retry_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_with(dir.path().join("o.db"), options(1_000, 600_000)).unwrap();
+    let asked = store
+        .record(&pending_sale_with_forward(T0, &reference(1), 100))
+        .unwrap()[0];
+    let backoff = store
+        .record(&pending_sale_with_forward(T0, &reference(2), 200))
+        .unwrap()[0];
+    assert_eq!(store.claim_next_due(T0).unwrap().unwrap().id, asked);
+    let at = store
+        .retry(asked, T0, "503 busy", Some(Duration::from_secs(120)))
+        .unwrap();
+    assert_eq!(at, T0 + 120_000, "Retry-After is longer than the backoff");
+    assert_eq!(store.claim_next_due(T0).unwrap().unwrap().id, backoff);
+    store
+        .retry(backoff, T0, "connection refused", None)
+        .unwrap();
+    let later = T0 + 500;
+    assert_eq!(store.expedite(later).unwrap(), 1, "only the backoff is cut");
+    assert_eq!(store.next_due_at().unwrap(), Some(later));
+    assert_eq!(store.claim_next_due(later).unwrap().unwrap().id, backoff);
+    assert!(store.claim_next_due(later).unwrap().is_none());
+    assert_eq!(store.next_due_at().unwrap(), Some(T0 + 120_000));
+    // A later retry without Retry-After forgets the old request.
+    let due = T0 + 120_000;
+    assert_eq!(store.claim_next_due(due).unwrap().unwrap().id, asked);
+    store.retry(asked, due, "connection refused", None).unwrap();
+    assert_eq!(store.expedite(due + 1).unwrap(), 1);
+    assert_eq!(store.next_due_at().unwrap(), Some(due + 1));
+}
+
+/// SPEC 5.7: retry timing runs on the monotonic clock. After a wall-clock
+/// step the drainer moves the schedule by the step: the wait is unchanged.
+#[test]
+fn a_clock_step_moves_the_schedule_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_with(dir.path().join("o.db"), options(60_000, 600_000)).unwrap();
+    let id = store
+        .record(&pending_sale_with_forward(T0, &reference(1), 100))
+        .unwrap()[0];
+    assert_eq!(store.claim_next_due(T0).unwrap().unwrap().id, id);
+    store
+        .retry(id, T0, "503", Some(Duration::from_secs(120)))
+        .unwrap();
+    // The wall clock jumps back an hour.
+    let step = -3_600_000;
+    assert_eq!(store.shift_schedule(step).unwrap(), 1);
+    assert_eq!(store.next_due_at().unwrap(), Some(T0 + 120_000 + step));
+    // Retry-After moved too: a returning link cannot cut it short.
+    assert_eq!(store.expedite(T0 + step + 1).unwrap(), 0);
+    assert!(store.claim_next_due(T0 + step + 119_999).unwrap().is_none());
+    assert!(store.claim_next_due(T0 + step + 120_000).unwrap().is_some());
+}
+
 #[test]
 fn jitter_is_injectable_and_bounded() {
     let halve = RetryPolicy {

@@ -27,6 +27,9 @@ pub struct AgentOptions {
     pub heartbeat: Duration,
     pub retry_initial: Duration,
     pub retry_max: Duration,
+    /// `sync.link_return_spread_ms`: the random wait before draining after
+    /// the link returns.
+    pub link_return_spread: Duration,
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
     /// `log.filter` of the agent.
@@ -46,6 +49,7 @@ impl Default for AgentOptions {
             heartbeat: Duration::from_millis(1_000),
             retry_initial: Duration::from_millis(100),
             retry_max: Duration::from_millis(1_000),
+            link_return_spread: Duration::from_millis(500),
             connect_timeout: Duration::from_millis(500),
             request_timeout: Duration::from_secs(3),
             log_filter: "info".into(),
@@ -290,6 +294,7 @@ result_hold_ms = {hold}
 heartbeat_interval_ms = {hb}
 retry_initial_ms = {ri}
 retry_max_ms = {rm}
+link_return_spread_ms = {spread}
 
 [log]
 filter = "{filter}"
@@ -305,6 +310,7 @@ filter = "{filter}"
         hb = ms(o.heartbeat),
         ri = ms(o.retry_initial),
         rm = ms(o.retry_max),
+        spread = ms(o.link_return_spread),
         filter = o.log_filter,
         extra = o.extra_toml,
     )

@@ -138,6 +138,10 @@ pub struct SyncConfig {
     pub retry_initial: Duration,
     /// Longest outbox retry delay (default 60 s).
     pub retry_max: Duration,
+    /// When the link returns, the drain starts after a random delay up to
+    /// this (default 5 s; 0: at once), so the terminals of a venue do not
+    /// all arrive in the same second (SPEC 5.7).
+    pub link_return_spread: Duration,
 }
 
 impl Default for SyncConfig {
@@ -147,6 +151,7 @@ impl Default for SyncConfig {
             session_poll_interval: Duration::from_secs(60),
             retry_initial: Duration::from_millis(500),
             retry_max: Duration::from_secs(60),
+            link_return_spread: Duration::from_secs(5),
         }
     }
 }

@@ -80,6 +80,7 @@ pub struct RawSync {
     pub session_poll_interval_ms: Option<u64>,
     pub retry_initial_ms: Option<u64>,
     pub retry_max_ms: Option<u64>,
+    pub link_return_spread_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -45,6 +45,7 @@ const KEYS: &[(&str, Kind)] = &[
     ("sync.session_poll_interval_ms", Kind::Int),
     ("sync.retry_initial_ms", Kind::Int),
     ("sync.retry_max_ms", Kind::Int),
+    ("sync.link_return_spread_ms", Kind::Int),
     ("log.filter", Kind::Str),
 ];
 

@@ -243,6 +243,16 @@ impl TryFrom<RawConfig> for Config {
                 sd.retry_initial,
             )?,
             retry_max: raw.millis("sync.retry_max_ms", s.retry_max_ms, sd.retry_max)?,
+            link_return_spread: match s.link_return_spread_ms {
+                None => sd.link_return_spread,
+                Some(ms) if ms <= 60_000 => Duration::from_millis(ms),
+                Some(_) => {
+                    return Err(raw.invalid(
+                        "sync.link_return_spread_ms",
+                        "must be at most 60000 (one minute)",
+                    ));
+                }
+            },
         };
         if sync.retry_max < sync.retry_initial {
             return Err(raw.invalid(

@@ -557,6 +557,7 @@ pub async fn start_with_clock(
             clock,
             all: all.clone(),
             idle: idle_tx,
+            link_return_spread: config.sync.link_return_spread,
         },
     );
     task::spawn(

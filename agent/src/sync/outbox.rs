@@ -13,7 +13,15 @@
 //!
 //! The drainer sleeps until the store's `next_due_at`, a wake-up (`Notify`)
 //! after a commit that enqueued items, or the link coming back. It never
-//! polls.
+//! polls. When the link comes back it waits a random delay up to
+//! `sync.link_return_spread_ms` (so a venue's terminals do not all arrive in
+//! the same second), then makes waiting items due, never before the time a
+//! server asked for (`Retry-After`, kept by the store).
+//!
+//! Schedules are stored as wall-clock times but run on the monotonic clock:
+//! the drainer watches the wall clock against [`Clock::steady_ms`] and,
+//! when it steps (NTP, an operator), moves every scheduled item by the same
+//! step, so a wait lasts what it was meant to.
 
 use std::time::Duration;
 
@@ -64,6 +72,8 @@ pub struct OutboxDrainer {
     /// The final stop (the drainer keeps flushing during intake's stop).
     pub all: CancellationToken,
     pub idle: watch::Sender<bool>,
+    /// Longest random wait before draining after the link returns.
+    pub link_return_spread: Duration,
 }
 
 impl Task for OutboxDrainer {
@@ -77,11 +87,28 @@ impl Task for OutboxDrainer {
 async fn outbox_task(task: OutboxDrainer) -> Result<(), RunError> {
     let idle = &task.idle;
     let mut link = task.link.subscribe();
+    let mut wall_steady = task.clock.wall_ms() - task.clock.steady_ms();
     loop {
         if task.all.is_cancelled() {
             return Ok(());
         }
         let now = task.clock.wall_ms();
+        let offset = now - task.clock.steady_ms();
+        if let Some(step) = clock_step(wall_steady, offset) {
+            match task.store.shift_schedule(step).await {
+                Ok(n) => {
+                    tracing::warn!(
+                        step_ms = step,
+                        items = n,
+                        "the wall clock stepped; outbox schedule moved with it"
+                    );
+                    wall_steady = offset;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot move the outbox schedule after a clock step")
+                }
+            }
+        }
         let items = match task.store.claim_due(now, BATCH).await {
             Ok(items) => items,
             Err(e) => {
@@ -110,7 +137,7 @@ async fn outbox_task(task: OutboxDrainer) -> Result<(), RunError> {
                 _ = task.outbox_wake.notified() => {}
                 r = link.changed() => {
                     if r.is_ok() && *link.borrow_and_update() {
-                        expedite(&task).await;
+                        link_returned(&task).await;
                     }
                 }
                 _ = task.all.cancelled() => return Ok(()),
@@ -220,7 +247,7 @@ async fn outbox_task(task: OutboxDrainer) -> Result<(), RunError> {
                 _ = tokio::time::sleep(wait) => {}
                 r = wait_online(&mut link) => {
                     if r {
-                        expedite(&task).await;
+                        link_returned(&task).await;
                     }
                 }
                 _ = task.all.cancelled() => return Ok(()),
@@ -238,8 +265,36 @@ async fn park(task: &OutboxDrainer, item: &store::OutboxItem, now: i64, error: S
     }
 }
 
-/// The link came back: what waited out a backoff for connection failures is
-/// due now.
+/// A wall clock that moved against the monotonic one by more than this is
+/// a step, not drift or rounding.
+const CLOCK_STEP_MS: i64 = 2_000;
+
+/// The step of the wall clock, when `offset` (wall minus steady) moved
+/// from `last` by more than [`CLOCK_STEP_MS`].
+fn clock_step(last: i64, offset: i64) -> Option<i64> {
+    let step = offset.saturating_sub(last);
+    (step.abs() > CLOCK_STEP_MS).then_some(step)
+}
+
+/// The link came back: after a random spread, what waited out a backoff
+/// for connection failures is due (never before a server's `Retry-After`).
+async fn link_returned(task: &OutboxDrainer) {
+    let max = u64::try_from(task.link_return_spread.as_millis()).unwrap_or(u64::MAX);
+    if max > 0 {
+        let wait = Duration::from_millis(rand::Rng::gen_range(&mut rand::thread_rng(), 0..=max));
+        tracing::debug!(
+            wait_ms = wait.as_millis(),
+            "link back: draining after a random spread"
+        );
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = task.all.cancelled() => return,
+        }
+    }
+    expedite(task).await;
+}
+
+/// What waited out a backoff for connection failures is due now.
 async fn expedite(task: &OutboxDrainer) {
     match task.store.expedite(task.clock.wall_ms()).await {
         Ok(0) => {}
@@ -317,5 +372,19 @@ async fn send(task: &OutboxDrainer, item: &store::OutboxItem) -> Sent {
             }
             Err(e) => Sent::Failed(e),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_clock_step_is_told_from_drift() {
+        assert_eq!(clock_step(0, 0), None);
+        assert_eq!(clock_step(1_000, 2_500), None, "rounding, not a step");
+        assert_eq!(clock_step(0, -3_600_000), Some(-3_600_000));
+        assert_eq!(clock_step(-500, 899_500), Some(900_000));
+        assert_eq!(clock_step(i64::MIN, i64::MAX), Some(i64::MAX));
     }
 }

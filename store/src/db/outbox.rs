@@ -88,18 +88,34 @@ impl Store {
         })
     }
 
-    /// The link to the backend is back: every waiting item becomes due now.
-    /// Their backoff counted connection failures, which say nothing about
-    /// how soon the backend can take them. Parked and in-flight items are
-    /// left alone. Returns how many items moved.
+    /// The link to the backend is back: every waiting item becomes due now,
+    /// but never before the time a server asked for (`Retry-After`, kept by
+    /// [`Store::retry`]). Their backoff counted connection failures, which
+    /// say nothing about how soon the backend can take them. Parked and
+    /// in-flight items are left alone. Returns how many items moved.
     pub fn expedite(&self, now: UnixMillis) -> Result<usize, StoreError> {
         self.write("expediting the outbox", |tx| {
             tx.prepare_cached(
-                "UPDATE outbox SET next_attempt_at = ?1 \
-                 WHERE in_flight = 0 AND parked = 0 AND next_attempt_at > ?1",
+                "UPDATE outbox SET next_attempt_at = max(?1, coalesce(not_before, ?1)) \
+                 WHERE in_flight = 0 AND parked = 0 \
+                   AND next_attempt_at > max(?1, coalesce(not_before, ?1))",
             )
             .and_then(|mut s| s.execute([now]))
             .map_err(sql("expediting the outbox"))
+        })
+    }
+
+    /// The wall clock stepped by `step_ms`: move every scheduled time (the
+    /// next attempt and the server's `Retry-After`) by the same step, so a
+    /// wait lasts what it was meant to. Returns how many items moved.
+    pub fn shift_schedule(&self, step_ms: i64) -> Result<usize, StoreError> {
+        self.write("moving the outbox schedule", |tx| {
+            tx.prepare_cached(
+                "UPDATE outbox SET next_attempt_at = next_attempt_at + ?1, \
+                 not_before = not_before + ?1 WHERE parked = 0",
+            )
+            .and_then(|mut s| s.execute([step_ms]))
+            .map_err(sql("moving the outbox schedule"))
         })
     }
 
@@ -189,11 +205,15 @@ impl Store {
             let delay = self.options.retry.delay(attempts, retry_after);
             let delay_ms = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
             let next = now.saturating_add(delay_ms);
+            // What the server asked for is kept apart from the backoff: a
+            // returning link may cut the backoff short, never this.
+            let not_before = retry_after
+                .map(|d| now.saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)));
             tx.prepare_cached(
-                "UPDATE outbox SET in_flight = 0, next_attempt_at = ?2, last_error = ?3 \
-                 WHERE id = ?1",
+                "UPDATE outbox SET in_flight = 0, next_attempt_at = ?2, last_error = ?3, \
+                 not_before = ?4 WHERE id = ?1",
             )
-            .and_then(|mut s| s.execute(params![id.0, next, clean_error(error)]))
+            .and_then(|mut s| s.execute(params![id.0, next, clean_error(error), not_before]))
             .map_err(sql("rescheduling an outbox item"))?;
             Ok(next)
         })
