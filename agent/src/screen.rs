@@ -94,6 +94,7 @@ pub fn ui_screen(m: &core::ScreenModel, event_name: &str, terminal_label: &str) 
             terminal_label: terminal_label.to_string(),
             offline: m.offline,
             queued: u64::from(m.queued),
+            parked: u64::from(m.parked),
         },
         view,
     )
@@ -136,13 +137,14 @@ mod tests {
             currency: proto::Currency::Ngn,
             offline: true,
             queued: 2,
+            parked: 1,
         };
         let screen = ui_screen(&m, "Fest", "Bar 1");
         let state = screen_state(&m, &screen);
         assert_eq!(state.screen, ui::ScreenName::Approved);
         assert_eq!(state.amount, Some(money("2000.00")));
         assert!(state.offline);
-        assert_eq!(state.queued, 2);
+        assert_eq!((state.queued, state.parked), (2, 1));
         assert_eq!(
             state.message.as_deref(),
             Some("Too late to cancel: payment approved")
@@ -155,6 +157,7 @@ mod tests {
             currency: proto::Currency::Ngn,
             offline: false,
             queued: 0,
+            parked: 0,
         };
         let s = ui_screen(&idle, "x", "y");
         assert_eq!(s.status.event_name, "Jazz");

@@ -141,6 +141,7 @@ async fn provisioned_credentials_sign_every_terminal_api_call() {
             agent_version: env!("CARGO_PKG_VERSION").into(),
             state: AgentState::Idle,
             queue_depth: 0,
+            parked: 0,
             oldest_queued_at: None,
             offline_since: None,
             hal: None,

@@ -232,8 +232,12 @@ pub enum Input {
     },
     /// Limits from the heartbeat (None: back to the configured ones).
     OfflineLimits(Option<OfflineLimits>),
-    /// Outbox items not yet acknowledged, for the screen.
-    QueueDepth(u32),
+    /// Outbox items not yet acknowledged (`queued`) and, among them, those
+    /// parked until an operator acts (`parked`), for the screen.
+    QueueDepth {
+        queued: u32,
+        parked: u32,
+    },
     /// A deadline from `poll_timeout` has passed (any input also fires due
     /// timers first; this one only wakes the core).
     TimerDue,
@@ -633,4 +637,6 @@ pub struct ScreenModel {
     pub currency: Currency,
     pub offline: bool,
     pub queued: u32,
+    /// Outbox items parked until an operator acts (`pos-agent queue`).
+    pub parked: u32,
 }

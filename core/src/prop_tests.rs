@@ -558,7 +558,10 @@ impl Sim {
                     ..OfflineLimits::default()
                 })))
             }
-            Action::Queue(n) => self.handle(Input::QueueDepth(n)),
+            Action::Queue(n) => self.handle(Input::QueueDepth {
+                queued: n,
+                parked: n / 2,
+            }),
             Action::AdvanceToTimeout => {
                 if let Some(at) = self.t.poll_timeout() {
                     self.advance_to(at);

@@ -69,6 +69,8 @@ pub struct RestoredState {
     /// Believed link state at boot (usually false until the stream opens).
     pub online: bool,
     pub queued: u32,
+    /// Of those, parked until an operator acts.
+    pub parked: u32,
     /// Wall-clock time at boot, stamped on the commits that close
     /// interrupted transactions.
     pub booted_at: UnixMillis,
@@ -84,6 +86,7 @@ impl Default for RestoredState {
             heartbeat_limits: None,
             online: false,
             queued: 0,
+            parked: 0,
             booted_at: UnixMillis(0),
         }
     }
@@ -178,6 +181,7 @@ pub struct Terminal {
     config: CoreConfig,
     online: bool,
     queued: u32,
+    parked: u32,
     session: SessionStatus,
     totals: Option<SessionTotals>,
     heartbeat_limits: Option<OfflineLimits>,
@@ -203,6 +207,7 @@ impl Terminal {
         let mut t = Terminal {
             online: restored.online,
             queued: restored.queued,
+            parked: restored.parked,
             session: restored.session,
             totals: restored.totals,
             heartbeat_limits: restored.heartbeat_limits,
@@ -336,8 +341,9 @@ impl Terminal {
                 self.show_home_if_resting();
             }
             Input::OfflineLimits(limits) => self.heartbeat_limits = limits,
-            Input::QueueDepth(n) => {
-                self.queued = n;
+            Input::QueueDepth { queued, parked } => {
+                self.queued = queued;
+                self.parked = parked;
                 self.refresh();
             }
         }
@@ -1324,6 +1330,7 @@ impl Terminal {
             currency: Currency::Ngn,
             offline: !self.online,
             queued: self.queued,
+            parked: self.parked,
         }
     }
 

@@ -1109,9 +1109,12 @@ fn idle_screen_shows_event_label_link_and_queue() {
         }
     );
     assert!(!m.offline);
-    let out = s.input(Input::QueueDepth(4));
+    let out = s.input(Input::QueueDepth {
+        queued: 4,
+        parked: 1,
+    });
     assert_eq!(screen_names(&out), ["idle"]);
-    assert_eq!(s.t.screen().queued, 4);
+    assert_eq!((s.t.screen().queued, s.t.screen().parked), (4, 1));
     let out = s.input(Input::LinkChanged { online: false });
     assert_eq!(screen_names(&out), ["idle"]);
     assert!(s.t.screen().offline);

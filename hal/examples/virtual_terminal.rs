@@ -177,6 +177,7 @@ async fn run(parts: VirtualParts) -> Result<(), Box<dyn std::error::Error>> {
             terminal_label: "Demo".to_owned(),
             offline: false,
             queued: 0,
+            parked: 0,
         },
         totals: SessionTotals {
             currency: Currency::Ngn,

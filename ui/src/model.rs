@@ -32,6 +32,9 @@ pub struct StatusLine {
     pub offline: bool,
     /// Outbox items not yet acknowledged by the backend.
     pub queued: u64,
+    /// Of those, items the backend refused that wait for an operator
+    /// (`pos-agent queue --retry`); the idle screen says they need attention.
+    pub parked: u64,
 }
 
 /// The card that paid, as it may be shown: brand and last four digits only.
@@ -232,7 +235,7 @@ impl core::fmt::Display for ScreenName {
 }
 
 /// The semantic state of a screen, as `GET /screen` reports it (SPEC
-/// section 6): `{screen, amount, currency, message, offline, queued}`.
+/// section 6): `{screen, amount, currency, message, offline, queued, parked}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScreenState {
     pub screen: ScreenName,
@@ -242,6 +245,8 @@ pub struct ScreenState {
     pub message: Option<String>,
     pub offline: bool,
     pub queued: u64,
+    #[serde(default)]
+    pub parked: u64,
 }
 
 impl ScreenState {
@@ -254,6 +259,7 @@ impl ScreenState {
             message: None,
             offline: false,
             queued: 0,
+            parked: 0,
         }
     }
 }
@@ -320,6 +326,7 @@ impl Screen {
             message: self.message(),
             offline: self.status.offline,
             queued: self.status.queued,
+            parked: self.status.parked,
         }
     }
 }
@@ -338,6 +345,7 @@ mod tests {
                 terminal_label: "Bar".into(),
                 offline: true,
                 queued: 3,
+                parked: 1,
             },
             View::TapCard {
                 amount: Amount::new(Money::parse("2000.00").unwrap(), Currency::Ngn),
@@ -348,7 +356,7 @@ mod tests {
             json,
             serde_json::json!({
                 "screen": "tap_card", "amount": "2000.00", "currency": "NGN",
-                "message": null, "offline": true, "queued": 3
+                "message": null, "offline": true, "queued": 3, "parked": 1
             })
         );
         let back: ScreenState = serde_json::from_value(json).unwrap();

@@ -241,6 +241,15 @@ fn idle(col: &mut Column, status: &StatusLine) {
         "payments"
     };
     col.wrapped(&format!("{} {noun} to send", status.queued), BODY, INK, 2);
+    if status.parked > 0 {
+        col.gap(6);
+        let text = if status.parked == 1 {
+            "1 needs attention: call a technician".to_owned()
+        } else {
+            format!("{} need attention: call a technician", status.parked)
+        };
+        col.wrapped(&text, BODY, ORANGE, 2);
+    }
 }
 
 fn declined(col: &mut Column, amount: &Amount, reason: &DeclineReason) {

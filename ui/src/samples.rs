@@ -23,6 +23,7 @@ fn status(offline: bool, queued: u64) -> StatusLine {
         terminal_label: "Bar 2 - pos_3f1e2d_001".to_owned(),
         offline,
         queued,
+        parked: 0,
     }
 }
 
@@ -34,6 +35,7 @@ pub fn sample_screens() -> Vec<(&'static str, Screen)> {
         terminal_label: "North Gate VIP Lounge Terminal Number Seventeen".to_owned(),
         offline: true,
         queued: 1234,
+        parked: 0,
     };
     vec![
         (
@@ -47,6 +49,16 @@ pub fn sample_screens() -> Vec<(&'static str, Screen)> {
         ),
         ("idle", Screen::new(online.clone(), View::Idle)),
         ("idle_offline", Screen::new(status(true, 7), View::Idle)),
+        (
+            "idle_parked",
+            Screen::new(
+                StatusLine {
+                    parked: 2,
+                    ..status(false, 3)
+                },
+                View::Idle,
+            ),
+        ),
         (
             "tap_card",
             Screen::new(

@@ -285,10 +285,11 @@ proptest! {
         terminal_label in any_text(),
         offline in any::<bool>(),
         queued in any::<u64>(),
+        parked in any::<u64>(),
         view in any_view(),
         size in prop_oneof![Just((240u32, 320u32)), Just((480, 320)), (1u32..900, 1u32..700)],
     ) {
-        let screen = Screen::new(StatusLine { event_name, terminal_label, offline, queued }, view);
+        let screen = Screen::new(StatusLine { event_name, terminal_label, offline, queued, parked }, view);
         assert_in_bounds(&screen, size.0, size.1);
     }
 }

@@ -57,6 +57,7 @@ pub struct CoreLoop {
     pub all: CancellationToken,
     pub watchdog: Option<Duration>,
     pub queued: u32,
+    pub parked: u32,
 }
 
 impl Task for CoreLoop {
@@ -197,14 +198,16 @@ impl CoreLoop {
         all_ok
     }
 
-    /// Feeds `QueueDepth` when the outbox count changed. True when it did.
+    /// Feeds `QueueDepth` when the outbox counts changed. True when they did.
     async fn refresh_queue(&mut self) -> bool {
         match self.store.outbox_stats().await {
             Ok(stats) => {
-                let queued = u32::try_from(stats.queued).unwrap_or(u32::MAX);
-                if queued != self.queued {
+                let count = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
+                let (queued, parked) = (count(stats.queued), count(stats.parked));
+                if (queued, parked) != (self.queued, self.parked) {
                     self.queued = queued;
-                    self.handle(Input::QueueDepth(queued));
+                    self.parked = parked;
+                    self.handle(Input::QueueDepth { queued, parked });
                     return true;
                 }
                 false

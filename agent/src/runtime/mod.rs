@@ -190,7 +190,9 @@ async fn restore(
             }
         }
     }
-    restored.queued = u32::try_from(store.outbox_stats().await?.queued).unwrap_or(u32::MAX);
+    let stats = store.outbox_stats().await?;
+    restored.queued = u32::try_from(stats.queued).unwrap_or(u32::MAX);
+    restored.parked = u32::try_from(stats.parked).unwrap_or(u32::MAX);
     Ok(restored)
 }
 
@@ -434,7 +436,7 @@ pub async fn start_with_clock(
         .iter()
         .filter_map(|i| i.payment_id.clone().map(|p| (i.reference.clone(), p)))
         .collect();
-    let queued = restored.queued;
+    let (queued, parked) = (restored.queued, restored.parked);
     let booted_limits = restored.heartbeat_limits;
     let core_cfg = core_config(&config, event_name.clone(), label.clone());
     let terminal = Terminal::new(core_cfg.clone(), restored);
@@ -484,6 +486,7 @@ pub async fn start_with_clock(
         all: all.clone(),
         watchdog: notify::watchdog_period(),
         queued,
+        parked,
     };
     task::spawn(&mut set, core_loop);
     let reader_line = match pn532 {

@@ -117,6 +117,7 @@ async fn heartbeat_task(task: HeartbeatTask) -> Result<(), RunError> {
             agent_version: env!("CARGO_PKG_VERSION").to_string(),
             state: agent_state(&status.borrow()),
             queue_depth: u32::try_from(stats.queued).unwrap_or(u32::MAX),
+            parked: u32::try_from(stats.parked).unwrap_or(u32::MAX),
             oldest_queued_at: stats
                 .oldest_created_at
                 .and_then(|ms| crate::mapping::timestamp(core::UnixMillis(ms)).ok()),

@@ -36,6 +36,10 @@ pub struct Heartbeat {
     pub state: AgentState,
     #[serde(default)]
     pub queue_depth: u32,
+    /// Of `queue_depth`, the items the backend refused that wait for an
+    /// operator (`pos-agent queue --retry`).
+    #[serde(default)]
+    pub parked: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oldest_queued_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -19,6 +19,9 @@ pub struct TerminalInfo {
     pub last_seen_at: Option<Timestamp>,
     #[serde(default)]
     pub queue_depth: u32,
+    /// Outbox items waiting for an operator, as the last heartbeat said.
+    #[serde(default)]
+    pub parked: u32,
 }
 
 /// `?session_id=&page=&size=` of the terminals list.

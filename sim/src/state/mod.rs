@@ -72,6 +72,8 @@ pub struct TerminalRec {
     #[serde(default)]
     pub queue_depth: u32,
     #[serde(default)]
+    pub parked: u32,
+    #[serde(default)]
     pub agent_state: Option<AgentState>,
     /// Sequence of the last command queued for this terminal.
     #[serde(default)]

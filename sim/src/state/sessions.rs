@@ -103,6 +103,7 @@ impl State {
                         creds: None,
                         last_seen_at: None,
                         queue_depth: 0,
+                        parked: 0,
                         agent_state: None,
                         last_seq: 0,
                     },

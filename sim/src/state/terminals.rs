@@ -103,6 +103,7 @@ impl State {
             status: self.terminal_status(&t.terminal_id, now, live),
             last_seen_at: t.last_seen_at,
             queue_depth: t.queue_depth,
+            parked: t.parked,
         }
     }
 
@@ -144,6 +145,7 @@ impl State {
             .ok_or_else(|| ApiErr::not_found("terminal", id.as_str()))?;
         t.last_seen_at = Some(now);
         t.queue_depth = hb.queue_depth;
+        t.parked = hb.parked;
         t.agent_state = Some(hb.state);
         let sid = t.session_id.clone();
         self.dirty(kind::TERMINAL, id.as_str());
