@@ -1289,6 +1289,161 @@ async fn abort_confirmed_too_late_and_unanswered() {
     e.sim.shutdown().await;
 }
 
+/// SPEC 4.3: references belong to their terminal. A reference that is not
+/// `<terminal_id>-…` nor a UUIDv7 is refused 422 `reference_not_yours`.
+#[tokio::test]
+async fn a_reference_must_be_the_terminals_own() {
+    let e = env().await;
+    let (_, tids) = e.session(2, None).await;
+    let (t1id, t2id) = (tids[0].clone(), tids[1].clone());
+    let t1 = e.provision(&t1id).await;
+    for other in [
+        format!("{t2id}-000001"),
+        "ORDER-1".to_owned(),
+        format!("{t1id}-"),
+        format!("{t1id}000001"),
+        uuid::Uuid::new_v4().to_string(),
+    ] {
+        let (s, v) = submit(&t1, &t1id, &sale(&other, "10.00", "1111", false)).await;
+        assert_eq!(
+            (s, err_code(&v)),
+            (StatusCode::UNPROCESSABLE_ENTITY, "reference_not_yours"),
+            "{other}"
+        );
+        let (s, v) = signed(
+            &t1,
+            Method::POST,
+            &format!("/v1/terminals/{t1id}/transactions/{other}/reversal"),
+            None,
+        )
+        .await;
+        assert_eq!(
+            (s, err_code(&v)),
+            (StatusCode::UNPROCESSABLE_ENTITY, "reference_not_yours"),
+            "{other}"
+        );
+        let (s, v) = signed(
+            &t1,
+            Method::GET,
+            &format!("/v1/terminals/{t1id}/transactions/{other}"),
+            None,
+        )
+        .await;
+        assert_eq!(
+            (s, err_code(&v)),
+            (StatusCode::UNPROCESSABLE_ENTITY, "reference_not_yours"),
+            "{other}"
+        );
+    }
+    for own in [format!("{t1id}-000001"), uuid::Uuid::now_v7().to_string()] {
+        let (s, v) = submit(&t1, &t1id, &sale(&own, "10.00", "1111", false)).await;
+        assert_eq!(
+            (s, v["data"]["status"].as_str()),
+            (StatusCode::CREATED, Some("approved")),
+            "{own}: {v}"
+        );
+    }
+    e.sim.shutdown().await;
+}
+
+/// SPEC 4.3: lookups, reversals and payment links of one terminal never
+/// touch another's records.
+#[tokio::test]
+async fn one_terminal_never_touches_another_terminals_records() {
+    let e = env().await;
+    let (_, tids) = e.session(2, None).await;
+    let (t1id, t2id) = (tids[0].clone(), tids[1].clone());
+    let t1 = e.provision(&t1id).await;
+    let t2 = e.provision(&t2id).await;
+    let lookup = |t: &SignedClient, tid: &str, r: &str| {
+        let (t, path) = (t.clone(), format!("/v1/terminals/{tid}/transactions/{r}"));
+        async move { signed(&t, Method::GET, &path, None).await }
+    };
+
+    // A reversal by terminal 1 of a UUIDv7 reference it never submitted
+    // leaves a tombstone for terminal 1 only: terminal 2's submission under
+    // the same reference is approved.
+    let shared = uuid::Uuid::now_v7().to_string();
+    let (s, v) = signed(
+        &t1,
+        Method::POST,
+        &format!("/v1/terminals/{t1id}/transactions/{shared}/reversal"),
+        None,
+    )
+    .await;
+    assert_eq!((s, v["data"]["status"].as_str()), (StatusCode::OK, Some("not_found")));
+    let (s, v) = submit(&t2, &t2id, &sale(&shared, "20.00", "1111", false)).await;
+    assert_eq!(
+        (s, v["data"]["status"].as_str()),
+        (StatusCode::CREATED, Some("approved")),
+        "{v}"
+    );
+    // Terminal 1's own late submission is still never approved.
+    let mut card2 = sale(&shared, "30.00", "1111", false);
+    card2["card"]["token"] = json!("0a1b2c3d4e5f60718293a4b5c6d7e8f9");
+    let (s, v) = submit(&t1, &t1id, &card2).await;
+    assert_eq!(
+        (s, v["data"]["status"].as_str(), v["data"]["decline_reason"].as_str()),
+        (StatusCode::CREATED, Some("declined"), Some("reversed")),
+        "{v}"
+    );
+    // Each terminal sees its own record under the shared reference.
+    let (_, v) = lookup(&t2, &t2id, &shared).await;
+    assert_eq!((v["data"]["status"].as_str(), v["data"]["amount"].as_str()), (Some("approved"), Some("20.00")));
+    let (_, v) = lookup(&t1, &t1id, &shared).await;
+    assert_eq!((v["data"]["status"].as_str(), v["data"]["amount"].as_str()), (Some("reversed"), Some("30.00")));
+
+    // Terminal 1 cannot reverse or look up terminal 2's UUIDv7 sale.
+    let theirs = uuid::Uuid::now_v7().to_string();
+    let (s, _) = submit(&t2, &t2id, &sale(&theirs, "40.00", "1111", false)).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, _) = lookup(&t1, &t1id, &theirs).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, v) = signed(
+        &t1,
+        Method::POST,
+        &format!("/v1/terminals/{t1id}/transactions/{theirs}/reversal"),
+        None,
+    )
+    .await;
+    assert_eq!((s, v["data"]["status"].as_str()), (StatusCode::OK, Some("not_found")));
+    let (_, v) = lookup(&t2, &t2id, &theirs).await;
+    assert_eq!(v["data"]["status"], "approved");
+
+    // A payment routed to terminal 2 is settled by terminal 2 only. Terminal
+    // 1 naming it is ignored: not linked, so its own reversal leaves the
+    // payment approved.
+    let _online = Sse::open(&t2, &t2id, None).await;
+    let pid = payment_on(&e, &t2id, "t2-order-1").await;
+    let mut mine = sale(&format!("{t2id}-000001"), "500.00", "1111", false);
+    mine["payment_id"] = json!(pid);
+    let (s, _) = submit(&t2, &t2id, &mine).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let r1 = format!("{t1id}-000001");
+    let mut intruder = sale(&r1, "500.00", "1111", false);
+    intruder["payment_id"] = json!(pid);
+    let (s, v) = submit(&t1, &t1id, &intruder).await;
+    assert_eq!((s, v["data"]["status"].as_str()), (StatusCode::CREATED, Some("approved")));
+    let (_, v) = lookup(&t1, &t1id, &r1).await;
+    assert!(v["data"]["payment_id"].is_null(), "{v}");
+    let (s, v) = signed(
+        &t1,
+        Method::POST,
+        &format!("/v1/terminals/{t1id}/transactions/{r1}/reversal"),
+        None,
+    )
+    .await;
+    assert_eq!((s, v["data"]["status"].as_str()), (StatusCode::OK, Some("reversed")));
+    let (_, v) = e
+        .org_json(Method::GET, &format!("/v1/payments/{pid}"), None)
+        .await;
+    assert_eq!(
+        (v["data"]["status"].as_str(), v["data"]["transaction"]["reference"].as_str()),
+        (Some("approved"), Some(format!("{t2id}-000001").as_str()))
+    );
+    e.sim.shutdown().await;
+}
+
 #[tokio::test]
 async fn refunds_are_routed_to_the_sale_terminal() {
     let e = env().await;
