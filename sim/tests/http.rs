@@ -1444,6 +1444,73 @@ async fn one_terminal_never_touches_another_terminals_records() {
     e.sim.shutdown().await;
 }
 
+/// A command about a payment another path already settled (a transaction,
+/// a payment event, an abort) is never delivered again, with or without
+/// `Last-Event-ID`.
+#[tokio::test]
+async fn commands_of_settled_payments_are_never_redelivered() {
+    let e = env().await;
+    let (_, tids) = e.session(1, None).await;
+    let tid = tids[0].clone();
+    let t = e.provision(&tid).await;
+    let mut live = Sse::open(&t, &tid, None).await;
+    // 1: a sale settled by the terminal's transaction (approved), never acked.
+    let approved = payment_on(&e, &tid, "settled-approved").await;
+    assert_eq!(live.command().await.0, 1);
+    let mut tx = sale(&format!("{tid}-000001"), "500.00", "1111", false);
+    tx["payment_id"] = json!(approved);
+    let (s, _) = submit(&t, &tid, &tx).await;
+    assert_eq!(s, StatusCode::CREATED);
+    // 2: a sale declined by the card.
+    let declined = payment_on(&e, &tid, "settled-declined").await;
+    assert_eq!(live.command().await.0, 2);
+    let mut tx = sale(&format!("{tid}-000002"), "500.00", "0002", false);
+    tx["payment_id"] = json!(declined);
+    submit(&t, &tid, &tx).await;
+    // 3 and 4: a sale and its abort, settled by the `aborted` event.
+    let aborted = payment_on(&e, &tid, "settled-aborted").await;
+    assert_eq!(live.command().await.0, 3);
+    let org = e.org.clone();
+    let p = aborted.clone();
+    let abort = tokio::spawn(async move {
+        org.request(Method::POST, &format!("/v1/payments/{p}/abort"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    let (id, cmd) = live.command().await;
+    assert_eq!((id, cmd["type"].as_str()), (4, Some("abort")));
+    let (s, _) = signed(
+        &t,
+        Method::POST,
+        &format!("/v1/terminals/{tid}/payments/{aborted}/events"),
+        Some(&json!({"status": "aborted", "at": "2026-11-21T10:00:00Z"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(abort.await.unwrap(), StatusCode::OK);
+    // 5: a sale still open.
+    let open = payment_on(&e, &tid, "still-open").await;
+    assert_eq!(live.command().await.0, 5);
+    for (pid, want) in [(&approved, "approved"), (&declined, "declined"), (&aborted, "aborted")] {
+        let (_, v) = e.org_json(Method::GET, &format!("/v1/payments/{pid}"), None).await;
+        assert_eq!(v["data"]["status"], want);
+    }
+    drop(live);
+    // Reconnects: only the open sale comes (again).
+    for last in [None, Some(0)] {
+        let mut again = Sse::open(&t, &tid, last).await;
+        let (id, cmd) = again.command().await;
+        assert_eq!(
+            (id, cmd["payment_id"].as_str()),
+            (5, Some(open.as_str())),
+            "Last-Event-ID {last:?}"
+        );
+    }
+    e.sim.shutdown().await;
+}
+
 #[tokio::test]
 async fn refunds_are_routed_to_the_sale_terminal() {
     let e = env().await;
