@@ -1371,7 +1371,10 @@ async fn one_terminal_never_touches_another_terminals_records() {
         None,
     )
     .await;
-    assert_eq!((s, v["data"]["status"].as_str()), (StatusCode::OK, Some("not_found")));
+    assert_eq!(
+        (s, v["data"]["status"].as_str()),
+        (StatusCode::OK, Some("not_found"))
+    );
     let (s, v) = submit(&t2, &t2id, &sale(&shared, "20.00", "1111", false)).await;
     assert_eq!(
         (s, v["data"]["status"].as_str()),
@@ -1383,15 +1386,25 @@ async fn one_terminal_never_touches_another_terminals_records() {
     card2["card"]["token"] = json!("0a1b2c3d4e5f60718293a4b5c6d7e8f9");
     let (s, v) = submit(&t1, &t1id, &card2).await;
     assert_eq!(
-        (s, v["data"]["status"].as_str(), v["data"]["decline_reason"].as_str()),
+        (
+            s,
+            v["data"]["status"].as_str(),
+            v["data"]["decline_reason"].as_str()
+        ),
         (StatusCode::CREATED, Some("declined"), Some("reversed")),
         "{v}"
     );
     // Each terminal sees its own record under the shared reference.
     let (_, v) = lookup(&t2, &t2id, &shared).await;
-    assert_eq!((v["data"]["status"].as_str(), v["data"]["amount"].as_str()), (Some("approved"), Some("20.00")));
+    assert_eq!(
+        (v["data"]["status"].as_str(), v["data"]["amount"].as_str()),
+        (Some("approved"), Some("20.00"))
+    );
     let (_, v) = lookup(&t1, &t1id, &shared).await;
-    assert_eq!((v["data"]["status"].as_str(), v["data"]["amount"].as_str()), (Some("reversed"), Some("30.00")));
+    assert_eq!(
+        (v["data"]["status"].as_str(), v["data"]["amount"].as_str()),
+        (Some("reversed"), Some("30.00"))
+    );
 
     // Terminal 1 cannot reverse or look up terminal 2's UUIDv7 sale.
     let theirs = uuid::Uuid::now_v7().to_string();
@@ -1406,7 +1419,10 @@ async fn one_terminal_never_touches_another_terminals_records() {
         None,
     )
     .await;
-    assert_eq!((s, v["data"]["status"].as_str()), (StatusCode::OK, Some("not_found")));
+    assert_eq!(
+        (s, v["data"]["status"].as_str()),
+        (StatusCode::OK, Some("not_found"))
+    );
     let (_, v) = lookup(&t2, &t2id, &theirs).await;
     assert_eq!(v["data"]["status"], "approved");
 
@@ -1423,7 +1439,10 @@ async fn one_terminal_never_touches_another_terminals_records() {
     let mut intruder = sale(&r1, "500.00", "1111", false);
     intruder["payment_id"] = json!(pid);
     let (s, v) = submit(&t1, &t1id, &intruder).await;
-    assert_eq!((s, v["data"]["status"].as_str()), (StatusCode::CREATED, Some("approved")));
+    assert_eq!(
+        (s, v["data"]["status"].as_str()),
+        (StatusCode::CREATED, Some("approved"))
+    );
     let (_, v) = lookup(&t1, &t1id, &r1).await;
     assert!(v["data"]["payment_id"].is_null(), "{v}");
     let (s, v) = signed(
@@ -1433,12 +1452,18 @@ async fn one_terminal_never_touches_another_terminals_records() {
         None,
     )
     .await;
-    assert_eq!((s, v["data"]["status"].as_str()), (StatusCode::OK, Some("reversed")));
+    assert_eq!(
+        (s, v["data"]["status"].as_str()),
+        (StatusCode::OK, Some("reversed"))
+    );
     let (_, v) = e
         .org_json(Method::GET, &format!("/v1/payments/{pid}"), None)
         .await;
     assert_eq!(
-        (v["data"]["status"].as_str(), v["data"]["transaction"]["reference"].as_str()),
+        (
+            v["data"]["status"].as_str(),
+            v["data"]["transaction"]["reference"].as_str()
+        ),
         (Some("approved"), Some(format!("{t2id}-000001").as_str()))
     );
     e.sim.shutdown().await;
@@ -1493,8 +1518,14 @@ async fn commands_of_settled_payments_are_never_redelivered() {
     // 5: a sale still open.
     let open = payment_on(&e, &tid, "still-open").await;
     assert_eq!(live.command().await.0, 5);
-    for (pid, want) in [(&approved, "approved"), (&declined, "declined"), (&aborted, "aborted")] {
-        let (_, v) = e.org_json(Method::GET, &format!("/v1/payments/{pid}"), None).await;
+    for (pid, want) in [
+        (&approved, "approved"),
+        (&declined, "declined"),
+        (&aborted, "aborted"),
+    ] {
+        let (_, v) = e
+            .org_json(Method::GET, &format!("/v1/payments/{pid}"), None)
+            .await;
         assert_eq!(v["data"]["status"], want);
     }
     drop(live);
@@ -1722,7 +1753,10 @@ async fn webhooks_are_signed_with_the_webhook_key_and_retried_with_a_stable_id()
         assert_eq!(r.headers["x-webhook-attempt"], attempt.to_string().as_str());
         for (name, value) in &r.headers {
             assert!(
-                !value.as_bytes().windows(ORG.len()).any(|w| w == ORG.as_bytes()),
+                !value
+                    .as_bytes()
+                    .windows(ORG.len())
+                    .any(|w| w == ORG.as_bytes()),
                 "header {name} carries the organisation key"
             );
         }
@@ -1732,8 +1766,9 @@ async fn webhooks_are_signed_with_the_webhook_key_and_retried_with_a_stable_id()
         nonces.push(h.nonce.unwrap().to_owned());
         let key_id = h.api_key.unwrap().to_owned();
         assert!(
-            key_id.strip_prefix("whk_").is_some_and(|x| !x.is_empty()
-                && x.bytes().all(|b| b.is_ascii_hexdigit())),
+            key_id
+                .strip_prefix("whk_")
+                .is_some_and(|x| !x.is_empty() && x.bytes().all(|b| b.is_ascii_hexdigit())),
             "webhook key id {key_id:?}"
         );
         let now = std::time::SystemTime::now()
@@ -2294,8 +2329,10 @@ async fn the_binary_prints_the_webhook_key_id_and_signs_with_it() {
     let org = OrgClient::new(reqwest::Client::new(), url, ORG);
     let v: Value = org
         .request(Method::POST, "/v1/sessions")
-        .json(&json!({"external_event_id": "e", "name": "n", "webhook_url": hook,
-                      "collection": {"pos": true, "pos_count": 1}}))
+        .json(
+            &json!({"external_event_id": "e", "name": "n", "webhook_url": hook,
+                      "collection": {"pos": true, "pos_count": 1}}),
+        )
         .send()
         .await
         .unwrap()
@@ -2316,14 +2353,22 @@ async fn the_binary_prints_the_webhook_key_id_and_signs_with_it() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
-    verify_request(&h, "POST", &r.path, &r.body, now, &NonceCache::new(4), |k| {
-        (k == key_id).then(|| Credentials {
-            tenant_id: "test-tenant".into(),
-            api_key: key_id.clone(),
-            merchant_id: "kler-sim".into(),
-            secret: proto::signing::Secret::new(secret.clone()),
-        })
-    })
+    verify_request(
+        &h,
+        "POST",
+        &r.path,
+        &r.body,
+        now,
+        &NonceCache::new(4),
+        |k| {
+            (k == key_id).then(|| Credentials {
+                tenant_id: "test-tenant".into(),
+                api_key: key_id.clone(),
+                merchant_id: "kler-sim".into(),
+                secret: proto::signing::Secret::new(secret.clone()),
+            })
+        },
+    )
     .expect("webhook verifies with the printed key id and secret");
 }
 

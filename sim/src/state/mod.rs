@@ -403,7 +403,11 @@ mod tests {
             ("terminal".into(), tid.into(), terminal.to_string()),
             ("transaction".into(), reference.clone(), tx.to_string()),
             ("tombstone".into(), format!("{tid}-000002"), "true".into()),
-            ("tombstone".into(), "pos_ffffff_009-000001".into(), "true".into()),
+            (
+                "tombstone".into(),
+                "pos_ffffff_009-000001".into(),
+                "true".into(),
+            ),
         ];
         let mut st = State::load(rows).unwrap();
         let t = TerminalId::new(tid).unwrap();

@@ -22,8 +22,7 @@ pub fn check_reference_owner(tid: &TerminalId, reference: &Reference) -> Result<
         .strip_prefix(tid.as_str())
         .and_then(|rest| rest.strip_prefix('-'))
         .is_some_and(|seq| !seq.is_empty());
-    let uuid_v7 = uuid::Uuid::parse_str(reference.as_str())
-        .is_ok_and(|u| u.get_version_num() == 7);
+    let uuid_v7 = uuid::Uuid::parse_str(reference.as_str()).is_ok_and(|u| u.get_version_num() == 7);
     if prefixed || uuid_v7 {
         Ok(())
     } else {
@@ -152,8 +151,7 @@ impl State {
                     ));
                 };
                 let valid = self.transactions.get(&key(tid, orig)).filter(|o| {
-                    o.record.kind == TxKind::Sale
-                        && o.record.status == RecordStatus::Approved
+                    o.record.kind == TxKind::Sale && o.record.status == RecordStatus::Approved
                 });
                 match valid {
                     None => decline = Some(DeclineReason::UnknownTransaction),
