@@ -55,6 +55,10 @@ pub struct Config {
     /// Secret that signs webhooks; generated (and reported by
     /// [`RunningSim::webhook_secret`]) when `None`.
     pub webhook_secret: Option<String>,
+    /// Key id sent as `X-API-KEY` on webhooks (`whk_` + hex); generated
+    /// (and reported by [`RunningSim::webhook_key_id`]) when `None`. Never
+    /// the organisation key.
+    pub webhook_key_id: Option<String>,
     /// Tenant id given to terminals and used to sign webhooks.
     pub tenant_id: String,
     /// Merchant id used to sign webhooks.
@@ -89,6 +93,7 @@ impl Config {
             listen: listen.into(),
             org_key: org_key.into(),
             webhook_secret: None,
+            webhook_key_id: None,
             tenant_id: "test-tenant".into(),
             webhook_merchant_id: "kler-sim".into(),
             state_file: None,
@@ -282,6 +287,7 @@ impl Sim {
 /// A running simulator.
 pub struct RunningSim {
     addr: SocketAddr,
+    webhook_key_id: String,
     webhook_secret: Secret,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -300,6 +306,12 @@ impl RunningSim {
     /// The secret that signs webhooks (generated when not configured).
     pub fn webhook_secret(&self) -> &Secret {
         &self.webhook_secret
+    }
+
+    /// The key id webhooks carry in `X-API-KEY` (generated when not
+    /// configured).
+    pub fn webhook_key_id(&self) -> &str {
+        &self.webhook_key_id
     }
 
     /// Stops accepting, ends command streams and webhook retries, and waits
@@ -353,6 +365,13 @@ pub async fn start(config: Config) -> Result<RunningSim, SimError> {
             (Some(store), state)
         }
     };
+    let webhook_key_id = match &config.webhook_key_id {
+        Some(k) => {
+            validate_webhook_key_id(k, &config.org_key)?;
+            k.clone()
+        }
+        None => format!("whk_{}", hex::encode(rand::random::<[u8; 16]>())),
+    };
     let webhook_secret = Secret::new(
         config
             .webhook_secret
@@ -360,15 +379,18 @@ pub async fn start(config: Config) -> Result<RunningSim, SimError> {
             .unwrap_or_else(|| hex::encode(rand::random::<[u8; 24]>())),
     );
     let (stop, shutdown) = watch::channel(false);
+    // A receiver's redirect is its answer (a failed attempt), never a
+    // reason to send the signed event somewhere else.
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(SimError::HttpClient)?;
     let webhooks = Arc::new(Webhooks::new(
         client,
         Credentials {
             tenant_id: config.tenant_id.clone(),
-            api_key: config.org_key.clone(),
+            api_key: webhook_key_id.clone(),
             merchant_id: config.webhook_merchant_id.clone(),
             secret: webhook_secret.clone(),
         },
@@ -417,8 +439,26 @@ pub async fn start(config: Config) -> Result<RunningSim, SimError> {
     });
     Ok(RunningSim {
         addr,
+        webhook_key_id,
         webhook_secret,
         stop,
         task,
     })
+}
+
+/// A configured webhook key id: `whk_` + hex digits, and never the
+/// organisation key (which must not reach a receiver).
+fn validate_webhook_key_id(key_id: &str, org_key: &str) -> Result<(), SimError> {
+    let hex_part = key_id.strip_prefix("whk_").unwrap_or_default();
+    if hex_part.is_empty() || !hex_part.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(SimError::Config(format!(
+            "the webhook key id {key_id:?} must be \"whk_\" followed by hex digits"
+        )));
+    }
+    if key_id == org_key {
+        return Err(SimError::Config(
+            "the webhook key id must not be the organisation key".into(),
+        ));
+    }
+    Ok(())
 }

@@ -76,6 +76,10 @@ struct Serve {
     /// Secret that signs webhooks (printed at start when not given).
     #[arg(long, env = "KLER_SIM_WEBHOOK_SECRET")]
     webhook_secret: Option<String>,
+    /// Key id webhooks carry in X-API-KEY, "whk_" + hex (generated when
+    /// not given; always printed at start).
+    #[arg(long, env = "KLER_SIM_WEBHOOK_KEY_ID")]
+    webhook_key_id: Option<String>,
     /// SQLite file that keeps all state across restarts.
     #[arg(long = "state")]
     state: Option<PathBuf>,
@@ -130,6 +134,7 @@ async fn main() -> anyhow::Result<()> {
     let mut cfg = kler_sim::Config::new(s.listen, s.org_key);
     let generated = s.webhook_secret.is_none();
     cfg.webhook_secret = s.webhook_secret;
+    cfg.webhook_key_id = s.webhook_key_id;
     cfg.state_file = s.state;
     cfg.webhook_retry_base = Duration::from_millis(s.webhook_retry_base_ms);
     cfg.auth_timeout = Duration::from_millis(s.auth_timeout_ms);
@@ -148,6 +153,8 @@ async fn main() -> anyhow::Result<()> {
         cfg.offline_limits = Some(limits);
     }
     let sim = kler_sim::start(cfg).await.context("starting kler-sim")?;
+    // Not a secret: the receiver needs it to pick the webhook secret.
+    eprintln!("webhook key id {}", sim.webhook_key_id());
     if generated {
         // Printed on purpose (to stderr, so stdout stays the one ready
         // line): a sandbox secret the integrator needs to verify webhooks.

@@ -1,7 +1,8 @@
 //! Webhook delivery: each event gets a stable id, every attempt is signed
-//! afresh (SPEC section 3, organisation key + webhook secret), non-2xx
-//! answers and connection errors are retried with exponential backoff, at
-//! most `max_attempts` times.
+//! afresh (SPEC section 3: `X-API-KEY` = the webhook key id, signed with the
+//! webhook secret; the organisation key never reaches a receiver), non-2xx
+//! answers (redirects included: they are not followed) and connection errors
+//! are retried with exponential backoff, at most `max_attempts` times.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

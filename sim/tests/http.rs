@@ -1289,6 +1289,259 @@ async fn abort_confirmed_too_late_and_unanswered() {
     e.sim.shutdown().await;
 }
 
+/// SPEC 4.3: references belong to their terminal. A reference that is not
+/// `<terminal_id>-…` nor a UUIDv7 is refused 422 `reference_not_yours`.
+#[tokio::test]
+async fn a_reference_must_be_the_terminals_own() {
+    let e = env().await;
+    let (_, tids) = e.session(2, None).await;
+    let (t1id, t2id) = (tids[0].clone(), tids[1].clone());
+    let t1 = e.provision(&t1id).await;
+    for other in [
+        format!("{t2id}-000001"),
+        "ORDER-1".to_owned(),
+        format!("{t1id}-"),
+        format!("{t1id}000001"),
+        uuid::Uuid::new_v4().to_string(),
+    ] {
+        let (s, v) = submit(&t1, &t1id, &sale(&other, "10.00", "1111", false)).await;
+        assert_eq!(
+            (s, err_code(&v)),
+            (StatusCode::UNPROCESSABLE_ENTITY, "reference_not_yours"),
+            "{other}"
+        );
+        let (s, v) = signed(
+            &t1,
+            Method::POST,
+            &format!("/v1/terminals/{t1id}/transactions/{other}/reversal"),
+            None,
+        )
+        .await;
+        assert_eq!(
+            (s, err_code(&v)),
+            (StatusCode::UNPROCESSABLE_ENTITY, "reference_not_yours"),
+            "{other}"
+        );
+        let (s, v) = signed(
+            &t1,
+            Method::GET,
+            &format!("/v1/terminals/{t1id}/transactions/{other}"),
+            None,
+        )
+        .await;
+        assert_eq!(
+            (s, err_code(&v)),
+            (StatusCode::UNPROCESSABLE_ENTITY, "reference_not_yours"),
+            "{other}"
+        );
+    }
+    for own in [format!("{t1id}-000001"), uuid::Uuid::now_v7().to_string()] {
+        let (s, v) = submit(&t1, &t1id, &sale(&own, "10.00", "1111", false)).await;
+        assert_eq!(
+            (s, v["data"]["status"].as_str()),
+            (StatusCode::CREATED, Some("approved")),
+            "{own}: {v}"
+        );
+    }
+    e.sim.shutdown().await;
+}
+
+/// SPEC 4.3: lookups, reversals and payment links of one terminal never
+/// touch another's records.
+#[tokio::test]
+async fn one_terminal_never_touches_another_terminals_records() {
+    let e = env().await;
+    let (_, tids) = e.session(2, None).await;
+    let (t1id, t2id) = (tids[0].clone(), tids[1].clone());
+    let t1 = e.provision(&t1id).await;
+    let t2 = e.provision(&t2id).await;
+    let lookup = |t: &SignedClient, tid: &str, r: &str| {
+        let (t, path) = (t.clone(), format!("/v1/terminals/{tid}/transactions/{r}"));
+        async move { signed(&t, Method::GET, &path, None).await }
+    };
+
+    // A reversal by terminal 1 of a UUIDv7 reference it never submitted
+    // leaves a tombstone for terminal 1 only: terminal 2's submission under
+    // the same reference is approved.
+    let shared = uuid::Uuid::now_v7().to_string();
+    let (s, v) = signed(
+        &t1,
+        Method::POST,
+        &format!("/v1/terminals/{t1id}/transactions/{shared}/reversal"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (s, v["data"]["status"].as_str()),
+        (StatusCode::OK, Some("not_found"))
+    );
+    let (s, v) = submit(&t2, &t2id, &sale(&shared, "20.00", "1111", false)).await;
+    assert_eq!(
+        (s, v["data"]["status"].as_str()),
+        (StatusCode::CREATED, Some("approved")),
+        "{v}"
+    );
+    // Terminal 1's own late submission is still never approved.
+    let mut card2 = sale(&shared, "30.00", "1111", false);
+    card2["card"]["token"] = json!("0a1b2c3d4e5f60718293a4b5c6d7e8f9");
+    let (s, v) = submit(&t1, &t1id, &card2).await;
+    assert_eq!(
+        (
+            s,
+            v["data"]["status"].as_str(),
+            v["data"]["decline_reason"].as_str()
+        ),
+        (StatusCode::CREATED, Some("declined"), Some("reversed")),
+        "{v}"
+    );
+    // Each terminal sees its own record under the shared reference.
+    let (_, v) = lookup(&t2, &t2id, &shared).await;
+    assert_eq!(
+        (v["data"]["status"].as_str(), v["data"]["amount"].as_str()),
+        (Some("approved"), Some("20.00"))
+    );
+    let (_, v) = lookup(&t1, &t1id, &shared).await;
+    assert_eq!(
+        (v["data"]["status"].as_str(), v["data"]["amount"].as_str()),
+        (Some("reversed"), Some("30.00"))
+    );
+
+    // Terminal 1 cannot reverse or look up terminal 2's UUIDv7 sale.
+    let theirs = uuid::Uuid::now_v7().to_string();
+    let (s, _) = submit(&t2, &t2id, &sale(&theirs, "40.00", "1111", false)).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, _) = lookup(&t1, &t1id, &theirs).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, v) = signed(
+        &t1,
+        Method::POST,
+        &format!("/v1/terminals/{t1id}/transactions/{theirs}/reversal"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (s, v["data"]["status"].as_str()),
+        (StatusCode::OK, Some("not_found"))
+    );
+    let (_, v) = lookup(&t2, &t2id, &theirs).await;
+    assert_eq!(v["data"]["status"], "approved");
+
+    // A payment routed to terminal 2 is settled by terminal 2 only. Terminal
+    // 1 naming it is ignored: not linked, so its own reversal leaves the
+    // payment approved.
+    let _online = Sse::open(&t2, &t2id, None).await;
+    let pid = payment_on(&e, &t2id, "t2-order-1").await;
+    let mut mine = sale(&format!("{t2id}-000001"), "500.00", "1111", false);
+    mine["payment_id"] = json!(pid);
+    let (s, _) = submit(&t2, &t2id, &mine).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let r1 = format!("{t1id}-000001");
+    let mut intruder = sale(&r1, "500.00", "1111", false);
+    intruder["payment_id"] = json!(pid);
+    let (s, v) = submit(&t1, &t1id, &intruder).await;
+    assert_eq!(
+        (s, v["data"]["status"].as_str()),
+        (StatusCode::CREATED, Some("approved"))
+    );
+    let (_, v) = lookup(&t1, &t1id, &r1).await;
+    assert!(v["data"]["payment_id"].is_null(), "{v}");
+    let (s, v) = signed(
+        &t1,
+        Method::POST,
+        &format!("/v1/terminals/{t1id}/transactions/{r1}/reversal"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (s, v["data"]["status"].as_str()),
+        (StatusCode::OK, Some("reversed"))
+    );
+    let (_, v) = e
+        .org_json(Method::GET, &format!("/v1/payments/{pid}"), None)
+        .await;
+    assert_eq!(
+        (
+            v["data"]["status"].as_str(),
+            v["data"]["transaction"]["reference"].as_str()
+        ),
+        (Some("approved"), Some(format!("{t2id}-000001").as_str()))
+    );
+    e.sim.shutdown().await;
+}
+
+/// A command about a payment another path already settled (a transaction,
+/// a payment event, an abort) is never delivered again, with or without
+/// `Last-Event-ID`.
+#[tokio::test]
+async fn commands_of_settled_payments_are_never_redelivered() {
+    let e = env().await;
+    let (_, tids) = e.session(1, None).await;
+    let tid = tids[0].clone();
+    let t = e.provision(&tid).await;
+    let mut live = Sse::open(&t, &tid, None).await;
+    // 1: a sale settled by the terminal's transaction (approved), never acked.
+    let approved = payment_on(&e, &tid, "settled-approved").await;
+    assert_eq!(live.command().await.0, 1);
+    let mut tx = sale(&format!("{tid}-000001"), "500.00", "1111", false);
+    tx["payment_id"] = json!(approved);
+    let (s, _) = submit(&t, &tid, &tx).await;
+    assert_eq!(s, StatusCode::CREATED);
+    // 2: a sale declined by the card.
+    let declined = payment_on(&e, &tid, "settled-declined").await;
+    assert_eq!(live.command().await.0, 2);
+    let mut tx = sale(&format!("{tid}-000002"), "500.00", "0002", false);
+    tx["payment_id"] = json!(declined);
+    submit(&t, &tid, &tx).await;
+    // 3 and 4: a sale and its abort, settled by the `aborted` event.
+    let aborted = payment_on(&e, &tid, "settled-aborted").await;
+    assert_eq!(live.command().await.0, 3);
+    let org = e.org.clone();
+    let p = aborted.clone();
+    let abort = tokio::spawn(async move {
+        org.request(Method::POST, &format!("/v1/payments/{p}/abort"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    let (id, cmd) = live.command().await;
+    assert_eq!((id, cmd["type"].as_str()), (4, Some("abort")));
+    let (s, _) = signed(
+        &t,
+        Method::POST,
+        &format!("/v1/terminals/{tid}/payments/{aborted}/events"),
+        Some(&json!({"status": "aborted", "at": "2026-11-21T10:00:00Z"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(abort.await.unwrap(), StatusCode::OK);
+    // 5: a sale still open.
+    let open = payment_on(&e, &tid, "still-open").await;
+    assert_eq!(live.command().await.0, 5);
+    for (pid, want) in [
+        (&approved, "approved"),
+        (&declined, "declined"),
+        (&aborted, "aborted"),
+    ] {
+        let (_, v) = e
+            .org_json(Method::GET, &format!("/v1/payments/{pid}"), None)
+            .await;
+        assert_eq!(v["data"]["status"], want);
+    }
+    drop(live);
+    // Reconnects: only the open sale comes (again).
+    for last in [None, Some(0)] {
+        let mut again = Sse::open(&t, &tid, last).await;
+        let (id, cmd) = again.command().await;
+        assert_eq!(
+            (id, cmd["payment_id"].as_str()),
+            (5, Some(open.as_str())),
+            "Last-Event-ID {last:?}"
+        );
+    }
+    e.sim.shutdown().await;
+}
+
 #[tokio::test]
 async fn refunds_are_routed_to_the_sale_terminal() {
     let e = env().await;
@@ -1476,8 +1729,11 @@ async fn stream_resumes_after_last_event_id_pings_and_rotates() {
     e.sim.shutdown().await;
 }
 
+/// SPEC 4.1: a webhook is signed (section 3) with `X-API-KEY` = the webhook
+/// key id (`whk_` + hex) and the webhook secret; the organisation key never
+/// reaches a receiver.
 #[tokio::test]
-async fn webhooks_are_signed_retried_with_a_stable_id() {
+async fn webhooks_are_signed_with_the_webhook_key_and_retried_with_a_stable_id() {
     let (hook, mut hooks) = receiver(2).await;
     let e = env().await;
     let (sid, _) = e.session(1, Some(&hook)).await;
@@ -1485,34 +1741,53 @@ async fn webhooks_are_signed_retried_with_a_stable_id() {
         .org_json(Method::PATCH, &format!("/v1/sessions/{sid}/close"), None)
         .await;
     assert_eq!(s, StatusCode::OK);
-    let creds = Credentials {
-        tenant_id: "test-tenant".into(),
-        api_key: ORG.into(),
-        merchant_id: "kler-sim".into(),
-        secret: proto::signing::Secret::new("whsec-test"),
-    };
     let cache = NonceCache::new(16);
     let mut ids = Vec::new();
     let mut nonces = Vec::new();
+    let mut key_ids = Vec::new();
     for attempt in 1..=3 {
         let r = recv(&mut hooks).await;
         let v: Value = serde_json::from_slice(&r.body).unwrap();
         assert_eq!(v["event"], "session.closed");
         assert_eq!(v["data"]["status"], "closed");
         assert_eq!(r.headers["x-webhook-attempt"], attempt.to_string().as_str());
+        for (name, value) in &r.headers {
+            assert!(
+                !value
+                    .as_bytes()
+                    .windows(ORG.len())
+                    .any(|w| w == ORG.as_bytes()),
+                "header {name} carries the organisation key"
+            );
+        }
+        assert!(!r.body.windows(ORG.len()).any(|w| w == ORG.as_bytes()));
         ids.push(v["id"].as_str().unwrap().to_owned());
         let h = IncomingHeaders::from_fn(|n| r.headers.get(n).and_then(|v| v.to_str().ok()));
         nonces.push(h.nonce.unwrap().to_owned());
+        let key_id = h.api_key.unwrap().to_owned();
+        assert!(
+            key_id
+                .strip_prefix("whk_")
+                .is_some_and(|x| !x.is_empty() && x.bytes().all(|b| b.is_ascii_hexdigit())),
+            "webhook key id {key_id:?}"
+        );
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_secs() as i64;
         verify_request(&h, "POST", &r.path, &r.body, now, &cache, |k| {
-            (k == ORG).then(|| creds.clone())
+            (k == key_id).then(|| Credentials {
+                tenant_id: "test-tenant".into(),
+                api_key: key_id.clone(),
+                merchant_id: "kler-sim".into(),
+                secret: proto::signing::Secret::new("whsec-test"),
+            })
         })
-        .expect("webhook signature verifies");
+        .expect("webhook signature verifies with the key id and the webhook secret");
+        key_ids.push(key_id);
     }
-    assert!(ids.iter().all(|i| i == &ids[0]));
+    assert!(key_ids.iter().all(|k| k == &key_ids[0]));
+    assert_eq!(key_ids[0], e.sim.webhook_key_id());
     nonces.dedup();
     assert_eq!(nonces.len(), 3, "each attempt is signed afresh");
     // The attempt log shows two failures then a delivery.
@@ -1557,6 +1832,61 @@ async fn webhooks_give_up_after_five_attempts() {
             .unwrap()
             .iter()
             .all(|a| a["delivered"] == false)
+    );
+    e.sim.shutdown().await;
+}
+
+/// SPEC 4.1: redirects are not followed. A receiver answering 307 is a
+/// failed attempt (retried, then given up); the redirect target never sees
+/// the webhook.
+#[tokio::test]
+async fn webhook_redirects_are_not_followed() {
+    let (hit_tx, mut hits) = mpsc::unbounded_channel::<()>();
+    let (tx, mut followed) = mpsc::unbounded_channel::<()>();
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", l.local_addr().unwrap());
+    let app = axum::Router::new()
+        .route(
+            "/hooks",
+            axum::routing::post(move || {
+                let _ = hit_tx.send(());
+                async {
+                    (
+                        StatusCode::TEMPORARY_REDIRECT,
+                        [(axum::http::header::LOCATION, "/elsewhere")],
+                    )
+                }
+            }),
+        )
+        .route(
+            "/elsewhere",
+            axum::routing::post(move || {
+                let _ = tx.send(());
+                async { StatusCode::OK }
+            }),
+        );
+    tokio::spawn(async move { axum::serve(l, app).await });
+    let e = env().await;
+    let (sid, _) = e.session(1, Some(&format!("{base}/hooks"))).await;
+    e.org_json(Method::PATCH, &format!("/v1/sessions/{sid}/close"), None)
+        .await;
+    // Attempts of one event are sequential: had the first been followed to
+    // a 200, it would count as delivered and no second attempt would come.
+    for _ in 0..2 {
+        tokio::time::timeout(WAIT, hits.recv())
+            .await
+            .expect("another attempt at the redirecting receiver")
+            .unwrap();
+    }
+    assert!(
+        followed.try_recv().is_err(),
+        "the redirect target received the webhook"
+    );
+    let (_, v) = e.org_json(Method::GET, "/v1/sandbox/webhooks", None).await;
+    let first = &v["data"]["content"][0];
+    assert_eq!(
+        (first["status"].as_u64(), first["delivered"].as_bool()),
+        (Some(307), Some(false))
     );
     e.sim.shutdown().await;
 }
@@ -1938,6 +2268,108 @@ async fn the_binary_prints_its_address_when_ready() {
         .unwrap()
         .unwrap();
     assert!(status.success(), "{status:?}");
+}
+
+/// SPEC 4.1/6: `--webhook-key-id` sets the key id, the secret is generated
+/// when not given, both are printed at start on stderr (stdout keeps its one
+/// ready line), and a webhook verifies with them.
+#[tokio::test]
+async fn the_binary_prints_the_webhook_key_id_and_signs_with_it() {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_kler-sim"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--org-key",
+            ORG,
+            "--webhook-key-id",
+            "whk_0123abcd",
+            "--webhook-retry-base-ms",
+            "20",
+        ])
+        .env_remove("KLER_SIM_WEBHOOK_SECRET")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stderr = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let (line_tx, mut err_lines) = mpsc::unbounded_channel::<String>();
+    // Drained to the end, so the child never blocks on a full pipe.
+    tokio::spawn(async move {
+        while let Ok(Some(l)) = stderr.next_line().await {
+            let _ = line_tx.send(l);
+        }
+    });
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(WAIT, lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .expect("ready line");
+    let url = line.strip_prefix("listening on ").unwrap().to_owned();
+    let (mut key_id, mut secret) = (None, None);
+    while key_id.is_none() || secret.is_none() {
+        let l = tokio::time::timeout(WAIT, err_lines.recv())
+            .await
+            .expect("key id and secret on stderr")
+            .expect("stderr open");
+        if let Some(k) = l.strip_prefix("webhook key id ") {
+            key_id = Some(k.to_owned());
+        } else if let Some(s) = l.strip_prefix("webhook secret ") {
+            secret = Some(s.to_owned());
+        }
+    }
+    let (key_id, secret) = (key_id.unwrap(), secret.unwrap());
+    assert_eq!(key_id, "whk_0123abcd");
+    assert!(secret.len() >= 32, "{secret:?}");
+
+    let (hook, mut hooks) = receiver(0).await;
+    let org = OrgClient::new(reqwest::Client::new(), url, ORG);
+    let v: Value = org
+        .request(Method::POST, "/v1/sessions")
+        .json(
+            &json!({"external_event_id": "e", "name": "n", "webhook_url": hook,
+                      "collection": {"pos": true, "pos_count": 1}}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let sid = v["data"]["session_id"].as_str().unwrap().to_owned();
+    let r = org
+        .request(Method::PATCH, &format!("/v1/sessions/{sid}/close"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let (r, _) = recv_event(&mut hooks, "session.closed").await;
+    assert_eq!(r.headers["x-api-key"], "whk_0123abcd");
+    let h = IncomingHeaders::from_fn(|n| r.headers.get(n).and_then(|v| v.to_str().ok()));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    verify_request(
+        &h,
+        "POST",
+        &r.path,
+        &r.body,
+        now,
+        &NonceCache::new(4),
+        |k| {
+            (k == key_id).then(|| Credentials {
+                tenant_id: "test-tenant".into(),
+                api_key: key_id.clone(),
+                merchant_id: "kler-sim".into(),
+                secret: proto::signing::Secret::new(secret.clone()),
+            })
+        },
+    )
+    .expect("webhook verifies with the printed key id and secret");
 }
 
 #[tokio::test]

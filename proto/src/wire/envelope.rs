@@ -80,6 +80,8 @@ pub mod codes {
     pub const ABORT_TOO_LATE: &str = "abort_too_late";
     pub const ABORT_NOT_CONFIRMED: &str = "abort_not_confirmed";
     pub const SESSION_CLOSED: &str = "session_closed";
+    /// A reference that is not `<terminal_id>-…` nor a UUIDv7 (SPEC 4.3).
+    pub const REFERENCE_NOT_YOURS: &str = "reference_not_yours";
     pub const NOT_FOUND: &str = "not_found";
     pub const UNAUTHORIZED: &str = "unauthorized";
     pub const PAYLOAD_TOO_LARGE: &str = "payload_too_large";

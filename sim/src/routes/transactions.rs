@@ -128,9 +128,7 @@ pub(super) async fn reversal(
         let _: ReversalRequest = decode(&body)?;
     }
     let r = reference(r)?;
-    let status = sim
-        .mutate(|st, _, now| Ok(st.reverse(&tid, &r, now)))
-        .await?;
+    let status = sim.mutate(|st, _, now| st.reverse(&tid, &r, now)).await?;
     Ok(ok(
         StatusCode::OK,
         ReversalAnswer {

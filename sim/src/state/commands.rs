@@ -41,22 +41,34 @@ impl State {
     }
 
     /// Commands to send on a stream: after `after` when the terminal gave a
-    /// `Last-Event-ID`, otherwise every command not yet acknowledged.
+    /// `Last-Event-ID`, otherwise every command not yet acknowledged. A
+    /// command about a payment that is already settled (approved, declined,
+    /// aborted, timed out, failed: by whatever path) is never delivered,
+    /// nor delivered again.
     pub fn commands_for(&self, id: &TerminalId, after: Option<u64>) -> Vec<(u64, Command)> {
         let Some(m) = self.commands.get(id) else {
             return Vec::new();
         };
-        match after {
-            Some(a) => m
-                .range(a.saturating_add(1)..)
-                .map(|(s, c)| (*s, c.command.clone()))
-                .collect(),
-            None => m
-                .values()
-                .filter(|c| c.ack.is_none())
-                .map(|c| (c.seq, c.command.clone()))
-                .collect(),
-        }
+        let from = after.map_or(0, |a| a.saturating_add(1));
+        m.range(from..)
+            .map(|(_, c)| c)
+            .filter(|c| after.is_some() || c.ack.is_none())
+            .filter(|c| !self.settled(&c.command.body))
+            .map(|c| (c.seq, c.command.clone()))
+            .collect()
+    }
+
+    /// Whether the command is about a payment already in a final status.
+    fn settled(&self, body: &CommandBody) -> bool {
+        let payment_id = match body {
+            CommandBody::Sale { payment_id, .. }
+            | CommandBody::Refund { payment_id, .. }
+            | CommandBody::Abort { payment_id } => payment_id,
+            CommandBody::SessionClosed {} => return false,
+        };
+        self.payments
+            .get(payment_id)
+            .is_some_and(|p| p.payment.status.is_final())
     }
 
     pub fn ack(

@@ -132,6 +132,22 @@ pub struct ScenarioRec {
     pub remaining: u32,
 }
 
+/// Transactions, tombstones and the transaction-id index are keyed by the
+/// terminal as well as the reference: one terminal's references, lookups and
+/// reversals never reach another's records (SPEC 4.3).
+pub type TxKey = (TerminalId, Reference);
+
+/// The state file id of a terminal's reference: `<terminal_id>/<reference>`
+/// (neither may contain `/`).
+fn tx_row_id(tid: &TerminalId, reference: &Reference) -> String {
+    format!("{tid}/{reference}")
+}
+
+fn parse_tx_row_id(id: &str) -> Option<TxKey> {
+    let (t, r) = id.split_once('/')?;
+    Some((TerminalId::new(t).ok()?, Reference::new(r).ok()?))
+}
+
 /// A webhook to send once the change is persisted.
 #[derive(Debug, Clone)]
 pub struct PendingWebhook {
@@ -170,13 +186,14 @@ pub struct State {
     pub operators: HashMap<String, Operator>,
     pub payments: HashMap<PaymentId, PaymentRec>,
     pub idempotency: HashMap<String, IdemRec>,
-    pub transactions: HashMap<Reference, TxRec>,
+    pub transactions: HashMap<TxKey, TxRec>,
     pub commands: HashMap<TerminalId, BTreeMap<u64, CommandRec>>,
     pub scenarios: HashMap<TerminalId, ScenarioRec>,
-    pub tombstones: HashSet<Reference>,
+    /// References reversed before their transaction arrived, per terminal.
+    pub tombstones: HashSet<TxKey>,
     // Derived indexes.
     pub keys: HashMap<String, TerminalId>,
-    pub tx_by_id: HashMap<String, Reference>,
+    pub tx_by_id: HashMap<String, TxKey>,
     pub tx_seq: u64,
     pub effects: Effects,
 }
@@ -246,9 +263,7 @@ impl State {
             kind::OPERATOR => js(self.operators.get(id)),
             kind::PAYMENT => js(PaymentId::new(id).ok().and_then(|k| self.payments.get(&k))),
             kind::IDEMPOTENCY => js(self.idempotency.get(id)),
-            kind::TRANSACTION => js(Reference::new(id)
-                .ok()
-                .and_then(|k| self.transactions.get(&k))),
+            kind::TRANSACTION => js(parse_tx_row_id(id).and_then(|k| self.transactions.get(&k))),
             kind::COMMAND => id.split_once('/').and_then(|(t, seq)| {
                 let t = TerminalId::new(t).ok()?;
                 let seq: u64 = seq.parse().ok()?;
@@ -257,9 +272,8 @@ impl State {
             kind::SCENARIO => js(TerminalId::new(id)
                 .ok()
                 .and_then(|k| self.scenarios.get(&k))),
-            kind::TOMBSTONE => Reference::new(id)
-                .ok()
-                .filter(|r| self.tombstones.contains(r))
+            kind::TOMBSTONE => parse_tx_row_id(id)
+                .filter(|k| self.tombstones.contains(k))
                 .map(|_| "true".to_owned()),
             _ => None,
         };
@@ -267,8 +281,15 @@ impl State {
     }
 
     /// Rebuilds the state from the rows of a state file.
+    ///
+    /// Files written before transactions were keyed by terminal hold rows
+    /// whose id is the bare reference: they are moved to their
+    /// `<terminal_id>/<reference>` id with the next write (a transaction
+    /// names its terminal; a tombstone's terminal is the one its reference
+    /// starts with, and one no terminal owns is dropped).
     pub fn load(rows: Vec<(String, String, String)>) -> Result<State, (String, String, String)> {
         let mut st = State::default();
+        let mut legacy_tombstones = Vec::new();
         for (k, id, body) in rows {
             let bad = |e: serde_json::Error| (k.clone(), id.clone(), e.to_string());
             match k.as_str() {
@@ -298,9 +319,15 @@ impl State {
                 kind::TRANSACTION => {
                     let t: TxRec = serde_json::from_str(&body).map_err(bad)?;
                     st.tx_seq = st.tx_seq.max(t.seq);
+                    let key = (t.record.terminal_id.clone(), t.record.reference.clone());
+                    let row_id = tx_row_id(&key.0, &key.1);
+                    if id != row_id {
+                        st.dirty(kind::TRANSACTION, id.clone());
+                        st.dirty(kind::TRANSACTION, row_id);
+                    }
                     st.tx_by_id
-                        .insert(t.record.transaction_id.clone(), t.record.reference.clone());
-                    st.transactions.insert(t.record.reference.clone(), t);
+                        .insert(t.record.transaction_id.clone(), key.clone());
+                    st.transactions.insert(key, t);
                 }
                 kind::COMMAND => {
                     let c: CommandRec = serde_json::from_str(&body).map_err(bad)?;
@@ -313,12 +340,31 @@ impl State {
                     let s: ScenarioRec = serde_json::from_str(&body).map_err(bad)?;
                     st.scenarios.insert(s.terminal_id.clone(), s);
                 }
-                kind::TOMBSTONE => {
-                    if let Ok(r) = Reference::new(id.clone()) {
-                        st.tombstones.insert(r);
+                kind::TOMBSTONE => match parse_tx_row_id(&id) {
+                    Some(k) => {
+                        st.tombstones.insert(k);
                     }
-                }
+                    None => legacy_tombstones.push(id),
+                },
                 _ => return Err((k, id, "unknown record kind".into())),
+            }
+        }
+        for id in legacy_tombstones {
+            st.dirty(kind::TOMBSTONE, id.clone());
+            let owner = st
+                .terminals
+                .keys()
+                .find(|t| {
+                    id.strip_prefix(t.as_str())
+                        .is_some_and(|rest| rest.len() > 1 && rest.starts_with('-'))
+                })
+                .cloned();
+            match (owner, Reference::new(id.clone())) {
+                (Some(t), Ok(r)) => {
+                    st.dirty(kind::TOMBSTONE, tx_row_id(&t, &r));
+                    st.tombstones.insert((t, r));
+                }
+                _ => tracing::warn!(reference = %id, "tombstone of no known terminal dropped"),
             }
         }
         Ok(st)
@@ -328,5 +374,71 @@ impl State {
         let mut v: Vec<&TxRec> = self.transactions.values().filter(|t| keep(t)).collect();
         v.sort_by_key(|t| t.seq);
         v.into_iter().map(|t| t.record.clone()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    /// A state file from before transactions were keyed by terminal: its
+    /// rows load under (terminal, reference) and move to their new ids with
+    /// the next write; a tombstone no terminal owns is dropped.
+    #[test]
+    fn legacy_rows_keyed_by_reference_load_per_terminal() {
+        let tid = "pos_abc123_001";
+        let reference = format!("{tid}-000001");
+        let terminal = json!({"terminal_id": tid, "session_id": "s1", "label": "POS 1"});
+        let tx = json!({
+            "seq": 1, "body_hash": "h",
+            "record": {"transaction_id": "txn_1", "reference": reference, "channel": "pos",
+                "terminal_id": tid, "session_id": "s1", "kind": "sale", "amount": "10.00",
+                "currency": "NGN", "status": "approved", "auth_code": "123456",
+                "card": {"brand": "visa", "last4": "1111"}, "offline": false,
+                "captured_at": "2026-11-21T10:00:00Z", "received_at": "2026-11-21T10:00:01Z"},
+            "answer": {"transaction_id": "txn_1", "reference": reference, "status": "approved",
+                "auth_code": "123456"}
+        });
+        let rows = vec![
+            ("terminal".into(), tid.into(), terminal.to_string()),
+            ("transaction".into(), reference.clone(), tx.to_string()),
+            ("tombstone".into(), format!("{tid}-000002"), "true".into()),
+            (
+                "tombstone".into(),
+                "pos_ffffff_009-000001".into(),
+                "true".into(),
+            ),
+        ];
+        let mut st = State::load(rows).unwrap();
+        let t = TerminalId::new(tid).unwrap();
+        let key = (t.clone(), Reference::new(reference.clone()).unwrap());
+        assert!(st.transactions.contains_key(&key));
+        assert_eq!(st.tx_by_id.get("txn_1"), Some(&key));
+        let stone = (t.clone(), Reference::new(format!("{tid}-000002")).unwrap());
+        assert_eq!(st.tombstones.iter().collect::<Vec<_>>(), vec![&stone]);
+        let rows: Vec<Row> = st
+            .take_effects()
+            .dirty
+            .iter()
+            .map(|(k, id)| st.row(k, id))
+            .collect();
+        let new_tx = format!("{tid}/{reference}");
+        let new_stone = format!("{tid}/{tid}-000002");
+        let summary: Vec<(&str, &str, bool)> = rows
+            .iter()
+            .map(|(k, id, body)| (*k, id.as_str(), body.is_some()))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("transaction", reference.as_str(), false),
+                ("transaction", new_tx.as_str(), true),
+                ("tombstone", format!("{tid}-000002").as_str(), false),
+                ("tombstone", new_stone.as_str(), true),
+                ("tombstone", "pos_ffffff_009-000001", false),
+            ]
+        );
     }
 }

@@ -319,10 +319,11 @@ impl State {
         Ok(self.payment(pid)?.payment.clone())
     }
 
-    fn refunded_so_far(&self, original: &Reference) -> Money {
+    fn refunded_so_far(&self, tid: &TerminalId, original: &Reference) -> Money {
         let mut sum = Money::ZERO;
         for t in self.transactions.values() {
-            if t.record.kind == TxKind::Refund
+            if &t.record.terminal_id == tid
+                && t.record.kind == TxKind::Refund
                 && t.record.status == RecordStatus::Approved
                 && t.record.original_reference.as_ref() == Some(original)
             {
@@ -331,7 +332,8 @@ impl State {
         }
         // Refunds requested but not settled yet also count against the sale.
         for p in self.payments.values() {
-            if p.payment.kind == TxKind::Refund
+            if &p.payment.terminal_id == tid
+                && p.payment.kind == TxKind::Refund
                 && !p.payment.status.is_final()
                 && p.payment.original_reference.as_ref() == Some(original)
             {
@@ -353,15 +355,16 @@ impl State {
         live: &dyn Liveness,
     ) -> Result<Payment, ApiErr> {
         let amount = crate::body::positive(amount)?;
-        let reference = self
+        let tx_key = self
             .tx_by_id
             .get(transaction_id)
             .cloned()
             .ok_or_else(|| ApiErr::not_found("transaction", transaction_id))?;
         let tx = self
             .transactions
-            .get(&reference)
+            .get(&tx_key)
             .ok_or_else(|| ApiErr::not_found("transaction", transaction_id))?;
+        let reference = tx_key.1.clone();
         if tx.record.kind != TxKind::Sale || tx.record.status != RecordStatus::Approved {
             return Err(ApiErr::conflict(
                 "not_refundable",
@@ -371,7 +374,7 @@ impl State {
         let left = tx
             .record
             .amount
-            .saturating_sub(self.refunded_so_far(&reference));
+            .saturating_sub(self.refunded_so_far(&tx_key.0, &reference));
         if amount > left {
             return Err(ApiErr::unprocessable(
                 "amount_exceeds_refundable",

@@ -1,5 +1,6 @@
 //! Transactions (terminal side): submissions, their replay, the decision,
-//! lookups and reversals.
+//! lookups and reversals. Everything is keyed by terminal and reference: a
+//! terminal only ever reaches its own records (SPEC 4.3).
 
 use proto::wire::{
     AuthStatus, Channel, DeclineReason, PaymentStatus, PaymentTransaction, RecordStatus,
@@ -11,7 +12,30 @@ use serde_json::Value;
 
 use crate::error::ApiErr;
 
-use super::{State, TxRec, auth_code, kind, short_id};
+use super::{State, TxKey, TxRec, auth_code, kind, short_id, tx_row_id};
+
+/// SPEC 4.3: a terminal's references start with `<terminal_id>-` or are a
+/// UUIDv7 it created; any other is refused with 422 `reference_not_yours`.
+pub fn check_reference_owner(tid: &TerminalId, reference: &Reference) -> Result<(), ApiErr> {
+    let prefixed = reference
+        .as_str()
+        .strip_prefix(tid.as_str())
+        .and_then(|rest| rest.strip_prefix('-'))
+        .is_some_and(|seq| !seq.is_empty());
+    let uuid_v7 = uuid::Uuid::parse_str(reference.as_str()).is_ok_and(|u| u.get_version_num() == 7);
+    if prefixed || uuid_v7 {
+        Ok(())
+    } else {
+        Err(ApiErr::unprocessable(
+            codes::REFERENCE_NOT_YOURS,
+            format!("a reference of terminal {tid} starts with \"{tid}-\" or is a UUIDv7"),
+        ))
+    }
+}
+
+fn key(tid: &TerminalId, reference: &Reference) -> TxKey {
+    (tid.clone(), reference.clone())
+}
 
 impl State {
     /// An earlier submission under this reference: replay or conflict.
@@ -25,15 +49,10 @@ impl State {
         sub: &TransactionSubmission,
         body_hash: &str,
     ) -> Result<Option<TransactionAnswer>, ApiErr> {
-        let Some(t) = self.transactions.get(&sub.reference) else {
+        check_reference_owner(tid, &sub.reference)?;
+        let Some(t) = self.transactions.get(&key(tid, &sub.reference)) else {
             return Ok(None);
         };
-        if &t.record.terminal_id != tid {
-            return Err(ApiErr::conflict(
-                codes::IDEMPOTENCY_CONFLICT,
-                "this reference belongs to another terminal",
-            ));
-        }
         let same = match &t.card_token {
             Some(token) => {
                 t.record.kind == sub.kind
@@ -131,10 +150,8 @@ impl State {
                         "a refund needs original_reference",
                     ));
                 };
-                let valid = self.transactions.get(orig).filter(|o| {
-                    &o.record.terminal_id == tid
-                        && o.record.kind == TxKind::Sale
-                        && o.record.status == RecordStatus::Approved
+                let valid = self.transactions.get(&key(tid, orig)).filter(|o| {
+                    o.record.kind == TxKind::Sale && o.record.status == RecordStatus::Approved
                 });
                 match valid {
                     None => decline = Some(DeclineReason::UnknownTransaction),
@@ -143,7 +160,8 @@ impl State {
                             .transactions
                             .values()
                             .filter(|t| {
-                                t.record.kind == TxKind::Refund
+                                &t.record.terminal_id == tid
+                                    && t.record.kind == TxKind::Refund
                                     && t.record.status == RecordStatus::Approved
                                     && t.record.original_reference.as_ref() == Some(orig)
                             })
@@ -157,14 +175,16 @@ impl State {
                 }
             }
         }
-        let tombstoned = self.tombstones.contains(&sub.reference);
+        let tx_key = key(tid, &sub.reference);
+        let tombstoned = self.tombstones.contains(&tx_key);
         if tombstoned {
             decline = Some(DeclineReason::Reversed);
         }
         let approved = decline.is_none();
         let transaction_id = short_id("txn_");
         let code = approved.then(auth_code);
-        // Only link a payment that is this terminal's.
+        // Only link a payment routed to this terminal; another's is ignored
+        // (neither recorded nor settled).
         let payment_id = sub.payment_id.clone().filter(|p| {
             self.payments
                 .get(p)
@@ -176,7 +196,7 @@ impl State {
             channel: Channel::Pos,
             terminal_id: tid.clone(),
             session_id: sid.clone(),
-            payment_id: sub.payment_id.clone(),
+            payment_id: payment_id.clone(),
             kind: sub.kind,
             amount,
             currency: sub.currency,
@@ -210,7 +230,7 @@ impl State {
         };
         self.tx_seq += 1;
         self.transactions.insert(
-            sub.reference.clone(),
+            tx_key.clone(),
             TxRec {
                 seq: self.tx_seq,
                 body_hash,
@@ -219,9 +239,8 @@ impl State {
                 card_token: Some(sub.card.token.clone()),
             },
         );
-        self.tx_by_id
-            .insert(transaction_id.clone(), sub.reference.clone());
-        self.dirty(kind::TRANSACTION, sub.reference.as_str());
+        self.tx_by_id.insert(transaction_id.clone(), tx_key);
+        self.dirty(kind::TRANSACTION, tx_row_id(tid, &sub.reference));
         self.webhook(
             &sid,
             WebhookEventType::TransactionReceived,
@@ -262,9 +281,9 @@ impl State {
         tid: &TerminalId,
         reference: &Reference,
     ) -> Result<TransactionRecord, ApiErr> {
+        check_reference_owner(tid, reference)?;
         self.transactions
-            .get(reference)
-            .filter(|t| &t.record.terminal_id == tid)
+            .get(&key(tid, reference))
             .map(|t| t.record.clone())
             .ok_or_else(|| ApiErr::not_found("transaction", reference.as_str()))
     }
@@ -274,29 +293,26 @@ impl State {
         tid: &TerminalId,
         reference: &Reference,
         now: Timestamp,
-    ) -> ReversalStatus {
-        let Some(t) = self
-            .transactions
-            .get_mut(reference)
-            .filter(|t| &t.record.terminal_id == tid)
-        else {
+    ) -> Result<ReversalStatus, ApiErr> {
+        check_reference_owner(tid, reference)?;
+        let tx_key = key(tid, reference);
+        let Some(t) = self.transactions.get_mut(&tx_key) else {
             // Nothing known (yet): remember, so a late-arriving submission
-            // under this reference is recorded as reversed, never approved.
-            if !self.transactions.contains_key(reference)
-                && self.tombstones.insert(reference.clone())
-            {
-                self.dirty(kind::TOMBSTONE, reference.as_str());
+            // of this terminal under this reference is recorded as
+            // reversed, never approved.
+            if self.tombstones.insert(tx_key) {
+                self.dirty(kind::TOMBSTONE, tx_row_id(tid, reference));
             }
-            return ReversalStatus::NotFound;
+            return Ok(ReversalStatus::NotFound);
         };
-        match t.record.status {
+        Ok(match t.record.status {
             RecordStatus::Reversed => ReversalStatus::Reversed,
             RecordStatus::Declined => ReversalStatus::NotApproved,
             RecordStatus::Approved => {
                 t.record.status = RecordStatus::Reversed;
                 t.record.reversed_at = Some(now);
                 let record = t.record.clone();
-                self.dirty(kind::TRANSACTION, reference.as_str());
+                self.dirty(kind::TRANSACTION, tx_row_id(tid, reference));
                 self.webhook(
                     &record.session_id,
                     WebhookEventType::TransactionReceived,
@@ -304,7 +320,11 @@ impl State {
                 );
                 if let Some(pid) = &record.payment_id {
                     if let Some(p) = self.payments.get_mut(pid) {
-                        if p.payment.status == PaymentStatus::Approved {
+                        // Records written before links were checked may
+                        // name another terminal's payment: never touch it.
+                        if p.payment.status == PaymentStatus::Approved
+                            && &p.payment.terminal_id == tid
+                        {
                             p.payment.status = PaymentStatus::Failed;
                             p.payment.reason = Some("reversed".into());
                             p.payment.updated_at = now;
@@ -314,6 +334,6 @@ impl State {
                 }
                 ReversalStatus::Reversed
             }
-        }
+        })
     }
 }
