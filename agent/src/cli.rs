@@ -12,7 +12,7 @@ use pos_agent::config::{self, Config, ConfigError, EX_CONFIG, Sources};
 use pos_agent::doctor;
 use pos_agent::provision::{self, ENV_CREDENTIALS_DIRECTORY};
 use pos_agent::reconcile::{self, Reconciliation};
-use proto::Currency;
+use pos_agent::{queue, report};
 use proto::signing::Secret;
 
 /// The payment terminal edge agent.
@@ -276,147 +276,36 @@ fn open_ledger(config: &Config) -> Result<Option<store::Store>, Failure> {
         .map_err(Failure::Runtime)
 }
 
-fn rfc3339_millis(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| ms.to_string())
-}
-
 fn queue(config: &Config, json: bool) -> Result<(), Failure> {
     let items = match open_ledger(config)? {
-        Some(store) => store.list_outbox().context("cannot read the outbox")?,
+        Some(store) => queue::read(&store).context("cannot read the outbox")?,
         None => Vec::new(),
     };
     if json {
-        let rows: Vec<serde_json::Value> = items
-            .iter()
-            .map(|i| {
-                serde_json::json!({
-                    "id": i.id.0,
-                    "kind": i.kind.as_str(),
-                    "reference": i.reference.as_ref().map(|r| r.as_str()),
-                    "payment_id": i.payment_id.as_ref().map(|p| p.as_str()),
-                    "state": item_state(i),
-                    "attempts": i.attempts,
-                    "next_attempt_at": rfc3339_millis(i.next_attempt_at),
-                    "created_at": rfc3339_millis(i.created_at),
-                    "last_error": i.last_error,
-                })
-            })
-            .collect();
         println!(
             "{}",
-            serde_json::to_string_pretty(&serde_json::json!({ "items": rows }))
-                .context("cannot encode JSON")?
+            serde_json::to_string_pretty(&queue::to_json(&items)).context("cannot encode JSON")?
         );
-        return Ok(());
-    }
-    if items.is_empty() {
-        println!("outbox empty: the backend has acknowledged everything");
-        return Ok(());
-    }
-    println!(
-        "{:>6}  {:<13}  {:<28}  {:<9}  {:>8}  {:<20}  LAST ERROR",
-        "ID", "KIND", "REFERENCE", "STATE", "ATTEMPTS", "NEXT ATTEMPT"
-    );
-    for i in &items {
-        println!(
-            "{:>6}  {:<13}  {:<28}  {:<9}  {:>8}  {:<20}  {}",
-            i.id.0,
-            i.kind.as_str(),
-            i.reference.as_ref().map(|r| r.as_str()).unwrap_or("-"),
-            item_state(i),
-            i.attempts,
-            rfc3339_millis(i.next_attempt_at),
-            i.last_error.as_deref().unwrap_or("")
-        );
-    }
-    let parked = items.iter().filter(|i| i.parked).count();
-    println!("{} queued, {} parked", items.len(), parked);
-    Ok(())
-}
-
-fn item_state(i: &store::OutboxItem) -> &'static str {
-    if i.parked {
-        "parked"
-    } else if i.in_flight {
-        "in_flight"
     } else {
-        "waiting"
+        print!("{}", queue::to_text(&items));
     }
+    Ok(())
 }
 
 fn report(config: &Config, json: bool) -> Result<(), Failure> {
     let totals = match open_ledger(config)? {
-        Some(store) => store.totals().context("cannot read the ledger totals")?,
+        Some(store) => report::read(&store).context("cannot read the ledger totals")?,
         None => store::Totals::default(),
     };
-    let ct =
-        |c: &store::CountTotal| serde_json::json!({"count": c.count, "total": c.total.to_wire()});
     if json {
-        let by = |rows: Vec<(String, serde_json::Value)>| {
-            serde_json::Value::Object(rows.into_iter().collect())
-        };
-        let v = serde_json::json!({
-            "terminal_id": config.terminal.id.as_str(),
-            "session_id": config.terminal.session_id.as_str(),
-            "currency": Currency::Ngn.code(),
-            "by_status": by(totals.by_state.iter().map(|(s, c)| (s.as_str().to_owned(), ct(c))).collect()),
-            "by_kind": by(totals.by_kind.iter().map(|(k, c)| (k.as_str().to_owned(), ct(c))).collect()),
-            "by_operator": by(totals.by_operator.iter().map(|(o, c)| (o.clone().unwrap_or_else(|| "-".into()), ct(c))).collect()),
-        });
         println!(
             "{}",
-            serde_json::to_string_pretty(&v).context("cannot encode JSON")?
+            serde_json::to_string_pretty(&report::to_json(&config.terminal, &totals))
+                .context("cannot encode JSON")?
         );
-        return Ok(());
+    } else {
+        print!("{}", report::to_text(&config.terminal, &totals));
     }
-    println!(
-        "terminal {}  session {}",
-        config.terminal.id, config.terminal.session_id
-    );
-    let section = |title: &str, rows: Vec<(String, &store::CountTotal)>| {
-        println!("\n{title}");
-        if rows.is_empty() {
-            println!("  (none)");
-        }
-        for (name, c) in rows {
-            println!(
-                "  {:<18} {:>6}  {:>24}",
-                name,
-                c.count,
-                c.total.display(Currency::Ngn)
-            );
-        }
-    };
-    section(
-        "by status",
-        totals
-            .by_state
-            .iter()
-            .map(|(s, c)| (s.as_str().to_owned(), c))
-            .collect(),
-    );
-    section(
-        "by kind",
-        totals
-            .by_kind
-            .iter()
-            .map(|(k, c)| (k.as_str().to_owned(), c))
-            .collect(),
-    );
-    section(
-        "by operator",
-        totals
-            .by_operator
-            .iter()
-            .map(|(o, c)| (o.clone().unwrap_or_else(|| "(none)".into()), c))
-            .collect(),
-    );
     Ok(())
 }
 

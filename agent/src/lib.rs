@@ -11,7 +11,9 @@ pub mod msg;
 /// `pos_agent::core::...` paths keep working.
 pub use pos_core as core;
 pub mod provision;
+pub mod queue;
 pub mod reconcile;
+pub mod report;
 pub mod runtime;
 pub mod screen;
 pub mod sync;
