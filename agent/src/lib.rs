@@ -5,6 +5,8 @@ pub mod client;
 pub mod clock;
 pub mod config;
 pub mod doctor;
+pub mod hardening;
+pub mod ledger;
 pub mod mapping;
 pub mod msg;
 /// The terminal core lives in its own crate (`pos-core`); re-exported so
