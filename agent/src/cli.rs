@@ -1,6 +1,7 @@
 //! The command line: `run`, `provision`, `queue`, `report`, `reconcile`,
 //! `doctor`. Exit codes: 0 ok, 1 runtime failure, 2 usage (clap),
-//! 78 bad configuration.
+//! 78 bad configuration or an inconsistent setup (credentials of another
+//! terminal, a second agent on the ledger).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,9 +11,10 @@ use clap::{Args, Parser, Subcommand};
 use pos_agent::client::{OrgClient, SignedClient};
 use pos_agent::config::{self, Config, ConfigError, EX_CONFIG, Sources};
 use pos_agent::doctor;
-use pos_agent::provision::{self, ENV_CREDENTIALS_DIRECTORY};
+use pos_agent::ledger::{self, LedgerError, LedgerLock};
+use pos_agent::provision::{self, ENV_CREDENTIALS_DIRECTORY, ProvisionError};
 use pos_agent::reconcile::{self, Reconciliation};
-use proto::Currency;
+use pos_agent::{queue, report};
 use proto::signing::Secret;
 
 /// The payment terminal edge agent.
@@ -123,8 +125,18 @@ impl ConfigArgs {
 
 /// A failure, with the exit code it maps to.
 pub enum Failure {
+    /// The configuration was refused: exit 78.
     Config(ConfigError),
+    /// The terminal is set up inconsistently, which restarting will not fix
+    /// (credentials of another terminal or session than the config, another
+    /// agent already running on the ledger, provisioning flags that
+    /// contradict the config or the backend): exit 78 too, so systemd does
+    /// not restart it in a loop.
+    Setup(anyhow::Error),
     Runtime(anyhow::Error),
+    /// A report was printed and says what is wrong (`reconcile` found a
+    /// disagreement): exit 1, and no `--json` error object on top.
+    Reported(anyhow::Error),
 }
 
 impl From<anyhow::Error> for Failure {
@@ -142,11 +154,52 @@ impl Failure {
                 eprintln!("pos-agent: configuration error: {e}");
                 ExitCode::from(EX_CONFIG as u8)
             }
-            Failure::Runtime(e) => {
+            Failure::Setup(e) => {
+                eprintln!("pos-agent: {e:#}");
+                ExitCode::from(EX_CONFIG as u8)
+            }
+            Failure::Runtime(e) | Failure::Reported(e) => {
                 eprintln!("pos-agent: {e:#}");
                 ExitCode::FAILURE
             }
         }
+    }
+
+    /// `{"error": {"code", "message"}}` for commands run with `--json`.
+    fn to_json(&self) -> Option<serde_json::Value> {
+        let (code, message) = match self {
+            Failure::Config(e) => ("config", e.to_string()),
+            Failure::Setup(e) => ("setup", format!("{e:#}")),
+            Failure::Runtime(e) => (
+                e.downcast_ref::<LedgerError>()
+                    .map(LedgerError::code)
+                    .unwrap_or("failed"),
+                format!("{e:#}"),
+            ),
+            Failure::Reported(_) => return None,
+        };
+        Some(serde_json::json!({ "error": { "code": code, "message": message } }))
+    }
+}
+
+/// With `--json`, a failure is also printed on stdout as a JSON error
+/// object, so a script reading stdout never mistakes it for an answer.
+fn json_errors(json: bool, result: Result<(), Failure>) -> Result<(), Failure> {
+    if let (true, Err(f)) = (json, &result) {
+        if let Some(v) = f.to_json() {
+            println!("{v}");
+        }
+    }
+    result
+}
+
+/// A provisioning error: a mismatch or an unknown session or terminal is
+/// [`Failure::Setup`] (exit 78), anything else a runtime failure.
+fn provision_failure(e: ProvisionError) -> Failure {
+    if e.is_setup_problem() {
+        Failure::Setup(anyhow!(e))
+    } else {
+        Failure::Runtime(anyhow!(e))
     }
 }
 
@@ -201,6 +254,7 @@ pub fn dispatch(cli: Cli) -> Result<(), Failure> {
             terminal,
             force,
         } => {
+            check_provision_ids(&config, &terminal, &session)?;
             let config = load_config(
                 &config,
                 &[
@@ -215,7 +269,7 @@ pub fn dispatch(cli: Cli) -> Result<(), Failure> {
             };
             let done = runtime()?
                 .block_on(provision::provision(&config, key, force))
-                .map_err(|e| anyhow!(e))?;
+                .map_err(provision_failure)?;
             println!(
                 "provisioned terminal {} for session {} (merchant {}, tenant {})",
                 done.terminal_id, done.session_id, done.merchant_id, done.tenant_id
@@ -224,209 +278,137 @@ pub fn dispatch(cli: Cli) -> Result<(), Failure> {
             println!("card key:    {}", done.card_key_file.display());
             Ok(())
         }
-        Command::Queue { config, json } => queue(&load_config(&config, &[])?, json),
-        Command::Report { config, json } => report(&load_config(&config, &[])?, json),
+        Command::Queue { config, json } => json_errors(
+            json,
+            load_config(&config, &[]).and_then(|c| queue(&c, json)),
+        ),
+        Command::Report { config, json } => json_errors(
+            json,
+            load_config(&config, &[]).and_then(|c| report(&c, json)),
+        ),
         Command::Reconcile {
             config,
             json,
             org_key_file,
             org_key,
-        } => {
-            let config = load_config(&config, &[])?;
-            let key = match (org_key_file, org_key) {
-                (Some(path), _) => Some(provision::read_org_key(&path).map_err(|e| anyhow!(e))?),
-                (None, Some(k)) if !k.trim().is_empty() => Some(Secret::new(k.trim())),
-                (None, Some(_)) => return Err(anyhow!("the organisation key is empty").into()),
-                (None, None) => None,
-            };
-            reconcile(&config, json, key)
-        }
+        } => json_errors(
+            json,
+            load_config(&config, &[]).and_then(|config| {
+                let key = match (org_key_file, org_key) {
+                    (Some(path), _) => {
+                        Some(provision::read_org_key(&path).map_err(|e| anyhow!(e))?)
+                    }
+                    (None, Some(k)) if !k.trim().is_empty() => Some(Secret::new(k.trim())),
+                    (None, Some(_)) => {
+                        return Err(anyhow!("the organisation key is empty").into());
+                    }
+                    (None, None) => None,
+                };
+                reconcile(&config, json, key)
+            }),
+        ),
         Command::Doctor { config } => doctor(&config),
     }
+}
+
+/// `--terminal`/`--session` against the terminal and session the config
+/// (file, drop-ins, environment) names, before anything is sent: the
+/// backend invalidates a terminal's credentials as soon as it provisions
+/// it again, and `run` only accepts credentials for the config's terminal
+/// and session. A config that names neither is fine: the flags fill them.
+fn check_provision_ids(args: &ConfigArgs, terminal: &str, session: &str) -> Result<(), Failure> {
+    let sources = args.sources().map_err(Failure::Config)?;
+    let (raw, _) = config::load_raw(&sources).map_err(|e| {
+        init_logging(config::DEFAULT_LOG_FILTER);
+        Failure::Config(e)
+    })?;
+    for (key, configured, flag, given) in [
+        ("terminal.id", &raw.terminal.id, "--terminal", terminal),
+        (
+            "terminal.session_id",
+            &raw.terminal.session_id,
+            "--session",
+            session,
+        ),
+    ] {
+        if let Some(c) = configured.as_deref().filter(|c| *c != given) {
+            return Err(Failure::Config(ConfigError::Invalid {
+                origin: raw.origins.of(key),
+                key: key.to_owned(),
+                problem: format!(
+                    "is {c:?} but {flag} {given:?} was given; nothing was sent to the backend \
+                     (the terminal's current credentials still work). Correct the typo, or the \
+                     config first"
+                ),
+            }));
+        }
+    }
+    Ok(())
 }
 
 fn run(args: &ConfigArgs) -> Result<(), Failure> {
     let config = load_config(args, &[])?;
     let identity = provision::load_identity(&config, credentials_directory().as_deref())
-        .map_err(|e| anyhow!(e))?;
+        .map_err(provision_failure)?;
+    // Held until the process ends: a second agent on this ledger is refused.
+    let lock = provision::create_private_dir(&config.data_dir)
+        .map_err(|e| Failure::Runtime(anyhow!(e)))
+        .and_then(|()| {
+            LedgerLock::acquire(&config.data_dir).map_err(|e| match e {
+                LedgerError::Locked { .. } => Failure::Setup(anyhow!(e)),
+                e => Failure::Runtime(anyhow!(e)),
+            })
+        })?;
     tracing::info!(
         terminal = %identity.terminal_id,
         session = %identity.session_id,
         data_dir = %config.data_dir.display(),
-        "configuration and credentials loaded"
+        lock = %lock.path().display(),
+        "configuration and credentials loaded; ledger locked"
     );
-    runtime()?
+    let result = runtime()?
         .block_on(pos_agent::runtime::run_until_signal(config, identity))
-        .map_err(|e| Failure::Runtime(anyhow!(e)))
+        .map_err(|e| Failure::Runtime(anyhow!(e)));
+    drop(lock);
+    result
 }
 
-/// Opens the ledger for reading; `None` when the agent never created one.
-fn open_ledger(config: &Config) -> Result<Option<store::Store>, Failure> {
-    let path = config.ledger_path();
-    if !path.exists() {
-        eprintln!(
-            "pos-agent: no ledger at {} yet (the agent has not recorded anything)",
-            path.display()
-        );
-        return Ok(None);
-    }
-    store::Store::open_read_only(&path)
-        .with_context(|| format!("cannot open the ledger {}", path.display()))
-        .map(Some)
-        .map_err(Failure::Runtime)
-}
-
-fn rfc3339_millis(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| ms.to_string())
+/// Opens the existing ledger for reading; a missing one is an error.
+fn open_ledger(config: &Config) -> Result<store::Store, Failure> {
+    ledger::open_read_only(config).map_err(|e| Failure::Runtime(anyhow!(e)))
 }
 
 fn queue(config: &Config, json: bool) -> Result<(), Failure> {
-    let items = match open_ledger(config)? {
-        Some(store) => store.list_outbox().context("cannot read the outbox")?,
-        None => Vec::new(),
-    };
+    let items = queue::read(&open_ledger(config)?).context("cannot read the outbox")?;
     if json {
-        let rows: Vec<serde_json::Value> = items
-            .iter()
-            .map(|i| {
-                serde_json::json!({
-                    "id": i.id.0,
-                    "kind": i.kind.as_str(),
-                    "reference": i.reference.as_ref().map(|r| r.as_str()),
-                    "payment_id": i.payment_id.as_ref().map(|p| p.as_str()),
-                    "state": item_state(i),
-                    "attempts": i.attempts,
-                    "next_attempt_at": rfc3339_millis(i.next_attempt_at),
-                    "created_at": rfc3339_millis(i.created_at),
-                    "last_error": i.last_error,
-                })
-            })
-            .collect();
         println!(
             "{}",
-            serde_json::to_string_pretty(&serde_json::json!({ "items": rows }))
-                .context("cannot encode JSON")?
+            serde_json::to_string_pretty(&queue::to_json(&items)).context("cannot encode JSON")?
         );
-        return Ok(());
+    } else {
+        print!("{}", queue::to_text(&items));
     }
-    if items.is_empty() {
-        println!("outbox empty: the backend has acknowledged everything");
-        return Ok(());
-    }
-    println!(
-        "{:>6}  {:<13}  {:<28}  {:<9}  {:>8}  {:<20}  LAST ERROR",
-        "ID", "KIND", "REFERENCE", "STATE", "ATTEMPTS", "NEXT ATTEMPT"
-    );
-    for i in &items {
-        println!(
-            "{:>6}  {:<13}  {:<28}  {:<9}  {:>8}  {:<20}  {}",
-            i.id.0,
-            i.kind.as_str(),
-            i.reference.as_ref().map(|r| r.as_str()).unwrap_or("-"),
-            item_state(i),
-            i.attempts,
-            rfc3339_millis(i.next_attempt_at),
-            i.last_error.as_deref().unwrap_or("")
-        );
-    }
-    let parked = items.iter().filter(|i| i.parked).count();
-    println!("{} queued, {} parked", items.len(), parked);
     Ok(())
 }
 
-fn item_state(i: &store::OutboxItem) -> &'static str {
-    if i.parked {
-        "parked"
-    } else if i.in_flight {
-        "in_flight"
-    } else {
-        "waiting"
-    }
-}
-
 fn report(config: &Config, json: bool) -> Result<(), Failure> {
-    let totals = match open_ledger(config)? {
-        Some(store) => store.totals().context("cannot read the ledger totals")?,
-        None => store::Totals::default(),
-    };
-    let ct =
-        |c: &store::CountTotal| serde_json::json!({"count": c.count, "total": c.total.to_wire()});
+    let totals = report::read(&open_ledger(config)?).context("cannot read the ledger totals")?;
     if json {
-        let by = |rows: Vec<(String, serde_json::Value)>| {
-            serde_json::Value::Object(rows.into_iter().collect())
-        };
-        let v = serde_json::json!({
-            "terminal_id": config.terminal.id.as_str(),
-            "session_id": config.terminal.session_id.as_str(),
-            "currency": Currency::Ngn.code(),
-            "by_status": by(totals.by_state.iter().map(|(s, c)| (s.as_str().to_owned(), ct(c))).collect()),
-            "by_kind": by(totals.by_kind.iter().map(|(k, c)| (k.as_str().to_owned(), ct(c))).collect()),
-            "by_operator": by(totals.by_operator.iter().map(|(o, c)| (o.clone().unwrap_or_else(|| "-".into()), ct(c))).collect()),
-        });
         println!(
             "{}",
-            serde_json::to_string_pretty(&v).context("cannot encode JSON")?
+            serde_json::to_string_pretty(&report::to_json(&config.terminal, &totals))
+                .context("cannot encode JSON")?
         );
-        return Ok(());
+    } else {
+        print!("{}", report::to_text(&config.terminal, &totals));
     }
-    println!(
-        "terminal {}  session {}",
-        config.terminal.id, config.terminal.session_id
-    );
-    let section = |title: &str, rows: Vec<(String, &store::CountTotal)>| {
-        println!("\n{title}");
-        if rows.is_empty() {
-            println!("  (none)");
-        }
-        for (name, c) in rows {
-            println!(
-                "  {:<18} {:>6}  {:>24}",
-                name,
-                c.count,
-                c.total.display(Currency::Ngn)
-            );
-        }
-    };
-    section(
-        "by status",
-        totals
-            .by_state
-            .iter()
-            .map(|(s, c)| (s.as_str().to_owned(), c))
-            .collect(),
-    );
-    section(
-        "by kind",
-        totals
-            .by_kind
-            .iter()
-            .map(|(k, c)| (k.as_str().to_owned(), c))
-            .collect(),
-    );
-    section(
-        "by operator",
-        totals
-            .by_operator
-            .iter()
-            .map(|(o, c)| (o.clone().unwrap_or_else(|| "(none)".into()), c))
-            .collect(),
-    );
     Ok(())
 }
 
 fn reconcile(config: &Config, json: bool, org_key: Option<Secret>) -> Result<(), Failure> {
     let identity = provision::load_identity(config, credentials_directory().as_deref())
-        .map_err(|e| anyhow!(e))?;
-    let local = match open_ledger(config)? {
-        Some(store) => reconcile::read_ledger(&store).context("cannot read the ledger")?,
-        None => Vec::new(),
-    };
+        .map_err(provision_failure)?;
+    let local = reconcile::read_ledger(&open_ledger(config)?).context("cannot read the ledger")?;
     let client = SignedClient::new(
         &config.backend,
         identity.terminal_id.clone(),
@@ -454,7 +436,9 @@ fn reconcile(config: &Config, json: bool, org_key: Option<Secret>) -> Result<(),
     if diff.is_clean() {
         Ok(())
     } else {
-        Err(anyhow!("the local ledger and the backend disagree").into())
+        Err(Failure::Reported(anyhow!(
+            "the local ledger and the backend disagree"
+        )))
     }
 }
 

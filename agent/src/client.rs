@@ -271,6 +271,13 @@ fn classify<T: DeserializeOwned>(
                 message: truncate(&message, 200),
             })
         }
+        300..=399 => Err(ClientError::InvalidResponse {
+            what,
+            status,
+            message: "redirect not followed (credentials are only sent to the configured \
+                      backend; configure its final address)"
+                .into(),
+        }),
         _ => Err(ClientError::InvalidResponse {
             what,
             status,
@@ -318,8 +325,13 @@ impl Transport {
             what: "building the HTTP client".into(),
             message,
         };
+        // Never follow a redirect: the signed headers (and the organisation
+        // key) would go to wherever a redirect points. A 3xx is an answer
+        // like any other refusal. Over https, plain http is refused outright.
         let mut builder = reqwest::Client::builder()
             .use_rustls_tls()
+            .redirect(reqwest::redirect::Policy::none())
+            .https_only(base.scheme() == "https")
             .user_agent(concat!("pos-agent/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(backend.connect_timeout)
             .pool_idle_timeout(Duration::from_secs(60));
@@ -868,6 +880,12 @@ impl OrgClient {
             None,
         )
         .await
+    }
+
+    /// `GET /v1/sessions/:id` with the organisation key: the session and
+    /// its terminals.
+    pub async fn session(&self, session: &SessionId) -> Result<Session, ClientError> {
+        self.get_json(&format!("/v1/sessions/{session}")).await
     }
 
     /// `GET /v1/reconciliation/:session_id`.

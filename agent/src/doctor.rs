@@ -117,13 +117,27 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
-/// The data directory takes a file and has room; the ledger, if there is
-/// one, passes SQLite's integrity check. Two checks: `storage`, `ledger`.
+/// The data directory is private (0700: it holds the ledger, the
+/// credentials and the card key), takes a file and has room; the ledger, if
+/// there is one, passes SQLite's integrity check. Two checks: `storage`,
+/// `ledger`.
 pub fn check_storage(data_dir: &Path, ledger: &Path) -> Vec<Check> {
+    use std::os::unix::fs::MetadataExt;
     let dir = data_dir;
     let probe = dir.join(format!(".doctor-{}", uuid::Uuid::new_v4().simple()));
     let writable = std::fs::write(&probe, b"probe").and_then(|()| std::fs::remove_file(&probe));
+    let mode = std::fs::metadata(dir).map(|m| m.mode() & 0o777);
     let storage = match writable {
+        Ok(()) if mode.as_ref().is_ok_and(|m| m & 0o077 != 0) => Check::new(
+            false,
+            "storage",
+            format!(
+                "{} is accessible to group or others (mode {:o}); it must be 0700: chmod 0700 {}",
+                dir.display(),
+                mode.as_ref().copied().unwrap_or_default(),
+                dir.display()
+            ),
+        ),
         Ok(()) => {
             let free = free_bytes(dir);
             let enough = free.is_none_or(|b| b >= MIN_FREE_BYTES);
@@ -366,7 +380,9 @@ mod tests {
 
     #[test]
     fn storage_in_a_writable_directory_without_a_ledger() {
+        use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
         let ledger = dir.path().join("ledger.db");
         let checks = check_storage(dir.path(), &ledger);
         assert_eq!(checks.len(), 2);
@@ -415,6 +431,26 @@ mod tests {
             "{}",
             checks[1]
         );
+    }
+
+    #[test]
+    fn storage_in_a_directory_others_can_read_fails() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = dir.path().join("ledger.db");
+        for mode in [0o755, 0o750, 0o701] {
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(mode)).unwrap();
+            let storage = &check_storage(dir.path(), &ledger)[0];
+            assert!(!storage.ok, "{mode:o}: {storage}");
+            assert!(
+                storage.detail.contains(&format!("mode {mode:o}"))
+                    && storage.detail.contains("0700"),
+                "{storage}"
+            );
+        }
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        let storage = &check_storage(dir.path(), &ledger)[0];
+        assert!(storage.detail.contains("writable"), "{storage}");
     }
 
     #[test]
@@ -478,14 +514,14 @@ mod tests {
     fn config_errors_and_warnings() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("config.toml");
-        let warned = load(dir.path(), "no_such_key = 1");
+        let warned = load(dir.path(), "[no_such_table]\nx = 1");
         let c = check_config(&file, &warned);
-        assert!(c.ok);
+        assert!(c.ok, "{c}");
         assert!(
             c.detail.starts_with(&format!("{} valid; ", file.display())),
             "{c}"
         );
-        assert!(c.detail.contains("no_such_key"), "{c}");
+        assert!(c.detail.contains("no_such_table"), "{c}");
 
         let bad = load(dir.path(), "data_dir_typo = [");
         let e = bad.as_ref().unwrap_err();

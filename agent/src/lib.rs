@@ -5,13 +5,17 @@ pub mod client;
 pub mod clock;
 pub mod config;
 pub mod doctor;
+pub mod hardening;
+pub mod ledger;
 pub mod mapping;
 pub mod msg;
 /// The terminal core lives in its own crate (`pos-core`); re-exported so
 /// `pos_agent::core::...` paths keep working.
 pub use pos_core as core;
 pub mod provision;
+pub mod queue;
 pub mod reconcile;
+pub mod report;
 pub mod runtime;
 pub mod screen;
 pub mod sync;

@@ -20,6 +20,12 @@ fn long_version() -> &'static str {
 }
 
 fn main() -> ExitCode {
+    // Before anything reads a key: no core dumps, no ptrace by peers,
+    // owner-only files.
+    if let Err(e) = pos_agent::hardening::harden_process() {
+        eprintln!("pos-agent: {e}");
+        return ExitCode::FAILURE;
+    }
     // clap exits with 2 on a usage error and 0 for --help/--version.
     let matches = cli::Cli::command()
         .long_version(long_version())

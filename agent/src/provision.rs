@@ -14,7 +14,7 @@
 //! `$CREDENTIALS_DIRECTORY`; [`load_identity`] looks there first.
 
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use proto::signing::{Credentials, Secret};
@@ -69,8 +69,38 @@ pub enum ProvisionError {
         configured: String,
         provisioned: String,
     },
+    #[error(
+        "the backend knows no session {session:?}: check --session and `terminal.session_id`; \
+         nothing was provisioned (the terminal's current credentials still work)"
+    )]
+    UnknownSession { session: String },
+    #[error(
+        "terminal {terminal:?} is not one of session {session:?}'s terminals ({known}): check \
+         --terminal and `terminal.id`; nothing was provisioned (the terminal's current \
+         credentials still work)"
+    )]
+    NotInSession {
+        terminal: String,
+        session: String,
+        /// The session's terminal ids, comma-separated.
+        known: String,
+    },
     #[error(transparent)]
     Card(#[from] CardError),
+}
+
+impl ProvisionError {
+    /// Whether the terminal is set up inconsistently (ids that do not
+    /// belong together), which restarting or retrying will not fix: the
+    /// binary exits with the configuration code for it.
+    pub fn is_setup_problem(&self) -> bool {
+        matches!(
+            self,
+            ProvisionError::Mismatch { .. }
+                | ProvisionError::UnknownSession { .. }
+                | ProvisionError::NotInSession { .. }
+        )
+    }
 }
 
 /// What `credentials.json` holds.
@@ -160,21 +190,38 @@ pub fn write_private_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBu
     result.map(|()| target)
 }
 
+/// Creates `dir` (and its parents) owner-only (0700), or takes group and
+/// others' access away from an existing one.
+pub fn create_private_dir(dir: &Path) -> Result<(), ProvisionError> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(io_err("create data directory", dir))?;
+    let mode = std::fs::metadata(dir)
+        .map_err(io_err("read data directory", dir))?
+        .mode()
+        & 0o7777;
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode & 0o7700 | 0o700))
+            .map_err(io_err("make private (0700) the data directory", dir))?;
+    }
+    Ok(())
+}
+
 /// Provisions this terminal: refuses when already provisioned unless
-/// `force`, asks the backend for credentials (for the terminal and session
-/// in `config`, which `--terminal`/`--session` override), then writes a fresh
-/// card key and the credentials into the data directory.
+/// `force`; checks with the backend (`GET /v1/sessions/:id`) that the
+/// session exists and has this terminal, before anything changes (the
+/// provisioning call invalidates the terminal's current credentials); asks
+/// the backend for credentials for the terminal and session in `config`;
+/// then writes a fresh card key and the credentials into the data directory.
 pub async fn provision(
     config: &Config,
     org_key: Secret,
     force: bool,
 ) -> Result<Provisioned, ProvisionError> {
     let dir = &config.data_dir;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(io_err("create data directory", dir))?;
+    create_private_dir(dir)?;
     let credentials_file = dir.join(CREDENTIALS_FILE);
     let card_key_file = dir.join(CARD_KEY_FILE);
     if !force {
@@ -188,6 +235,31 @@ pub async fn provision(
     let terminal = &config.terminal.id;
     let session = &config.terminal.session_id;
     let client = OrgClient::new(&config.backend, org_key)?;
+    let found = match client.session(session).await {
+        Ok(s) => s,
+        Err(e) if e.status() == Some(404) => {
+            return Err(ProvisionError::UnknownSession {
+                session: session.to_string(),
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if !found
+        .pos_terminals
+        .iter()
+        .any(|t| t.terminal_id == *terminal)
+    {
+        return Err(ProvisionError::NotInSession {
+            terminal: terminal.to_string(),
+            session: session.to_string(),
+            known: found
+                .pos_terminals
+                .iter()
+                .map(|t| t.terminal_id.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    }
     let issued = client.provision(terminal, session).await?;
     if let Some(t) = issued.terminal_id.as_ref().filter(|t| *t != terminal) {
         return Err(ProvisionError::Mismatch {

@@ -3,13 +3,14 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
+use axum::extract::Path;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::post;
+use axum::routing::{get, post};
 use tokio::net::TcpListener;
 
 use crate::common::{pos_agent, text};
@@ -17,7 +18,7 @@ use crate::common::{pos_agent, text};
 const ORG_KEY: &str = "org-key-very-secret-42";
 const SECRET: &str = "terminal-secret-XYZZY-0001";
 
-fn write_config(dir: &Path, backend: &str, extra: &str) -> PathBuf {
+fn write_config(dir: &std::path::Path, backend: &str, extra: &str) -> PathBuf {
     let path = dir.join("config.toml");
     std::fs::write(
         &path,
@@ -30,11 +31,31 @@ fn write_config(dir: &Path, backend: &str, extra: &str) -> PathBuf {
     path
 }
 
-/// A provisioning endpoint like the simulator's; counts the calls.
+/// A provisioning endpoint like the simulator's, and its session lookup
+/// (session `sess_1` with terminal `pos_3f1e2d_001`); counts the
+/// provisioning calls.
 async fn provision_server() -> (String, Arc<Mutex<u32>>) {
     let calls = Arc::new(Mutex::new(0u32));
     let c = calls.clone();
     let app = Router::new().route(
+        "/v1/sessions/{id}",
+        get(|Path(id): Path<String>| async move {
+            if id != "sess_1" {
+                return (
+                    StatusCode::NOT_FOUND,
+                    r#"{"success":false,"error":{"code":"not_found","message":"no such session"}}"#
+                        .to_owned(),
+                );
+            }
+            let body = serde_json::json!({"success": true, "data": {
+                "session_id": "sess_1", "external_event_id": "e", "name": "Fest",
+                "currency": "NGN", "status": "active", "created_at": "2026-11-21T09:00:00Z",
+                "pos_terminals": [{"terminal_id": "pos_3f1e2d_001", "label": "POS 1", "status": "offline"}]
+            }});
+            (StatusCode::OK, body.to_string())
+        }),
+    );
+    let app = app.route(
         "/v1/terminals/{tid}/provision",
         post(move |headers: HeaderMap| {
             let c = c.clone();
@@ -61,7 +82,7 @@ async fn provision_server() -> (String, Arc<Mutex<u32>>) {
     (format!("http://{addr}"), calls)
 }
 
-fn mode(p: &Path) -> u32 {
+fn mode(p: &std::path::Path) -> u32 {
     std::fs::metadata(p).unwrap().permissions().mode() & 0o777
 }
 
@@ -124,16 +145,7 @@ async fn usage_errors_exit_2_and_version_prints() {
 async fn provision_writes_private_files_refuses_to_overwrite_and_never_prints_secrets() {
     let (url, calls) = provision_server().await;
     let dir = tempfile::tempdir().unwrap();
-    // The config names another terminal: --terminal/--session override it.
-    let cfg = dir.path().join("config.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "data_dir = {:?}\n[terminal]\nid = \"someone_else\"\nsession_id = \"other\"\n[backend]\nurl = {url:?}\n",
-            dir.path().join("data").display().to_string()
-        ),
-    )
-    .unwrap();
+    let cfg = write_config(dir.path(), &url, "");
     let key_file = dir.path().join("org.key");
     std::fs::write(&key_file, format!("{ORG_KEY}\n")).unwrap();
     let cfg_s = cfg.to_str().unwrap();
@@ -199,7 +211,17 @@ async fn provision_writes_private_files_refuses_to_overwrite_and_never_prints_se
     assert_ne!(std::fs::read(&key).unwrap(), key_bytes);
     assert_eq!(mode(&key), 0o600);
 
-    // The config's own (different) terminal id does not match the credentials.
+    // A config naming another terminal does not match the credentials.
+    let other = dir.path().join("other.toml");
+    std::fs::write(
+        &other,
+        format!(
+            "data_dir = {:?}\n[terminal]\nid = \"someone_else\"\nsession_id = \"other\"\n[backend]\nurl = {url:?}\n",
+            dir.path().join("data").display().to_string()
+        ),
+    )
+    .unwrap();
+    let cfg_s = other.to_str().unwrap();
     let out = pos_agent(&["doctor", "--config", cfg_s], &env).await;
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
@@ -275,28 +297,189 @@ async fn provision_with_a_wrong_org_key_fails_and_writes_nothing() {
 }
 
 #[tokio::test]
-async fn unknown_keys_are_warned_about_and_queue_works_without_a_ledger() {
+async fn unknown_tables_are_warned_about_and_a_misspelt_key_exits_78_with_the_nearest_one() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path(), "http://127.0.0.1:9", "shiny_new_option = true");
+    let cfg = write_config(
+        dir.path(),
+        "http://127.0.0.1:9",
+        "[offline]\nfloor_limt = \"999999.00\"",
+    );
+    for command in ["run", "queue", "doctor"] {
+        let out = pos_agent(&[command, "--config", cfg.to_str().unwrap()], &[]).await;
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(78), "{command}: {stdout}\n{stderr}");
+        let said = if command == "doctor" {
+            &stdout
+        } else {
+            &stderr
+        };
+        assert!(
+            said.contains("unknown key `floor_limt` in [offline]; did you mean `floor_limit`?"),
+            "{command}: {said}"
+        );
+        assert!(said.contains(&cfg.display().to_string()), "{said}");
+    }
+
+    // A whole section the agent does not know is someone else's: a warning.
+    let cfg = write_config(
+        dir.path(),
+        "http://127.0.0.1:9",
+        "[vendor_tool]\ncolour = \"blue\"",
+    );
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    drop(store::Store::open(data.join("ledger.sqlite")).unwrap());
     let out = pos_agent(&["queue", "--json", "--config", cfg.to_str().unwrap()], &[]).await;
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(
-        stderr.contains("unknown key `shiny_new_option`"),
+        stderr.contains("unknown table `[vendor_tool]` ignored"),
         "{stderr}"
     );
     let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(v["items"], serde_json::json!([]));
+}
 
+#[tokio::test]
+async fn queue_report_and_reconcile_refuse_a_missing_ledger_also_in_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "http://127.0.0.1:9", "");
+    let cfg_s = cfg.to_str().unwrap();
+    // Credentials, so that reconcile gets as far as the ledger.
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    pos_agent::provision::write_private_file(
+        &data,
+        "credentials.json",
+        serde_json::json!({
+            "terminal_id": "pos_3f1e2d_001", "session_id": "sess_1", "tenant_id": "t",
+            "api_key": "k", "merchant_id": "m", "secret": SECRET,
+            "provisioned_at": "2026-11-21T09:00:00Z"
+        })
+        .to_string()
+        .as_bytes(),
+    )
+    .unwrap();
+    pos_agent::provision::write_private_file(&data, "card.key", &[7u8; 32]).unwrap();
+    let typo = dir.path().join("dta");
+    let typo_s = typo.to_str().unwrap();
+
+    for command in ["queue", "report", "reconcile"] {
+        let ledger = data.join("ledger.sqlite");
+        let out = pos_agent(&[command, "--config", cfg_s], &[]).await;
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{command}: {stdout}\n{stderr}");
+        assert!(
+            stderr.contains(&format!("no ledger at {}", ledger.display())),
+            "{command}: {stderr}"
+        );
+        assert!(!stdout.contains("outbox empty"), "{command}: {stdout}");
+
+        // A typo in --data-dir names the path that was looked at.
+        let out = pos_agent(
+            &[command, "--json", "--config", cfg_s, "--data-dir", typo_s],
+            &[],
+        )
+        .await;
+        let (stdout, stderr) = text(&out);
+        assert_ne!(out.status.code(), Some(0), "{command}: {stdout}\n{stderr}");
+        if command != "reconcile" {
+            // (reconcile first misses the credentials in the wrong directory)
+            let v: serde_json::Value = serde_json::from_str(&stdout)
+                .unwrap_or_else(|e| panic!("{command}: not JSON ({e}): {stdout}"));
+            assert_eq!(v["error"]["code"], "no_ledger", "{command}: {v}");
+            let message = v["error"]["message"].as_str().unwrap();
+            assert!(
+                message.contains(&typo.join("ledger.sqlite").display().to_string()),
+                "{v}"
+            );
+            assert!(
+                v.get("items").is_none() && v.get("by_status").is_none(),
+                "{v}"
+            );
+        }
+
+        let out = pos_agent(&[command, "--json", "--config", cfg_s], &[]).await;
+        let (stdout, _) = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{command}: {stdout}");
+        let v: serde_json::Value = serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("{command}: not JSON ({e}): {stdout}"));
+        assert_eq!(v["error"]["code"], "no_ledger", "{command}: {v}");
+        assert!(!stdout.contains(SECRET));
+    }
+    assert!(!typo.exists(), "the reading commands create nothing");
+    assert!(!data.join("ledger.sqlite").exists());
+}
+
+#[tokio::test]
+async fn a_config_naming_another_terminal_than_the_credentials_makes_run_exit_78() {
+    let (url, _) = provision_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &url, "");
     let out = pos_agent(
-        &["report", "--json", "--config", cfg.to_str().unwrap()],
+        &[
+            "provision",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--org-key",
+            ORG_KEY,
+            "--session",
+            "sess_1",
+            "--terminal",
+            "pos_3f1e2d_001",
+        ],
         &[],
     )
     .await;
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
-    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!(v["terminal_id"], "pos_3f1e2d_001");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let out = pos_agent(
+        &[
+            "run",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--set",
+            "terminal.session_id=sess_2",
+        ],
+        &[],
+    )
+    .await;
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    assert!(stderr.contains("terminal.session_id mismatch"), "{stderr}");
+    assert!(!stderr.contains(SECRET), "{stderr}");
+}
+
+#[tokio::test]
+async fn provision_flags_that_contradict_the_config_are_refused_before_the_backend_is_called() {
+    let (url, calls) = provision_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &url, "");
+    for (session, terminal, named) in [
+        ("sess_l", "pos_3f1e2d_001", "terminal.session_id"),
+        ("sess_1", "pos_3f1e2d_01", "terminal.id"),
+    ] {
+        let out = pos_agent(
+            &[
+                "provision",
+                "--config",
+                cfg.to_str().unwrap(),
+                "--org-key",
+                ORG_KEY,
+                "--session",
+                session,
+                "--terminal",
+                terminal,
+            ],
+            &[],
+        )
+        .await;
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(78), "{stderr}");
+        assert!(stderr.contains(named), "{stderr}");
+        assert!(stderr.contains("nothing was sent"), "{stderr}");
+    }
+    assert_eq!(*calls.lock().unwrap(), 0);
+    assert!(!dir.path().join("data/credentials.json").exists());
 }
 
 #[tokio::test]
@@ -481,4 +664,83 @@ async fn doctor_reads_the_firmware_of_an_emulated_pn532_and_checks_the_input() {
         "{input}"
     );
     assert_eq!(out.status.code(), Some(1), "a failed check fails doctor");
+}
+
+#[tokio::test]
+async fn the_agent_process_is_not_dumpable_and_creates_files_owner_only() {
+    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::fs::PermissionsExt;
+
+    // A backend that takes the connection and never answers: the agent
+    // waits inside its own code while its /proc entry is looked at.
+    let backend = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", backend.local_addr().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let cfg = write_config(dir.path(), &url, "");
+    std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+
+    // The kernel hands a non-dumpable process's /proc files to root. So the
+    // agent runs as another user than root: as `nobody` when the tests run
+    // as root, else as ourselves.
+    let me = rustix::process::getuid().as_raw();
+    let mut command = tokio::process::Command::new(crate::common::BIN);
+    if me == 0 {
+        std::os::unix::fs::chown(&data, Some(65534), Some(65534)).unwrap();
+        command.uid(65534).gid(65534);
+    }
+    let mut child = command
+        .args([
+            "provision",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--org-key",
+            ORG_KEY,
+            "--session",
+            "sess_1",
+            "--terminal",
+            "pos_3f1e2d_001",
+        ])
+        .env_clear()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap();
+    let accepted = tokio::time::timeout(std::time::Duration::from_secs(20), backend.accept()).await;
+    let Ok(Ok((_connection, _))) = accepted else {
+        let _ = child.start_kill();
+        let out = child.wait_with_output().await.unwrap();
+        panic!(
+            "the agent never called the backend: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+
+    let status = format!("/proc/{pid}/status");
+    let owner = std::fs::metadata(&status).unwrap().uid();
+    assert_eq!(
+        owner,
+        0,
+        "the agent (uid {}) is dumpable",
+        if me == 0 { 65534 } else { me }
+    );
+    let text = std::fs::read_to_string(&status).unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["Umask:", "0077"]),
+        "{text}"
+    );
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let core = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))
+        .unwrap();
+    assert_eq!(core.split_whitespace().nth(4), Some("0"), "{core}");
+    assert_eq!(core.split_whitespace().nth(5), Some("0"), "{core}");
+    child.start_kill().unwrap();
+    let _ = child.wait().await;
 }

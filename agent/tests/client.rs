@@ -504,3 +504,46 @@ async fn org_client_sends_the_org_key_and_parses_provisioning() {
     assert_eq!(e.status(), Some(401));
     assert_eq!(e.code(), Some("unauthorized"));
 }
+
+#[tokio::test]
+async fn redirects_are_not_followed_so_credentials_stay_with_the_backend() {
+    // Where a redirect would lead: it must never see a request.
+    let (elsewhere, reached) = serve(|_| ok_data(serde_json::json!({}))).await;
+    let target = format!("{elsewhere}/stolen");
+    let (url, seen) = serve(move |_| {
+        (
+            StatusCode::TEMPORARY_REDIRECT,
+            [("location", target.clone())],
+            "",
+        )
+            .into_response()
+    })
+    .await;
+
+    let signed = SignedClient::new(&backend(&url), tid(), creds()).unwrap();
+    let e = signed
+        .submit_transaction(&submission())
+        .await
+        .map(|_: TransactionAnswer| ())
+        .unwrap_err();
+    assert_eq!(e.status(), Some(307), "{e}");
+    assert!(e.to_string().contains("redirect not followed"), "{e}");
+
+    let org = OrgClient::new(&backend(&url), Secret::new("org-key-1")).unwrap();
+    let e = org
+        .provision(&tid(), &SessionId::new("sess_1").unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), Some(307), "{e}");
+
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        2,
+        "both requests reached the backend"
+    );
+    assert!(
+        reached.lock().unwrap().is_empty(),
+        "a redirect was followed: {:?}",
+        reached.lock().unwrap()
+    );
+}

@@ -681,6 +681,23 @@ mod fake_backend {
                 }),
             )
             .route(
+                "/v1/sessions/{id}",
+                get(|headers: axum::http::HeaderMap| async move {
+                    // Provisioning's check (organisation key) sees the
+                    // session and its terminal; the agent's own signed
+                    // polls get nothing, as from the fallback.
+                    if headers.contains_key("x-signature") {
+                        return axum::Json(json!({"success": true, "data": null}));
+                    }
+                    axum::Json(json!({"success": true, "data": {
+                        "session_id": "sess_1", "external_event_id": "e", "name": "Fest",
+                        "currency": "NGN", "status": "active",
+                        "created_at": "2026-11-21T09:00:00Z",
+                        "pos_terminals": [{"terminal_id": "pos_abc123_001",
+                                           "label": "POS 1", "status": "offline"}]}}))
+                }),
+            )
+            .route(
                 "/v1/terminals/{tid}/commands/stream",
                 get(
                     |State(acks): State<mpsc::UnboundedSender<(String, Value)>>,

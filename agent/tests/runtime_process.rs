@@ -80,6 +80,12 @@ impl Proc {
     /// Starts everything and returns once the agent sent `READY=1` and
     /// fed the watchdog, asserting it never said STOPPING before.
     async fn start() -> Proc {
+        Proc::start_with(|_| ()).await
+    }
+
+    /// As [`Proc::start`], with `before_run` called on the data directory
+    /// after provisioning and before the agent starts.
+    async fn start_with(before_run: impl FnOnce(&std::path::Path)) -> Proc {
         let dir = tempfile::tempdir().unwrap();
         let sim = kler_sim::start(kler_sim::Config::new("127.0.0.1:0", ORG_KEY))
             .await
@@ -140,6 +146,7 @@ control_addr = "{control_addr}"
             .await
             .unwrap();
 
+        before_run(&config.data_dir);
         let socket_path = dir.path().join("notify.sock");
         let notes = read_notifications(UnixDatagram::bind(&socket_path).unwrap());
         let child = tokio::process::Command::new(crate::common::BIN)
@@ -351,5 +358,75 @@ async fn sigterm_during_the_authorization_lets_the_sale_finish_and_loses_nothing
         statement["data"]["successful_count"], 1,
         "exactly one approved sale at the backend: {statement}"
     );
+    p.sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_agent_on_the_same_ledger_is_refused_with_78_while_readers_still_work() {
+    let mut p = Proc::start().await;
+    let config_path = p.dir.path().join("config.toml");
+    let second = tokio::process::Command::new(crate::common::BIN)
+        .arg("run")
+        .arg("--config")
+        .arg(&config_path)
+        .env_remove("POS_AGENT_CONFIG")
+        .env_remove("CREDENTIALS_DIRECTORY")
+        .env_remove("NOTIFY_SOCKET")
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true)
+        .output();
+    let out = timeout(DEADLINE, second)
+        .await
+        .expect("the second agent kept running")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    assert!(
+        stderr.contains("another pos-agent is already running"),
+        "{stderr}"
+    );
+    let first = p.child.id().unwrap().to_string();
+    assert!(stderr.contains(&format!("pid {first}")), "{stderr}");
+
+    // The first agent is untouched, and the read-only commands still work.
+    assert_eq!(p.screen().await["screen"], "idle");
+    let out = crate::common::pos_agent(
+        &["queue", "--json", "--config", config_path.to_str().unwrap()],
+        &[],
+    )
+    .await;
+    let (stdout, stderr) = crate::common::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("\"items\""), "{stdout}");
+    p.sigterm_and_wait().await;
+    p.sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_running_agent_keeps_its_data_directory_0700_and_its_ledger_files_0600() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| {
+        std::fs::metadata(p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    // A data directory made by hand, readable by everyone.
+    let mut p = Proc::start_with(|data| {
+        std::fs::set_permissions(data, std::fs::Permissions::from_mode(0o755)).unwrap()
+    })
+    .await;
+    let data = p.config.data_dir.clone();
+    assert_eq!(mode(&data), 0o700);
+    for name in [
+        "ledger.sqlite",
+        "ledger.sqlite-wal",
+        "ledger.sqlite-shm",
+        "ledger.lock",
+    ] {
+        assert_eq!(mode(&data.join(name)), 0o600, "{name}");
+    }
+    p.sigterm_and_wait().await;
     p.sim.shutdown().await;
 }

@@ -235,7 +235,9 @@ async fn doctor_passes_and_reconcile_reports_disagreement() {
         );
     }
 
-    // Nothing anywhere: ledger and backend agree.
+    // Nothing anywhere (an empty ledger, as the first `run` creates it):
+    // ledger and backend agree.
+    drop(store::Store::open(w.config.ledger_path()).unwrap());
     let out = pos_agent(&["reconcile", "--json", "--config", cfg]).await;
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
@@ -296,4 +298,94 @@ async fn doctor_passes_and_reconcile_reports_disagreement() {
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
     assert!(stdout.contains("ledger and backend agree"), "{stdout}");
     assert!(stdout.contains("NGN 2,000.00"), "{stdout}");
+}
+
+#[tokio::test]
+async fn a_mistyped_session_or_terminal_is_refused_before_the_working_credentials_are_replaced() {
+    let w = world().await;
+    provision(&w).await;
+    let id = pos_agent::provision::load_identity(&w.config, None).unwrap();
+    let client =
+        SignedClient::new(&w.config.backend, id.terminal_id.clone(), id.credentials).unwrap();
+    assert!(client.statement(&StatementQuery::default()).await.is_ok());
+    let before = std::fs::read(w.config.data_dir.join("credentials.json")).unwrap();
+    let terminal = w.config.terminal.id.as_str();
+    let session = w.config.terminal.session_id.as_str();
+
+    // The typo only on the command line: it contradicts the config.
+    let typo = format!("{session}x");
+    let out = pos_agent(&[
+        "provision",
+        "--config",
+        w.config_file.to_str().unwrap(),
+        "--org-key",
+        ORG_KEY,
+        "--terminal",
+        terminal,
+        "--session",
+        &typo,
+        "--force",
+    ])
+    .await;
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    assert!(stderr.contains("terminal.session_id"), "{stderr}");
+
+    // The same typo in the config too: the backend does not know the session.
+    let dir = tempfile::tempdir().unwrap();
+    let url = w.config.backend.url.as_str();
+    let cfg = write_config(dir.path(), url, terminal, &typo);
+    std::fs::create_dir_all(dir.path().join("data")).unwrap();
+    // (a separate data directory, so only the backend can refuse it)
+    let out = pos_agent(&[
+        "provision",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--org-key",
+        ORG_KEY,
+        "--terminal",
+        terminal,
+        "--session",
+        &typo,
+    ])
+    .await;
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    assert!(stderr.contains("knows no session"), "{stderr}");
+
+    // A real session that does not have this terminal.
+    let org = OrgClient::new(&w.config.backend, Secret::new(ORG_KEY)).unwrap();
+    let create: CreateSession = serde_json::from_value(serde_json::json!({
+        "external_event_id": "evt-2", "name": "Other",
+        "collection": {"account": false, "pos": true, "pos_count": 1}
+    }))
+    .unwrap();
+    let other: Session = org.post_json("/v1/sessions", &create, None).await.unwrap();
+    let cfg = write_config(dir.path(), url, terminal, other.session_id.as_str());
+    let out = pos_agent(&[
+        "provision",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--org-key",
+        ORG_KEY,
+        "--terminal",
+        terminal,
+        "--session",
+        other.session_id.as_str(),
+    ])
+    .await;
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    assert!(stderr.contains("is not one of session"), "{stderr}");
+    assert!(!dir.path().join("data/credentials.json").exists());
+
+    // The terminal in service still works, with the same credentials.
+    assert!(
+        client.statement(&StatementQuery::default()).await.is_ok(),
+        "the backend invalidated the working credentials"
+    );
+    assert_eq!(
+        std::fs::read(w.config.data_dir.join("credentials.json")).unwrap(),
+        before
+    );
 }

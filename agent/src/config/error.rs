@@ -61,6 +61,23 @@ pub enum ConfigError {
     },
     #[error("{origin}: `{key}` is not a known config key")]
     UnknownOverride { origin: Origin, key: String },
+    /// A key in one of the agent's tables that the agent does not know,
+    /// most likely a typo: refused, not ignored.
+    #[error(
+        "{origin}: unknown key `{}` {}{}",
+        key.rsplit('.').next().unwrap_or(key),
+        if table.is_empty() { "at the top level".to_owned() } else { format!("in [{table}]") },
+        suggestion.as_ref().map(|s| format!("; did you mean `{s}`?")).unwrap_or_default()
+    )]
+    UnknownKey {
+        origin: Origin,
+        /// The dotted key, e.g. `offline.floor_limt`.
+        key: String,
+        /// The table it is in (dotted, `""` for the top level).
+        table: String,
+        /// The nearest key that table knows.
+        suggestion: Option<String>,
+    },
 }
 
 impl ConfigError {
@@ -69,7 +86,8 @@ impl ConfigError {
         match self {
             ConfigError::Invalid { key, .. }
             | ConfigError::Missing { key, .. }
-            | ConfigError::UnknownOverride { key, .. } => Some(key),
+            | ConfigError::UnknownOverride { key, .. }
+            | ConfigError::UnknownKey { key, .. } => Some(key),
             _ => None,
         }
     }
@@ -78,11 +96,12 @@ impl ConfigError {
 /// Something worth a warning that did not stop the agent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfigWarning {
-    /// A key this agent does not know; ignored.
+    /// A top-level table this agent does not know; ignored.
     UnknownKey { origin: Origin, key: String },
     /// A `POS_AGENT_*` variable that maps to no key; ignored.
     UnknownEnv { var: String },
-    /// A backend URL in clear text to a host that is not loopback.
+    /// A backend URL in clear text to a host that is not loopback, allowed
+    /// by `backend.allow_insecure_http`.
     PlainHttp { key: &'static str, url: String },
 }
 
@@ -90,7 +109,7 @@ impl fmt::Display for ConfigWarning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ConfigWarning::UnknownKey { origin, key } => {
-                write!(f, "{origin}: unknown key `{key}` ignored")
+                write!(f, "{origin}: unknown table `[{key}]` ignored")
             }
             ConfigWarning::UnknownEnv { var } => {
                 write!(

@@ -174,15 +174,10 @@ pub fn load(sources: &Sources) -> Result<Loaded, ConfigError> {
         ("backend.url", &config.backend.url),
         ("backend.terminal_api_url", &config.backend.terminal_api_url),
     ];
+    // Only reachable with `backend.allow_insecure_http = true`: validation
+    // refuses plain http to a remote host otherwise.
     for (key, url) in urls {
-        let host = url.host_str().unwrap_or_default();
-        let loopback = host == "localhost"
-            || host
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback());
-        if url.scheme() == "http" && !loopback {
+        if url.scheme() == "http" && !validate::is_loopback(url) {
             let w = ConfigWarning::PlainHttp {
                 key,
                 url: url.to_string(),
@@ -201,8 +196,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn plain_http_to_a_remote_host_is_warned_about() {
+    fn plain_http_to_a_remote_host_is_refused_unless_allowed_and_then_warned_about() {
         let remote = MINIMAL.replace("http://127.0.0.1:8080", "http://api.example.com");
+        let err = load_text(&remote).unwrap_err();
+        assert_eq!(err.key(), Some("backend.url"), "{err}");
+        assert!(err.to_string().contains("allow_insecure_http"), "{err}");
+        let api = format!("{MINIMAL}terminal_api_url = \"http://10.0.0.9\"\n");
+        let err = load_text(&api).unwrap_err();
+        assert_eq!(err.key(), Some("backend.terminal_api_url"), "{err}");
+        // A loopback backend (the simulator, a local proxy) is fine as is.
+        for host in ["http://localhost:1", "http://[::1]:1", "http://127.0.0.2:1"] {
+            let local = MINIMAL.replace("http://127.0.0.1:8080", host);
+            assert!(load_text(&local).is_ok(), "{host}");
+        }
+
+        let remote = format!("{remote}allow_insecure_http = true\n");
         let w = load_text(&remote).unwrap().warnings;
         assert_eq!(w.len(), 2, "{w:?}");
         assert!(matches!(

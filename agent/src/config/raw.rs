@@ -43,6 +43,7 @@ pub struct RawBackend {
     pub ca_file: Option<PathBuf>,
     pub connect_timeout_ms: Option<u64>,
     pub request_timeout_ms: Option<u64>,
+    pub allow_insecure_http: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -2,8 +2,11 @@
 //! `POS_AGENT_*` environment variables and command-line overrides, each
 //! parsed into a TOML table and deep-merged in that order (later wins) while
 //! [`Origins`] remembers which source set each key; then the merged table is
-//! deserialized into the all-`Option` [`RawConfig`], unknown keys becoming
-//! warnings.
+//! deserialized into the all-`Option` [`RawConfig`]. A key the agent does
+//! not know inside one of its tables is an error naming the nearest known
+//! key (a misspelt `floor_limt` must not silently leave the money limits at
+//! their defaults); an unknown top-level table (a vendor's or a newer
+//! agent's section) is a warning.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,6 +19,7 @@ use super::{
 enum Kind {
     Str,
     Int,
+    Bool,
 }
 
 /// Every key that can be overridden from the environment or `--set`, and its
@@ -30,6 +34,7 @@ const KEYS: &[(&str, Kind)] = &[
     ("backend.ca_file", Kind::Str),
     ("backend.connect_timeout_ms", Kind::Int),
     ("backend.request_timeout_ms", Kind::Int),
+    ("backend.allow_insecure_http", Kind::Bool),
     ("offline.floor_limit", Kind::Str),
     ("offline.max_total", Kind::Str),
     ("offline.max_count", Kind::Int),
@@ -223,6 +228,17 @@ fn set_key(
                 });
             }
         },
+        Kind::Bool => match value.trim() {
+            "true" => toml::Value::Boolean(true),
+            "false" => toml::Value::Boolean(false),
+            _ => {
+                return Err(ConfigError::Invalid {
+                    origin: origin.clone(),
+                    key: key.to_owned(),
+                    problem: format!("{value:?} is not true or false"),
+                });
+            }
+        },
     };
     // Build the nested table {a: {b: value}} and merge it like a file.
     let mut parts: Vec<&str> = key.split('.').collect();
@@ -236,6 +252,43 @@ fn set_key(
     }
     merge(table, nested, "", origin, origins);
     Ok(())
+}
+
+/// The keys (and sub-tables) the agent knows directly inside `table`
+/// (`""` for the top level).
+fn known_in(table: &str) -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = KEYS
+        .iter()
+        .filter_map(|(k, _)| {
+            let rest = if table.is_empty() {
+                *k
+            } else {
+                k.strip_prefix(table)?.strip_prefix('.')?
+            };
+            rest.split('.').next()
+        })
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+}
+
+/// The error for `key` (dotted), which no table of the agent has: its
+/// table and the nearest known key there, if one is close.
+fn unknown_key(origins: &Origins, key: &str) -> ConfigError {
+    let (table, name) = key.rsplit_once('.').unwrap_or(("", key));
+    let suggestion = known_in(table)
+        .into_iter()
+        .map(|k| (strsim::damerau_levenshtein(name, k), k))
+        .filter(|(d, k)| *d <= 3 && *d < name.len().max(k.len()))
+        .min()
+        .map(|(_, k)| k.to_owned());
+    ConfigError::UnknownKey {
+        origin: origins.of(key),
+        key: key.to_owned(),
+        table: table.to_owned(),
+        suggestion,
+    }
 }
 
 /// Steps 1 and 2: the merged, unvalidated configuration and its warnings.
@@ -288,6 +341,13 @@ pub fn load_raw(sources: &Sources) -> Result<(RawConfig, Vec<ConfigWarning>), Co
         )?;
     }
 
+    // Top-level keys that hold a table: an unknown one is someone else's
+    // section, not a typo in ours.
+    let top_tables: Vec<String> = table
+        .iter()
+        .filter(|(_, v)| v.is_table())
+        .map(|(k, _)| k.clone())
+        .collect();
     let mut unknown = Vec::new();
     let de = toml::Value::Table(table);
     let result: Result<RawConfig, _> = serde_path_to_error::deserialize(
@@ -304,10 +364,14 @@ pub fn load_raw(sources: &Sources) -> Result<(RawConfig, Vec<ConfigWarning>), Co
         }
     })?;
     for key in unknown {
-        warnings.push(ConfigWarning::UnknownKey {
-            origin: origins.of(&key),
-            key,
-        });
+        if !key.contains('.') && top_tables.contains(&key) {
+            warnings.push(ConfigWarning::UnknownKey {
+                origin: origins.of(&key),
+                key,
+            });
+        } else {
+            return Err(unknown_key(&origins, &key));
+        }
     }
     raw.origins = origins;
     Ok((raw, warnings))
@@ -427,9 +491,8 @@ mod tests {
     }
 
     #[test]
-    fn unknown_keys_are_accepted_with_a_warning() {
-        let text =
-            format!("{MINIMAL}colour = \"blue\"\n[hal.virtual]\nextra = 1\n[vendor]\nx = 1\n");
+    fn unknown_top_level_tables_are_accepted_with_a_warning() {
+        let text = format!("{MINIMAL}[vendor]\nx = 1\n[metrics]\nlisten = \"127.0.0.1:9464\"\n");
         let loaded = load_text(&text).unwrap();
         let keys: Vec<String> = loaded
             .warnings
@@ -439,11 +502,70 @@ mod tests {
                 other => panic!("unexpected {other:?}"),
             })
             .collect();
-        // MINIMAL ends inside [backend], so `colour` lands there.
-        assert!(keys.contains(&"backend.colour".to_owned()), "{keys:?}");
-        assert!(keys.contains(&"hal.virtual.extra".to_owned()), "{keys:?}");
-        assert!(keys.iter().any(|k| k.starts_with("vendor")), "{keys:?}");
+        assert_eq!(keys, ["metrics", "vendor"], "{keys:?}");
         assert!(loaded.warnings[0].to_string().contains("ignored"));
+    }
+
+    #[test]
+    fn a_misspelt_key_in_a_known_table_is_refused_with_the_nearest_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write(dir.path(), "config.toml", MINIMAL);
+        let drop_in = write(
+            dir.path(),
+            "config.d/50-limits.toml",
+            "[offline]\nfloor_limt = \"100.00\"\n",
+        );
+        let err = load(&Sources {
+            file,
+            ..Sources::default()
+        })
+        .unwrap_err();
+        let msg = err.to_string();
+        assert_eq!(err.key(), Some("offline.floor_limt"), "{msg}");
+        assert!(msg.contains(&drop_in.display().to_string()), "{msg}");
+        assert!(msg.contains("`floor_limt` in [offline]"), "{msg}");
+        assert!(msg.contains("did you mean `floor_limit`?"), "{msg}");
+
+        // Every table of the agent, nested ones and the top level included.
+        let cases: &[(&str, &str, Option<&str>)] = &[
+            (
+                "[hal.virtual]\ncontrol_adr = \"127.0.0.1:1\"\n",
+                "hal.virtual.control_adr",
+                Some("control_addr"),
+            ),
+            ("[hal]\nreadr = \"virtual\"\n", "hal.readr", Some("reader")),
+            (
+                "[payment]\ntap_timeout = 5\n",
+                "payment.tap_timeout",
+                Some("tap_timeout_ms"),
+            ),
+            ("colour = \"blue\"\n", "backend.colour", None),
+            (
+                "[sync]\nhearbeat_interval_ms = 5\n",
+                "sync.hearbeat_interval_ms",
+                Some("heartbeat_interval_ms"),
+            ),
+        ];
+        for (extra, key, suggestion) in cases {
+            match load_text(&format!("{MINIMAL}{extra}")) {
+                Err(ConfigError::UnknownKey {
+                    key: k,
+                    suggestion: s,
+                    ..
+                }) => {
+                    assert_eq!(&k, key);
+                    assert_eq!(s.as_deref(), *suggestion, "{key}");
+                }
+                other => panic!("{key}: expected UnknownKey, got {other:?}"),
+            }
+        }
+        let top = format!("data_dri = \"/x\"\n{MINIMAL}");
+        let err = load_text(&top).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("`data_dri` at the top level; did you mean `data_dir`?"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -108,6 +108,17 @@ impl RawConfig {
     }
 }
 
+/// Whether `url`'s host is `localhost` or a loopback address.
+pub(super) fn is_loopback(url: &Url) -> bool {
+    let host = url.host_str().unwrap_or_default();
+    host == "localhost"
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 impl TryFrom<RawConfig> for Config {
     type Error = ConfigError;
 
@@ -132,6 +143,23 @@ impl TryFrom<RawConfig> for Config {
             Some(s) => raw.url("backend.terminal_api_url", s)?,
             None => url.clone(),
         };
+        if b.allow_insecure_http != Some(true) {
+            for (key, u) in [
+                ("backend.url", &url),
+                ("backend.terminal_api_url", &terminal_api_url),
+            ] {
+                if u.scheme() == "http" && !is_loopback(u) {
+                    return Err(raw.invalid(
+                        key,
+                        format!(
+                            "{u} is plain http to a host that is not loopback: the terminal's \
+                             credentials and payments would cross the network unencrypted; use \
+                             https:// (or set backend.allow_insecure_http = true on a closed test network)"
+                        ),
+                    ));
+                }
+            }
+        }
         let ca_pem = match &b.ca_file {
             None => None,
             Some(path) => {
@@ -383,15 +411,15 @@ control_addr = "127.0.0.1:7070"
         let cases: &[(&str, &str)] = &[
             (
                 "data_dir",
-                "data_dir = \"\"\n[terminal]\nid = \"t\"\nsession_id = \"s\"\n[backend]\nurl = \"http://h\"\n",
+                "data_dir = \"\"\n[terminal]\nid = \"t\"\nsession_id = \"s\"\n[backend]\nurl = \"https://h\"\n",
             ),
             (
                 "terminal.id",
-                "[terminal]\nid = \"pos 1\"\nsession_id = \"s\"\n[backend]\nurl = \"http://h\"\n",
+                "[terminal]\nid = \"pos 1\"\nsession_id = \"s\"\n[backend]\nurl = \"https://h\"\n",
             ),
             (
                 "terminal.session_id",
-                "[terminal]\nid = \"t\"\nsession_id = \"../x\"\n[backend]\nurl = \"http://h\"\n",
+                "[terminal]\nid = \"t\"\nsession_id = \"../x\"\n[backend]\nurl = \"https://h\"\n",
             ),
             (
                 "backend.url",
@@ -399,19 +427,19 @@ control_addr = "127.0.0.1:7070"
             ),
             (
                 "backend.terminal_api_url",
-                "[terminal]\nid = \"t\"\nsession_id = \"s\"\n[backend]\nurl = \"http://h\"\nterminal_api_url = \"mailto:x@y\"\n",
+                "[terminal]\nid = \"t\"\nsession_id = \"s\"\n[backend]\nurl = \"https://h\"\nterminal_api_url = \"mailto:x@y\"\n",
             ),
             (
                 "backend.ca_file",
-                "[terminal]\nid = \"t\"\nsession_id = \"s\"\n[backend]\nurl = \"http://h\"\nca_file = \"/nonexistent/ca.pem\"\n",
+                "[terminal]\nid = \"t\"\nsession_id = \"s\"\n[backend]\nurl = \"https://h\"\nca_file = \"/nonexistent/ca.pem\"\n",
             ),
             (
                 "backend.connect_timeout_ms",
-                "[terminal]\nid = \"t\"\nsession_id = \"s\"\n[backend]\nurl = \"http://h\"\nconnect_timeout_ms = 0\n",
+                "[terminal]\nid = \"t\"\nsession_id = \"s\"\n[backend]\nurl = \"https://h\"\nconnect_timeout_ms = 0\n",
             ),
             (
                 "terminal.id",
-                "[terminal]\nid = 5\nsession_id = \"s\"\n[backend]\nurl = \"http://h\"\n",
+                "[terminal]\nid = 5\nsession_id = \"s\"\n[backend]\nurl = \"https://h\"\n",
             ),
         ];
         for (key, text) in cases {
@@ -464,7 +492,8 @@ control_addr = "127.0.0.1:7070"
 
     #[test]
     fn missing_required_keys_are_named_with_their_variable() {
-        let err = load_text("[terminal]\nid = \"t\"\n[backend]\nurl = \"http://h\"\n").unwrap_err();
+        let err =
+            load_text("[terminal]\nid = \"t\"\n[backend]\nurl = \"https://h\"\n").unwrap_err();
         assert!(matches!(err, ConfigError::Missing { .. }), "{err:?}");
         assert_eq!(err.key(), Some("terminal.session_id"));
         assert!(err.to_string().contains("POS_AGENT_TERMINAL_SESSION_ID"));

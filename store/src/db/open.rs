@@ -64,13 +64,18 @@ impl Store {
                 });
             }
         }
+        // The ledger holds card tokens and amounts: owner-only (0600). It is
+        // created with that mode before SQLite opens it (without
+        // SQLITE_OPEN_CREATE, which would reset an empty file to 0644), and
+        // SQLite gives its `-wal` and `-shm` files the database file's mode;
+        // a ledger left looser by an older build is tightened.
+        create_private(&path)?;
         let mut conn = Connection::open_with_flags(
             &path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE
-                | OpenFlags::SQLITE_OPEN_CREATE
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(sql("opening the database"))?;
+        tighten(&path)?;
         conn.busy_timeout(options.busy_timeout)
             .map_err(sql("setting the busy timeout"))?;
         let mode: String = conn
@@ -95,6 +100,11 @@ impl Store {
                     r.get(0)
                 })
                 .map_err(sql("setting max_page_count"))?;
+        }
+        for suffix in ["-wal", "-shm"] {
+            let mut side = path.clone().into_os_string();
+            side.push(suffix);
+            tighten(Path::new(&side))?;
         }
         quick_check(&conn)?;
         schema::migrations()
@@ -184,6 +194,44 @@ impl Store {
     }
 }
 
+/// Creates `path` empty with mode 0600 when it does not exist; otherwise
+/// takes group and others' access away from it.
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => tighten(path),
+        Err(e) => Err(StoreError::Io {
+            op: "creating the database",
+            detail: format!("{}: {e}", path.display()),
+        }),
+    }
+}
+
+/// Sets `path` to 0600 when it exists and group or others have any access.
+fn tighten(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::PermissionsExt;
+    let io = |e: std::io::Error| StoreError::Io {
+        op: "making the database private",
+        detail: format!("{}: {e}", path.display()),
+    };
+    let mode = match std::fs::metadata(path) {
+        Ok(m) => m.permissions().mode(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io(e)),
+    };
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o700 | 0o600))
+            .map_err(io)?;
+    }
+    Ok(())
+}
+
 fn quick_check(conn: &Connection) -> Result<(), StoreError> {
     let mut stmt = conn
         .prepare("PRAGMA quick_check")
@@ -204,5 +252,36 @@ fn quick_check(conn: &Connection) -> Result<(), StoreError> {
         Err(StoreError::Corrupt {
             detail: format!("quick_check: {}", truncate(&problems.join("; "), 400)),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    fn mode(p: &Path) -> u32 {
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn the_ledger_and_its_wal_and_shm_are_private_whatever_the_umask() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.sqlite");
+        let store = Store::open(&path).unwrap();
+        // Migrations wrote through the WAL; the connection maps the -shm.
+        let side = |s: &str| dir.path().join(format!("ledger.sqlite{s}"));
+        for p in [path.clone(), side("-wal"), side("-shm")] {
+            assert!(p.exists(), "{}", p.display());
+            assert_eq!(mode(&p), 0o600, "{}", p.display());
+        }
+        drop(store);
+
+        // A ledger left world-readable by an older build is tightened.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let _store = Store::open(&path).unwrap();
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(&side("-wal")), 0o600);
     }
 }
