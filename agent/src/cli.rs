@@ -59,6 +59,13 @@ pub enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Put the parked item ID back in line (once its cause is fixed,
+        /// e.g. after re-provisioning); the running agent sends it at once.
+        #[arg(long, value_name = "ID", conflicts_with = "retry_all")]
+        retry: Option<i64>,
+        /// Put every parked item back in line.
+        #[arg(long)]
+        retry_all: bool,
     },
     /// Show local totals by status, kind and operator.
     Report {
@@ -278,10 +285,25 @@ pub fn dispatch(cli: Cli) -> Result<(), Failure> {
             println!("card key:    {}", done.card_key_file.display());
             Ok(())
         }
-        Command::Queue { config, json } => json_errors(
+        Command::Queue {
+            config,
             json,
-            load_config(&config, &[]).and_then(|c| queue(&c, json)),
-        ),
+            retry,
+            retry_all,
+        } => {
+            let which = match (retry, retry_all) {
+                (Some(id), _) => Some(queue::Retry::One(id)),
+                (None, true) => Some(queue::Retry::All),
+                (None, false) => None,
+            };
+            json_errors(
+                json,
+                load_config(&config, &[]).and_then(|c| match which {
+                    Some(which) => queue_retry(&c, which, json),
+                    None => queue(&c, json),
+                }),
+            )
+        }
         Command::Report { config, json } => json_errors(
             json,
             load_config(&config, &[]).and_then(|c| report(&c, json)),
@@ -387,6 +409,26 @@ fn queue(config: &Config, json: bool) -> Result<(), Failure> {
         );
     } else {
         print!("{}", queue::to_text(&items));
+    }
+    Ok(())
+}
+
+fn queue_retry(config: &Config, which: queue::Retry, json: bool) -> Result<(), Failure> {
+    let store = ledger::open_existing(config).map_err(|e| Failure::Runtime(anyhow!(e)))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let ids = queue::retry(&store, which, now).context("cannot put the items back in line")?;
+    drop(store);
+    let agent = if ids.is_empty() {
+        None
+    } else {
+        ledger::wake_running_agent(&config.data_dir)
+    };
+    if json {
+        println!("{}", queue::retried_json(&ids, agent));
+    } else {
+        print!("{}", queue::retried_text(&ids, agent));
     }
     Ok(())
 }

@@ -91,6 +91,38 @@ pub fn open_read_only(config: &Config) -> Result<store::Store, LedgerError> {
     store::Store::open_read_only(&path).map_err(|source| LedgerError::Open { path, source })
 }
 
+/// Opens the existing ledger of `config` for writing (`queue --retry`),
+/// beside a running agent if there is one; a missing file is
+/// [`LedgerError::Missing`].
+pub fn open_existing(config: &Config) -> Result<store::Store, LedgerError> {
+    // Same checks as for reading, then a writable connection.
+    drop(open_read_only(config)?);
+    let path = config.ledger_path();
+    store::Store::open(&path).map_err(|source| LedgerError::Open { path, source })
+}
+
+/// Tells the agent running on `data_dir` (the holder of its ledger lock)
+/// to look at its outbox again now (`SIGUSR1`). Returns its pid when one
+/// runs and was told; `None` when no agent holds the lock. The pid is read
+/// from the lock file only while the lock is held, so a stale file never
+/// gets another process signalled.
+pub fn wake_running_agent(data_dir: &Path) -> Option<i32> {
+    let path = data_dir.join(LOCK_FILE);
+    let mut file = std::fs::OpenOptions::new().read(true).open(&path).ok()?;
+    match flock(&file, FlockOperation::NonBlockingLockShared) {
+        // Nobody holds it exclusively: no agent runs here.
+        Ok(()) => return None,
+        Err(rustix::io::Errno::WOULDBLOCK) => {}
+        Err(_) => return None,
+    }
+    let mut text = String::new();
+    file.read_to_string(&mut text).ok()?;
+    let pid: i32 = text.trim().parse().ok()?;
+    let target = rustix::process::Pid::from_raw(pid)?;
+    rustix::process::kill_process(target, rustix::process::Signal::USR1).ok()?;
+    Some(pid)
+}
+
 /// The exclusive hold of `run` on a data directory's ledger; released when
 /// dropped (or when the process ends).
 #[derive(Debug)]

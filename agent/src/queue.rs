@@ -4,7 +4,50 @@
 
 use std::fmt::Write as _;
 
-use store::{OutboxItem, Store, StoreError};
+use store::{OutboxId, OutboxItem, Store, StoreError};
+
+/// Which parked items `queue --retry` puts back in line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    One(i64),
+    All,
+}
+
+/// Puts parked items back in line, due at once (`now`: wall milliseconds).
+/// Returns their ids; asking for an item that is not parked is
+/// [`StoreError::NotFound`].
+pub fn retry(store: &Store, which: Retry, now: i64) -> Result<Vec<OutboxId>, StoreError> {
+    match which {
+        Retry::One(id) => {
+            store.unpark(OutboxId(id), now)?;
+            Ok(vec![OutboxId(id)])
+        }
+        Retry::All => store.unpark_all(now),
+    }
+}
+
+/// What `queue --retry` says, as text.
+pub fn retried_text(ids: &[OutboxId], agent: Option<i32>) -> String {
+    let what = match ids {
+        [] => "no parked items: nothing to retry".to_owned(),
+        [one] => format!("item {} is back in line", one.0),
+        many => format!("{} items are back in line", many.len()),
+    };
+    let who = match (ids.is_empty(), agent) {
+        (true, _) => String::new(),
+        (false, Some(pid)) => format!("; the running agent (pid {pid}) sends them now"),
+        (false, None) => "; no agent is running here: they go out when it starts".to_owned(),
+    };
+    format!("{what}{who}\n")
+}
+
+/// What `queue --retry --json` says.
+pub fn retried_json(ids: &[OutboxId], agent: Option<i32>) -> serde_json::Value {
+    serde_json::json!({
+        "retried": ids.iter().map(|i| i.0).collect::<Vec<_>>(),
+        "agent_pid": agent,
+    })
+}
 
 /// Every outbox item, oldest first.
 pub fn read(store: &Store) -> Result<Vec<OutboxItem>, StoreError> {
@@ -84,4 +127,26 @@ pub fn to_text(items: &[OutboxItem]) -> String {
     let parked = items.iter().filter(|i| i.parked).count();
     let _ = writeln!(out, "{} queued, {} parked", items.len(), parked);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_messages_say_what_moved_and_who_sends_it() {
+        assert_eq!(
+            retried_text(&[], Some(7)),
+            "no parked items: nothing to retry\n"
+        );
+        assert_eq!(
+            retried_text(&[OutboxId(12)], Some(4242)),
+            "item 12 is back in line; the running agent (pid 4242) sends them now\n"
+        );
+        assert!(retried_text(&[OutboxId(1), OutboxId(2)], None).starts_with("2 items are back"));
+        assert_eq!(
+            retried_json(&[OutboxId(3)], None),
+            serde_json::json!({"retried": [3], "agent_pid": null})
+        );
+    }
 }

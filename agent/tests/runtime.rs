@@ -540,6 +540,78 @@ async fn queued_payments_go_out_when_the_link_returns_not_after_their_backoff() 
     agent.shutdown().await.unwrap();
 }
 
+/// Issue 8.3 / SPEC 5.7: a forward the backend refuses for good is parked
+/// (the idle screen and `/screen` say it needs attention); `pos-agent queue
+/// --retry-all` puts it back in line and wakes the running agent, which
+/// delivers it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parked_forward_is_delivered_after_queue_retry_all() {
+    let mut env = Env::new().await;
+    let agent = env.start_agent().await;
+    // As `pos-agent run` does: this process holds the ledger.
+    let _lock = pos_agent::ledger::LedgerLock::acquire(&env.config().data_dir).unwrap();
+    let pid = env.create_payment("640.00", "POS-R").await;
+    wait_screen(&agent, "tap card", |s| s.screen == ui::ScreenName::TapCard).await;
+    // The next submission (the forward) is refused once with a 409.
+    let (status, body) = env
+        .org(
+            reqwest::Method::POST,
+            "/v1/sandbox/scenarios",
+            Some(json!({"terminal_id": env.terminal, "scenario": "http_409", "count": 1})),
+        )
+        .await;
+    assert!((200..300).contains(&status), "{status} {body}");
+    env.stop_sim().await;
+    wait_screen(&agent, "offline", |s| s.offline).await;
+    tap(&env.http, &agent, "visa_ok").await;
+    wait_screen(&agent, "approved offline", |s| {
+        s.screen == ui::ScreenName::Approved
+    })
+    .await;
+    env.restart_sim().await;
+    let parked = eventually("the forward to be parked", || async {
+        let items = agent.store().list_outbox().await.unwrap();
+        items
+            .into_iter()
+            .find(|i| i.parked && i.kind == store::OutboxKind::Transaction)
+    })
+    .await;
+    assert!(
+        parked.last_error.as_deref().unwrap_or("").contains("409"),
+        "{parked:?}"
+    );
+    wait_screen(&agent, "one parked", |s| s.parked == 1).await;
+
+    let out = std::process::Command::new(crate::common::BIN)
+        .args(["queue", "--retry-all", "--json", "--config"])
+        .arg(&env.config_path)
+        .env_remove("POS_AGENT_CONFIG")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["retried"], json!([parked.id.0]), "{v}");
+    assert_eq!(v["agent_pid"], json!(std::process::id()), "{v}");
+
+    env.wait_payment_status(&pid, "approved").await;
+    eventually("the outbox to be empty", || async {
+        agent
+            .store()
+            .list_outbox()
+            .await
+            .unwrap()
+            .is_empty()
+            .then_some(())
+    })
+    .await;
+    wait_screen(&agent, "nothing parked", |s| s.parked == 0 && s.queued == 0).await;
+    agent.shutdown().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_permanently_refused_item_is_parked_and_listed_by_queue() {
     let env = Env::new().await;

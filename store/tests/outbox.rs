@@ -292,6 +292,35 @@ fn a_clock_step_moves_the_schedule_with_it() {
 }
 
 #[test]
+fn unpark_all_puts_every_parked_item_back_in_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_with(dir.path().join("o.db"), options(60_000, 600_000)).unwrap();
+    let mut ids = Vec::new();
+    for n in 1..=3 {
+        let id = store
+            .record(&pending_sale_with_forward(T0, &reference(n), 100 * n))
+            .unwrap()[0];
+        ids.push(id);
+    }
+    for &id in &ids[..2] {
+        assert!(store.claim_next_due(T0).unwrap().is_some());
+        store.park(id, T0, "409 refused").unwrap();
+    }
+    assert_eq!(store.outbox_stats().unwrap().parked, 2);
+    assert_eq!(store.unpark_all(T0 + 5).unwrap(), ids[..2].to_vec());
+    assert_eq!(store.outbox_stats().unwrap().parked, 0);
+    assert_eq!(store.next_due_at().unwrap(), Some(T0));
+    assert!(store.unpark_all(T0 + 6).unwrap().is_empty(), "nothing left");
+    let unparked = store
+        .audit_log(0, 100)
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.event == "outbox_unparked")
+        .count();
+    assert_eq!(unparked, 2);
+}
+
+#[test]
 fn jitter_is_injectable_and_bounded() {
     let halve = RetryPolicy {
         base: Duration::from_secs(2),

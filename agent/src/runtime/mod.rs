@@ -586,6 +586,14 @@ pub async fn start_with_clock(
     );
     task::spawn(
         &mut set,
+        sync::outbox::OutsideWake {
+            outbox_wake: outbox_wake.clone(),
+            core: core_tx.clone(),
+            all: all.clone(),
+        },
+    );
+    task::spawn(
+        &mut set,
         LinkWatcher {
             link: link.clone(),
             core: core_tx.clone(),

@@ -84,6 +84,40 @@ impl Task for OutboxDrainer {
     }
 }
 
+/// Listens for `SIGUSR1`, sent by `pos-agent queue --retry` after it put
+/// parked items back in line from outside: wakes the drainer and refreshes
+/// the queue counts on the screen. Sleeps on the signal; never polls.
+pub struct OutsideWake {
+    pub outbox_wake: Arc<Notify>,
+    pub core: mpsc::Sender<CoreMsg>,
+    pub all: CancellationToken,
+}
+
+impl Task for OutsideWake {
+    const NAME: &'static str = "outside-wake";
+
+    fn run(self) -> impl Future<Output = Result<(), RunError>> + Send {
+        async move {
+            use tokio::signal::unix::{SignalKind, signal};
+            let mut usr1 =
+                signal(SignalKind::user_defined1()).map_err(|e| RunError::Signal(e.to_string()))?;
+            loop {
+                tokio::select! {
+                    got = usr1.recv() => {
+                        if got.is_none() {
+                            return Ok(());
+                        }
+                        tracing::info!("outbox changed from outside (SIGUSR1): sending what is due");
+                        self.outbox_wake.notify_one();
+                        let _ = self.core.send(CoreMsg::RefreshQueue).await;
+                    }
+                    _ = self.all.cancelled() => return Ok(()),
+                }
+            }
+        }
+    }
+}
+
 async fn outbox_task(task: OutboxDrainer) -> Result<(), RunError> {
     let idle = &task.idle;
     let mut link = task.link.subscribe();

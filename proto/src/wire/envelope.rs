@@ -87,6 +87,7 @@ pub mod codes {
     pub const PAYLOAD_TOO_LARGE: &str = "payload_too_large";
     pub const MALFORMED_JSON: &str = "malformed_json";
     pub const SANDBOX_HTTP_500: &str = "sandbox_http_500";
+    pub const SANDBOX_REFUSED: &str = "sandbox_refused";
 }
 
 #[cfg(test)]

@@ -13,23 +13,29 @@ pub enum Scenario {
     InsufficientFunds,
     AuthTimeout,
     Http500,
+    /// 409 `sandbox_refused`, nothing recorded: a permanent refusal the
+    /// terminal parks (then `pos-agent queue --retry`).
+    Http409,
     DropAfterCommit,
-    Slow { ms: u64 },
+    Slow {
+        ms: u64,
+    },
 }
 
 /// Why a scenario name was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown scenario {0:?}: expected decline, insufficient_funds, auth_timeout, http_500, drop_after_commit or slow:<ms>"
+    "unknown scenario {0:?}: expected decline, insufficient_funds, auth_timeout, http_500, http_409, drop_after_commit or slow:<ms>"
 )]
 pub struct ScenarioError(pub String);
 
 impl Scenario {
-    pub const NAMES: [&'static str; 6] = [
+    pub const NAMES: [&'static str; 7] = [
         "decline",
         "insufficient_funds",
         "auth_timeout",
         "http_500",
+        "http_409",
         "drop_after_commit",
         "slow:<ms>",
     ];
@@ -40,6 +46,7 @@ impl Scenario {
             "insufficient_funds" => Scenario::InsufficientFunds,
             "auth_timeout" => Scenario::AuthTimeout,
             "http_500" => Scenario::Http500,
+            "http_409" => Scenario::Http409,
             "drop_after_commit" => Scenario::DropAfterCommit,
             other => match other.strip_prefix("slow:") {
                 Some(ms)
@@ -62,6 +69,7 @@ impl Scenario {
             Scenario::InsufficientFunds => "insufficient_funds".into(),
             Scenario::AuthTimeout => "auth_timeout".into(),
             Scenario::Http500 => "http_500".into(),
+            Scenario::Http409 => "http_409".into(),
             Scenario::DropAfterCommit => "drop_after_commit".into(),
             Scenario::Slow { ms } => format!("slow:{ms}"),
         }

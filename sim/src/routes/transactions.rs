@@ -63,6 +63,12 @@ pub(super) async fn submit_transaction(
                 "sandbox scenario http_500: nothing was recorded",
             ));
         }
+        Some(Scenario::Http409) => {
+            return Err(ApiErr::conflict(
+                codes::SANDBOX_REFUSED,
+                "sandbox scenario http_409: refused, nothing was recorded",
+            ));
+        }
         Some(Scenario::Slow { ms }) => tokio::time::sleep(Duration::from_millis(ms)).await,
         _ => {}
     }

@@ -276,6 +276,36 @@ impl Store {
         })
     }
 
+    /// Puts every parked item back in line, due at `now`, in one commit (an
+    /// audit row each). Returns their ids, oldest first.
+    pub fn unpark_all(&self, now: UnixMillis) -> Result<Vec<OutboxId>, StoreError> {
+        self.write("unparking the outbox", |tx| {
+            let rows: Vec<(i64, String, Option<String>)> = tx
+                .prepare_cached(
+                    "UPDATE outbox SET parked = 0, next_attempt_at = ?1 \
+                     WHERE parked = 1 RETURNING id, kind, reference",
+                )
+                .and_then(|mut s| {
+                    s.query_map([now], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .map_err(sql("unparking the outbox"))?;
+            let mut ids = Vec::with_capacity(rows.len());
+            for (id, kind, reference) in rows {
+                audit(
+                    tx,
+                    now,
+                    reference.as_deref(),
+                    "outbox_unparked",
+                    &json!({ "id": id, "kind": kind }),
+                )?;
+                ids.push(OutboxId(id));
+            }
+            ids.sort();
+            Ok(ids)
+        })
+    }
+
     /// Every outbox item, oldest first (for `pos-agent queue`).
     pub fn list_outbox(&self) -> Result<Vec<OutboxItem>, StoreError> {
         self.read(|conn| {
