@@ -97,23 +97,25 @@ impl Task for OutsideWake {
     const NAME: &'static str = "outside-wake";
 
     fn run(self) -> impl Future<Output = Result<(), RunError>> + Send {
-        async move {
-            use tokio::signal::unix::{SignalKind, signal};
-            let mut usr1 =
-                signal(SignalKind::user_defined1()).map_err(|e| RunError::Signal(e.to_string()))?;
-            loop {
-                tokio::select! {
-                    got = usr1.recv() => {
-                        if got.is_none() {
-                            return Ok(());
-                        }
-                        tracing::info!("outbox changed from outside (SIGUSR1): sending what is due");
-                        self.outbox_wake.notify_one();
-                        let _ = self.core.send(CoreMsg::RefreshQueue).await;
-                    }
-                    _ = self.all.cancelled() => return Ok(()),
+        outside_wake(self)
+    }
+}
+
+async fn outside_wake(task: OutsideWake) -> Result<(), RunError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut usr1 =
+        signal(SignalKind::user_defined1()).map_err(|e| RunError::Signal(e.to_string()))?;
+    loop {
+        tokio::select! {
+            got = usr1.recv() => {
+                if got.is_none() {
+                    return Ok(());
                 }
+                tracing::info!("outbox changed from outside (SIGUSR1): sending what is due");
+                task.outbox_wake.notify_one();
+                let _ = task.core.send(CoreMsg::RefreshQueue).await;
             }
+            _ = task.all.cancelled() => return Ok(()),
         }
     }
 }
