@@ -130,6 +130,31 @@ impl TerminalData {
     }
 }
 
+/// The fuzzing entry point of the DOL parser and filler: any bytes as a
+/// card's PDOL. Panics only if they break their contract: a parsed DOL stays
+/// within the bounds, and filling it gives exactly the bytes it asks for.
+pub fn fuzz_dol(data: &[u8]) {
+    let Ok(dol) = tlv::parse_dol(data) else {
+        return;
+    };
+    let asked: usize = dol.iter().map(|(_, len)| len).sum();
+    assert!(asked <= tlv::MAX_DOL_TOTAL, "DOL over its total bound");
+    assert!(dol.iter().all(|(_, len)| *len <= tlv::MAX_DOL_ENTRY));
+    let terminal = TerminalData {
+        amount: Money::from_minor(123_456).unwrap_or(Money::ZERO),
+        currency: Currency::Ngn,
+        country: 566,
+        ttq: TerminalData::DEFAULT_TTQ,
+        unpredictable_number: [1, 2, 3, 4],
+        date: (26, 12, 3),
+        transaction_type: 0,
+    };
+    match terminal.fill_dol(&dol) {
+        Ok(filled) => assert_eq!(filled.len(), asked, "filled DOL of the wrong length"),
+        Err(e) => panic!("a parsed DOL was refused by the filler: {e}"),
+    }
+}
+
 fn bcd_byte(v: u8) -> u8 {
     ((v / 10 % 10) << 4) | (v % 10)
 }
@@ -261,12 +286,10 @@ pub async fn read_card<T: ApduTransport>(
     };
 
     // 3. GET PROCESSING OPTIONS.
-    let pdol_data = terminal
-        .fill_dol(&pdol)
-        .map_err(|source| EmvError::Tlv {
-            command: "SELECT AID",
-            source,
-        })?;
+    let pdol_data = terminal.fill_dol(&pdol).map_err(|source| EmvError::Tlv {
+        command: "SELECT AID",
+        source,
+    })?;
     let command_template = Zeroizing::new(
         Tlv::primitive(tags::COMMAND_TEMPLATE, pdol_data.to_vec())
             .map_err(|source| EmvError::Tlv {
@@ -823,6 +846,19 @@ mod tests {
         let filled = t.fill_dol(&[(tags::TVR, 200), (tags::TTQ, 52)]).unwrap();
         assert_eq!(filled.len(), tlv::MAX_DOL_TOTAL);
         assert_eq!(filled.capacity(), tlv::MAX_DOL_TOTAL, "sized once");
+    }
+
+    #[test]
+    fn fuzz_dol_entry_on_samples() {
+        for sample in [
+            &[][..],
+            &[0x9F, 0x02, 0x06, 0x9A, 0x03, 0xDF, 0x01, 0x81, 0xF0],
+            &[0x9F, 0x02, 0x83, 0xFF, 0xFF, 0xFF],
+            &[0x9F, 0x02, 0x81, 0xFC],
+            &[0x9F],
+        ] {
+            fuzz_dol(sample);
+        }
     }
 
     #[test]
