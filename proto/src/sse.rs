@@ -249,7 +249,10 @@ fn collect(limits: SseLimits, body: &[u8], chunk: usize) -> Result<Vec<SseEvent>
         while let Some(ev) = parser.next_event(&mut piece)? {
             let size = ev.data.len() + ev.id.as_ref().map_or(0, String::len);
             assert!(size <= limits.max_event, "event over its bound");
-            assert!(ev.event.len() <= limits.max_event.max(7), "event over its bound");
+            assert!(
+                ev.event.len() <= limits.max_event.max(7),
+                "event over its bound"
+            );
             out.push(ev);
         }
         assert!(parser.buffered() <= limits.max_line, "line over its bound");
@@ -315,10 +318,7 @@ mod tests {
     fn an_oversized_line_is_refused_without_being_buffered() {
         let mut p = SseParser::new(LIMITS);
         let huge = vec![b'x'; 1 << 20];
-        assert_eq!(
-            all(&mut p, &huge),
-            Err(SseError::LineTooLong { limit: 32 })
-        );
+        assert_eq!(all(&mut p, &huge), Err(SseError::LineTooLong { limit: 32 }));
         assert_eq!(p.buffered(), 0, "nothing of the line was copied");
         // Also when the line grows over several chunks.
         let mut p = SseParser::new(LIMITS);

@@ -624,7 +624,10 @@ mod tests {
         let (end, handed, last) = run_connection(stream, vec![]).await;
         assert!(matches!(end, StreamEnd::Closed), "{end:?}");
         assert_eq!(last, None, "a non-numeric id never becomes the resume id");
-        assert!(handed.is_empty(), "events with such ids are ignored: {handed:?}");
+        assert!(
+            handed.is_empty(),
+            "events with such ids are ignored: {handed:?}"
+        );
         let numeric = concat!(
             "id: 12\nevent: command\ndata: {\"command_id\":\"cmd_1\",\"type\":\"abort\",\"payment_id\":\"pay_1\"}\n\n",
         );
@@ -635,9 +638,8 @@ mod tests {
 
     #[tokio::test]
     async fn an_oversized_event_line_breaks_the_connection() {
-        let huge: &'static str = Box::leak(
-            format!("data: {}\n\n", "x".repeat(STREAM_LIMITS.max_line)).into_boxed_str(),
-        );
+        let huge: &'static str =
+            Box::leak(format!("data: {}\n\n", "x".repeat(STREAM_LIMITS.max_line)).into_boxed_str());
         let (end, handed, last) = run_connection(huge, vec![]).await;
         assert!(
             matches!(

@@ -9,8 +9,8 @@ pub mod commands;
 pub mod heartbeat;
 pub mod link;
 pub mod online;
-pub mod sse;
 pub mod outbox;
+pub mod sse;
 
 use crate::core;
 

@@ -109,7 +109,10 @@ mod tests {
         assert_eq!(event.id.as_deref(), Some("1"));
         // 20 pings 15 s apart: 5 minutes without an event, never silent.
         assert!(start.elapsed() >= Duration::from_secs(300));
-        assert!(reader.next().await.unwrap().is_none(), "then the server ends it");
+        assert!(
+            reader.next().await.unwrap().is_none(),
+            "then the server ends it"
+        );
     }
 
     #[tokio::test(start_paused = true)]
