@@ -214,10 +214,7 @@ async fn command_task(task: CommandStream) -> Result<(), RunError> {
             }
         };
         let opened = tokio::select! {
-            r = tokio::time::timeout(
-                STREAM_OPEN_TIMEOUT,
-                task.client.command_stream(last.as_deref()),
-            ) => r.unwrap_or_else(|_| Err(open_timed_out())),
+            r = open_stream(&task.client, last.as_deref(), STREAM_OPEN_TIMEOUT) => r,
             _ = task.intake.cancelled() => return Ok(()),
         };
         match opened {
@@ -355,12 +352,21 @@ fn event_id(ev: &SseEvent) -> Option<&str> {
     }
 }
 
-fn open_timed_out() -> ClientError {
-    ClientError::Retryable {
-        what: "command stream".into(),
-        status: None,
-        retry_after: None,
-        message: format!("no response headers within {STREAM_OPEN_TIMEOUT:?}"),
+/// Opens the stream; gives up (retryable) when the response headers have
+/// not come `within`.
+async fn open_stream(
+    client: &SignedClient,
+    last_event_id: Option<&str>,
+    within: Duration,
+) -> Result<reqwest::Response, ClientError> {
+    match tokio::time::timeout(within, client.command_stream(last_event_id)).await {
+        Ok(opened) => opened,
+        Err(_) => Err(ClientError::Retryable {
+            what: "command stream".into(),
+            status: None,
+            retry_after: None,
+            message: format!("no response headers within {within:?}"),
+        }),
     }
 }
 
@@ -628,9 +634,7 @@ mod tests {
             handed.is_empty(),
             "events with such ids are ignored: {handed:?}"
         );
-        let numeric = concat!(
-            "id: 12\nevent: command\ndata: {\"command_id\":\"cmd_1\",\"type\":\"abort\",\"payment_id\":\"pay_1\"}\n\n",
-        );
+        let numeric = "id: 12\nevent: command\ndata: {\"command_id\":\"cmd_1\",\"type\":\"abort\",\"payment_id\":\"pay_1\"}\n\n";
         let (_, handed, last) = run_connection(numeric, vec![]).await;
         assert_eq!(handed, ["cmd_1"]);
         assert_eq!(last.as_deref(), Some("12"));
@@ -652,6 +656,48 @@ mod tests {
         );
         assert!(handed.is_empty());
         assert_eq!(last, None);
+    }
+
+    /// A server that takes the connection and never answers: opening gives
+    /// up at the timeout (virtual time) instead of waiting forever.
+    #[tokio::test(start_paused = true)]
+    async fn opening_a_stream_that_never_answers_times_out() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url: reqwest::Url = format!("http://{}", listener.local_addr().unwrap())
+            .parse()
+            .unwrap();
+        let silent_server = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((conn, _)) = listener.accept().await {
+                held.push(conn); // read nothing, answer nothing
+            }
+        });
+        let backend = crate::config::BackendConfig {
+            url: url.clone(),
+            terminal_api_url: url,
+            ca_file: None,
+            ca_pem: None,
+            connect_timeout: Duration::from_secs(2),
+            request_timeout: Duration::from_secs(5),
+        };
+        let credentials = proto::signing::Credentials {
+            tenant_id: "t".into(),
+            api_key: "k".into(),
+            merchant_id: "m".into(),
+            secret: proto::signing::Secret::new("s"),
+        };
+        let tid = TerminalId::new("pos_abc123_001").unwrap();
+        let client = SignedClient::new(&backend, tid, credentials).unwrap();
+        let started = tokio::time::Instant::now();
+        let err = open_stream(&client, None, STREAM_OPEN_TIMEOUT)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, ClientError::Retryable { message, .. } if message.contains("no response headers")),
+            "{err:?}"
+        );
+        assert_eq!(started.elapsed(), STREAM_OPEN_TIMEOUT);
+        silent_server.abort();
     }
 
     #[tokio::test]
