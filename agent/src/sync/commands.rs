@@ -339,11 +339,12 @@ where
 }
 
 /// The event's id when it may be acted on: `Some("")` for an event without
-/// one, `None` (logged) for an id that is not a decimal number.
+/// one (or with an empty one), `None` (logged) for an id that is not a
+/// decimal number (of at most 64 bits, as the server's sequences are).
 fn event_id(ev: &SseEvent) -> Option<&str> {
     match ev.id.as_deref() {
-        None => Some(""),
-        Some(id) if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) => Some(id),
+        None | Some("") => Some(""),
+        Some(id) if id.bytes().all(|b| b.is_ascii_digit()) && id.parse::<u64>().is_ok() => Some(id),
         Some(id) => {
             let shown: String = id.chars().take(32).collect();
             tracing::warn!(event_id = %shown, "command event with a non-numeric id ignored");
@@ -625,6 +626,7 @@ mod tests {
     async fn a_non_numeric_event_id_is_not_stored() {
         let stream = concat!(
             "id: abc\nevent: command\ndata: {\"command_id\":\"cmd_1\",\"type\":\"abort\",\"payment_id\":\"pay_1\"}\n\n",
+            "id: 99999999999999999999999\nevent: command\ndata: {\"command_id\":\"cmd_3\",\"type\":\"abort\",\"payment_id\":\"pay_3\"}\n\n",
             "id: 7x\nevent: command\ndata: {\"command_id\":\"cmd_2\",\"type\":\"abort\",\"payment_id\":\"pay_2\"}\n\n",
         );
         let (end, handed, last) = run_connection(stream, vec![]).await;
