@@ -333,6 +333,7 @@ async fn foreign_origins_and_hosts_are_forbidden() {
         .http
         .post(format!("{}/press", h.base))
         .header("origin", h.base.clone())
+        .header("content-type", "application/json")
         .body(r#"{"button":"ok"}"#)
         .send()
         .await
@@ -346,6 +347,87 @@ async fn foreign_origins_and_hosts_are_forbidden() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
+}
+
+/// Another loopback service's page (another port, `localhost` for the
+/// numeric address, https) is not the control API's origin.
+#[tokio::test]
+async fn loopback_origins_other_than_the_control_address_are_forbidden() {
+    let h = start().await;
+    let port = h.base.rsplit(':').next().unwrap().parse::<u16>().unwrap();
+    let other = port.wrapping_add(1);
+    for origin in [
+        format!("http://127.0.0.1:{other}"),
+        format!("http://localhost:{port}"),
+        format!("https://127.0.0.1:{port}"),
+        "http://[::1]:7070".to_string(),
+        "null".to_string(),
+    ] {
+        let r = h
+            .http
+            .post(format!("{}/press", h.base))
+            .header("origin", &origin)
+            .header("content-type", "application/json")
+            .body(r#"{"button":"ok"}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{origin}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(error_code(&body), "forbidden_origin", "{origin}");
+        let r = h
+            .http
+            .get(format!("{}/screen", h.base))
+            .header("origin", &origin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "GET from {origin}");
+    }
+    // No Origin at all (curl, tests) is fine.
+    let r = h.get("/screen").await;
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+/// A POST must say it carries JSON: a cross-site form or `text/plain`
+/// "simple request" is refused before the body is read.
+#[tokio::test]
+async fn posts_without_a_json_content_type_are_415() {
+    let h = start().await;
+    for content_type in [
+        None,
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        Some("multipart/form-data; boundary=x"),
+    ] {
+        let mut req = h
+            .http
+            .post(format!("{}/press", h.base))
+            .header("origin", h.base.clone())
+            .body(r#"{"button":"ok"}"#);
+        if let Some(c) = content_type {
+            req = req.header("content-type", c);
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(
+            r.status(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "{content_type:?}"
+        );
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(error_code(&body), "unsupported_media_type");
+    }
+    let (status, _) = h.post("/press", r#"{"button":"ok"}"#).await;
+    assert_eq!(status, StatusCode::OK);
+    let r = h
+        .http
+        .post(format!("{}/tap", h.base))
+        .header("content-type", "application/json; charset=utf-8")
+        .body(r#"{"card":"visa_ok"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT, "reaches the handler");
 }
 
 #[tokio::test]

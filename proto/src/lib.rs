@@ -6,11 +6,13 @@
 //! - [`domain`]: the enums core, store and wire share (kind, state, ...).
 //! - [`signing`]: the request signature scheme of SPEC section 3.
 //! - [`wire`]: request and response bodies of SPEC section 4.
+//! - [`sse`]: the bounded event-stream parser of the command stream.
 
 pub mod domain;
 pub mod ids;
 pub mod money;
 pub mod signing;
+pub mod sse;
 mod text_enum;
 pub mod wire;
 

@@ -1,6 +1,10 @@
 //! The command stream (`GET /v1/terminals/:tid/commands/stream`): Server-Sent
 //! Events with `id:` = the command's sequence, `: ping` comments, an end
 //! after `stream_max`, and resume from `Last-Event-ID`.
+//!
+//! Pings come on a fixed schedule, every `ping_interval` from the opening
+//! ping (SPEC 4.3): commands do not reset it, so a terminal sees a ping at
+//! least every interval whatever else the stream carries.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -11,7 +15,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use proto::TerminalId;
 use tokio::sync::watch;
-use tokio::time::Instant;
+use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 use crate::Sim;
 
@@ -46,11 +50,20 @@ struct StreamState {
     commands: watch::Receiver<u64>,
     shutdown: watch::Receiver<bool>,
     deadline: Instant,
+    pings: Interval,
     queue: VecDeque<Bytes>,
     _guard: StreamGuard,
 }
 
 const PING: &[u8] = b": ping\n\n";
+
+/// Ticks every `every` from now on (the opening ping is sent at once); a
+/// tick missed while the stream was busy is sent late, not in a burst.
+fn ping_schedule(every: std::time::Duration) -> Interval {
+    let mut pings = tokio::time::interval_at(Instant::now() + every, every);
+    pings.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    pings
+}
 
 pub fn open(sim: Arc<Sim>, terminal: TerminalId, after: Option<u64>) -> Response {
     let commands = {
@@ -69,6 +82,7 @@ pub fn open(sim: Arc<Sim>, terminal: TerminalId, after: Option<u64>) -> Response
         commands,
         shutdown: sim.shutdown.clone(),
         deadline: Instant::now() + sim.cfg.stream_max,
+        pings: ping_schedule(sim.cfg.ping_interval),
         queue: VecDeque::from([Bytes::from_static(PING)]),
         _guard: StreamGuard {
             sim: Arc::clone(&sim),
@@ -94,14 +108,13 @@ pub fn open(sim: Arc<Sim>, terminal: TerminalId, after: Option<u64>) -> Response
             if !s.queue.is_empty() {
                 continue;
             }
-            let ping = s.sim.cfg.ping_interval;
             tokio::select! {
                 changed = s.commands.changed() => {
                     if changed.is_err() {
                         return None; // state was reset
                     }
                 }
-                _ = tokio::time::sleep(ping) => s.queue.push_back(Bytes::from_static(PING)),
+                _ = s.pings.tick() => s.queue.push_back(Bytes::from_static(PING)),
                 _ = tokio::time::sleep_until(s.deadline) => return None,
                 _ = crate::stopped(&mut s.shutdown) => return None,
             }

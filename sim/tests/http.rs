@@ -1202,6 +1202,40 @@ async fn payment_on(e: &Env, tid: &str, key: &str) -> String {
     v["data"]["payment_id"].as_str().unwrap().to_owned()
 }
 
+/// Pings keep their fixed schedule while commands flow faster than it: a
+/// stream busy with commands still pings every interval (SPEC 4.3).
+#[tokio::test]
+async fn pings_keep_their_schedule_while_commands_flow() {
+    let mut cfg = fast_config();
+    cfg.ping_interval = Duration::from_millis(400);
+    let e = env_with(cfg).await;
+    let (_, tids) = e.session(1, None).await;
+    let tid = tids[0].clone();
+    let t = e.provision(&tid).await;
+    let mut stream = Sse::open(&t, &tid, None).await;
+    // A command every 100 ms for 2 s: each one arrives before the next ping
+    // is due, which used to push that ping back again.
+    let mut pace = tokio::time::interval(Duration::from_millis(100));
+    let mut pings = 0;
+    for i in 0..20 {
+        pace.tick().await;
+        let pid = payment_on(&e, &tid, &format!("busy-{i}")).await;
+        loop {
+            match stream.next().await {
+                SseItem::Ping => pings += 1,
+                SseItem::Command { .. } => break,
+                SseItem::End => panic!("stream ended"),
+            }
+        }
+        // The terminal gives up on it, so the next payment is accepted.
+        let failed = json!({"status": "failed", "at": "2026-11-21T10:00:01Z"});
+        let path = format!("/v1/terminals/{tid}/payments/{pid}/events");
+        let (s, v) = signed(&t, Method::POST, &path, Some(&failed)).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+    }
+    assert!(pings >= 2, "pings while commands flowed: {pings}");
+}
+
 #[tokio::test]
 async fn abort_confirmed_too_late_and_unanswered() {
     let mut cfg = fast_config();

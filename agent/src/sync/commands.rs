@@ -9,21 +9,29 @@
 //! or the rejection sent), or after a malformed command's rejection was
 //! queued. A crash before that write replays the event; a replayed sale or
 //! refund is recognised by its `payment_id` (the store already has a
-//! transaction for it) and never starts a second payment.
+//! transaction for it) and never starts a second payment. When a command's
+//! commit failed (or its preparation could not read the store), the
+//! connection is dropped at once: no later event can move the id past it,
+//! and the next connection delivers it again (SPEC 5.7). Ids are decimal
+//! numbers (SPEC 4.3); an event whose id is not is ignored and logged, and
+//! never becomes the resume id.
 //!
 //! **References.** Before a sale or refund reaches the core, its reference
 //! is minted from the store's durable counter (committed before any
 //! network attempt). A refund gets its original sale looked up.
 //!
-//! **Liveness.** Pings arrive at least every 15 s; no bytes for
-//! [`STREAM_SILENCE`] means the connection is dead. The server ends streams
-//! after at most 5 minutes. Reconnects back off exponentially with jitter.
+//! **Liveness.** Pings arrive at least every 15 s; every byte, pings
+//! included, is a sign of life ([`super::sse`]); no bytes for
+//! [`STREAM_SILENCE`] means the connection is dead. Opening the stream has
+//! [`STREAM_OPEN_TIMEOUT`] to the response headers. Lines and events are
+//! bounded ([`STREAM_LIMITS`]) before they are buffered; one over its bound
+//! drops the connection. The server ends streams after at most 5 minutes.
+//! Reconnects back off exponentially with jitter.
 
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use eventsource_stream::Eventsource;
-use futures_util::StreamExt;
+use proto::sse::{SseEvent, SseLimits};
 use proto::wire::{self, CommandBody};
 use proto::{Reference, TerminalId};
 use rand::Rng;
@@ -35,6 +43,7 @@ use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::link::Link;
+use super::sse::{EventReader, StreamError};
 use crate::client::ClientError;
 use crate::client::SignedClient;
 use crate::clock::Clock;
@@ -47,63 +56,19 @@ use crate::task::{RunError, Task};
 pub const KV_LAST_EVENT_ID: &str = "command_stream.last_event_id";
 /// No bytes (not even a ping) for this long: the stream is dead.
 pub const STREAM_SILENCE: Duration = Duration::from_secs(45);
-/// Largest `data:` accepted for one command.
-pub const MAX_COMMAND_BYTES: usize = 16 * 1024;
+/// How long opening the stream may take, to the response headers.
+pub const STREAM_OPEN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bounds of the stream's lines and events: a command's `data:` line (the
+/// largest command and its field name) and an event of one command with
+/// its `id:` and `event:`.
+pub const STREAM_LIMITS: SseLimits = SseLimits {
+    max_line: MAX_COMMAND_BYTES + 64,
+    max_event: MAX_COMMAND_BYTES + 128,
+};
 /// Command ids remembered to drop replays within one run.
 const SEEN_CAPACITY: usize = 256;
 
-/// Why a command from the stream was refused before the core saw it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CommandError {
-    #[error("command data is larger than {MAX_COMMAND_BYTES} bytes")]
-    TooLarge,
-    #[error("command is not valid JSON or not a known command: {0}")]
-    Malformed(String),
-    #[error("command amount must be positive")]
-    ZeroAmount,
-}
-
-/// A command that passed the boundary, before references are minted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ValidCommand {
-    pub command: wire::Command,
-}
-
-/// Parses and validates one event's data. On failure, the command id when
-/// one could be read (to reject it), and why.
-pub fn parse_command(data: &str) -> Result<ValidCommand, (Option<String>, CommandError)> {
-    if data.len() > MAX_COMMAND_BYTES {
-        return Err((None, CommandError::TooLarge));
-    }
-    match serde_json::from_str::<wire::Command>(data) {
-        Ok(command) => {
-            if proto::PaymentId::new(command.command_id.clone()).is_err() {
-                return Err((None, CommandError::Malformed("bad command_id".into())));
-            }
-            let amount = match &command.body {
-                CommandBody::Sale { amount, .. } | CommandBody::Refund { amount, .. } => {
-                    Some(*amount)
-                }
-                _ => None,
-            };
-            if amount.is_some_and(|a| a.is_zero()) {
-                return Err((Some(command.command_id.clone()), CommandError::ZeroAmount));
-            }
-            Ok(ValidCommand { command })
-        }
-        Err(e) => {
-            let id = serde_json::from_str::<serde_json::Value>(data)
-                .ok()
-                .and_then(|v| {
-                    v.get("command_id")
-                        .and_then(|c| c.as_str())
-                        .map(String::from)
-                })
-                .filter(|id| proto::PaymentId::new(id.clone()).is_ok());
-            Err((id, CommandError::Malformed(e.to_string())))
-        }
-    }
-}
+pub use proto::wire::{CommandError, MAX_COMMAND_BYTES, ValidCommand, parse_command};
 
 /// Builds the core's command: mints the reference of a sale or refund from
 /// the store's counter and looks a refund's original sale up. `Ok(None)`: a
@@ -249,7 +214,7 @@ async fn command_task(task: CommandStream) -> Result<(), RunError> {
             }
         };
         let opened = tokio::select! {
-            r = task.client.command_stream(last.as_deref()) => r,
+            r = open_stream(&task.client, last.as_deref(), STREAM_OPEN_TIMEOUT) => r,
             _ = task.intake.cancelled() => return Ok(()),
         };
         match opened {
@@ -260,34 +225,24 @@ async fn command_task(task: CommandStream) -> Result<(), RunError> {
                     last_event_id = last.as_deref().unwrap_or("-"),
                     "command stream open"
                 );
-                let mut events = resp.bytes_stream().eventsource();
-                loop {
-                    let next = tokio::select! {
-                        n = tokio::time::timeout(STREAM_SILENCE, events.next()) => n,
-                        _ = task.intake.cancelled() => return Ok(()),
-                    };
-                    match next {
-                        Err(_) => {
-                            tracing::warn!("command stream silent for too long; reconnecting");
+                let mut events =
+                    EventReader::new(resp.bytes_stream(), STREAM_LIMITS, STREAM_SILENCE);
+                let handoff = task.handoff();
+                let ended = tokio::select! {
+                    e = read_commands(&handoff, &mut events, &mut seen) => e?,
+                    _ = task.intake.cancelled() => return Ok(()),
+                };
+                match ended {
+                    StreamEnd::Closed => {
+                        tracing::debug!("command stream ended by the server; reconnecting");
+                    }
+                    StreamEnd::Retry => {
+                        tracing::warn!("command stream dropped to get a command again");
+                    }
+                    StreamEnd::Broken(e) => {
+                        tracing::warn!(error = %e, "command stream broke; reconnecting");
+                        if matches!(e, StreamError::Silent(_) | StreamError::Transport(_)) {
                             task.link.failed(&silent());
-                            break;
-                        }
-                        Ok(None) => {
-                            tracing::debug!("command stream ended by the server; reconnecting");
-                            break;
-                        }
-                        Ok(Some(Err(e))) => {
-                            tracing::warn!(error = %e, "command stream broke; reconnecting");
-                            if matches!(e, eventsource_stream::EventStreamError::Transport(_)) {
-                                task.link.failed(&silent());
-                            }
-                            break;
-                        }
-                        Ok(Some(Ok(ev))) => {
-                            if ev.event != "command" {
-                                continue;
-                            }
-                            handle_event(&task, &mut seen, &ev.id, &ev.data).await?;
                         }
                     }
                 }
@@ -313,6 +268,109 @@ async fn command_task(task: CommandStream) -> Result<(), RunError> {
     }
 }
 
+/// How one connection's events ended.
+#[derive(Debug)]
+enum StreamEnd {
+    /// The server ended the stream.
+    Closed,
+    /// A command must come again: reconnect from the stored id.
+    Retry,
+    /// Silence, a broken connection or a line/event over its bound.
+    Broken(StreamError),
+}
+
+/// What handling one event did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Handled {
+    /// Acted on (or ignored for good): the stream goes on.
+    Done,
+    /// Not done (a commit or the store failed): the id must not move past it.
+    Retry,
+}
+
+/// What handing commands to the core needs of the task.
+struct Handoff<'a> {
+    store: &'a store::AsyncStore,
+    core: &'a mpsc::Sender<CoreMsg>,
+    outbox_wake: &'a Notify,
+    terminal_id: &'a TerminalId,
+    clock: &'a Clock,
+}
+
+impl CommandStream {
+    fn handoff(&self) -> Handoff<'_> {
+        Handoff {
+            store: &self.store,
+            core: &self.core,
+            outbox_wake: &self.outbox_wake,
+            terminal_id: &self.terminal_id,
+            clock: &self.clock,
+        }
+    }
+}
+
+/// Hands the events of one connection to the core, in order, until the
+/// stream ends or a command must come again.
+async fn read_commands<S, E>(
+    task: &Handoff<'_>,
+    events: &mut EventReader<S>,
+    seen: &mut VecDeque<String>,
+) -> Result<StreamEnd, RunError>
+where
+    S: futures_util::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    loop {
+        let ev = match events.next().await {
+            Ok(Some(ev)) => ev,
+            Ok(None) => return Ok(StreamEnd::Closed),
+            Err(e) => return Ok(StreamEnd::Broken(e)),
+        };
+        if ev.event != "command" {
+            continue;
+        }
+        let Some(id) = event_id(&ev) else {
+            continue;
+        };
+        if handle_event(task, seen, id, &ev.data).await? == Handled::Retry {
+            return Ok(StreamEnd::Retry);
+        }
+    }
+}
+
+/// The event's id when it may be acted on: `Some("")` for an event without
+/// one (or with an empty one), `None` (logged) for an id that is not a
+/// decimal number (of at most 64 bits, as the server's sequences are).
+fn event_id(ev: &SseEvent) -> Option<&str> {
+    match ev.id.as_deref() {
+        None | Some("") => Some(""),
+        Some(id) if id.bytes().all(|b| b.is_ascii_digit()) && id.parse::<u64>().is_ok() => Some(id),
+        Some(id) => {
+            let shown: String = id.chars().take(32).collect();
+            tracing::warn!(event_id = %shown, "command event with a non-numeric id ignored");
+            None
+        }
+    }
+}
+
+/// Opens the stream; gives up (retryable) when the response headers have
+/// not come `within`.
+async fn open_stream(
+    client: &SignedClient,
+    last_event_id: Option<&str>,
+    within: Duration,
+) -> Result<reqwest::Response, ClientError> {
+    match tokio::time::timeout(within, client.command_stream(last_event_id)).await {
+        Ok(opened) => opened,
+        Err(_) => Err(ClientError::Retryable {
+            what: "command stream".into(),
+            status: None,
+            retry_after: None,
+            message: format!("no response headers within {within:?}"),
+        }),
+    }
+}
+
 fn silent() -> ClientError {
     ClientError::Retryable {
         what: "command stream".into(),
@@ -323,11 +381,11 @@ fn silent() -> ClientError {
 }
 
 async fn handle_event(
-    task: &CommandStream,
+    task: &Handoff<'_>,
     seen: &mut VecDeque<String>,
     id: &str,
     data: &str,
-) -> Result<(), RunError> {
+) -> Result<Handled, RunError> {
     let now_ms = task.clock.wall_ms();
     match parse_command(data) {
         Ok(valid) => {
@@ -336,7 +394,7 @@ async fn handle_event(
                 tracing::debug!(command_id = %command_id, "command replayed on reconnect; already handled");
             } else {
                 tracing::info!(command_id = %command_id, event_id = id, "command received");
-                match to_core(&task.store, &task.terminal_id, valid, now_ms).await {
+                match to_core(task.store, task.terminal_id, valid, now_ms).await {
                     Ok(Some(command)) => {
                         let (done, wait) = oneshot::channel();
                         if task
@@ -354,7 +412,7 @@ async fn handle_event(
                         // after all, the replay is dropped above.
                         if !wait.await.unwrap_or(false) {
                             tracing::warn!(command_id = %command_id, "a commit failed while handling the command; not marking it done");
-                            return Ok(());
+                            return Ok(Handled::Retry);
                         }
                     }
                     Ok(None) => tracing::info!(
@@ -365,7 +423,7 @@ async fn handle_event(
                         // Nothing was handed over: the id is not advanced, the
                         // command comes back on the next connection.
                         tracing::error!(command_id = %command_id, error = %e, "cannot prepare the command; storage failed");
-                        return Ok(());
+                        return Ok(Handled::Retry);
                     }
                 }
                 seen.push_back(command_id);
@@ -391,7 +449,7 @@ async fn handle_event(
                         let change = store::Change::enqueue_only(now_ms, vec![item]);
                         if let Err(e) = task.store.record(change).await {
                             tracing::error!(error = %e, "cannot queue the rejection of a malformed command");
-                            return Ok(());
+                            return Ok(Handled::Retry);
                         }
                         task.outbox_wake.notify_one();
                         let _ = task.core.send(CoreMsg::RefreshQueue).await;
@@ -410,7 +468,7 @@ async fn handle_event(
             tracing::error!(error = %e, "cannot store the last command id; it may be replayed");
         }
     }
-    Ok(())
+    Ok(Handled::Done)
 }
 
 /// Exponential backoff with equal jitter: `[d/2, d]`, `d` doubling from
@@ -499,6 +557,149 @@ mod tests {
         }
         b.reset();
         assert!(b.next_delay() <= Duration::from_millis(100));
+    }
+
+    /// One connection's events, handed to a core that answers each command
+    /// with the next of `commits` (true: committed). Returns how the
+    /// connection ended, the command ids the core saw and the stored id.
+    async fn run_connection(
+        stream: &'static str,
+        commits: Vec<bool>,
+    ) -> (StreamEnd, Vec<String>, Option<String>) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store::AsyncStore::open(dir.path().join("l.sqlite"), Default::default())
+            .await
+            .unwrap();
+        let (core_tx, mut core_rx) = mpsc::channel(4);
+        let fake_core = tokio::spawn(async move {
+            let mut seen = Vec::new();
+            let mut commits = commits.into_iter();
+            while let Some(msg) = core_rx.recv().await {
+                if let CoreMsg::InputDone(Input::Command(c), done) = msg {
+                    seen.push(match &c {
+                        core::Command::Abort(a) => a.command_id.0.clone(),
+                        other => format!("{other:?}"),
+                    });
+                    let _ = done.send(commits.next().unwrap_or(true));
+                }
+            }
+            seen
+        });
+        let tid = TerminalId::new("pos_abc123_001").unwrap();
+        let clock = Clock::new();
+        let wake = Notify::new();
+        let handoff = Handoff {
+            store: &store,
+            core: &core_tx,
+            outbox_wake: &wake,
+            terminal_id: &tid,
+            clock: &clock,
+        };
+        let body = futures_util::stream::iter([Ok::<_, std::convert::Infallible>(
+            bytes::Bytes::from_static(stream.as_bytes()),
+        )]);
+        let mut events = EventReader::new(body, STREAM_LIMITS, STREAM_SILENCE);
+        let mut seen = VecDeque::new();
+        let end = read_commands(&handoff, &mut events, &mut seen)
+            .await
+            .unwrap();
+        drop(core_tx);
+        let handed = fake_core.await.unwrap();
+        let last = store.kv_get(KV_LAST_EVENT_ID.to_string()).await.unwrap();
+        (end, handed, last)
+    }
+
+    #[tokio::test]
+    async fn a_failed_commit_does_not_advance_the_event_id() {
+        let stream = concat!(
+            "id: 4\nevent: command\ndata: {\"command_id\":\"cmd_0\",\"type\":\"abort\",\"payment_id\":\"pay_0\"}\n\n",
+            "id: 5\nevent: command\ndata: {\"command_id\":\"cmd_1\",\"type\":\"abort\",\"payment_id\":\"pay_1\"}\n\n",
+            "id: 6\nevent: command\ndata: {\"command_id\":\"cmd_2\",\"type\":\"abort\",\"payment_id\":\"pay_2\"}\n\n",
+        );
+        let (end, handed, last) = run_connection(stream, vec![true, false, true]).await;
+        assert!(matches!(end, StreamEnd::Retry), "{end:?}");
+        assert_eq!(handed, ["cmd_0", "cmd_1"], "nothing after the failed one");
+        assert_eq!(last.as_deref(), Some("4"), "resumes before the failed one");
+    }
+
+    #[tokio::test]
+    async fn a_non_numeric_event_id_is_not_stored() {
+        let stream = concat!(
+            "id: abc\nevent: command\ndata: {\"command_id\":\"cmd_1\",\"type\":\"abort\",\"payment_id\":\"pay_1\"}\n\n",
+            "id: 99999999999999999999999\nevent: command\ndata: {\"command_id\":\"cmd_3\",\"type\":\"abort\",\"payment_id\":\"pay_3\"}\n\n",
+            "id: 7x\nevent: command\ndata: {\"command_id\":\"cmd_2\",\"type\":\"abort\",\"payment_id\":\"pay_2\"}\n\n",
+        );
+        let (end, handed, last) = run_connection(stream, vec![]).await;
+        assert!(matches!(end, StreamEnd::Closed), "{end:?}");
+        assert_eq!(last, None, "a non-numeric id never becomes the resume id");
+        assert!(
+            handed.is_empty(),
+            "events with such ids are ignored: {handed:?}"
+        );
+        let numeric = "id: 12\nevent: command\ndata: {\"command_id\":\"cmd_1\",\"type\":\"abort\",\"payment_id\":\"pay_1\"}\n\n";
+        let (_, handed, last) = run_connection(numeric, vec![]).await;
+        assert_eq!(handed, ["cmd_1"]);
+        assert_eq!(last.as_deref(), Some("12"));
+    }
+
+    #[tokio::test]
+    async fn an_oversized_event_line_breaks_the_connection() {
+        let huge: &'static str =
+            Box::leak(format!("data: {}\n\n", "x".repeat(STREAM_LIMITS.max_line)).into_boxed_str());
+        let (end, handed, last) = run_connection(huge, vec![]).await;
+        assert!(
+            matches!(
+                end,
+                StreamEnd::Broken(StreamError::Refused(
+                    proto::sse::SseError::LineTooLong { .. }
+                ))
+            ),
+            "{end:?}"
+        );
+        assert!(handed.is_empty());
+        assert_eq!(last, None);
+    }
+
+    /// A server that takes the connection and never answers: opening gives
+    /// up at the timeout (virtual time) instead of waiting forever.
+    #[tokio::test(start_paused = true)]
+    async fn opening_a_stream_that_never_answers_times_out() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url: reqwest::Url = format!("http://{}", listener.local_addr().unwrap())
+            .parse()
+            .unwrap();
+        let silent_server = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((conn, _)) = listener.accept().await {
+                held.push(conn); // read nothing, answer nothing
+            }
+        });
+        let backend = crate::config::BackendConfig {
+            url: url.clone(),
+            terminal_api_url: url,
+            ca_file: None,
+            ca_pem: None,
+            connect_timeout: Duration::from_secs(2),
+            request_timeout: Duration::from_secs(5),
+        };
+        let credentials = proto::signing::Credentials {
+            tenant_id: "t".into(),
+            api_key: "k".into(),
+            merchant_id: "m".into(),
+            secret: proto::signing::Secret::new("s"),
+        };
+        let tid = TerminalId::new("pos_abc123_001").unwrap();
+        let client = SignedClient::new(&backend, tid, credentials).unwrap();
+        let started = tokio::time::Instant::now();
+        let err = open_stream(&client, None, STREAM_OPEN_TIMEOUT)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, ClientError::Retryable { message, .. } if message.contains("no response headers")),
+            "{err:?}"
+        );
+        assert_eq!(started.elapsed(), STREAM_OPEN_TIMEOUT);
+        silent_server.abort();
     }
 
     #[tokio::test]

@@ -1,6 +1,7 @@
 //! Sync with the backends: the command stream ([`commands`]), the outbox
 //! drainer ([`outbox`]), heartbeat and session status ([`heartbeat`]), and
-//! the link state they all feed ([`link`], with its watcher task). Each
+//! the link state they all feed ([`link`], with its watcher task); the
+//! bounded event-stream reader the command stream uses ([`sse`]). Each
 //! task is a struct holding only what it uses ([`crate::task::Task`]),
 //! started by [`crate::runtime`].
 
@@ -9,6 +10,7 @@ pub mod heartbeat;
 pub mod link;
 pub mod online;
 pub mod outbox;
+pub mod sse;
 
 use crate::core;
 

@@ -85,13 +85,30 @@ impl TerminalData {
     }
 
     /// Fills a PDOL: each entry gets the terminal value fitted to the requested
-    /// length, or zeros for data this terminal does not have.
-    pub fn fill_dol(&self, dol: &[(Tag, usize)]) -> Vec<u8> {
-        let mut out = Vec::new();
+    /// length, or zeros for data this terminal does not have. The lengths are
+    /// checked against [`tlv::MAX_DOL_ENTRY`] and [`tlv::MAX_DOL_TOTAL`] before
+    /// anything is allocated (whoever built `dol`), and the buffer is sized
+    /// once, so it never reallocates and leaves no unwiped copy behind.
+    pub fn fill_dol(&self, dol: &[(Tag, usize)]) -> Result<Zeroizing<Vec<u8>>, TlvError> {
+        let mut total = 0usize;
+        for (i, (_, len)) in dol.iter().enumerate() {
+            if *len > tlv::MAX_DOL_ENTRY {
+                return Err(TlvError::DolEntryTooLong {
+                    offset: i,
+                    len: *len,
+                });
+            }
+            total += len;
+            if total > tlv::MAX_DOL_TOTAL {
+                return Err(TlvError::DolTooLong);
+            }
+        }
+        let mut out = Zeroizing::new(Vec::with_capacity(total));
         for (tag, len) in dol {
             let len = *len;
             match self.value_for(*tag) {
                 Some((v, numeric)) => {
+                    let v = Zeroizing::new(v);
                     if v.len() >= len {
                         if numeric {
                             out.extend_from_slice(&v[v.len() - len..]);
@@ -109,7 +126,32 @@ impl TerminalData {
                 None => out.extend(std::iter::repeat_n(0, len)),
             }
         }
-        out
+        Ok(out)
+    }
+}
+
+/// The fuzzing entry point of the DOL parser and filler: any bytes as a
+/// card's PDOL. Panics only if they break their contract: a parsed DOL stays
+/// within the bounds, and filling it gives exactly the bytes it asks for.
+pub fn fuzz_dol(data: &[u8]) {
+    let Ok(dol) = tlv::parse_dol(data) else {
+        return;
+    };
+    let asked: usize = dol.iter().map(|(_, len)| len).sum();
+    assert!(asked <= tlv::MAX_DOL_TOTAL, "DOL over its total bound");
+    assert!(dol.iter().all(|(_, len)| *len <= tlv::MAX_DOL_ENTRY));
+    let terminal = TerminalData {
+        amount: Money::from_minor(123_456).unwrap_or(Money::ZERO),
+        currency: Currency::Ngn,
+        country: 566,
+        ttq: TerminalData::DEFAULT_TTQ,
+        unpredictable_number: [1, 2, 3, 4],
+        date: (26, 12, 3),
+        transaction_type: 0,
+    };
+    match terminal.fill_dol(&dol) {
+        Ok(filled) => assert_eq!(filled.len(), asked, "filled DOL of the wrong length"),
+        Err(e) => panic!("a parsed DOL was refused by the filler: {e}"),
     }
 }
 
@@ -244,18 +286,24 @@ pub async fn read_card<T: ApduTransport>(
     };
 
     // 3. GET PROCESSING OPTIONS.
-    let pdol_data = Zeroizing::new(terminal.fill_dol(&pdol));
-    let command_template = Tlv::primitive(tags::COMMAND_TEMPLATE, pdol_data.to_vec())
-        .map_err(|source| EmvError::Tlv {
-            command: "GET PROCESSING OPTIONS",
-            source,
-        })?
-        .encode();
-    let gpo_apdu =
-        case4_apdu(0x80, 0xA8, 0x00, 0x00, &command_template).ok_or(EmvError::Missing {
+    let pdol_data = terminal.fill_dol(&pdol).map_err(|source| EmvError::Tlv {
+        command: "SELECT AID",
+        source,
+    })?;
+    let command_template = Zeroizing::new(
+        Tlv::primitive(tags::COMMAND_TEMPLATE, pdol_data.to_vec())
+            .map_err(|source| EmvError::Tlv {
+                command: "GET PROCESSING OPTIONS",
+                source,
+            })?
+            .encode(),
+    );
+    let gpo_apdu = Zeroizing::new(case4_apdu(0x80, 0xA8, 0x00, 0x00, &command_template).ok_or(
+        EmvError::Missing {
             command: "GET PROCESSING OPTIONS",
             what: "PDOL short enough for one APDU",
-        })?;
+        },
+    )?);
     let gpo = exchange(transport, "GET PROCESSING OPTIONS", &gpo_apdu).await?;
     let gpo = parse_response("GET PROCESSING OPTIONS", &gpo)?;
     let afl = gpo_afl(&gpo)?;
@@ -311,7 +359,9 @@ async fn exchange<T: ApduTransport>(
     command: &'static str,
     apdu: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, EmvError> {
-    let mut data = Zeroizing::new(Vec::new());
+    // Sized for the usual case (four short responses); a longer answer is
+    // moved to a larger buffer and the old one wiped (`append_wiped`).
+    let mut data = Zeroizing::new(Vec::with_capacity(4 * 256));
     let mut next: Vec<u8> = apdu.to_vec();
     for _ in 0..4 {
         let mut resp = transport.transmit(&next).await?;
@@ -321,7 +371,7 @@ async fn exchange<T: ApduTransport>(
         let sw_at = resp.len() - 2;
         let (sw1, sw2) = (resp[sw_at], resp[sw_at + 1]);
         resp.truncate(sw_at);
-        data.extend_from_slice(&resp);
+        append_wiped(&mut data, &resp);
         match sw1 {
             0x90 if sw2 == 0x00 => return Ok(data),
             0x61 => next = vec![0x00, 0xC0, 0x00, 0x00, sw2],
@@ -339,6 +389,19 @@ async fn exchange<T: ApduTransport>(
         }
     }
     Err(EmvError::TooManyRoundTrips)
+}
+
+/// Appends `more` to a card-data buffer without letting `Vec` reallocate it:
+/// when it does not fit, the data moves to a new buffer of twice the size and
+/// the old one is wiped as it drops, so no unwiped copy is ever freed.
+fn append_wiped(buf: &mut Zeroizing<Vec<u8>>, more: &[u8]) {
+    let needed = buf.len() + more.len();
+    if needed > buf.capacity() {
+        let mut bigger = Zeroizing::new(Vec::with_capacity(needed.max(2 * buf.capacity())));
+        bigger.extend_from_slice(buf);
+        std::mem::swap(buf, &mut bigger);
+    }
+    buf.extend_from_slice(more);
 }
 
 fn parse_response(command: &'static str, data: &[u8]) -> Result<Vec<Tlv>, EmvError> {
@@ -588,7 +651,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(
-            t.fill_dol(&dol),
+            *t.fill_dol(&dol).unwrap(),
             vec![
                 0x36, 0x00, 0x40, 0x00, // TTQ
                 0x00, 0x00, 0x00, 0x15, 0x00, 0x50, // amount 1500.50
@@ -724,6 +787,89 @@ mod tests {
         assert_eq!(card.expiry(), Expiry::new(2030, 7).unwrap());
         assert_eq!(card.application().label.as_deref(), Some("MC"));
         assert!(!format!("{card:?}").contains("SECRET"));
+    }
+
+    /// A card whose PDOL asks for 16 MiB per entry (64 entries: 1 GiB) is
+    /// refused at the DOL, before anything is allocated or sent.
+    #[tokio::test]
+    async fn hostile_pdol_lengths_are_refused_before_allocation() {
+        let hostile: Vec<u8> = std::iter::repeat_n([0x9F, 0x02, 0x83, 0xFF, 0xFF, 0xFF], 64)
+            .flatten()
+            .collect();
+        let fci = cons(
+            0x6F,
+            vec![
+                prim(0x84, &VISA),
+                cons(0xA5, vec![prim(0x50, b"VISA"), prim(0x9F38, &hostile)]),
+            ],
+        );
+        let mut select_ppse = vec![0x00, 0xA4, 0x04, 0x00, 0x0E];
+        select_ppse.extend(PPSE);
+        select_ppse.push(0x00);
+        let mut select_visa = vec![0x00, 0xA4, 0x04, 0x00, 0x07];
+        select_visa.extend(VISA);
+        select_visa.push(0x00);
+        let mut script = Script {
+            steps: vec![
+                (
+                    select_ppse,
+                    with_sw(ppse(vec![entry(&VISA, None)]), [0x90, 0x00]),
+                ),
+                (select_visa, with_sw(fci.encode(), [0x90, 0x00])),
+            ],
+            next: 0,
+        };
+        let err = read_card(&mut script, &terminal()).await.unwrap_err();
+        assert_eq!(
+            err,
+            EmvError::Tlv {
+                command: "SELECT AID",
+                source: TlvError::DolEntryTooLong {
+                    offset: 2,
+                    len: 0xFF_FFFF
+                },
+            }
+        );
+        assert_eq!(script.next, 2, "nothing sent after the hostile FCI");
+    }
+
+    #[test]
+    fn fill_dol_bounds_lengths_it_did_not_parse() {
+        let t = terminal();
+        let huge = [(tags::AMOUNT_AUTHORISED, usize::MAX)];
+        assert!(matches!(
+            t.fill_dol(&huge),
+            Err(TlvError::DolEntryTooLong { offset: 0, .. })
+        ));
+        let over = [(tags::TVR, 200), (tags::TTQ, 53)];
+        assert_eq!(t.fill_dol(&over), Err(TlvError::DolTooLong));
+        let filled = t.fill_dol(&[(tags::TVR, 200), (tags::TTQ, 52)]).unwrap();
+        assert_eq!(filled.len(), tlv::MAX_DOL_TOTAL);
+        assert_eq!(filled.capacity(), tlv::MAX_DOL_TOTAL, "sized once");
+    }
+
+    #[test]
+    fn fuzz_dol_entry_on_samples() {
+        for sample in [
+            &[][..],
+            &[0x9F, 0x02, 0x06, 0x9A, 0x03, 0xDF, 0x01, 0x81, 0xF0],
+            &[0x9F, 0x02, 0x83, 0xFF, 0xFF, 0xFF],
+            &[0x9F, 0x02, 0x81, 0xFC],
+            &[0x9F],
+        ] {
+            fuzz_dol(sample);
+        }
+    }
+
+    #[test]
+    fn append_wiped_moves_card_data_to_a_larger_buffer() {
+        let mut buf = Zeroizing::new(Vec::with_capacity(4));
+        append_wiped(&mut buf, &[1, 2, 3]);
+        let first = buf.as_ptr();
+        append_wiped(&mut buf, &[4, 5, 6]);
+        assert_eq!(buf.as_slice(), &[1, 2, 3, 4, 5, 6]);
+        assert_ne!(buf.as_ptr(), first, "moved to a new buffer");
+        assert!(buf.capacity() >= 8);
     }
 
     #[test]

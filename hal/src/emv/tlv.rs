@@ -167,7 +167,25 @@ pub enum TlvError {
         /// Where the too-deep object starts.
         offset: usize,
     },
+    /// A DOL entry asking for more than [`MAX_DOL_ENTRY`] bytes.
+    #[error("DOL entry at byte {offset} asks for {len} bytes (at most {MAX_DOL_ENTRY})")]
+    DolEntryTooLong {
+        /// Where the entry's length starts.
+        offset: usize,
+        /// The length the card asked for.
+        len: usize,
+    },
+    /// A DOL whose entries add up to more than [`MAX_DOL_TOTAL`] bytes.
+    #[error("DOL asks for more than {MAX_DOL_TOTAL} bytes in all")]
+    DolTooLong,
 }
+
+/// Longest value one DOL entry may ask for: a DOL length is one byte in EMV.
+pub const MAX_DOL_ENTRY: usize = 255;
+
+/// Longest filled DOL: it travels as the value of tag 83 (`83 81 LL`) in one
+/// short APDU, whose data is at most 255 bytes.
+pub const MAX_DOL_TOTAL: usize = 252;
 
 /// The value of a data object.
 #[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
@@ -398,14 +416,25 @@ fn read_length(input: &[u8], offset: usize) -> Result<(usize, usize), TlvError> 
 }
 
 /// Reads a Data Object List (tag and length pairs, no values), e.g. a PDOL.
+/// Every length the card supplies is bounded here, before anyone allocates
+/// for it: an entry asks for at most [`MAX_DOL_ENTRY`] bytes, all entries
+/// together for at most [`MAX_DOL_TOTAL`].
 pub fn parse_dol(input: &[u8]) -> Result<Vec<(Tag, usize)>, TlvError> {
     let mut out = Vec::new();
+    let mut total = 0usize;
     let mut pos = 0;
     while pos < input.len() {
         let (tag, tag_len) = read_tag(&input[pos..], pos)?;
         pos += tag_len;
         let (len, len_len) = read_length(&input[pos..], pos)?;
+        if len > MAX_DOL_ENTRY {
+            return Err(TlvError::DolEntryTooLong { offset: pos, len });
+        }
         pos += len_len;
+        total += len;
+        if total > MAX_DOL_TOTAL {
+            return Err(TlvError::DolTooLong);
+        }
         out.push((tag, len));
     }
     Ok(out)
@@ -427,6 +456,38 @@ pub fn fuzz_roundtrip(data: &[u8]) {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn hostile_dol_lengths_are_refused_before_allocation() {
+        // 9F02 with a 3-byte length of 16 MiB - 1, and one of 256.
+        assert_eq!(
+            parse_dol(&[0x9F, 0x02, 0x83, 0xFF, 0xFF, 0xFF]),
+            Err(TlvError::DolEntryTooLong {
+                offset: 2,
+                len: 0xFF_FFFF
+            })
+        );
+        assert_eq!(
+            parse_dol(&[0x9A, 0x82, 0x01, 0x00]),
+            Err(TlvError::DolEntryTooLong {
+                offset: 1,
+                len: 256
+            })
+        );
+        // One entry of 255 is allowed on its own terms but exceeds the total.
+        assert_eq!(
+            parse_dol(&[0x9F, 0x02, 0x81, 0xFF]),
+            Err(TlvError::DolTooLong)
+        );
+        // Many entries each within bounds, adding up to more than one APDU.
+        let many: Vec<u8> = std::iter::repeat_n([0x9F, 0x02, 0x81, 0x80], 3)
+            .flatten()
+            .collect();
+        assert_eq!(parse_dol(&many), Err(TlvError::DolTooLong));
+        // Exactly the largest total is fine.
+        let fits = parse_dol(&[0x9F, 0x02, 0x81, 0xFC]).unwrap();
+        assert_eq!(fits, vec![(tags::AMOUNT_AUTHORISED, MAX_DOL_TOTAL)]);
+    }
 
     fn tag(p: u32) -> Tag {
         Tag::new(p).unwrap()

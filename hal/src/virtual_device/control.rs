@@ -9,10 +9,14 @@
 //! | `POST /press {"button": b}` | 200; 422 `unknown_button`; 503 `input_busy` |
 //!
 //! Errors are `{"error": {"code", "message"}}`; a body that is not the
-//! expected JSON object is 400 `bad_json`. Requests whose `Host` (or
-//! `Origin`, when present) is not a loopback name or address get 403
-//! `forbidden_origin`: the page cannot be driven from another site, nor
-//! through DNS rebinding.
+//! expected JSON object is 400 `bad_json`. Requests whose `Host` is not a
+//! loopback name or address, or whose `Origin` (when present) is not the
+//! control address itself (`http://127.0.0.1:7070`), get 403
+//! `forbidden_origin`: the page cannot be driven from another site, another
+//! local service's page, nor through DNS rebinding. A `POST` without
+//! `Content-Type: application/json` gets 415 `unsupported_media_type` (a
+//! browser's cross-site "simple request" cannot send that type without a
+//! preflight).
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -66,7 +70,7 @@ pub async fn serve_control(
     let bound = listener
         .local_addr()
         .map_err(|source| HalError::Bind { addr, source })?;
-    let app = router(device);
+    let app = router(device, bound);
     tokio::spawn(async move {
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown.cancelled_owned())
@@ -79,8 +83,9 @@ pub async fn serve_control(
     Ok(bound)
 }
 
-/// The control API as a router (what [`serve_control`] serves).
-pub fn router(device: VirtualDevice) -> Router {
+/// The control API as a router (what [`serve_control`] serves), for the
+/// address it is served on (the only `Origin` it answers).
+pub fn router(device: VirtualDevice, control_addr: SocketAddr) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/screen", get(screen))
@@ -89,7 +94,10 @@ pub fn router(device: VirtualDevice) -> Router {
         .route("/press", post(press))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found", "no such route".into()) })
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(middleware::from_fn(loopback_only))
+        .layer(middleware::from_fn_with_state(
+            ControlOrigin::new(control_addr),
+            loopback_only,
+        ))
         .with_state(device)
 }
 
@@ -151,14 +159,34 @@ fn loopback_authority(authority: &str) -> bool {
         || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-fn loopback_origin(origin: &str) -> bool {
-    origin
-        .strip_prefix("http://")
-        .or_else(|| origin.strip_prefix("https://"))
-        .is_some_and(|authority| !authority.contains('/') && loopback_authority(authority))
+/// The one origin the control API answers: its own address.
+#[derive(Debug, Clone)]
+struct ControlOrigin(String);
+
+impl ControlOrigin {
+    fn new(addr: SocketAddr) -> ControlOrigin {
+        // `SocketAddr` prints v6 in brackets, as a browser's Origin does.
+        ControlOrigin(format!("http://{addr}"))
+    }
+
+    fn matches(&self, origin: &str) -> bool {
+        origin.eq_ignore_ascii_case(&self.0)
+    }
 }
 
-async fn loopback_only(request: Request, next: Next) -> Response {
+/// Is this a JSON content type (`application/json`, parameters allowed)?
+fn is_json(content_type: &str) -> bool {
+    content_type
+        .split(';')
+        .next()
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+}
+
+async fn loopback_only(
+    State(control): State<ControlOrigin>,
+    request: Request,
+    next: Next,
+) -> Response {
     let headers = request.headers();
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
     if !host.is_some_and(loopback_authority) {
@@ -169,11 +197,24 @@ async fn loopback_only(request: Request, next: Next) -> Response {
         );
     }
     if let Some(origin) = headers.get(header::ORIGIN) {
-        if !origin.to_str().is_ok_and(loopback_origin) {
+        if !origin.to_str().is_ok_and(|o| control.matches(o)) {
             return error(
                 StatusCode::FORBIDDEN,
                 "forbidden_origin",
-                "the control API answers only pages served from a loopback origin".into(),
+                format!(
+                    "the control API answers only pages served from its own origin {}",
+                    control.0
+                ),
+            );
+        }
+    }
+    if request.method() == axum::http::Method::POST {
+        let content_type = headers.get(header::CONTENT_TYPE).map(|c| c.to_str());
+        if !matches!(content_type, Some(Ok(c)) if is_json(c)) {
+            return error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "a POST body must be sent with Content-Type: application/json".into(),
             );
         }
     }
@@ -474,11 +515,30 @@ mod tests {
         ] {
             assert!(!loopback_authority(bad), "{bad}");
         }
-        assert!(loopback_origin("http://127.0.0.1:7070"));
-        assert!(loopback_origin("http://localhost:7070"));
-        assert!(!loopback_origin("null"));
-        assert!(!loopback_origin("http://evil.example"));
-        assert!(!loopback_origin("http://127.0.0.1:7070/x"));
-        assert!(!loopback_origin("file://"));
+    }
+
+    #[test]
+    fn only_the_control_address_is_an_origin() {
+        let v4 = ControlOrigin::new("127.0.0.1:7070".parse().unwrap());
+        assert!(v4.matches("http://127.0.0.1:7070"));
+        for bad in [
+            "http://localhost:7070",
+            "http://127.0.0.1:8080",
+            "http://127.0.0.2:7070",
+            "https://127.0.0.1:7070",
+            "http://127.0.0.1:7070/x",
+            "null",
+            "http://evil.example",
+            "",
+        ] {
+            assert!(!v4.matches(bad), "{bad}");
+        }
+        let v6 = ControlOrigin::new("[::1]:7070".parse().unwrap());
+        assert!(v6.matches("http://[::1]:7070"));
+        assert!(is_json("application/json"));
+        assert!(is_json("Application/JSON; charset=utf-8"));
+        assert!(!is_json("text/plain"));
+        assert!(!is_json("application/jsonx"));
+        assert!(!is_json(""));
     }
 }

@@ -29,6 +29,7 @@
 
 mod card;
 mod command;
+mod command_event;
 mod envelope;
 mod heartbeat;
 mod page;
@@ -48,6 +49,9 @@ pub use crate::domain::{
 };
 pub use card::{Card, CardError, CardSummary, CardToken, Last4};
 pub use command::{Command, CommandAck, CommandBody, PaymentEvent};
+pub use command_event::{
+    CommandError, MAX_COMMAND_BYTES, ValidCommand, fuzz_parse_command, parse_command,
+};
 pub use envelope::{ApiError, Envelope, codes};
 pub use heartbeat::{AgentState, HalReport, Heartbeat, HeartbeatAnswer, OfflineLimits};
 pub use page::{Page, PageQuery};
