@@ -612,6 +612,55 @@ async fn a_parked_forward_is_delivered_after_queue_retry_all() {
     agent.shutdown().await.unwrap();
 }
 
+/// Issue 8.7 / SPEC 5.14: an authorization the backend refuses with a 4xx
+/// (not the issuer's decline) says "terminal problem" on the screen, not
+/// "Declined by the bank"; nothing is charged and nothing is parked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_authorization_shows_a_terminal_problem_not_a_bank_decline() {
+    let env = Env::new().await;
+    let agent = env.start_agent().await;
+    let pid = env.create_payment("75.00", "POS-409").await;
+    wait_screen(&agent, "tap card", |s| s.screen == ui::ScreenName::TapCard).await;
+    let (status, body) = env
+        .org(
+            reqwest::Method::POST,
+            "/v1/sandbox/scenarios",
+            Some(json!({"terminal_id": env.terminal, "scenario": "http_409", "count": 1})),
+        )
+        .await;
+    assert!((200..300).contains(&status), "{status} {body}");
+    tap(&env.http, &agent, "visa_ok").await;
+    let screen = wait_screen(&agent, "declined", |s| {
+        s.screen == ui::ScreenName::Declined
+    })
+    .await;
+    assert_eq!(
+        screen.message.as_deref(),
+        Some("Not approved: terminal problem. No charge"),
+        "{screen:?}"
+    );
+    let txs = all_transactions(agent.store()).await;
+    assert_eq!(txs.len(), 1, "{txs:?}");
+    assert_eq!(txs[0].state, store::TxState::Declined);
+    assert_eq!(txs[0].decline_reason.as_deref(), Some("sandbox_refused"));
+    // The backend charged nothing: its payment is not approved.
+    let (_, p) = env
+        .org(reqwest::Method::GET, &format!("/v1/payments/{pid}"), None)
+        .await;
+    assert_ne!(p["data"]["status"], "approved", "{p}");
+    eventually("the outbox to drain, nothing parked", || async {
+        agent
+            .store()
+            .list_outbox()
+            .await
+            .unwrap()
+            .is_empty()
+            .then_some(())
+    })
+    .await;
+    agent.shutdown().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_permanently_refused_item_is_parked_and_listed_by_queue() {
     let env = Env::new().await;

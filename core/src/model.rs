@@ -169,6 +169,12 @@ pub enum AuthResult {
     Declined {
         reason: String,
     },
+    /// The backend refused the request itself (a 4xx: credentials, clock,
+    /// session, a settled payment...): nothing was charged, and it is not
+    /// the bank's decline (SPEC 5.14). `code` is the refusal's code.
+    Refused {
+        code: String,
+    },
     /// Timeout, connection error, 5xx: the outcome is unknown.
     Unknown,
 }
@@ -578,6 +584,9 @@ pub enum DeclineReason {
     /// The authorization's outcome is unknown and offline is not allowed:
     /// declined on screen, reversal queued.
     NetworkProblem,
+    /// The backend refused the request for a terminal or account problem
+    /// (credentials, clock, session...), not the issuer (SPEC 5.14).
+    TerminalProblem,
 }
 
 impl DeclineReason {
@@ -602,6 +611,9 @@ impl DeclineReason {
             }
             DeclineReason::OfflineLimit(refusal) => refusal.message(),
             DeclineReason::NetworkProblem => "Network problem, no charge".to_string(),
+            DeclineReason::TerminalProblem => {
+                "Not approved: terminal problem. No charge".to_string()
+            }
         }
     }
 }

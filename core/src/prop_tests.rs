@@ -75,7 +75,7 @@ fn action() -> impl Strategy<Value = Action> {
         2 => Just(Action::Ok),
         30 => Just(Action::Commit),
         2 => Just(Action::Fail),
-        12 => (0u8..3).prop_map(Action::Answer),
+        12 => (0u8..4).prop_map(Action::Answer),
         3 => (0usize..4, any::<bool>()).prop_map(|(pick, declined)| Action::Forward { pick, declined }),
         6 => any::<bool>().prop_map(Action::Link),
         2 => proptest::option::of(1u64..8_000_000).prop_map(Action::Limits),
@@ -522,6 +522,14 @@ impl Sim {
                         self.row(&reference).backend_declined = true;
                         AuthResult::Declined {
                             reason: "card_declined".into(),
+                        }
+                    }
+                    2 => {
+                        // A refusal (not the issuer's): nothing charged,
+                        // like a decline.
+                        self.row(&reference).backend_declined = true;
+                        AuthResult::Refused {
+                            code: "session_closed".into(),
                         }
                     }
                     _ => AuthResult::Unknown,

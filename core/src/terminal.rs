@@ -472,8 +472,17 @@ impl Terminal {
         // approved offline, before the customer taps.
         if !self.online && sale.offline_policy == OfflinePolicy::PreferOnline {
             let limits = self.effective_limits();
-            if self.exposure.check(&limits, sale.amount, now.wall).is_err() {
-                return self.reject(sale.command_id, AckReason::OfflineLimit);
+            if let Err(refusal) = self.exposure.check(&limits, sale.amount, now.wall) {
+                self.reject(sale.command_id, AckReason::OfflineLimit);
+                // The cashier learns it too, not only the POS (SPEC 5.6).
+                self.set_screen(Screen::Declined {
+                    kind: TxKind::Sale,
+                    amount: sale.amount,
+                    reference: sale.reference,
+                    reason: DeclineReason::OfflineLimit(refusal),
+                });
+                self.screen_until = Some(now.mono.after(self.config.result_screen_ms));
+                return;
             }
         }
         self.begin(
@@ -514,8 +523,10 @@ impl Terminal {
     }
 
     fn on_refund(&mut self, now: Now, refund: RefundCommand) {
-        if let Err(reason) = self.check_can_start() {
-            return self.reject(refund.command_id, reason);
+        // Refunds of this session's sales stay possible once it closed
+        // (SPEC 5.9): only a payment in progress refuses one.
+        if self.payment.is_some() {
+            return self.reject(refund.command_id, AckReason::Busy);
         }
         let original = match refund.original {
             Some(o)
@@ -878,6 +889,23 @@ impl Terminal {
                     update,
                     Vec::new(),
                     After::Show(Outcome::Declined { reason: decline }),
+                );
+            }
+            AuthResult::Refused { code } => {
+                if let Some(p) = self.payment.as_mut() {
+                    p.authorize_sent = false;
+                }
+                let Some(mut update) = self.update(TxState::Declined) else {
+                    return;
+                };
+                update.reason = Some(code);
+                self.record(
+                    now,
+                    update,
+                    Vec::new(),
+                    After::Show(Outcome::Declined {
+                        reason: DeclineReason::TerminalProblem,
+                    }),
                 );
             }
             AuthResult::Unknown => self.after_unknown(now),

@@ -295,6 +295,33 @@ fn online_sale_is_written_ahead_at_every_step() {
     assert_eq!(s.t.poll_timeout(), None, "idle means idle");
 }
 
+/// SPEC 5.14: a refusal that is not the issuer's (a 4xx for credentials,
+/// clock, session...) is not shown as a bank decline.
+#[test]
+fn a_backend_refusal_is_a_terminal_problem_not_a_bank_decline() {
+    let mut s = Shell::new(true);
+    s.sale_waiting("10.00", OfflinePolicy::PreferOnline);
+    s.tap("tok");
+    s.commit();
+    let out = s.answer(AuthResult::Refused {
+        code: "payment_settled".into(),
+    });
+    assert_eq!(states(&out), [TxState::Declined]);
+    let Some(TxWrite::Update(u)) = &persists(&out)[0].change.tx else {
+        panic!("expected an update");
+    };
+    assert_eq!(u.reason.as_deref(), Some("payment_settled"));
+    assert!(screen_names(&out).is_empty(), "shown before commit");
+    let out = s.commit();
+    let sc = screens(&out);
+    assert_eq!(sc[0].name(), "declined");
+    assert_eq!(
+        sc[0].message().as_deref(),
+        Some("Not approved: terminal problem. No charge")
+    );
+    assert!(!s.t.is_busy());
+}
+
 #[test]
 fn backend_decline_is_shown_after_commit() {
     let mut s = Shell::new(true);
@@ -751,6 +778,19 @@ fn floor_limit_is_inclusive_and_refused_at_command_time_when_offline() {
         direct_acks(&out),
         [(AckStatus::Rejected, Some(AckReason::OfflineLimit))]
     );
+    // The cashier sees the refusal too (SPEC 5.6), then the idle screen.
+    let sc = screens(&out);
+    assert_eq!(sc.len(), 1, "{sc:?}");
+    assert_eq!(sc[0].name(), "declined");
+    assert_eq!(sc[0].amount(), Some(money("100.01")));
+    let message = sc[0].message().unwrap_or_default();
+    assert!(
+        message.starts_with("Offline: amount above") && message.ends_with("No charge"),
+        "{message}"
+    );
+    assert!(!s.t.is_busy(), "a refusal starts no payment");
+    let out = s.advance(5_000);
+    assert_eq!(screen_names(&out), ["idle"]);
 }
 
 #[test]
@@ -966,6 +1006,46 @@ fn refund_with_the_same_card_is_authorized_with_the_original_reference() {
     let auth = authorizations(&out);
     assert_eq!(auth[0].submission.kind, TxKind::Refund);
     assert_eq!(auth[0].submission.original_reference.as_ref(), Some(&r));
+}
+
+/// SPEC 5.9: once the session closed no new sale starts, but a refund of
+/// one of its sales still does.
+#[test]
+fn a_refund_is_still_possible_after_the_session_closed() {
+    let mut s = Shell::new(true);
+    let r = s.approved_online_sale("100.00", "tok-a");
+    s.advance(5_000);
+    s.input(Input::SessionStatus {
+        status: SessionStatus::Closed,
+        totals: None,
+    });
+    let out = s.sale("10.00", OfflinePolicy::PreferOnline);
+    assert_eq!(
+        direct_acks(&out),
+        [(AckStatus::Rejected, Some(AckReason::SessionClosed))]
+    );
+    let out = refund(
+        &mut s,
+        &r,
+        "40.00",
+        Some(original(&r, TxState::Approved, "100.00")),
+    );
+    assert!(direct_acks(&out).is_empty(), "refund refused: {out:?}");
+    s.commit();
+    assert_eq!(s.t.screen().screen.name(), "refund_tap");
+    s.tap("tok-a");
+    let out = s.commit();
+    assert_eq!(authorizations(&out)[0].submission.kind, TxKind::Refund);
+    let out = s.answer(AuthResult::Approved {
+        auth_code: Some("A1".into()),
+        transaction_id: "tx-r".into(),
+    });
+    assert_eq!(states(&out), [TxState::Approved]);
+    s.commit();
+    assert_eq!(s.t.screen().screen.name(), "approved");
+    // Back to the closed session's screen afterwards.
+    let out = s.advance(5_000);
+    assert_eq!(screen_names(&out), ["session_closed"]);
 }
 
 #[test]

@@ -968,6 +968,17 @@ async fn idempotency_is_by_reference_kind_amount_currency_and_card() {
         (StatusCode::CONFLICT, "session_closed"),
         "{v}"
     );
+    // A refund of the session's sale stays possible after the close
+    // (SPEC 5.9).
+    let mut refund = sale(&format!("{tid}-000003"), "500.00", "1111", false);
+    refund["kind"] = json!("refund");
+    refund["original_reference"] = json!(r1);
+    let (s, v) = submit(&t, tid, &refund).await;
+    assert_eq!(
+        (s, v["data"]["status"].as_str()),
+        (StatusCode::CREATED, Some("approved")),
+        "{v}"
+    );
 }
 
 #[tokio::test]

@@ -111,6 +111,7 @@ fn auth_result_name(r: &AuthResult) -> &'static str {
     match r {
         AuthResult::Approved { .. } => "approved",
         AuthResult::Declined { .. } => "declined",
+        AuthResult::Refused { .. } => "refused",
         AuthResult::Unknown => "unknown",
     }
 }
@@ -128,8 +129,8 @@ pub async fn authorize(
         Ok(b) => b,
         Err(e) => {
             tracing::error!(error = %e, "authorization request cannot be built; declined, nothing sent");
-            return AuthResult::Declined {
-                reason: "local_error".to_string(),
+            return AuthResult::Refused {
+                code: "local_error".to_string(),
             };
         }
     };
@@ -164,9 +165,11 @@ pub async fn authorize(
             AuthResult::Unknown
         }
         Err(e) => {
-            tracing::warn!(error = %e, "authorization refused by the backend");
-            AuthResult::Declined {
-                reason: e.code().unwrap_or("refused").to_string(),
+            // Not the issuer's decline: a terminal or account problem
+            // (credentials, session, a payment already settled...).
+            tracing::error!(error = %e, "authorization refused by the backend (not a card decline); no charge");
+            AuthResult::Refused {
+                code: e.code().unwrap_or("refused").to_string(),
             }
         }
     }

@@ -81,7 +81,7 @@ mod tests {
     #[test]
     fn heartbeat_and_answer() {
         let hb: Heartbeat = round_trip(json!({
-            "agent_version": "0.1.0", "state": "idle", "queue_depth": 3,
+            "agent_version": "0.1.0", "state": "idle", "queue_depth": 3, "parked": 0,
             "oldest_queued_at": "2026-11-21T09:00:00Z", "offline_since": "2026-11-21T08:59:00Z",
             "hal": {"reader": "ok", "display": "ok"}
         }));

@@ -96,7 +96,7 @@ mod tests {
         let out = serde_json::to_value(&hb).unwrap();
         assert_eq!(
             out,
-            json!({"agent_version": "0.1.0", "state": "busy", "queue_depth": 0})
+            json!({"agent_version": "0.1.0", "state": "busy", "queue_depth": 0, "parked": 0})
         );
         let ack = CommandAck {
             status: AckStatus::Accepted,

@@ -158,7 +158,7 @@ mod tests {
     fn partner_terminals_payments_refunds() {
         round_trip::<TerminalInfo>(json!({
             "terminal_id": "pos_3f1e2d_001", "session_id": "s1", "label": "POS 1",
-            "status": "busy", "last_seen_at": "2026-11-21T10:00:00Z", "queue_depth": 2
+            "status": "busy", "last_seen_at": "2026-11-21T10:00:00Z", "queue_depth": 2, "parked": 0
         }));
         let create: CreatePayment = round_trip(json!({
             "terminal_id": "pos_3f1e2d_001", "amount": "2000.00", "currency": "NGN",

@@ -99,7 +99,10 @@ impl State {
                 let before_close = session
                     .closed_at
                     .is_some_and(|c| sub.captured_at.unix() <= c.unix());
-                if !(sub.offline && before_close) {
+                // Refunds of the session's sales stay possible after it
+                // closed (SPEC 5.9): a refund is not a new payment.
+                let refund = sub.kind == TxKind::Refund;
+                if !(refund || sub.offline && before_close) {
                     return Err(ApiErr::conflict(
                         codes::SESSION_CLOSED,
                         "the session is closed; only offline payments captured before the close are accepted",
