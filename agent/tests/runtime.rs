@@ -630,10 +630,7 @@ async fn a_refused_authorization_shows_a_terminal_problem_not_a_bank_decline() {
         .await;
     assert!((200..300).contains(&status), "{status} {body}");
     tap(&env.http, &agent, "visa_ok").await;
-    let screen = wait_screen(&agent, "declined", |s| {
-        s.screen == ui::ScreenName::Declined
-    })
-    .await;
+    let screen = wait_screen(&agent, "declined", |s| s.screen == ui::ScreenName::Declined).await;
     assert_eq!(
         screen.message.as_deref(),
         Some("Not approved: terminal problem. No charge"),

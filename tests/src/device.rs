@@ -23,6 +23,9 @@ pub struct ScreenView {
     pub offline: bool,
     #[serde(default)]
     pub queued: u64,
+    /// Of `queued`, the items the backend refused for good.
+    #[serde(default)]
+    pub parked: u64,
     /// Sequence number of the last flushed frame.
     #[serde(default)]
     pub frame: u64,
@@ -49,6 +52,9 @@ impl ScreenView {
         }
         if self.queued > 0 {
             flags.push(format!("{} queued", self.queued));
+        }
+        if self.parked > 0 {
+            flags.push(format!("{} parked", self.parked));
         }
         if !flags.is_empty() {
             s.push_str(&format!(" ({})", flags.join(", ")));

@@ -21,6 +21,11 @@ pub enum LinkState {
     /// Cut every open connection; accept new ones but never answer (a
     /// black hole: the client's own timeouts fire).
     Blackhole,
+    /// A dead uplink: open connections stay open but nothing more gets
+    /// through either way (what a client sends never reaches the server);
+    /// new ones are accepted and never answered. Leaving this state cuts
+    /// the stalled connections.
+    Stall,
 }
 
 /// A running proxy. Dropping it stops accepting.
@@ -30,6 +35,8 @@ pub struct FaultProxy {
     state: Arc<watch::Sender<LinkState>>,
     task: JoinHandle<()>,
     sent: Option<Arc<Mutex<Vec<u8>>>>,
+    /// How many open connections are held stalled right now.
+    stalled: Arc<watch::Sender<usize>>,
 }
 
 impl FaultProxy {
@@ -48,6 +55,8 @@ impl FaultProxy {
         let (tx, _) = watch::channel(LinkState::Up);
         let state = Arc::new(tx);
         let st = state.clone();
+        let stalled = Arc::new(watch::Sender::new(0usize));
+        let held = stalled.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((client, _)) = listener.accept().await else {
@@ -55,12 +64,13 @@ impl FaultProxy {
                 };
                 let mut rx = st.subscribe();
                 let tee = tee.clone();
+                let held = held.clone();
                 tokio::spawn(async move {
                     let now = *rx.borrow_and_update();
                     match now {
-                        LinkState::Up => forward(client, upstream, rx, tee).await,
+                        LinkState::Up => forward(client, upstream, rx, tee, &held).await,
                         LinkState::Refuse => drop(client),
-                        LinkState::Blackhole => {
+                        LinkState::Blackhole | LinkState::Stall => {
                             // Hold the socket silently until the link changes.
                             let _ = rx.changed().await;
                             drop(client);
@@ -74,7 +84,16 @@ impl FaultProxy {
             state,
             task,
             sent,
+            stalled,
         })
+    }
+
+    /// Resolves once at least `n` open connections are held stalled
+    /// ([`LinkState::Stall`]): from then on nothing they carry gets
+    /// through.
+    pub async fn until_stalled(&self, n: usize) {
+        let mut rx = self.stalled.subscribe();
+        let _ = rx.wait_for(|held| *held >= n).await;
     }
 
     /// Everything clients sent through the proxy so far (empty unless
@@ -111,11 +130,14 @@ impl Drop for FaultProxy {
     }
 }
 
-/// Copies `from` to `to`, appending every byte to `tee`.
-async fn copy_tee(
+/// Copies `from` to `to` while the link is up, appending what it forwards
+/// to `tee`. Bytes read once the link is no longer up are lost on the way:
+/// the copy then waits for the caller to cut the connection.
+async fn pump(
     mut from: tokio::net::tcp::ReadHalf<'_>,
     mut to: tokio::net::tcp::WriteHalf<'_>,
-    tee: &Mutex<Vec<u8>>,
+    gate: &watch::Receiver<LinkState>,
+    tee: Option<&Mutex<Vec<u8>>>,
 ) {
     let mut buf = vec![0u8; 16 * 1024];
     loop {
@@ -123,7 +145,10 @@ async fn copy_tee(
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        if let Ok(mut t) = tee.lock() {
+        if *gate.borrow() != LinkState::Up {
+            std::future::pending::<()>().await;
+        }
+        if let Some(Ok(mut t)) = tee.map(Mutex::lock) {
             t.extend_from_slice(&buf[..n]);
         }
         if to.write_all(&buf[..n]).await.is_err() {
@@ -138,41 +163,49 @@ async fn forward(
     upstream: SocketAddr,
     mut rx: watch::Receiver<LinkState>,
     tee: Option<Arc<Mutex<Vec<u8>>>>,
+    held: &watch::Sender<usize>,
 ) {
     let Ok(mut server) = TcpStream::connect(upstream).await else {
         return;
     };
     let _ = client.set_nodelay(true);
     let _ = server.set_nodelay(true);
-    let pipe = async {
-        match &tee {
-            None => {
-                let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-            }
-            Some(tee) => {
-                let (cr, mut cw) = client.split();
-                let (mut sr, sw) = server.split();
-                tokio::join!(copy_tee(cr, sw, tee), async {
-                    let _ = tokio::io::copy(&mut sr, &mut cw).await;
-                    let _ = cw.shutdown().await;
-                });
-            }
+    let gate = rx.clone();
+    let stalled = {
+        let (cr, cw) = client.split();
+        let (sr, sw) = server.split();
+        let pipe = async {
+            tokio::join!(
+                pump(cr, sw, &gate, tee.as_deref()),
+                pump(sr, cw, &gate, None)
+            )
+        };
+        tokio::select! {
+            _ = pipe => return,
+            stalled = async {
+                loop {
+                    if rx.changed().await.is_err() {
+                        return false;
+                    }
+                    match *rx.borrow() {
+                        LinkState::Up => {}
+                        LinkState::Stall => return true,
+                        LinkState::Refuse | LinkState::Blackhole => return false,
+                    }
+                }
+            } => stalled,
         }
     };
-    tokio::select! {
-        _ = pipe => {}
-        _ = async {
-            loop {
-                if rx.changed().await.is_err() || *rx.borrow() != LinkState::Up {
-                    break;
-                }
-            }
-        } => {
-            // The link went down: drop both ends so neither side can finish
-            // what it was sending.
-            let _ = client.shutdown().await;
-        }
+    if stalled {
+        // Nothing is copied any more; both sockets stay open and silent
+        // until the link changes again.
+        held.send_modify(|n| *n += 1);
+        let _ = rx.changed().await;
+        held.send_modify(|n| *n -= 1);
     }
+    // The link went down: drop both ends so neither side can finish what it
+    // was sending.
+    let _ = client.shutdown().await;
 }
 
 #[cfg(test)]
@@ -223,5 +256,54 @@ mod tests {
         c3.write_all(b"back").await.unwrap();
         c3.read_exact(&mut buf).await.unwrap();
         assert_eq!(&buf, b"back");
+    }
+
+    #[tokio::test]
+    async fn a_stalled_link_keeps_connections_open_and_delivers_nothing() {
+        let (seen_tx, mut seen) = tokio::sync::mpsc::unbounded_channel();
+        let server = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+        let upstream = server.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = server.accept().await {
+                let seen_tx = seen_tx.clone();
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 64];
+                    while let Ok(n) = s.read(&mut buf).await {
+                        if n == 0 {
+                            break;
+                        }
+                        let _ = seen_tx.send(buf[..n].to_vec());
+                        if s.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        let proxy = FaultProxy::start(upstream).await.unwrap();
+        let mut c = TcpStream::connect(proxy.addr()).await.unwrap();
+        c.write_all(b"ping").await.unwrap();
+        let mut buf = [0u8; 4];
+        c.read_exact(&mut buf).await.unwrap();
+        assert_eq!(seen.recv().await.unwrap(), b"ping");
+
+        proxy.set(LinkState::Stall);
+        proxy.until_stalled(1).await;
+        c.write_all(b"lost").await.unwrap();
+        // Back up: the stalled connection is cut, and the server never saw
+        // what was sent during the stall.
+        proxy.set(LinkState::Up);
+        let mut rest = Vec::new();
+        let r = c.read_to_end(&mut rest).await;
+        assert!(r.is_err() || rest.is_empty(), "{rest:?}");
+        let mut c2 = TcpStream::connect(proxy.addr()).await.unwrap();
+        c2.write_all(b"next").await.unwrap();
+        c2.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"next");
+        assert_eq!(
+            seen.recv().await.unwrap(),
+            b"next",
+            "bytes of the stall arrived"
+        );
     }
 }

@@ -496,6 +496,122 @@ impl Scene {
         Ok(sales)
     }
 
+    /// An unknown outcome, then the session closes (SPEC 4.3, 5.5): terminal
+    /// `i`'s uplink stalls just before the tap, so its online authorization
+    /// never reaches the backend and times out; the terminal approves the
+    /// sale offline under the same reference. The organiser closes the
+    /// session while the terminal is still cut off. When the link returns,
+    /// the forward (`offline: true`, captured before the close) is
+    /// accepted: the partner sees the payment approved and nothing is
+    /// parked.
+    pub async fn unknown_outcome_then_close(
+        &mut self,
+        i: usize,
+        amount: Money,
+        card: &str,
+    ) -> Result<Sale> {
+        let p = self.request_payment(i, amount, None).await?;
+        self.terminals[i].proxy().set(LinkState::Stall);
+        self.timeline.note(
+            "network",
+            format!(
+                "{}'s uplink stalls: what it sends never reaches the backend",
+                self.terminals[i].label
+            ),
+        );
+        let view = self.tap_for_result(i, card).await?;
+        check!(
+            view.screen == "approved" && view.queued > 0,
+            "authorization lost: screen {} (expected approved offline, queued)",
+            view.summary()
+        );
+        // The ledger says why: the authorization went out and its answer
+        // never came (not a sale taken while known offline).
+        let ledger = self.terminals[i].ledger_path();
+        let tx = store::Store::open_read_only(&ledger)
+            .and_then(|st| st.transactions_for_payment(&p.payment_id))
+            .map_err(|e| HarnessError::Agent(format!("ledger {}: {e}", ledger.display())))?
+            .into_iter()
+            .next();
+        let why = tx
+            .as_ref()
+            .map(|tx| (tx.state, tx.decline_reason.as_deref()));
+        check!(
+            why == Some((
+                store::TxState::OfflineApproved,
+                Some("offline_after_unknown")
+            )),
+            "the sale should be approved offline after an unknown outcome; ledger says {why:?}"
+        );
+        self.timeline.note(
+            &self.terminals[i].label,
+            "ledger: authorization timed out, approved offline under the same reference (offline_after_unknown)",
+        );
+        let partner = self.backend.payment(&p.payment_id).await?;
+        check!(
+            !partner.status.is_final(),
+            "the backend never saw the authorization, yet the payment is {:?}",
+            partner.status
+        );
+        self.timeline.note(
+            "partner",
+            format!(
+                "GET /v1/payments/{} -> {:?} (the authorization never arrived)",
+                p.payment_id, partner.status
+            ),
+        );
+        let s = self.backend.close_session(&self.session.session_id).await?;
+        self.timeline.note(
+            "partner",
+            format!(
+                "PATCH /v1/sessions/{}/close -> {} while {} is cut off",
+                s.session_id,
+                s.status_str(),
+                self.terminals[i].label
+            ),
+        );
+        for (k, t) in self.terminals.iter().enumerate() {
+            if k == i {
+                continue;
+            }
+            let view = t
+                .device()?
+                .wait_screen("session_closed", STEP_TIMEOUT)
+                .await?;
+            self.timeline
+                .screen(t, "session closed, end-of-day totals", &view)
+                .await?;
+        }
+        self.terminals[i].proxy().set(LinkState::Up);
+        self.timeline.note(
+            "network",
+            format!("{}'s uplink back", self.terminals[i].label),
+        );
+        let t = &self.terminals[i];
+        let view = t
+            .device()?
+            .wait_for("session_closed, online, queue drained", STEP_TIMEOUT, |s| {
+                s.screen == "session_closed" && !s.offline && s.queued == 0
+            })
+            .await?;
+        check!(
+            view.parked == 0,
+            "after the close the forward was parked: {}",
+            view.summary()
+        );
+        self.timeline
+            .screen(t, "forward accepted after the close, nothing parked", &view)
+            .await?;
+        let done = self.backend.wait_final(&p.payment_id, STEP_TIMEOUT).await?;
+        let sale = self.approved(i, &done, amount, card)?;
+        let offline = done.transaction.as_ref().is_some_and(|t| t.offline);
+        check!(
+            offline,
+            "the sale after the lost authorization is not flagged offline"
+        );
+        Ok(sale)
+    }
+
     /// The partner refunds `amount` of `sale`; the customer taps `card`.
     /// Returns the refund payment as the partner finally sees it.
     pub async fn refund(&mut self, sale: &Sale, amount: Money, card: &str) -> Result<Payment> {

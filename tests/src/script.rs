@@ -15,7 +15,8 @@ pub struct ScriptOutcome {
 /// Runs the narrated scenario on a scene with two running terminals:
 /// approved sale, declined card, abort before tap, abort too late, outage
 /// with offline sales, recovery and drain, refund with the right and with a
-/// wrong card, and (unless `close` is false) session close with totals.
+/// wrong card, and (unless `close` is false) an authorization lost on the
+/// way followed by the session's close, with totals.
 pub async fn run(scene: &mut Scene, close: bool) -> Result<ScriptOutcome> {
     let mut out = ScriptOutcome::default();
     scene.timeline.note("demo", "1. approved sales");
@@ -54,8 +55,14 @@ pub async fn run(scene: &mut Scene, close: bool) -> Result<ScriptOutcome> {
     scene.refund(&s2, ngn(100_000), "visa_ok").await?;
 
     if close {
-        scene.timeline.note("demo", "8. session close");
-        scene.close_session().await?;
+        scene.timeline.note(
+            "demo",
+            "8. unknown outcome, then the session closes: the sale is still paid",
+        );
+        scene
+            .unknown_outcome_then_close(0, ngn(180_000), "visa_ok")
+            .await?;
+        out.offline_sales += 1;
     }
     Ok(out)
 }
