@@ -315,9 +315,8 @@ fn clock_step(last: i64, offset: i64) -> Option<i64> {
 /// The link came back: after a random spread, what waited out a backoff
 /// for connection failures is due (never before a server's `Retry-After`).
 async fn link_returned(task: &OutboxDrainer) {
-    let max = u64::try_from(task.link_return_spread.as_millis()).unwrap_or(u64::MAX);
-    if max > 0 {
-        let wait = Duration::from_millis(rand::Rng::gen_range(&mut rand::thread_rng(), 0..=max));
+    let wait = spread_delay(&mut rand::thread_rng(), task.link_return_spread);
+    if !wait.is_zero() {
         tracing::debug!(
             wait_ms = wait.as_millis(),
             "link back: draining after a random spread"
@@ -328,6 +327,17 @@ async fn link_returned(task: &OutboxDrainer) {
         }
     }
     expedite(task).await;
+}
+
+/// A uniformly random wait in `0..=max` (whole milliseconds): how long a
+/// terminal waits to drain after the link returns, so a venue's terminals
+/// spread over `max` instead of arriving together.
+fn spread_delay(rng: &mut impl rand::Rng, max: Duration) -> Duration {
+    let max = u64::try_from(max.as_millis()).unwrap_or(u64::MAX);
+    if max == 0 {
+        return Duration::ZERO;
+    }
+    Duration::from_millis(rng.gen_range(0..=max))
 }
 
 /// What waited out a backoff for connection failures is due now.
@@ -422,5 +432,22 @@ mod tests {
         assert_eq!(clock_step(0, -3_600_000), Some(-3_600_000));
         assert_eq!(clock_step(-500, 899_500), Some(900_000));
         assert_eq!(clock_step(i64::MIN, i64::MAX), Some(i64::MAX));
+    }
+
+    /// SPEC 5.7: the drain after a link return starts after a random 0-5 s;
+    /// the draws cover the whole range and never leave it.
+    #[test]
+    fn the_link_return_wait_is_spread_over_zero_to_the_maximum() {
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let max = Duration::from_secs(5);
+        let draws: Vec<Duration> = (0..2_000).map(|_| spread_delay(&mut rng, max)).collect();
+        assert!(draws.iter().all(|d| *d <= max), "beyond the maximum");
+        let low = draws.iter().filter(|d| **d < max / 10).count();
+        let high = draws.iter().filter(|d| **d > max - max / 10).count();
+        // Uniform: about 200 in each tenth; all together would be a bug.
+        assert!((100..300).contains(&low), "{low} in the first tenth");
+        assert!((100..300).contains(&high), "{high} in the last tenth");
+        assert_eq!(spread_delay(&mut rng, Duration::ZERO), Duration::ZERO);
     }
 }
