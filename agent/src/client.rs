@@ -785,6 +785,11 @@ impl SignedClient {
             .await
     }
 
+    /// `GET /v1/terminals/:tid/config`: the session's configuration (SPEC 7.6).
+    pub async fn terminal_config(&self) -> Result<proto::wire::TerminalConfig, ClientError> {
+        self.get_json(&self.terminal_path("/config")).await
+    }
+
     /// `GET /v1/terminals/:tid/transactions?page&size&status`: the backend's
     /// statement for this terminal.
     pub async fn statement(&self, query: &StatementQuery) -> Result<StatementPage, ClientError> {

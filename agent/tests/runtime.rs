@@ -1267,6 +1267,62 @@ async fn heartbeat_offline_limits_survive_a_restart_while_offline() {
     agent.shutdown().await.unwrap();
 }
 
+/// Issue 8.2 / SPEC 7.6: the session configuration the backend sent is kept
+/// in the ledger and in force again after a restart with the backend gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_session_configuration_survives_a_restart_while_offline() {
+    let mut env = Env::new().await;
+    let (status, body) = env
+        .org(
+            reqwest::Method::PUT,
+            &format!("/v1/sessions/{}/config", env.session_id),
+            Some(
+                json!({"tips": {"enabled": true, "percentages": [5, 10]}, "receipt_print": "off"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let agent = env.start_agent().await;
+    let mut config = agent.subscribe_session_config();
+    let kept = config
+        .wait_for(|c| c.as_ref().is_some_and(|c| c.version == 1))
+        .await
+        .unwrap()
+        .clone()
+        .unwrap();
+    assert_eq!(kept.settings.tips.percentages, [5, 10]);
+    // A new version reaches the agent with the next heartbeat.
+    let (status, body) = env
+        .org(
+            reqwest::Method::PUT,
+            &format!("/v1/sessions/{}/config", env.session_id),
+            Some(
+                json!({"tips": {"enabled": true, "percentages": [10, 15]}, "logout_after_s": 120}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    config
+        .wait_for(|c| c.as_ref().is_some_and(|c| c.version == 2))
+        .await
+        .unwrap();
+    drop(config);
+    agent.shutdown().await.unwrap();
+    env.stop_sim().await;
+    // Booted with the backend unreachable: version 2 is in force at once.
+    let agent = RunningAgent::start(env.config()).await.unwrap();
+    let restored = agent.session_config().expect("configuration restored");
+    assert_eq!(restored.version, 2);
+    assert_eq!(restored.settings.tips.percentages, [10, 15]);
+    assert_eq!(restored.settings.logout_after_s, Some(120));
+    wait_screen(&agent, "idle, offline", |s| {
+        s.screen == ui::ScreenName::Idle && s.offline
+    })
+    .await;
+    assert_eq!(agent.session_config().map(|c| c.version), Some(2));
+    agent.shutdown().await.unwrap();
+}
+
 /// Issue 8.4 / SPEC 3: a terminal whose clock is 15 minutes off is
 /// refused with `timestamp_out_of_window` once, takes the backend's time
 /// from the answer's `Date`, and goes on: sales approved online, nothing

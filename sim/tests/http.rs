@@ -2545,3 +2545,110 @@ async fn garbage_never_breaks_the_server() {
     );
     e.sim.shutdown().await;
 }
+
+/// SPEC 7.6: the partner sets a session's terminal configuration (validated,
+/// versioned); the terminals of the session get it signed, at
+/// `GET /v1/terminals/:tid/config` and in every heartbeat answer; it
+/// survives a restart of the sim.
+#[tokio::test]
+async fn session_configuration_is_validated_versioned_and_served_to_its_terminals() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = fast_config();
+    cfg.state_file = Some(dir.path().join("sim.db"));
+    let e = env_with(cfg.clone()).await;
+    let (sid, tids) = e.session(1, None).await;
+    let tid = tids[0].clone();
+    let t = e.provision(&tid).await;
+    let path = format!("/v1/sessions/{sid}/config");
+    // Never set: version 0, defaults.
+    let (s, v) = signed(
+        &t,
+        Method::GET,
+        &format!("/v1/terminals/{tid}/config"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (s, v["data"]["version"].as_u64()),
+        (StatusCode::OK, Some(0)),
+        "{v}"
+    );
+    // Refused settings: 422 naming the field; nothing stored.
+    let (s, v) = e
+        .org_json(
+            Method::PUT,
+            &path,
+            Some(json!({"tips": {"enabled": true, "percentages": [150]}})),
+        )
+        .await;
+    assert_eq!(
+        (s, err_code(&v)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_config"),
+        "{v}"
+    );
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("tips.percentages"),
+        "{v}"
+    );
+    let settings = json!({
+        "tips": {"enabled": true, "percentages": [5, 10, 15], "fixed": ["500.00"], "custom": true},
+        "receipt_print": "ask", "logout_after_s": 300, "language": "en"
+    });
+    let (s, v) = e.org_json(Method::PUT, &path, Some(settings.clone())).await;
+    assert_eq!(
+        (s, v["data"]["version"].as_u64()),
+        (StatusCode::OK, Some(1)),
+        "{v}"
+    );
+    let (_, v) = e.org_json(Method::PUT, &path, Some(settings)).await;
+    assert_eq!(v["data"]["version"], 2, "every PUT is a new version: {v}");
+    // Without the organisation key: refused.
+    let r = e
+        .http
+        .put(format!("{}{path}", e.sim.url()))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    // The terminal gets it, signed, and with each heartbeat.
+    let (s, v) = signed(
+        &t,
+        Method::GET,
+        &format!("/v1/terminals/{tid}/config"),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        (
+            v["data"]["version"].as_u64(),
+            v["data"]["tips"]["percentages"].clone(),
+            v["data"]["receipt_print"].as_str()
+        ),
+        (Some(2), json!([5, 10, 15]), Some("ask"))
+    );
+    let hb = json!({"agent_version": "0.1.0", "state": "idle", "queue_depth": 0});
+    let (s, v) = signed(
+        &t,
+        Method::POST,
+        &format!("/v1/terminals/{tid}/heartbeat"),
+        Some(&hb),
+    )
+    .await;
+    assert_eq!(
+        (s, v["data"]["config"]["version"].as_u64()),
+        (StatusCode::OK, Some(2)),
+        "{v}"
+    );
+    assert_eq!(v["data"]["config"]["logout_after_s"], 300);
+    // Kept across a restart of the sim.
+    e.sim.shutdown().await;
+    let e = env_with(cfg).await;
+    let (_, v) = e.org_json(Method::GET, &path, None).await;
+    assert_eq!(v["data"]["version"], 2, "{v}");
+    e.sim.shutdown().await;
+}

@@ -77,6 +77,8 @@ pub struct RunningAgent {
     /// The heartbeat limits the core was booted with (restored from the
     /// ledger), for `doctor`-style checks and tests.
     booted_limits: Option<core::OfflineLimits>,
+    /// The session configuration in force (SPEC 7.6).
+    config: watch::Receiver<Option<proto::wire::TerminalConfig>>,
     store: store::AsyncStore,
     intake: CancellationToken,
     supervisor: JoinHandle<Result<(), RunError>>,
@@ -102,6 +104,17 @@ impl RunningAgent {
     /// (None: none were stored; the configured limits apply).
     pub fn booted_heartbeat_limits(&self) -> Option<core::OfflineLimits> {
         self.booted_limits
+    }
+
+    /// The session configuration in force: restored from the ledger at
+    /// boot, replaced when the backend sends another version (SPEC 7.6).
+    pub fn session_config(&self) -> Option<proto::wire::TerminalConfig> {
+        self.config.borrow().clone()
+    }
+
+    /// Changes of [`RunningAgent::session_config`].
+    pub fn subscribe_session_config(&self) -> watch::Receiver<Option<proto::wire::TerminalConfig>> {
+        self.config.clone()
     }
 
     /// The virtual device's control API, when the virtual device is used.
@@ -438,6 +451,10 @@ pub async fn start_with_clock(
         .collect();
     let (queued, parked) = (restored.queued, restored.parked);
     let booted_limits = restored.heartbeat_limits;
+    let stored_config = sync::heartbeat::stored_config(&store)
+        .await
+        .map_err(RunError::Restore)?;
+    let (config_tx, config_rx) = watch::channel(stored_config);
     let core_cfg = core_config(&config, event_name.clone(), label.clone());
     let terminal = Terminal::new(core_cfg.clone(), restored);
 
@@ -582,6 +599,7 @@ pub async fn start_with_clock(
                 display: Some(display_line),
                 input: Some(input_line),
             },
+            config: config_tx,
         },
     );
     task::spawn(
@@ -618,6 +636,7 @@ pub async fn start_with_clock(
         control_addr,
         device: Some(device),
         booted_limits,
+        config: config_rx,
         store,
         intake,
         supervisor,

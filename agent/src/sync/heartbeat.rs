@@ -1,11 +1,13 @@
 //! Heartbeat and session status: `POST /v1/terminals/:tid/heartbeat` every
 //! `sync.heartbeat_interval`, feeding the core the session status and the
-//! backend's offline limits when they change; `GET /v1/sessions/:id` every
+//! backend's offline limits when they change, and keeping the session
+//! configuration (SPEC 7.6: fetched at start, then from each answer) in the
+//! ledger when its version changes; `GET /v1/sessions/:id` every
 //! `sync.session_poll_interval` to catch a close the heartbeat missed.
 
 use std::time::SystemTime;
 
-use proto::wire::{self, AgentState, HalReport, Heartbeat, Timestamp};
+use proto::wire::{self, AgentState, HalReport, Heartbeat, TerminalConfig, Timestamp};
 use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior};
 
@@ -76,6 +78,9 @@ pub struct HeartbeatTask {
     /// The configured offline limits, filling in what the backend leaves out.
     pub configured: core::OfflineLimits,
     pub hal: HalReport,
+    /// The session configuration in force (restored at boot), replaced
+    /// when the backend sends another version.
+    pub config: watch::Sender<Option<TerminalConfig>>,
 }
 
 impl Task for HeartbeatTask {
@@ -96,6 +101,18 @@ async fn heartbeat_task(task: HeartbeatTask) -> Result<(), RunError> {
     let mut last_limits: Option<Option<wire::OfflineLimits>> = None;
     // Logged once per episode, not every beat.
     let mut credentials_refused = false;
+    // At start the configuration is fetched; offline, the stored one stays.
+    let fetched = tokio::select! {
+        r = task.client.terminal_config() => r,
+        _ = task.intake.cancelled() => return Ok(()),
+    };
+    task.link.observe(&fetched);
+    match fetched {
+        Ok(c) => keep_config(&task, c).await,
+        Err(e) => {
+            tracing::debug!(error = %e, "session configuration not fetched; the stored one applies")
+        }
+    }
     loop {
         tokio::select! {
             _ = beat.tick() => {}
@@ -134,6 +151,9 @@ async fn heartbeat_task(task: HeartbeatTask) -> Result<(), RunError> {
                 credentials_refused = false;
                 task.client.observe_server_time(answer.server_time.unix());
                 session_changed(&task, &mut last_session, answer.session_status).await?;
+                if let Some(c) = answer.config {
+                    keep_config(&task, c).await;
+                }
                 if last_limits.as_ref() != Some(&answer.offline_limits) {
                     persist_limits(&task, answer.offline_limits.as_ref()).await;
                     let limits = answer
@@ -160,6 +180,57 @@ async fn heartbeat_task(task: HeartbeatTask) -> Result<(), RunError> {
                 credentials_refused = refused;
                 continue;
             }
+        }
+    }
+}
+
+/// Keeps a configuration the backend sent when its version differs from
+/// the one in force: validated, written to the ledger, then published. One
+/// that fails validation is refused with a WARN and the one in force stays.
+async fn keep_config(task: &HeartbeatTask, config: TerminalConfig) {
+    let version = config.version;
+    if task
+        .config
+        .borrow()
+        .as_ref()
+        .is_some_and(|c| c.version == version)
+    {
+        return;
+    }
+    if let Err(e) = config.settings.validate() {
+        tracing::warn!(version, error = %e, "session configuration refused; the one in force stays");
+        return;
+    }
+    match serde_json::to_string(&config) {
+        Ok(json) => {
+            let key = super::KV_SESSION_CONFIG.to_string();
+            if let Err(e) = task.store.kv_set(key, json, task.clock.wall_ms()).await {
+                tracing::error!(version, error = %e, "cannot store the session configuration; it applies until the next restart only");
+            }
+        }
+        Err(e) => tracing::error!(version, error = %e, "cannot encode the session configuration"),
+    }
+    tracing::info!(version, "session configuration in force");
+    task.config.send_replace(Some(config));
+}
+
+/// The session configuration stored by the last run. One that no longer
+/// reads or validates is ignored with a warning (the next heartbeat brings
+/// the backend's).
+pub async fn stored_config(
+    store: &store::AsyncStore,
+) -> Result<Option<TerminalConfig>, store::StoreError> {
+    let Some(json) = store.kv_get(super::KV_SESSION_CONFIG.to_string()).await? else {
+        return Ok(None);
+    };
+    let parsed = serde_json::from_str::<TerminalConfig>(&json)
+        .map_err(|e| e.to_string())
+        .and_then(|c| c.settings.validate().map(|()| c).map_err(|e| e.to_string()));
+    match parsed {
+        Ok(c) => Ok(Some(c)),
+        Err(e) => {
+            tracing::warn!(error = %e, "stored session configuration is unreadable; ignored");
+            Ok(None)
         }
     }
 }

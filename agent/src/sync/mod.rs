@@ -21,6 +21,9 @@ pub const KV_SESSION_NAME: &str = "session.name";
 /// kv key of the offline limits the last heartbeat set (the wire's JSON;
 /// absent when the backend set none): kept across restarts (SPEC 5.6).
 pub const KV_HEARTBEAT_LIMITS: &str = "offline.heartbeat_limits";
+/// The ledger's kv key for the session configuration (SPEC 7.6) last
+/// received, restored at boot.
+pub const KV_SESSION_CONFIG: &str = "session.config";
 /// kv key of this terminal's label in the session.
 pub const KV_TERMINAL_LABEL: &str = "terminal.label";
 

@@ -69,6 +69,10 @@ pub struct HeartbeatAnswer {
     pub session_status: SessionStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offline_limits: Option<OfflineLimits>,
+    /// The session's terminal configuration (SPEC 7.6); the terminal keeps
+    /// it when its version changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<super::TerminalConfig>,
 }
 
 #[cfg(test)]

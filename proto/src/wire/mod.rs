@@ -21,7 +21,7 @@
 //! and `webhook`; section 4.2 in `partner` and `sandbox`; section 4.3
 //! in `command` (commands over SSE, acks, payment events),
 //! `transaction` (forwarding, records, statement, reversals) and
-//! `heartbeat`. Everything is re-exported here: use `proto::wire::X`.
+//! `heartbeat`; section 7.6 in `config`. Everything is re-exported here: use `proto::wire::X`.
 //!
 //! [`Money`]: crate::money::Money
 //! [`Total`]: crate::money::Total
@@ -30,6 +30,7 @@
 mod card;
 mod command;
 mod command_event;
+mod config;
 mod envelope;
 mod heartbeat;
 mod page;
@@ -51,6 +52,10 @@ pub use card::{Card, CardError, CardSummary, CardToken, Last4};
 pub use command::{Command, CommandAck, CommandBody, PaymentEvent};
 pub use command_event::{
     CommandError, MAX_COMMAND_BYTES, ValidCommand, fuzz_parse_command, parse_command,
+};
+pub use config::{
+    ConfigError, LOGOUT_AFTER_S, MAX_TIP_CHOICES, ReceiptPrint, SessionConfig, TerminalConfig,
+    TipsConfig,
 };
 pub use envelope::{ApiError, Envelope, codes};
 pub use heartbeat::{AgentState, HalReport, Heartbeat, HeartbeatAnswer, OfflineLimits};

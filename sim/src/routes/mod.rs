@@ -6,7 +6,7 @@ use axum::extract::{FromRequestParts, Path, Query, State as AxState};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, post};
+use axum::routing::{get, patch, post, put};
 use axum::{Json, Router};
 use proto::signing::{IncomingHeaders, Rejection, canonical_body, sha256_hex, verify_request};
 use proto::wire::{Envelope, Timestamp, codes};
@@ -19,6 +19,7 @@ use crate::Sim;
 use crate::error::ApiErr;
 
 mod commands;
+mod config;
 mod operators;
 mod payments;
 mod reconciliation;
@@ -28,6 +29,7 @@ mod terminals;
 mod transactions;
 
 use commands::{ack_command, command_stream};
+use config::{get_config, put_config, terminal_config};
 use operators::{create_operator, list_operators, operator_transactions};
 use payments::{abort_payment, create_payment, create_refund, get_payment, payment_event};
 use reconciliation::reconciliation;
@@ -54,6 +56,7 @@ pub fn router(sim: Arc<Sim>) -> Router {
             "/v1/sessions/{id}/operators/{op}/transactions",
             get(operator_transactions),
         )
+        .route("/v1/sessions/{id}/config", put(put_config).get(get_config))
         .route("/v1/reconciliation/{id}", get(reconciliation))
         .route("/v1/terminals/{tid}/provision", post(provision))
         // 4.2 partner API
@@ -88,6 +91,7 @@ pub fn router(sim: Arc<Sim>) -> Router {
             post(reversal),
         )
         .route("/v1/terminals/{tid}/heartbeat", post(heartbeat))
+        .route("/v1/terminals/{tid}/config", get(terminal_config))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(sim)

@@ -58,13 +58,13 @@ pub(super) async fn heartbeat(
             "agent_version is too long",
         ));
     }
-    let session_status = sim
+    let (session_status, config) = sim
         .mutate(|st, live, now| {
             let s = st.heartbeat(&tid, &hb, now)?;
             let l = live.entry(&tid);
             l.last_heartbeat = Some(tokio::time::Instant::now());
             l.online = true;
-            Ok(s)
+            Ok((s, st.terminal_config(&tid)?))
         })
         .await?;
     sim.schedule_offline_check(tid);
@@ -74,6 +74,7 @@ pub(super) async fn heartbeat(
             server_time: Timestamp::now(),
             session_status,
             offline_limits: sim.cfg.offline_limits,
+            config: Some(config),
         },
     ))
 }

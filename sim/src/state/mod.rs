@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 mod commands;
+mod config;
 mod operators;
 mod payments;
 mod reconciliation;
@@ -35,6 +36,7 @@ pub mod kind {
     pub const COMMAND: &str = "command";
     pub const SCENARIO: &str = "scenario";
     pub const TOMBSTONE: &str = "tombstone";
+    pub const CONFIG: &str = "config";
 }
 
 /// A terminal's credentials as the backend keeps them (it must, to verify
@@ -191,6 +193,8 @@ pub struct State {
     pub scenarios: HashMap<TerminalId, ScenarioRec>,
     /// References reversed before their transaction arrived, per terminal.
     pub tombstones: HashSet<TxKey>,
+    /// Each session's terminal configuration (SPEC 7.6), once set.
+    pub configs: HashMap<SessionId, proto::wire::TerminalConfig>,
     // Derived indexes.
     pub keys: HashMap<String, TerminalId>,
     pub tx_by_id: HashMap<String, TxKey>,
@@ -275,6 +279,7 @@ impl State {
             kind::TOMBSTONE => parse_tx_row_id(id)
                 .filter(|k| self.tombstones.contains(k))
                 .map(|_| "true".to_owned()),
+            kind::CONFIG => js(SessionId::new(id).ok().and_then(|k| self.configs.get(&k))),
             _ => None,
         };
         (kind, id.to_owned(), body)
@@ -339,6 +344,13 @@ impl State {
                 kind::SCENARIO => {
                     let s: ScenarioRec = serde_json::from_str(&body).map_err(bad)?;
                     st.scenarios.insert(s.terminal_id.clone(), s);
+                }
+                kind::CONFIG => {
+                    let c: proto::wire::TerminalConfig =
+                        serde_json::from_str(&body).map_err(bad)?;
+                    let sid = SessionId::new(id.clone())
+                        .map_err(|e| (k.clone(), id.clone(), e.to_string()))?;
+                    st.configs.insert(sid, c);
                 }
                 kind::TOMBSTONE => match parse_tx_row_id(&id) {
                     Some(k) => {
