@@ -29,9 +29,8 @@ fn ui_decline(r: core::DeclineReason) -> ui::DeclineReason {
         C::CardDeclined => ui::DeclineReason::CardDeclined,
         C::CardMismatch => ui::DeclineReason::RefundCardMismatch,
         C::NetworkProblem => ui::DeclineReason::NetworkProblem,
-        C::Bank | C::OnlineRequired | C::OfflineLimit(_) | C::TerminalProblem => {
-            ui::DeclineReason::Other(r.message())
-        }
+        C::TerminalProblem => ui::DeclineReason::TerminalProblem,
+        C::Bank | C::OnlineRequired | C::OfflineLimit(_) => ui::DeclineReason::Other(r.message()),
     }
 }
 

@@ -65,6 +65,9 @@ pub enum DeclineReason {
     RefundExceedsAmount,
     /// The session is closed; no new sales.
     SessionClosed,
+    /// The backend refused the request for a terminal or account problem
+    /// (credentials, clock, session): not the bank's decline (SPEC 5.14).
+    TerminalProblem,
     /// Anything else, already in plain words.
     Other(String),
 }
@@ -96,7 +99,17 @@ impl DeclineReason {
             DeclineReason::RefundCardMismatch => "Not the card used for the sale.",
             DeclineReason::RefundExceedsAmount => "Refund is more than the sale.",
             DeclineReason::SessionClosed => "Event closed. No new sales.",
+            DeclineReason::TerminalProblem => "Not approved: terminal problem. No charge",
             DeclineReason::Other(text) => text,
+        }
+    }
+
+    /// The screen's headline: a bank's decline says DECLINED; a refusal
+    /// that is the terminal's problem, not the card's, does not.
+    pub fn headline(&self) -> &'static str {
+        match self {
+            DeclineReason::TerminalProblem => "NOT APPROVED",
+            _ => "DECLINED",
         }
     }
 }

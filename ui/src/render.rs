@@ -255,7 +255,7 @@ fn idle(col: &mut Column, status: &StatusLine) {
 fn declined(col: &mut Column, amount: &Amount, reason: &DeclineReason) {
     col.push(Item::Badge(Symbol::Cross, RED, 72));
     col.gap(10);
-    col.title("DECLINED", BG);
+    col.title(reason.headline(), BG);
     col.gap(6);
     col.amount(amount, BG);
     col.gap(8);

@@ -127,6 +127,28 @@ pub fn sample_screens() -> Vec<(&'static str, Screen)> {
             ),
         ),
         (
+            "declined_terminal_problem",
+            Screen::new(
+                online.clone(),
+                View::Declined {
+                    amount: ngn(750_000),
+                    reason: DeclineReason::TerminalProblem,
+                },
+            ),
+        ),
+        (
+            "declined_offline_limit",
+            Screen::new(
+                status(true, 3),
+                View::Declined {
+                    amount: ngn(6_000_000),
+                    reason: DeclineReason::Other(
+                        "Offline: amount above NGN 50,000.00 limit. No charge".into(),
+                    ),
+                },
+            ),
+        ),
+        (
             "cancelled",
             Screen::new(
                 online.clone(),
