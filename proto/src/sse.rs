@@ -5,8 +5,11 @@
 //! transport delivered and returns one event at a time, so it never holds
 //! more than one line and one event. Both are bounded by [`SseLimits`]
 //! *before* anything is buffered: a line or an event over its bound is an
-//! [`SseError`], and the caller drops the connection. Comments (`: ping`)
-//! produce no event; the caller counts the bytes it fed as a sign of life.
+//! [`SseError`] for that event, whose remaining bytes are then skipped
+//! without being kept; the events after it come as usual (one oversized
+//! command cannot wedge a stream that a server replays on every
+//! reconnect). Comments (`: ping`) produce no event; the caller counts the
+//! bytes it fed as a sign of life.
 //!
 //! Lines end in LF, CR or CRLF (also split across chunks). A leading BOM is
 //! skipped. `retry:` and unknown fields are ignored. Invalid UTF-8 is
@@ -59,6 +62,11 @@ pub struct SseParser {
     has_data: bool,
     /// Bytes of the current event's field values so far.
     event_bytes: usize,
+    /// An oversized event is being skipped up to its blank line.
+    skipping: bool,
+    /// While skipping: the current line has content (so its end is not
+    /// the event's end).
+    skip_line_open: bool,
 }
 
 const BOM: &[u8] = "\u{FEFF}".as_bytes();
@@ -76,14 +84,21 @@ impl SseParser {
             data: String::new(),
             has_data: false,
             event_bytes: 0,
+            skipping: false,
+            skip_line_open: false,
         }
     }
 
     /// Consumes bytes from the front of `input` until one event is complete
     /// (returned, `input` left at the byte after it) or `input` is used up
-    /// (`Ok(None)`). After an error the parser must not be fed again.
+    /// (`Ok(None)`). An error refuses the current event: feed the parser
+    /// the rest of `input` again and it skips what is left of that event.
     pub fn next_event(&mut self, input: &mut &[u8]) -> Result<Option<SseEvent>, SseError> {
         while !input.is_empty() {
+            if self.skipping {
+                self.skip(input);
+                continue;
+            }
             if self.at_start {
                 if let Some(rest) = self.skip_bom(input) {
                     *input = rest;
@@ -101,6 +116,7 @@ impl SseParser {
             let take = end.unwrap_or(input.len());
             // The bound is checked before the bytes are copied.
             if self.line.len() + take > self.limits.max_line {
+                self.refuse_event(true);
                 return Err(SseError::LineTooLong {
                     limit: self.limits.max_line,
                 });
@@ -119,11 +135,54 @@ impl SseParser {
             };
             self.after_cr = input[end] == b'\r';
             *input = &input[end + 1..];
-            if let Some(event) = self.end_line()? {
-                return Ok(Some(event));
+            match self.end_line() {
+                Ok(Some(event)) => return Ok(Some(event)),
+                Ok(None) => {}
+                Err(e) => {
+                    self.refuse_event(false);
+                    return Err(e);
+                }
             }
         }
         Ok(None)
+    }
+
+    /// Drops the current event and skips the rest of it; `mid_line` when
+    /// the refusal came inside a line.
+    fn refuse_event(&mut self, mid_line: bool) {
+        self.line.clear();
+        self.event = None;
+        self.id = None;
+        self.data.clear();
+        self.has_data = false;
+        self.event_bytes = 0;
+        self.skipping = true;
+        self.skip_line_open = mid_line;
+    }
+
+    /// Skips bytes of a refused event, up to and including the blank line
+    /// that ends it; nothing is kept.
+    fn skip(&mut self, input: &mut &[u8]) {
+        while let Some((&b, rest)) = input.split_first() {
+            *input = rest;
+            if self.after_cr {
+                self.after_cr = false;
+                if b == b'\n' {
+                    continue;
+                }
+            }
+            match b {
+                b'\n' | b'\r' => {
+                    self.after_cr = b == b'\r';
+                    if !self.skip_line_open {
+                        self.skipping = false;
+                        return;
+                    }
+                    self.skip_line_open = false;
+                }
+                _ => self.skip_line_open = true,
+            }
+        }
     }
 
     /// While at the start of the stream: eats the bytes of a BOM. Returns
@@ -242,22 +301,29 @@ pub fn fuzz_parse(data: &[u8]) {
     assert_eq!(whole, chunked, "events depend on chunking");
 }
 
-fn collect(limits: SseLimits, body: &[u8], chunk: usize) -> Result<Vec<SseEvent>, SseError> {
+/// Every event and refusal of `body` fed in pieces of `chunk` bytes.
+fn collect(limits: SseLimits, body: &[u8], chunk: usize) -> Vec<Result<SseEvent, SseError>> {
     let mut parser = SseParser::new(limits);
     let mut out = Vec::new();
     for mut piece in body.chunks(chunk) {
-        while let Some(ev) = parser.next_event(&mut piece)? {
-            let size = ev.data.len() + ev.id.as_ref().map_or(0, String::len);
-            assert!(size <= limits.max_event, "event over its bound");
-            assert!(
-                ev.event.len() <= limits.max_event.max(7),
-                "event over its bound"
-            );
-            out.push(ev);
+        loop {
+            match parser.next_event(&mut piece) {
+                Ok(None) => break,
+                Ok(Some(ev)) => {
+                    let size = ev.data.len() + ev.id.as_ref().map_or(0, String::len);
+                    assert!(size <= limits.max_event, "event over its bound");
+                    assert!(
+                        ev.event.len() <= limits.max_event.max(7),
+                        "event over its bound"
+                    );
+                    out.push(Ok(ev));
+                }
+                Err(e) => out.push(Err(e)),
+            }
         }
         assert!(parser.buffered() <= limits.max_line, "line over its bound");
     }
-    Ok(out)
+    out
 }
 
 #[cfg(test)]
@@ -275,6 +341,54 @@ mod tests {
             out.push(ev);
         }
         Ok(out)
+    }
+
+    /// Events and refusals, feeding on after each refusal.
+    fn each(parser: &mut SseParser, mut input: &[u8]) -> Vec<Result<SseEvent, SseError>> {
+        let mut out = Vec::new();
+        loop {
+            match parser.next_event(&mut input) {
+                Ok(None) => return out,
+                Ok(Some(ev)) => out.push(Ok(ev)),
+                Err(e) => out.push(Err(e)),
+            }
+        }
+    }
+
+    /// A refused event is skipped to its blank line, nothing of it kept;
+    /// the events before and after it come through.
+    #[test]
+    fn the_event_after_an_oversized_one_comes_through() {
+        let long_line = format!("id: 2\ndata: {}\nid: 9\n\n", "x".repeat(100));
+        let big_event = "data: 0123456789012345678901\n".repeat(3) + "id: 8\n\n";
+        for (refused, err) in [
+            (long_line, SseError::LineTooLong { limit: 32 }),
+            (big_event, SseError::EventTooLarge { limit: 48 }),
+        ] {
+            for ending in ["\n", "\r\n", "\r"] {
+                let stream =
+                    format!("id: 1\ndata: a\n\n{refused}id: 3\ndata: b\n\n").replace('\n', ending);
+                let mut p = SseParser::new(LIMITS);
+                assert_eq!(
+                    each(&mut p, stream.as_bytes()),
+                    vec![
+                        Ok(ev("message", Some("1"), "a")),
+                        Err(err),
+                        Ok(ev("message", Some("3"), "b")),
+                    ],
+                    "{stream:?}"
+                );
+                assert!(p.buffered() <= 32);
+                // The same whatever the chunking.
+                for chunk in 1..8 {
+                    assert_eq!(
+                        collect(LIMITS, stream.as_bytes(), chunk),
+                        collect(LIMITS, stream.as_bytes(), stream.len()),
+                        "chunks of {chunk}"
+                    );
+                }
+            }
+        }
     }
 
     fn ev(event: &str, id: Option<&str>, data: &str) -> SseEvent {

@@ -10,15 +10,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
-use proto::sse::{SseError, SseEvent, SseLimits, SseParser};
+use proto::sse::{SseEvent, SseLimits, SseParser};
 
 /// Why a stream ended other than by the server closing it.
 #[derive(Debug, thiserror::Error)]
 pub enum StreamError {
     #[error("no bytes for {0:?}")]
     Silent(Duration),
-    #[error("event stream refused: {0}")]
-    Refused(#[from] SseError),
     #[error("event stream connection broke: {0}")]
     Transport(String),
 }
@@ -54,8 +52,12 @@ where
                 let event = self.parser.next_event(&mut rest);
                 let used = self.chunk.len() - rest.len();
                 let _ = self.chunk.split_to(used);
-                if let Some(event) = event? {
-                    return Ok(Some(event));
+                match event {
+                    Ok(Some(event)) => return Ok(Some(event)),
+                    Ok(None) => {}
+                    // The parser skips the rest of that event, unbuffered;
+                    // the stream goes on with the next one.
+                    Err(e) => tracing::warn!(error = %e, "command stream: oversized event skipped"),
                 }
                 continue;
             }
@@ -124,13 +126,15 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_oversized_line_drops_the_stream() {
-        let huge = Bytes::from(vec![b'x'; 1 << 20]);
-        let body = futures_util::stream::iter([Ok::<_, Infallible>(huge)]);
+    async fn an_oversized_line_is_skipped_and_the_stream_goes_on() {
+        let mut huge = b"data: ".to_vec();
+        huge.extend(vec![b'x'; 1 << 20]);
+        huge.extend(b"\n\nid: 5\nevent: command\ndata: next\n\n");
+        let body = futures_util::stream::iter([Ok::<_, Infallible>(Bytes::from(huge))]);
         let mut reader = EventReader::new(body, LIMITS, SILENCE);
-        assert!(matches!(
-            reader.next().await,
-            Err(StreamError::Refused(SseError::LineTooLong { limit: 256 }))
-        ));
+        let ev = reader.next().await.unwrap().expect("the next event");
+        assert_eq!((ev.id.as_deref(), ev.data.as_str()), (Some("5"), "next"));
+        assert!(reader.parser.buffered() <= 256);
+        assert!(matches!(reader.next().await, Ok(None)));
     }
 }
