@@ -7,10 +7,12 @@
 //! - [`signing`]: the request signature scheme of SPEC section 3.
 //! - [`wire`]: request and response bodies of SPEC section 4.
 //! - [`sse`]: the bounded event-stream parser of the command stream.
+//! - [`pin`]: operator PINs and their PBKDF2 hashes (SPEC 7.2).
 
 pub mod domain;
 pub mod ids;
 pub mod money;
+pub mod pin;
 pub mod signing;
 pub mod sse;
 mod text_enum;

@@ -2652,3 +2652,111 @@ async fn session_configuration_is_validated_versioned_and_served_to_its_terminal
     assert_eq!(v["data"]["version"], 2, "{v}");
     e.sim.shutdown().await;
 }
+
+/// SPEC 7.2: an operator's PIN is write-only; the terminals of the session
+/// read the operators who can log in with the PBKDF2 hash and salt of
+/// their PIN (signed), and nothing else ever shows the PIN.
+#[tokio::test]
+async fn operator_pins_are_write_only_and_terminals_get_their_pbkdf2_hashes() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sim.db");
+    let mut cfg = fast_config();
+    cfg.state_file = Some(file.clone());
+    let e = env_with(cfg.clone()).await;
+    let (sid, tids) = e.session(1, None).await;
+    let (_, other_tids) = e.session(1, None).await;
+    let tid = tids[0].clone();
+    let t = e.provision(&tid).await;
+    let other = e.provision(&other_tids[0]).await;
+    let ops = format!("/v1/sessions/{sid}/operators");
+    for bad in ["123", "1234567", "12a4"] {
+        let (s, v) = e
+            .org_json(
+                Method::POST,
+                &ops,
+                Some(json!({"name": "Bola", "pin": bad})),
+            )
+            .await;
+        assert_eq!(
+            (s, err_code(&v)),
+            (StatusCode::UNPROCESSABLE_ENTITY, "invalid_pin"),
+            "{bad}: {v}"
+        );
+    }
+    let (s, ada) = e
+        .org_json(
+            Method::POST,
+            &ops,
+            Some(json!({"name": "Ada", "role": "supervisor", "pin": "482913"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{ada}");
+    assert!(
+        ada["data"].get("pin").is_none() && ada["data"].get("pin_hash").is_none(),
+        "{ada}"
+    );
+    let (_, bola) = e
+        .org_json(
+            Method::POST,
+            &ops,
+            Some(json!({"name": "Bola", "pin": "1234"})),
+        )
+        .await;
+    // Without a PIN an operator cannot log in on a terminal.
+    e.org_json(Method::POST, &ops, Some(json!({"name": "Chidi"})))
+        .await;
+    let (_, listed) = e.org_json(Method::GET, &ops, None).await;
+    assert!(!listed.to_string().contains("pin"), "{listed}");
+
+    let path = format!("/v1/terminals/{tid}/operators");
+    let (s, v) = signed(&t, Method::GET, &path, None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let list = v["data"].as_array().unwrap();
+    let names: Vec<&str> = list.iter().map(|o| o["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["Ada", "Bola"]);
+    assert_eq!(list[0]["operator_id"], ada["data"]["operator_id"]);
+    assert_eq!(list[0]["role"], "supervisor");
+    assert_eq!(list[1]["operator_id"], bola["data"]["operator_id"]);
+    for (o, pin) in list.iter().zip(["482913", "1234"]) {
+        let (salt, hash) = (o["salt"].as_str().unwrap(), o["pin_hash"].as_str().unwrap());
+        let pin = proto::pin::Pin::new(pin).unwrap();
+        assert_eq!(proto::pin::verify_pin(&pin, salt, hash), Ok(true), "{o}");
+        let wrong = proto::pin::Pin::new("0000").unwrap();
+        assert_eq!(proto::pin::verify_pin(&wrong, salt, hash), Ok(false));
+    }
+    assert_ne!(list[0]["salt"], list[1]["salt"], "one salt per operator");
+    // A terminal of another session sees none of them; unsigned is refused.
+    let (_, v) = signed(
+        &other,
+        Method::GET,
+        &format!("/v1/terminals/{}/operators", other_tids[0]),
+        None,
+    )
+    .await;
+    assert_eq!(v["data"], json!([]), "{v}");
+    let (s, _) = signed(&other, Method::GET, &path, None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let r = e
+        .http
+        .get(format!("{}{path}", e.sim.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    // Kept across a restart; the state file holds hashes, never a PIN.
+    let list = list.to_vec();
+    e.sim.shutdown().await;
+    let e2 = env_with(cfg).await;
+    let t2 = SignedClient::new(e2.http.clone(), e2.sim.url(), t.creds.clone());
+    let (_, again) = signed(&t2, Method::GET, &path, None).await;
+    assert_eq!(again["data"], Value::Array(list), "{again}");
+    e2.sim.shutdown().await;
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(
+            !text.contains("482913") && !text.contains("\"pin\""),
+            "a PIN reached the state files"
+        );
+    }
+}

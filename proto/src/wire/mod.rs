@@ -68,7 +68,7 @@ pub use provision::ProvisionResponse;
 pub use sandbox::{ActiveScenario, Scenario, ScenarioError, Scenarios, SetScenario};
 pub use session::{
     Collection, CollectionAccount, CountTotal, CreateOperator, CreateSession, Operator,
-    OperatorRole, PosTerminal, Reconciliation, Session, TerminalStatus,
+    OperatorRole, PosTerminal, Reconciliation, Session, TerminalOperator, TerminalStatus,
 };
 pub use timestamp::{Timestamp, TimestampError};
 pub use transaction::{

@@ -113,6 +113,23 @@ pub struct CreateOperator {
     pub email: Option<String>,
     #[serde(default)]
     pub role: OperatorRole,
+    /// 4–6 digits (SPEC 7.2); write-only: never in an answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin: Option<crate::pin::Pin>,
+}
+
+/// An operator as a terminal of the session reads it (signed
+/// `GET /v1/terminals/:tid/operators`, SPEC 7.2): enough to check a PIN
+/// offline, never the PIN itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TerminalOperator {
+    pub operator_id: String,
+    pub name: String,
+    pub role: OperatorRole,
+    /// Lowercase hex PBKDF2-HMAC-SHA256(pin, salt bytes, 10,000, 32).
+    pub pin_hash: String,
+    /// Lowercase hex, 16 bytes.
+    pub salt: String,
 }
 
 /// A cashier of a session.

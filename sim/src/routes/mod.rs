@@ -30,7 +30,7 @@ mod transactions;
 
 use commands::{ack_command, command_stream};
 use config::{get_config, put_config, terminal_config};
-use operators::{create_operator, list_operators, operator_transactions};
+use operators::{create_operator, list_operators, operator_transactions, terminal_operators};
 use payments::{abort_payment, create_payment, create_refund, get_payment, payment_event};
 use reconciliation::reconciliation;
 use sandbox::{list_scenarios, reset, set_scenario, webhook_attempts};
@@ -92,6 +92,7 @@ pub fn router(sim: Arc<Sim>) -> Router {
         )
         .route("/v1/terminals/{tid}/heartbeat", post(heartbeat))
         .route("/v1/terminals/{tid}/config", get(terminal_config))
+        .route("/v1/terminals/{tid}/operators", get(terminal_operators))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(sim)

@@ -1,13 +1,13 @@
 //! 4.1 operators of a session: create, list, and their transactions.
 
 use axum::extract::State as AxState;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use proto::wire::{CreateOperator, Page, PageQuery};
 
 use crate::body::{RawBody, decode};
 use crate::error::ApiErr;
 
-use super::{ApiResult, Org, P, Q, S, ok, page_params, session_id};
+use super::{ApiResult, Org, P, Q, S, ok, page_params, session_id, verify_terminal};
 
 pub(super) async fn create_operator(
     AxState(sim): S,
@@ -17,8 +17,10 @@ pub(super) async fn create_operator(
 ) -> ApiResult {
     let id = session_id(id)?;
     let req: CreateOperator = decode(&body)?;
+    // PBKDF2 is slow by design: hashed before the state lock is taken.
+    let pin = crate::state::hash_new_pin(&req)?;
     let op = sim
-        .mutate(|st, _, now| st.create_operator(&id, req, now))
+        .mutate(|st, _, now| st.create_operator(&id, req, pin, now))
         .await?;
     Ok(ok(StatusCode::CREATED, op))
 }
@@ -51,4 +53,18 @@ pub(super) async fn operator_transactions(
     let (page, size) = page_params(q.page, q.size)?;
     let all = sim.lock().state.operator_transactions(&id, &op)?;
     Ok(ok(StatusCode::OK, Page::slice(all, page, size)))
+}
+
+/// SPEC 7.2: the operators a terminal of the session may log in, with their
+/// PIN hashes (signed by that terminal).
+pub(super) async fn terminal_operators(
+    AxState(sim): S,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    P(tid): P<String>,
+) -> ApiResult {
+    let tid = verify_terminal(&sim, &method, &uri, &headers, b"", tid)?;
+    let list = sim.lock().state.terminal_operators(&tid)?;
+    Ok(ok(StatusCode::OK, list))
 }

@@ -18,6 +18,7 @@ use serde_json::Value;
 mod commands;
 mod config;
 mod operators;
+pub use operators::hash_new_pin;
 mod payments;
 mod reconciliation;
 mod sandbox;
@@ -37,6 +38,15 @@ pub mod kind {
     pub const SCENARIO: &str = "scenario";
     pub const TOMBSTONE: &str = "tombstone";
     pub const CONFIG: &str = "config";
+    pub const OPERATOR_PIN: &str = "operator_pin";
+}
+
+/// An operator's PIN as the backend keeps it: its PBKDF2 hash and salt
+/// (SPEC 7.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PinRec {
+    pub salt: String,
+    pub pin_hash: String,
 }
 
 /// A terminal's credentials as the backend keeps them (it must, to verify
@@ -193,6 +203,8 @@ pub struct State {
     pub scenarios: HashMap<TerminalId, ScenarioRec>,
     /// References reversed before their transaction arrived, per terminal.
     pub tombstones: HashSet<TxKey>,
+    /// Operators' PIN hashes (SPEC 7.2), by operator id; never the PIN.
+    pub operator_pins: HashMap<String, PinRec>,
     /// Each session's terminal configuration (SPEC 7.6), once set.
     pub configs: HashMap<SessionId, proto::wire::TerminalConfig>,
     // Derived indexes.
@@ -280,6 +292,7 @@ impl State {
                 .filter(|k| self.tombstones.contains(k))
                 .map(|_| "true".to_owned()),
             kind::CONFIG => js(SessionId::new(id).ok().and_then(|k| self.configs.get(&k))),
+            kind::OPERATOR_PIN => js(self.operator_pins.get(id)),
             _ => None,
         };
         (kind, id.to_owned(), body)
@@ -344,6 +357,10 @@ impl State {
                 kind::SCENARIO => {
                     let s: ScenarioRec = serde_json::from_str(&body).map_err(bad)?;
                     st.scenarios.insert(s.terminal_id.clone(), s);
+                }
+                kind::OPERATOR_PIN => {
+                    let p: PinRec = serde_json::from_str(&body).map_err(bad)?;
+                    st.operator_pins.insert(id.clone(), p);
                 }
                 kind::CONFIG => {
                     let c: proto::wire::TerminalConfig =

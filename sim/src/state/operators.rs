@@ -1,17 +1,20 @@
 //! Operators of a session and the transactions each one took.
 
-use proto::SessionId;
-use proto::wire::{CreateOperator, Operator, Timestamp, TransactionRecord};
+use proto::wire::{CreateOperator, Operator, TerminalOperator, Timestamp, TransactionRecord};
+use proto::{SessionId, TerminalId};
 
 use crate::error::ApiErr;
 
-use super::{State, kind, short_id};
+use super::{PinRec, State, kind, short_id};
 
 impl State {
+    /// Creates an operator; `pin` is the hash of the request's PIN, made
+    /// by the caller outside the lock ([`hash_new_pin`]).
     pub fn create_operator(
         &mut self,
         session_id: &SessionId,
         req: CreateOperator,
+        pin: Option<PinRec>,
         now: Timestamp,
     ) -> Result<Operator, ApiErr> {
         if !self.sessions.contains_key(session_id) {
@@ -47,9 +50,33 @@ impl State {
             role: req.role,
             created_at: now,
         };
+        if let Some(pin) = pin {
+            self.operator_pins.insert(op.operator_id.clone(), pin);
+            self.dirty(kind::OPERATOR_PIN, op.operator_id.clone());
+        }
         self.operators.insert(op.operator_id.clone(), op.clone());
         self.dirty(kind::OPERATOR, op.operator_id.clone());
         Ok(op)
+    }
+
+    /// The operators of `tid`'s session who can log in on a terminal (those
+    /// with a PIN), with their PIN hashes, in creation order.
+    pub fn terminal_operators(&self, tid: &TerminalId) -> Result<Vec<TerminalOperator>, ApiErr> {
+        let sid = &self.terminal(tid)?.session_id;
+        Ok(self
+            .operators_of(sid)
+            .into_iter()
+            .filter_map(|o| {
+                let pin = self.operator_pins.get(&o.operator_id)?;
+                Some(TerminalOperator {
+                    operator_id: o.operator_id,
+                    name: o.name,
+                    role: o.role,
+                    pin_hash: pin.pin_hash.clone(),
+                    salt: pin.salt.clone(),
+                })
+            })
+            .collect())
     }
 
     pub fn operators_of(&self, session_id: &SessionId) -> Vec<Operator> {
@@ -76,4 +103,17 @@ impl State {
             &t.record.session_id == session_id && t.record.operator_id.as_deref() == Some(op)
         }))
     }
+}
+
+/// Checks the PIN of a new operator and hashes it under a fresh random salt
+/// (SPEC 7.2): 422 `invalid_pin` unless it is 4 to 6 digits.
+pub fn hash_new_pin(req: &CreateOperator) -> Result<Option<PinRec>, ApiErr> {
+    let Some(pin) = &req.pin else {
+        return Ok(None);
+    };
+    let invalid = |e: proto::pin::PinError| ApiErr::unprocessable("invalid_pin", e.to_string());
+    pin.validate().map_err(invalid)?;
+    let salt = super::random_hex(proto::pin::SALT_BYTES);
+    let pin_hash = proto::pin::pin_hash(pin, &salt).map_err(invalid)?;
+    Ok(Some(PinRec { salt, pin_hash }))
 }
