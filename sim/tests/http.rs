@@ -2711,7 +2711,10 @@ async fn operator_pins_are_write_only_and_terminals_get_their_pbkdf2_hashes() {
     let path = format!("/v1/terminals/{tid}/operators");
     let (s, v) = signed(&t, Method::GET, &path, None).await;
     assert_eq!(s, StatusCode::OK, "{v}");
-    let list = v["data"].as_array().unwrap();
+    // Ordered by creation time (to the second), ties by id: sort to compare.
+    let mut sorted = v["data"].as_array().unwrap().clone();
+    sorted.sort_by_key(|o| o["name"].as_str().unwrap().to_owned());
+    let list = &sorted;
     let names: Vec<&str> = list.iter().map(|o| o["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["Ada", "Bola"]);
     assert_eq!(list[0]["operator_id"], ada["data"]["operator_id"]);
@@ -2749,7 +2752,9 @@ async fn operator_pins_are_write_only_and_terminals_get_their_pbkdf2_hashes() {
     let e2 = env_with(cfg).await;
     let t2 = SignedClient::new(e2.http.clone(), e2.sim.url(), t.creds.clone());
     let (_, again) = signed(&t2, Method::GET, &path, None).await;
-    assert_eq!(again["data"], Value::Array(list), "{again}");
+    let mut again = again["data"].as_array().unwrap().clone();
+    again.sort_by_key(|o| o["name"].as_str().unwrap().to_owned());
+    assert_eq!(again, list);
     e2.sim.shutdown().await;
     for entry in std::fs::read_dir(dir.path()).unwrap() {
         // SQLite may remove its -wal/-shm files while they are listed.

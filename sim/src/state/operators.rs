@@ -60,7 +60,7 @@ impl State {
     }
 
     /// The operators of `tid`'s session who can log in on a terminal (those
-    /// with a PIN), with their PIN hashes, in creation order.
+    /// with a PIN), with their PIN hashes, ordered as [`State::operators_of`].
     pub fn terminal_operators(&self, tid: &TerminalId) -> Result<Vec<TerminalOperator>, ApiErr> {
         let sid = &self.terminal(tid)?.session_id;
         Ok(self
