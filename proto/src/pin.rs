@@ -63,40 +63,39 @@ impl Pin {
     }
 }
 
-fn salt_bytes(salt_hex: &str) -> Result<[u8; SALT_BYTES], PinError> {
-    let mut out = [0u8; SALT_BYTES];
-    if salt_hex.len() != 2 * SALT_BYTES || salt_hex.bytes().any(|b| b.is_ascii_uppercase()) {
-        return Err(PinError::Salt);
+fn decode_hex<const N: usize>(text: &str, err: PinError) -> Result<[u8; N], PinError> {
+    let mut out = [0u8; N];
+    if text.len() != 2 * N || text.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Err(err);
     }
-    hex::decode_to_slice(salt_hex, &mut out).map_err(|_| PinError::Salt)?;
+    hex::decode_to_slice(text, &mut out).map_err(|_| err)?;
     Ok(out)
+}
+
+/// The raw PBKDF2 output for a valid `pin` and a decoded salt.
+fn derive(pin: &Pin, salt: &[u8; SALT_BYTES]) -> Zeroizing<[u8; PIN_HASH_BYTES]> {
+    let mut out = Zeroizing::new([0u8; PIN_HASH_BYTES]);
+    pbkdf2::pbkdf2_hmac::<sha2::Sha256>(pin.expose().as_bytes(), salt, PIN_ITERATIONS, &mut *out);
+    out
 }
 
 /// `pin_hash` for `pin` under `salt_hex`.
 pub fn pin_hash(pin: &Pin, salt_hex: &str) -> Result<String, PinError> {
     pin.validate()?;
-    let salt = salt_bytes(salt_hex)?;
-    let mut out = Zeroizing::new([0u8; PIN_HASH_BYTES]);
-    pbkdf2::pbkdf2_hmac::<sha2::Sha256>(pin.expose().as_bytes(), &salt, PIN_ITERATIONS, &mut *out);
-    Ok(hex::encode(*out))
+    let salt = decode_hex::<SALT_BYTES>(salt_hex, PinError::Salt)?;
+    Ok(hex::encode(*derive(pin, &salt)))
 }
 
 /// Whether `pin` matches `hash_hex` under `salt_hex` (constant-time
-/// compare). A malformed salt or hash is an error, not a mismatch.
+/// compare). A malformed salt or hash is an error, not a mismatch; a PIN
+/// of the wrong form simply does not match.
 pub fn verify_pin(pin: &Pin, salt_hex: &str, hash_hex: &str) -> Result<bool, PinError> {
-    let mut want = [0u8; PIN_HASH_BYTES];
-    if hash_hex.len() != 2 * PIN_HASH_BYTES || hash_hex.bytes().any(|b| b.is_ascii_uppercase()) {
-        return Err(PinError::Hash);
-    }
-    hex::decode_to_slice(hash_hex, &mut want).map_err(|_| PinError::Hash)?;
-    salt_bytes(salt_hex)?;
+    let want = decode_hex::<PIN_HASH_BYTES>(hash_hex, PinError::Hash)?;
+    let salt = decode_hex::<SALT_BYTES>(salt_hex, PinError::Salt)?;
     if pin.validate().is_err() {
         return Ok(false);
     }
-    let got = pin_hash(pin, salt_hex)?;
-    let mut got_bytes = Zeroizing::new([0u8; PIN_HASH_BYTES]);
-    hex::decode_to_slice(&got, &mut *got_bytes).map_err(|_| PinError::Hash)?;
-    Ok(bool::from(got_bytes.ct_eq(&want)))
+    Ok(bool::from(derive(pin, &salt).ct_eq(&want)))
 }
 
 #[cfg(test)]

@@ -43,8 +43,9 @@ pub struct TipsConfig {
 }
 
 /// The settings a partner sets for a session's terminals (the body of
-/// `PUT /v1/sessions/:id/config`).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+/// `PUT /v1/sessions/:id/config`). `Default` is what a missing field
+/// reads as (so it validates: language `en`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionConfig {
     #[serde(default)]
     pub tips: TipsConfig,
@@ -61,6 +62,17 @@ pub struct SessionConfig {
 
 fn default_language() -> String {
     "en".to_owned()
+}
+
+impl Default for SessionConfig {
+    fn default() -> SessionConfig {
+        SessionConfig {
+            tips: TipsConfig::default(),
+            receipt_print: ReceiptPrint::default(),
+            logout_after_s: None,
+            language: default_language(),
+        }
+    }
 }
 
 /// The configuration as stored and served: the settings, their version
@@ -80,10 +92,7 @@ impl TerminalConfig {
     pub fn unconfigured() -> TerminalConfig {
         TerminalConfig {
             version: 0,
-            settings: SessionConfig {
-                language: default_language(),
-                ..SessionConfig::default()
-            },
+            settings: SessionConfig::default(),
             catalog_version: None,
         }
     }
@@ -175,6 +184,7 @@ mod tests {
         assert!(c.settings.validate().is_ok());
         // A minimal PUT body: everything defaults.
         let s: SessionConfig = serde_json::from_value(json!({})).unwrap();
+        assert_eq!(s, SessionConfig::default());
         assert_eq!(s.language, "en");
         assert_eq!(s.receipt_print, ReceiptPrint::Auto);
         assert!(!s.tips.enabled);
