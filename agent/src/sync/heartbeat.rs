@@ -101,6 +101,9 @@ async fn heartbeat_task(task: HeartbeatTask) -> Result<(), RunError> {
     let mut last_limits: Option<Option<wire::OfflineLimits>> = None;
     // Logged once per episode, not every beat.
     let mut credentials_refused = false;
+    // The configuration version last offered (kept or refused): each
+    // version is looked at, and a refusal logged, once.
+    let mut offered = task.config.borrow().as_ref().map(|c| c.version);
     // At start the configuration is fetched; offline, the stored one stays.
     let fetched = tokio::select! {
         r = task.client.terminal_config() => r,
@@ -108,7 +111,7 @@ async fn heartbeat_task(task: HeartbeatTask) -> Result<(), RunError> {
     };
     task.link.observe(&fetched);
     match fetched {
-        Ok(c) => keep_config(&task, c).await,
+        Ok(c) => keep_config(&task, &mut offered, c).await,
         Err(e) => {
             tracing::debug!(error = %e, "session configuration not fetched; the stored one applies")
         }
@@ -152,7 +155,7 @@ async fn heartbeat_task(task: HeartbeatTask) -> Result<(), RunError> {
                 task.client.observe_server_time(answer.server_time.unix());
                 session_changed(&task, &mut last_session, answer.session_status).await?;
                 if let Some(c) = answer.config {
-                    keep_config(&task, c).await;
+                    keep_config(&task, &mut offered, c).await;
                 }
                 if last_limits.as_ref() != Some(&answer.offline_limits) {
                     persist_limits(&task, answer.offline_limits.as_ref()).await;
@@ -185,18 +188,15 @@ async fn heartbeat_task(task: HeartbeatTask) -> Result<(), RunError> {
 }
 
 /// Keeps a configuration the backend sent when its version differs from
-/// the one in force: validated, written to the ledger, then published. One
-/// that fails validation is refused with a WARN and the one in force stays.
-async fn keep_config(task: &HeartbeatTask, config: TerminalConfig) {
+/// the last one `offered`: validated, written to the ledger, then
+/// published. One that fails validation is refused with a WARN (once per
+/// version) and the one in force stays.
+async fn keep_config(task: &HeartbeatTask, offered: &mut Option<u64>, config: TerminalConfig) {
     let version = config.version;
-    if task
-        .config
-        .borrow()
-        .as_ref()
-        .is_some_and(|c| c.version == version)
-    {
+    if *offered == Some(version) {
         return;
     }
+    *offered = Some(version);
     if let Err(e) = config.settings.validate() {
         tracing::warn!(version, error = %e, "session configuration refused; the one in force stays");
         return;
