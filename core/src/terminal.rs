@@ -475,13 +475,15 @@ impl Terminal {
             if let Err(refusal) = self.exposure.check(&limits, sale.amount, now.wall) {
                 self.reject(sale.command_id, AckReason::OfflineLimit);
                 // The cashier learns it too, not only the POS (SPEC 5.6).
-                self.set_screen(Screen::Declined {
-                    kind: TxKind::Sale,
-                    amount: sale.amount,
-                    reference: sale.reference,
-                    reason: DeclineReason::OfflineLimit(refusal),
-                });
-                self.screen_until = Some(now.mono.after(self.config.result_screen_ms));
+                self.show_result(
+                    now,
+                    Screen::Declined {
+                        kind: TxKind::Sale,
+                        amount: sale.amount,
+                        reference: sale.reference,
+                        reason: DeclineReason::OfflineLimit(refusal),
+                    },
+                );
                 return;
             }
         }
@@ -1243,8 +1245,7 @@ impl Terminal {
                 late_abort,
             });
         }
-        self.set_screen(screen);
-        self.screen_until = Some(now.mono.after(self.config.result_screen_ms));
+        self.show_result(now, screen);
     }
 
     fn on_persist_failed(&mut self, now: Now, op_id: OpId, error: String) {
@@ -1312,10 +1313,12 @@ impl Terminal {
         }
         self.outputs.push_back(Output::StopReader);
         self.outputs.push_back(Output::Beep(Beep::Failure));
-        self.set_screen(Screen::Error {
-            message: "Storage error: payment not completed, no charge".to_string(),
-        });
-        self.screen_until = Some(now.mono.after(self.config.result_screen_ms));
+        self.show_result(
+            now,
+            Screen::Error {
+                message: "Storage error: payment not completed, no charge".to_string(),
+            },
+        );
     }
 
     // ----------------------------------------------------------- screens ---
@@ -1360,6 +1363,12 @@ impl Terminal {
             queued: self.queued,
             parked: self.parked,
         }
+    }
+
+    /// Shows a result screen for `result_screen_ms`, then the home screen.
+    fn show_result(&mut self, now: Now, screen: Screen) {
+        self.set_screen(screen);
+        self.screen_until = Some(now.mono.after(self.config.result_screen_ms));
     }
 
     fn set_screen(&mut self, screen: Screen) {
