@@ -570,18 +570,7 @@ impl Scene {
                 self.terminals[i].label
             ),
         );
-        for (k, t) in self.terminals.iter().enumerate() {
-            if k == i {
-                continue;
-            }
-            let view = t
-                .device()?
-                .wait_screen("session_closed", STEP_TIMEOUT)
-                .await?;
-            self.timeline
-                .screen(t, "session closed, end-of-day totals", &view)
-                .await?;
-        }
+        self.wait_session_closed(Some(i)).await?;
         self.terminals[i].proxy().set(LinkState::Up);
         self.timeline.note(
             "network",
@@ -684,7 +673,16 @@ impl Scene {
                 s.status_str()
             ),
         );
-        for t in &self.terminals {
+        self.wait_session_closed(None).await
+    }
+
+    /// Waits for the session's end-of-day screen on every terminal but
+    /// `except`.
+    async fn wait_session_closed(&mut self, except: Option<usize>) -> Result<()> {
+        for (k, t) in self.terminals.iter().enumerate() {
+            if Some(k) == except {
+                continue;
+            }
             let view = t
                 .device()?
                 .wait_screen("session_closed", STEP_TIMEOUT)
