@@ -60,6 +60,23 @@ impl State {
         }
     }
 
+    /// Stores a payment just created (sale or refund) and remembers its
+    /// idempotency key.
+    fn record_new_payment(&mut self, scope: &str, key: &str, body_hash: String, payment: &Payment) {
+        let id = payment.payment_id.clone();
+        self.payments.insert(
+            id.clone(),
+            PaymentRec {
+                payment: payment.clone(),
+                abort_too_late: false,
+                abort_rejected: None,
+                events: Vec::new(),
+            },
+        );
+        self.dirty(kind::PAYMENT, id.as_str());
+        self.remember(scope, key, body_hash, payment);
+    }
+
     fn remember(&mut self, scope: &str, key: &str, body_hash: String, payment: &Payment) {
         let k = format!("{scope}:{key}");
         self.idempotency.insert(
@@ -157,17 +174,7 @@ impl State {
             created_at: now,
             updated_at: now,
         };
-        self.payments.insert(
-            payment_id.clone(),
-            PaymentRec {
-                payment: payment.clone(),
-                abort_too_late: false,
-                abort_rejected: None,
-                events: Vec::new(),
-            },
-        );
-        self.dirty(kind::PAYMENT, payment_id.as_str());
-        self.remember("payment", key, body_hash, &payment);
+        self.record_new_payment("payment", key, body_hash, &payment);
         self.push_command(
             &req.terminal_id,
             CommandBody::Sale {
@@ -410,17 +417,7 @@ impl State {
             created_at: now,
             updated_at: now,
         };
-        self.payments.insert(
-            payment_id.clone(),
-            PaymentRec {
-                payment: payment.clone(),
-                abort_too_late: false,
-                abort_rejected: None,
-                events: Vec::new(),
-            },
-        );
-        self.dirty(kind::PAYMENT, payment_id.as_str());
-        self.remember("refund", key, body_hash, &payment);
+        self.record_new_payment("refund", key, body_hash, &payment);
         self.push_command(
             &tid,
             CommandBody::Refund {
