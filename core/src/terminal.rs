@@ -878,40 +878,33 @@ impl Terminal {
                 );
             }
             AuthResult::Declined { reason } => {
-                if let Some(p) = self.payment.as_mut() {
-                    p.authorize_sent = false;
-                }
-                let Some(mut update) = self.update(TxState::Declined) else {
-                    return;
-                };
                 let decline = DeclineReason::from_code(&reason);
-                update.reason = Some(reason);
-                self.record(
-                    now,
-                    update,
-                    Vec::new(),
-                    After::Show(Outcome::Declined { reason: decline }),
-                );
+                self.declined_online(now, reason, decline);
             }
             AuthResult::Refused { code } => {
-                if let Some(p) = self.payment.as_mut() {
-                    p.authorize_sent = false;
-                }
-                let Some(mut update) = self.update(TxState::Declined) else {
-                    return;
-                };
-                update.reason = Some(code);
-                self.record(
-                    now,
-                    update,
-                    Vec::new(),
-                    After::Show(Outcome::Declined {
-                        reason: DeclineReason::TerminalProblem,
-                    }),
-                );
+                self.declined_online(now, code, DeclineReason::TerminalProblem);
             }
             AuthResult::Unknown => self.after_unknown(now),
         }
+    }
+
+    /// The backend answered no (the issuer's decline or a refusal): the
+    /// transaction is declined with `code`, shown as `decline` once
+    /// committed.
+    fn declined_online(&mut self, now: Now, code: String, decline: DeclineReason) {
+        if let Some(p) = self.payment.as_mut() {
+            p.authorize_sent = false;
+        }
+        let Some(mut update) = self.update(TxState::Declined) else {
+            return;
+        };
+        update.reason = Some(code);
+        self.record(
+            now,
+            update,
+            Vec::new(),
+            After::Show(Outcome::Declined { reason: decline }),
+        );
     }
 
     /// The online outcome is unknown: approve offline under the same
