@@ -54,6 +54,21 @@ where
 }
 
 /// Waits (on the device's state `watch`) until the screen matches.
+/// Waits until the backend has acknowledged every outbox item (none
+/// queued, none parked).
+async fn wait_outbox_empty(agent: &RunningAgent) {
+    eventually("the outbox to be empty", || async {
+        agent
+            .store()
+            .list_outbox()
+            .await
+            .unwrap()
+            .is_empty()
+            .then_some(())
+    })
+    .await;
+}
+
 async fn wait_screen(
     agent: &RunningAgent,
     what: &str,
@@ -404,16 +419,7 @@ async fn online_sale_is_approved_end_to_end() {
     assert_eq!(p["transaction"]["card"]["last4"], "1111");
 
     // Everything the backend had to learn was delivered.
-    eventually("the outbox to drain", || async {
-        agent
-            .store()
-            .list_outbox()
-            .await
-            .unwrap()
-            .is_empty()
-            .then_some(())
-    })
-    .await;
+    wait_outbox_empty(&agent).await;
     agent.shutdown().await.unwrap();
 }
 
@@ -466,16 +472,7 @@ async fn offline_sale_is_approved_locally_and_forwarded_on_recovery() {
     let p = env.wait_payment_status(&pid, "approved").await;
     assert_eq!(p["transaction"]["offline"], true);
     assert_eq!(p["transaction"]["reference"], reference.as_str());
-    eventually("the outbox to drain", || async {
-        agent
-            .store()
-            .list_outbox()
-            .await
-            .unwrap()
-            .is_empty()
-            .then_some(())
-    })
-    .await;
+    wait_outbox_empty(&agent).await;
     wait_screen(&agent, "online, nothing queued", |s| {
         !s.offline && s.queued == 0
     })
@@ -598,16 +595,7 @@ async fn a_parked_forward_is_delivered_after_queue_retry_all() {
     assert_eq!(v["agent_pid"], json!(std::process::id()), "{v}");
 
     env.wait_payment_status(&pid, "approved").await;
-    eventually("the outbox to be empty", || async {
-        agent
-            .store()
-            .list_outbox()
-            .await
-            .unwrap()
-            .is_empty()
-            .then_some(())
-    })
-    .await;
+    wait_outbox_empty(&agent).await;
     wait_screen(&agent, "nothing parked", |s| s.parked == 0 && s.queued == 0).await;
     agent.shutdown().await.unwrap();
 }
@@ -645,16 +633,7 @@ async fn a_refused_authorization_shows_a_terminal_problem_not_a_bank_decline() {
         .org(reqwest::Method::GET, &format!("/v1/payments/{pid}"), None)
         .await;
     assert_ne!(p["data"]["status"], "approved", "{p}");
-    eventually("the outbox to drain, nothing parked", || async {
-        agent
-            .store()
-            .list_outbox()
-            .await
-            .unwrap()
-            .is_empty()
-            .then_some(())
-    })
-    .await;
+    wait_outbox_empty(&agent).await;
     agent.shutdown().await.unwrap();
 }
 
@@ -1689,16 +1668,7 @@ async fn a_restart_restores_and_drains_a_queue_larger_than_one_batch() {
         .filter(|t| t.backend_transaction_id.is_some())
         .count();
     assert_eq!(confirmed as u64, QUEUED, "the forwards got backend ids");
-    eventually("the outbox to drain", || async {
-        agent
-            .store()
-            .list_outbox()
-            .await
-            .unwrap()
-            .is_empty()
-            .then_some(())
-    })
-    .await;
+    wait_outbox_empty(&agent).await;
     assert_eq!(
         agent.store().offline_exposure(now_ms).await.unwrap().count,
         0
