@@ -1,0 +1,6 @@
+//! The sim's integration tests: one binary, one module per area, every test
+//! against a real sim over loopback.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
+
+mod common;
+mod http;
