@@ -74,6 +74,8 @@ pub fn wire_submission(s: &core::Submission) -> Result<wire::TransactionSubmissi
         captured_at: timestamp(s.captured_at)?,
         offline: s.offline,
         original_reference: s.original_reference.clone(),
+        tip_amount: None,
+        items: None,
     })
 }
 

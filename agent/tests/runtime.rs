@@ -1640,6 +1640,8 @@ async fn a_restart_restores_and_drains_a_queue_larger_than_one_batch() {
                     captured_at: now,
                     offline: true,
                     original_reference: None,
+                    tip_amount: None,
+                    items: None,
                 };
                 let payload = serde_json::to_value(
                     pos_agent::runtime::mapping::OutboxPayload::Transaction(sub),

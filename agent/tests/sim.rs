@@ -122,6 +122,8 @@ fn sale(reference: &Reference, key: &CardKey, pan: &str, amount: &str) -> Transa
         captured_at: Timestamp::now(),
         offline: false,
         original_reference: None,
+        tip_amount: None,
+        items: None,
     }
 }
 

@@ -231,6 +231,8 @@ fn seed(ledger: &Path, tid: &proto::TerminalId, count: u64, queued: bool) -> Dur
             captured_at: now,
             offline: true,
             original_reference: None,
+            tip_amount: None,
+            items: None,
         };
         let payload = serde_json::to_value(OutboxPayload::Transaction(sub)).expect("payload");
         change = change.with(

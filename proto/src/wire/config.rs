@@ -76,15 +76,22 @@ impl Default for SessionConfig {
 }
 
 /// The configuration as stored and served: the settings, their version
-/// (1 for the first `PUT`, 0 for a session never configured) and the
-/// version of the session's quick-sale catalog.
+/// (1 for the first `PUT`, 0 for a session never configured), and the
+/// versions of the session's quick-sale catalog and of its operators: a
+/// terminal refetches the catalog (`GET /v1/terminals/:tid/catalog`) or the
+/// operators (`GET /v1/terminals/:tid/operators`) when one changes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TerminalConfig {
     pub version: u64,
     #[serde(flatten)]
     pub settings: SessionConfig,
+    /// The catalog's version, once the partner set one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub catalog_version: Option<u64>,
+    /// One more each time an operator of the session is created, changed
+    /// or deleted; absent while the session never had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operators_version: Option<u64>,
 }
 
 impl TerminalConfig {
@@ -94,6 +101,7 @@ impl TerminalConfig {
             version: 0,
             settings: SessionConfig::default(),
             catalog_version: None,
+            operators_version: None,
         }
     }
 }
@@ -176,9 +184,10 @@ mod tests {
             "version": 3,
             "tips": {"enabled": true, "percentages": [5, 10, 15], "fixed": ["500.00"], "custom": true},
             "receipt_print": "ask", "logout_after_s": 300, "language": "en",
-            "catalog_version": 2
+            "catalog_version": 2, "operators_version": 5
         }));
         assert_eq!(c.version, 3);
+        assert_eq!((c.catalog_version, c.operators_version), (Some(2), Some(5)));
         assert_eq!(c.settings.tips.fixed, [Money::parse("500.00").unwrap()]);
         assert_eq!(c.settings.receipt_print, ReceiptPrint::Ask);
         assert!(c.settings.validate().is_ok());

@@ -21,13 +21,15 @@
 //! and `webhook`; section 4.2 in `partner` and `sandbox`; section 4.3
 //! in `command` (commands over SSE, acks, payment events),
 //! `transaction` (forwarding, records, statement, reversals) and
-//! `heartbeat`; section 7.6 in `config`. Everything is re-exported here: use `proto::wire::X`.
+//! `heartbeat`; section 7.5 in `shift`; section 7.6 in `config` and
+//! `catalog`. Everything is re-exported here: use `proto::wire::X`.
 //!
 //! [`Money`]: crate::money::Money
 //! [`Total`]: crate::money::Total
 //! [`Currency`]: crate::money::Currency
 
 mod card;
+mod catalog;
 mod command;
 mod command_event;
 mod config;
@@ -38,6 +40,7 @@ mod partner;
 mod provision;
 mod sandbox;
 mod session;
+mod shift;
 #[cfg(test)]
 mod test_util;
 mod timestamp;
@@ -49,6 +52,10 @@ pub use crate::domain::{
     TxKind,
 };
 pub use card::{Card, CardError, CardSummary, CardToken, Last4};
+pub use catalog::{
+    Catalog, CatalogError, CatalogItem, MAX_CATALOG_ITEMS, MAX_ITEM_ID_CHARS, MAX_ITEM_NAME_CHARS,
+    PutCatalog, check_item_id, check_item_name,
+};
 pub use command::{Command, CommandAck, CommandBody, PaymentEvent};
 pub use command_event::{
     CommandError, MAX_COMMAND_BYTES, ValidCommand, fuzz_parse_command, parse_command,
@@ -70,11 +77,12 @@ pub use session::{
     Collection, CollectionAccount, CountTotal, CreateOperator, CreateSession, Operator,
     OperatorRole, PosTerminal, Reconciliation, Session, TerminalOperator, TerminalStatus,
 };
+pub use shift::{ItemTotal, ShiftRecord, ShiftSubmission, ShiftTotals};
 pub use timestamp::{Timestamp, TimestampError};
 pub use transaction::{
-    AuthStatus, Channel, DeclineReason, RecordStatus, ReversalAnswer, ReversalRequest,
-    ReversalStatus, StatementPage, StatementQuery, TransactionAnswer, TransactionRecord,
-    TransactionSubmission,
+    AuthStatus, Channel, DeclineReason, MAX_ITEM_QTY, MAX_TX_ITEMS, RecordStatus, ReversalAnswer,
+    ReversalRequest, ReversalStatus, StatementPage, StatementQuery, TransactionAnswer,
+    TransactionRecord, TransactionSubmission, TxItem,
 };
 pub use webhook::{WebhookEnvelope, WebhookEventType};
 
@@ -122,6 +130,8 @@ mod tests {
             captured_at: ts("2026-11-21T10:00:00Z"),
             offline: false,
             original_reference: None,
+            tip_amount: None,
+            items: None,
         };
         let text = serde_json::to_string(&sub).unwrap();
         assert!(!text.contains("null"), "{text}");

@@ -161,7 +161,10 @@ impl CountTotal {
 }
 
 /// `GET /v1/reconciliation/:session_id`. Counts and totals are approved sales
-/// (gross, reversed ones excluded); refunds are reported beside them.
+/// (gross, reversed ones excluded); refunds are reported beside them. Tips,
+/// operators and items are of the same approved sales: `tips` counts those
+/// with a tip above zero and sums their tips, `by_operator` is keyed by
+/// `operator_id` (sales without one are not in it), `by_item` by `item_id`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Reconciliation {
     pub session_id: SessionId,
@@ -177,6 +180,12 @@ pub struct Reconciliation {
     pub by_terminal: BTreeMap<String, CountTotal>,
     #[serde(default)]
     pub refunds: CountTotal,
+    #[serde(default)]
+    pub tips: CountTotal,
+    #[serde(default)]
+    pub by_operator: BTreeMap<String, CountTotal>,
+    #[serde(default)]
+    pub by_item: BTreeMap<String, super::ItemTotal>,
     pub reconciled_at: Timestamp,
 }
 
@@ -248,9 +257,22 @@ mod tests {
             "by_channel": {"pos": {"count": 2, "total": "3500.50"}},
             "by_terminal": {"pos_3f1e2d_001": {"count": 2, "total": "3500.50"}},
             "refunds": {"count": 1, "total": "500.00"},
+            "tips": {"count": 1, "total": "50.50"},
+            "by_operator": {"op_1": {"count": 2, "total": "3500.50"}},
+            "by_item": {"beer": {"name": "Star Lager", "qty": 2, "total": "3000.00"}},
             "reconciled_at": "2026-11-21T12:00:00Z"
         }));
         assert_eq!(rec.total_inflow, Total(350_050));
+        assert_eq!(rec.by_item["beer"].qty, 2);
+        // Answers from before tips, operators and items read as empty.
+        let old: Reconciliation = serde_json::from_value(json!({
+            "session_id": "s1", "currency": "NGN", "total_inflow": "0.00",
+            "transaction_count": 0, "successful_count": 0, "pending_count": 0,
+            "failed_count": 0, "reconciled_at": "2026-11-21T12:00:00Z"
+        }))
+        .unwrap();
+        assert!(old.by_item.is_empty() && old.by_operator.is_empty());
+        assert_eq!(old.tips, CountTotal::default());
         let mut ct = CountTotal::default();
         ct.add(Money::parse("1.50").unwrap());
         ct.add(Money::parse("2.00").unwrap());

@@ -27,6 +27,7 @@ impl State {
             version: last.map_or(0, |c| c.version) + 1,
             settings,
             catalog_version: last.and_then(|c| c.catalog_version),
+            operators_version: last.and_then(|c| c.operators_version),
         };
         self.configs.insert(sid.clone(), config.clone());
         self.dirty(kind::CONFIG, sid.as_str());

@@ -64,6 +64,9 @@ impl State {
             by_channel,
             by_terminal,
             refunds,
+            tips: CountTotal::default(),
+            by_operator: BTreeMap::new(),
+            by_item: BTreeMap::new(),
             reconciled_at: now,
         })
     }

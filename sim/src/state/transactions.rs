@@ -202,6 +202,7 @@ impl State {
             payment_id: payment_id.clone(),
             kind: sub.kind,
             amount,
+            tip_amount: sub.tip_amount,
             currency: sub.currency,
             status: if tombstoned {
                 RecordStatus::Reversed
@@ -216,6 +217,7 @@ impl State {
             offline: sub.offline,
             operator_id: sub.operator_id.clone(),
             original_reference: sub.original_reference.clone(),
+            items: sub.items.clone(),
             captured_at: sub.captured_at,
             received_at: now,
             reversed_at: tombstoned.then_some(now),
