@@ -205,7 +205,7 @@ async fn run(parts: VirtualParts) -> Result<(), Box<dyn std::error::Error>> {
                 t.show(View::SessionClosed { totals: t.totals }).await?;
                 t.button_or(Duration::from_secs(3600)).await?;
             }
-            Button::Cancel => {}
+            Button::Cancel | Button::Menu | Button::Up | Button::Down => {}
         }
     }
 }

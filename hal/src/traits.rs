@@ -92,13 +92,19 @@ pub enum Button {
     Cancel,
     Ok,
     Back,
+    /// Opens the menu (SPEC 7.1); on the catalog, pays the cart.
+    Menu,
+    /// Scrolls a list up; on `transfer`, back to the card.
+    Up,
+    /// Scrolls a list down; on `tap_card`, switches to transfer.
+    Down,
     Digit(Digit),
 }
 
 /// Why an input event could not be had.
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
-    #[error("unknown button {0:?}; expected cancel, ok, back or a digit 0-9")]
+    #[error("unknown button {0:?}; expected cancel, ok, back, menu, up, down or a digit 0-9")]
     UnknownButton(String),
     #[error("input device closed")]
     Closed,
@@ -107,12 +113,16 @@ pub enum InputError {
 }
 
 impl Button {
-    /// `cancel`, `ok`, `back` or `0`..`9` (as in `POST /press`).
+    /// `cancel`, `ok`, `back`, `menu`, `up`, `down` or `0`..`9` (as in
+    /// `POST /press`).
     pub fn parse(s: &str) -> Result<Button, InputError> {
         match s {
             "cancel" => Ok(Button::Cancel),
             "ok" => Ok(Button::Ok),
             "back" => Ok(Button::Back),
+            "menu" => Ok(Button::Menu),
+            "up" => Ok(Button::Up),
+            "down" => Ok(Button::Down),
             _ => {
                 let mut bytes = s.bytes();
                 match (bytes.next(), bytes.next()) {
@@ -129,6 +139,9 @@ impl Button {
             Button::Cancel => "cancel",
             Button::Ok => "ok",
             Button::Back => "back",
+            Button::Menu => "menu",
+            Button::Up => "up",
+            Button::Down => "down",
             Button::Digit(d) => DIGITS[usize::from(d.0)],
         }
     }
@@ -171,15 +184,27 @@ mod tests {
 
     #[test]
     fn buttons_parse_and_print() {
-        for s in ["cancel", "ok", "back", "0", "5", "9"] {
+        for s in ["cancel", "ok", "back", "menu", "up", "down", "0", "5", "9"] {
             assert_eq!(Button::parse(s).unwrap().as_str(), s);
         }
-        for s in ["", "10", "x", "OK", "-1", "٣"] {
+        assert_eq!(Button::parse("menu").unwrap(), Button::Menu);
+        assert_eq!(Button::parse("up").unwrap(), Button::Up);
+        assert_eq!(Button::parse("down").unwrap(), Button::Down);
+        for s in [
+            "", "10", "x", "OK", "-1", "٣", "Menu", "UP", "left", "menu ",
+        ] {
             assert!(
                 matches!(Button::parse(s), Err(InputError::UnknownButton(_))),
                 "{s}"
             );
         }
         assert_eq!(Digit::new(10), None);
+        let Err(e) = Button::parse("enter") else {
+            panic!("enter is not a button")
+        };
+        assert_eq!(
+            e.to_string(),
+            "unknown button \"enter\"; expected cancel, ok, back, menu, up, down or a digit 0-9"
+        );
     }
 }

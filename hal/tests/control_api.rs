@@ -109,7 +109,10 @@ async fn page_shows_the_screen_and_every_button() {
             card.name()
         );
     }
-    for button in ["cancel", "ok", "back"] {
+    for button in [
+        "cancel", "ok", "back", "menu", "up", "down", "0", "1", "2", "3", "4", "5", "6", "7", "8",
+        "9",
+    ] {
         assert!(
             html.contains(&format!("data-button=\"{button}\"")),
             "{button}"
@@ -259,7 +262,7 @@ async fn tap_errors() {
 async fn press_delivers_buttons() {
     let mut h = start().await;
     let mut input = h.parts.take().unwrap().input;
-    for b in ["ok", "cancel", "back", "0", "9"] {
+    for b in ["ok", "cancel", "back", "menu", "up", "down", "0", "9"] {
         let (status, body) = h.post("/press", &json!({ "button": b }).to_string()).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(
@@ -267,13 +270,21 @@ async fn press_delivers_buttons() {
             Button::parse(b).unwrap()
         );
     }
-    for b in ["OK", "10", "enter", ""] {
+    for b in ["OK", "10", "enter", "", "Menu", "left"] {
         let (status, body) = h.post("/press", &json!({ "button": b }).to_string()).await;
         assert_eq!(
             (status, error_code(&body)),
             (StatusCode::UNPROCESSABLE_ENTITY, "unknown_button")
         );
     }
+    let (_, body) = h.post("/press", r#"{"button":"left"}"#).await;
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("expected cancel, ok, back, menu, up, down or a digit 0-9"),
+        "{body}"
+    );
     let (status, body) = h.post("/press", "{button: ok}").await;
     assert_eq!(
         (status, error_code(&body)),

@@ -225,7 +225,7 @@ async fn an_abandoned_pattern_switches_everything_off() {
 #[test]
 fn wiring_parses_and_validates() {
     let w = GpioWiring::parse(
-        "/dev/gpiochip0?ok=17&cancel=27&back=22&1=5&buzzer=23&green=24&red=25&debounce_ms=50",
+        "/dev/gpiochip0?ok=17&cancel=27&back=22&1=5&menu=6&up=12&down=13&buzzer=23&green=24&red=25&debounce_ms=50",
     )
     .unwrap();
     assert_eq!(w.chip.to_str(), Some("/dev/gpiochip0"));
@@ -235,7 +235,10 @@ fn wiring_parses_and_validates() {
             (17, Button::Ok),
             (27, Button::Cancel),
             (22, Button::Back),
-            (5, Button::Digit(Digit::new(1).unwrap()))
+            (5, Button::Digit(Digit::new(1).unwrap())),
+            (6, Button::Menu),
+            (12, Button::Up),
+            (13, Button::Down),
         ]
     );
     assert!(w.active_low);

@@ -107,13 +107,15 @@ async fn reader_task<R: CardReader>(task: ReaderTask<R>) -> Result<(), RunError>
     }
 }
 
-/// Maps a hal button to the core's.
-pub fn core_button(b: hal::Button) -> core::Button {
+/// Maps a hal button to the core's; `None` for a button the core does not
+/// handle yet (menu, up, down), which is dropped.
+pub fn core_button(b: hal::Button) -> Option<core::Button> {
     match b {
-        hal::Button::Cancel => core::Button::Cancel,
-        hal::Button::Ok => core::Button::Ok,
-        hal::Button::Back => core::Button::Back,
-        hal::Button::Digit(d) => core::Button::Digit(d.value()),
+        hal::Button::Cancel => Some(core::Button::Cancel),
+        hal::Button::Ok => Some(core::Button::Ok),
+        hal::Button::Back => Some(core::Button::Back),
+        hal::Button::Digit(d) => Some(core::Button::Digit(d.value())),
+        hal::Button::Menu | hal::Button::Up | hal::Button::Down => None,
     }
 }
 
@@ -145,8 +147,12 @@ async fn input_task<I: ButtonInput>(task: InputTask<I>) -> Result<(), RunError> 
         };
         match pressed {
             Ok(b) => {
+                let Some(button) = core_button(b) else {
+                    tracing::debug!(button = b.as_str(), "button not used on this terminal");
+                    continue;
+                };
                 if core
-                    .send(CoreMsg::Input(Input::Button(core_button(b))))
+                    .send(CoreMsg::Input(Input::Button(button)))
                     .await
                     .is_err()
                 {

@@ -10,6 +10,8 @@
 //! | `KEY_ENTER`, `KEY_KPENTER`, `KEY_OK` | ok |
 //! | `KEY_ESC`, `KEY_CANCEL` | cancel |
 //! | `KEY_BACKSPACE`, `KEY_DELETE` | back |
+//! | `KEY_MENU`, `KEY_COMPOSE` | menu |
+//! | `KEY_UP`, `KEY_DOWN` | up, down |
 //! | `KEY_0`..`KEY_9`, `KEY_KP0`..`KEY_KP9` | digits |
 //! | touch in the bottom [`CANCEL_BAR_HEIGHT`] pixels | cancel |
 //! | touch anywhere else | ok |
@@ -82,6 +84,9 @@ pub fn key_button(code: u16) -> Option<Button> {
         28 | 96 | 352 => Some(Button::Ok), // KEY_ENTER, KEY_KPENTER, KEY_OK
         1 | 223 => Some(Button::Cancel),   // KEY_ESC, KEY_CANCEL
         14 | 111 => Some(Button::Back),    // KEY_BACKSPACE, KEY_DELETE
+        139 | 127 => Some(Button::Menu),   // KEY_MENU, KEY_COMPOSE
+        103 => Some(Button::Up),           // KEY_UP
+        108 => Some(Button::Down),         // KEY_DOWN
         2..=10 => digit((code - 1) as u8), // KEY_1..KEY_9
         11 => digit(0),                    // KEY_0
         71..=73 => digit((code - 64) as u8), // KEY_KP7..KEY_KP9
@@ -420,6 +425,11 @@ mod tests {
         assert_eq!(key_button(28), Some(Button::Ok));
         assert_eq!(key_button(1), Some(Button::Cancel));
         assert_eq!(key_button(14), Some(Button::Back));
+        assert_eq!(key_button(139), Some(Button::Menu));
+        assert_eq!(key_button(127), Some(Button::Menu));
+        assert_eq!(key_button(103), Some(Button::Up));
+        assert_eq!(key_button(108), Some(Button::Down));
+        assert_eq!(key_button(105), None); // KEY_LEFT
         assert_eq!(key_button(2), d(1));
         assert_eq!(key_button(10), d(9));
         assert_eq!(key_button(11), d(0));

@@ -184,7 +184,7 @@ pub enum GpioError {
 
 impl GpioWiring {
     /// Parses `<chip path>?key=line&...`. Keys: `ok`, `cancel`, `back`,
-    /// `0`..`9` (buttons), `buzzer`, `green`, `red` (outputs), `active`
+    /// `menu`, `up`, `down`, `0`..`9` (buttons), `buzzer`, `green`, `red` (outputs), `active`
     /// (`low` or `high`), `debounce_ms` (1–1000).
     pub fn parse(spec: &str) -> Result<GpioWiring, GpioError> {
         let bad = |problem: String| GpioError::Spec {

@@ -418,7 +418,12 @@ const INDEX_HTML: &str = r##"<!doctype html>
   button { font-size: 1rem; padding: .45rem .8rem; margin: .15rem; border-radius: 6px; border: 1px solid #888; background: #fff; cursor: pointer; }
   button.cancel { background: #b81010; color: #fff; }
   button.ok { background: #007028; color: #fff; }
-  #keys { display: grid; grid-template-columns: repeat(3, 3.2rem); }
+  button.back { background: #ffb800; }
+  button.fn { background: #dde4ee; }
+  #keypad { display: grid; grid-template-columns: repeat(3, 4.6rem); gap: .3rem; }
+  #keypad button { margin: 0; padding: .55rem 0; }
+  #keypad .fnrow { margin-bottom: .4rem; }
+  #keypad .endrow { margin-top: .4rem; }
   pre { background: #fff; padding: .6rem; border-radius: 6px; min-width: 18rem; }
   #msg { min-height: 1.4rem; }
 </style>
@@ -429,11 +434,19 @@ const INDEX_HTML: &str = r##"<!doctype html>
   <img id="screen" src="/screen.png" alt="terminal screen">
   <div>
     <section><h2>Tap a test card</h2><div id="cards"></div></section>
-    <section><h2>Buttons</h2>
-      <button class="cancel" data-button="cancel">Cancel</button>
-      <button data-button="back">Back</button>
-      <button class="ok" data-button="ok">OK</button>
-      <div id="keys"></div>
+    <section><h2>Keypad</h2>
+      <div id="keypad">
+        <button class="fn fnrow" data-button="menu">Menu</button>
+        <button class="fn fnrow" data-button="up">&#9650; Up</button>
+        <button class="fn fnrow" data-button="down">&#9660; Down</button>
+        <button data-button="1">1</button><button data-button="2">2</button><button data-button="3">3</button>
+        <button data-button="4">4</button><button data-button="5">5</button><button data-button="6">6</button>
+        <button data-button="7">7</button><button data-button="8">8</button><button data-button="9">9</button>
+        <span></span><button data-button="0">0</button><span></span>
+        <button class="cancel endrow" data-button="cancel">Cancel</button>
+        <button class="back endrow" data-button="back">Back</button>
+        <button class="ok endrow" data-button="ok">OK</button>
+      </div>
     </section>
     <div id="msg"></div>
     <section><h2>State</h2><pre id="state">loading...</pre></section>
@@ -455,11 +468,6 @@ for (const c of cards) {
   b.textContent = c;
   b.onclick = () => post("/tap", { card: c });
   document.getElementById("cards").appendChild(b);
-}
-for (const k of ["1","2","3","4","5","6","7","8","9","0"]) {
-  const b = document.createElement("button");
-  b.textContent = k; b.dataset.button = k;
-  document.getElementById("keys").appendChild(b);
 }
 document.querySelectorAll("button[data-button]").forEach(b => b.onclick = () => post("/press", { button: b.dataset.button }));
 let lastFrame = -1;
