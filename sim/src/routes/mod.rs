@@ -26,6 +26,7 @@ mod payments;
 mod reconciliation;
 mod sandbox;
 mod sessions;
+mod shifts;
 mod terminals;
 mod transactions;
 
@@ -37,6 +38,7 @@ use payments::{abort_payment, create_payment, create_refund, get_payment, paymen
 use reconciliation::reconciliation;
 use sandbox::{list_scenarios, reset, set_scenario, webhook_attempts};
 use sessions::{cancel_session, close_session, create_session, get_session};
+use shifts::{list_shifts, submit_shift};
 use terminals::{heartbeat, list_terminals, provision};
 use transactions::{get_transaction, reversal, statement, submit_transaction};
 
@@ -63,6 +65,7 @@ pub fn router(sim: Arc<Sim>) -> Router {
             "/v1/sessions/{id}/catalog",
             put(put_catalog).get(get_catalog),
         )
+        .route("/v1/sessions/{id}/shifts", get(list_shifts))
         .route("/v1/reconciliation/{id}", get(reconciliation))
         .route("/v1/terminals/{tid}/provision", post(provision))
         // 4.2 partner API
@@ -100,6 +103,7 @@ pub fn router(sim: Arc<Sim>) -> Router {
         .route("/v1/terminals/{tid}/config", get(terminal_config))
         .route("/v1/terminals/{tid}/operators", get(terminal_operators))
         .route("/v1/terminals/{tid}/catalog", get(terminal_catalog))
+        .route("/v1/terminals/{tid}/shifts", post(submit_shift))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(sim)
