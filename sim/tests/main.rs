@@ -5,4 +5,5 @@
 mod catalog;
 mod common;
 mod http;
+mod sales;
 mod shifts;
