@@ -2,5 +2,8 @@
 //! against a real sim over loopback.
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
+mod catalog;
 mod common;
 mod http;
+mod sales;
+mod shifts;

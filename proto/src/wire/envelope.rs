@@ -86,6 +86,9 @@ pub mod codes {
     pub const UNAUTHORIZED: &str = "unauthorized";
     pub const PAYLOAD_TOO_LARGE: &str = "payload_too_large";
     pub const MALFORMED_JSON: &str = "malformed_json";
+    /// Values that do not fit together (a tip above the amount, items that
+    /// do not add up, a shift closed before it opened): 422.
+    pub const INVALID_REQUEST: &str = "invalid_request";
     pub const SANDBOX_HTTP_500: &str = "sandbox_http_500";
     pub const SANDBOX_REFUSED: &str = "sandbox_refused";
 }

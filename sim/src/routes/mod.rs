@@ -18,6 +18,7 @@ use subtle::ConstantTimeEq;
 use crate::Sim;
 use crate::error::ApiErr;
 
+mod catalog;
 mod commands;
 mod config;
 mod operators;
@@ -25,9 +26,11 @@ mod payments;
 mod reconciliation;
 mod sandbox;
 mod sessions;
+mod shifts;
 mod terminals;
 mod transactions;
 
+use catalog::{get_catalog, put_catalog, terminal_catalog};
 use commands::{ack_command, command_stream};
 use config::{get_config, put_config, terminal_config};
 use operators::{create_operator, list_operators, operator_transactions, terminal_operators};
@@ -35,6 +38,7 @@ use payments::{abort_payment, create_payment, create_refund, get_payment, paymen
 use reconciliation::reconciliation;
 use sandbox::{list_scenarios, reset, set_scenario, webhook_attempts};
 use sessions::{cancel_session, close_session, create_session, get_session};
+use shifts::{list_shifts, submit_shift};
 use terminals::{heartbeat, list_terminals, provision};
 use transactions::{get_transaction, reversal, statement, submit_transaction};
 
@@ -57,6 +61,11 @@ pub fn router(sim: Arc<Sim>) -> Router {
             get(operator_transactions),
         )
         .route("/v1/sessions/{id}/config", put(put_config).get(get_config))
+        .route(
+            "/v1/sessions/{id}/catalog",
+            put(put_catalog).get(get_catalog),
+        )
+        .route("/v1/sessions/{id}/shifts", get(list_shifts))
         .route("/v1/reconciliation/{id}", get(reconciliation))
         .route("/v1/terminals/{tid}/provision", post(provision))
         // 4.2 partner API
@@ -93,6 +102,8 @@ pub fn router(sim: Arc<Sim>) -> Router {
         .route("/v1/terminals/{tid}/heartbeat", post(heartbeat))
         .route("/v1/terminals/{tid}/config", get(terminal_config))
         .route("/v1/terminals/{tid}/operators", get(terminal_operators))
+        .route("/v1/terminals/{tid}/catalog", get(terminal_catalog))
+        .route("/v1/terminals/{tid}/shifts", post(submit_shift))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(sim)

@@ -36,6 +36,10 @@ pub(super) async fn submit_transaction(
             "Idempotency-Key must equal the body's reference",
         ));
     }
+    // How tip, items and amount fit together is part of the body's shape:
+    // checked before anything is looked up or drawn.
+    sub.check_parts()
+        .map_err(|m| ApiErr::unprocessable(codes::INVALID_REQUEST, m))?;
     let hash = body_hash(&body)?;
     // Replays answer at once and never consume a scenario.
     let drawn = sim

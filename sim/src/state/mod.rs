@@ -7,14 +7,15 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use proto::signing::Secret;
 use proto::wire::{
-    AckReason, AgentState, Command, CommandAck, Operator, Payment, PaymentEvent, Scenario, Session,
-    Timestamp, TransactionAnswer, TransactionRecord, WebhookEventType,
+    AckReason, AgentState, Catalog, Command, CommandAck, Operator, Payment, PaymentEvent, Scenario,
+    Session, ShiftRecord, Timestamp, TransactionAnswer, TransactionRecord, WebhookEventType,
 };
 use proto::{PaymentId, Reference, SessionId, TerminalId};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+mod catalog;
 mod commands;
 mod config;
 mod operators;
@@ -23,6 +24,7 @@ mod payments;
 mod reconciliation;
 mod sandbox;
 mod sessions;
+mod shifts;
 mod terminals;
 mod transactions;
 
@@ -39,6 +41,9 @@ pub mod kind {
     pub const TOMBSTONE: &str = "tombstone";
     pub const CONFIG: &str = "config";
     pub const OPERATOR_PIN: &str = "operator_pin";
+    pub const OPERATORS_VERSION: &str = "operators_version";
+    pub const CATALOG: &str = "catalog";
+    pub const SHIFT: &str = "shift";
 }
 
 /// An operator's PIN as the backend keeps it: its PBKDF2 hash and salt
@@ -160,6 +165,19 @@ fn parse_tx_row_id(id: &str) -> Option<TxKey> {
     Some((TerminalId::new(t).ok()?, Reference::new(r).ok()?))
 }
 
+/// A terminal's shift, by its number (SPEC 7.5).
+pub type ShiftKey = (TerminalId, u64);
+
+/// The state file id of a shift: `<terminal_id>/<shift_no>`.
+fn shift_row_id(tid: &TerminalId, shift_no: u64) -> String {
+    format!("{tid}/{shift_no}")
+}
+
+fn parse_shift_row_id(id: &str) -> Option<ShiftKey> {
+    let (t, n) = id.split_once('/')?;
+    Some((TerminalId::new(t).ok()?, n.parse().ok()?))
+}
+
 /// A webhook to send once the change is persisted.
 #[derive(Debug, Clone)]
 pub struct PendingWebhook {
@@ -205,8 +223,16 @@ pub struct State {
     pub tombstones: HashSet<TxKey>,
     /// Operators' PIN hashes (SPEC 7.2), by operator id; never the PIN.
     pub operator_pins: HashMap<String, PinRec>,
-    /// Each session's terminal configuration (SPEC 7.6), once set.
+    /// Each session's terminal configuration (SPEC 7.6), once set (its
+    /// catalog and operators versions are added when served).
     pub configs: HashMap<SessionId, proto::wire::TerminalConfig>,
+    /// Each session's operators version: one more per operator created,
+    /// changed or deleted (SPEC 7.6).
+    pub operators_versions: HashMap<SessionId, u64>,
+    /// Each session's quick-sale catalog (SPEC 7.6), once set.
+    pub catalogs: HashMap<SessionId, Catalog>,
+    /// Closed shifts (SPEC 7.5), by terminal and shift number.
+    pub shifts: HashMap<ShiftKey, ShiftRecord>,
     // Derived indexes.
     pub keys: HashMap<String, TerminalId>,
     pub tx_by_id: HashMap<String, TxKey>,
@@ -293,6 +319,11 @@ impl State {
                 .map(|_| "true".to_owned()),
             kind::CONFIG => js(SessionId::new(id).ok().and_then(|k| self.configs.get(&k))),
             kind::OPERATOR_PIN => js(self.operator_pins.get(id)),
+            kind::OPERATORS_VERSION => js(SessionId::new(id)
+                .ok()
+                .and_then(|k| self.operators_versions.get(&k))),
+            kind::CATALOG => js(SessionId::new(id).ok().and_then(|k| self.catalogs.get(&k))),
+            kind::SHIFT => js(parse_shift_row_id(id).and_then(|k| self.shifts.get(&k))),
             _ => None,
         };
         (kind, id.to_owned(), body)
@@ -368,6 +399,22 @@ impl State {
                     let sid = SessionId::new(id.clone())
                         .map_err(|e| (k.clone(), id.clone(), e.to_string()))?;
                     st.configs.insert(sid, c);
+                }
+                kind::OPERATORS_VERSION => {
+                    let v: u64 = serde_json::from_str(&body).map_err(bad)?;
+                    let sid = SessionId::new(id.clone())
+                        .map_err(|e| (k.clone(), id.clone(), e.to_string()))?;
+                    st.operators_versions.insert(sid, v);
+                }
+                kind::CATALOG => {
+                    let c: Catalog = serde_json::from_str(&body).map_err(bad)?;
+                    let sid = SessionId::new(id.clone())
+                        .map_err(|e| (k.clone(), id.clone(), e.to_string()))?;
+                    st.catalogs.insert(sid, c);
+                }
+                kind::SHIFT => {
+                    let r: ShiftRecord = serde_json::from_str(&body).map_err(bad)?;
+                    st.shifts.insert((r.terminal_id.clone(), r.shift_no), r);
                 }
                 kind::TOMBSTONE => match parse_tx_row_id(&id) {
                     Some(k) => {

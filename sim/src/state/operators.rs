@@ -56,6 +56,7 @@ impl State {
         }
         self.operators.insert(op.operator_id.clone(), op.clone());
         self.dirty(kind::OPERATOR, op.operator_id.clone());
+        self.operators_changed(session_id);
         Ok(op)
     }
 

@@ -1,13 +1,14 @@
-//! A session's reconciliation: totals of its sales, refunds and open payments.
+//! A session's reconciliation: totals of its sales, refunds and open
+//! payments, and of the approved sales' tips, operators and items.
 
 use std::collections::BTreeMap;
 
-use proto::wire::{CountTotal, Reconciliation, RecordStatus, Timestamp, TxKind};
+use proto::wire::{CountTotal, ItemTotal, Reconciliation, RecordStatus, Timestamp, TxKind};
 use proto::{SessionId, Total};
 
 use crate::error::ApiErr;
 
-use super::State;
+use super::{State, TxRec};
 
 impl State {
     pub fn reconciliation(
@@ -24,11 +25,18 @@ impl State {
         let mut by_channel: BTreeMap<String, CountTotal> = BTreeMap::new();
         let mut by_terminal: BTreeMap<String, CountTotal> = BTreeMap::new();
         let mut refunds = CountTotal::default();
-        for t in self.transactions.values() {
+        let mut tips = CountTotal::default();
+        let mut by_operator: BTreeMap<String, CountTotal> = BTreeMap::new();
+        let mut by_item: BTreeMap<String, ItemTotal> = BTreeMap::new();
+        // In arrival order, so an item's name is the latest one sold under it.
+        let mut txs: Vec<&TxRec> = self
+            .transactions
+            .values()
+            .filter(|t| &t.record.session_id == session_id)
+            .collect();
+        txs.sort_by_key(|t| t.seq);
+        for t in txs {
             let r = &t.record;
-            if &r.session_id != session_id {
-                continue;
-            }
             match (r.kind, r.status) {
                 (TxKind::Sale, RecordStatus::Approved) => {
                     ok += 1;
@@ -38,6 +46,19 @@ impl State {
                         .entry(r.terminal_id.to_string())
                         .or_default()
                         .add(r.amount);
+                    if let Some(tip) = r.tip_amount.filter(|t| !t.is_zero()) {
+                        tips.add(tip);
+                    }
+                    if let Some(op) = &r.operator_id {
+                        by_operator.entry(op.clone()).or_default().add(r.amount);
+                    }
+                    for item in r.items.iter().flatten() {
+                        by_item.entry(item.item_id.clone()).or_default().add(
+                            &item.name,
+                            item.qty,
+                            item.unit_price,
+                        );
+                    }
                 }
                 (TxKind::Sale, _) => failed += 1,
                 (TxKind::Refund, RecordStatus::Approved) => refunds.add(r.amount),
@@ -64,9 +85,9 @@ impl State {
             by_channel,
             by_terminal,
             refunds,
-            tips: CountTotal::default(),
-            by_operator: BTreeMap::new(),
-            by_item: BTreeMap::new(),
+            tips,
+            by_operator,
+            by_item,
             reconciled_at: now,
         })
     }
