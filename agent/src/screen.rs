@@ -50,10 +50,14 @@ pub fn ui_screen(m: &core::ScreenModel, event_name: &str, terminal_label: &str) 
             message: "Starting".to_string(),
         },
         core::Screen::Idle { .. } => ui::View::Idle,
-        core::Screen::TapCard { amount: a, .. } => ui::View::TapCard { amount: amount(*a) },
+        core::Screen::TapCard { amount: a, .. } => ui::View::TapCard {
+            amount: amount(*a),
+            tip: None,
+        },
         core::Screen::Processing { amount: a, .. } => ui::View::Processing {
             amount: amount(*a),
             message: String::new(),
+            tip: None,
         },
         core::Screen::Approved {
             amount: a,
@@ -63,12 +67,14 @@ pub fn ui_screen(m: &core::ScreenModel, event_name: &str, terminal_label: &str) 
             amount: amount(*a),
             card: None,
             offline: *offline_approval,
+            tip: None,
         },
         core::Screen::Declined {
             amount: a, reason, ..
         } => ui::View::Declined {
             amount: amount(*a),
             reason: ui_decline(*reason),
+            tip: None,
         },
         core::Screen::Cancelled { amount: a, reason } => ui::View::Cancelled {
             amount: Some(amount(*a)),
@@ -96,6 +102,7 @@ pub fn ui_screen(m: &core::ScreenModel, event_name: &str, terminal_label: &str) 
             offline: m.offline,
             queued: u64::from(m.queued),
             parked: u64::from(m.parked),
+            operator: None,
         },
         view,
     )

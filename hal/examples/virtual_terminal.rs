@@ -80,7 +80,10 @@ impl Terminal {
     ) -> Result<(), Box<dyn std::error::Error>> {
         let shown = Amount::new(amount, Currency::Ngn);
         self.show(match purpose {
-            ReadPurpose::Sale => View::TapCard { amount: shown },
+            ReadPurpose::Sale => View::TapCard {
+                amount: shown,
+                tip: None,
+            },
             ReadPurpose::Refund => View::RefundTap { amount: shown },
         })
         .await?;
@@ -111,6 +114,7 @@ impl Terminal {
                 self.show(View::Processing {
                     amount: shown,
                     message: String::new(),
+                    tip: None,
                 })
                 .await?;
                 let reason = match card.last4() {
@@ -125,6 +129,7 @@ impl Terminal {
                         View::Declined {
                             amount: shown,
                             reason,
+                            tip: None,
                         }
                     }
                     None => {
@@ -141,6 +146,7 @@ impl Terminal {
                                 last4: card.last4().to_owned(),
                             }),
                             offline: false,
+                            tip: None,
                         }
                     }
                 }
@@ -178,6 +184,7 @@ async fn run(parts: VirtualParts) -> Result<(), Box<dyn std::error::Error>> {
             offline: false,
             queued: 0,
             parked: 0,
+            operator: None,
         },
         totals: SessionTotals {
             currency: Currency::Ngn,

@@ -1,7 +1,7 @@
 //! Cashier and customer screens drawn with embedded-graphics.
 //!
 //! - [`Screen`] is the model: a [`StatusLine`] (event, terminal, offline,
-//!   queued) and a [`View`] (one of the ten screens of SPEC section 6).
+//!   queued, operator) and a [`View`] (one of the screens of SPEC section 6).
 //! - [`render`] draws a screen onto any `DrawTarget<Color = Rgb565>` (a
 //!   hal display, a `hal::Framebuffer`); it is pure, so the agent and the
 //!   tests all call it.
@@ -19,8 +19,9 @@ mod test_pattern;
 mod text;
 
 pub use model::{
-    Amount, CancelReason, CardSummary, DeclineReason, Screen, ScreenName, ScreenState,
-    SessionTotals, StatusLine, Tally, View,
+    Amount, CancelReason, CardSummary, CartEntry, CatalogLine, DeclineReason, ItemLine, MenuEntry,
+    OperatorTag, ReportKind, ReportSummary, Screen, ScreenName, ScreenState, SessionTotals,
+    ShiftReport, StatusLine, Tally, TipChoice, View,
 };
 pub use render::render;
 pub use test_pattern::{TEST_PATTERN_BARS, test_pattern};

@@ -1,7 +1,11 @@
-//! What each screen shows, and its semantic view for the control API.
+//! What each screen shows; its semantic view for the control API is in
+//! [`state`].
 
 use proto::{Currency, Money, Total};
 use serde::{Deserialize, Serialize};
+
+mod state;
+pub use state::{CartEntry, ReportSummary, ScreenName, ScreenState};
 
 /// An amount with its currency, shown as `NGN 2,000.00`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +39,18 @@ pub struct StatusLine {
     /// Of those, items the backend refused that wait for an operator
     /// (`pos-agent queue --retry`); the idle screen says they need attention.
     pub parked: u64,
+    /// The logged-in cashier (SPEC 7.2); `None` when nobody is logged in or
+    /// the session has no operators.
+    pub operator: Option<OperatorTag>,
+}
+
+/// The logged-in cashier, shown in the status strip.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperatorTag {
+    /// The operator's id, as `GET /screen` reports it.
+    pub id: String,
+    /// The name shown on screen.
+    pub name: String,
 }
 
 /// The card that paid, as it may be shown: brand and last four digits only.
@@ -154,6 +170,92 @@ pub struct SessionTotals {
     pub declined: Tally,
 }
 
+/// One choice on the tip screen (SPEC 7.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TipChoice {
+    /// The digit that picks it, 1-9.
+    pub key: u8,
+    /// `10%`, `NGN 500.00`, `Other amount`.
+    pub label: String,
+    /// The tip it gives; `None` for the custom amount.
+    pub tip: Option<Amount>,
+}
+
+/// One line of a menu.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MenuEntry {
+    /// The digit shown before the label; `None`: no number.
+    pub key: Option<u8>,
+    pub label: String,
+    /// False: the operator may not use it; drawn greyed.
+    pub enabled: bool,
+}
+
+/// One item of the quick-sale catalog as the catalog screen lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogLine {
+    /// The number the cashier keys (catalog order, from 1).
+    pub number: u32,
+    pub item_id: String,
+    pub name: String,
+    pub price: Amount,
+    /// How many are in the cart.
+    pub qty: u32,
+}
+
+/// An X report (the shift so far) or a Z report (the shift closed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ReportKind {
+    #[serde(rename = "X")]
+    X,
+    #[serde(rename = "Z")]
+    Z,
+}
+
+impl ReportKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportKind::X => "X",
+            ReportKind::Z => "Z",
+        }
+    }
+}
+
+/// A shift's figures (SPEC 7.5), as the report screen shows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShiftReport {
+    pub kind: ReportKind,
+    pub shift_no: u64,
+    pub currency: Currency,
+    /// When the shift opened, already formatted for the screen.
+    pub opened_at: String,
+    /// When it closed (a Z report), already formatted.
+    pub closed_at: Option<String>,
+    /// Approved sales (gross, tips included).
+    pub sales: Tally,
+    /// Approved refunds.
+    pub refunds: Tally,
+    /// Declined payments.
+    pub declined: Tally,
+    /// Approved sales with a tip, and the tips' sum.
+    pub tips: Tally,
+    /// Approved payments decided online / offline.
+    pub online: Tally,
+    pub offline: Tally,
+    /// Approved sales by operator name.
+    pub by_operator: Vec<(String, Tally)>,
+    /// Catalog items sold.
+    pub by_item: Vec<ItemLine>,
+}
+
+/// A catalog item's line in a report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemLine {
+    pub name: String,
+    pub qty: u64,
+    pub total: Total,
+}
+
 /// What the screen shows, without the status line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum View {
@@ -161,20 +263,27 @@ pub enum View {
     Booting { message: String },
     /// Ready for the next sale.
     Idle,
-    /// Waiting for the customer's card.
-    TapCard { amount: Amount },
+    /// Waiting for the customer's card. On the payment screens `amount` is
+    /// the total charged and `tip` the part of it that is a tip.
+    TapCard { amount: Amount, tip: Option<Amount> },
     /// Card read; authorizing or recording. `message` may be empty.
-    Processing { amount: Amount, message: String },
+    Processing {
+        amount: Amount,
+        message: String,
+        tip: Option<Amount>,
+    },
     /// Approved and durably recorded.
     Approved {
         amount: Amount,
         card: Option<CardSummary>,
         /// Approved offline, to be forwarded later.
         offline: bool,
+        tip: Option<Amount>,
     },
     Declined {
         amount: Amount,
         reason: DeclineReason,
+        tip: Option<Amount>,
     },
     Cancelled {
         amount: Option<Amount>,
@@ -186,6 +295,56 @@ pub enum View {
     SessionClosed { totals: SessionTotals },
     /// Something the cashier must know, in plain words.
     Error { message: String },
+    /// The cashier keys an amount like on a cash register (SPEC 7.1).
+    AmountEntry {
+        /// `New sale`, `Refund amount`, ...
+        title: String,
+        /// The amount keyed so far.
+        amount: Amount,
+        /// Why it cannot be confirmed, e.g. `Above the maximum ...`.
+        message: Option<String>,
+    },
+    /// The customer picks a tip (SPEC 7.3).
+    Tip {
+        /// The amount before the tip.
+        amount: Amount,
+        choices: Vec<TipChoice>,
+        /// `Some` while a custom tip is keyed.
+        custom: Option<Amount>,
+        message: Option<String>,
+    },
+    /// The cashier keys a PIN (SPEC 7.2).
+    Login {
+        /// Digits keyed so far, drawn as dots.
+        pin_len: u8,
+        message: Option<String>,
+    },
+    /// Too many wrong PINs.
+    Locked {
+        /// How long the lock lasts.
+        seconds: u32,
+        message: Option<String>,
+    },
+    /// Numbered entries; `selected` is highlighted.
+    Menu {
+        title: String,
+        entries: Vec<MenuEntry>,
+        selected: Option<usize>,
+        message: Option<String>,
+    },
+    /// The quick-sale catalog and the cart (SPEC 7.6).
+    Catalog {
+        items: Vec<CatalogLine>,
+        /// Index of the first item shown (scrolling).
+        first: usize,
+        /// The item number being keyed.
+        keyed: Option<u32>,
+        cart_total: Amount,
+        cart_count: u32,
+        message: Option<String>,
+    },
+    /// An X or Z report (SPEC 7.5).
+    Report { report: ShiftReport },
 }
 
 /// A whole screen: the status line plus the view. [`crate::render`] draws it.
@@ -195,204 +354,9 @@ pub struct Screen {
     pub view: View,
 }
 
-/// The ten screen names of SPEC section 6.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ScreenName {
-    Booting,
-    Idle,
-    TapCard,
-    Processing,
-    Approved,
-    Declined,
-    Cancelled,
-    RefundTap,
-    SessionClosed,
-    Error,
-}
-
-impl ScreenName {
-    pub const ALL: [ScreenName; 10] = [
-        ScreenName::Booting,
-        ScreenName::Idle,
-        ScreenName::TapCard,
-        ScreenName::Processing,
-        ScreenName::Approved,
-        ScreenName::Declined,
-        ScreenName::Cancelled,
-        ScreenName::RefundTap,
-        ScreenName::SessionClosed,
-        ScreenName::Error,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ScreenName::Booting => "booting",
-            ScreenName::Idle => "idle",
-            ScreenName::TapCard => "tap_card",
-            ScreenName::Processing => "processing",
-            ScreenName::Approved => "approved",
-            ScreenName::Declined => "declined",
-            ScreenName::Cancelled => "cancelled",
-            ScreenName::RefundTap => "refund_tap",
-            ScreenName::SessionClosed => "session_closed",
-            ScreenName::Error => "error",
-        }
-    }
-}
-
-impl core::fmt::Display for ScreenName {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The semantic state of a screen, as `GET /screen` reports it (SPEC
-/// section 6): `{screen, amount, currency, message, offline, queued, parked}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ScreenState {
-    pub screen: ScreenName,
-    /// Wire form (`"2000.00"`) or null.
-    pub amount: Option<Money>,
-    pub currency: Option<Currency>,
-    pub message: Option<String>,
-    pub offline: bool,
-    pub queued: u64,
-    #[serde(default)]
-    pub parked: u64,
-}
-
-impl ScreenState {
-    /// The state before anything was shown.
-    pub fn booting() -> Self {
-        ScreenState {
-            screen: ScreenName::Booting,
-            amount: None,
-            currency: None,
-            message: None,
-            offline: false,
-            queued: 0,
-            parked: 0,
-        }
-    }
-}
-
-impl Screen {
-    pub fn new(status: StatusLine, view: View) -> Self {
-        Screen { status, view }
-    }
-
-    pub fn name(&self) -> ScreenName {
-        match self.view {
-            View::Booting { .. } => ScreenName::Booting,
-            View::Idle => ScreenName::Idle,
-            View::TapCard { .. } => ScreenName::TapCard,
-            View::Processing { .. } => ScreenName::Processing,
-            View::Approved { .. } => ScreenName::Approved,
-            View::Declined { .. } => ScreenName::Declined,
-            View::Cancelled { .. } => ScreenName::Cancelled,
-            View::RefundTap { .. } => ScreenName::RefundTap,
-            View::SessionClosed { .. } => ScreenName::SessionClosed,
-            View::Error { .. } => ScreenName::Error,
-        }
-    }
-
-    /// The amount this screen is about, if any.
-    pub fn amount(&self) -> Option<Amount> {
-        match &self.view {
-            View::TapCard { amount }
-            | View::Processing { amount, .. }
-            | View::Approved { amount, .. }
-            | View::Declined { amount, .. }
-            | View::RefundTap { amount } => Some(*amount),
-            View::Cancelled { amount, .. } => *amount,
-            View::Booting { .. } | View::Idle | View::SessionClosed { .. } | View::Error { .. } => {
-                None
-            }
-        }
-    }
-
-    /// The main sentence of this screen, if any (as in `GET /screen`).
-    pub fn message(&self) -> Option<String> {
-        let text = match &self.view {
-            View::Booting { message } | View::Processing { message, .. } => message.clone(),
-            View::Error { message } => message.clone(),
-            View::Declined { reason, .. } => reason.text().to_owned(),
-            View::Cancelled { reason, .. } => reason.text().to_owned(),
-            View::Approved { offline: true, .. } => OFFLINE_APPROVAL_NOTE.to_owned(),
-            View::SessionClosed { .. } => "Event closed. No new sales.".to_owned(),
-            View::Approved { offline: false, .. }
-            | View::Idle
-            | View::TapCard { .. }
-            | View::RefundTap { .. } => String::new(),
-        };
-        (!text.is_empty()).then_some(text)
-    }
-
-    /// The semantic view for `GET /screen`.
-    pub fn state(&self) -> ScreenState {
-        let amount = self.amount();
-        ScreenState {
-            screen: self.name(),
-            amount: amount.map(|a| a.value),
-            currency: amount.map(|a| a.currency),
-            message: self.message(),
-            offline: self.status.offline,
-            queued: self.status.queued,
-            parked: self.status.parked,
-        }
-    }
-}
-
 pub(crate) const OFFLINE_APPROVAL_NOTE: &str = "Approved offline. Will be sent later.";
+/// What the locked screen says when its view brings no message.
+pub(crate) const LOCKED_NOTE: &str = "Too many wrong PINs.";
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn state_serializes_as_the_spec_says() {
-        let screen = Screen::new(
-            StatusLine {
-                event_name: "Fest".into(),
-                terminal_label: "Bar".into(),
-                offline: true,
-                queued: 3,
-                parked: 1,
-            },
-            View::TapCard {
-                amount: Amount::new(Money::parse("2000.00").unwrap(), Currency::Ngn),
-            },
-        );
-        let json = serde_json::to_value(screen.state()).unwrap();
-        assert_eq!(
-            json,
-            serde_json::json!({
-                "screen": "tap_card", "amount": "2000.00", "currency": "NGN",
-                "message": null, "offline": true, "queued": 3, "parked": 1
-            })
-        );
-        let back: ScreenState = serde_json::from_value(json).unwrap();
-        assert_eq!(back, screen.state());
-    }
-
-    #[test]
-    fn names_match_serde() {
-        for name in ScreenName::ALL {
-            let json = serde_json::to_value(name).unwrap();
-            assert_eq!(json, serde_json::Value::from(name.as_str()));
-        }
-    }
-
-    #[test]
-    fn decline_codes_map_to_plain_words() {
-        assert_eq!(
-            DeclineReason::from_code("insufficient_funds").text(),
-            "Not enough money on card. Try another card."
-        );
-        assert_eq!(
-            DeclineReason::from_code("weird_code_42").text(),
-            "Payment not accepted"
-        );
-    }
-}
+mod tests;

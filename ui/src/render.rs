@@ -9,15 +9,20 @@ use embedded_graphics::mono_font::ascii::{
 };
 use embedded_graphics::pixelcolor::Rgb565;
 use embedded_graphics::prelude::*;
-use embedded_graphics::primitives::{
-    Arc, Circle, Line, Polyline, PrimitiveStyle, Rectangle, RoundedRectangle, Triangle,
-};
+use embedded_graphics::primitives::{Line, PrimitiveStyle, Rectangle, RoundedRectangle};
 
 use crate::model::{
     Amount, CancelReason, DeclineReason, OFFLINE_APPROVAL_NOTE, Screen, SessionTotals, StatusLine,
     Tally, View,
 };
 use crate::text::{self, TextSize};
+
+mod cashier;
+mod column;
+mod symbols;
+
+use column::{Column, Item};
+use symbols::{PERSON_W, Symbol, draw_person};
 
 const fn rgb(r: u8, g: u8, b: u8) -> Rgb565 {
     Rgb565::new(r >> 3, g >> 2, b >> 3)
@@ -36,6 +41,12 @@ const GREY: Rgb565 = rgb(64, 64, 64);
 const PURPLE: Rgb565 = rgb(96, 32, 136);
 const ORANGE: Rgb565 = rgb(200, 88, 0);
 const AMBER: Rgb565 = rgb(255, 184, 0);
+/// Text of a list line that cannot be used.
+const GREYED: Rgb565 = rgb(150, 150, 150);
+/// Thin lines and outlines.
+const LIGHT: Rgb565 = rgb(200, 200, 200);
+/// The band behind a catalog line that is in the cart.
+const IN_CART: Rgb565 = rgb(214, 238, 220);
 
 /// Big: 10x20 drawn at 2x (20x40 per character).
 const BIG: TextSize = TextSize::new(&FONT_10X20, 2);
@@ -63,6 +74,9 @@ const TITLE_SIZES: [TextSize; 4] = [
     TextSize::new(&FONT_8X13_BOLD, 2),
     BODY,
 ];
+
+/// Bodies at least this wide show a report in two panes.
+const SPLIT_W: u32 = 440;
 
 const MARGIN: u32 = 8;
 const HEADER_ROW1: u32 = 24;
@@ -94,11 +108,24 @@ pub fn render<D: DrawTarget<Color = Rgb565>>(
     if with_footer {
         draw_cancel_footer(&mut t, size, body.top_left.y as u32 + body.size.height)?;
     }
-    let (col, background) = layout(screen, body);
+    let (panes, background) = panes(screen, body);
     if background != BG {
         t.fill_solid(&body, background)?;
     }
-    col.draw(&mut t, body, background)
+    for (i, (area, col)) in panes.iter().enumerate() {
+        if i > 0 && area.size.height > 16 {
+            // A divider between panes.
+            t.fill_solid(
+                &Rectangle::new(
+                    area.top_left + Point::new(0, 8),
+                    Size::new(1, area.size.height - 16),
+                ),
+                LIGHT,
+            )?;
+        }
+        col.draw(&mut t, *area, background)?;
+    }
+    Ok(())
 }
 
 /// The area below the header (and above the cancel bar, if any).
@@ -118,15 +145,47 @@ fn body_area(screen: &Screen, size: Size) -> (Rectangle, bool) {
     (body, with_footer)
 }
 
+/// The body's columns and where each is drawn: one column, or two panes
+/// side by side for a report on a wide body.
+fn panes(screen: &Screen, body: Rectangle) -> (Vec<(Rectangle, Column)>, Rgb565) {
+    if let (View::Report { report }, true) = (&screen.view, body.size.width >= SPLIT_W) {
+        let w = body.size.width / 2;
+        let left = Rectangle::new(body.top_left, Size::new(w, body.size.height));
+        let right = Rectangle::new(
+            body.top_left + Point::new(w as i32, 0),
+            Size::new(body.size.width - w, body.size.height),
+        );
+        let (l, _) = fit(left.size, |col| {
+            cashier::report_summary(col, report);
+            col.fill();
+            BG
+        });
+        let (r, _) = fit(right.size, |col| {
+            cashier::report_breakdown(col, report);
+            col.fill();
+            BG
+        });
+        return (vec![(left, l), (right, r)], BG);
+    }
+    let (col, background) = layout(screen, body);
+    (vec![(body, col)], background)
+}
+
 /// The body's column: full size first; compact when that is too tall.
 fn layout(screen: &Screen, body: Rectangle) -> (Column, Rgb565) {
-    let mut col = Column::new(body.size.width, false);
-    let background = compose(&mut col, screen);
-    if col.height() <= body.size.height {
+    fit(body.size, |col| compose(col, screen))
+}
+
+/// The column `build` makes for an area of `size`: full size first;
+/// compact when that is too tall.
+fn fit(size: Size, build: impl Fn(&mut Column) -> Rgb565) -> (Column, Rgb565) {
+    let mut col = Column::new(size, false);
+    let background = build(&mut col);
+    if col.height() <= size.height {
         return (col, background);
     }
-    let mut col = Column::new(body.size.width, true);
-    let background = compose(&mut col, screen);
+    let mut col = Column::new(size, true);
+    let background = build(&mut col);
     (col, background)
 }
 
@@ -145,10 +204,11 @@ fn compose(col: &mut Column, screen: &Screen) -> Rgb565 {
             idle(col, &screen.status);
             BG
         }
-        View::TapCard { amount } => {
+        View::TapCard { amount, tip } => {
             col.title("TAP CARD", INK);
             col.gap(8);
             col.amount(amount, INK);
+            tip_line(col, tip.as_ref(), MUTED);
             col.gap(14);
             col.push(Item::Contactless(INK, 72));
             BG
@@ -163,10 +223,15 @@ fn compose(col: &mut Column, screen: &Screen) -> Rgb565 {
             col.line("Tap the same card", BODY, PURPLE);
             BG
         }
-        View::Processing { amount, message } => {
+        View::Processing {
+            amount,
+            message,
+            tip,
+        } => {
             col.title("PROCESSING", INK);
             col.gap(8);
             col.amount(amount, INK);
+            tip_line(col, tip.as_ref(), MUTED);
             col.gap(14);
             col.push(Item::Dots(INK));
             col.gap(14);
@@ -181,12 +246,14 @@ fn compose(col: &mut Column, screen: &Screen) -> Rgb565 {
             amount,
             card,
             offline,
+            tip,
         } => {
             col.push(Item::Badge(Symbol::Check, GREEN, 72));
             col.gap(10);
             col.title("APPROVED", BG);
             col.gap(6);
             col.amount(amount, BG);
+            tip_line(col, tip.as_ref(), BG);
             if let Some(card) = card {
                 col.gap(8);
                 let brand = text::sanitize(&card.brand).to_uppercase();
@@ -199,8 +266,12 @@ fn compose(col: &mut Column, screen: &Screen) -> Rgb565 {
             }
             GREEN
         }
-        View::Declined { amount, reason } => {
-            declined(col, amount, reason);
+        View::Declined {
+            amount,
+            reason,
+            tip,
+        } => {
+            declined(col, amount, reason, tip.as_ref());
             RED
         }
         View::Cancelled { amount, reason } => {
@@ -219,6 +290,69 @@ fn compose(col: &mut Column, screen: &Screen) -> Rgb565 {
             col.wrapped(message, BODY, INK, 5);
             BG
         }
+        View::AmountEntry {
+            title,
+            amount,
+            message,
+        } => {
+            cashier::amount_entry(col, title, amount, message.as_deref());
+            BG
+        }
+        View::Tip {
+            amount,
+            choices,
+            custom,
+            message,
+        } => {
+            cashier::tip(col, amount, choices, custom.as_ref(), message.as_deref());
+            BG
+        }
+        View::Login { pin_len, message } => {
+            cashier::login(col, *pin_len, message.as_deref());
+            BG
+        }
+        View::Locked { seconds, message } => {
+            cashier::locked(col, *seconds, message.as_deref());
+            BG
+        }
+        View::Menu {
+            title,
+            entries,
+            selected,
+            message,
+        } => {
+            cashier::menu(col, title, entries, *selected, message.as_deref());
+            BG
+        }
+        View::Catalog {
+            items,
+            first,
+            keyed,
+            cart_total,
+            cart_count,
+            message,
+        } => {
+            let cart = cashier::Cart {
+                total: cart_total,
+                count: *cart_count,
+            };
+            cashier::catalog(col, items, *first, *keyed, cart, message.as_deref());
+            BG
+        }
+        View::Report { report } => {
+            cashier::report_summary(col, report);
+            cashier::report_breakdown(col, report);
+            col.fill();
+            BG
+        }
+    }
+}
+
+/// "incl. tip NGN 150.00" under a payment's amount, when it has a tip.
+fn tip_line(col: &mut Column, tip: Option<&Amount>, color: Rgb565) {
+    if let Some(tip) = tip {
+        col.gap(4);
+        col.line(&format!("incl. tip {}", tip.display()), BODY, color);
     }
 }
 
@@ -252,12 +386,13 @@ fn idle(col: &mut Column, status: &StatusLine) {
     }
 }
 
-fn declined(col: &mut Column, amount: &Amount, reason: &DeclineReason) {
+fn declined(col: &mut Column, amount: &Amount, reason: &DeclineReason, tip: Option<&Amount>) {
     col.push(Item::Badge(Symbol::Cross, RED, 72));
     col.gap(10);
     col.title(reason.headline(), BG);
     col.gap(6);
     col.amount(amount, BG);
+    tip_line(col, tip, BG);
     col.gap(8);
     col.wrapped(reason.text(), BODY, BG, 3);
 }
@@ -315,7 +450,33 @@ fn draw_header<D: DrawTarget<Color = Rgb565>>(
     )?;
     let inner = size.width - 2 * MARGIN;
 
-    let event = text::truncate(&text::sanitize(&status.event_name), HEADER.chars_in(inner));
+    // Row 1: event name on the left, the logged-in operator on the right.
+    let mut event_room = inner;
+    if let Some(operator) = &status.operator {
+        let name_room = (inner / 2).saturating_sub(PERSON_W + 4);
+        let name = text::truncate(
+            &text::sanitize(&operator.name),
+            SMALL_BOLD.chars_in(name_room),
+        );
+        if !name.trim().is_empty() {
+            let w = PERSON_W + 4 + SMALL_BOLD.width(name.len());
+            let x = (size.width - MARGIN - w) as i32;
+            let y = ((HEADER_ROW1 - SMALL_BOLD.height()) / 2) as i32;
+            draw_person(t, Point::new(x, y), HEADER_SUB)?;
+            text::draw(
+                t,
+                &name,
+                Point::new(x + PERSON_W as i32 + 4, y),
+                SMALL_BOLD,
+                HEADER_FG,
+            )?;
+            event_room = inner.saturating_sub(w + MARGIN);
+        }
+    }
+    let event = text::truncate(
+        &text::sanitize(&status.event_name),
+        HEADER.chars_in(event_room),
+    );
     let y1 = (HEADER_ROW1 - HEADER.height()) / 2;
     text::draw(
         t,
@@ -403,322 +564,6 @@ fn draw_cancel_footer<D: DrawTarget<Color = Rgb565>>(
     )
 }
 
-#[derive(Clone, Copy)]
-enum Symbol {
-    Check,
-    Cross,
-    Bar,
-    Warning,
-}
-
-enum Item {
-    Gap(u32),
-    Text(String, TextSize, Rgb565),
-    /// Label left, value right, on one line.
-    Row(String, String, TextSize, Rgb565),
-    /// A thin horizontal line.
-    Rule(Rgb565),
-    /// A rounded box with a word in it: text colour, box colour.
-    Pill(String, Rgb565, Rgb565),
-    /// A white disc with a symbol in `color`; diameter.
-    Badge(Symbol, Rgb565, u32),
-    /// The contactless symbol; colour, size of its square.
-    Contactless(Rgb565, u32),
-    /// Three dots: "working".
-    Dots(Rgb565),
-}
-
-impl Item {
-    fn height(&self) -> u32 {
-        match self {
-            Item::Gap(h) => *h,
-            Item::Text(_, size, _) | Item::Row(_, _, size, _) => size.height(),
-            Item::Rule(_) => 9,
-            Item::Pill(_, _, _) => BODY.height() + 8,
-            Item::Badge(_, _, d) | Item::Contactless(_, d) => *d,
-            Item::Dots(_) => 12,
-        }
-    }
-}
-
-/// Items stacked top to bottom, each centred horizontally, the stack
-/// centred vertically in the body.
-struct Column {
-    /// Width available to content (body width less margins).
-    inner: u32,
-    /// Smaller symbols, gaps and big text, for bodies too short for the
-    /// full-size stack.
-    compact: bool,
-    items: Vec<Item>,
-}
-
-impl Column {
-    fn new(body_width: u32, compact: bool) -> Self {
-        Column {
-            inner: body_width.saturating_sub(2 * MARGIN),
-            compact,
-            items: Vec::new(),
-        }
-    }
-
-    fn height(&self) -> u32 {
-        self.items.iter().map(Item::height).sum()
-    }
-
-    fn push(&mut self, item: Item) {
-        let item = match item {
-            Item::Badge(s, c, d) if self.compact => Item::Badge(s, c, d.min(COMPACT_SYMBOL)),
-            Item::Contactless(c, d) if self.compact => Item::Contactless(c, d.min(COMPACT_SYMBOL)),
-            other => other,
-        };
-        self.items.push(item);
-    }
-
-    fn gap(&mut self, h: u32) {
-        let h = if self.compact { h / 2 } else { h };
-        self.items.push(Item::Gap(h));
-    }
-
-    /// The first size in `sizes` that fits the whole text; otherwise the
-    /// last size, with the text cut.
-    fn fitted(&mut self, s: &str, sizes: &[TextSize], color: Rgb565) {
-        let s = text::sanitize(s);
-        let Some(last) = sizes.last() else { return };
-        let max_h = if self.compact {
-            COMPACT_TEXT_H
-        } else {
-            u32::MAX
-        };
-        let size = sizes
-            .iter()
-            .copied()
-            .filter(|z| z.height() <= max_h)
-            .find(|z| z.width(s.len()) <= self.inner)
-            .unwrap_or(*last);
-        let s = text::truncate(&s, size.chars_in(self.inner));
-        self.items.push(Item::Text(s, size, color));
-    }
-
-    fn title(&mut self, s: &str, color: Rgb565) {
-        self.fitted(s, &TITLE_SIZES, color);
-    }
-
-    fn amount(&mut self, amount: &Amount, color: Rgb565) {
-        self.fitted(&amount.display(), &AMOUNT_SIZES, color);
-    }
-
-    fn line(&mut self, s: &str, size: TextSize, color: Rgb565) {
-        self.fitted(s, &[size], color);
-    }
-
-    fn wrapped(&mut self, s: &str, size: TextSize, color: Rgb565, max_lines: usize) {
-        let s = text::sanitize(s);
-        for line in text::wrap(&s, size.chars_in(self.inner), max_lines) {
-            self.items.push(Item::Text(line, size, color));
-        }
-    }
-
-    /// `label   value` on one line when both fit, else label on one line
-    /// and value right-aligned on the next.
-    fn row(&mut self, label: &str, value: &str) {
-        let (label, value) = (text::sanitize(label), text::sanitize(value));
-        if BODY.width(label.len() + 1 + value.len()) <= self.inner {
-            self.items.push(Item::Row(label, value, BODY, INK));
-            return;
-        }
-        let label = text::truncate(&label, BODY.chars_in(self.inner));
-        self.items.push(Item::Row(label, String::new(), BODY, INK));
-        let size = if BODY.width(value.len()) <= self.inner {
-            BODY
-        } else {
-            SMALL_BOLD
-        };
-        let value = text::truncate(&value, size.chars_in(self.inner));
-        self.items.push(Item::Row(String::new(), value, size, INK));
-    }
-
-    fn draw<D: DrawTarget<Color = Rgb565>>(
-        &self,
-        t: &mut D,
-        body: Rectangle,
-        background: Rgb565,
-    ) -> Result<(), D::Error> {
-        let total: u32 = self.items.iter().map(Item::height).sum();
-        let top = body.top_left.y as u32;
-        let bottom = top + body.size.height;
-        let mut y = top + body.size.height.saturating_sub(total) / 2;
-        let left = body.top_left.x + MARGIN as i32;
-        let centre = |w: u32| left + (self.inner.saturating_sub(w) / 2) as i32;
-        for item in &self.items {
-            let h = item.height();
-            if y + h > bottom {
-                break;
-            }
-            let yi = y as i32;
-            match item {
-                Item::Gap(_) => {}
-                Item::Text(s, size, color) => {
-                    text::draw(
-                        t,
-                        s,
-                        Point::new(centre(size.width(s.len())), yi),
-                        *size,
-                        *color,
-                    )?;
-                }
-                Item::Row(label, value, size, color) => {
-                    text::draw(t, label, Point::new(left, yi), *size, *color)?;
-                    let vx = left + self.inner.saturating_sub(size.width(value.len())) as i32;
-                    text::draw(t, value, Point::new(vx, yi), *size, *color)?;
-                }
-                Item::Rule(color) => {
-                    t.fill_solid(
-                        &Rectangle::new(Point::new(left, yi + 4), Size::new(self.inner, 1)),
-                        *color,
-                    )?;
-                }
-                Item::Pill(word, fg, bg) => {
-                    let w = BODY.width(word.len()) + 24;
-                    if w <= self.inner {
-                        let x = centre(w);
-                        RoundedRectangle::with_equal_corners(
-                            Rectangle::new(Point::new(x, yi), Size::new(w, h)),
-                            Size::new(8, 8),
-                        )
-                        .into_styled(PrimitiveStyle::with_fill(*bg))
-                        .draw(t)?;
-                        text::draw(t, word, Point::new(x + 12, yi + 4), BODY, *fg)?;
-                    }
-                }
-                Item::Badge(symbol, color, d) => {
-                    if *d <= self.inner {
-                        let x = centre(*d);
-                        draw_badge(t, Point::new(x, yi), *d, *symbol, *color, background)?;
-                    }
-                }
-                Item::Contactless(color, s) => {
-                    if *s <= self.inner {
-                        draw_contactless(t, Point::new(centre(*s), yi), *s, *color)?;
-                    }
-                }
-                Item::Dots(color) if DOTS_W <= self.inner => {
-                    let (d, step) = (12u32, 24i32);
-                    let x0 = centre(DOTS_W);
-                    for i in 0..3 {
-                        Circle::new(Point::new(x0 + i * step, yi), d)
-                            .into_styled(PrimitiveStyle::with_fill(*color))
-                            .draw(t)?;
-                    }
-                }
-                Item::Dots(_) => {}
-            }
-            y += h;
-        }
-        Ok(())
-    }
-}
-
-/// A disc of diameter `d` at `top_left` holding `symbol`. On a coloured
-/// body the disc is white and the symbol takes `color`; on the white body
-/// the disc takes `color` and the symbol is white.
-fn draw_badge<D: DrawTarget<Color = Rgb565>>(
-    t: &mut D,
-    top_left: Point,
-    d: u32,
-    symbol: Symbol,
-    color: Rgb565,
-    background: Rgb565,
-) -> Result<(), D::Error> {
-    let (disc, mark) = if background == BG {
-        (color, BG)
-    } else {
-        (BG, color)
-    };
-    let di = d as i32;
-    let c = top_left + Point::new(di / 2, di / 2);
-    let p = |fx: i32, fy: i32| c + Point::new(di * fx / 100, di * fy / 100);
-    let stroke = PrimitiveStyle::with_stroke(mark, (d / 9).max(2));
-    match symbol {
-        Symbol::Warning => {
-            // A warning triangle (not a disc): its own shape.
-            Triangle::new(p(0, -50), p(-50, 42), p(49, 42))
-                .into_styled(PrimitiveStyle::with_fill(color))
-                .draw(t)?;
-            let bar_w = (d / 9).max(2);
-            t.fill_solid(
-                &Rectangle::new(
-                    p(0, -22) - Point::new(bar_w as i32 / 2, 0),
-                    Size::new(bar_w, d * 34 / 100),
-                ),
-                BG,
-            )?;
-            t.fill_solid(
-                &Rectangle::new(
-                    p(0, 20) - Point::new(bar_w as i32 / 2, 0),
-                    Size::new(bar_w, bar_w),
-                ),
-                BG,
-            )?;
-        }
-        Symbol::Check => {
-            Circle::new(top_left, d)
-                .into_styled(PrimitiveStyle::with_fill(disc))
-                .draw(t)?;
-            Polyline::new(&[p(-26, 2), p(-8, 20), p(26, -18)])
-                .into_styled(stroke)
-                .draw(t)?;
-        }
-        Symbol::Cross => {
-            Circle::new(top_left, d)
-                .into_styled(PrimitiveStyle::with_fill(disc))
-                .draw(t)?;
-            Line::new(p(-20, -20), p(20, 20))
-                .into_styled(stroke)
-                .draw(t)?;
-            Line::new(p(-20, 20), p(20, -20))
-                .into_styled(stroke)
-                .draw(t)?;
-        }
-        Symbol::Bar => {
-            Circle::new(top_left, d)
-                .into_styled(PrimitiveStyle::with_fill(disc))
-                .draw(t)?;
-            let (w, h) = (d * 60 / 100, (d / 6).max(2));
-            t.fill_solid(
-                &Rectangle::new(c - Point::new(w as i32 / 2, h as i32 / 2), Size::new(w, h)),
-                mark,
-            )?;
-        }
-    }
-    Ok(())
-}
-
-/// The contactless symbol: four arcs of growing size, opening to the right,
-/// inside a square of side `s` at `top_left`.
-fn draw_contactless<D: DrawTarget<Color = Rgb565>>(
-    t: &mut D,
-    top_left: Point,
-    s: u32,
-    color: Rgb565,
-) -> Result<(), D::Error> {
-    let si = s as i32;
-    let stroke = (s / 12).max(2);
-    let style = PrimitiveStyle::with_stroke(color, stroke);
-    let cy = top_left.y + si / 2;
-    let start = Angle::from_degrees(-48.0);
-    let sweep = Angle::from_degrees(96.0);
-    for i in 0..4 {
-        // Diameter grows with i; each arc's right edge steps right.
-        let d = si * (34 + 20 * i) / 100;
-        let right = top_left.x + si * (23 + 20 * i) / 100;
-        let centre = Point::new(right - d / 2, cy);
-        Arc::with_center(centre, d as u32, start, sweep)
-            .into_styled(style)
-            .draw(t)?;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -731,13 +576,14 @@ mod tests {
         for (name, screen) in sample_screens() {
             for (w, h) in [(240, 320), (480, 320), (480, 272), (320, 240), (320, 480)] {
                 let (body, _) = body_area(&screen, Size::new(w, h));
-                let (col, _) = layout(&screen, body);
-                assert!(
-                    col.height() <= body.size.height,
-                    "{name} at {w}x{h}: {} px of content in a {} px body",
-                    col.height(),
-                    body.size.height
-                );
+                for (area, col) in panes(&screen, body).0 {
+                    assert!(
+                        col.height() <= area.size.height,
+                        "{name} at {w}x{h}: {} px of content in a {} px body",
+                        col.height(),
+                        area.size.height
+                    );
+                }
             }
         }
     }
@@ -752,5 +598,77 @@ mod tests {
         assert!(!layout(&screen, body).0.compact);
         let (body, _) = body_area(&screen, Size::new(480, 240));
         assert!(layout(&screen, body).0.compact);
+    }
+
+    fn sample(name: &str) -> Screen {
+        sample_screens()
+            .into_iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, s)| s)
+            .unwrap_or_else(|| panic!("no sample {name}"))
+    }
+
+    fn frame(screen: &Screen, w: u32, h: u32) -> hal::Framebuffer {
+        let mut fb = hal::Framebuffer::new(Size::new(w, h));
+        let Ok(()) = render(screen, &mut fb);
+        fb
+    }
+
+    #[test]
+    fn the_operator_is_named_in_the_header_only_when_logged_in() {
+        let with = sample("amount_entry");
+        let mut without = with.clone();
+        without.status.operator = None;
+        for (w, h) in [(240, 320), (480, 320)] {
+            let (a, b) = (frame(&with, w, h), frame(&without, w, h));
+            let header = (w * HEADER_ROW1) as usize;
+            assert_ne!(a.pixels()[..header], b.pixels()[..header], "{w}x{h}");
+            assert_eq!(a.pixels()[header..], b.pixels()[header..], "{w}x{h}");
+        }
+    }
+
+    #[test]
+    fn the_cart_stays_at_the_bottom_of_a_long_catalog() {
+        let mut screen = sample("catalog");
+        if let View::Catalog { items, first, .. } = &mut screen.view {
+            let more: Vec<_> = (0..100u32)
+                .map(|i| crate::model::CatalogLine {
+                    number: i + 20,
+                    ..items[0].clone()
+                })
+                .collect();
+            items.extend(more);
+            *first = 5;
+        }
+        for (w, h) in [(240, 320), (480, 320), (480, 272), (320, 240)] {
+            let (body, _) = body_area(&screen, Size::new(w, h));
+            let (col, _) = layout(&screen, body);
+            assert_eq!(col.height(), body.size.height, "{w}x{h}");
+            assert!(
+                matches!(col.items().last(), Some(Item::Hint(..))),
+                "{w}x{h}: the keys are the last line"
+            );
+        }
+    }
+
+    #[test]
+    fn a_report_takes_two_panes_on_a_wide_body() {
+        let screen = sample("report_x");
+        for (w, h, n) in [(240, 320, 1), (320, 240, 1), (480, 320, 2), (480, 272, 2)] {
+            let (body, _) = body_area(&screen, Size::new(w, h));
+            assert_eq!(panes(&screen, body).0.len(), n, "{w}x{h}");
+        }
+    }
+
+    #[test]
+    fn a_tip_adds_a_line_to_the_payment_screens() {
+        let with = sample("tap_card_tip");
+        let mut without = with.clone();
+        if let View::TapCard { tip, .. } = &mut without.view {
+            *tip = None;
+        }
+        let (body, _) = body_area(&with, Size::new(240, 320));
+        let lines = |s: &Screen| layout(s, body).0.items().len();
+        assert_eq!(lines(&with), lines(&without) + 2);
     }
 }

@@ -1,11 +1,12 @@
 //! Example screens: one for every screen name plus a few hard cases (offline,
-//! long non-ASCII names, the largest amount). The golden images, the
+//! long non-ASCII names, the largest amount, a tip, a wrong PIN). The golden images, the
 //! benchmark and the docs use them; the agent never does.
 
 use proto::{Currency, Money, Total};
 
 use crate::model::{
-    Amount, CancelReason, CardSummary, DeclineReason, Screen, SessionTotals, StatusLine, Tally,
+    Amount, CancelReason, CardSummary, CatalogLine, DeclineReason, ItemLine, MenuEntry,
+    OperatorTag, ReportKind, Screen, SessionTotals, ShiftReport, StatusLine, Tally, TipChoice,
     View,
 };
 
@@ -24,6 +25,25 @@ fn status(offline: bool, queued: u64) -> StatusLine {
         offline,
         queued,
         parked: 0,
+        operator: None,
+    }
+}
+
+/// The status line with a cashier logged in.
+fn cashier() -> StatusLine {
+    StatusLine {
+        operator: Some(OperatorTag {
+            id: "op_ada".to_owned(),
+            name: "Ada Okafor".to_owned(),
+        }),
+        ..status(false, 0)
+    }
+}
+
+fn tally(count: u64, minor: u64) -> Tally {
+    Tally {
+        count,
+        total: Total(minor),
     }
 }
 
@@ -36,6 +56,7 @@ pub fn sample_screens() -> Vec<(&'static str, Screen)> {
         offline: true,
         queued: 1234,
         parked: 0,
+        operator: None,
     };
     vec![
         (
@@ -65,6 +86,7 @@ pub fn sample_screens() -> Vec<(&'static str, Screen)> {
                 online.clone(),
                 View::TapCard {
                     amount: ngn(200_000),
+                    tip: None,
                 },
             ),
         ),
@@ -75,6 +97,7 @@ pub fn sample_screens() -> Vec<(&'static str, Screen)> {
                 View::Processing {
                     amount: ngn(200_000),
                     message: "Contacting bank".to_owned(),
+                    tip: None,
                 },
             ),
         ),
@@ -89,6 +112,7 @@ pub fn sample_screens() -> Vec<(&'static str, Screen)> {
                         last4: "1111".to_owned(),
                     }),
                     offline: false,
+                    tip: None,
                 },
             ),
         ),
@@ -103,6 +127,7 @@ pub fn sample_screens() -> Vec<(&'static str, Screen)> {
                         last4: "0007".to_owned(),
                     }),
                     offline: true,
+                    tip: None,
                 },
             ),
         ),
@@ -113,6 +138,7 @@ pub fn sample_screens() -> Vec<(&'static str, Screen)> {
                 View::Declined {
                     amount: ngn(200_000),
                     reason: DeclineReason::InsufficientFunds,
+                    tip: None,
                 },
             ),
         ),
@@ -123,6 +149,7 @@ pub fn sample_screens() -> Vec<(&'static str, Screen)> {
                 View::Declined {
                     amount: ngn(1_000_000_000),
                     reason: DeclineReason::NetworkProblem,
+                    tip: None,
                 },
             ),
         ),
@@ -133,6 +160,7 @@ pub fn sample_screens() -> Vec<(&'static str, Screen)> {
                 View::Declined {
                     amount: ngn(750_000),
                     reason: DeclineReason::TerminalProblem,
+                    tip: None,
                 },
             ),
         ),
@@ -145,6 +173,7 @@ pub fn sample_screens() -> Vec<(&'static str, Screen)> {
                     reason: DeclineReason::Other(
                         "Offline: amount above NGN 50,000.00 limit. No charge".into(),
                     ),
+                    tip: None,
                 },
             ),
         ),
@@ -207,8 +236,251 @@ pub fn sample_screens() -> Vec<(&'static str, Screen)> {
                 long,
                 View::TapCard {
                     amount: ngn(1_000_000_000),
+                    tip: None,
                 },
             ),
         ),
     ]
+    .into_iter()
+    .chain(cashier_screens())
+    .collect()
+}
+
+/// The cashier's screens of SPEC section 7.
+fn cashier_screens() -> Vec<(&'static str, Screen)> {
+    let tip_choices = vec![
+        tip_choice(1, "5%", Some(10_000)),
+        tip_choice(2, "10%", Some(20_000)),
+        tip_choice(3, "15%", Some(30_000)),
+        tip_choice(4, "NGN 500.00", Some(50_000)),
+        tip_choice(5, "Other amount", None),
+    ];
+    vec![
+        (
+            "tap_card_tip",
+            Screen::new(
+                cashier(),
+                View::TapCard {
+                    amount: ngn(215_000),
+                    tip: Some(ngn(15_000)),
+                },
+            ),
+        ),
+        (
+            "amount_entry",
+            Screen::new(
+                cashier(),
+                View::AmountEntry {
+                    title: "New sale".to_owned(),
+                    amount: ngn(150_000),
+                    message: None,
+                },
+            ),
+        ),
+        (
+            "amount_entry_over_max",
+            Screen::new(
+                cashier(),
+                View::AmountEntry {
+                    title: "New sale".to_owned(),
+                    amount: ngn(75_000_000),
+                    message: Some("Above the maximum of NGN 500,000.00".to_owned()),
+                },
+            ),
+        ),
+        (
+            "tip",
+            Screen::new(
+                cashier(),
+                View::Tip {
+                    amount: ngn(200_000),
+                    choices: tip_choices.clone(),
+                    custom: None,
+                    message: None,
+                },
+            ),
+        ),
+        (
+            "tip_custom",
+            Screen::new(
+                cashier(),
+                View::Tip {
+                    amount: ngn(200_000),
+                    choices: tip_choices,
+                    custom: Some(ngn(35_000)),
+                    message: None,
+                },
+            ),
+        ),
+        (
+            "login",
+            Screen::new(
+                status(false, 0),
+                View::Login {
+                    pin_len: 2,
+                    message: None,
+                },
+            ),
+        ),
+        (
+            "login_wrong",
+            Screen::new(
+                status(false, 0),
+                View::Login {
+                    pin_len: 0,
+                    message: Some("Wrong PIN. 2 tries left.".to_owned()),
+                },
+            ),
+        ),
+        (
+            "locked",
+            Screen::new(
+                status(false, 0),
+                View::Locked {
+                    seconds: 30,
+                    message: None,
+                },
+            ),
+        ),
+        (
+            "menu",
+            Screen::new(
+                cashier(),
+                View::Menu {
+                    title: "Menu".to_owned(),
+                    entries: [
+                        ("Catalog", true),
+                        ("Refund", false),
+                        ("X report", true),
+                        ("Z report", false),
+                        ("Last receipt", true),
+                        ("Log out", true),
+                        ("Unpair", false),
+                    ]
+                    .into_iter()
+                    .zip(1u8..)
+                    .map(|((label, enabled), key)| MenuEntry {
+                        key: Some(key),
+                        label: label.to_owned(),
+                        enabled,
+                    })
+                    .collect(),
+                    selected: Some(2),
+                    message: Some("Refund: supervisor only".to_owned()),
+                },
+            ),
+        ),
+        ("catalog", Screen::new(cashier(), catalog())),
+        ("report_x", Screen::new(cashier(), report_x())),
+        ("report_z", Screen::new(cashier(), report_z())),
+    ]
+}
+
+fn tip_choice(key: u8, label: &str, tip: Option<u64>) -> TipChoice {
+    TipChoice {
+        key,
+        label: label.to_owned(),
+        tip: tip.map(ngn),
+    }
+}
+
+fn catalog() -> View {
+    let items = [
+        ("star", "Star Lager 60cl", 150_000, 2),
+        ("gulder", "Gulder 60cl", 150_000, 0),
+        ("chapman", "Chapman", 200_000, 1),
+        ("zobo", "Zobo", 80_000, 0),
+        ("water", "Bottled water 75cl", 50_000, 0),
+        ("maltina", "Maltina", 70_000, 0),
+        ("suya", "Suya (stick)", 100_000, 3),
+        ("jollof", "Jollof rice and chicken", 350_000, 0),
+        ("chops", "Small chops", 250_000, 0),
+        ("palmwine", "Palm wine", 120_000, 0),
+        ("hennessy", "Hennessy VS shot", 600_000, 0),
+        ("coke", "Coke 50cl", 60_000, 0),
+        ("fanta", "Fanta 50cl", 60_000, 0),
+        ("puffpuff", "Puff-puff (6)", 50_000, 0),
+    ];
+    let items: Vec<CatalogLine> = items
+        .into_iter()
+        .zip(1u32..)
+        .map(|((id, name, price, qty), number)| CatalogLine {
+            number,
+            item_id: id.to_owned(),
+            name: name.to_owned(),
+            price: ngn(price),
+            qty,
+        })
+        .collect();
+    let count = items.iter().map(|l| l.qty).sum();
+    let total = items
+        .iter()
+        .map(|l| l.price.value.minor() * u64::from(l.qty))
+        .sum();
+    View::Catalog {
+        items,
+        first: 0,
+        keyed: Some(3),
+        cart_total: ngn(total),
+        cart_count: count,
+        message: None,
+    }
+}
+
+fn report_x() -> View {
+    View::Report {
+        report: ShiftReport {
+            kind: ReportKind::X,
+            shift_no: 12,
+            currency: Currency::Ngn,
+            opened_at: "14 Jun 18:00".to_owned(),
+            closed_at: None,
+            sales: tally(128, 123_456_700),
+            refunds: tally(3, 1_250_000),
+            declined: tally(9, 2_200_000),
+            tips: tally(40, 1_234_500),
+            online: tally(120, 120_000_000),
+            offline: tally(8, 3_456_700),
+            by_operator: vec![
+                ("Ada Okafor".to_owned(), tally(70, 70_000_000)),
+                ("Tunde Bakare".to_owned(), tally(50, 50_000_000)),
+                ("Chioma Eze".to_owned(), tally(8, 3_456_700)),
+            ],
+            by_item: vec![
+                item("Star Lager 60cl", 210, 31_500_000),
+                item("Chapman", 95, 19_000_000),
+                item("Suya (stick)", 120, 12_000_000),
+                item("Jollof rice and chicken", 40, 14_000_000),
+                item("Zobo", 60, 4_800_000),
+            ],
+        },
+    }
+}
+
+fn report_z() -> View {
+    View::Report {
+        report: ShiftReport {
+            kind: ReportKind::Z,
+            shift_no: 11,
+            currency: Currency::Ngn,
+            opened_at: "13 Jun 18:00".to_owned(),
+            closed_at: Some("14 Jun 02:10".to_owned()),
+            sales: tally(64, 48_250_000),
+            refunds: tally(1, 150_000),
+            declined: tally(4, 900_000),
+            tips: tally(12, 310_000),
+            online: tally(64, 48_250_000),
+            offline: tally(0, 0),
+            by_operator: vec![("Tunde Bakare".to_owned(), tally(64, 48_250_000))],
+            by_item: vec![item("Star Lager 60cl", 80, 12_000_000)],
+        },
+    }
+}
+
+fn item(name: &str, qty: u64, minor: u64) -> ItemLine {
+    ItemLine {
+        name: name.to_owned(),
+        qty,
+        total: Total(minor),
+    }
 }

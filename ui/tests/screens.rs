@@ -15,8 +15,9 @@ use proptest::prelude::*;
 use proto::{Currency, Money, Total};
 use ui::samples::sample_screens;
 use ui::{
-    Amount, CancelReason, CardSummary, DeclineReason, Screen, ScreenName, SessionTotals,
-    StatusLine, Tally, View, render,
+    Amount, CancelReason, CardSummary, CatalogLine, DeclineReason, ItemLine, MenuEntry,
+    OperatorTag, ReportKind, Screen, ScreenName, SessionTotals, ShiftReport, StatusLine, Tally,
+    TipChoice, View, render,
 };
 
 const SIZES: [(u32, u32); 2] = [(240, 320), (480, 320)];
@@ -225,29 +226,42 @@ fn any_amount() -> impl Strategy<Value = Amount> {
     (1u64..=1_000_000_000).prop_map(|m| Amount::new(Money::from_minor(m).unwrap(), Currency::Ngn))
 }
 
-fn any_view() -> impl Strategy<Value = View> {
-    let tally = (any::<u64>(), any::<u64>()).prop_map(|(count, total)| Tally {
+fn any_tally() -> impl Strategy<Value = Tally> {
+    (any::<u64>(), any::<u64>()).prop_map(|(count, total)| Tally {
         count,
         total: Total(total),
-    });
+    })
+}
+
+fn any_message() -> impl Strategy<Value = Option<String>> {
+    proptest::option::of(any_text())
+}
+
+fn any_view() -> impl Strategy<Value = View> {
+    let tip = || proptest::option::of(any_amount());
     prop_oneof![
         any_text().prop_map(|message| View::Booting { message }),
         Just(View::Idle),
-        any_amount().prop_map(|amount| View::TapCard { amount }),
-        (any_amount(), any_text())
-            .prop_map(|(amount, message)| View::Processing { amount, message }),
-        (any_amount(), any_text(), any_text(), any::<bool>()).prop_map(
-            |(amount, brand, last4, offline)| {
+        (any_amount(), tip()).prop_map(|(amount, tip)| View::TapCard { amount, tip }),
+        (any_amount(), any_text(), tip()).prop_map(|(amount, message, tip)| View::Processing {
+            amount,
+            message,
+            tip
+        }),
+        (any_amount(), any_text(), any_text(), any::<bool>(), tip()).prop_map(
+            |(amount, brand, last4, offline, tip)| {
                 View::Approved {
                     amount,
                     card: Some(CardSummary { brand, last4 }),
                     offline,
+                    tip,
                 }
             }
         ),
-        (any_amount(), any_text()).prop_map(|(amount, r)| View::Declined {
+        (any_amount(), any_text(), tip()).prop_map(|(amount, r, tip)| View::Declined {
             amount,
             reason: DeclineReason::Other(r),
+            tip,
         }),
         (proptest::option::of(any_amount()), 0..3u8).prop_map(|(amount, r)| View::Cancelled {
             amount,
@@ -258,7 +272,7 @@ fn any_view() -> impl Strategy<Value = View> {
             ][r as usize],
         }),
         any_amount().prop_map(|amount| View::RefundTap { amount }),
-        (tally.clone(), tally.clone(), tally).prop_map(|(sales, refunds, declined)| {
+        (any_tally(), any_tally(), any_tally()).prop_map(|(sales, refunds, declined)| {
             View::SessionClosed {
                 totals: SessionTotals {
                     currency: Currency::Ngn,
@@ -269,6 +283,116 @@ fn any_view() -> impl Strategy<Value = View> {
             }
         }),
         any_text().prop_map(|message| View::Error { message }),
+        any_cashier_view(),
+    ]
+}
+
+fn any_cashier_view() -> impl Strategy<Value = View> {
+    let choice = (any::<u8>(), any_text(), proptest::option::of(any_amount()))
+        .prop_map(|(key, label, tip)| TipChoice { key, label, tip });
+    let entry = (proptest::option::of(any::<u8>()), any_text(), any::<bool>()).prop_map(
+        |(key, label, enabled)| MenuEntry {
+            key,
+            label,
+            enabled,
+        },
+    );
+    let line = (any::<u32>(), any_text(), any_amount(), any::<u32>()).prop_map(
+        |(number, name, price, qty)| CatalogLine {
+            number,
+            item_id: name.clone(),
+            name,
+            price,
+            qty,
+        },
+    );
+    let report = (
+        (any::<bool>(), any::<u64>(), any_text(), any_message()),
+        proptest::collection::vec(any_tally(), 6),
+        proptest::collection::vec((any_text(), any_tally()), 0..12),
+        proptest::collection::vec((any_text(), any::<u64>(), any::<u64>()), 0..12),
+    )
+        .prop_map(
+            |((z, shift_no, opened_at, closed_at), t, by_operator, items)| View::Report {
+                report: ShiftReport {
+                    kind: if z { ReportKind::Z } else { ReportKind::X },
+                    shift_no,
+                    currency: Currency::Ngn,
+                    opened_at,
+                    closed_at,
+                    sales: t[0],
+                    refunds: t[1],
+                    declined: t[2],
+                    tips: t[3],
+                    online: t[4],
+                    offline: t[5],
+                    by_operator,
+                    by_item: items
+                        .into_iter()
+                        .map(|(name, qty, total)| ItemLine {
+                            name,
+                            qty,
+                            total: Total(total),
+                        })
+                        .collect(),
+                },
+            },
+        );
+    prop_oneof![
+        (any_text(), any_amount(), any_message()).prop_map(|(title, amount, message)| {
+            View::AmountEntry {
+                title,
+                amount,
+                message,
+            }
+        }),
+        (
+            any_amount(),
+            proptest::collection::vec(choice, 0..10),
+            proptest::option::of(any_amount()),
+            any_message()
+        )
+            .prop_map(|(amount, choices, custom, message)| View::Tip {
+                amount,
+                choices,
+                custom,
+                message,
+            }),
+        (any::<u8>(), any_message())
+            .prop_map(|(pin_len, message)| View::Login { pin_len, message }),
+        (any::<u32>(), any_message())
+            .prop_map(|(seconds, message)| View::Locked { seconds, message }),
+        (
+            any_text(),
+            proptest::collection::vec(entry, 0..12),
+            proptest::option::of(0usize..12),
+            any_message()
+        )
+            .prop_map(|(title, entries, selected, message)| View::Menu {
+                title,
+                entries,
+                selected,
+                message,
+            }),
+        (
+            proptest::collection::vec(line, 0..30),
+            0usize..40,
+            proptest::option::of(any::<u32>()),
+            any_amount(),
+            any::<u32>(),
+            any_message()
+        )
+            .prop_map(|(items, first, keyed, cart_total, cart_count, message)| {
+                View::Catalog {
+                    items,
+                    first,
+                    keyed,
+                    cart_total,
+                    cart_count,
+                    message,
+                }
+            }),
+        report,
     ]
 }
 
@@ -286,10 +410,13 @@ proptest! {
         offline in any::<bool>(),
         queued in any::<u64>(),
         parked in any::<u64>(),
+        operator in proptest::option::of((any_text(), any_text())),
         view in any_view(),
         size in prop_oneof![Just((240u32, 320u32)), Just((480, 320)), (1u32..900, 1u32..700)],
     ) {
-        let screen = Screen::new(StatusLine { event_name, terminal_label, offline, queued, parked }, view);
+        let operator = operator.map(|(id, name)| OperatorTag { id, name });
+        let status = StatusLine { event_name, terminal_label, offline, queued, parked, operator };
+        let screen = Screen::new(status, view);
         assert_in_bounds(&screen, size.0, size.1);
     }
 }
