@@ -10,8 +10,8 @@ use proto::{Money, PaymentId, Reference};
 use crate::StoreError;
 use crate::db::{AuditEntry, Store, StoreOptions};
 use crate::model::{
-    ApprovedTotals, Change, OfflineExposure, OutboxId, OutboxItem, OutboxStats, Page, Totals,
-    Transaction, UnixMillis,
+    ApprovedTotals, Change, OfflineExposure, OutboxId, OutboxItem, OutboxStats, Page, ShiftReport,
+    Totals, Transaction, UnixMillis,
 };
 
 /// A cheaply clonable handle; clones share one [`Store`].
@@ -102,6 +102,39 @@ impl AsyncStore {
 
     pub async fn refundable(&self, sale: Reference) -> Result<Money, StoreError> {
         blocking(&self.inner, move |s| s.refundable(&sale)).await
+    }
+
+    pub async fn recent_sales(&self, limit: u32) -> Result<Vec<(Transaction, Money)>, StoreError> {
+        blocking(&self.inner, move |s| s.recent_sales(limit)).await
+    }
+
+    pub async fn open_shift(&self, now: UnixMillis) -> Result<(), StoreError> {
+        blocking(&self.inner, move |s| s.open_shift(now)).await
+    }
+
+    pub async fn x_report(&self) -> Result<ShiftReport, StoreError> {
+        blocking(&self.inner, |s| s.x_report()).await
+    }
+
+    pub async fn shift_report(&self, shift_no: u64) -> Result<Option<ShiftReport>, StoreError> {
+        blocking(&self.inner, move |s| s.shift_report(shift_no)).await
+    }
+
+    pub async fn current_shift(&self) -> Result<u64, StoreError> {
+        blocking(&self.inner, |s| s.current_shift()).await
+    }
+
+    /// See [`Store::close_shift`].
+    pub async fn close_shift(
+        &self,
+        now: UnixMillis,
+        closed_by: Option<String>,
+        payload: impl FnOnce(&ShiftReport) -> Result<serde_json::Value, String> + Send + 'static,
+    ) -> Result<ShiftReport, StoreError> {
+        blocking(&self.inner, move |s| {
+            s.close_shift(now, closed_by.as_deref(), payload)
+        })
+        .await
     }
 
     pub async fn offline_exposure(&self, now: UnixMillis) -> Result<OfflineExposure, StoreError> {

@@ -47,10 +47,11 @@ mod model;
 pub mod schema;
 
 pub use async_store::AsyncStore;
-pub use db::{AuditEntry, KEY_REFERENCE_SEQUENCE, Pragmas, Store, StoreOptions};
+pub use db::{AuditEntry, KEY_REFERENCE_SEQUENCE, Pragmas, Store, StoreOptions, shift_totals};
 pub use error::StoreError;
 pub use model::{
     ApprovedTotals, Card, CardBrand, Change, CountTotal, Decision, DecisionMode, EntryMode, Jitter,
-    NewOutboxItem, NewTransaction, OfflineExposure, OutboxId, OutboxItem, OutboxKind, OutboxStats,
-    Page, RetryPolicy, Totals, Transaction, TxKind, TxState, TxUpdate, TxWrite, UnixMillis,
+    LineItem, NewOutboxItem, NewTransaction, OfflineExposure, OutboxId, OutboxItem, OutboxKind,
+    OutboxStats, Page, RetryPolicy, ShiftReport, Totals, Transaction, TxKind, TxState, TxUpdate,
+    TxWrite, UnixMillis,
 };

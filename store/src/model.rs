@@ -56,6 +56,8 @@ text_enum!(
         Transaction => "transaction",
         Reversal => "reversal",
         CommandAck => "command_ack",
+        /// A closed shift's Z report (SPEC 7.5).
+        Shift => "shift",
     }
 );
 
@@ -144,8 +146,30 @@ pub struct Transaction {
     pub decline_reason: Option<String>,
     /// The sale a refund refers to; `None` for sales.
     pub original_reference: Option<Reference>,
+    /// Part of `amount`.
+    pub tip_amount: Option<Money>,
+    /// The cart of a catalog sale (empty otherwise).
+    pub items: Vec<LineItem>,
+    /// The shift it was taken in (SPEC 7.5).
+    pub shift_no: u64,
     pub created_at: UnixMillis,
     pub updated_at: UnixMillis,
+}
+
+/// One cart line of a catalog sale, stored as the wire carries it (JSON
+/// in `items`).
+pub use proto::wire::TxItem as LineItem;
+
+/// A shift's figures: the current one (X report) or a closed one (Z).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShiftReport {
+    pub shift_no: u64,
+    pub opened_at: Option<UnixMillis>,
+    /// Set once the shift is closed.
+    pub closed_at: Option<UnixMillis>,
+    /// The operator who closed it.
+    pub closed_by: Option<String>,
+    pub totals: proto::wire::ShiftTotals,
 }
 
 /// A transaction to create. It starts in `state` (usually `Pending`).
@@ -163,6 +187,10 @@ pub struct NewTransaction {
     pub decision: Option<Decision>,
     /// Required for refunds, refused for sales.
     pub original_reference: Option<Reference>,
+    /// Part of `amount`; only on sales.
+    pub tip_amount: Option<Money>,
+    /// The cart of a catalog sale (empty otherwise); only on sales.
+    pub items: Vec<LineItem>,
 }
 
 impl NewTransaction {
@@ -180,6 +208,8 @@ impl NewTransaction {
             captured_at: None,
             decision: None,
             original_reference: None,
+            tip_amount: None,
+            items: Vec::new(),
         }
     }
 

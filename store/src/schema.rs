@@ -121,6 +121,63 @@ CREATE INDEX transactions_restorable ON transactions (state)
 ALTER TABLE outbox ADD COLUMN not_before INTEGER;
 "#,
     ),
+    // Step 4: the cashier's terminal (SPEC 7). Tips and cart items on
+    // transactions, the shift each belongs to, closed shifts (Z reports),
+    // and the `shift` outbox kind. SQLite cannot change a CHECK, so the
+    // outbox is rebuilt with its ids and its AUTOINCREMENT counter kept
+    // (outbox ids are never reused).
+    M::up(
+        r#"
+ALTER TABLE transactions ADD COLUMN tip_amount INTEGER
+    CHECK (tip_amount IS NULL OR (tip_amount > 0 AND tip_amount <= amount));
+ALTER TABLE transactions ADD COLUMN items TEXT
+    CHECK (items IS NULL OR json_valid(items));
+ALTER TABLE transactions ADD COLUMN shift_no INTEGER NOT NULL DEFAULT 1
+    CHECK (shift_no >= 1);
+
+CREATE TABLE shifts (
+    shift_no  INTEGER PRIMARY KEY NOT NULL CHECK (shift_no >= 1),
+    opened_at INTEGER,
+    closed_at INTEGER NOT NULL,
+    closed_by TEXT CHECK (closed_by IS NULL OR length(closed_by) BETWEEN 1 AND 64),
+    totals    TEXT NOT NULL CHECK (json_valid(totals))
+) STRICT;
+
+CREATE TABLE outbox_new (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind            TEXT NOT NULL CHECK (kind IN
+                        ('payment_event', 'transaction', 'reversal', 'command_ack', 'shift')),
+    payload         TEXT NOT NULL CHECK (json_valid(payload)),
+    reference       TEXT REFERENCES transactions (reference),
+    payment_id      TEXT,
+    attempts        INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    next_attempt_at INTEGER NOT NULL,
+    in_flight       INTEGER NOT NULL DEFAULT 0 CHECK (in_flight IN (0, 1)),
+    last_error      TEXT,
+    parked          INTEGER NOT NULL DEFAULT 0 CHECK (parked IN (0, 1)),
+    created_at      INTEGER NOT NULL,
+    not_before      INTEGER,
+    CHECK (NOT (in_flight = 1 AND parked = 1)),
+    CHECK (kind NOT IN ('transaction', 'reversal') OR reference IS NOT NULL)
+) STRICT;
+INSERT INTO outbox_new (id, kind, payload, reference, payment_id, attempts, next_attempt_at,
+                        in_flight, last_error, parked, created_at, not_before)
+    SELECT id, kind, payload, reference, payment_id, attempts, next_attempt_at,
+           in_flight, last_error, parked, created_at, not_before FROM outbox;
+DELETE FROM sqlite_sequence WHERE name = 'outbox_new';
+INSERT INTO sqlite_sequence (name, seq)
+    SELECT 'outbox_new', seq FROM sqlite_sequence WHERE name = 'outbox';
+DROP TABLE outbox;
+ALTER TABLE outbox_new RENAME TO outbox;
+CREATE INDEX outbox_reference ON outbox (reference) WHERE reference IS NOT NULL;
+CREATE INDEX outbox_payment_id ON outbox (payment_id) WHERE payment_id IS NOT NULL;
+CREATE UNIQUE INDEX outbox_one_per_reference ON outbox (reference, kind)
+    WHERE kind IN ('transaction', 'reversal');
+-- one Z report per shift number in the queue
+CREATE UNIQUE INDEX outbox_one_per_shift ON outbox (json_extract(payload, '$.shift_no'))
+    WHERE kind = 'shift';
+"#,
+    ),
 ];
 
 /// The migration set applied at open.

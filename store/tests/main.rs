@@ -6,3 +6,4 @@ mod common;
 mod crash;
 mod ledger;
 mod outbox;
+mod shifts;

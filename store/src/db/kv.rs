@@ -46,22 +46,29 @@ impl Store {
 
     /// Durably removes a kv value; true if it existed.
     pub fn kv_delete(&self, key: &str) -> Result<bool, StoreError> {
-        self.write("deleting a kv value", |tx| {
-            let n = tx
-                .execute("DELETE FROM kv WHERE key = ?1", [key])
-                .map_err(sql("deleting a kv value"))?;
-            Ok(n > 0)
-        })
+        self.write("deleting a kv value", |tx| kv_delete_in(tx, key))
     }
 }
 
-fn kv_get_in(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {
+pub(super) fn kv_delete_in(conn: &Connection, key: &str) -> Result<bool, StoreError> {
+    let n = conn
+        .execute("DELETE FROM kv WHERE key = ?1", [key])
+        .map_err(sql("deleting a kv value"))?;
+    Ok(n > 0)
+}
+
+pub(super) fn kv_get_in(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {
     conn.prepare_cached("SELECT value FROM kv WHERE key = ?1")
         .and_then(|mut s| s.query_row([key], |r| r.get(0)).optional())
         .map_err(sql("reading a kv value"))
 }
 
-fn kv_set_in(conn: &Connection, key: &str, value: &str, now: UnixMillis) -> Result<(), StoreError> {
+pub(super) fn kv_set_in(
+    conn: &Connection,
+    key: &str,
+    value: &str,
+    now: UnixMillis,
+) -> Result<(), StoreError> {
     if key.is_empty() || key.len() > 128 {
         return Err(StoreError::InvalidInput(
             "kv key must be 1 to 128 bytes".into(),

@@ -131,6 +131,7 @@ fn insert_transaction(
         )));
     }
     check_opt_text("operator id", &new.operator_id, 64)?;
+    check_parts(new)?;
     if let Some(d) = &new.decision {
         check_text("decision reason", &d.reason, 256)?;
     }
@@ -167,12 +168,22 @@ fn insert_transaction(
         }
     }
     let card = new.card.as_ref();
+    let items = if new.items.is_empty() {
+        None
+    } else {
+        Some(serde_json::to_string(&new.items).map_err(|e| {
+            StoreError::InvalidInput(format!("transaction {}: items: {e}", new.reference))
+        })?)
+    };
+    let shift_no = super::shifts::open_current(tx, now)?;
     let inserted = tx
         .prepare_cached(
             "INSERT INTO transactions (reference, payment_id, kind, amount, currency, state, \
              card_token, card_last4, card_brand, card_entry_mode, operator_id, captured_at, \
-             decision, decision_reason, original_reference, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?16)",
+             decision, decision_reason, original_reference, created_at, updated_at, \
+             tip_amount, items, shift_no) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?16, \
+             ?17, ?18, ?19)",
         )
         .and_then(|mut s| {
             s.execute(params![
@@ -192,6 +203,9 @@ fn insert_transaction(
                 new.decision.as_ref().map(|d| d.reason.as_str()),
                 new.original_reference.as_ref().map(Reference::as_str),
                 now,
+                new.tip_amount.map(minor_i64),
+                items,
+                shift_no,
             ])
         });
     match inserted.map_err(sql("inserting a transaction")) {
@@ -215,6 +229,49 @@ fn insert_transaction(
             "decision": new.decision.as_ref().map(|d| d.mode.as_str()),
         }),
     )
+}
+
+/// Tips and items belong to sales and add up: the cart plus the tip is the
+/// amount charged.
+fn check_parts(new: &NewTransaction) -> Result<(), StoreError> {
+    let bad = |m: &str| {
+        Err(StoreError::InvalidInput(format!(
+            "transaction {}: {m}",
+            new.reference
+        )))
+    };
+    if new.kind == TxKind::Refund && (new.tip_amount.is_some() || !new.items.is_empty()) {
+        return bad("a refund has no tip and no items");
+    }
+    if let Some(tip) = new.tip_amount {
+        if tip.is_zero() || tip > new.amount {
+            return bad("the tip must be above zero and at most the amount");
+        }
+    }
+    if new.items.is_empty() {
+        return Ok(());
+    }
+    if new.items.len() > 100 {
+        return bad("at most 100 item lines");
+    }
+    let mut sum: u64 = new.tip_amount.map_or(0, Money::minor);
+    for it in &new.items {
+        check_text("item id", &it.item_id, 64)?;
+        check_text("item name", &it.name, 64)?;
+        if it.qty == 0 || it.unit_price.is_zero() {
+            return bad("an item line needs a quantity and a price");
+        }
+        sum = it
+            .unit_price
+            .minor()
+            .checked_mul(u64::from(it.qty))
+            .and_then(|line| sum.checked_add(line))
+            .ok_or_else(|| StoreError::InvalidInput("items overflow".into()))?;
+    }
+    if sum != new.amount.minor() {
+        return bad("items and tip do not add up to the amount");
+    }
+    Ok(())
 }
 
 fn update_transaction(
@@ -371,7 +428,7 @@ fn check_refund_card(
     Ok(())
 }
 
-fn refundable_in(conn: &Connection, sale: &Reference) -> Result<Money, StoreError> {
+pub(super) fn refundable_in(conn: &Connection, sale: &Reference) -> Result<Money, StoreError> {
     let row: Option<(String, String, i64)> = conn
         .prepare_cached("SELECT kind, state, amount FROM transactions WHERE reference = ?1")
         .and_then(|mut s| {

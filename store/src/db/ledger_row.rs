@@ -19,7 +19,7 @@ pub(super) fn money_from_db(v: i64) -> Result<Money, StoreError> {
 pub(super) const TX_COLUMNS: &str = "reference, payment_id, kind, amount, currency, state, card_token, \
     card_last4, card_brand, card_entry_mode, operator_id, captured_at, decision, \
     decision_reason, backend_transaction_id, auth_code, decline_reason, original_reference, \
-    created_at, updated_at";
+    created_at, updated_at, tip_amount, items, shift_no";
 
 pub(super) fn get_transaction(
     conn: &Connection,
@@ -64,6 +64,9 @@ pub(super) struct RawTx {
     original_reference: Option<String>,
     created_at: i64,
     updated_at: i64,
+    tip_amount: Option<i64>,
+    items: Option<String>,
+    shift_no: i64,
 }
 
 impl RawTx {
@@ -86,6 +89,9 @@ impl RawTx {
             original_reference: r.get(17)?,
             created_at: r.get(18)?,
             updated_at: r.get(19)?,
+            tip_amount: r.get(20)?,
+            items: r.get(21)?,
+            shift_no: r.get(22)?,
         })
     }
 
@@ -123,6 +129,12 @@ impl RawTx {
             (None, None) => None,
             _ => return Err(bad("decision", &"partially stored")),
         };
+        let tip_amount = self.tip_amount.map(money_from_db).transpose()?;
+        let items = match &self.items {
+            None => Vec::new(),
+            Some(json) => serde_json::from_str(json).map_err(|e| bad("items", &e))?,
+        };
+        let shift_no = u64::try_from(self.shift_no).map_err(|e| bad("shift_no", &e))?;
         Ok(Transaction {
             reference,
             payment_id,
@@ -138,6 +150,9 @@ impl RawTx {
             auth_code: self.auth_code,
             decline_reason: self.decline_reason,
             original_reference,
+            tip_amount,
+            items,
+            shift_no,
             created_at: self.created_at,
             updated_at: self.updated_at,
         })

@@ -14,6 +14,7 @@ mod ledger_row;
 mod open;
 mod outbox;
 mod reports;
+mod shifts;
 
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -26,6 +27,7 @@ use crate::error::sql;
 pub use audit::AuditEntry;
 pub use kv::KEY_REFERENCE_SEQUENCE;
 pub use open::{Pragmas, StoreOptions};
+pub use shifts::shift_totals;
 
 /// How many idle reader connections are kept.
 const READER_POOL: usize = 4;
