@@ -13,11 +13,13 @@
 //! the matching [`Input::Persisted`] lets it show a result or send anything
 //! about the payment. See `docs/core.md` for the flows.
 
+mod cashier;
 mod limits;
 mod model;
 mod terminal;
 mod time;
 
+pub use cashier::*;
 pub use limits::{OfflineExposure, OfflineLimits, OfflineRefusal, QueuedOffline};
 pub use model::*;
 pub use terminal::{CoreConfig, InterruptedTx, RestoredState, Terminal};

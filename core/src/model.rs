@@ -14,6 +14,10 @@ pub use proto::domain::{
 pub use proto::wire::{Card, CardToken, Last4};
 use proto::{Currency, Money, PaymentId, Reference, Total};
 
+use super::cashier::{
+    Answer, CatalogItem, DeskConfig, LineItem, MenuEntry, Operator, OperatorTag, Query,
+    ShiftReport, TipOption,
+};
 use super::limits::{OfflineLimits, OfflineRefusal};
 use super::time::UnixMillis;
 
@@ -156,6 +160,9 @@ pub enum Button {
     Cancel,
     Ok,
     Back,
+    Menu,
+    Up,
+    Down,
     Digit(u8),
 }
 
@@ -198,11 +205,6 @@ pub struct OpId(pub u64);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
     Command(Command),
-    /// A sale keyed on the terminal by the cashier (no partner payment).
-    LocalSale {
-        amount: Money,
-        reference: Reference,
-    },
     CardRead(Card),
     CardError {
         reason: String,
@@ -244,6 +246,15 @@ pub enum Input {
         queued: u32,
         parked: u32,
     },
+    /// The session's operators (empty: nobody logs in), from the backend
+    /// or the ledger's cache.
+    Operators(Vec<Operator>),
+    /// The session configuration to apply between payments.
+    DeskConfig(DeskConfig),
+    /// The quick-sale catalog, in catalog order.
+    Catalog(Vec<CatalogItem>),
+    /// The shell's answer to the last [`Output::Query`].
+    Answer(Answer),
     /// A deadline from `poll_timeout` has passed (any input also fires due
     /// timers first; this one only wakes the core).
     TimerDue,
@@ -271,6 +282,11 @@ pub struct Submission {
     /// `true`: already approved offline, the backend records it.
     pub offline: bool,
     pub original_reference: Option<Reference>,
+    pub operator_id: Option<String>,
+    /// Part of `amount`.
+    pub tip_amount: Option<Money>,
+    /// The cart of a catalog sale (empty otherwise).
+    pub items: Vec<LineItem>,
 }
 
 /// Something the backend must learn, enqueued in the same commit as the
@@ -304,6 +320,12 @@ pub struct NewTx {
     pub original_reference: Option<Reference>,
     pub offline_policy: OfflinePolicy,
     pub state: TxState,
+    /// The operator logged in when the payment started.
+    pub operator_id: Option<String>,
+    /// Part of `amount`.
+    pub tip_amount: Option<Money>,
+    /// The cart of a catalog sale (empty otherwise).
+    pub items: Vec<LineItem>,
 }
 
 /// An update of an existing transaction row; `None` fields are unchanged.
@@ -423,6 +445,22 @@ pub enum Report {
         reference: Reference,
         reason: String,
     },
+    LoggedIn {
+        operator_id: String,
+    },
+    LoggedOut {
+        operator_id: String,
+        why: &'static str,
+    },
+    WrongPin {
+        attempts: u8,
+    },
+    /// Too many wrong PINs: the login is locked for a while.
+    LoginLocked,
+    /// The shell could not answer a query (nothing was changed).
+    QueryFailed {
+        error: String,
+    },
     /// An input that makes no sense in the current state; ignored.
     Ignored {
         input: &'static str,
@@ -457,11 +495,21 @@ pub enum Output {
     StopReader,
     Beep(Beep),
     Report(Report),
+    /// Ask the shell about the ledger; it answers with [`Input::Answer`].
+    Query(Query),
 }
 
 // --------------------------------------------------------------- screens ---
 
-/// The ten screens of SPEC section 6, with what each shows.
+/// What an amount being keyed is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryPurpose {
+    Sale,
+    Refund,
+}
+
+/// The screens of SPEC section 6, with what each shows. On payment
+/// screens `amount` is what is charged; `tip` is part of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Screen {
     Booting,
@@ -471,15 +519,18 @@ pub enum Screen {
     },
     TapCard {
         amount: Money,
+        tip: Option<Money>,
         message: Option<String>,
     },
     Processing {
         kind: TxKind,
         amount: Money,
+        tip: Option<Money>,
     },
     Approved {
         kind: TxKind,
         amount: Money,
+        tip: Option<Money>,
         reference: Reference,
         /// Approved without the backend.
         offline_approval: bool,
@@ -488,6 +539,7 @@ pub enum Screen {
     Declined {
         kind: TxKind,
         amount: Money,
+        tip: Option<Money>,
         reference: Reference,
         reason: DeclineReason,
     },
@@ -507,6 +559,52 @@ pub enum Screen {
     Error {
         message: String,
     },
+    /// The cashier keys an amount (SPEC 7.1).
+    AmountEntry {
+        purpose: EntryPurpose,
+        amount: Money,
+        message: Option<String>,
+    },
+    /// The customer picks a tip (SPEC 7.3); `amount` is before the tip;
+    /// `custom` is the tip being keyed.
+    Tip {
+        amount: Money,
+        choices: Vec<TipOption>,
+        custom: Option<Money>,
+        message: Option<String>,
+    },
+    /// PIN entry (SPEC 7.2): only the number of digits is shown.
+    Login {
+        pin_len: u8,
+        message: Option<String>,
+    },
+    /// Too many wrong PINs.
+    Locked {
+        seconds: u32,
+    },
+    /// The menu, or a list to pick from (the refund's sale).
+    Menu {
+        title: String,
+        entries: Vec<MenuEntry>,
+        selected: Option<usize>,
+        message: Option<String>,
+    },
+    /// The quick-sale catalog with the cart (`qty[i]` of `items[i]`).
+    Catalog {
+        items: Vec<CatalogItem>,
+        qty: Vec<u32>,
+        first: usize,
+        keyed: Option<u32>,
+        cart_total: Money,
+        cart_count: u32,
+        message: Option<String>,
+    },
+    /// An X or Z report; `names` are the operators' names by id, as far
+    /// as the terminal knows them.
+    Report {
+        report: ShiftReport,
+        names: Vec<(String, String)>,
+    },
 }
 
 impl Screen {
@@ -523,6 +621,13 @@ impl Screen {
             Screen::RefundTap { .. } => "refund_tap",
             Screen::SessionClosed { .. } => "session_closed",
             Screen::Error { .. } => "error",
+            Screen::AmountEntry { .. } => "amount_entry",
+            Screen::Tip { .. } => "tip",
+            Screen::Login { .. } => "login",
+            Screen::Locked { .. } => "locked",
+            Screen::Menu { .. } => "menu",
+            Screen::Catalog { .. } => "catalog",
+            Screen::Report { .. } => "report",
         }
     }
 
@@ -533,11 +638,18 @@ impl Screen {
             | Screen::Approved { amount, .. }
             | Screen::Declined { amount, .. }
             | Screen::Cancelled { amount, .. }
-            | Screen::RefundTap { amount, .. } => Some(*amount),
+            | Screen::RefundTap { amount, .. }
+            | Screen::AmountEntry { amount, .. }
+            | Screen::Tip { amount, .. } => Some(*amount),
+            Screen::Catalog { cart_total, .. } => Some(*cart_total),
             Screen::Booting
             | Screen::Idle { .. }
             | Screen::SessionClosed { .. }
-            | Screen::Error { .. } => None,
+            | Screen::Error { .. }
+            | Screen::Login { .. }
+            | Screen::Locked { .. }
+            | Screen::Menu { .. }
+            | Screen::Report { .. } => None,
         }
     }
 
@@ -547,12 +659,23 @@ impl Screen {
         match self {
             Screen::TapCard { message, .. }
             | Screen::Approved { message, .. }
-            | Screen::RefundTap { message, .. } => message.clone(),
+            | Screen::RefundTap { message, .. }
+            | Screen::AmountEntry { message, .. }
+            | Screen::Tip { message, .. }
+            | Screen::Login { message, .. }
+            | Screen::Menu { message, .. }
+            | Screen::Catalog { message, .. } => message.clone(),
+            Screen::Locked { seconds } => Some(format!(
+                "Too many wrong PINs. Try again in {seconds} seconds"
+            )),
             Screen::Declined { reason, .. } => Some(reason.message()),
             Screen::Cancelled { reason, .. } => Some(reason.message().to_string()),
             Screen::SessionClosed { status, .. } => Some(session_message(*status).to_string()),
             Screen::Error { message } => Some(message.clone()),
-            Screen::Booting | Screen::Idle { .. } | Screen::Processing { .. } => None,
+            Screen::Booting
+            | Screen::Idle { .. }
+            | Screen::Processing { .. }
+            | Screen::Report { .. } => None,
         }
     }
 }
@@ -651,4 +774,6 @@ pub struct ScreenModel {
     pub queued: u32,
     /// Outbox items parked until an operator acts (`pos-agent queue`).
     pub parked: u32,
+    /// The logged-in operator.
+    pub operator: Option<OperatorTag>,
 }

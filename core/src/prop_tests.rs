@@ -18,9 +18,10 @@ enum Action {
         require_online: bool,
         expires_in_ms: Option<i64>,
     },
-    LocalSale {
-        minor: u64,
-    },
+    /// A key of the terminal (the cashier's desk).
+    Key(Button),
+    /// Answer the core's outstanding question (`true`: the store failed).
+    AnswerQuery(bool),
     /// Abort the `back`-th most recent payment id issued.
     Abort {
         back: usize,
@@ -64,7 +65,17 @@ fn action() -> impl Strategy<Value = Action> {
                 require_online,
                 expires_in_ms
             }),
-        3 => (1u64..8_000_000).prop_map(|minor| Action::LocalSale { minor }),
+        14 => prop_oneof![
+            6 => (0u8..10).prop_map(Button::Digit),
+            2 => Just(Button::Ok),
+            1 => Just(Button::Back),
+            1 => Just(Button::Cancel),
+            2 => Just(Button::Menu),
+            1 => Just(Button::Up),
+            1 => Just(Button::Down),
+        ]
+        .prop_map(Action::Key),
+        4 => prop_oneof![5 => Just(false), 1 => Just(true)].prop_map(Action::AnswerQuery),
         3 => (0usize..3).prop_map(|back| Action::Abort { back }),
         5 => (0usize..4, 1u64..=110).prop_map(|(pick, percent)| Action::Refund { pick, percent }),
         1 => Just(Action::SessionClosed),
@@ -129,6 +140,11 @@ struct Sim {
     /// The payment started by the last insert.
     last_insert: Option<Reference>,
     refunded: BTreeMap<Reference, u64>,
+    /// The core's question not answered yet (one at a time).
+    pending_query: Option<Query>,
+    /// What the cashier's confirmation showed: the total to charge and
+    /// its tip, checked against the insert that follows.
+    confirmed: Option<(Money, Option<Money>)>,
 }
 
 impl Sim {
@@ -202,6 +218,27 @@ impl Sim {
             max_count: 4,
             max_age_ms: 600_000,
         };
+        restored.desk = DeskConfig {
+            tips: proto::wire::TipsConfig {
+                enabled: true,
+                percentages: vec![5, 10, 15],
+                fixed: vec![Money::from_minor(50_000).unwrap()],
+                custom: true,
+            },
+            logout_after_ms: Some(600_000),
+        };
+        restored.catalog = vec![
+            CatalogItem {
+                item_id: "beer".into(),
+                name: "Beer".into(),
+                price: Money::from_minor(150_000).unwrap(),
+            },
+            CatalogItem {
+                item_id: "water".into(),
+                name: "Water".into(),
+                price: Money::from_minor(30_000).unwrap(),
+            },
+        ];
         let t = Terminal::new(cfg, restored);
         let mut s = Sim {
             t,
@@ -217,6 +254,8 @@ impl Sim {
             last_screen: None,
             log: Vec::new(),
             refunded: BTreeMap::new(),
+            pending_query: None,
+            confirmed: None,
         };
         s.drain();
         while !s.uncommitted.is_empty() {
@@ -255,7 +294,20 @@ impl Sim {
             Output::Persist(p) => {
                 if let Some(tx) = &p.change.tx {
                     let r = tx.reference().clone();
-                    if let TxWrite::Insert(_) = tx {
+                    if let TxWrite::Insert(n) = tx {
+                        if n.command_id.is_none() {
+                            // The cashier's payment charges exactly what
+                            // the confirmation showed.
+                            let (total, tip) = self
+                                .confirmed
+                                .take()
+                                .expect("a keypad payment began without a confirmation");
+                            assert_eq!(n.amount, total, "charged another total than shown");
+                            assert_eq!(n.tip_amount, tip, "another tip than shown");
+                            if let Some(o) = &n.original_reference {
+                                *self.refunded.entry(o.clone()).or_default() += n.amount.minor();
+                            }
+                        }
                         assert!(
                             self.open.is_none(),
                             "second payment {r} started while {:?} is open",
@@ -314,6 +366,14 @@ impl Sim {
                 _ => self.last_screen = Some(m.screen),
             },
             Output::ReverseNow { reference } => self.row(&reference).reversed_now = true,
+            Output::Query(q) => {
+                assert!(
+                    self.pending_query.is_none(),
+                    "a second question while {:?} is unanswered",
+                    self.pending_query
+                );
+                self.pending_query = Some(q);
+            }
             Output::Ack(_)
             | Output::StartReader { .. }
             | Output::StopReader
@@ -414,15 +474,29 @@ impl Sim {
                         OfflinePolicy::PreferOnline
                     },
                 };
+                // The cashier's keyed work is never thrown away by a
+                // partner's sale.
+                let keyed = self.t.is_busy() && self.t.active_reference().is_none();
+                let before = self.t.screen().screen;
                 self.handle(Input::Command(Command::Sale(sale)));
+                if keyed {
+                    assert!(
+                        self.t.active_reference().is_none(),
+                        "a partner sale took over"
+                    );
+                    assert_eq!(self.t.screen().screen, before, "the keyed work changed");
+                    assert!(matches!(
+                        self.log.last(),
+                        Some(Output::Ack(CommandAck {
+                            status: AckStatus::Rejected,
+                            reason: Some(AckReason::Busy),
+                            ..
+                        }))
+                    ));
+                }
             }
-            Action::LocalSale { minor } => {
-                let reference = self.mint();
-                self.handle(Input::LocalSale {
-                    amount: Money::from_minor(minor).unwrap(),
-                    reference,
-                })
-            }
+            Action::Key(b) => self.key(b),
+            Action::AnswerQuery(fail) => self.answer_query(fail),
             Action::Abort { back } => {
                 let payment_id = self
                     .payment_ids
@@ -502,8 +576,8 @@ impl Sim {
             Action::CardError => self.handle(Input::CardError {
                 reason: "misread".into(),
             }),
-            Action::Cancel => self.handle(Input::Button(Button::Cancel)),
-            Action::Ok => self.handle(Input::Button(Button::Ok)),
+            Action::Cancel => self.key(Button::Cancel),
+            Action::Ok => self.key(Button::Ok),
             Action::Commit => self.commit_one(),
             Action::Fail => self.fail_one(),
             Action::Answer(kind) => {
@@ -579,6 +653,113 @@ impl Sim {
         }
     }
 
+    /// A key press, checking that a confirmation charges what was shown.
+    fn key(&mut self, b: Button) {
+        let before = self.t.screen().screen;
+        let asked_before = self.pending_query.is_some();
+        self.handle(Input::Button(b));
+        if asked_before || self.pending_query != Some(Query::MintReference) {
+            return;
+        }
+        let add = |a: Money, t: Money| a.checked_add(t).expect("total within the maximum");
+        let shown = match (&before, b) {
+            (Screen::AmountEntry { amount, .. }, Button::Ok) => (*amount, None),
+            (
+                Screen::Tip {
+                    amount,
+                    custom: None,
+                    ..
+                },
+                Button::Ok | Button::Digit(0),
+            ) => (*amount, None),
+            (
+                Screen::Tip {
+                    amount,
+                    choices,
+                    custom: None,
+                    ..
+                },
+                Button::Digit(k),
+            ) => match &choices[usize::from(k) - 1] {
+                TipOption::Percent { tip, .. } | TipOption::Fixed { tip } => {
+                    (add(*amount, *tip), (!tip.is_zero()).then_some(*tip))
+                }
+                TipOption::Custom => panic!("custom asked for a reference"),
+            },
+            (
+                Screen::Tip {
+                    amount,
+                    custom: Some(c),
+                    ..
+                },
+                Button::Ok,
+            ) => (add(*amount, *c), (!c.is_zero()).then_some(*c)),
+            (Screen::Catalog { cart_total, .. }, Button::Menu) => (*cart_total, None),
+            other => panic!("a reference was asked for after {other:?}"),
+        };
+        let Screen::Processing { amount, tip, .. } = self.t.screen().screen else {
+            panic!("no processing screen while the reference is minted");
+        };
+        assert_eq!((amount, tip), shown, "the screen changed the total");
+        self.confirmed = Some(shown);
+    }
+
+    /// The shell's answer to the core's question.
+    fn answer_query(&mut self, fail: bool) {
+        let Some(q) = self.pending_query.take() else {
+            return;
+        };
+        let answer = if fail {
+            if q == Query::MintReference {
+                self.confirmed = None;
+            }
+            Answer::Failed {
+                error: "disk I/O error".into(),
+            }
+        } else {
+            match q {
+                Query::MintReference => Answer::ReferenceMinted {
+                    reference: self.mint(),
+                },
+                Query::RecentSales { limit } => Answer::RecentSales(
+                    self.sales()
+                        .iter()
+                        .filter_map(|r| self.original(r))
+                        .take(usize::try_from(limit).unwrap())
+                        .collect(),
+                ),
+                Query::Original { reference } => Answer::Original(self.original(&reference)),
+                Query::XReport | Query::CloseShift { .. } => Answer::Report(ShiftReport {
+                    kind: if q == Query::XReport {
+                        ReportKind::X
+                    } else {
+                        ReportKind::Z
+                    },
+                    shift_no: 1,
+                    opened_at: None,
+                    closed_at: None,
+                    totals: Default::default(),
+                }),
+            }
+        };
+        self.handle(Input::Answer(answer));
+    }
+
+    /// What the store would say of a sale.
+    fn original(&self, reference: &Reference) -> Option<OriginalSale> {
+        let row = self.rows.get(reference)?;
+        let refunded = self.refunded.get(reference).copied().unwrap_or(0);
+        Some(OriginalSale {
+            reference: reference.clone(),
+            kind: row.kind?,
+            state: row.state?,
+            amount: row.amount,
+            refundable_left: Money::from_minor(row.amount.minor().saturating_sub(refunded))
+                .unwrap(),
+            card_token: row.token.clone()?,
+        })
+    }
+
     fn advance_to(&mut self, at: Millis) {
         if at > self.now.mono {
             let delta = at.0 - self.now.mono.0;
@@ -593,6 +774,11 @@ impl Sim {
         for _ in 0..100 {
             if !self.uncommitted.is_empty() {
                 self.commit_one();
+            } else if self.pending_query.is_some() {
+                self.answer_query(false);
+            } else if self.t.is_busy() && self.t.active_reference().is_none() {
+                // The cashier walks away from what she keyed.
+                self.handle(Input::Button(Button::Cancel));
             } else if let Some(reference) = self.outstanding.pop_front() {
                 self.handle(Input::AuthAnswer {
                     reference,

@@ -4,9 +4,14 @@ use std::collections::{BTreeSet, VecDeque};
 
 use proto::{Currency, Money, PaymentId, Reference, TerminalId};
 
+use super::cashier::{CatalogItem, DeskConfig, LineItem, Operator, OperatorTag};
 use super::limits::{OfflineExposure, OfflineLimits, OfflineRefusal, QueuedOffline};
 use super::model::*;
 use super::time::{Millis, Now, UnixMillis};
+
+mod desk;
+
+use desk::{Desk, LoginPad};
 
 /// Static configuration of the core.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +30,10 @@ pub struct CoreConfig {
     pub auth_guard_grace_ms: u64,
     /// Configured offline limits; the heartbeat can only tighten them.
     pub offline_limits: OfflineLimits,
+    /// Wrong PINs in a row before the login locks (SPEC 7.2: 3).
+    pub pin_attempts: u8,
+    /// How long the login stays locked (SPEC 7.2: 30 s).
+    pub lock_ms: u64,
 }
 
 impl CoreConfig {
@@ -43,6 +52,8 @@ impl CoreConfig {
             auth_timeout_ms: 8_000,
             auth_guard_grace_ms: 2_000,
             offline_limits: OfflineLimits::default(),
+            pin_attempts: 3,
+            lock_ms: 30_000,
         }
     }
 }
@@ -74,6 +85,12 @@ pub struct RestoredState {
     /// Wall-clock time at boot, stamped on the commits that close
     /// interrupted transactions.
     pub booted_at: UnixMillis,
+    /// The cached operators (empty: nobody logs in).
+    pub operators: Vec<Operator>,
+    /// The cached session configuration.
+    pub desk: DeskConfig,
+    /// The cached quick-sale catalog.
+    pub catalog: Vec<CatalogItem>,
 }
 
 impl Default for RestoredState {
@@ -88,6 +105,9 @@ impl Default for RestoredState {
             queued: 0,
             parked: 0,
             booted_at: UnixMillis(0),
+            operators: Vec::new(),
+            desk: DeskConfig::spec_default(),
+            catalog: Vec::new(),
         }
     }
 }
@@ -136,6 +156,10 @@ struct Payment {
     payment_id: Option<PaymentId>,
     policy: OfflinePolicy,
     original: Option<OriginalSale>,
+    /// Part of `amount`.
+    tip: Option<Money>,
+    items: Vec<LineItem>,
+    operator_id: Option<String>,
     stage: Stage,
     /// The pending row is durable.
     inserted: bool,
@@ -196,6 +220,30 @@ pub struct Terminal {
     screen_until: Option<Millis>,
     last_render: Option<ScreenModel>,
     outputs: VecDeque<Output>,
+    /// What the cashier is doing between payments (SPEC 7).
+    desk: Desk,
+    desk_config: DeskConfig,
+    catalog: Vec<CatalogItem>,
+    operators: Vec<Operator>,
+    /// The logged-in operator.
+    operator: Option<Operator>,
+    login: LoginPad,
+    /// The last key press or payment end (the inactivity logout).
+    last_activity: Millis,
+}
+
+/// A payment about to begin: a command's or the cashier's.
+struct Start {
+    reference: Reference,
+    kind: TxKind,
+    amount: Money,
+    command_id: Option<CommandId>,
+    payment_id: Option<PaymentId>,
+    partner_reference: Option<String>,
+    policy: OfflinePolicy,
+    original: Option<OriginalSale>,
+    tip: Option<Money>,
+    items: Vec<LineItem>,
 }
 
 impl Terminal {
@@ -220,12 +268,19 @@ impl Terminal {
             screen_until: None,
             last_render: None,
             outputs: VecDeque::new(),
+            desk: Desk::Home,
+            desk_config: restored.desk,
+            catalog: restored.catalog,
+            operators: restored.operators,
+            operator: None,
+            login: LoginPad::default(),
+            last_activity: Millis(0),
             config,
         };
         for it in restored.interrupted {
             t.close_interrupted(it, restored.booted_at);
         }
-        let home = t.home_screen();
+        let home = t.resting_screen();
         t.set_screen(home);
         t
     }
@@ -274,15 +329,21 @@ impl Terminal {
             Stage::Authorizing { guard } => Some(guard),
             Stage::Beginning { .. } | Stage::Recording { .. } => None,
         });
-        match (stage, self.screen_until) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [stage, self.screen_until, self.desk_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
-    /// A payment is in progress (a new one would be refused as busy).
+    /// A payment is in progress or the cashier is keying one (a new one
+    /// would be refused as busy).
     pub fn is_busy(&self) -> bool {
-        self.payment.is_some()
+        self.payment.is_some() || self.desk.holds_work()
+    }
+
+    /// The logged-in operator's id.
+    pub fn operator_id(&self) -> Option<&str> {
+        self.operator.as_ref().map(|o| o.id.as_str())
     }
 
     /// The reference of the payment in progress.
@@ -313,7 +374,6 @@ impl Terminal {
         match input {
             Input::TimerDue => {}
             Input::Command(c) => self.on_command(now, c),
-            Input::LocalSale { amount, reference } => self.on_local_sale(now, amount, reference),
             Input::CardRead(card) => self.on_card_read(now, card),
             Input::CardError { reason } => self.on_card_error(now, reason),
             Input::Button(b) => self.on_button(now, b),
@@ -341,6 +401,10 @@ impl Terminal {
                 self.show_home_if_resting();
             }
             Input::OfflineLimits(limits) => self.heartbeat_limits = limits,
+            Input::Operators(list) => self.on_operators(now, list),
+            Input::DeskConfig(c) => self.desk_config = c,
+            Input::Catalog(items) => self.on_catalog(items),
+            Input::Answer(a) => self.on_answer(now, a),
             Input::QueueDepth { queued, parked } => {
                 self.queued = queued;
                 self.parked = parked;
@@ -376,11 +440,12 @@ impl Terminal {
             if now.mono >= until {
                 self.screen_until = None;
                 if self.payment.is_none() {
-                    let home = self.home_screen();
+                    let home = self.resting_screen();
                     self.set_screen(home);
                 }
             }
         }
+        self.fire_desk_timers(now);
     }
 
     // ---------------------------------------------------------- commands ---
@@ -445,7 +510,7 @@ impl Terminal {
 
     /// Common refusals for a new payment; `Err` carries the ack reason.
     fn check_can_start(&self) -> Result<(), AckReason> {
-        if self.payment.is_some() {
+        if self.is_busy() {
             return Err(AckReason::Busy);
         }
         if self.session != SessionStatus::Active {
@@ -480,6 +545,7 @@ impl Terminal {
                     Screen::Declined {
                         kind: TxKind::Sale,
                         amount: sale.amount,
+                        tip: None,
                         reference: sale.reference,
                         reason: DeclineReason::OfflineLimit(refusal),
                     },
@@ -489,45 +555,26 @@ impl Terminal {
         }
         self.begin(
             now,
-            sale.reference,
-            TxKind::Sale,
-            sale.amount,
-            Some(sale.command_id),
-            Some(sale.payment_id),
-            sale.partner_reference,
-            sale.offline_policy,
-            None,
-        );
-    }
-
-    fn on_local_sale(&mut self, now: Now, amount: Money, reference: Reference) {
-        if self.check_can_start().is_err() || amount.is_zero() {
-            self.report(Report::Ignored {
-                input: "local_sale",
-                why: "busy, session not active or zero amount",
-            });
-            if self.payment.is_none() {
-                self.show_home_now();
-            }
-            return;
-        }
-        self.begin(
-            now,
-            reference,
-            TxKind::Sale,
-            amount,
-            None,
-            None,
-            None,
-            OfflinePolicy::PreferOnline,
-            None,
+            Start {
+                reference: sale.reference,
+                kind: TxKind::Sale,
+                amount: sale.amount,
+                command_id: Some(sale.command_id),
+                payment_id: Some(sale.payment_id),
+                partner_reference: sale.partner_reference,
+                policy: sale.offline_policy,
+                original: None,
+                tip: None,
+                items: Vec::new(),
+            },
         );
     }
 
     fn on_refund(&mut self, now: Now, refund: RefundCommand) {
         // Refunds of this session's sales stay possible once it closed
-        // (SPEC 5.9): only a payment in progress refuses one.
-        if self.payment.is_some() {
+        // (SPEC 5.9): only a payment in progress (or being keyed) refuses
+        // one.
+        if self.is_busy() {
             return self.reject(refund.command_id, AckReason::Busy);
         }
         let original = match refund.original {
@@ -548,14 +595,18 @@ impl Terminal {
         }
         self.begin(
             now,
-            refund.reference,
-            TxKind::Refund,
-            refund.amount,
-            Some(refund.command_id),
-            Some(refund.payment_id),
-            None,
-            OfflinePolicy::PreferOnline,
-            Some(original),
+            Start {
+                reference: refund.reference,
+                kind: TxKind::Refund,
+                amount: refund.amount,
+                command_id: Some(refund.command_id),
+                payment_id: Some(refund.payment_id),
+                partner_reference: None,
+                policy: OfflinePolicy::PreferOnline,
+                original: Some(original),
+                tip: None,
+                items: Vec::new(),
+            },
         );
     }
 
@@ -633,19 +684,24 @@ impl Terminal {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn begin(
-        &mut self,
-        now: Now,
-        reference: Reference,
-        kind: TxKind,
-        amount: Money,
-        command_id: Option<CommandId>,
-        payment_id: Option<PaymentId>,
-        partner_reference: Option<String>,
-        policy: OfflinePolicy,
-        original: Option<OriginalSale>,
-    ) {
+    fn begin(&mut self, now: Now, start: Start) {
+        let Start {
+            reference,
+            kind,
+            amount,
+            command_id,
+            payment_id,
+            partner_reference,
+            policy,
+            original,
+            tip,
+            items,
+        } = start;
+        let operator_id = self.operator.as_ref().map(|o| o.id.clone());
+        // The payment takes the screen; whatever the cashier was browsing
+        // (menu, report) is closed. Keyed work never gets here: it makes
+        // the terminal busy.
+        self.desk = Desk::Home;
         let mut outbox = Vec::new();
         if let Some(command_id) = &command_id {
             outbox.push(OutboxItem::Ack(CommandAck {
@@ -673,6 +729,9 @@ impl Terminal {
             original_reference: original.as_ref().map(|o| o.reference.clone()),
             offline_policy: policy,
             state: TxState::Pending,
+            operator_id: operator_id.clone(),
+            tip_amount: tip,
+            items: items.clone(),
         };
         let op = self.persist(Change {
             at: now.wall,
@@ -692,6 +751,9 @@ impl Terminal {
             payment_id,
             policy,
             original,
+            tip,
+            items,
+            operator_id,
             stage: Stage::Beginning { op },
             inserted: false,
             abort_requested: false,
@@ -720,14 +782,14 @@ impl Terminal {
         }
         p.card = Some(card.clone());
         p.captured_at = now.wall;
-        let (kind, amount, policy) = (p.kind, p.amount, p.policy);
+        let (kind, amount, policy, tip) = (p.kind, p.amount, p.policy, p.tip);
         let mismatch = p
             .original
             .as_ref()
             .is_some_and(|o| o.card_token != card.token);
         self.outputs.push_back(Output::StopReader);
         self.outputs.push_back(Output::Beep(Beep::Read));
-        self.set_screen(Screen::Processing { kind, amount });
+        self.set_screen(Screen::Processing { kind, amount, tip });
 
         if mismatch {
             return self.finish_declined_locally(
@@ -814,11 +876,15 @@ impl Terminal {
         let Stage::WaitingCard { deadline } = p.stage else {
             return;
         };
-        let (kind, amount) = (p.kind, p.amount);
+        let (kind, amount, tip) = (p.kind, p.amount, p.tip);
         let message = Some("Card read failed, tap again".to_string());
         self.outputs.push_back(Output::Beep(Beep::Failure));
         self.set_screen(match kind {
-            TxKind::Sale => Screen::TapCard { amount, message },
+            TxKind::Sale => Screen::TapCard {
+                amount,
+                tip,
+                message,
+            },
             TxKind::Refund => Screen::RefundTap { amount, message },
         });
         // The tap deadline is unchanged: the reader gets what is left.
@@ -828,24 +894,26 @@ impl Terminal {
     }
 
     fn on_button(&mut self, now: Now, button: Button) {
-        match button {
-            Button::Cancel => {
-                if self.payment.is_some() {
-                    self.abort_current(now);
-                } else {
-                    self.show_home_now();
-                }
+        self.last_activity = now.mono;
+        if self.payment.is_some() {
+            if button == Button::Cancel {
+                self.abort_current(now);
+            } else {
+                self.report(Report::Ignored {
+                    input: "button",
+                    why: "a payment is in progress (only cancel counts)",
+                });
             }
-            Button::Ok | Button::Back => {
-                if self.payment.is_none() {
-                    self.show_home_now();
-                }
-            }
-            Button::Digit(_) => self.report(Report::Ignored {
-                input: "button",
-                why: "amount entry is not handled by the core",
-            }),
+            return;
         }
+        if self.screen_until.take().is_some() {
+            // A result screen is up: ok/back/cancel dismiss it; a digit or
+            // the menu starts the cashier's next action straight away.
+            if matches!(button, Button::Cancel | Button::Ok | Button::Back) {
+                return self.show_home_now();
+            }
+        }
+        self.desk_key(now, button);
     }
 
     // ------------------------------------------------------ authorization ---
@@ -1015,6 +1083,9 @@ impl Terminal {
             captured_at: p.captured_at,
             offline,
             original_reference: p.original.as_ref().map(|o| o.reference.clone()),
+            operator_id: p.operator_id.clone(),
+            tip_amount: p.tip,
+            items: p.items.clone(),
         })
     }
 
@@ -1133,7 +1204,7 @@ impl Terminal {
                         CancelReason::Cancelled,
                     );
                 }
-                let (kind, amount) = (p.kind, p.amount);
+                let (kind, amount, tip) = (p.kind, p.amount, p.tip);
                 p.stage = Stage::WaitingCard {
                     deadline: now.mono.after(self.config.tap_timeout_ms),
                 };
@@ -1143,6 +1214,7 @@ impl Terminal {
                 self.set_screen(match kind {
                     TxKind::Sale => Screen::TapCard {
                         amount,
+                        tip,
                         message: None,
                     },
                     TxKind::Refund => Screen::RefundTap {
@@ -1183,6 +1255,7 @@ impl Terminal {
         let Some(p) = self.payment.take() else {
             return;
         };
+        self.last_activity = now.mono;
         let screen = match outcome {
             Outcome::Approved { offline } => {
                 if offline {
@@ -1204,6 +1277,7 @@ impl Terminal {
                 Screen::Approved {
                     kind: p.kind,
                     amount: p.amount,
+                    tip: p.tip,
                     reference: p.reference.clone(),
                     offline_approval: offline,
                     message,
@@ -1214,6 +1288,7 @@ impl Terminal {
                 Screen::Declined {
                     kind: p.kind,
                     amount: p.amount,
+                    tip: p.tip,
                     reference: p.reference.clone(),
                     reason,
                 }
@@ -1334,16 +1409,31 @@ impl Terminal {
         }
     }
 
+    /// Between payments, once no result is shown: the login, the cashier's
+    /// current screen (amount entry, menu...) or the home screen.
+    fn resting_screen(&self) -> Screen {
+        // Once the session is over, its end-of-day screen is home; a
+        // supervisor's first digit there opens the login (refunds stay
+        // possible, SPEC 5.9).
+        if self.needs_login() && (self.session == SessionStatus::Active || self.login_started()) {
+            return self.login_screen();
+        }
+        match self.desk_screen() {
+            Some(s) => s,
+            None => self.home_screen(),
+        }
+    }
+
     fn show_home_now(&mut self) {
         self.screen_until = None;
-        let home = self.home_screen();
+        let home = self.resting_screen();
         self.set_screen(home);
     }
 
     /// Idle or session screen up (no payment, no result screen): re-evaluate.
     fn show_home_if_resting(&mut self) {
         if self.payment.is_none() && self.screen_until.is_none() {
-            let home = self.home_screen();
+            let home = self.resting_screen();
             self.set_screen(home);
         }
     }
@@ -1355,6 +1445,10 @@ impl Terminal {
             offline: !self.online,
             queued: self.queued,
             parked: self.parked,
+            operator: self.operator.as_ref().map(|o| OperatorTag {
+                id: o.id.clone(),
+                name: o.name.clone(),
+            }),
         }
     }
 

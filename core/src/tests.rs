@@ -1,8 +1,11 @@
-//! Unit tests: one per rule of SPEC section 5, with virtual time.
+//! Unit tests: one per rule of SPEC section 5, with virtual time (the
+//! cashier's desk, SPEC 7, in `tests/desk.rs`).
 
 use proto::{Money, PaymentId, Reference, TerminalId, Total};
 
 use super::*;
+
+mod desk;
 
 const TID: &str = "pos_3f1e2d_001";
 
@@ -1246,17 +1249,25 @@ fn the_reference_comes_from_the_shell_and_a_rejection_leaves_a_gap() {
     assert!(persists(&out).is_empty());
     s.input(Input::Button(Button::Cancel));
     s.commit();
+    // A keypad sale asks the shell for its reference once confirmed.
+    s.advance(10_000);
+    for d in [1, 0, 0] {
+        s.input(Input::Button(Button::Digit(d)));
+    }
+    let out = s.input(Input::Button(Button::Ok));
+    assert!(out.contains(&Output::Query(Query::MintReference)));
+    assert!(persists(&out).is_empty());
     let reference = Reference::new("pos_3f1e2d_001-000042").unwrap();
-    let out = s.input(Input::LocalSale {
-        amount: money("1.00"),
+    let out = s.input(Input::Answer(Answer::ReferenceMinted {
         reference: reference.clone(),
-    });
+    }));
     let Some(TxWrite::Insert(new)) = &persists(&out)[0].change.tx else {
         panic!("expected an insert");
     };
     assert_eq!(new.reference, reference);
     assert_eq!(new.payment_id, None);
-    // A local sale has no command to ack and no payment to report on.
+    assert_eq!(new.amount, money("1.00"));
+    // A keypad sale has no command to ack and no payment to report on.
     assert!(persists(&out)[0].change.outbox.is_empty());
 }
 
