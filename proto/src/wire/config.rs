@@ -52,7 +52,7 @@ pub struct SessionConfig {
     #[serde(default)]
     pub receipt_print: ReceiptPrint,
     /// Log the cashier out after this many seconds without a key press;
-    /// `None`: never.
+    /// `None`: the SPEC default, 10 minutes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logout_after_s: Option<u32>,
     /// A language tag such as `en` (default) or `yo`.
@@ -150,7 +150,7 @@ impl SessionConfig {
                 return refuse(
                     "logout_after_s",
                     format!(
-                        "{s} s; from {} to {} s, or left out for never",
+                        "{s} s; from {} to {} s, or left out for the default (600 s)",
                         LOGOUT_AFTER_S.start(),
                         LOGOUT_AFTER_S.end()
                     ),
