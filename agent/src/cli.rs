@@ -67,12 +67,16 @@ pub enum Command {
         #[arg(long)]
         retry_all: bool,
     },
-    /// Show local totals by status, kind and operator.
+    /// Show local totals by status, kind, operator and item; with
+    /// `--shift`, a shift's X (current) or Z (closed) report.
     Report {
         #[command(flatten)]
         config: ConfigArgs,
         #[arg(long)]
         json: bool,
+        /// `current` or a shift number.
+        #[arg(long, value_name = "current|N")]
+        shift: Option<report::ShiftSel>,
     },
     /// Compare the local ledger with the backend's statement for this terminal
     /// and, given the organisation key, with the session's reconciliation.
@@ -304,9 +308,16 @@ pub fn dispatch(cli: Cli) -> Result<(), Failure> {
                 }),
             )
         }
-        Command::Report { config, json } => json_errors(
+        Command::Report {
+            config,
             json,
-            load_config(&config, &[]).and_then(|c| report(&c, json)),
+            shift,
+        } => json_errors(
+            json,
+            load_config(&config, &[]).and_then(|c| match shift {
+                Some(which) => shift_report(&c, which, json),
+                None => report(&c, json),
+            }),
         ),
         Command::Reconcile {
             config,
@@ -443,6 +454,26 @@ fn report(config: &Config, json: bool) -> Result<(), Failure> {
         );
     } else {
         print!("{}", report::to_text(&config.terminal, &totals));
+    }
+    Ok(())
+}
+
+fn shift_report(config: &Config, which: report::ShiftSel, json: bool) -> Result<(), Failure> {
+    let r = report::read_shift(&open_ledger(config)?, which)
+        .context("cannot read the shift from the ledger")?;
+    let Some(r) = r else {
+        return Err(Failure::Runtime(anyhow!(
+            "no shift {which} in this terminal's ledger"
+        )));
+    };
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report::shift_to_json(&config.terminal, &r))
+                .context("cannot encode JSON")?
+        );
+    } else {
+        print!("{}", report::shift_to_text(&config.terminal, &r));
     }
     Ok(())
 }

@@ -790,6 +790,29 @@ impl SignedClient {
         self.get_json(&self.terminal_path("/config")).await
     }
 
+    /// `GET /v1/terminals/:tid/operators`: the session's operators with
+    /// their PIN hashes (SPEC 7.2).
+    pub async fn operators(&self) -> Result<Vec<proto::wire::TerminalOperator>, ClientError> {
+        self.get_json(&self.terminal_path("/operators")).await
+    }
+
+    /// `GET /v1/terminals/:tid/catalog`: the quick-sale catalog (SPEC 7.6).
+    pub async fn catalog(&self) -> Result<proto::wire::Catalog, ClientError> {
+        self.get_json(&self.terminal_path("/catalog")).await
+    }
+
+    /// `POST /v1/terminals/:tid/shifts`: a closed shift's Z report,
+    /// idempotent by `shift_no` (SPEC 7.5).
+    pub async fn submit_shift(
+        &self,
+        shift: &proto::wire::ShiftSubmission,
+    ) -> Result<(), ClientError> {
+        let _: IgnoredAny = self
+            .post_json(&self.terminal_path("/shifts"), shift, None)
+            .await?;
+        Ok(())
+    }
+
     /// `GET /v1/terminals/:tid/transactions?page&size&status`: the backend's
     /// statement for this terminal.
     pub async fn statement(&self, query: &StatementQuery) -> Result<StatementPage, ClientError> {

@@ -70,13 +70,53 @@ pub fn wire_submission(s: &core::Submission) -> Result<wire::TransactionSubmissi
         amount: s.amount,
         currency: proto::Currency::Ngn,
         card: s.card.clone(),
-        operator_id: None,
+        operator_id: s.operator_id.clone(),
         captured_at: timestamp(s.captured_at)?,
         offline: s.offline,
         original_reference: s.original_reference.clone(),
-        tip_amount: None,
-        items: None,
+        tip_amount: s.tip_amount,
+        items: (!s.items.is_empty()).then(|| s.items.iter().map(wire_item).collect()),
     })
+}
+
+fn wire_item(i: &core::LineItem) -> wire::TxItem {
+    wire::TxItem {
+        item_id: i.item_id.clone(),
+        name: i.name.clone(),
+        qty: i.qty,
+        unit_price: i.unit_price,
+    }
+}
+
+fn store_item(i: &core::LineItem) -> store::LineItem {
+    store::LineItem {
+        item_id: i.item_id.clone(),
+        name: i.name.clone(),
+        qty: i.qty,
+        unit_price: i.unit_price,
+    }
+}
+
+/// A closed shift's report as the body of `POST /v1/terminals/:tid/shifts`.
+pub fn wire_shift(r: &store::ShiftReport) -> Result<wire::ShiftSubmission, MappingError> {
+    let closed_at = r.closed_at.unwrap_or_default();
+    Ok(wire::ShiftSubmission {
+        shift_no: r.shift_no,
+        opened_at: timestamp(core::UnixMillis(r.opened_at.unwrap_or(closed_at)))?,
+        closed_at: timestamp(core::UnixMillis(closed_at))?,
+        totals: r.totals.clone(),
+    })
+}
+
+/// The store's shift report as the core shows it.
+pub fn core_report(kind: core::ReportKind, r: store::ShiftReport) -> core::ShiftReport {
+    core::ShiftReport {
+        kind,
+        shift_no: r.shift_no,
+        opened_at: r.opened_at.map(core::UnixMillis),
+        closed_at: r.closed_at.map(core::UnixMillis),
+        totals: r.totals,
+    }
 }
 
 fn wire_ack(a: &core::CommandAck) -> wire::CommandAck {
@@ -111,6 +151,9 @@ pub enum OutboxPayload {
     /// online authorization's answer was lost: the backend's idempotency by
     /// reference then answers what it decided for that authorization).
     Transaction(wire::TransactionSubmission),
+    /// `POST /v1/terminals/:tid/shifts`: a Z report (idempotent by
+    /// `shift_no`).
+    Shift(wire::ShiftSubmission),
 }
 
 impl OutboxPayload {
@@ -120,6 +163,7 @@ impl OutboxPayload {
             OutboxPayload::PaymentEvent { .. } => store::OutboxKind::PaymentEvent,
             OutboxPayload::Reversal { .. } => store::OutboxKind::Reversal,
             OutboxPayload::Transaction(_) => store::OutboxKind::Transaction,
+            OutboxPayload::Shift(_) => store::OutboxKind::Shift,
         }
     }
 
@@ -140,7 +184,7 @@ impl OutboxPayload {
         Ok(p)
     }
 
-    fn encode(&self) -> Result<serde_json::Value, MappingError> {
+    pub fn encode(&self) -> Result<serde_json::Value, MappingError> {
         serde_json::to_value(self).map_err(|e| MappingError::Payload {
             kind: self.kind().as_str(),
             problem: e.to_string(),
@@ -249,10 +293,12 @@ pub fn store_change(
                 currency: n.currency,
                 state: n.state,
                 card: None,
-                operator_id: None,
+                operator_id: n.operator_id.clone(),
                 captured_at: None,
                 decision: None,
                 original_reference: n.original_reference.clone(),
+                tip_amount: n.tip_amount,
+                items: n.items.iter().map(store_item).collect(),
             }))
         }
         Some(core::TxWrite::Update(u)) => {

@@ -121,6 +121,19 @@ impl Reconciliation {
                             reference,
                             format!("here {}, backend {}", t.state, b.status.as_str()),
                         ));
+                    } else if t.tip_amount != b.tip_amount {
+                        let tip =
+                            |m: Option<proto::Money>| m.map_or("none".into(), |m| m.to_wire());
+                        r.mismatches.push((
+                            reference,
+                            format!(
+                                "here tip {}, backend tip {}",
+                                tip(t.tip_amount),
+                                tip(b.tip_amount)
+                            ),
+                        ));
+                    } else if t.items.as_slice() != b.items.as_deref().unwrap_or_default() {
+                        r.mismatches.push((reference, "the items differ".into()));
                     } else {
                         r.matched += 1;
                     }
@@ -269,6 +282,9 @@ mod tests {
             auth_code: None,
             decline_reason: None,
             original_reference: None,
+            tip_amount: None,
+            items: Vec::new(),
+            shift_no: 1,
             created_at: 0,
             updated_at: 0,
         }

@@ -50,31 +50,35 @@ pub fn ui_screen(m: &core::ScreenModel, event_name: &str, terminal_label: &str) 
             message: "Starting".to_string(),
         },
         core::Screen::Idle { .. } => ui::View::Idle,
-        core::Screen::TapCard { amount: a, .. } => ui::View::TapCard {
+        core::Screen::TapCard { amount: a, tip, .. } => ui::View::TapCard {
             amount: amount(*a),
-            tip: None,
+            tip: tip.map(amount),
         },
-        core::Screen::Processing { amount: a, .. } => ui::View::Processing {
+        core::Screen::Processing { amount: a, tip, .. } => ui::View::Processing {
             amount: amount(*a),
             message: String::new(),
-            tip: None,
+            tip: tip.map(amount),
         },
         core::Screen::Approved {
             amount: a,
             offline_approval,
+            tip,
             ..
         } => ui::View::Approved {
             amount: amount(*a),
             card: None,
             offline: *offline_approval,
-            tip: None,
+            tip: tip.map(amount),
         },
         core::Screen::Declined {
-            amount: a, reason, ..
+            amount: a,
+            reason,
+            tip,
+            ..
         } => ui::View::Declined {
             amount: amount(*a),
             reason: ui_decline(*reason),
-            tip: None,
+            tip: tip.map(amount),
         },
         core::Screen::Cancelled { amount: a, reason } => ui::View::Cancelled {
             amount: Some(amount(*a)),
@@ -86,6 +90,103 @@ pub fn ui_screen(m: &core::ScreenModel, event_name: &str, terminal_label: &str) 
         },
         core::Screen::Error { message } => ui::View::Error {
             message: message.clone(),
+        },
+        core::Screen::AmountEntry {
+            purpose,
+            amount: a,
+            message,
+        } => ui::View::AmountEntry {
+            title: match purpose {
+                core::EntryPurpose::Sale => "New sale",
+                core::EntryPurpose::Refund => "Refund amount",
+            }
+            .to_string(),
+            amount: amount(*a),
+            message: message.clone(),
+        },
+        core::Screen::Tip {
+            amount: a,
+            choices,
+            custom,
+            message,
+        } => ui::View::Tip {
+            amount: amount(*a),
+            choices: (1u8..)
+                .zip(choices)
+                .map(|(key, c)| match c {
+                    core::TipOption::Percent { percent, tip } => ui::TipChoice {
+                        key,
+                        label: format!("{percent}%"),
+                        tip: Some(amount(*tip)),
+                    },
+                    core::TipOption::Fixed { tip } => ui::TipChoice {
+                        key,
+                        label: tip.display(m.currency),
+                        tip: Some(amount(*tip)),
+                    },
+                    core::TipOption::Custom => ui::TipChoice {
+                        key,
+                        label: "Other amount".to_string(),
+                        tip: None,
+                    },
+                })
+                .collect(),
+            custom: custom.map(amount),
+            message: message.clone(),
+        },
+        core::Screen::Login { pin_len, message } => ui::View::Login {
+            pin_len: *pin_len,
+            message: message.clone(),
+        },
+        core::Screen::Locked { seconds } => ui::View::Locked {
+            seconds: *seconds,
+            message: m.screen.message(),
+        },
+        core::Screen::Menu {
+            title,
+            entries,
+            selected,
+            message,
+        } => ui::View::Menu {
+            title: title.clone(),
+            entries: entries
+                .iter()
+                .map(|e| ui::MenuEntry {
+                    key: e.key,
+                    label: e.label.clone(),
+                    enabled: e.enabled,
+                })
+                .collect(),
+            selected: *selected,
+            message: message.clone(),
+        },
+        core::Screen::Catalog {
+            items,
+            qty,
+            first,
+            keyed,
+            cart_total,
+            cart_count,
+            message,
+        } => ui::View::Catalog {
+            items: (1u32..)
+                .zip(items.iter().zip(qty))
+                .map(|(number, (it, q))| ui::CatalogLine {
+                    number,
+                    item_id: it.item_id.clone(),
+                    name: it.name.clone(),
+                    price: amount(it.price),
+                    qty: *q,
+                })
+                .collect(),
+            first: *first,
+            keyed: *keyed,
+            cart_total: amount(*cart_total),
+            cart_count: *cart_count,
+            message: message.clone(),
+        },
+        core::Screen::Report { report, names } => ui::View::Report {
+            report: ui_report(report, names),
         },
     };
     let (event_name, terminal_label) = match &m.screen {
@@ -102,10 +203,73 @@ pub fn ui_screen(m: &core::ScreenModel, event_name: &str, terminal_label: &str) 
             offline: m.offline,
             queued: u64::from(m.queued),
             parked: u64::from(m.parked),
-            operator: None,
+            operator: m.operator.as_ref().map(|o| ui::OperatorTag {
+                id: o.id.clone(),
+                name: o.name.clone(),
+            }),
         },
         view,
     )
+}
+
+/// A wall-clock time as the report prints it, in West Africa Time (the
+/// product sells in NGN only; WAT is UTC+1 all year, no daylight saving).
+fn clock_time(t: core::UnixMillis) -> String {
+    let format = time::macros::format_description!("[day] [month repr:short] [hour]:[minute]");
+    let wat = time::UtcOffset::from_hms(1, 0, 0).unwrap_or(time::UtcOffset::UTC);
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(t.0) * 1_000_000)
+        .ok()
+        .and_then(|d| d.to_offset(wat).format(&format).ok())
+        .unwrap_or_else(|| "-".to_string())
+}
+
+fn tally(c: &proto::wire::CountTotal) -> ui::Tally {
+    ui::Tally {
+        count: c.count,
+        total: c.total,
+    }
+}
+
+/// An X or Z report as the screen shows it; operators by name where the
+/// terminal knows it.
+fn ui_report(r: &core::ShiftReport, names: &[(String, String)]) -> ui::ShiftReport {
+    let t = &r.totals;
+    ui::ShiftReport {
+        kind: match r.kind {
+            core::ReportKind::X => ui::ReportKind::X,
+            core::ReportKind::Z => ui::ReportKind::Z,
+        },
+        shift_no: r.shift_no,
+        currency: proto::Currency::Ngn,
+        opened_at: r.opened_at.map_or_else(|| "-".to_string(), clock_time),
+        closed_at: r.closed_at.map(clock_time),
+        sales: tally(&t.sales),
+        refunds: tally(&t.refunds),
+        declined: tally(&t.declined),
+        tips: tally(&t.tips),
+        online: tally(&t.online),
+        offline: tally(&t.offline),
+        by_operator: t
+            .by_operator
+            .iter()
+            .map(|(id, c)| {
+                let name = names
+                    .iter()
+                    .find(|(i, _)| i == id)
+                    .map_or(id.as_str(), |(_, n)| n.as_str());
+                (name.to_string(), tally(c))
+            })
+            .collect(),
+        by_item: t
+            .by_item
+            .values()
+            .map(|i| ui::ItemLine {
+                name: i.name.clone(),
+                qty: i.qty,
+                total: i.total,
+            })
+            .collect(),
+    }
 }
 
 /// The semantic screen state for the virtual device: the ui's, with the
@@ -138,6 +302,7 @@ mod tests {
             screen: core::Screen::Approved {
                 kind: core::TxKind::Sale,
                 amount: money("2000.00"),
+                tip: None,
                 reference: reference(1),
                 offline_approval: false,
                 message: Some("Too late to cancel: payment approved".into()),
@@ -146,6 +311,7 @@ mod tests {
             offline: true,
             queued: 2,
             parked: 1,
+            operator: None,
         };
         let screen = ui_screen(&m, "Fest", "Bar 1");
         let state = screen_state(&m, &screen);
@@ -166,6 +332,7 @@ mod tests {
             offline: false,
             queued: 0,
             parked: 0,
+            operator: None,
         };
         let s = ui_screen(&idle, "x", "y");
         assert_eq!(s.status.event_name, "Jazz");

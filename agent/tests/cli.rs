@@ -562,6 +562,51 @@ async fn queue_and_report_read_a_real_ledger() {
     let out = pos_agent(&["report", "--config", cfg_s], &[]).await;
     let (stdout, _) = text(&out);
     assert!(stdout.contains("NGN 3,500.50"), "{stdout}");
+
+    // SPEC 7.5: the current shift (X), then a closed one (Z) by number.
+    let out = pos_agent(
+        &["report", "--shift", "current", "--json", "--config", cfg_s],
+        &[],
+    )
+    .await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        (v["kind"].as_str(), v["shift_no"].as_u64()),
+        (Some("X"), Some(1))
+    );
+    assert_eq!(v["totals"]["sales"]["count"], 2);
+    assert_eq!(v["totals"]["offline"]["total"], "1500.50");
+    assert_eq!(v["totals"]["by_operator"]["op_7"]["total"], "2000.00");
+    {
+        let store = Store::open(data.join("ledger.sqlite")).unwrap();
+        store
+            .close_shift(1_763_719_400_000, Some("op_sup"), |_| {
+                Ok(serde_json::json!({"shift_no": 1}))
+            })
+            .unwrap();
+    }
+    let out = pos_agent(
+        &["report", "--shift", "1", "--json", "--config", cfg_s],
+        &[],
+    )
+    .await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["kind"], "Z");
+    assert_eq!(v["closed_by"], "op_sup");
+    assert_eq!(v["totals"]["sales"]["total"], "3500.50");
+    let out = pos_agent(&["report", "--shift", "current", "--config", cfg_s], &[]).await;
+    let (stdout, _) = text(&out);
+    assert!(stdout.contains("X report  shift 2"), "{stdout}");
+    // A shift never used, and a word that is not a shift.
+    let out = pos_agent(&["report", "--shift", "7", "--config", cfg_s], &[]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).1.contains("no shift"), "{}", text(&out).1);
+    let out = pos_agent(&["report", "--shift", "yesterday", "--config", cfg_s], &[]).await;
+    assert_eq!(out.status.code(), Some(2));
 }
 
 #[tokio::test]

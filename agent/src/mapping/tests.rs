@@ -37,6 +37,9 @@ fn insert_with_ack_and_event_orders_them_by_payment() {
             original_reference: None,
             offline_policy: core::OfflinePolicy::PreferOnline,
             state: core::TxState::Pending,
+            operator_id: Some("op_ada".into()),
+            tip_amount: None,
+            items: Vec::new(),
         })),
         outbox: vec![
             core::OutboxItem::Ack(core::CommandAck {
@@ -99,6 +102,14 @@ fn update_with_offline_submission_maps_every_field() {
         captured_at: core::UnixMillis(1_000),
         offline: true,
         original_reference: None,
+        operator_id: Some("op_ada".into()),
+        tip_amount: Some(money("0.50")),
+        items: vec![core::LineItem {
+            item_id: "star".into(),
+            name: "Star Lager".into(),
+            qty: 1,
+            unit_price: money("1500.00"),
+        }],
     };
     let change = core::Change {
         at: core::UnixMillis(2_000),
@@ -142,6 +153,12 @@ fn update_with_offline_submission_maps_every_field() {
             assert_eq!(t.card.last4.as_str(), "1111");
             assert_eq!(t.card.brand, wire::CardBrand::Visa);
             assert_eq!(t.kind, wire::TxKind::Sale);
+            // The cashier's parts go out as they were sold.
+            assert_eq!(t.operator_id.as_deref(), Some("op_ada"));
+            assert_eq!(t.tip_amount, Some(money("0.50")));
+            let items = t.items.as_deref().unwrap();
+            assert_eq!((items[0].item_id.as_str(), items[0].qty), ("star", 1));
+            assert!(t.check_parts().is_ok());
         }
         other => panic!("{other:?}"),
     }
@@ -158,6 +175,9 @@ fn the_forward_after_an_unknown_outcome_is_an_offline_forward() {
         captured_at: core::UnixMillis(1_000),
         offline: true,
         original_reference: None,
+        operator_id: None,
+        tip_amount: None,
+        items: Vec::new(),
     };
     let mut u = core::TxUpdate::new(reference(8), core::TxState::OfflineApproved);
     u.reason = Some("offline_after_unknown".into());

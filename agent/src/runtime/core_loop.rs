@@ -13,7 +13,8 @@
 //! | `ReverseNow` | spawns a best-effort reversal (a queued one follows when storage allows) |
 //! | `StartReader` / `StopReader` | tells the reader task (start is sent after the drain, with the amount on screen) |
 //! | `Beep` | tells the indicator task |
-//! | `Report` | `tracing` at INFO / WARN / ERROR (ERROR: money at risk) |
+//! | `Report` | `tracing` at INFO / WARN / ERROR (ERROR: money at risk); a login opens the shift |
+//! | `Query` | answered inline from the store ([`answer`](CoreLoop::answer)): a reference minted from the durable counter, recent sales, a sale, the X report, or the Z report's commit (which wakes the outbox) |
 //!
 //! Commits are awaited inline, so the order of the core's persists is the
 //! order of the store's commits.
@@ -58,6 +59,8 @@ pub struct CoreLoop {
     pub watchdog: Option<Duration>,
     pub queued: u32,
     pub parked: u32,
+    /// For the references of keypad sales.
+    pub terminal_id: proto::TerminalId,
 }
 
 impl Task for CoreLoop {
@@ -172,7 +175,21 @@ impl CoreLoop {
                         };
                         let _ = self.indicator.try_send(signal);
                     }
-                    Output::Report(r) => log_report(&r),
+                    Output::Report(r) => {
+                        log_report(&r);
+                        if let Report::LoggedIn { .. } = r {
+                            // SPEC 7.5: a shift starts at the first login.
+                            if let Err(e) = self.store.open_shift(self.clock.wall_ms()).await {
+                                tracing::warn!(error = %e, "cannot record the shift's opening");
+                            }
+                        }
+                    }
+                    Output::Query(q) => {
+                        let (answer, items) = self.answer(q).await;
+                        enqueued |= items;
+                        let now = self.clock.now();
+                        self.terminal.handle(now, Input::Answer(answer));
+                    }
                 }
             }
             if enqueued {
@@ -251,6 +268,84 @@ impl CoreLoop {
             Err(e) => {
                 tracing::error!(error = %e, "commit failed");
                 (Err(e.to_string()), false)
+            }
+        }
+    }
+
+    /// Answers one of the core's questions from the store. The second value
+    /// says whether outbox items were enqueued (a Z report).
+    async fn answer(&mut self, q: core::Query) -> (core::Answer, bool) {
+        let failed = |what: &str, e: store::StoreError| {
+            tracing::error!(error = %e, "{what}");
+            core::Answer::Failed {
+                error: e.to_string(),
+            }
+        };
+        match q {
+            core::Query::MintReference => {
+                match self.store.next_sequence(self.clock.wall_ms()).await {
+                    Ok(n) => (
+                        core::Answer::ReferenceMinted {
+                            reference: Reference::for_sequence(&self.terminal_id, n),
+                        },
+                        false,
+                    ),
+                    Err(e) => (failed("cannot take the next reference", e), false),
+                }
+            }
+            core::Query::RecentSales { limit } => match self.store.recent_sales(limit).await {
+                Ok(sales) => {
+                    let list = sales
+                        .into_iter()
+                        .filter_map(|(t, left)| {
+                            let token = core::CardToken::new(t.card.as_ref()?.token()).ok()?;
+                            Some(core::OriginalSale {
+                                reference: t.reference,
+                                kind: t.kind,
+                                state: t.state,
+                                amount: t.amount,
+                                refundable_left: left,
+                                card_token: token,
+                            })
+                        })
+                        .collect();
+                    (core::Answer::RecentSales(list), false)
+                }
+                Err(e) => (failed("cannot list recent sales", e), false),
+            },
+            core::Query::Original { reference } => {
+                match crate::sync::commands::original_sale(&self.store, &reference).await {
+                    Ok(o) => (core::Answer::Original(o), false),
+                    Err(e) => (failed("cannot read the sale to refund", e), false),
+                }
+            }
+            core::Query::XReport => match self.store.x_report().await {
+                Ok(r) => (
+                    core::Answer::Report(mapping::core_report(core::ReportKind::X, r)),
+                    false,
+                ),
+                Err(e) => (failed("cannot compute the X report", e), false),
+            },
+            core::Query::CloseShift { operator_id, at } => {
+                let payload = |r: &store::ShiftReport| {
+                    mapping::wire_shift(r)
+                        .and_then(|s| mapping::OutboxPayload::Shift(s).encode())
+                        .map_err(|e| e.to_string())
+                };
+                match self.store.close_shift(at.0, operator_id, payload).await {
+                    Ok(r) => {
+                        tracing::info!(
+                            shift_no = r.shift_no,
+                            sales = r.totals.sales.count,
+                            "shift closed (Z report)"
+                        );
+                        (
+                            core::Answer::Report(mapping::core_report(core::ReportKind::Z, r)),
+                            true,
+                        )
+                    }
+                    Err(e) => (failed("cannot close the shift", e), false),
+                }
             }
         }
     }
@@ -334,5 +429,16 @@ pub fn log_report(r: &Report) {
             "offline approval declined by the backend: goods were given without payment"
         ),
         Report::Ignored { input, why } => tracing::debug!(input, why, "input ignored"),
+        Report::LoggedIn { operator_id } => {
+            tracing::info!(operator_id = %operator_id, "operator logged in")
+        }
+        Report::LoggedOut { operator_id, why } => {
+            tracing::info!(operator_id = %operator_id, why, "operator logged out")
+        }
+        Report::WrongPin { attempts } => tracing::warn!(attempts, "wrong PIN"),
+        Report::LoginLocked => tracing::warn!("too many wrong PINs: login locked"),
+        Report::QueryFailed { error } => {
+            tracing::error!(error = %error, "the ledger could not answer; nothing changed")
+        }
     }
 }

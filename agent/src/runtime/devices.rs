@@ -107,15 +107,16 @@ async fn reader_task<R: CardReader>(task: ReaderTask<R>) -> Result<(), RunError>
     }
 }
 
-/// Maps a hal button to the core's; `None` for a button the core does not
-/// handle yet (menu, up, down), which is dropped.
-pub fn core_button(b: hal::Button) -> Option<core::Button> {
+/// Maps a hal button to the core's.
+pub fn core_button(b: hal::Button) -> core::Button {
     match b {
-        hal::Button::Cancel => Some(core::Button::Cancel),
-        hal::Button::Ok => Some(core::Button::Ok),
-        hal::Button::Back => Some(core::Button::Back),
-        hal::Button::Digit(d) => Some(core::Button::Digit(d.value())),
-        hal::Button::Menu | hal::Button::Up | hal::Button::Down => None,
+        hal::Button::Cancel => core::Button::Cancel,
+        hal::Button::Ok => core::Button::Ok,
+        hal::Button::Back => core::Button::Back,
+        hal::Button::Menu => core::Button::Menu,
+        hal::Button::Up => core::Button::Up,
+        hal::Button::Down => core::Button::Down,
+        hal::Button::Digit(d) => core::Button::Digit(d.value()),
     }
 }
 
@@ -147,10 +148,7 @@ async fn input_task<I: ButtonInput>(task: InputTask<I>) -> Result<(), RunError> 
         };
         match pressed {
             Ok(b) => {
-                let Some(button) = core_button(b) else {
-                    tracing::debug!(button = b.as_str(), "button not used on this terminal");
-                    continue;
-                };
+                let button = core_button(b);
                 if core
                     .send(CoreMsg::Input(Input::Button(button)))
                     .await

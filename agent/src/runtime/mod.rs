@@ -454,6 +454,15 @@ pub async fn start_with_clock(
     let stored_config = sync::heartbeat::stored_config(&store)
         .await
         .map_err(RunError::Restore)?;
+    restored.desk = sync::desk::desk_config(stored_config.as_ref());
+    (restored.operators, restored.catalog) = sync::desk::stored(&store)
+        .await
+        .map_err(RunError::Restore)?;
+    // SPEC 7.5: a shift starts at boot (or the first login) after a Z.
+    store
+        .open_shift(clock.wall_ms())
+        .await
+        .map_err(RunError::Restore)?;
     let (config_tx, config_rx) = watch::channel(stored_config);
     let core_cfg = core_config(&config, event_name.clone(), label.clone());
     let terminal = Terminal::new(core_cfg.clone(), restored);
@@ -504,6 +513,7 @@ pub async fn start_with_clock(
         watchdog: notify::watchdog_period(),
         queued,
         parked,
+        terminal_id: identity.terminal_id.clone(),
     };
     task::spawn(&mut set, core_loop);
     let reader_line = match pn532 {
@@ -600,6 +610,19 @@ pub async fn start_with_clock(
                 input: Some(input_line),
             },
             config: config_tx,
+        },
+    );
+    task::spawn(
+        &mut set,
+        sync::desk::DeskSync {
+            store: store.clone(),
+            client: client.clone(),
+            link: link.clone(),
+            core: core_tx.clone(),
+            clock,
+            intake: intake.clone(),
+            config: config_rx.clone(),
+            retry: Duration::from_secs(30),
         },
     );
     task::spawn(

@@ -101,9 +101,9 @@ async fn heartbeat_task(task: HeartbeatTask) -> Result<(), RunError> {
     let mut last_limits: Option<Option<wire::OfflineLimits>> = None;
     // Logged once per episode, not every beat.
     let mut credentials_refused = false;
-    // The configuration version last offered (kept or refused): each
-    // version is looked at, and a refusal logged, once.
-    let mut offered = task.config.borrow().as_ref().map(|c| c.version);
+    // The configuration versions last offered (kept or refused): each is
+    // looked at, and a refusal logged, once.
+    let mut offered = task.config.borrow().as_ref().map(versions);
     // At start the configuration is fetched; offline, the stored one stays.
     let fetched = tokio::select! {
         r = task.client.terminal_config() => r,
@@ -187,16 +187,24 @@ async fn heartbeat_task(task: HeartbeatTask) -> Result<(), RunError> {
     }
 }
 
-/// Keeps a configuration the backend sent when its version differs from
-/// the last one `offered`: validated, written to the ledger, then
+/// The versions a configuration answer carries: its own, the catalog's and
+/// the operators' (a new catalog or operator comes with the same settings).
+type Versions = (u64, Option<u64>, Option<u64>);
+
+fn versions(c: &TerminalConfig) -> Versions {
+    (c.version, c.catalog_version, c.operators_version)
+}
+
+/// Keeps a configuration the backend sent when its versions differ from
+/// the last ones `offered`: validated, written to the ledger, then
 /// published. One that fails validation is refused with a WARN (once per
 /// version) and the one in force stays.
-async fn keep_config(task: &HeartbeatTask, offered: &mut Option<u64>, config: TerminalConfig) {
+async fn keep_config(task: &HeartbeatTask, offered: &mut Option<Versions>, config: TerminalConfig) {
     let version = config.version;
-    if *offered == Some(version) {
+    if *offered == Some(versions(&config)) {
         return;
     }
-    *offered = Some(version);
+    *offered = Some(versions(&config));
     if let Err(e) = config.settings.validate() {
         tracing::warn!(version, error = %e, "session configuration refused; the one in force stays");
         return;

@@ -1,11 +1,13 @@
 //! Sync with the backends: the command stream ([`commands`]), the outbox
 //! drainer ([`outbox`]), heartbeat and session status ([`heartbeat`]), and
-//! the link state they all feed ([`link`], with its watcher task); the
+//! the cashier's operators and catalog ([`desk`]), the link state they all
+//! feed ([`link`], with its watcher task); the
 //! bounded event-stream reader the command stream uses ([`sse`]). Each
 //! task is a struct holding only what it uses ([`crate::task::Task`]),
 //! started by [`crate::runtime`].
 
 pub mod commands;
+pub mod desk;
 pub mod heartbeat;
 pub mod link;
 pub mod online;

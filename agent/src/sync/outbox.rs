@@ -418,6 +418,10 @@ async fn send(task: &OutboxDrainer, item: &store::OutboxItem) -> Sent {
             }
             Err(e) => Sent::Failed(e),
         },
+        OutboxPayload::Shift(shift) => match client.submit_shift(&shift).await {
+            Ok(()) => Sent::Done(None),
+            Err(e) => Sent::Failed(e),
+        },
     }
 }
 
