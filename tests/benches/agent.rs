@@ -11,10 +11,13 @@
 //! - idle RSS and CPU of an agent process (`agent-proc run`, the `pos-agent
 //!   run` equivalent) with the production timers over 60 s (`/proc/<pid>/status` VmRSS,
 //!   `/proc/<pid>/stat` utime+stime, 100 ticks/s);
-//! - start-to-idle-screen time with 100,000 stored transactions.
+//! - start-to-idle-screen time with 100,000 stored transactions;
+//! - the cashier's keypad (SPEC 7.1): key press to the screen state that
+//!   shows it, p99 over the digits of many amounts, and keypad-sale
+//!   tap-to-result p99, online and offline.
 //!
 //! `BENCH_QUICK=1` shortens every part (for a smoke run);
-//! `BENCH_ONLY=latency|start|drain|idle` runs one part.
+//! `BENCH_ONLY=latency|start|drain|idle|keypad` runs one part.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -161,6 +164,104 @@ async fn latency(rows: &mut Vec<Row>, root: &Path) {
             ok: p99.as_secs_f64() * 1000.0 <= goal,
         });
     }
+    finish(s).await;
+}
+
+fn digit(d: u8) -> hal::Button {
+    hal::Button::Digit(hal::Digit::new(d).expect("a digit 0-9"))
+}
+
+/// One keypad sale of `minor` kobo: each digit timed to the screen state
+/// showing the new amount, then (offline: with the link cut) the timed tap.
+async fn keypad_sale(
+    s: &mut Scene,
+    minor: u64,
+    offline: bool,
+    keys: &mut Vec<Duration>,
+) -> Duration {
+    let dev = s.terminals[0].virtual_device().expect("in-process agent");
+    if offline {
+        s.terminals[0].proxy().set(LinkState::Refuse);
+        wait_state(&dev, "offline", |st| st.offline).await;
+    }
+    let text = minor.to_string();
+    let mut keyed = 0u64;
+    for c in text.bytes() {
+        let d = c - b'0';
+        keyed = keyed * 10 + u64::from(d);
+        let want = proto::Money::from_minor(keyed).expect("a bench amount");
+        let t0 = Instant::now();
+        dev.press(digit(d)).expect("press");
+        wait_state(&dev, "the keyed amount", |st| {
+            st.screen == ScreenName::AmountEntry && st.amount == Some(want)
+        })
+        .await;
+        keys.push(t0.elapsed());
+    }
+    dev.press(hal::Button::Ok).expect("press ok");
+    wait_state(&dev, "tap_card", |st| st.screen == ScreenName::TapCard).await;
+    dev.reader_ready().await;
+    let t0 = Instant::now();
+    dev.tap(TestCard::VisaOk).expect("reader waiting");
+    wait_state(&dev, "a result", |st| {
+        matches!(
+            st.screen,
+            ScreenName::Approved | ScreenName::Declined | ScreenName::Error
+        )
+    })
+    .await;
+    let dt = t0.elapsed();
+    assert_eq!(
+        parsed(&dev.screen_state()).map(|st| st.screen),
+        Some(ScreenName::Approved),
+        "keypad sale approved"
+    );
+    if offline {
+        s.terminals[0].proxy().set(LinkState::Up);
+    }
+    wait_state(&dev, "idle, online, drained", |st| {
+        st.screen == ScreenName::Idle && !st.offline && st.queued == 0
+    })
+    .await;
+    dt
+}
+
+async fn keypad(rows: &mut Vec<Row>, root: &Path) {
+    let n = if quick() { 10 } else { 200 };
+    let timeline = Timeline::new(None, false).expect("timeline");
+    let mut s = Scene::start(root, 1, SimOptions::default(), bench_opts(), timeline)
+        .await
+        .expect("scene");
+    let mut keys = Vec::new();
+    for (label, offline, goal) in [("online", false, 40.0), ("offline", true, 25.0)] {
+        let mut v = Vec::with_capacity(n);
+        for i in 0..n {
+            let minor = 10_000 + 37 * i as u64;
+            v.push(keypad_sale(&mut s, minor, offline, &mut keys).await);
+        }
+        v.sort();
+        let p99 = percentile(&v, 0.99);
+        rows.push(Row {
+            metric: format!("keypad sale tap-to-result {label} p99 ({n})"),
+            value: ms(p99),
+            goal: format!("<= {goal} ms"),
+            ok: p99.as_secs_f64() * 1000.0 <= goal,
+        });
+    }
+    keys.sort();
+    let p99 = percentile(&keys, 0.99);
+    rows.push(Row {
+        metric: format!("key press to screen p50 ({} keys)", keys.len()),
+        value: ms(percentile(&keys, 0.50)),
+        goal: String::new(),
+        ok: true,
+    });
+    rows.push(Row {
+        metric: format!("key press to screen p99 ({} keys)", keys.len()),
+        value: ms(p99),
+        goal: "<= 50 ms".into(),
+        ok: p99.as_secs_f64() * 1000.0 <= 50.0,
+    });
     finish(s).await;
 }
 
@@ -461,6 +562,9 @@ fn main() {
         }
         if run("idle") {
             idle(&mut rows, &dir.path().join("idle")).await;
+        }
+        if run("keypad") {
+            keypad(&mut rows, &dir.path().join("keypad")).await;
         }
     });
     println!();

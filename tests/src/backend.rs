@@ -357,6 +357,54 @@ impl Backend {
         Ok(())
     }
 
+    /// `POST /v1/sessions/:id/operators` with a PIN (SPEC 7.2); returns
+    /// the operator's id.
+    pub async fn create_operator(
+        &self,
+        session: &SessionId,
+        name: &str,
+        role: &str,
+        pin: &str,
+    ) -> Result<String> {
+        let body = serde_json::json!({"name": name, "role": role, "pin": pin});
+        let op: serde_json::Value = self
+            .post(
+                "create operator",
+                &format!("/v1/sessions/{session}/operators"),
+                &body,
+                None,
+            )
+            .await?;
+        Ok(op["operator_id"].as_str().unwrap_or_default().to_owned())
+    }
+
+    /// `PUT /v1/sessions/:id/config` (SPEC 7.6).
+    pub async fn put_config(&self, session: &SessionId, body: serde_json::Value) -> Result<()> {
+        let rb = self
+            .org(Method::PUT, &format!("/v1/sessions/{session}/config"))
+            .json(&body);
+        let _: serde_json::Value = self.call("put config", rb).await?;
+        Ok(())
+    }
+
+    /// `PUT /v1/sessions/:id/catalog` (SPEC 7.6).
+    pub async fn put_catalog(&self, session: &SessionId, body: serde_json::Value) -> Result<()> {
+        let rb = self
+            .org(Method::PUT, &format!("/v1/sessions/{session}/catalog"))
+            .json(&body);
+        let _: serde_json::Value = self.call("put catalog", rb).await?;
+        Ok(())
+    }
+
+    /// `GET /v1/sessions/:id/shifts`: the Z reports the terminals sent.
+    pub async fn shifts(&self, session: &SessionId) -> Result<Vec<proto::wire::ShiftRecord>> {
+        self.call(
+            "shifts",
+            self.org(Method::GET, &format!("/v1/sessions/{session}/shifts")),
+        )
+        .await
+    }
+
     /// `GET /v1/reconciliation/:session_id`.
     pub async fn reconciliation(&self, session: &SessionId) -> Result<Reconciliation> {
         self.call(

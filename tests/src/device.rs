@@ -31,6 +31,19 @@ pub struct ScreenView {
     pub frame: u64,
     #[serde(default)]
     pub reader_waiting: bool,
+    /// The logged-in operator's id.
+    #[serde(default)]
+    pub operator: Option<String>,
+    #[serde(default)]
+    pub tip_amount: Option<String>,
+    #[serde(default)]
+    pub total: Option<String>,
+    #[serde(default)]
+    pub cart: Option<Vec<serde_json::Value>>,
+    #[serde(default)]
+    pub report: Option<serde_json::Value>,
+    #[serde(default)]
+    pub menu: Option<Vec<String>>,
 }
 
 impl ScreenView {
@@ -189,7 +202,15 @@ impl Device {
         self.post("/tap", serde_json::json!({ "card": card })).await
     }
 
-    /// Presses `cancel`, `ok`, `back` or a digit.
+    /// Presses each key of `keys` in order (`"1234"`, then `"ok"` etc.).
+    pub async fn keys(&self, keys: &str) -> Result<()> {
+        for c in keys.chars() {
+            self.press(&c.to_string()).await?;
+        }
+        Ok(())
+    }
+
+    /// Presses `cancel`, `ok`, `back`, `menu`, `up`, `down` or a digit.
     pub async fn press(&self, button: &str) -> Result<()> {
         self.post("/press", serde_json::json!({ "button": button }))
             .await

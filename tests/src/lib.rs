@@ -4,6 +4,7 @@
 //! the scenario steps and the end-of-day reconciliation.
 
 pub mod backend;
+pub mod bar;
 pub mod device;
 pub mod error;
 pub mod proxy;

@@ -77,8 +77,20 @@ pub async fn reconcile(scene: &Scene) -> Result<Report> {
     let rec = scene.backend.reconciliation(scene.session_id()).await?;
     let mut local_refunds = (0u64, 0u64);
     let mut local_sales_all = (0u64, 0u64);
+    // Tips and items of approved sales, over every ledger.
+    let mut local_tips = (0u64, 0u64);
+    let mut local_items: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
     for t in &scene.terminals {
         let txs = ledger(&t.ledger_path())?;
+        let sold = store::shift_totals(&txs);
+        local_tips = (
+            local_tips.0 + sold.tips.count,
+            local_tips.1 + sold.tips.total.0,
+        );
+        for (id, i) in &sold.by_item {
+            let e = local_items.entry(id.clone()).or_default();
+            *e = (e.0 + i.qty, e.1 + i.total.0);
+        }
         let unsettled: Vec<String> = txs
             .iter()
             .filter(|x| {
@@ -133,6 +145,30 @@ pub async fn reconcile(scene: &Scene) -> Result<Report> {
         "session approved sales (total_inflow)",
         fmt_ct(local_sales_all),
         fmt_ct((rec.successful_count, rec.total_inflow.0)),
+    );
+    report.add(
+        "session tips",
+        fmt_ct(local_tips),
+        fmt_ct((rec.tips.count, rec.tips.total.0)),
+    );
+    let backend_items: std::collections::BTreeMap<String, (u64, u64)> = rec
+        .by_item
+        .iter()
+        .map(|(id, i)| (id.clone(), (i.qty, i.total.0)))
+        .collect();
+    let items = |m: &std::collections::BTreeMap<String, (u64, u64)>| {
+        if m.is_empty() {
+            return "none".to_string();
+        }
+        m.iter()
+            .map(|(id, (q, t))| format!("{id} {q}x {}", proto::Total(*t).to_wire()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    report.add(
+        "session items sold",
+        items(&local_items),
+        items(&backend_items),
     );
     report.add(
         "session refunds",

@@ -10,13 +10,17 @@ pub struct ScriptOutcome {
     pub approved_sales: usize,
     pub offline_sales: usize,
     pub refunds: usize,
+    /// Sales at the bar (cashier's keypad and catalog).
+    pub bar_sales: usize,
 }
 
 /// Runs the narrated scenario on a scene with two running terminals:
 /// approved sale, declined card, abort before tap, abort too late, outage
 /// with offline sales, recovery and drain, refund with the right and with a
-/// wrong card, and (unless `close` is false) an authorization lost on the
-/// way followed by the session's close, with totals.
+/// wrong card, the bar (a cashier's catalog and keypad sales with a tip and
+/// offline, the supervisor's Z report), and (unless `close` is false) an
+/// authorization lost on the way followed by the session's close, with
+/// totals.
 pub async fn run(scene: &mut Scene, close: bool) -> Result<ScriptOutcome> {
     let mut out = ScriptOutcome::default();
     scene.timeline.note("demo", "1. approved sales");
@@ -54,10 +58,17 @@ pub async fn run(scene: &mut Scene, close: bool) -> Result<ScriptOutcome> {
     out.refunds += 1;
     scene.refund(&s2, ngn(100_000), "visa_ok").await?;
 
+    scene.timeline.note(
+        "demo",
+        "8. the bar: cashier login, catalog sale with a tip, keyed sale offline, Z report",
+    );
+    let bar = scene.bar_shift(0).await?;
+    out.bar_sales += bar.sales;
+
     if close {
         scene.timeline.note(
             "demo",
-            "8. unknown outcome, then the session closes: the sale is still paid",
+            "9. unknown outcome, then the session closes: the sale is still paid",
         );
         scene
             .unknown_outcome_then_close(0, ngn(180_000), "visa_ok")

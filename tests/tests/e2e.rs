@@ -24,3 +24,6 @@ mod card_data;
 
 #[path = "e2e/broken_backend.rs"]
 mod broken_backend;
+
+#[path = "e2e/cashier.rs"]
+mod cashier;

@@ -128,7 +128,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
             .context("waiting for Ctrl-C")?;
         println!();
         if outcome.is_ok() {
-            scene.timeline.note("demo", "8. session close");
+            scene.timeline.note("demo", "9. session close");
             scene.close_session().await?;
         }
     }
@@ -171,10 +171,11 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     scene.backend.shutdown().await;
     if let Ok(o) = outcome {
         println!(
-            "{} approved sales, {} offline sales drained, {} refund; output in {}",
+            "{} approved sales, {} offline sales drained, {} refund, {} bar sales; output in {}",
             o.approved_sales,
             o.offline_sales,
             o.refunds,
+            o.bar_sales,
             args.out.display()
         );
     }

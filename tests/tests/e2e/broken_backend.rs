@@ -215,3 +215,97 @@ async fn malformed_commands_and_broken_answers_do_not_stop_the_agent() {
     s.terminals[0].stop().await.expect("graceful stop");
     s.backend.shutdown().await;
 }
+
+async fn bad_operators() -> Response {
+    // A PIN hash that is not hex, a salt too short.
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        "{\"success\":true,\"data\":[{\"operator_id\":\"op_evil\",\"name\":\"Evil\",\"role\":\"supervisor\",\"pin_hash\":\"zz\",\"salt\":\"00\"}]}",
+    )
+        .into_response()
+}
+
+async fn bad_catalog() -> Response {
+    // The same item twice.
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        "{\"success\":true,\"data\":{\"version\":9,\"items\":[{\"item_id\":\"a\",\"name\":\"A\",\"price\":\"1.00\"},{\"item_id\":\"a\",\"name\":\"B\",\"price\":\"2.00\"}]}}",
+    )
+        .into_response()
+}
+
+/// SPEC 7 bad input: a malformed operators list or catalog from the
+/// backend keeps the last good copy (kept in the ledger), so the cashier
+/// still logs in and sells from the catalog.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_operator_list_or_catalog_keeps_the_last_good_copy() {
+    let (_dir, mut s) = crate::common::scene(1, AgentOptions::default()).await;
+    let sid = s.session_id().clone();
+    let ada = s
+        .backend
+        .create_operator(&sid, "Ada", "cashier", "2468")
+        .await
+        .unwrap();
+    s.backend
+        .put_catalog(
+            &sid,
+            serde_json::json!({"items": [{"item_id": "star", "name": "Star Lager", "price": "1500.00"}]}),
+        )
+        .await
+        .unwrap();
+    let dev = s.terminals[0].device().unwrap().clone();
+    dev.wait_screen("login", STEP_TIMEOUT).await.unwrap();
+    dev.keys("2468").await.unwrap();
+    dev.press("ok").await.unwrap();
+    dev.wait_screen("idle", STEP_TIMEOUT).await.unwrap();
+    // The catalog arrived too.
+    dev.press("menu").await.unwrap();
+    dev.press("1").await.unwrap();
+    dev.wait_screen("catalog", STEP_TIMEOUT).await.unwrap();
+    s.terminals[0].stop().await.unwrap();
+
+    let addr = {
+        let app = Router::new()
+            .route("/v1/terminals/{tid}/operators", get(bad_operators))
+            .route("/v1/terminals/{tid}/catalog", get(bad_catalog))
+            .fallback(garbage);
+        let l = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            let _ = axum::serve(l, app).await;
+        });
+        addr
+    };
+    s.terminals[0]
+        .set_backend_url(&format!("http://{addr}"))
+        .unwrap();
+    s.terminals[0].start().await.unwrap();
+    let dev = s.terminals[0].device().unwrap().clone();
+    dev.wait_screen("login", STEP_TIMEOUT).await.unwrap();
+    dev.keys("2468").await.unwrap();
+    dev.press("ok").await.unwrap();
+    dev.wait_for("Ada logged in from the kept list", STEP_TIMEOUT, |v| {
+        v.screen == "idle" && v.operator.as_deref() == Some(ada.as_str())
+    })
+    .await
+    .unwrap();
+    dev.press("menu").await.unwrap();
+    dev.press("1").await.unwrap();
+    dev.keys("1").await.unwrap();
+    dev.press("ok").await.unwrap();
+    let view = dev
+        .wait_for("the kept catalog's item in the cart", STEP_TIMEOUT, |v| {
+            v.screen == "catalog"
+                && v.cart
+                    .as_ref()
+                    .is_some_and(|c| c.len() == 1 && c[0]["item_id"] == "star")
+        })
+        .await
+        .unwrap();
+    assert_eq!(view.amount.as_deref(), Some("1500.00"));
+    s.terminals[0].stop().await.unwrap();
+}

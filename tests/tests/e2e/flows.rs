@@ -26,15 +26,21 @@ async fn demo_scenario_reconciles() {
         "ledgers and backend differ:\n{}",
         report.render()
     );
-    // The session totals: 6 sales, 1 refund, as the partner made them;
-    // the sale whose authorization was lost before the close is in.
+    assert_eq!(outcome.bar_sales, 2);
+    // The session totals: 6 sales as the partner made them and the bar's
+    // 2 (a catalog sale of 1,800.00 with a 180.00 tip, a keyed 2,500.00
+    // taken offline), 1 refund; the sale whose authorization was lost
+    // before the close is in.
     let rec = s.backend.reconciliation(s.session_id()).await.unwrap();
-    assert_eq!(rec.successful_count, 6);
+    assert_eq!(rec.successful_count, 8);
     assert_eq!(
         rec.total_inflow.0,
-        200_000 + 350_050 + 250_000 + 150_000 + 420_000 + 180_000
+        200_000 + 350_050 + 250_000 + 150_000 + 420_000 + 180_000 + 198_000 + 250_000
     );
     assert_eq!((rec.refunds.count, rec.refunds.total.0), (1, 50_000));
+    assert_eq!((rec.tips.count, rec.tips.total.0), (1, 18_000));
+    assert_eq!(rec.by_item["star"].qty, 1);
+    assert_eq!(rec.by_item["water"].total.0, 30_000);
     s.shutdown().await.unwrap();
 }
 
