@@ -255,6 +255,9 @@ pub enum Input {
     Catalog(Vec<CatalogItem>),
     /// The shell's answer to the last [`Output::Query`].
     Answer(Answer),
+    /// The agent is stopping: a payment still waiting for its card is
+    /// cancelled, what the cashier keyed is dropped, no new payment starts.
+    Stopping,
     /// A deadline from `poll_timeout` has passed (any input also fires due
     /// timers first; this one only wakes the core).
     TimerDue,

@@ -230,6 +230,8 @@ pub struct Terminal {
     login: LoginPad,
     /// The last key press or payment end (the inactivity logout).
     last_activity: Millis,
+    /// The agent is stopping: no new payment starts.
+    stopping: bool,
 }
 
 /// A payment about to begin: a command's or the cashier's.
@@ -275,6 +277,7 @@ impl Terminal {
             operator: None,
             login: LoginPad::default(),
             last_activity: Millis(0),
+            stopping: false,
             config,
         };
         for it in restored.interrupted {
@@ -405,6 +408,7 @@ impl Terminal {
             Input::DeskConfig(c) => self.desk_config = c,
             Input::Catalog(items) => self.on_catalog(items),
             Input::Answer(a) => self.on_answer(now, a),
+            Input::Stopping => self.on_stopping(now),
             Input::QueueDepth { queued, parked } => {
                 self.queued = queued;
                 self.parked = parked;
@@ -510,7 +514,7 @@ impl Terminal {
 
     /// Common refusals for a new payment; `Err` carries the ack reason.
     fn check_can_start(&self) -> Result<(), AckReason> {
-        if self.is_busy() {
+        if self.is_busy() || self.stopping {
             return Err(AckReason::Busy);
         }
         if self.session != SessionStatus::Active {

@@ -90,14 +90,10 @@ impl CoreLoop {
                         let _ = done.send(ok);
                     }
                     Some(CoreMsg::Stopping) => {
-                        if matches!(
-                            self.terminal.screen().screen,
-                            core::Screen::TapCard { .. } | core::Screen::RefundTap { .. }
-                        ) {
-                            tracing::info!("stopping: cancelling the payment waiting for a card");
-                            self.handle(Input::Button(core::Button::Cancel));
-                            self.drain().await;
-                        }
+                        // A payment waiting for its card is cancelled, the
+                        // cashier's keyed work dropped, nothing new starts.
+                        self.handle(Input::Stopping);
+                        self.drain().await;
                     }
                     Some(CoreMsg::RefreshQueue) => {
                         self.refresh_queue().await;

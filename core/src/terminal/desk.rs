@@ -303,6 +303,27 @@ impl Terminal {
         self.rest_screen();
     }
 
+    pub(super) fn on_stopping(&mut self, now: Now) {
+        self.stopping = true;
+        let waiting = self.payment.as_ref().is_some_and(|p| {
+            matches!(
+                p.stage,
+                super::Stage::WaitingCard { .. } | super::Stage::Beginning { .. }
+            )
+        });
+        if waiting {
+            self.report(Report::Ignored {
+                input: "stopping",
+                why: "cancelling the payment waiting for a card",
+            });
+            self.abort_current(now);
+        }
+        if self.desk.holds_work() {
+            self.desk = Desk::Home;
+            self.rest_screen();
+        }
+    }
+
     pub(super) fn on_catalog(&mut self, items: Vec<crate::cashier::CatalogItem>) {
         let old = std::mem::replace(&mut self.catalog, items);
         if let Desk::Catalog(cart) = &mut self.desk {
@@ -745,6 +766,13 @@ impl Terminal {
         let Some(total) = total else {
             return refuse(self, draft, max_message());
         };
+        if self.stopping {
+            return refuse(
+                self,
+                draft,
+                "Terminal stopping: no new payments".to_string(),
+            );
+        }
         if draft.kind == TxKind::Sale {
             if self.session != SessionStatus::Active {
                 return refuse(self, draft, "Session closed: no new sales".to_string());

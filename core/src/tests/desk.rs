@@ -690,3 +690,32 @@ fn the_menu_opens_with_menu_and_closes_with_cancel_or_back() {
     s.keys("c");
     assert_eq!(s.screen_now().name(), "idle");
 }
+
+#[test]
+fn stopping_drops_the_keyed_amount_and_starts_nothing_new() {
+    let mut s = Shell::new(true);
+    s.keys("4200");
+    assert!(s.t.is_busy());
+    s.input(Input::Stopping);
+    assert!(!s.t.is_busy(), "a keyed amount does not hold up a stop");
+    assert_eq!(s.screen_now().name(), "idle");
+    let out = s.keys("100o");
+    assert!(queries(&out).is_empty());
+    assert!(s.screen_now().message().unwrap().contains("stopping"));
+    let out = s.sale("1.00", OfflinePolicy::PreferOnline);
+    assert_eq!(
+        direct_acks(&out),
+        [(AckStatus::Rejected, Some(AckReason::Busy))]
+    );
+}
+
+#[test]
+fn stopping_cancels_a_payment_waiting_for_its_card() {
+    let mut s = Shell::new(true);
+    s.sale_waiting("10.00", OfflinePolicy::PreferOnline);
+    let out = s.input(Input::Stopping);
+    assert!(out.contains(&Output::StopReader));
+    s.commit();
+    assert!(!s.t.is_busy());
+    assert_eq!(s.screen_now().name(), "cancelled");
+}

@@ -135,3 +135,83 @@ async fn operators_are_kept_for_a_login_while_offline_after_a_restart() {
     assert!(statement[0].offline);
     s.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_from_the_menu_picks_the_last_sale_and_needs_its_card() {
+    let (_dir, mut s) = scene(1, AgentOptions::default()).await;
+    let dev = s.terminals[0].device().unwrap().clone();
+    dev.keys("300000").await.unwrap();
+    dev.press("ok").await.unwrap();
+    dev.wait_screen("tap_card", STEP_TIMEOUT).await.unwrap();
+    let view = s.tap_for_result(0, "mc_ok").await.unwrap();
+    assert_eq!(view.screen, "approved");
+    dev.press("ok").await.unwrap();
+    dev.wait_screen("idle", STEP_TIMEOUT).await.unwrap();
+    // Without operators nobody logs in and the refund is allowed.
+    dev.press("menu").await.unwrap();
+    dev.wait_screen("menu", STEP_TIMEOUT).await.unwrap();
+    dev.press("2").await.unwrap();
+    let view = dev
+        .wait_for("the refund picker", STEP_TIMEOUT, |v| {
+            v.screen == "menu" && v.menu.as_ref().is_some_and(|m| m.len() == 1)
+        })
+        .await
+        .unwrap();
+    assert!(
+        view.menu.as_ref().unwrap()[0].contains("000001"),
+        "{:?}",
+        view.menu
+    );
+    dev.press("ok").await.unwrap();
+    dev.wait_for("the refund amount, prefilled", STEP_TIMEOUT, |v| {
+        v.screen == "amount_entry" && v.amount.as_deref() == Some("3000.00")
+    })
+    .await
+    .unwrap();
+    // Only part of it: 1,000.00.
+    dev.press("cancel").await.unwrap();
+    dev.keys("100000").await.unwrap();
+    dev.press("ok").await.unwrap();
+    dev.wait_screen("refund_tap", STEP_TIMEOUT).await.unwrap();
+    // Another card is refused; nothing refunded.
+    let view = s.tap_for_result(0, "visa_ok").await.unwrap();
+    assert_eq!(view.screen, "declined", "{}", view.summary());
+    dev.press("ok").await.unwrap();
+    dev.wait_screen("idle", STEP_TIMEOUT).await.unwrap();
+    dev.press("menu").await.unwrap();
+    dev.wait_screen("menu", STEP_TIMEOUT).await.unwrap();
+    dev.press("2").await.unwrap();
+    dev.wait_for("the refund picker", STEP_TIMEOUT, |v| {
+        v.menu.as_ref().is_some_and(|m| m.len() == 1)
+    })
+    .await
+    .unwrap();
+    dev.press("ok").await.unwrap();
+    dev.wait_screen("amount_entry", STEP_TIMEOUT).await.unwrap();
+    dev.press("cancel").await.unwrap();
+    dev.keys("100000").await.unwrap();
+    dev.press("ok").await.unwrap();
+    dev.wait_screen("refund_tap", STEP_TIMEOUT).await.unwrap();
+    let view = s.tap_for_result(0, "mc_ok").await.unwrap();
+    assert_eq!(view.screen, "approved", "{}", view.summary());
+    let t = &s.terminals[0];
+    let statement = s
+        .backend
+        .statement(&t.id, &t.credentials().unwrap())
+        .await
+        .unwrap();
+    let refunds: Vec<_> = statement
+        .iter()
+        .filter(|r| r.kind == proto::wire::TxKind::Refund)
+        .collect();
+    assert_eq!(refunds.len(), 1, "{statement:?}");
+    assert_eq!(refunds[0].amount.to_wire(), "1000.00");
+    assert_eq!(
+        refunds[0]
+            .original_reference
+            .as_ref()
+            .map(|r| r.as_str().to_owned()),
+        Some(format!("{}-000001", t.id))
+    );
+    s.shutdown().await.unwrap();
+}
