@@ -398,6 +398,9 @@ impl Terminal {
             }
             Input::SessionStatus { status, totals } => {
                 self.session = status;
+                if status != SessionStatus::Active {
+                    self.session_ended();
+                }
                 if totals.is_some() {
                     self.totals = totals;
                 }
@@ -482,6 +485,7 @@ impl Terminal {
             Command::SessionClosed(c) => {
                 self.accept_now(c.command_id);
                 self.session = SessionStatus::Closed;
+                self.session_ended();
                 if c.totals.is_some() {
                     self.totals = c.totals;
                 }

@@ -303,6 +303,23 @@ impl Terminal {
         self.rest_screen();
     }
 
+    /// No new sales from now on: a sale being keyed, the menu or a report
+    /// give way to the end-of-day screen; a refund in hand stays (refunds
+    /// remain possible, SPEC 5.9).
+    pub(super) fn session_ended(&mut self) {
+        let keep = matches!(
+            self.desk,
+            Desk::Amount {
+                purpose: AmountFor::Refund(_),
+                ..
+            } | Desk::RefundPick { .. }
+                | Desk::Waiting { .. }
+        );
+        if !keep {
+            self.desk = Desk::Home;
+        }
+    }
+
     pub(super) fn on_stopping(&mut self, now: Now) {
         self.stopping = true;
         let waiting = self.payment.as_ref().is_some_and(|p| {

@@ -719,3 +719,24 @@ fn stopping_cancels_a_payment_waiting_for_its_card() {
     assert!(!s.t.is_busy());
     assert_eq!(s.screen_now().name(), "cancelled");
 }
+
+#[test]
+fn the_session_closing_ends_a_sale_being_keyed_but_not_a_refund() {
+    let mut s = Shell::new(true);
+    s.keys("4200");
+    s.input(Input::SessionStatus {
+        status: SessionStatus::Closed,
+        totals: None,
+    });
+    assert_eq!(s.screen_now().name(), "session_closed");
+    assert!(!s.t.is_busy());
+    // A refund from the menu is still possible.
+    let out = s.keys("m2");
+    assert_eq!(queries(&out), [&Query::RecentSales { limit: 20 }]);
+    s.input(Input::Answer(Answer::RecentSales(Vec::new())));
+    s.input(Input::Command(Command::SessionClosed(SessionClosedCommand {
+        command_id: CommandId("c".into()),
+        totals: None,
+    })));
+    assert_eq!(s.screen_now().name(), "menu", "the refund picker stays");
+}
