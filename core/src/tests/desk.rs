@@ -734,9 +734,11 @@ fn the_session_closing_ends_a_sale_being_keyed_but_not_a_refund() {
     let out = s.keys("m2");
     assert_eq!(queries(&out), [&Query::RecentSales { limit: 20 }]);
     s.input(Input::Answer(Answer::RecentSales(Vec::new())));
-    s.input(Input::Command(Command::SessionClosed(SessionClosedCommand {
-        command_id: CommandId("c".into()),
-        totals: None,
-    })));
+    s.input(Input::Command(Command::SessionClosed(
+        SessionClosedCommand {
+            command_id: CommandId("c".into()),
+            totals: None,
+        },
+    )));
     assert_eq!(s.screen_now().name(), "menu", "the refund picker stays");
 }
