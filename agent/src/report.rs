@@ -123,14 +123,7 @@ pub fn shift_to_text(terminal: &TerminalConfig, r: &ShiftReport) -> String {
     ] {
         line(&mut out, name, c);
     }
-    let _ = writeln!(
-        out,
-        "
-by operator"
-    );
-    if t.by_operator.is_empty() {
-        let _ = writeln!(out, "  (none)");
-    }
+    heading(&mut out, "by operator", t.by_operator.is_empty());
     for (op, c) in &t.by_operator {
         line(&mut out, op, c);
     }
@@ -138,15 +131,16 @@ by operator"
     out
 }
 
-fn items_text(out: &mut String, t: &ShiftTotals) {
-    let _ = writeln!(
-        out,
-        "
-by item"
-    );
-    if t.by_item.is_empty() {
+/// A section's title after a blank line, and `(none)` when it is empty.
+fn heading(out: &mut String, title: &str, empty: bool) {
+    let _ = writeln!(out, "\n{title}");
+    if empty {
         let _ = writeln!(out, "  (none)");
     }
+}
+
+fn items_text(out: &mut String, t: &ShiftTotals) {
+    heading(out, "by item", t.by_item.is_empty());
     for (id, i) in &t.by_item {
         let _ = writeln!(
             out,
@@ -192,10 +186,7 @@ pub fn to_text(terminal: &TerminalConfig, (totals, sales): &(Totals, ShiftTotals
         terminal.id, terminal.session_id
     );
     let mut section = |title: &str, rows: Vec<(String, &CountTotal)>| {
-        let _ = writeln!(out, "\n{title}");
-        if rows.is_empty() {
-            let _ = writeln!(out, "  (none)");
-        }
+        heading(&mut out, title, rows.is_empty());
         for (name, c) in rows {
             let _ = writeln!(
                 out,

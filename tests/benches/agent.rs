@@ -112,9 +112,15 @@ async fn one_payment(s: &mut Scene, n: u64, offline: bool) -> Duration {
         s.terminals[0].proxy().set(LinkState::Refuse);
         wait_state(&dev, "offline", |st| st.offline).await;
     }
+    timed_tap(s, &dev, offline).await
+}
+
+/// The timed tap of a sale on the tap screen (offline: with the link cut),
+/// to its approved result; then the link back and the queue drained.
+async fn timed_tap(s: &Scene, dev: &VirtualDevice, offline: bool) -> Duration {
     let t0 = Instant::now();
     dev.tap(TestCard::VisaOk).expect("reader waiting");
-    wait_state(&dev, "a result", |st| {
+    wait_state(dev, "a result", |st| {
         matches!(
             st.screen,
             ScreenName::Approved | ScreenName::Declined | ScreenName::Error
@@ -130,7 +136,7 @@ async fn one_payment(s: &mut Scene, n: u64, offline: bool) -> Duration {
     if offline {
         s.terminals[0].proxy().set(LinkState::Up);
     }
-    wait_state(&dev, "idle, online, drained", |st| {
+    wait_state(dev, "idle, online, drained", |st| {
         st.screen == ScreenName::Idle && !st.offline && st.queued == 0
     })
     .await;
@@ -201,29 +207,7 @@ async fn keypad_sale(
     dev.press(hal::Button::Ok).expect("press ok");
     wait_state(&dev, "tap_card", |st| st.screen == ScreenName::TapCard).await;
     dev.reader_ready().await;
-    let t0 = Instant::now();
-    dev.tap(TestCard::VisaOk).expect("reader waiting");
-    wait_state(&dev, "a result", |st| {
-        matches!(
-            st.screen,
-            ScreenName::Approved | ScreenName::Declined | ScreenName::Error
-        )
-    })
-    .await;
-    let dt = t0.elapsed();
-    assert_eq!(
-        parsed(&dev.screen_state()).map(|st| st.screen),
-        Some(ScreenName::Approved),
-        "keypad sale approved"
-    );
-    if offline {
-        s.terminals[0].proxy().set(LinkState::Up);
-    }
-    wait_state(&dev, "idle, online, drained", |st| {
-        st.screen == ScreenName::Idle && !st.offline && st.queued == 0
-    })
-    .await;
-    dt
+    timed_tap(s, &dev, offline).await
 }
 
 async fn keypad(rows: &mut Vec<Row>, root: &Path) {

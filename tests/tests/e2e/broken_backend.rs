@@ -123,6 +123,11 @@ async fn start_hostile(seen: Shared) -> SocketAddr {
         .route("/v1/terminals/{tid}/transactions", post(submission))
         .fallback(garbage)
         .with_state(seen);
+    serve(app).await
+}
+
+/// Serves `app` on a loopback port.
+async fn serve(app: Router) -> SocketAddr {
     let l = tokio::net::TcpListener::bind(("127.0.0.1", 0))
         .await
         .unwrap();
@@ -266,20 +271,13 @@ async fn a_malformed_operator_list_or_catalog_keeps_the_last_good_copy() {
     dev.wait_screen("catalog", STEP_TIMEOUT).await.unwrap();
     s.terminals[0].stop().await.unwrap();
 
-    let addr = {
-        let app = Router::new()
+    let addr = serve(
+        Router::new()
             .route("/v1/terminals/{tid}/operators", get(bad_operators))
             .route("/v1/terminals/{tid}/catalog", get(bad_catalog))
-            .fallback(garbage);
-        let l = tokio::net::TcpListener::bind(("127.0.0.1", 0))
-            .await
-            .unwrap();
-        let addr = l.local_addr().unwrap();
-        tokio::spawn(async move {
-            let _ = axum::serve(l, app).await;
-        });
-        addr
-    };
+            .fallback(garbage),
+    )
+    .await;
     s.terminals[0]
         .set_backend_url(&format!("http://{addr}"))
         .unwrap();

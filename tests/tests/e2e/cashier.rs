@@ -10,6 +10,15 @@ use proto::wire::PaymentStatus;
 
 use crate::common::scene;
 
+/// Terminal 0's statement at the backend.
+async fn statement(s: &e2e_tests::scenario::Scene) -> Vec<proto::wire::TransactionRecord> {
+    let t = &s.terminals[0];
+    s.backend
+        .statement(&t.id, &t.credentials().unwrap())
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_keypad_sale_is_forwarded_as_a_pos_transaction_without_payment_id() {
     let (_dir, mut s) = scene(1, AgentOptions::default()).await;
@@ -27,11 +36,7 @@ async fn a_keypad_sale_is_forwarded_as_a_pos_transaction_without_payment_id() {
     let view = s.tap_for_result(0, "visa_ok").await.unwrap();
     assert_eq!(view.screen, "approved", "{}", view.summary());
     let t = &s.terminals[0];
-    let statement = s
-        .backend
-        .statement(&t.id, &t.credentials().unwrap())
-        .await
-        .unwrap();
+    let statement = statement(&s).await;
     assert_eq!(statement.len(), 1);
     let line = &statement[0];
     assert_eq!(line.payment_id, None);
@@ -124,12 +129,7 @@ async fn operators_are_kept_for_a_login_while_offline_after_a_restart() {
     dev.wait_for("drained", STEP_TIMEOUT, |v| !v.offline && v.queued == 0)
         .await
         .unwrap();
-    let t = &s.terminals[0];
-    let statement = s
-        .backend
-        .statement(&t.id, &t.credentials().unwrap())
-        .await
-        .unwrap();
+    let statement = statement(&s).await;
     assert_eq!(statement.len(), 1);
     assert_eq!(statement[0].operator_id.as_deref(), Some(ada.as_str()));
     assert!(statement[0].offline);
@@ -195,11 +195,7 @@ async fn a_refund_from_the_menu_picks_the_last_sale_and_needs_its_card() {
     let view = s.tap_for_result(0, "mc_ok").await.unwrap();
     assert_eq!(view.screen, "approved", "{}", view.summary());
     let t = &s.terminals[0];
-    let statement = s
-        .backend
-        .statement(&t.id, &t.credentials().unwrap())
-        .await
-        .unwrap();
+    let statement = statement(&s).await;
     let refunds: Vec<_> = statement
         .iter()
         .filter(|r| r.kind == proto::wire::TxKind::Refund)
