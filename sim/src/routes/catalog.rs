@@ -6,7 +6,6 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use proto::wire::PutCatalog;
 
 use crate::body::{RawBody, decode};
-use crate::error::ApiErr;
 
 use super::{ApiResult, Org, P, S, ok, session_id, verify_terminal};
 
@@ -26,9 +25,7 @@ pub(super) async fn put_catalog(
 pub(super) async fn get_catalog(AxState(sim): S, _: Org, P(id): P<String>) -> ApiResult {
     let id = session_id(id)?;
     let g = sim.lock();
-    if !g.state.sessions.contains_key(&id) {
-        return Err(ApiErr::not_found("session", id.as_str()));
-    }
+    g.state.known_session(&id)?;
     Ok(ok(StatusCode::OK, g.state.session_catalog(&id)))
 }
 

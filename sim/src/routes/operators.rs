@@ -5,7 +5,6 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use proto::wire::{CreateOperator, Page, PageQuery};
 
 use crate::body::{RawBody, decode};
-use crate::error::ApiErr;
 
 use super::{ApiResult, Org, P, Q, S, ok, page_params, session_id, verify_terminal};
 
@@ -34,9 +33,7 @@ pub(super) async fn list_operators(
     let id = session_id(id)?;
     let (page, size) = page_params(q.page, q.size)?;
     let g = sim.lock();
-    if !g.state.sessions.contains_key(&id) {
-        return Err(ApiErr::not_found("session", id.as_str()));
-    }
+    g.state.known_session(&id)?;
     Ok(ok(
         StatusCode::OK,
         Page::slice(g.state.operators_of(&id), page, size),

@@ -32,9 +32,7 @@ pub(super) async fn list_terminals(AxState(sim): S, _: Org, Q(q): Q<TerminalsQue
     let (page, size) = page_params(q.page, q.size)?;
     let g = sim.lock();
     if let Some(s) = &q.session_id {
-        if !g.state.sessions.contains_key(s) {
-            return Err(ApiErr::not_found("session", s.as_str()));
-        }
+        g.state.known_session(s)?;
     }
     let all = g
         .state

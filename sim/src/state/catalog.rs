@@ -12,9 +12,7 @@ impl State {
     /// Stores `put` as the session's catalog, one version above the last
     /// (so the terminals' configuration shows a new `catalog_version`).
     pub fn put_catalog(&mut self, sid: &SessionId, put: PutCatalog) -> Result<Catalog, ApiErr> {
-        if !self.sessions.contains_key(sid) {
-            return Err(ApiErr::not_found("session", sid.as_str()));
-        }
+        self.known_session(sid)?;
         put.validate()
             .map_err(|e| ApiErr::unprocessable("invalid_catalog", e.to_string()))?;
         let catalog = Catalog {

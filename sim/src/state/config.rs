@@ -18,9 +18,7 @@ impl State {
         sid: &SessionId,
         settings: SessionConfig,
     ) -> Result<TerminalConfig, ApiErr> {
-        if !self.sessions.contains_key(sid) {
-            return Err(ApiErr::not_found("session", sid.as_str()));
-        }
+        self.known_session(sid)?;
         settings
             .validate()
             .map_err(|e| ApiErr::unprocessable("invalid_config", e.to_string()))?;

@@ -11,6 +11,8 @@ use proto::wire::{
     Session, ShiftRecord, Timestamp, TransactionAnswer, TransactionRecord, WebhookEventType,
 };
 use proto::{PaymentId, Reference, SessionId, TerminalId};
+
+use crate::error::ApiErr;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -264,6 +266,15 @@ where
 }
 
 impl State {
+    /// `Ok` when the session exists, else 404 `session`.
+    pub fn known_session(&self, sid: &SessionId) -> Result<(), ApiErr> {
+        if self.sessions.contains_key(sid) {
+            Ok(())
+        } else {
+            Err(ApiErr::not_found("session", sid.as_str()))
+        }
+    }
+
     pub fn take_effects(&mut self) -> Effects {
         std::mem::take(&mut self.effects)
     }

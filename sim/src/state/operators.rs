@@ -17,9 +17,7 @@ impl State {
         pin: Option<PinRec>,
         now: Timestamp,
     ) -> Result<Operator, ApiErr> {
-        if !self.sessions.contains_key(session_id) {
-            return Err(ApiErr::not_found("session", session_id.as_str()));
-        }
+        self.known_session(session_id)?;
         if req.name.trim().is_empty() || req.name.chars().count() > 200 {
             return Err(ApiErr::unprocessable(
                 "invalid_name",

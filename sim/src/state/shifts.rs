@@ -65,9 +65,7 @@ impl State {
 
     /// The shifts of a session's terminals, by terminal, then shift number.
     pub fn shifts_of(&self, sid: &SessionId) -> Result<Vec<ShiftRecord>, ApiErr> {
-        if !self.sessions.contains_key(sid) {
-            return Err(ApiErr::not_found("session", sid.as_str()));
-        }
+        self.known_session(sid)?;
         let mut v: Vec<&ShiftRecord> = self
             .shifts
             .values()
