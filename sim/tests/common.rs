@@ -95,6 +95,15 @@ impl Env {
         (sid, tids)
     }
 
+    /// A session of one terminal, provisioned: `(session id, terminal id,
+    /// its signed client)`.
+    pub(crate) async fn one_terminal(&self) -> (String, String, SignedClient) {
+        let (sid, tids) = self.session(1, None).await;
+        let tid = tids[0].clone();
+        let t = self.provision(&tid).await;
+        (sid, tid, t)
+    }
+
     pub(crate) async fn provision(&self, tid: &str) -> SignedClient {
         let (s, v) = self
             .org_json(

@@ -941,9 +941,7 @@ async fn pings_keep_their_schedule_while_commands_flow() {
     let mut cfg = fast_config();
     cfg.ping_interval = Duration::from_millis(400);
     let e = env_with(cfg).await;
-    let (_, tids) = e.session(1, None).await;
-    let tid = tids[0].clone();
-    let t = e.provision(&tid).await;
+    let (_, tid, t) = e.one_terminal().await;
     let mut stream = Sse::open(&t, &tid, None).await;
     // A command every 100 ms for 2 s: each one arrives before the next ping
     // is due, which used to push that ping back again.
@@ -974,9 +972,7 @@ async fn abort_confirmed_too_late_and_unanswered() {
     // Answered aborts finish well within this; the silent one costs it.
     cfg.abort_wait = Duration::from_millis(2000);
     let e = env_with(cfg).await;
-    let (_, tids) = e.session(1, None).await;
-    let tid = tids[0].clone();
-    let t = e.provision(&tid).await;
+    let (_, tid, t) = e.one_terminal().await;
     let mut stream = Sse::open(&t, &tid, None).await;
 
     for (outcome, want) in [
@@ -1241,9 +1237,7 @@ async fn one_terminal_never_touches_another_terminals_records() {
 #[tokio::test]
 async fn commands_of_settled_payments_are_never_redelivered() {
     let e = env().await;
-    let (_, tids) = e.session(1, None).await;
-    let tid = tids[0].clone();
-    let t = e.provision(&tid).await;
+    let (_, tid, t) = e.one_terminal().await;
     let mut live = Sse::open(&t, &tid, None).await;
     // 1: a sale settled by the terminal's transaction (approved), never acked.
     let approved = payment_on(&e, &tid, "settled-approved").await;
@@ -1311,9 +1305,7 @@ async fn commands_of_settled_payments_are_never_redelivered() {
 #[tokio::test]
 async fn refunds_are_routed_to_the_sale_terminal() {
     let e = env().await;
-    let (sid, tids) = e.session(1, None).await;
-    let tid = tids[0].clone();
-    let t = e.provision(&tid).await;
+    let (sid, tid, t) = e.one_terminal().await;
     let (_, v) = submit(
         &t,
         &tid,
@@ -1428,9 +1420,7 @@ async fn stream_resumes_after_last_event_id_pings_and_rotates() {
     let mut cfg = fast_config();
     cfg.stream_max = Duration::from_millis(1500);
     let e = env_with(cfg).await;
-    let (sid, tids) = e.session(1, None).await;
-    let tid = tids[0].clone();
-    let t = e.provision(&tid).await;
+    let (sid, tid, t) = e.one_terminal().await;
     let mut s1 = Sse::open(&t, &tid, None).await;
     // Two commands: a refused sale then a session_closed.
     let pid = payment_on(&e, &tid, "resume-1").await;
@@ -1717,9 +1707,7 @@ async fn heartbeat_online_then_offline_fires_a_webhook() {
 #[tokio::test]
 async fn sandbox_scenarios_and_reset() {
     let e = env().await;
-    let (sid, tids) = e.session(1, None).await;
-    let tid = tids[0].clone();
-    let t = e.provision(&tid).await;
+    let (sid, tid, t) = e.one_terminal().await;
     let set = |scenario: &'static str, count: u32| {
         let org = e.org.clone();
         let tid = tid.clone();
@@ -2185,9 +2173,7 @@ async fn a_sale_never_started_times_out_at_its_expiry() {
 async fn garbage_never_breaks_the_server() {
     use rand::{Rng, SeedableRng};
     let e = env().await;
-    let (sid, tids) = e.session(1, None).await;
-    let tid = tids[0].clone();
-    let t = e.provision(&tid).await;
+    let (sid, tid, t) = e.one_terminal().await;
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let deep = format!("{}1{}", "[".repeat(5000), "]".repeat(5000));
     let mut bodies: Vec<Vec<u8>> = vec![
@@ -2277,9 +2263,7 @@ async fn session_configuration_is_validated_versioned_and_served_to_its_terminal
     let mut cfg = fast_config();
     cfg.state_file = Some(dir.path().join("sim.db"));
     let e = env_with(cfg.clone()).await;
-    let (sid, tids) = e.session(1, None).await;
-    let tid = tids[0].clone();
-    let t = e.provision(&tid).await;
+    let (sid, tid, t) = e.one_terminal().await;
     let path = format!("/v1/sessions/{sid}/config");
     // Never set: version 0, defaults.
     let (s, v) = signed(

@@ -189,9 +189,7 @@ async fn a_keypad_sale_with_tip_items_and_operator_is_recorded_everywhere() {
 #[tokio::test]
 async fn tips_and_items_that_do_not_fit_the_amount_are_refused() {
     let e = env().await;
-    let (sid, tids) = e.session(1, None).await;
-    let tid = tids[0].clone();
-    let t = e.provision(&tid).await;
+    let (sid, tid, t) = e.one_terminal().await;
     let refused = |body: Value, code: &'static str| {
         let t = &t;
         let tid = &tid;
