@@ -5,5 +5,6 @@
 mod catalog;
 mod common;
 mod http;
+mod receipts;
 mod sales;
 mod shifts;

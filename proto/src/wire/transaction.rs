@@ -140,6 +140,9 @@ pub struct TransactionAnswer {
     pub auth_code: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decline_reason: Option<DeclineReason>,
+    /// The digital receipt (SPEC 7.4): `<backend url>/r/<transaction_id>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt_url: Option<String>,
 }
 
 text_enum! {

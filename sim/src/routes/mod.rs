@@ -23,6 +23,7 @@ mod commands;
 mod config;
 mod operators;
 mod payments;
+mod receipts;
 mod reconciliation;
 mod sandbox;
 mod sessions;
@@ -104,6 +105,8 @@ pub fn router(sim: Arc<Sim>) -> Router {
         .route("/v1/terminals/{tid}/operators", get(terminal_operators))
         .route("/v1/terminals/{tid}/catalog", get(terminal_catalog))
         .route("/v1/terminals/{tid}/shifts", post(submit_shift))
+        .route("/r/{id}", get(receipts::by_transaction))
+        .route("/r/ref/{reference}", get(receipts::by_reference))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(sim)

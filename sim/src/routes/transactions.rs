@@ -49,7 +49,8 @@ pub(super) async fn submit_transaction(
         })
         .await?;
     let scenario = match drawn {
-        Err(answer) => {
+        Err(mut answer) => {
+            answer.receipt_url = Some(super::receipts::url(&headers, &answer.transaction_id));
             let mut r = ok(StatusCode::OK, answer);
             r.headers_mut().insert(
                 "idempotent-replayed",
@@ -76,9 +77,10 @@ pub(super) async fn submit_transaction(
         Some(Scenario::Slow { ms }) => tokio::time::sleep(Duration::from_millis(ms)).await,
         _ => {}
     }
-    let answer = sim
+    let mut answer = sim
         .mutate(|st, _, now| st.record_transaction(&tid, hash, sub, scenario, now))
         .await?;
+    answer.receipt_url = Some(super::receipts::url(&headers, &answer.transaction_id));
     tracing::info!(
         terminal = %tid,
         reference = %answer.reference,

@@ -232,6 +232,7 @@ impl State {
             },
             auth_code: code.clone(),
             decline_reason: decline,
+            receipt_url: None,
         };
         self.tx_seq += 1;
         self.transactions.insert(
