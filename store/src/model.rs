@@ -152,6 +152,10 @@ pub struct Transaction {
     pub items: Vec<LineItem>,
     /// The shift it was taken in (SPEC 7.5).
     pub shift_no: u64,
+    /// The card application (EMV AID, uppercase hex, and label), for the
+    /// receipt.
+    pub card_aid: Option<String>,
+    pub card_label: Option<String>,
     pub created_at: UnixMillis,
     pub updated_at: UnixMillis,
 }
@@ -236,6 +240,9 @@ pub struct TxUpdate {
     pub backend_transaction_id: Option<String>,
     pub auth_code: Option<String>,
     pub decline_reason: Option<String>,
+    /// The card application (set once, with the card).
+    pub card_aid: Option<String>,
+    pub card_label: Option<String>,
 }
 
 /// The transaction part of a [`Change`].

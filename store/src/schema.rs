@@ -178,6 +178,17 @@ CREATE UNIQUE INDEX outbox_one_per_shift ON outbox (json_extract(payload, '$.shi
     WHERE kind = 'shift';
 "#,
     ),
+    // Step 5: the card application a card was read with (EMV tags 4F and
+    // 50), for the receipt (SPEC 7.4); never more card data than this.
+    M::up(
+        r#"
+ALTER TABLE transactions ADD COLUMN card_aid TEXT
+    CHECK (card_aid IS NULL OR (length(card_aid) BETWEEN 10 AND 32
+                                AND card_aid NOT GLOB '*[^0-9A-F]*'));
+ALTER TABLE transactions ADD COLUMN card_label TEXT
+    CHECK (card_label IS NULL OR length(card_label) BETWEEN 1 AND 32);
+"#,
+    ),
 ];
 
 /// The migration set applied at open.

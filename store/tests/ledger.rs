@@ -819,3 +819,37 @@ fn a_refund_tapped_with_another_card_can_only_be_recorded_as_declined() {
     assert_eq!(t.card.unwrap().last4(), "4444");
     assert_eq!(store.refundable(&sale).unwrap(), money(1_000));
 }
+
+/// SPEC 7.4: the card application is kept for the receipt, set once,
+/// checked (an AID is 5–16 bytes of uppercase hex).
+#[test]
+fn the_card_application_is_kept_for_the_receipt() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    store
+        .record(&Change::insert(
+            T0,
+            NewTransaction::sale(reference(1), money(100)),
+        ))
+        .unwrap();
+    let mut u = approve(false);
+    u.card_aid = Some("a0000000031010".into());
+    let e = store
+        .record(&Change::update(T0, reference(1), u.clone()))
+        .unwrap_err();
+    assert!(matches!(e, StoreError::InvalidInput(_)), "{e}");
+    u.card_aid = Some("A0000000031010".into());
+    u.card_label = Some("VISA CREDIT".into());
+    store.record(&Change::update(T0, reference(1), u)).unwrap();
+    let t = store.transaction(&reference(1)).unwrap().unwrap();
+    assert_eq!(t.card_aid.as_deref(), Some("A0000000031010"));
+    assert_eq!(t.card_label.as_deref(), Some("VISA CREDIT"));
+    let other = TxUpdate {
+        card_label: Some("MASTERCARD".into()),
+        ..TxUpdate::default()
+    };
+    let e = store
+        .record(&Change::update(T0, reference(1), other))
+        .unwrap_err();
+    assert!(matches!(e, StoreError::IllegalChange { .. }), "{e}");
+}

@@ -322,6 +322,17 @@ fn update_transaction(
     )?;
     check_opt_text("auth code", &update.auth_code, 32)?;
     check_opt_text("decline reason", &update.decline_reason, 256)?;
+    if let Some(aid) = &update.card_aid {
+        let hex = aid
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b));
+        if !(10..=32).contains(&aid.len()) || !hex {
+            return Err(StoreError::InvalidInput(format!(
+                "transaction {reference}: the card's AID is not 5 to 16 bytes of uppercase hex"
+            )));
+        }
+    }
+    check_opt_text("card label", &update.card_label, 32)?;
     if let Some(d) = &update.decision {
         check_text("decision reason", &d.reason, 256)?;
     }
@@ -333,6 +344,14 @@ fn update_transaction(
     )
     .map_err(illegal)?;
     set_once("card", &mut t.card, &update.card, &mut changed).map_err(illegal)?;
+    set_once("card_aid", &mut t.card_aid, &update.card_aid, &mut changed).map_err(illegal)?;
+    set_once(
+        "card_label",
+        &mut t.card_label,
+        &update.card_label,
+        &mut changed,
+    )
+    .map_err(illegal)?;
     set_once(
         "captured_at",
         &mut t.captured_at,
@@ -377,7 +396,8 @@ fn update_transaction(
         "UPDATE transactions SET state = ?2, payment_id = ?3, card_token = ?4, card_last4 = ?5, \
          card_brand = ?6, card_entry_mode = ?7, captured_at = ?8, decision = ?9, \
          decision_reason = ?10, backend_transaction_id = ?11, auth_code = ?12, \
-         decline_reason = ?13, updated_at = ?14 WHERE reference = ?1",
+         decline_reason = ?13, updated_at = ?14, card_aid = ?15, card_label = ?16 \
+         WHERE reference = ?1",
     )
     .and_then(|mut s| {
         s.execute(params![
@@ -395,6 +415,8 @@ fn update_transaction(
             t.auth_code,
             t.decline_reason,
             now,
+            t.card_aid,
+            t.card_label,
         ])
     })
     .map_err(sql("updating a transaction"))?;

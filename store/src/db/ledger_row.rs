@@ -19,7 +19,7 @@ pub(super) fn money_from_db(v: i64) -> Result<Money, StoreError> {
 pub(super) const TX_COLUMNS: &str = "reference, payment_id, kind, amount, currency, state, card_token, \
     card_last4, card_brand, card_entry_mode, operator_id, captured_at, decision, \
     decision_reason, backend_transaction_id, auth_code, decline_reason, original_reference, \
-    created_at, updated_at, tip_amount, items, shift_no";
+    created_at, updated_at, tip_amount, items, shift_no, card_aid, card_label";
 
 pub(super) fn get_transaction(
     conn: &Connection,
@@ -67,6 +67,8 @@ pub(super) struct RawTx {
     tip_amount: Option<i64>,
     items: Option<String>,
     shift_no: i64,
+    card_aid: Option<String>,
+    card_label: Option<String>,
 }
 
 impl RawTx {
@@ -92,6 +94,8 @@ impl RawTx {
             tip_amount: r.get(20)?,
             items: r.get(21)?,
             shift_no: r.get(22)?,
+            card_aid: r.get(23)?,
+            card_label: r.get(24)?,
         })
     }
 
@@ -153,6 +157,8 @@ impl RawTx {
             tip_amount,
             items,
             shift_no,
+            card_aid: self.card_aid,
+            card_label: self.card_label,
             created_at: self.created_at,
             updated_at: self.updated_at,
         })
