@@ -3,7 +3,7 @@
 //! questions the core asks the shell about the ledger ([`Query`]) with
 //! their answers ([`Answer`]). Everything here is validated by the shell.
 
-use proto::wire::{ShiftTotals, TipsConfig};
+use proto::wire::{ReceiptPrint, ShiftTotals, TipsConfig};
 use proto::{Money, Reference};
 
 use super::model::OriginalSale;
@@ -44,6 +44,10 @@ pub struct DeskConfig {
     /// Log the operator out after this long without a key press; `None`:
     /// never.
     pub logout_after_ms: Option<u64>,
+    /// Receipts (SPEC 7.4): `auto` prints the cashier's copy at once and
+    /// the customer's on `ok`; `ask` prints only on `ok`; `off` never by
+    /// itself (the menu still reprints).
+    pub receipt_print: ReceiptPrint,
 }
 
 impl DeskConfig {
@@ -52,6 +56,7 @@ impl DeskConfig {
         DeskConfig {
             tips: TipsConfig::default(),
             logout_after_ms: Some(600_000),
+            receipt_print: ReceiptPrint::Auto,
         }
     }
 }
@@ -134,6 +139,35 @@ pub enum Answer {
     Failed {
         error: String,
     },
+}
+
+/// The card application a card was read with (EMV tags 4F and 50), for
+/// the receipt only: never sent, never more card data than this.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CardApp {
+    /// Uppercase hex.
+    pub aid: Option<String>,
+    pub label: Option<String>,
+}
+
+/// Which copy of a receipt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceiptCopy {
+    Cashier,
+    Customer,
+    /// From the menu's Last receipt.
+    Reprint,
+}
+
+/// Something to print (SPEC 7.4): the shell builds it from the ledger and
+/// hands it to the printer task, which never holds up the core.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrintJob {
+    Receipt {
+        reference: Reference,
+        copy: ReceiptCopy,
+    },
+    Report(ShiftReport),
 }
 
 /// One choice of the tip screen.

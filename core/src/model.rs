@@ -15,8 +15,8 @@ pub use proto::wire::{Card, CardToken, Last4};
 use proto::{Currency, Money, PaymentId, Reference, Total};
 
 use super::cashier::{
-    Answer, CatalogItem, DeskConfig, LineItem, MenuEntry, Operator, OperatorTag, Query,
-    ShiftReport, TipOption,
+    Answer, CardApp, CatalogItem, DeskConfig, LineItem, MenuEntry, Operator, OperatorTag, PrintJob,
+    Query, ShiftReport, TipOption,
 };
 use super::limits::{OfflineLimits, OfflineRefusal};
 use super::time::UnixMillis;
@@ -205,7 +205,12 @@ pub struct OpId(pub u64);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
     Command(Command),
-    CardRead(Card),
+    /// A card was read: what the wire carries, and its EMV application for
+    /// the receipt.
+    CardRead {
+        card: Card,
+        app: CardApp,
+    },
     CardError {
         reason: String,
     },
@@ -222,6 +227,8 @@ pub enum Input {
     AuthAnswer {
         reference: Reference,
         result: AuthResult,
+        /// The backend's digital receipt for it (SPEC 7.4), when it said.
+        receipt_url: Option<String>,
     },
     Forwarded {
         reference: Reference,
@@ -337,6 +344,8 @@ pub struct TxUpdate {
     pub reference: Reference,
     pub state: TxState,
     pub card: Option<Card>,
+    /// With the card: its EMV application (receipts only).
+    pub card_app: Option<CardApp>,
     pub captured_at: Option<UnixMillis>,
     /// Set once, at the tap (see [`Decision`]).
     pub decision: Option<Decision>,
@@ -354,6 +363,7 @@ impl TxUpdate {
             reference,
             state,
             card: None,
+            card_app: None,
             captured_at: None,
             decision: None,
             auth_code: None,
@@ -500,6 +510,9 @@ pub enum Output {
     Report(Report),
     /// Ask the shell about the ledger; it answers with [`Input::Answer`].
     Query(Query),
+    /// Print a receipt or a report (no answer: printing never holds up the
+    /// core).
+    Print(PrintJob),
 }
 
 // --------------------------------------------------------------- screens ---
@@ -538,6 +551,8 @@ pub enum Screen {
         /// Approved without the backend.
         offline_approval: bool,
         message: Option<String>,
+        /// The digital receipt, shown as a QR code (SPEC 7.4).
+        receipt_url: Option<String>,
     },
     Declined {
         kind: TxKind,
@@ -545,6 +560,7 @@ pub enum Screen {
         tip: Option<Money>,
         reference: Reference,
         reason: DeclineReason,
+        receipt_url: Option<String>,
     },
     Cancelled {
         amount: Money,

@@ -212,6 +212,7 @@ impl Sim {
             });
         }
         let mut cfg = config();
+        cfg.printer = true;
         cfg.offline_limits = OfflineLimits {
             floor_limit: Money::from_minor(3_000_000).unwrap(),
             max_total: Total(6_000_000),
@@ -226,6 +227,7 @@ impl Sim {
                 custom: true,
             },
             logout_after_ms: Some(600_000),
+            receipt_print: proto::wire::ReceiptPrint::Auto,
         };
         restored.catalog = vec![
             CatalogItem {
@@ -374,7 +376,18 @@ impl Sim {
                 );
                 self.pending_query = Some(q);
             }
-            Output::Ack(_)
+            // A receipt is printed only for a payment whose result is
+            // recorded.
+            Output::Print(PrintJob::Receipt { reference, .. }) => {
+                let row = self.row(&reference);
+                assert!(
+                    row.state
+                        .is_some_and(|s| s.is_final() || s == TxState::OfflineApproved),
+                    "receipt of {reference} printed before its result was recorded: {row:?}"
+                );
+            }
+            Output::Print(PrintJob::Report(_))
+            | Output::Ack(_)
             | Output::StartReader { .. }
             | Output::StopReader
             | Output::Beep(_)
@@ -572,7 +585,10 @@ impl Sim {
                 },
                 totals: None,
             }),
-            Action::Tap { token } => self.handle(Input::CardRead(card(&format!("tok{token}")))),
+            Action::Tap { token } => self.handle(Input::CardRead {
+                card: card(&format!("tok{token}")),
+                app: CardApp::default(),
+            }),
             Action::CardError => self.handle(Input::CardError {
                 reason: "misread".into(),
             }),
@@ -608,7 +624,11 @@ impl Sim {
                     }
                     _ => AuthResult::Unknown,
                 };
-                self.handle(Input::AuthAnswer { reference, result });
+                self.handle(Input::AuthAnswer {
+                    reference,
+                    result,
+                    receipt_url: None,
+                });
             }
             Action::Forward { pick, declined } => {
                 let queued: Vec<Reference> = self
@@ -783,6 +803,7 @@ impl Sim {
                 self.handle(Input::AuthAnswer {
                     reference,
                     result: AuthResult::Unknown,
+                    receipt_url: None,
                 });
             } else if self.t.is_busy() {
                 match self.t.poll_timeout() {

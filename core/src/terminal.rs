@@ -2,9 +2,12 @@
 
 use std::collections::{BTreeSet, VecDeque};
 
+use proto::wire::ReceiptPrint;
 use proto::{Currency, Money, PaymentId, Reference, TerminalId};
 
-use super::cashier::{CatalogItem, DeskConfig, LineItem, Operator, OperatorTag};
+use super::cashier::{
+    CardApp, CatalogItem, DeskConfig, LineItem, Operator, OperatorTag, PrintJob, ReceiptCopy,
+};
 use super::limits::{OfflineExposure, OfflineLimits, OfflineRefusal, QueuedOffline};
 use super::model::*;
 use super::time::{Millis, Now, UnixMillis};
@@ -34,6 +37,11 @@ pub struct CoreConfig {
     pub pin_attempts: u8,
     /// How long the login stays locked (SPEC 7.2: 30 s).
     pub lock_ms: u64,
+    /// A receipt printer is configured (SPEC 7.4).
+    pub printer: bool,
+    /// The backend's address: an offline payment's receipt is
+    /// `<receipt_base>/r/ref/<reference>` (SPEC 7.4).
+    pub receipt_base: Option<String>,
 }
 
 impl CoreConfig {
@@ -54,6 +62,8 @@ impl CoreConfig {
             offline_limits: OfflineLimits::default(),
             pin_attempts: 3,
             lock_ms: 30_000,
+            printer: false,
+            receipt_base: None,
         }
     }
 }
@@ -167,6 +177,9 @@ struct Payment {
     abort_requested: bool,
     abort_too_late: bool,
     card: Option<Card>,
+    app: CardApp,
+    /// The backend's receipt for it, once it answered.
+    receipt_url: Option<String>,
     captured_at: UnixMillis,
     /// An authorization went out and the backend did not decline it.
     authorize_sent: bool,
@@ -232,6 +245,9 @@ pub struct Terminal {
     last_activity: Millis,
     /// The agent is stopping: no new payment starts.
     stopping: bool,
+    /// The last payment with a receipt (a card was read), for the
+    /// customer's copy on `ok` and the menu's Last receipt.
+    last_receipt: Option<Reference>,
 }
 
 /// A payment about to begin: a command's or the cashier's.
@@ -278,6 +294,7 @@ impl Terminal {
             login: LoginPad::default(),
             last_activity: Millis(0),
             stopping: false,
+            last_receipt: None,
             config,
         };
         for it in restored.interrupted {
@@ -377,12 +394,16 @@ impl Terminal {
         match input {
             Input::TimerDue => {}
             Input::Command(c) => self.on_command(now, c),
-            Input::CardRead(card) => self.on_card_read(now, card),
+            Input::CardRead { card, app } => self.on_card_read(now, card, app),
             Input::CardError { reason } => self.on_card_error(now, reason),
             Input::Button(b) => self.on_button(now, b),
             Input::Persisted { op_id } => self.on_persisted(now, op_id),
             Input::PersistFailed { op_id, error } => self.on_persist_failed(now, op_id, error),
-            Input::AuthAnswer { reference, result } => self.on_auth_answer(now, reference, result),
+            Input::AuthAnswer {
+                reference,
+                result,
+                receipt_url,
+            } => self.on_auth_answer(now, reference, result, receipt_url),
             Input::Forwarded { reference, outcome } => self.on_forwarded(now, reference, outcome),
             Input::Reversed { reference } => {
                 let change = Change {
@@ -556,6 +577,7 @@ impl Terminal {
                         tip: None,
                         reference: sale.reference,
                         reason: DeclineReason::OfflineLimit(refusal),
+                        receipt_url: None,
                     },
                 );
                 return;
@@ -767,6 +789,8 @@ impl Terminal {
             abort_requested: false,
             abort_too_late: false,
             card: None,
+            app: CardApp::default(),
+            receipt_url: None,
             captured_at: now.wall,
             authorize_sent: false,
             final_state: TxState::Pending,
@@ -775,7 +799,7 @@ impl Terminal {
 
     // -------------------------------------------------------------- card ---
 
-    fn on_card_read(&mut self, now: Now, card: Card) {
+    fn on_card_read(&mut self, now: Now, card: Card, app: CardApp) {
         let Some(p) = self.payment.as_mut() else {
             return self.report(Report::Ignored {
                 input: "card_read",
@@ -789,6 +813,7 @@ impl Terminal {
             });
         }
         p.card = Some(card.clone());
+        p.app = app;
         p.captured_at = now.wall;
         let (kind, amount, policy, tip) = (p.kind, p.amount, p.policy, p.tip);
         let mismatch = p
@@ -915,8 +940,17 @@ impl Terminal {
             return;
         }
         if self.screen_until.take().is_some() {
-            // A result screen is up: ok/back/cancel dismiss it; a digit or
-            // the menu starts the cashier's next action straight away.
+            // A result screen is up: ok/back/cancel dismiss it (ok prints
+            // the customer's receipt where receipts are printed); a digit
+            // or the menu starts the cashier's next action straight away.
+            if button == Button::Ok && self.prints_on_ok() && self.result_has_receipt() {
+                if let Some(reference) = self.last_receipt.clone() {
+                    self.outputs.push_back(Output::Print(PrintJob::Receipt {
+                        reference,
+                        copy: ReceiptCopy::Customer,
+                    }));
+                }
+            }
             if matches!(button, Button::Cancel | Button::Ok | Button::Back) {
                 return self.show_home_now();
             }
@@ -926,7 +960,13 @@ impl Terminal {
 
     // ------------------------------------------------------ authorization ---
 
-    fn on_auth_answer(&mut self, now: Now, reference: Reference, result: AuthResult) {
+    fn on_auth_answer(
+        &mut self,
+        now: Now,
+        reference: Reference,
+        result: AuthResult,
+        receipt_url: Option<String>,
+    ) {
         let current = self.payment.as_ref().is_some_and(|p| {
             p.reference == reference && matches!(p.stage, Stage::Authorizing { .. })
         });
@@ -935,6 +975,9 @@ impl Terminal {
                 input: "auth_answer",
                 why: "no authorization in flight for this reference",
             });
+        }
+        if let Some(p) = self.payment.as_mut() {
+            p.receipt_url = receipt_url;
         }
         match result {
             AuthResult::Approved {
@@ -1076,6 +1119,7 @@ impl Terminal {
         u.card = p.card.clone();
         if p.card.is_some() {
             u.captured_at = Some(p.captured_at);
+            u.card_app = Some(p.app.clone());
         }
         Some(u)
     }
@@ -1281,6 +1325,14 @@ impl Terminal {
                 } else {
                     None
                 };
+                let message = if self.prints_on_ok() {
+                    Some(match message {
+                        Some(m) => format!("{m}. Print receipt? Press OK"),
+                        None => "Print receipt? Press OK".to_string(),
+                    })
+                } else {
+                    message
+                };
                 self.outputs.push_back(Output::Beep(Beep::Success));
                 Screen::Approved {
                     kind: p.kind,
@@ -1289,6 +1341,14 @@ impl Terminal {
                     reference: p.reference.clone(),
                     offline_approval: offline,
                     message,
+                    // Offline, the terminal names the receipt the backend
+                    // will have once the payment is forwarded.
+                    receipt_url: p.receipt_url.clone().or_else(|| {
+                        offline
+                            .then(|| self.config.receipt_base.as_ref())
+                            .flatten()
+                            .map(|b| format!("{}/r/ref/{}", b.trim_end_matches('/'), p.reference))
+                    }),
                 }
             }
             Outcome::Declined { reason } => {
@@ -1299,6 +1359,7 @@ impl Terminal {
                     tip: p.tip,
                     reference: p.reference.clone(),
                     reason,
+                    receipt_url: p.receipt_url.clone(),
                 }
             }
             Outcome::Cancelled { reason } => Screen::Cancelled {
@@ -1310,6 +1371,15 @@ impl Terminal {
             reference: p.reference.clone(),
             state: p.final_state,
         });
+        if p.card.is_some() && !matches!(screen, Screen::Cancelled { .. }) {
+            self.last_receipt = Some(p.reference.clone());
+            if self.config.printer && self.desk_config.receipt_print == ReceiptPrint::Auto {
+                self.outputs.push_back(Output::Print(PrintJob::Receipt {
+                    reference: p.reference.clone(),
+                    copy: ReceiptCopy::Cashier,
+                }));
+            }
+        }
         if let Some(payment_id) = p.payment_id {
             let late_abort = match p.final_state {
                 TxState::Aborted => PaymentEventStatus::Aborted,
@@ -1395,6 +1465,24 @@ impl Terminal {
                 message: "Storage error: payment not completed, no charge".to_string(),
             },
         );
+    }
+
+    // ---------------------------------------------------------- receipts ---
+
+    /// `ok` on a result screen prints the customer's copy.
+    fn prints_on_ok(&self) -> bool {
+        self.config.printer && self.desk_config.receipt_print != ReceiptPrint::Off
+    }
+
+    /// The result screen up is the last receipt's payment.
+    fn result_has_receipt(&self) -> bool {
+        let shown = match &self.screen {
+            Screen::Approved { reference, .. } | Screen::Declined { reference, .. } => {
+                Some(reference)
+            }
+            _ => None,
+        };
+        shown.is_some() && shown == self.last_receipt.as_ref()
     }
 
     // ----------------------------------------------------------- screens ---

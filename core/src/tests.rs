@@ -126,12 +126,19 @@ impl Shell {
     }
 
     fn tap(&mut self, token: &str) -> Vec<Output> {
-        self.input(Input::CardRead(card(token)))
+        self.input(Input::CardRead {
+            card: card(token),
+            app: CardApp::default(),
+        })
     }
 
     fn answer(&mut self, result: AuthResult) -> Vec<Output> {
         let reference = self.t.active_reference().unwrap().clone();
-        self.input(Input::AuthAnswer { reference, result })
+        self.input(Input::AuthAnswer {
+            reference,
+            result,
+            receipt_url: None,
+        })
     }
 
     /// An online sale approved and shown; returns its reference.
@@ -747,6 +754,7 @@ fn the_core_guards_an_authorization_the_shell_never_answers() {
             auth_code: None,
             transaction_id: "t".into(),
         },
+        receipt_url: None,
     });
     assert!(persists(&out).is_empty());
     assert_eq!(s.t.screen().screen.name(), "declined");

@@ -13,8 +13,8 @@ use proto::{Money, Reference, TerminalId};
 
 use super::{Start, Terminal};
 use crate::cashier::{
-    Answer, LineItem, MenuEntry, Operator, Query, ReportKind, Role, ShiftReport, TipOption,
-    percent_tip,
+    Answer, LineItem, MenuEntry, Operator, PrintJob, Query, ReportKind, Role, ShiftReport,
+    TipOption, percent_tip,
 };
 use crate::model::{
     Button, EntryPurpose, OfflinePolicy, OriginalSale, Report, Screen, SessionStatus, TxKind,
@@ -126,9 +126,9 @@ impl Desk {
         match self {
             Desk::Amount { .. } | Desk::Tip { .. } | Desk::RefundPick { .. } => true,
             Desk::Catalog(cart) => !cart.adds.is_empty(),
-            Desk::Waiting { what, .. } => {
-                matches!(what, Waiting::Mint(_) | Waiting::Original { .. })
-            }
+            // One question to the shell at a time: a command waits for its
+            // answer (inline in the shell, so never long).
+            Desk::Waiting { .. } => true,
             Desk::Home | Desk::Menu { .. } | Desk::Report(_) => false,
         }
     }
@@ -513,7 +513,8 @@ impl Terminal {
             1 if self.catalog.is_empty() => Some("No catalog for this event"),
             1 if self.session != SessionStatus::Active => Some("Session closed: no new sales"),
             2 | 4 if !self.may_supervise() => Some("Supervisor only: ask your supervisor"),
-            5 => Some("No receipt printer on this terminal"),
+            5 if !self.config.printer => Some("No receipt printer on this terminal"),
+            5 if self.last_receipt.is_none() => Some("No receipt to print yet"),
             6 if self.operator.is_none() => Some("Nobody is logged in"),
             7 => Some("Unpairing is not available on this terminal"),
             1..=7 => None,
@@ -574,6 +575,11 @@ impl Terminal {
                 message,
             } => self.pick_key(sales, keyed, selected, message, button),
             Desk::Report(r) => match button {
+                Button::Ok if self.config.printer => {
+                    self.outputs
+                        .push_back(crate::model::Output::Print(PrintJob::Report(r)));
+                    self.set_desk(Desk::Home)
+                }
                 Button::Ok | Button::Back | Button::Cancel => self.set_desk(Desk::Home),
                 Button::Menu => self.set_desk(Desk::Menu { message: None }),
                 _ => self.ignore(Desk::Report(r), "keys on the report"),
@@ -849,6 +855,19 @@ impl Terminal {
                     },
                 );
             }
+            5 => {
+                if let Some(reference) = self.last_receipt.clone() {
+                    self.outputs.push_back(crate::model::Output::Print(
+                        crate::cashier::PrintJob::Receipt {
+                            reference,
+                            copy: crate::cashier::ReceiptCopy::Reprint,
+                        },
+                    ));
+                }
+                self.set_desk(Desk::Menu {
+                    message: Some("Printing the last receipt".to_string()),
+                });
+            }
             6 => self.logout("log out from the menu"),
             _ => self.set_desk(Desk::Menu { message }),
         }
@@ -1107,6 +1126,13 @@ impl Terminal {
             (Waiting::Report, Answer::Report(report)) => {
                 if report.kind == ReportKind::Z {
                     self.last_activity = now.mono;
+                    // A Z report is printed as it closes the shift.
+                    if self.config.printer {
+                        self.outputs
+                            .push_back(crate::model::Output::Print(PrintJob::Report(
+                                report.clone(),
+                            )));
+                    }
                 }
                 self.set_desk(Desk::Report(report))
             }

@@ -28,6 +28,7 @@ fn tips() -> DeskConfig {
             custom: true,
         },
         logout_after_ms: Some(600_000),
+        receipt_print: proto::wire::ReceiptPrint::Auto,
     }
 }
 
@@ -741,4 +742,186 @@ fn the_session_closing_ends_a_sale_being_keyed_but_not_a_refund() {
         },
     )));
     assert_eq!(s.screen_now().name(), "menu", "the refund picker stays");
+}
+
+// ----------------------------------------------------------- receipts ---
+
+fn prints(out: &[Output]) -> Vec<&PrintJob> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Print(j) => Some(j),
+            _ => None,
+        })
+        .collect()
+}
+
+fn with_printer(receipt_print: proto::wire::ReceiptPrint) -> Shell {
+    let mut cfg = config();
+    cfg.printer = true;
+    let restored = RestoredState {
+        desk: DeskConfig {
+            receipt_print,
+            ..DeskConfig::spec_default()
+        },
+        ..RestoredState::default()
+    };
+    Shell::with(cfg, true, restored)
+}
+
+/// An online keypad sale up to its approved screen; the outputs of the
+/// commit that shows it.
+fn approved_keypad_sale(s: &mut Shell) -> (Reference, Vec<Output>) {
+    let out = s.keys("100o");
+    s.answer_mint(&out);
+    s.commit();
+    let app = CardApp {
+        aid: Some("A0000000031010".into()),
+        label: Some("VISA CREDIT".into()),
+    };
+    let out = s.input(Input::CardRead {
+        card: card("tok"),
+        app: app.clone(),
+    });
+    s.commit();
+    // The card's application is recorded with the card, for the receipt.
+    let update = persists(&out)
+        .iter()
+        .find_map(|p| match &p.change.tx {
+            Some(TxWrite::Update(u)) if u.card.is_some() => Some(u.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(update.card_app, Some(app));
+    let reference = s.t.active_reference().unwrap().clone();
+    s.answer(AuthResult::Approved {
+        auth_code: Some("A1".into()),
+        transaction_id: "t".into(),
+    });
+    (reference, s.commit())
+}
+
+#[test]
+fn auto_prints_the_cashiers_copy_and_ok_the_customers() {
+    let mut s = with_printer(proto::wire::ReceiptPrint::Auto);
+    let (reference, out) = approved_keypad_sale(&mut s);
+    assert_eq!(s.screen_now().name(), "approved");
+    assert_eq!(
+        prints(&out),
+        [&PrintJob::Receipt {
+            reference: reference.clone(),
+            copy: ReceiptCopy::Cashier
+        }]
+    );
+    assert_eq!(
+        s.screen_now().message().as_deref(),
+        Some("Print receipt? Press OK")
+    );
+    let out = s.keys("o");
+    assert_eq!(
+        prints(&out),
+        [&PrintJob::Receipt {
+            reference: reference.clone(),
+            copy: ReceiptCopy::Customer
+        }]
+    );
+    assert_eq!(s.screen_now().name(), "idle");
+    // The menu's Last receipt reprints it.
+    let out = s.keys("m5");
+    assert_eq!(
+        prints(&out),
+        [&PrintJob::Receipt {
+            reference,
+            copy: ReceiptCopy::Reprint
+        }]
+    );
+}
+
+#[test]
+fn ask_prints_only_on_ok_and_off_never_by_itself() {
+    let mut s = with_printer(proto::wire::ReceiptPrint::Ask);
+    let (_, out) = approved_keypad_sale(&mut s);
+    assert!(prints(&out).is_empty());
+    assert_eq!(prints(&s.keys("o")).len(), 1);
+
+    let mut s = with_printer(proto::wire::ReceiptPrint::Off);
+    let (_, out) = approved_keypad_sale(&mut s);
+    assert!(prints(&out).is_empty());
+    assert_eq!(s.screen_now().message(), None);
+    assert!(prints(&s.keys("o")).is_empty());
+    // Still reprintable from the menu.
+    assert_eq!(prints(&s.keys("m5")).len(), 1);
+}
+
+#[test]
+fn without_a_printer_nothing_is_printed_and_the_menu_says_why() {
+    let mut s = Shell::new(true);
+    let (_, out) = approved_keypad_sale(&mut s);
+    assert!(prints(&out).is_empty());
+    s.keys("o");
+    let out = s.keys("m5");
+    assert!(prints(&out).is_empty());
+    assert_eq!(
+        s.screen_now().message().as_deref(),
+        Some("No receipt printer on this terminal")
+    );
+}
+
+#[test]
+fn a_z_report_is_printed_as_it_closes_the_shift() {
+    let mut s = with_printer(proto::wire::ReceiptPrint::Auto);
+    // Nothing to reprint yet.
+    s.keys("m5");
+    assert_eq!(
+        s.screen_now().message().as_deref(),
+        Some("No receipt to print yet")
+    );
+    s.keys("4");
+    let report = ShiftReport {
+        kind: ReportKind::Z,
+        shift_no: 1,
+        opened_at: None,
+        closed_at: Some(UnixMillis(5)),
+        totals: Default::default(),
+    };
+    let out = s.input(Input::Answer(Answer::Report(report.clone())));
+    assert_eq!(prints(&out), [&PrintJob::Report(report.clone())]);
+    // ok on the report prints it again and closes it.
+    let out = s.keys("o");
+    assert_eq!(prints(&out), [&PrintJob::Report(report)]);
+    assert_eq!(s.screen_now().name(), "idle");
+}
+
+#[test]
+fn the_result_screen_carries_the_receipt_url_online_and_offline() {
+    let mut cfg = config();
+    cfg.receipt_base = Some("http://sim.example/".into());
+    let mut s = Shell::with(cfg.clone(), true, RestoredState::default());
+    s.sale_waiting("10.00", OfflinePolicy::PreferOnline);
+    s.tap("tok");
+    s.commit();
+    let reference = s.t.active_reference().unwrap().clone();
+    s.input(Input::AuthAnswer {
+        reference,
+        result: AuthResult::Approved {
+            auth_code: None,
+            transaction_id: "txn_1".into(),
+        },
+        receipt_url: Some("http://sim.example/r/txn_1".into()),
+    });
+    s.commit();
+    assert!(matches!(
+        s.screen_now(),
+        Screen::Approved { receipt_url: Some(u), .. } if u == "http://sim.example/r/txn_1"
+    ));
+    // Offline the terminal names the receipt the backend will have.
+    let mut s = Shell::with(cfg, false, RestoredState::default());
+    s.sale_waiting("10.00", OfflinePolicy::PreferOnline);
+    let reference = s.t.active_reference().unwrap().clone();
+    s.tap("tok");
+    s.commit();
+    let want = format!("http://sim.example/r/ref/{reference}");
+    assert!(matches!(
+        s.screen_now(),
+        Screen::Approved { receipt_url: Some(u), .. } if u == want
+    ));
 }
