@@ -33,5 +33,6 @@ pub use traits::{
     ReadPurpose, ReadRequest, Signal,
 };
 pub use virtual_device::{
-    HalError, ScreenStateJson, TestCard, VirtualDevice, VirtualParts, serve_control,
+    HalError, Receipt, ScreenStateJson, TestCard, VirtualDevice, VirtualParts, VirtualPrinter,
+    VirtualPrinterState, serve_control,
 };
