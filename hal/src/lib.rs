@@ -1,5 +1,6 @@
-//! Hardware abstraction for the terminal: card reader, display, input and
-//! indicator traits ([`CardReader`], [`Display`], [`Input`], [`Indicator`]),
+//! Hardware abstraction for the terminal: card reader, display, input,
+//! indicator and receipt printer traits ([`CardReader`], [`Display`],
+//! [`Input`], [`Indicator`], [`Printer`]),
 //! the card data they carry ([`CardRead`], never printing the PAN), and the
 //! [`virtual_device`] that implements them all in memory with a loopback
 //! control API (SPEC section 6).
@@ -14,6 +15,7 @@ pub mod drivers;
 pub mod emv;
 pub mod framebuffer;
 pub mod pn532;
+pub mod printer;
 pub mod traits;
 pub mod virtual_device;
 
@@ -22,10 +24,15 @@ pub use card::{
     brand_label, brand_of_aid,
 };
 pub use framebuffer::{Framebuffer, PngError, decode_png_rgb888};
+pub use printer::{
+    Align, CodePage, DocLine, Document, PRINTER_COLUMNS, PRINTER_COLUMNS_80MM, Paper, PaperWidth,
+    Printer, PrinterError, PrinterStatus,
+};
 pub use traits::{
     Button, CardReader, Digit, Display, DisplayError, Indicator, IndicatorError, Input, InputError,
     ReadPurpose, ReadRequest, Signal,
 };
 pub use virtual_device::{
-    HalError, ScreenStateJson, TestCard, VirtualDevice, VirtualParts, serve_control,
+    HalError, Receipt, ScreenStateJson, TestCard, VirtualDevice, VirtualParts, VirtualPrinter,
+    VirtualPrinterState, serve_control,
 };

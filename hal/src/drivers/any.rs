@@ -8,13 +8,18 @@ use embedded_graphics::prelude::*;
 use embedded_graphics::primitives::Rectangle;
 use mipidsi::models::{ILI9341Rgb565, ST7789};
 
+use super::escpos_printer::{EscPosFile, EscPosSerial};
 use super::evdev_input::{self, EvdevInput};
 use super::fbdev::{FbDisplay, FbError, FbPixelFormat};
 use super::gpio::{self, CdevEdges, GpioButtons, GpioError, GpioIndicator, GpioWiring};
+use super::printer_spec::PrinterSpec;
 use super::spi_panel::{self, LinuxSpiPanel, PanelOptions, SpiPanelError, SpidevWiring};
+use crate::printer::{Document, Printer, PrinterError, PrinterStatus};
 use crate::traits::Signal;
 use crate::traits::{Button, Display, DisplayError, Indicator, IndicatorError, Input, InputError};
-use crate::virtual_device::{VirtualDisplay, VirtualIndicator, VirtualInput};
+use crate::virtual_device::{
+    VirtualDevice, VirtualDisplay, VirtualIndicator, VirtualInput, VirtualPrinter,
+};
 
 /// Why a real device could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -230,6 +235,84 @@ impl Indicator for AnyIndicator {
         match self {
             AnyIndicator::Virtual(i) => i.signal(signal).await,
             AnyIndicator::Gpio(i) => i.signal(signal).await,
+        }
+    }
+}
+
+/// The receipt printer, or none.
+pub enum AnyPrinter {
+    /// `printer = "none"`: every print and status query is
+    /// [`PrinterError::NotConfigured`], so a "print receipt" on a terminal
+    /// without a printer is an answer, not silence.
+    None,
+    Virtual(VirtualPrinter),
+    File(EscPosFile),
+    Serial(EscPosSerial),
+}
+
+impl AnyPrinter {
+    /// The printer `spec` names; `device` is the running virtual device
+    /// (needed for `virtual` only). Nothing is opened here: ESC/POS
+    /// drivers open their device per job, so a printer plugged in later
+    /// works and a missing one fails that job only.
+    pub fn open(
+        spec: &PrinterSpec,
+        device: Option<&VirtualDevice>,
+    ) -> Result<AnyPrinter, PrinterError> {
+        Ok(match spec {
+            PrinterSpec::None => AnyPrinter::None,
+            PrinterSpec::Virtual => {
+                AnyPrinter::Virtual(device.ok_or(PrinterError::NoVirtualDevice)?.printer())
+            }
+            PrinterSpec::EscPosFile { path, options } => {
+                AnyPrinter::File(EscPosFile::new(path.clone(), *options))
+            }
+            PrinterSpec::EscPosSerial {
+                path,
+                baud,
+                flow,
+                options,
+            } => AnyPrinter::Serial(EscPosSerial::new(path.clone(), *baud, *flow, *options)),
+        })
+    }
+
+    /// Whether there is a printer at all.
+    pub fn is_configured(&self) -> bool {
+        !matches!(self, AnyPrinter::None)
+    }
+}
+
+impl std::fmt::Debug for AnyPrinter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+impl Printer for AnyPrinter {
+    async fn print(&mut self, doc: &Document) -> Result<(), PrinterError> {
+        match self {
+            AnyPrinter::None => Err(PrinterError::NotConfigured),
+            AnyPrinter::Virtual(p) => p.print(doc).await,
+            AnyPrinter::File(p) => p.print(doc).await,
+            AnyPrinter::Serial(p) => p.print(doc).await,
+        }
+    }
+
+    async fn status(&mut self) -> Result<PrinterStatus, PrinterError> {
+        match self {
+            AnyPrinter::None => Err(PrinterError::NotConfigured),
+            AnyPrinter::Virtual(p) => p.status().await,
+            AnyPrinter::File(p) => p.status().await,
+            AnyPrinter::Serial(p) => p.status().await,
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            AnyPrinter::None => "none".to_owned(),
+            AnyPrinter::Virtual(p) => p.describe(),
+            AnyPrinter::File(p) => p.describe(),
+            AnyPrinter::Serial(p) => p.describe(),
         }
     }
 }

@@ -2,11 +2,15 @@
 //!
 //! | route | answer |
 //! |---|---|
-//! | `GET /` | HTML page: live screen, a button per test card, cancel/ok/back/digits |
+//! | `GET /` | HTML page: live screen, a button per test card, the keypad, the printed receipts and the printer's state |
 //! | `GET /screen.png` | the last flushed frame as PNG |
 //! | `GET /screen` | the members of the state the display set (the agent's: `{screen, amount, currency, message, offline, queued}`), then `frame`, `version`, `reader_waiting`, `last_indicator`, `indicator`; `?after=<version>[&timeout_ms=]` waits for the next change (long poll) |
 //! | `POST /tap {"card": name}` | 200; 409 `reader_not_waiting`; 422 `unknown_card` |
 //! | `POST /press {"button": b}` | 200; 422 `unknown_button`; 503 `input_busy` |
+//! | `GET /receipts` | the virtual printer's kept receipts, newest first: `[{"n", "text", "png": "/receipts/<n>.png"}]` |
+//! | `GET /receipts/<n>.png` | that receipt as PNG; 404 `unknown_receipt` |
+//! | `GET /printer` | `{"state", "printed", "kept"}` |
+//! | `POST /printer {"state": "ok" \| "paper_out" \| "offline"}` | 200 with the new `GET /printer`; 422 `unknown_printer_state` |
 //!
 //! Errors are `{"error": {"code", "message"}}`; a body that is not the
 //! expected JSON object is 400 `bad_json`. Requests whose `Host` is not a
@@ -17,6 +21,8 @@
 //! `Content-Type: application/json` gets 415 `unsupported_media_type` (a
 //! browser's cross-site "simple request" cannot send that type without a
 //! preflight).
+
+mod receipts;
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -92,6 +98,12 @@ pub fn router(device: VirtualDevice, control_addr: SocketAddr) -> Router {
         .route("/screen.png", get(screen_png))
         .route("/tap", post(tap))
         .route("/press", post(press))
+        .route("/receipts", get(receipts::list))
+        .route("/receipts/{file}", get(receipts::png))
+        .route(
+            "/printer",
+            get(receipts::printer).post(receipts::set_printer),
+        )
         .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found", "no such route".into()) })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn_with_state(
@@ -404,95 +416,8 @@ async fn press(
     }
 }
 
-const INDEX_HTML: &str = r##"<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>pos-agent virtual device</title>
-<style>
-  body { font-family: system-ui, sans-serif; margin: 1.5rem; background: #f3f4f6; color: #111; }
-  main { display: flex; gap: 2rem; flex-wrap: wrap; align-items: flex-start; }
-  #screen { image-rendering: pixelated; border: 12px solid #222; border-radius: 10px; background: #000; }
-  section { margin-bottom: 1.2rem; }
-  h2 { font-size: 1rem; margin: 0 0 .4rem; }
-  button { font-size: 1rem; padding: .45rem .8rem; margin: .15rem; border-radius: 6px; border: 1px solid #888; background: #fff; cursor: pointer; }
-  button.cancel { background: #b81010; color: #fff; }
-  button.ok { background: #007028; color: #fff; }
-  button.back { background: #ffb800; }
-  button.fn { background: #dde4ee; }
-  #keypad { display: grid; grid-template-columns: repeat(3, 4.6rem); gap: .3rem; }
-  #keypad button { margin: 0; padding: .55rem 0; }
-  #keypad .fnrow { margin-bottom: .4rem; }
-  #keypad .endrow { margin-top: .4rem; }
-  pre { background: #fff; padding: .6rem; border-radius: 6px; min-width: 18rem; }
-  #msg { min-height: 1.4rem; }
-</style>
-</head>
-<body>
-<h1>Virtual terminal</h1>
-<main>
-  <img id="screen" src="/screen.png" alt="terminal screen">
-  <div>
-    <section><h2>Tap a test card</h2><div id="cards"></div></section>
-    <section><h2>Keypad</h2>
-      <div id="keypad">
-        <button class="fn fnrow" data-button="menu">Menu</button>
-        <button class="fn fnrow" data-button="up">&#9650; Up</button>
-        <button class="fn fnrow" data-button="down">&#9660; Down</button>
-        <button data-button="1">1</button><button data-button="2">2</button><button data-button="3">3</button>
-        <button data-button="4">4</button><button data-button="5">5</button><button data-button="6">6</button>
-        <button data-button="7">7</button><button data-button="8">8</button><button data-button="9">9</button>
-        <span></span><button data-button="0">0</button><span></span>
-        <button class="cancel endrow" data-button="cancel">Cancel</button>
-        <button class="back endrow" data-button="back">Back</button>
-        <button class="ok endrow" data-button="ok">OK</button>
-      </div>
-    </section>
-    <div id="msg"></div>
-    <section><h2>State</h2><pre id="state">loading...</pre></section>
-  </div>
-</main>
-<script>
-const cards = ["visa_ok", "mc_ok", "verve_ok", "visa_declined", "visa_insufficient", "misread"];
-const msg = document.getElementById("msg");
-async function post(path, body) {
-  try {
-    const r = await fetch(path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
-    const j = await r.json();
-    msg.textContent = r.ok ? "" : (j.error.code + ": " + j.error.message);
-  } catch (e) { msg.textContent = "device unreachable"; }
-  refresh();
-}
-for (const c of cards) {
-  const b = document.createElement("button");
-  b.textContent = c;
-  b.onclick = () => post("/tap", { card: c });
-  document.getElementById("cards").appendChild(b);
-}
-document.querySelectorAll("button[data-button]").forEach(b => b.onclick = () => post("/press", { button: b.dataset.button }));
-let lastFrame = -1;
-let version = null;
-async function refresh(wait) {
-  try {
-    const q = (wait && version !== null) ? "?after=" + version + "&timeout_ms=25000" : "";
-    const s = await (await fetch("/screen" + q, { cache: "no-store" })).json();
-    version = s.version;
-    document.getElementById("state").textContent = JSON.stringify(s, null, 2);
-    if (s.frame !== lastFrame) {
-      lastFrame = s.frame;
-      document.getElementById("screen").src = "/screen.png?frame=" + s.frame;
-    }
-  } catch (e) {
-    document.getElementById("state").textContent = "device unreachable";
-    await new Promise(r => setTimeout(r, 2000));
-  }
-}
-// Long poll: each request returns when the device changes (or after 25 s).
-(async () => { await refresh(false); for (;;) { await refresh(true); } })();
-</script>
-</body>
-</html>
-"##;
+/// The page at `GET /`.
+const INDEX_HTML: &str = include_str!("index.html");
 
 #[cfg(test)]
 mod tests {

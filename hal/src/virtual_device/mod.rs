@@ -1,15 +1,17 @@
-//! The virtual device: reader, display, input and indicator in memory, for
-//! tests (in-process) and for a running agent (driven over the loopback
-//! control API in [`control`]).
+//! The virtual device: reader, display, input, indicator and receipt
+//! printer in memory, for tests (in-process) and for a running agent
+//! (driven over the loopback control API in [`control`]).
 //!
 //! [`VirtualDevice::new`] returns the shared handle (what tests and the
-//! control API hold: tap a card, press a button, look at the screen) and
-//! the [`VirtualParts`] the agent drives through the hal traits
-//! ([`VirtualDevice::with_state`] also sets the state reported before the
-//! display sets one). The screen state is opaque ([`ScreenStateJson`]):
+//! control API hold: tap a card, press a button, look at the screen and
+//! the printed receipts) and the [`VirtualParts`] the agent drives through
+//! the hal traits ([`VirtualDevice::with_state`] also sets the state
+//! reported before the display sets one; [`VirtualDevice::printer`] gives
+//! the printer). The screen state is opaque ([`ScreenStateJson`]):
 //! whatever JSON object the display was given last.
 
 pub mod control;
+mod printer;
 mod state;
 mod test_cards;
 
@@ -31,6 +33,9 @@ use crate::traits::{
 };
 
 pub use control::{HalError, serve_control};
+pub use printer::{
+    RECEIPTS_KEPT, Receipt, UnknownPrinterState, VirtualPrinter, VirtualPrinterState,
+};
 pub use state::{ScreenStateError, ScreenStateJson};
 pub use test_cards::{TestCard, UnknownTestCard};
 
@@ -85,8 +90,9 @@ struct Shared {
     frame: watch::Sender<Arc<FlushedFrame>>,
     state: watch::Sender<ScreenStateJson>,
     indicator: Mutex<IndicatorLog>,
+    printer: Mutex<printer::PrinterLog>,
     /// Bumped on every observable change (frame, state, reader waiting,
-    /// indicator), so clients can wait for a change instead of polling.
+    /// indicator, printer), so clients can wait for a change instead of polling.
     version: watch::Sender<u64>,
 }
 
@@ -156,6 +162,7 @@ impl VirtualDevice {
             frame: watch::Sender::new(blank),
             state: watch::Sender::new(state),
             indicator: Mutex::new(IndicatorLog::default()),
+            printer: Mutex::new(printer::PrinterLog::default()),
             version: watch::Sender::new(0),
         });
         let parts = VirtualParts {
@@ -249,6 +256,39 @@ impl VirtualDevice {
 
     pub fn indicator(&self) -> IndicatorLog {
         *lock(&self.shared.indicator)
+    }
+
+    /// The virtual receipt printer (any number of handles print to the
+    /// same roll).
+    pub fn printer(&self) -> VirtualPrinter {
+        VirtualPrinter {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// The kept receipts, newest first.
+    pub fn receipts(&self) -> Vec<Receipt> {
+        lock(&self.shared.printer).receipts()
+    }
+
+    /// Receipt number `n`, if it is still kept.
+    pub fn receipt(&self, n: u64) -> Option<Receipt> {
+        lock(&self.shared.printer).receipt(n)
+    }
+
+    /// Receipts printed since the device started (also those dropped).
+    pub fn receipts_printed(&self) -> u64 {
+        lock(&self.shared.printer).printed()
+    }
+
+    pub fn printer_state(&self) -> VirtualPrinterState {
+        lock(&self.shared.printer).state()
+    }
+
+    /// Makes the printer print, or fail every job until told otherwise.
+    pub fn set_printer_state(&self, state: VirtualPrinterState) {
+        lock(&self.shared.printer).set_state(state);
+        self.shared.bump();
     }
 }
 
