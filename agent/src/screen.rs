@@ -69,6 +69,7 @@ pub fn ui_screen(m: &core::ScreenModel, event_name: &str, terminal_label: &str) 
             card: None,
             offline: *offline_approval,
             tip: tip.map(amount),
+            receipt_url: None,
         },
         core::Screen::Declined {
             amount: a,
@@ -79,6 +80,7 @@ pub fn ui_screen(m: &core::ScreenModel, event_name: &str, terminal_label: &str) 
             amount: amount(*a),
             reason: ui_decline(*reason),
             tip: tip.map(amount),
+            receipt_url: None,
         },
         core::Screen::Cancelled { amount: a, reason } => ui::View::Cancelled {
             amount: Some(amount(*a)),

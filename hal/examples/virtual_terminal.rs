@@ -130,6 +130,7 @@ impl Terminal {
                             amount: shown,
                             reason,
                             tip: None,
+                            receipt_url: None,
                         }
                     }
                     None => {
@@ -147,6 +148,7 @@ impl Terminal {
                             }),
                             offline: false,
                             tip: None,
+                            receipt_url: None,
                         }
                     }
                 }

@@ -8,4 +8,5 @@ mod evdev;
 mod fbdev;
 mod gpio;
 mod pn532;
+mod printer;
 mod spi;

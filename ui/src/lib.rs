@@ -2,6 +2,7 @@
 //!
 //! - [`Screen`] is the model: a [`StatusLine`] (event, terminal, offline,
 //!   queued, operator) and a [`View`] (one of the screens of SPEC section 6).
+//! - [`strings`] holds every text the screens show, by [`Language`].
 //! - [`render`] draws a screen onto any `DrawTarget<Color = Rgb565>` (a
 //!   hal display, a `hal::Framebuffer`); it is pure, so the agent and the
 //!   tests all call it.
@@ -15,15 +16,17 @@
 mod model;
 mod render;
 pub mod samples;
+pub mod strings;
 mod test_pattern;
 mod text;
 
 pub use model::{
     Amount, CancelReason, CardSummary, CartEntry, CatalogLine, DeclineReason, ItemLine, MenuEntry,
     OperatorTag, ReportKind, ReportSummary, Screen, ScreenName, ScreenState, SessionTotals,
-    ShiftReport, StatusLine, Tally, TipChoice, View,
+    ShiftReport, StatusLine, Tally, TipChoice, View, currency_sign,
 };
-pub use render::render;
+pub use render::{render, render_in};
+pub use strings::Language;
 pub use test_pattern::{TEST_PATTERN_BARS, test_pattern};
 
 /// Re-exported so callers name the same colour type.

@@ -4,10 +4,12 @@
 use proto::{Currency, Money, Total};
 use serde::{Deserialize, Serialize};
 
+use crate::strings::{self, Key, Language};
+
 mod state;
 pub use state::{CartEntry, ReportSummary, ScreenName, ScreenState};
 
-/// An amount with its currency, shown as `NGN 2,000.00`.
+/// An amount with its currency, shown as `₦2,000.00`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Amount {
     pub value: Money,
@@ -19,9 +21,31 @@ impl Amount {
         Amount { value, currency }
     }
 
-    /// Display form, e.g. `NGN 2,000.00`.
+    /// Screen form with the currency's sign, e.g. `₦2,000.00`.
     pub fn display(&self) -> String {
+        with_sign(&self.value.display(self.currency), self.currency)
+    }
+
+    /// Form with the currency's code, e.g. `NGN 2,000.00`, for output that
+    /// has no naira sign (printers' code pages).
+    pub fn display_code(&self) -> String {
         self.value.display(self.currency)
+    }
+}
+
+/// The sign shown before an amount of `currency`.
+pub fn currency_sign(currency: Currency) -> &'static str {
+    match currency {
+        Currency::Ngn => "\u{20A6}",
+    }
+}
+
+/// `NGN 2,000.00` (`proto`'s display form) as the screens show it:
+/// `₦2,000.00`.
+pub(crate) fn with_sign(code_form: &str, currency: Currency) -> String {
+    match code_form.strip_prefix(currency.code()) {
+        Some(rest) => format!("{}{}", currency_sign(currency), rest.trim_start()),
+        None => code_form.to_owned(),
     }
 }
 
@@ -100,32 +124,43 @@ impl DeclineReason {
             "refund_card_mismatch" => DeclineReason::RefundCardMismatch,
             "amount_exceeds_refundable" => DeclineReason::RefundExceedsAmount,
             "session_closed" => DeclineReason::SessionClosed,
-            _ => DeclineReason::Other("Payment not accepted".to_owned()),
+            _ => DeclineReason::Other(strings::text(Language::En, Key::NotAccepted).to_owned()),
         }
     }
 
-    /// The words on screen.
+    /// The words on screen (in English: `GET /screen` reports these).
     pub fn text(&self) -> &str {
-        match self {
-            DeclineReason::CardDeclined => "Card declined by bank. Try another card.",
-            DeclineReason::InsufficientFunds => "Not enough money on card. Try another card.",
-            DeclineReason::NetworkProblem => "Network problem, no charge. Try again.",
-            DeclineReason::OfflineLimit => "Offline limit reached. Wait for network.",
-            DeclineReason::CardNotSupported => "This card is not accepted.",
-            DeclineReason::RefundCardMismatch => "Not the card used for the sale.",
-            DeclineReason::RefundExceedsAmount => "Refund is more than the sale.",
-            DeclineReason::SessionClosed => "Event closed. No new sales.",
-            DeclineReason::TerminalProblem => "Not approved: terminal problem. No charge",
-            DeclineReason::Other(text) => text,
-        }
+        self.text_in(Language::En)
+    }
+
+    /// The words on screen in `language`; [`DeclineReason::Other`] as it is.
+    pub fn text_in(&self, language: Language) -> &str {
+        let key = match self {
+            DeclineReason::CardDeclined => Key::DeclinedByBank,
+            DeclineReason::InsufficientFunds => Key::InsufficientFunds,
+            DeclineReason::NetworkProblem => Key::NetworkProblem,
+            DeclineReason::OfflineLimit => Key::OfflineLimit,
+            DeclineReason::CardNotSupported => Key::CardNotSupported,
+            DeclineReason::RefundCardMismatch => Key::RefundCardMismatch,
+            DeclineReason::RefundExceedsAmount => Key::RefundExceedsAmount,
+            DeclineReason::SessionClosed => Key::SessionClosed,
+            DeclineReason::TerminalProblem => Key::TerminalProblem,
+            DeclineReason::Other(text) => return text,
+        };
+        strings::text(language, key)
     }
 
     /// The screen's headline: a bank's decline says DECLINED; a refusal
     /// that is the terminal's problem, not the card's, does not.
     pub fn headline(&self) -> &'static str {
+        self.headline_in(Language::En)
+    }
+
+    /// [`DeclineReason::headline`] in `language`.
+    pub fn headline_in(&self, language: Language) -> &'static str {
         match self {
-            DeclineReason::TerminalProblem => "NOT APPROVED",
-            _ => "DECLINED",
+            DeclineReason::TerminalProblem => strings::text(language, Key::NotApproved),
+            _ => strings::text(language, Key::Declined),
         }
     }
 }
@@ -142,12 +177,19 @@ pub enum CancelReason {
 }
 
 impl CancelReason {
+    /// The words on screen, in English.
     pub fn text(self) -> &'static str {
-        match self {
-            CancelReason::Cashier => "Cancelled by cashier. No charge.",
-            CancelReason::Pos => "Cancelled by the till. No charge.",
-            CancelReason::TimedOut => "No card tapped in time. No charge.",
-        }
+        self.text_in(Language::En)
+    }
+
+    /// The words on screen in `language`.
+    pub fn text_in(self, language: Language) -> &'static str {
+        let key = match self {
+            CancelReason::Cashier => Key::CancelledByCashier,
+            CancelReason::Pos => Key::CancelledByPos,
+            CancelReason::TimedOut => Key::CancelledTimedOut,
+        };
+        strings::text(language, key)
     }
 }
 
@@ -279,11 +321,15 @@ pub enum View {
         /// Approved offline, to be forwarded later.
         offline: bool,
         tip: Option<Amount>,
+        /// The digital receipt (SPEC 7.4), shown as a QR code.
+        receipt_url: Option<String>,
     },
     Declined {
         amount: Amount,
         reason: DeclineReason,
         tip: Option<Amount>,
+        /// The digital receipt (SPEC 7.4), shown as a QR code.
+        receipt_url: Option<String>,
     },
     Cancelled {
         amount: Option<Amount>,
@@ -353,10 +399,6 @@ pub struct Screen {
     pub status: StatusLine,
     pub view: View,
 }
-
-pub(crate) const OFFLINE_APPROVAL_NOTE: &str = "Approved offline. Will be sent later.";
-/// What the locked screen says when its view brings no message.
-pub(crate) const LOCKED_NOTE: &str = "Too many wrong PINs.";
 
 #[cfg(test)]
 mod tests;

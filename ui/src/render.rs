@@ -3,25 +3,27 @@
 //! to fit and an element that would not fit vertically is left out, so
 //! nothing is ever drawn outside the target.
 
-use embedded_graphics::mono_font::ascii::{
-    FONT_6X13_BOLD, FONT_7X14_BOLD, FONT_8X13, FONT_8X13_BOLD, FONT_9X15_BOLD, FONT_9X18_BOLD,
-    FONT_10X20,
-};
 use embedded_graphics::pixelcolor::Rgb565;
 use embedded_graphics::prelude::*;
 use embedded_graphics::primitives::{Line, PrimitiveStyle, Rectangle, RoundedRectangle};
 
+use crate::model::with_sign;
 use crate::model::{
-    Amount, CancelReason, DeclineReason, OFFLINE_APPROVAL_NOTE, Screen, SessionTotals, StatusLine,
-    Tally, View,
+    Amount, CancelReason, DeclineReason, Screen, SessionTotals, StatusLine, Tally, View,
 };
-use crate::text::{self, TextSize};
+use crate::strings::{self, Key, Language};
+use crate::text::{
+    self, BOLD_11, BOLD_14, BOLD_17, BOLD_20, BOLD_25, BOLD_30, BOLD_35, BOLD_42, REGULAR_11,
+    REGULAR_14, TextSize,
+};
 
 mod cashier;
 mod column;
+mod qr;
 mod symbols;
 
 use column::{Column, Item};
+use qr::Qr;
 use symbols::{PERSON_W, Symbol, draw_person};
 
 const fn rgb(r: u8, g: u8, b: u8) -> Rgb565 {
@@ -48,31 +50,32 @@ const LIGHT: Rgb565 = rgb(200, 200, 200);
 /// The band behind a catalog line that is in the cart.
 const IN_CART: Rgb565 = rgb(214, 238, 220);
 
-/// Big: 10x20 drawn at 2x (20x40 per character).
-const BIG: TextSize = TextSize::new(&FONT_10X20, 2);
+/// Titles.
+const BIG: TextSize = TextSize::new(&BOLD_30);
 /// Body text.
-const BODY: TextSize = TextSize::new(&FONT_10X20, 1);
-const HEADER: TextSize = TextSize::new(&FONT_9X15_BOLD, 1);
-const SMALL: TextSize = TextSize::new(&FONT_8X13, 1);
-const SMALL_BOLD: TextSize = TextSize::new(&FONT_8X13_BOLD, 1);
+const BODY: TextSize = TextSize::new(&REGULAR_14);
+/// The event's name in the status strip.
+const HEADER: TextSize = TextSize::new(&BOLD_14);
+const SMALL: TextSize = TextSize::new(&REGULAR_11);
+const SMALL_BOLD: TextSize = TextSize::new(&BOLD_11);
 
 /// Amounts never get "...": they drop to a smaller size instead (every
-/// `Money` fits at 2x in 240 px).
+/// `Money` fits at 25 px in 240 px).
 const AMOUNT_SIZES: [TextSize; 8] = [
-    TextSize::new(&FONT_10X20, 3),
+    TextSize::new(&BOLD_42),
+    TextSize::new(&BOLD_35),
     BIG,
-    TextSize::new(&FONT_9X18_BOLD, 2),
-    TextSize::new(&FONT_8X13_BOLD, 2),
-    TextSize::new(&FONT_7X14_BOLD, 2),
-    TextSize::new(&FONT_6X13_BOLD, 2),
-    BODY,
+    TextSize::new(&BOLD_25),
+    TextSize::new(&BOLD_20),
+    TextSize::new(&BOLD_17),
+    TextSize::new(&BOLD_14),
     SMALL_BOLD,
 ];
 const TITLE_SIZES: [TextSize; 4] = [
     BIG,
-    TextSize::new(&FONT_9X18_BOLD, 2),
-    TextSize::new(&FONT_8X13_BOLD, 2),
-    BODY,
+    TextSize::new(&BOLD_25),
+    TextSize::new(&BOLD_20),
+    TextSize::new(&BOLD_14),
 ];
 
 /// Bodies at least this wide show a report in two panes.
@@ -88,12 +91,21 @@ const COMPACT_TEXT_H: u32 = 36;
 /// Width of the three "working" dots.
 const DOTS_W: u32 = 12 + 2 * 24;
 
-/// Draws `screen` onto `target`. Pure: no I/O, no clock; the same model on
-/// the same size always gives the same pixels. Sizes from 240x320 portrait
-/// to 480x320 landscape are designed for; other sizes never draw outside
-/// the target but may leave elements out.
+/// Draws `screen` onto `target` in English. Pure: no I/O, no clock; the
+/// same model on the same size always gives the same pixels. Sizes from
+/// 240x320 portrait to 480x320 landscape are designed for; other sizes
+/// never draw outside the target but may leave elements out.
 pub fn render<D: DrawTarget<Color = Rgb565>>(
     screen: &Screen,
+    target: &mut D,
+) -> Result<(), D::Error> {
+    render_in(screen, Language::En, target)
+}
+
+/// [`render`] with the screen's own texts in `lang`.
+pub fn render_in<D: DrawTarget<Color = Rgb565>>(
+    screen: &Screen,
+    lang: Language,
     target: &mut D,
 ) -> Result<(), D::Error> {
     let bb = target.bounding_box();
@@ -102,18 +114,29 @@ pub fn render<D: DrawTarget<Color = Rgb565>>(
     t.fill_solid(&Rectangle::new(Point::zero(), size), BG)?;
     // While booting the terminal does not know yet whether it is online.
     let link_known = !matches!(screen.view, View::Booting { .. });
-    draw_header(&mut t, size, &screen.status, link_known)?;
+    draw_header(&mut t, size, &screen.status, link_known, lang)?;
 
     let (body, with_footer) = body_area(screen, size);
     if with_footer {
-        draw_cancel_footer(&mut t, size, body.top_left.y as u32 + body.size.height)?;
+        draw_cancel_footer(
+            &mut t,
+            size,
+            body.top_left.y as u32 + body.size.height,
+            lang,
+        )?;
     }
-    let (panes, background) = panes(screen, body);
+    // Encoded once per frame: encoding costs more than drawing.
+    let qr = receipt_qr(screen);
+    let Panes {
+        panes,
+        background,
+        divider,
+    } = panes(screen, body, lang, qr.as_ref());
     if background != BG {
         t.fill_solid(&body, background)?;
     }
     for (i, (area, col)) in panes.iter().enumerate() {
-        if i > 0 && area.size.height > 16 {
+        if i > 0 && divider && area.size.height > 16 {
             // A divider between panes.
             t.fill_solid(
                 &Rectangle::new(
@@ -145,9 +168,18 @@ fn body_area(screen: &Screen, size: Size) -> (Rectangle, bool) {
     (body, with_footer)
 }
 
-/// The body's columns and where each is drawn: one column, or two panes
-/// side by side for a report on a wide body.
-fn panes(screen: &Screen, body: Rectangle) -> (Vec<(Rectangle, Column)>, Rgb565) {
+/// The body's columns, where each is drawn, the body's background, and
+/// whether a line divides the columns.
+struct Panes {
+    panes: Vec<(Rectangle, Column)>,
+    background: Rgb565,
+    divider: bool,
+}
+
+/// The body's columns and where each is drawn: one column; two panes side
+/// by side for a report on a wide body; a result with a receipt on a body
+/// wider than high gets its QR code in a pane on the right.
+fn panes(screen: &Screen, body: Rectangle, lang: Language, qr: Option<&Qr>) -> Panes {
     if let (View::Report { report }, true) = (&screen.view, body.size.width >= SPLIT_W) {
         let w = body.size.width / 2;
         let left = Rectangle::new(body.top_left, Size::new(w, body.size.height));
@@ -155,45 +187,128 @@ fn panes(screen: &Screen, body: Rectangle) -> (Vec<(Rectangle, Column)>, Rgb565)
             body.top_left + Point::new(w as i32, 0),
             Size::new(body.size.width - w, body.size.height),
         );
-        let (l, _) = fit(left.size, |col| {
+        let (l, _) = fit(left.size, lang, |col| {
             cashier::report_summary(col, report);
             col.fill();
             BG
         });
-        let (r, _) = fit(right.size, |col| {
+        let (r, _) = fit(right.size, lang, |col| {
             cashier::report_breakdown(col, report);
             col.fill();
             BG
         });
-        return (vec![(left, l), (right, r)], BG);
+        return Panes {
+            panes: vec![(left, l), (right, r)],
+            background: BG,
+            divider: true,
+        };
     }
-    let (col, background) = layout(screen, body);
-    (vec![(body, col)], background)
+    if let Some((qr, px)) = side_qr(qr, body) {
+        let pane_w = qr.side(px) + 2 * MARGIN;
+        let left = Rectangle::new(
+            body.top_left,
+            Size::new(body.size.width - pane_w, body.size.height),
+        );
+        let right = Rectangle::new(
+            body.top_left + Point::new(left.size.width as i32, 0),
+            Size::new(pane_w, body.size.height),
+        );
+        let (l, background) = fit(left.size, lang, |col| compose(col, screen, None));
+        let (r, _) = fit(right.size, lang, |col| {
+            let caption = col.t(Key::ScanForReceipt);
+            let with_caption =
+                SMALL.width(caption) <= col.inner && qr.side(px) + 6 + SMALL.height() <= col.avail;
+            col.push(Item::Qr(qr.clone(), px));
+            if with_caption {
+                col.push(Item::Gap(6));
+                col.line(caption, SMALL, BG);
+            }
+            BG
+        });
+        return Panes {
+            panes: vec![(left, l), (right, r)],
+            background,
+            divider: false,
+        };
+    }
+    let (col, background) = layout(screen, body, lang, qr);
+    Panes {
+        panes: vec![(body, col)],
+        background,
+        divider: false,
+    }
+}
+
+/// The receipt of a result screen, if it has one that encodes.
+fn receipt_qr(screen: &Screen) -> Option<Qr> {
+    match &screen.view {
+        View::Approved {
+            receipt_url: Some(url),
+            ..
+        }
+        | View::Declined {
+            receipt_url: Some(url),
+            ..
+        } => Qr::new(url),
+        _ => None,
+    }
+}
+
+/// The receipt's QR code and its module size when it goes in a pane of
+/// its own: on a body wider than high, taking at most 2/5 of its width.
+fn side_qr(qr: Option<&Qr>, body: Rectangle) -> Option<(&Qr, u32)> {
+    if body.size.width <= body.size.height {
+        return None;
+    }
+    let qr = qr?;
+    let room = (body.size.width * 2 / 5)
+        .saturating_sub(2 * MARGIN)
+        .min(body.size.height.saturating_sub(2 * MARGIN));
+    let px = qr.px_for(room)?;
+    Some((qr, px))
 }
 
 /// The body's column: full size first; compact when that is too tall.
-fn layout(screen: &Screen, body: Rectangle) -> (Column, Rgb565) {
-    fit(body.size, |col| compose(col, screen))
+/// `qr`: the receipt's code; it goes at the bottom unless it has a pane
+/// of its own.
+fn layout(screen: &Screen, body: Rectangle, lang: Language, qr: Option<&Qr>) -> (Column, Rgb565) {
+    let inline = qr.filter(|_| side_qr(qr, body).is_none());
+    fit(body.size, lang, |col| compose(col, screen, inline))
 }
 
 /// The column `build` makes for an area of `size`: full size first;
 /// compact when that is too tall.
-fn fit(size: Size, build: impl Fn(&mut Column) -> Rgb565) -> (Column, Rgb565) {
-    let mut col = Column::new(size, false);
+fn fit(size: Size, lang: Language, build: impl Fn(&mut Column) -> Rgb565) -> (Column, Rgb565) {
+    let mut col = Column::new(size, false, lang);
     let background = build(&mut col);
     if col.height() <= size.height {
         return (col, background);
     }
-    let mut col = Column::new(size, true);
+    let mut col = Column::new(size, true, lang);
     let background = build(&mut col);
     (col, background)
 }
 
+/// The receipt's QR code at the bottom of a result screen's column, as
+/// large as the room left allows (left out when even the smallest does
+/// not fit: the column is then too tall, and the compact one is tried).
+fn inline_receipt(col: &mut Column, qr: Option<&Qr>) {
+    let Some(qr) = qr else {
+        return;
+    };
+    let gap = if col.compact { 6 } else { 10 };
+    let room = col.room().saturating_sub(gap).min(col.inner);
+    let px = qr.px_for(room).unwrap_or(qr::MIN_PX);
+    col.push(Item::Gap(gap));
+    col.push(Item::Qr(qr.clone(), px));
+}
+
 /// Stacks the view's items into `col`; returns the body's background.
-fn compose(col: &mut Column, screen: &Screen) -> Rgb565 {
+/// `inline_qr`: a result's receipt code to put at the bottom of this column.
+fn compose(col: &mut Column, screen: &Screen, inline_qr: Option<&Qr>) -> Rgb565 {
     match &screen.view {
         View::Booting { message } => {
-            col.title("STARTING", INK);
+            col.title(col.t(Key::Starting), INK);
             col.gap(12);
             col.push(Item::Dots(MUTED));
             col.gap(12);
@@ -205,7 +320,7 @@ fn compose(col: &mut Column, screen: &Screen) -> Rgb565 {
             BG
         }
         View::TapCard { amount, tip } => {
-            col.title("TAP CARD", INK);
+            col.title(col.t(Key::TapCard), INK);
             col.gap(8);
             col.amount(amount, INK);
             tip_line(col, tip.as_ref(), MUTED);
@@ -214,13 +329,13 @@ fn compose(col: &mut Column, screen: &Screen) -> Rgb565 {
             BG
         }
         View::RefundTap { amount } => {
-            col.title("REFUND", PURPLE);
+            col.title(col.t(Key::Refund), PURPLE);
             col.gap(8);
             col.amount(amount, INK);
             col.gap(10);
             col.push(Item::Contactless(PURPLE, 60));
             col.gap(6);
-            col.line("Tap the same card", BODY, PURPLE);
+            col.line(col.t(Key::TapSameCard), BODY, PURPLE);
             BG
         }
         View::Processing {
@@ -228,14 +343,14 @@ fn compose(col: &mut Column, screen: &Screen) -> Rgb565 {
             message,
             tip,
         } => {
-            col.title("PROCESSING", INK);
+            col.title(col.t(Key::Processing), INK);
             col.gap(8);
             col.amount(amount, INK);
             tip_line(col, tip.as_ref(), MUTED);
             col.gap(14);
             col.push(Item::Dots(INK));
             col.gap(14);
-            col.line("Please wait", BODY, MUTED);
+            col.line(col.t(Key::PleaseWait), BODY, MUTED);
             if !message.is_empty() {
                 col.gap(4);
                 col.wrapped(message, BODY, MUTED, 2);
@@ -247,10 +362,11 @@ fn compose(col: &mut Column, screen: &Screen) -> Rgb565 {
             card,
             offline,
             tip,
+            ..
         } => {
             col.push(Item::Badge(Symbol::Check, GREEN, 72));
             col.gap(10);
-            col.title("APPROVED", BG);
+            col.title(col.t(Key::Approved), BG);
             col.gap(6);
             col.amount(amount, BG);
             tip_line(col, tip.as_ref(), BG);
@@ -262,16 +378,19 @@ fn compose(col: &mut Column, screen: &Screen) -> Rgb565 {
             }
             if *offline {
                 col.gap(8);
-                col.wrapped(OFFLINE_APPROVAL_NOTE, BODY, BG, 2);
+                col.wrapped(col.t(Key::OfflineApproval), BODY, BG, 2);
             }
+            inline_receipt(col, inline_qr);
             GREEN
         }
         View::Declined {
             amount,
             reason,
             tip,
+            ..
         } => {
             declined(col, amount, reason, tip.as_ref());
+            inline_receipt(col, inline_qr);
             RED
         }
         View::Cancelled { amount, reason } => {
@@ -285,7 +404,7 @@ fn compose(col: &mut Column, screen: &Screen) -> Rgb565 {
         View::Error { message } => {
             col.push(Item::Badge(Symbol::Warning, ORANGE, 64));
             col.gap(8);
-            col.title("ERROR", ORANGE);
+            col.title(col.t(Key::Error), ORANGE);
             col.gap(8);
             col.wrapped(message, BODY, INK, 5);
             BG
@@ -348,39 +467,41 @@ fn compose(col: &mut Column, screen: &Screen) -> Rgb565 {
     }
 }
 
-/// "incl. tip NGN 150.00" under a payment's amount, when it has a tip.
+/// "incl. tip ₦150.00" under a payment's amount, when it has a tip.
 fn tip_line(col: &mut Column, tip: Option<&Amount>, color: Rgb565) {
     if let Some(tip) = tip {
         col.gap(4);
-        col.line(&format!("incl. tip {}", tip.display()), BODY, color);
+        let line = col.tf(Key::InclTip, &[&tip.display()]);
+        col.line(&line, BODY, color);
     }
 }
 
 fn idle(col: &mut Column, status: &StatusLine) {
-    col.title("READY", GREEN);
+    col.title(col.t(Key::Ready), GREEN);
     col.gap(4);
-    col.line("Waiting for a sale", BODY, MUTED);
+    col.line(col.t(Key::WaitingForSale), BODY, MUTED);
     col.gap(18);
     if status.offline {
-        col.push(Item::Pill("OFFLINE".to_owned(), INK, AMBER));
+        col.push(Item::Pill(col.t(Key::Offline).to_owned(), INK, AMBER));
         col.gap(6);
-        col.wrapped("Payments are stored and sent later", BODY, INK, 2);
+        col.wrapped(col.t(Key::StoredAndSentLater), BODY, INK, 2);
     } else {
-        col.push(Item::Pill("ONLINE".to_owned(), BG, GREEN));
+        col.push(Item::Pill(col.t(Key::Online).to_owned(), BG, GREEN));
     }
     col.gap(12);
-    let noun = if status.queued == 1 {
-        "payment"
+    let key = if status.queued == 1 {
+        Key::PaymentsToSendOne
     } else {
-        "payments"
+        Key::PaymentsToSendMany
     };
-    col.wrapped(&format!("{} {noun} to send", status.queued), BODY, INK, 2);
+    let queued = col.tf(key, &[&status.queued.to_string()]);
+    col.wrapped(&queued, BODY, INK, 2);
     if status.parked > 0 {
         col.gap(6);
         let text = if status.parked == 1 {
-            "1 needs attention: call a technician".to_owned()
+            col.t(Key::NeedsAttentionOne).to_owned()
         } else {
-            format!("{} need attention: call a technician", status.parked)
+            col.tf(Key::NeedsAttentionMany, &[&status.parked.to_string()])
         };
         col.wrapped(&text, BODY, ORANGE, 2);
     }
@@ -389,49 +510,48 @@ fn idle(col: &mut Column, status: &StatusLine) {
 fn declined(col: &mut Column, amount: &Amount, reason: &DeclineReason, tip: Option<&Amount>) {
     col.push(Item::Badge(Symbol::Cross, RED, 72));
     col.gap(10);
-    col.title(reason.headline(), BG);
+    col.title(reason.headline_in(col.lang), BG);
     col.gap(6);
     col.amount(amount, BG);
     tip_line(col, tip, BG);
     col.gap(8);
-    col.wrapped(reason.text(), BODY, BG, 3);
+    col.wrapped(reason.text_in(col.lang), BODY, BG, 3);
 }
 
 fn cancelled(col: &mut Column, amount: Option<&Amount>, reason: CancelReason) {
     col.push(Item::Badge(Symbol::Bar, GREY, 72));
     col.gap(10);
-    col.title("CANCELLED", BG);
+    col.title(col.t(Key::Cancelled), BG);
     if let Some(amount) = amount {
         col.gap(6);
         col.amount(amount, BG);
     }
     col.gap(8);
-    col.wrapped(reason.text(), BODY, BG, 3);
+    col.wrapped(reason.text_in(col.lang), BODY, BG, 3);
 }
 
 fn session_closed(col: &mut Column, totals: &SessionTotals, status: &StatusLine) {
-    col.title("EVENT CLOSED", INK);
+    col.title(col.t(Key::EventClosed), INK);
     col.gap(2);
-    col.line("No new sales. Totals:", BODY, MUTED);
+    col.line(col.t(Key::NoNewSalesTotals), BODY, MUTED);
     col.gap(10);
     let cur = totals.currency;
-    let rows: [(&str, Tally); 3] = [
-        ("Sales", totals.sales),
-        ("Refunds", totals.refunds),
-        ("Declined", totals.declined),
+    let rows: [(Key, Tally); 3] = [
+        (Key::Sales, totals.sales),
+        (Key::Refunds, totals.refunds),
+        (Key::DeclinedRow, totals.declined),
     ];
     for (i, (label, tally)) in rows.into_iter().enumerate() {
         if i > 0 {
             col.push(Item::Rule(MUTED));
         }
-        col.row(
-            &format!("{label} ({})", tally.count),
-            &tally.total.display(cur),
-        );
+        let label = col.tf(Key::TallyLabel, &[col.t(label), &tally.count.to_string()]);
+        col.row(&label, &with_sign(&tally.total.display(cur), cur));
     }
     if status.queued > 0 {
         col.gap(10);
-        col.line(&format!("{} still to send", status.queued), BODY, INK);
+        let line = col.tf(Key::StillToSend, &[&status.queued.to_string()]);
+        col.line(&line, BODY, INK);
     }
 }
 
@@ -440,6 +560,7 @@ fn draw_header<D: DrawTarget<Color = Rgb565>>(
     size: Size,
     status: &StatusLine,
     link_known: bool,
+    lang: Language,
 ) -> Result<(), D::Error> {
     if size.height < HEADER_H || size.width < 2 * MARGIN {
         return Ok(());
@@ -454,12 +575,9 @@ fn draw_header<D: DrawTarget<Color = Rgb565>>(
     let mut event_room = inner;
     if let Some(operator) = &status.operator {
         let name_room = (inner / 2).saturating_sub(PERSON_W + 4);
-        let name = text::truncate(
-            &text::sanitize(&operator.name),
-            SMALL_BOLD.chars_in(name_room),
-        );
+        let name = text::truncate(&text::sanitize(&operator.name), SMALL_BOLD, name_room);
         if !name.trim().is_empty() {
-            let w = PERSON_W + 4 + SMALL_BOLD.width(name.len());
+            let w = PERSON_W + 4 + SMALL_BOLD.width(&name);
             let x = (size.width - MARGIN - w) as i32;
             let y = ((HEADER_ROW1 - SMALL_BOLD.height()) / 2) as i32;
             draw_person(t, Point::new(x, y), HEADER_SUB)?;
@@ -473,10 +591,7 @@ fn draw_header<D: DrawTarget<Color = Rgb565>>(
             event_room = inner.saturating_sub(w + MARGIN);
         }
     }
-    let event = text::truncate(
-        &text::sanitize(&status.event_name),
-        HEADER.chars_in(event_room),
-    );
+    let event = text::truncate(&text::sanitize(&status.event_name), HEADER, event_room);
     let y1 = (HEADER_ROW1 - HEADER.height()) / 2;
     text::draw(
         t,
@@ -489,11 +604,11 @@ fn draw_header<D: DrawTarget<Color = Rgb565>>(
     // Row 2: terminal label on the left, connection badge on the right.
     let row2 = HEADER_ROW1 as i32;
     let (badge, fg, bg) = if status.offline {
-        ("OFFLINE", INK, AMBER)
+        (strings::text(lang, Key::Offline), INK, AMBER)
     } else {
-        ("ONLINE", HEADER_BG, ONLINE)
+        (strings::text(lang, Key::Online), HEADER_BG, ONLINE)
     };
-    let badge_w = SMALL_BOLD.width(badge.len()) + 8;
+    let badge_w = SMALL_BOLD.width(badge) + 8;
     let badge_h = SMALL_BOLD.height() + 4;
     let show_badge = link_known && badge_w <= inner;
     let label_room = if show_badge {
@@ -501,10 +616,7 @@ fn draw_header<D: DrawTarget<Color = Rgb565>>(
     } else {
         inner
     };
-    let label = text::truncate(
-        &text::sanitize(&status.terminal_label),
-        SMALL.chars_in(label_room),
-    );
+    let label = text::truncate(&text::sanitize(&status.terminal_label), SMALL, label_room);
     text::draw(
         t,
         &label,
@@ -520,7 +632,8 @@ fn draw_header<D: DrawTarget<Color = Rgb565>>(
         )
         .into_styled(PrimitiveStyle::with_fill(bg))
         .draw(t)?;
-        text::draw(t, badge, Point::new(x + 4, row2 + 3), SMALL_BOLD, fg)?;
+        let ty = row2 + 1 + (badge_h - SMALL_BOLD.cap_height()) as i32 / 2;
+        text::draw(t, badge, Point::new(x + 4, ty), SMALL_BOLD, fg)?;
     }
     Ok(())
 }
@@ -529,10 +642,12 @@ fn draw_cancel_footer<D: DrawTarget<Color = Rgb565>>(
     t: &mut D,
     size: Size,
     top: u32,
+    lang: Language,
 ) -> Result<(), D::Error> {
-    let label = "CANCEL";
+    let label = strings::text(lang, Key::CancelButton);
+    let font = TextSize::new(&BOLD_17);
     let icon = 20u32;
-    let content_w = icon + 10 + BODY.width(label.len());
+    let content_w = icon + 10 + font.width(label);
     let area = Rectangle::new(Point::new(0, top as i32), Size::new(size.width, FOOTER_H));
     t.fill_solid(&area, RED)?;
     if content_w + 2 * MARGIN > size.width {
@@ -558,8 +673,8 @@ fn draw_cancel_footer<D: DrawTarget<Color = Rgb565>>(
     text::draw(
         t,
         label,
-        Point::new(tx, cy - BODY.height() as i32 / 2),
-        BODY,
+        Point::new(tx, cy - font.cap_height() as i32 / 2),
+        font,
         BG,
     )
 }
@@ -576,7 +691,9 @@ mod tests {
         for (name, screen) in sample_screens() {
             for (w, h) in [(240, 320), (480, 320), (480, 272), (320, 240), (320, 480)] {
                 let (body, _) = body_area(&screen, Size::new(w, h));
-                for (area, col) in panes(&screen, body).0 {
+                for (area, col) in
+                    panes(&screen, body, Language::En, receipt_qr(&screen).as_ref()).panes
+                {
                     assert!(
                         col.height() <= area.size.height,
                         "{name} at {w}x{h}: {} px of content in a {} px body",
@@ -595,9 +712,17 @@ mod tests {
             .find(|(n, _)| *n == "declined")
             .expect("declined sample");
         let (body, _) = body_area(&screen, Size::new(480, 320));
-        assert!(!layout(&screen, body).0.compact);
+        assert!(
+            !layout(&screen, body, Language::En, receipt_qr(&screen).as_ref())
+                .0
+                .compact
+        );
         let (body, _) = body_area(&screen, Size::new(480, 240));
-        assert!(layout(&screen, body).0.compact);
+        assert!(
+            layout(&screen, body, Language::En, receipt_qr(&screen).as_ref())
+                .0
+                .compact
+        );
     }
 
     fn sample(name: &str) -> Screen {
@@ -642,7 +767,7 @@ mod tests {
         }
         for (w, h) in [(240, 320), (480, 320), (480, 272), (320, 240)] {
             let (body, _) = body_area(&screen, Size::new(w, h));
-            let (col, _) = layout(&screen, body);
+            let (col, _) = layout(&screen, body, Language::En, receipt_qr(&screen).as_ref());
             assert_eq!(col.height(), body.size.height, "{w}x{h}");
             assert!(
                 matches!(col.items().last(), Some(Item::Hint(..))),
@@ -656,7 +781,13 @@ mod tests {
         let screen = sample("report_x");
         for (w, h, n) in [(240, 320, 1), (320, 240, 1), (480, 320, 2), (480, 272, 2)] {
             let (body, _) = body_area(&screen, Size::new(w, h));
-            assert_eq!(panes(&screen, body).0.len(), n, "{w}x{h}");
+            assert_eq!(
+                panes(&screen, body, Language::En, receipt_qr(&screen).as_ref())
+                    .panes
+                    .len(),
+                n,
+                "{w}x{h}"
+            );
         }
     }
 
@@ -668,7 +799,7 @@ mod tests {
             *tip = None;
         }
         let (body, _) = body_area(&with, Size::new(240, 320));
-        let lines = |s: &Screen| layout(s, body).0.items().len();
+        let lines = |s: &Screen| layout(s, body, Language::En, None).0.items().len();
         assert_eq!(lines(&with), lines(&without) + 2);
     }
 }

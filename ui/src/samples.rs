@@ -10,6 +10,13 @@ use crate::model::{
     View,
 };
 
+/// A receipt as the backend answers it (SPEC 7.4).
+pub const RECEIPT_URL: &str = "https://api.kler.africa/r/txn_01JD8X2K7Q4M9T3V5W6Y8Z0ABC";
+/// The receipt of a declined payment.
+pub const DECLINED_RECEIPT_URL: &str = "https://api.kler.africa/r/txn_01JD8X3M1R5N0P2Q4S6T8V9XYZ";
+/// The receipt the terminal builds for an offline payment.
+pub const OFFLINE_RECEIPT_URL: &str = "https://api.kler.africa/r/ref/pos_3f1e2d_001-000042";
+
 fn money(minor: u64) -> Money {
     Money::from_minor(minor).expect("sample amounts are within the Money range")
 }
@@ -113,6 +120,7 @@ pub fn sample_screens() -> Vec<(&'static str, Screen)> {
                     }),
                     offline: false,
                     tip: None,
+                    receipt_url: Some(RECEIPT_URL.to_owned()),
                 },
             ),
         ),
@@ -128,6 +136,7 @@ pub fn sample_screens() -> Vec<(&'static str, Screen)> {
                     }),
                     offline: true,
                     tip: None,
+                    receipt_url: Some(OFFLINE_RECEIPT_URL.to_owned()),
                 },
             ),
         ),
@@ -139,6 +148,7 @@ pub fn sample_screens() -> Vec<(&'static str, Screen)> {
                     amount: ngn(200_000),
                     reason: DeclineReason::InsufficientFunds,
                     tip: None,
+                    receipt_url: Some(DECLINED_RECEIPT_URL.to_owned()),
                 },
             ),
         ),
@@ -150,6 +160,7 @@ pub fn sample_screens() -> Vec<(&'static str, Screen)> {
                     amount: ngn(1_000_000_000),
                     reason: DeclineReason::NetworkProblem,
                     tip: None,
+                    receipt_url: None,
                 },
             ),
         ),
@@ -161,6 +172,7 @@ pub fn sample_screens() -> Vec<(&'static str, Screen)> {
                     amount: ngn(750_000),
                     reason: DeclineReason::TerminalProblem,
                     tip: None,
+                    receipt_url: None,
                 },
             ),
         ),
@@ -174,6 +186,7 @@ pub fn sample_screens() -> Vec<(&'static str, Screen)> {
                         "Offline: amount above NGN 50,000.00 limit. No charge".into(),
                     ),
                     tip: None,
+                    receipt_url: None,
                 },
             ),
         ),

@@ -1,53 +1,200 @@
-//! ASCII-safe text: sanitizing, truncating, wrapping, and drawing mono fonts
-//! at an integer scale (for big amounts and titles).
+//! Text on screen: sanitizing, measuring, cutting, wrapping and drawing in
+//! the proportional FreeUniversal family of the U8g2 collection (regular
+//! and bold, 11 to 42 px), with a naira sign of our own.
+//!
+//! The fonts have no ₦ (U+20A6) at any size, so [`draw`] draws it as the
+//! font's own `N` crossed by two bars of the font's stroke weight: it
+//! matches every size and weight without a glyph table of our own.
 
-use embedded_graphics::mono_font::{MonoFont, MonoTextStyle};
+use std::sync::OnceLock;
+
 use embedded_graphics::pixelcolor::Rgb565;
 use embedded_graphics::prelude::*;
 use embedded_graphics::primitives::Rectangle;
-use embedded_graphics::text::{Baseline, Text};
+use textwrap::core::Fragment;
+use u8g2_fonts::types::{FontColor, VerticalPosition};
+use u8g2_fonts::{FontRenderer, fonts};
 
-/// A mono font drawn at an integer scale.
+/// The naira sign.
+pub(crate) const NAIRA: char = '\u{20A6}';
+
+/// One font of the family at one size, with its measured metrics.
+pub(crate) struct Face {
+    renderer: FontRenderer,
+    metrics: OnceLock<Metrics>,
+}
+
+/// What is measured once per face.
+struct Metrics {
+    /// Advance of each printable ASCII character (`' '..='~'`).
+    advance: [u8; 95],
+    /// Top of the capitals, relative to the baseline (negative: above).
+    cap_top: i32,
+    /// Height from the capitals' top to the lowest descender.
+    height: u32,
+    /// Height of the capitals.
+    cap_height: u32,
+    /// Width of a vertical stroke (the left stem of `N`).
+    stem: u32,
+}
+
+impl Face {
+    const fn new(renderer: FontRenderer) -> Self {
+        Face {
+            renderer: renderer.with_ignore_unknown_chars(true),
+            metrics: OnceLock::new(),
+        }
+    }
+
+    fn metrics(&self) -> &Metrics {
+        self.metrics.get_or_init(|| measure_face(&self.renderer))
+    }
+}
+
+fn bbox(r: &FontRenderer, s: &str) -> Option<Rectangle> {
+    r.get_rendered_dimensions(s, Point::zero(), VerticalPosition::Baseline)
+        .ok()
+        .and_then(|d| d.bounding_box)
+}
+
+fn measure_face(r: &FontRenderer) -> Metrics {
+    let mut advance = [0u8; 95];
+    for (i, c) in (' '..='~').enumerate() {
+        let w = r
+            .get_rendered_dimensions(c, Point::zero(), VerticalPosition::Baseline)
+            .map(|d| d.advance.x)
+            .unwrap_or(0);
+        advance[i] = u8::try_from(w.max(0)).unwrap_or(u8::MAX);
+    }
+    let caps = bbox(r, "ABEHNZ").unwrap_or_default();
+    let low = bbox(r, "gjpqy,").unwrap_or_default();
+    let cap_top = caps.top_left.y;
+    let bottom = (low.top_left.y + low.size.height as i32).max(0);
+    let stem = stem_width(r, caps.size.height);
+    Metrics {
+        advance,
+        cap_top,
+        height: (bottom - cap_top).max(1) as u32,
+        cap_height: caps.size.height.max(1),
+        stem,
+    }
+}
+
+/// The width of `N`'s left stem, read from its pixels near the bottom
+/// (below where the diagonal meets it).
+fn stem_width(r: &FontRenderer, cap_height: u32) -> u32 {
+    let mut ink = Ink::default();
+    let _ = r.render(
+        'N',
+        Point::zero(),
+        VerticalPosition::Baseline,
+        FontColor::Transparent(Rgb565::BLACK),
+        &mut ink,
+    );
+    let Some(left) = ink.points.iter().map(|p| p.x).min() else {
+        return 1;
+    };
+    let row = -((cap_height / 5).max(1) as i32);
+    let mut run = 0;
+    while ink.points.contains(&Point::new(left + run, row)) {
+        run += 1;
+    }
+    run.max(1) as u32
+}
+
+/// A draw target that records where ink falls.
+#[derive(Default)]
+struct Ink {
+    points: Vec<Point>,
+}
+
+impl Dimensions for Ink {
+    fn bounding_box(&self) -> Rectangle {
+        Rectangle::new(Point::new(-512, -512), Size::new(1024, 1024))
+    }
+}
+
+impl DrawTarget for Ink {
+    type Color = Rgb565;
+    type Error = core::convert::Infallible;
+
+    fn draw_iter<I>(&mut self, pixels: I) -> Result<(), Self::Error>
+    where
+        I: IntoIterator<Item = Pixel<Self::Color>>,
+    {
+        self.points.extend(pixels.into_iter().map(|Pixel(p, _)| p));
+        Ok(())
+    }
+}
+
+macro_rules! faces {
+    ($($name:ident = $font:ident;)*) => {
+        $(pub(crate) static $name: Face = Face::new(FontRenderer::new::<fonts::$font>());)*
+    };
+}
+
+faces! {
+    REGULAR_11 = u8g2_font_fur11_tf;
+    REGULAR_14 = u8g2_font_fur14_tf;
+    BOLD_11 = u8g2_font_fub11_tf;
+    BOLD_14 = u8g2_font_fub14_tf;
+    BOLD_17 = u8g2_font_fub17_tf;
+    BOLD_20 = u8g2_font_fub20_tf;
+    BOLD_25 = u8g2_font_fub25_tf;
+    BOLD_30 = u8g2_font_fub30_tf;
+    BOLD_35 = u8g2_font_fub35_tf;
+    BOLD_42 = u8g2_font_fub42_tf;
+}
+
+/// A face to draw text in (a font of the family at one size).
 #[derive(Clone, Copy)]
 pub(crate) struct TextSize {
-    pub font: &'static MonoFont<'static>,
-    pub scale: u32,
+    pub face: &'static Face,
 }
 
 impl TextSize {
-    pub const fn new(font: &'static MonoFont<'static>, scale: u32) -> Self {
-        TextSize { font, scale }
+    pub const fn new(face: &'static Face) -> Self {
+        TextSize { face }
     }
 
-    /// Horizontal advance of one character, in pixels.
-    pub fn advance(self) -> u32 {
-        (self.font.character_size.width + self.font.character_spacing) * self.scale
-    }
-
+    /// Height of a line: from the capitals' top to the lowest descender.
     pub fn height(self) -> u32 {
-        self.font.character_size.height * self.scale
+        self.face.metrics().height
     }
 
-    /// Width of `chars` characters, in pixels.
-    pub fn width(self, chars: usize) -> u32 {
-        u32::try_from(chars)
-            .unwrap_or(u32::MAX)
-            .saturating_mul(self.advance())
+    /// Height of the capitals (to centre a word in a box).
+    pub fn cap_height(self) -> u32 {
+        self.face.metrics().cap_height
     }
 
-    /// How many characters fit in `width` pixels.
-    pub fn chars_in(self, width: u32) -> usize {
-        (width / self.advance().max(1)) as usize
+    /// Width of `s` (sanitized text) in pixels.
+    pub fn width(self, s: &str) -> u32 {
+        s.chars().map(|c| self.char_width(c)).sum()
+    }
+
+    fn char_width(self, c: char) -> u32 {
+        let m = self.face.metrics();
+        match c {
+            ' '..='~' => u32::from(m.advance[c as usize - 0x20]),
+            NAIRA => u32::from(m.advance[usize::from(b'N' - 0x20)]) + 2 * naira_overhang(m),
+            _ => 0,
+        }
     }
 }
 
-/// Replaces what the ASCII fonts cannot draw: common Latin letters lose
-/// their accents, whitespace becomes a space, anything else becomes `?`.
+/// How far the naira sign's bars reach beyond the `N`'s sides.
+fn naira_overhang(m: &Metrics) -> u32 {
+    (m.cap_height / 10).max(1)
+}
+
+/// Replaces what the fonts cannot draw: common Latin letters lose their
+/// accents, whitespace becomes a space, anything else becomes `?`; the
+/// naira sign stays.
 pub(crate) fn sanitize(s: &str) -> String {
     s.chars()
         .filter(|c| !('\u{0300}'..='\u{036F}').contains(c)) // combining accents
         .map(|c| match c {
-            ' '..='~' => c,
+            ' '..='~' | NAIRA => c,
             c if c.is_whitespace() => ' ',
             c if c.is_control() => ' ',
             c => transliterate(c).unwrap_or('?'),
@@ -82,86 +229,135 @@ fn transliterate(c: char) -> Option<char> {
         '‘' | '’' => '\'',
         '“' | '”' => '"',
         '–' | '—' => '-',
-        '₦' => 'N',
         _ => return None,
     };
     Some(base)
 }
 
-/// Cuts ASCII `s` to at most `max` characters, ending with `...` when cut.
-pub(crate) fn truncate(s: &str, max: usize) -> String {
-    debug_assert!(s.is_ascii());
-    if s.len() <= max {
+/// Cuts sanitized `s` to at most `max_w` pixels in `size`, ending with
+/// `...` when cut (only dots when not even one character fits with them).
+pub(crate) fn truncate(s: &str, size: TextSize, max_w: u32) -> String {
+    if size.width(s) <= max_w {
         return s.to_owned();
     }
-    if max < 4 {
-        return ".".repeat(max);
+    let dots = size.width("...");
+    let mut out = String::new();
+    let mut w = 0;
+    for c in s.chars() {
+        let cw = size.char_width(c);
+        if w + cw + dots > max_w {
+            break;
+        }
+        w += cw;
+        out.push(c);
     }
-    let mut out = s[..max - 3].trim_end().to_owned();
+    let mut out = out.trim_end().to_owned();
+    if out.is_empty() {
+        let dot = size.char_width('.').max(1);
+        return ".".repeat((max_w / dot).min(3) as usize);
+    }
     out.push_str("...");
     out
 }
 
-/// Word-wraps ASCII `s` into at most `max_lines` lines of at most `width`
-/// characters; long words are broken, and a cut last line ends with `...`.
-pub(crate) fn wrap(s: &str, width: usize, max_lines: usize) -> Vec<String> {
-    debug_assert!(s.is_ascii());
-    if width == 0 || max_lines == 0 {
+/// A word to wrap, measured in pixels of one size.
+#[derive(Debug)]
+struct Word<'a> {
+    text: &'a str,
+    width: f64,
+    space: f64,
+}
+
+impl Fragment for Word<'_> {
+    fn width(&self) -> f64 {
+        self.width
+    }
+    fn whitespace_width(&self) -> f64 {
+        self.space
+    }
+    fn penalty_width(&self) -> f64 {
+        0.0
+    }
+}
+
+/// Word-wraps sanitized `s` (with `textwrap`'s first-fit, measuring in
+/// `size`) into at most `max_lines` lines of at most `max_w` pixels; a
+/// word longer than a line is broken, a cut last line ends with `...`.
+pub(crate) fn wrap(s: &str, size: TextSize, max_w: u32, max_lines: usize) -> Vec<String> {
+    if max_w == 0 || max_lines == 0 {
         return Vec::new();
     }
-    let mut lines: Vec<String> = Vec::new();
-    let mut line = String::new();
-    for word in s.split(' ').filter(|w| !w.is_empty()) {
-        let mut word = word;
-        loop {
-            let needed = if line.is_empty() {
-                word.len()
-            } else {
-                line.len() + 1 + word.len()
-            };
-            if needed <= width {
-                if !line.is_empty() {
-                    line.push(' ');
-                }
-                line.push_str(word);
-                break;
-            }
-            if line.is_empty() {
-                // A word longer than a line: break it.
-                line.push_str(&word[..width]);
-                word = &word[width..];
-            }
-            lines.push(std::mem::take(&mut line));
-            if word.is_empty() {
-                break;
-            }
+    let space = f64::from(size.width(" "));
+    let mut pieces: Vec<&str> = Vec::new();
+    for word in textwrap::WordSeparator::AsciiSpace.find_words(s) {
+        let word = word.word;
+        if word.is_empty() {
+            continue;
+        }
+        if size.width(word) <= max_w {
+            pieces.push(word);
+        } else {
+            break_word(word, size, max_w, &mut pieces);
         }
     }
-    if !line.is_empty() {
-        lines.push(line);
-    }
+    let words: Vec<Word<'_>> = pieces
+        .iter()
+        .map(|p| Word {
+            text: p,
+            width: f64::from(size.width(p)),
+            space,
+        })
+        .collect();
+    let mut lines: Vec<String> =
+        textwrap::wrap_algorithms::wrap_first_fit(&words, &[f64::from(max_w)])
+            .into_iter()
+            .map(|line| line.iter().map(|w| w.text).collect::<Vec<_>>().join(" "))
+            .filter(|l| !l.is_empty())
+            .collect();
     if lines.len() > max_lines {
         lines.truncate(max_lines);
         if let Some(last) = lines.last_mut() {
-            *last = ellipsize(last, width);
+            *last = ellipsize(last, size, max_w);
         }
     }
     lines
 }
 
-/// `line` followed by `...` within `width`, dropping whole words first.
-fn ellipsize(line: &str, width: usize) -> String {
+/// Pieces of `word` that each fit `max_w`.
+fn break_word<'a>(word: &'a str, size: TextSize, max_w: u32, out: &mut Vec<&'a str>) {
+    let mut start = 0;
+    let mut w = 0;
+    for (i, c) in word.char_indices() {
+        let cw = size.char_width(c);
+        if w + cw > max_w && i > start {
+            out.push(&word[start..i]);
+            start = i;
+            w = 0;
+        }
+        w += cw;
+    }
+    if start < word.len() {
+        out.push(&word[start..]);
+    }
+    // A character wider than the line cannot be shown at all.
+    out.retain(|p| size.width(p) <= max_w);
+}
+
+/// `line` followed by `...` within `max_w`, dropping whole words first.
+fn ellipsize(line: &str, size: TextSize, max_w: u32) -> String {
+    let dots = size.width("...");
     let mut base = line;
-    while base.len() + 3 > width {
+    while size.width(base) + dots > max_w {
         match base.rfind(' ') {
             Some(i) => base = base[..i].trim_end(),
-            None => return truncate(&format!("{base}...."), width),
+            None => return truncate(&format!("{base}...."), size, max_w),
         }
     }
     format!("{base}...")
 }
 
-/// Draws ASCII `text` with its top-left corner at `top_left`.
+/// Draws sanitized `text` with its top-left corner (the capitals' top) at
+/// `top_left`.
 pub(crate) fn draw<D: DrawTarget<Color = Rgb565>>(
     target: &mut D,
     text: &str,
@@ -169,87 +365,133 @@ pub(crate) fn draw<D: DrawTarget<Color = Rgb565>>(
     size: TextSize,
     color: Rgb565,
 ) -> Result<(), D::Error> {
-    let style = MonoTextStyle::new(size.font, color);
-    if size.scale <= 1 {
-        Text::with_baseline(text, top_left, style, Baseline::Top).draw(target)?;
-    } else {
-        let mut scaled = Scaled {
-            inner: target,
-            origin: top_left,
-            scale: size.scale,
-        };
-        Text::with_baseline(text, Point::zero(), style, Baseline::Top).draw(&mut scaled)?;
+    let m = size.face.metrics();
+    let baseline = Point::new(top_left.x, top_left.y - m.cap_top);
+    let mut x = baseline.x;
+    for (i, part) in text.split(NAIRA).enumerate() {
+        if i > 0 {
+            x += draw_naira(target, Point::new(x, baseline.y), size, color)?;
+        }
+        if !part.is_empty() {
+            render(target, part, Point::new(x, baseline.y), size, color)?;
+            x += size.width(part) as i32;
+        }
     }
     Ok(())
 }
 
-/// Draws each pixel as a `scale`×`scale` block at `origin + p * scale`.
-struct Scaled<'a, D> {
-    inner: &'a mut D,
-    origin: Point,
-    scale: u32,
-}
-
-impl<D: DrawTarget<Color = Rgb565>> Dimensions for Scaled<'_, D> {
-    fn bounding_box(&self) -> Rectangle {
-        let outer = self.inner.bounding_box();
-        let s = self.scale.max(1);
-        let top_left = (outer.top_left - self.origin) / s as i32;
-        Rectangle::new(top_left, outer.size / s)
+fn render<D: DrawTarget<Color = Rgb565>>(
+    target: &mut D,
+    s: &str,
+    baseline: Point,
+    size: TextSize,
+    color: Rgb565,
+) -> Result<(), D::Error> {
+    match size.face.renderer.render(
+        s,
+        baseline,
+        VerticalPosition::Baseline,
+        FontColor::Transparent(color),
+        target,
+    ) {
+        Err(u8g2_fonts::Error::DisplayError(e)) => Err(e),
+        _ => Ok(()),
     }
 }
 
-impl<D: DrawTarget<Color = Rgb565>> DrawTarget for Scaled<'_, D> {
-    type Color = Rgb565;
-    type Error = D::Error;
-
-    fn draw_iter<I>(&mut self, pixels: I) -> Result<(), Self::Error>
-    where
-        I: IntoIterator<Item = Pixel<Self::Color>>,
-    {
-        let s = self.scale;
-        for Pixel(p, c) in pixels {
-            let at = self.origin + p * s as i32;
-            self.inner
-                .fill_solid(&Rectangle::new(at, Size::new(s, s)), c)?;
-        }
-        Ok(())
+/// The naira sign at `baseline` (its left edge): the font's `N` with two
+/// horizontal bars across it, as thick as the font's strokes and reaching
+/// a little beyond the stems. Returns its advance.
+fn draw_naira<D: DrawTarget<Color = Rgb565>>(
+    target: &mut D,
+    baseline: Point,
+    size: TextSize,
+    color: Rgb565,
+) -> Result<i32, D::Error> {
+    let m = size.face.metrics();
+    let over = naira_overhang(m) as i32;
+    let advance = size.char_width(NAIRA) as i32;
+    render(target, "N", baseline + Point::new(over, 0), size, color)?;
+    let Some(n) = bbox(&size.face.renderer, "N") else {
+        return Ok(advance);
+    };
+    let left = baseline.x + n.top_left.x;
+    let width = n.size.width + 2 * over as u32;
+    let bar = (m.stem * 3 / 4).max(1);
+    let cap = m.cap_height as i32;
+    let top = baseline.y + n.top_left.y;
+    for centre in [cap * 7 / 20, cap * 13 / 20] {
+        let y = top + centre - bar as i32 / 2;
+        target.fill_solid(
+            &Rectangle::new(Point::new(left, y), Size::new(width, bar)),
+            color,
+        )?;
     }
+    Ok(advance)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const BODY: TextSize = TextSize::new(&REGULAR_14);
+
     #[test]
-    fn sanitize_keeps_ascii_and_replaces_the_rest() {
+    fn sanitize_keeps_ascii_and_the_naira_and_replaces_the_rest() {
         assert_eq!(sanitize("Café Ọlá"), "Cafe Ola");
         assert_eq!(sanitize("Ọjọ\u{301}"), "Ojo");
         assert_eq!(sanitize("Fest 🎉\tnight\n"), "Fest ? night ");
+        assert_eq!(sanitize("₦1,500.00"), "₦1,500.00");
         assert!(sanitize("東京ドーム").chars().all(|c| c == '?'));
     }
 
     #[test]
-    fn truncate_marks_the_cut() {
-        assert_eq!(truncate("Lagos Jazz Night", 20), "Lagos Jazz Night");
-        assert_eq!(truncate("Lagos Jazz Night", 10), "Lagos J...");
-        assert_eq!(truncate("Lagos Jazz Night", 9), "Lagos...");
-        assert_eq!(truncate("abcdef", 2), "..");
-        assert_eq!(truncate("abcdef", 0), "");
+    fn the_font_is_proportional_and_the_naira_is_wider_than_n() {
+        assert!(BODY.width("i") < BODY.width("W"));
+        assert!(BODY.width("₦") > BODY.width("N"));
+        assert_eq!(BODY.width("₦12"), BODY.width("₦") + BODY.width("12"));
+    }
+
+    #[test]
+    fn truncate_marks_the_cut_within_the_width() {
+        let s = "Lagos Jazz Night";
+        assert_eq!(truncate(s, BODY, 1000), s);
+        let w = BODY.width(s) - 1;
+        let cut = truncate(s, BODY, w);
+        assert!(cut.ends_with("...") && BODY.width(&cut) <= w, "{cut}");
+        assert!(BODY.width(&truncate(s, BODY, 8)) <= 8);
+        assert_eq!(truncate("abcdef", BODY, 0), "");
     }
 
     #[test]
     fn wrap_breaks_words_and_caps_lines() {
+        let w = BODY.width("declined ");
         assert_eq!(
-            wrap("Card declined by bank", 10, 3),
+            wrap("Card declined by bank", BODY, w, 3),
             vec!["Card", "declined", "by bank"]
         );
-        assert_eq!(wrap("abcdefghijkl", 5, 5), vec!["abcde", "fghij", "kl"]);
-        assert_eq!(wrap("one two three four", 9, 1), vec!["one..."]);
-        assert_eq!(wrap("one two three four", 3, 1), vec!["..."]);
-        for line in wrap("x".repeat(100).as_str(), 7, 3) {
-            assert!(line.len() <= 7);
+        for line in wrap(&"x".repeat(100), BODY, 70, 3) {
+            assert!(BODY.width(&line) <= 70, "{line}");
         }
-        assert!(wrap("anything", 0, 3).is_empty());
+        let one = wrap("one two three four", BODY, BODY.width("one two th"), 1);
+        assert_eq!(one, vec!["one two..."]);
+        assert!(wrap("anything", BODY, 0, 3).is_empty());
+    }
+
+    #[test]
+    fn the_naira_sign_is_an_n_with_two_bars() {
+        let mut with = Ink::default();
+        let mut n = Ink::default();
+        let size = TextSize::new(&BOLD_42);
+        let Ok(()) = draw(&mut with, "₦", Point::zero(), size, Rgb565::BLACK);
+        let Ok(()) = draw(&mut n, "N", Point::zero(), size, Rgb565::BLACK);
+        assert!(with.points.len() > n.points.len());
+        let xs = |i: &Ink| {
+            let min = i.points.iter().map(|p| p.x).min().unwrap_or(0);
+            let max = i.points.iter().map(|p| p.x).max().unwrap_or(0);
+            max - min
+        };
+        assert!(xs(&with) > xs(&n), "the bars reach beyond the stems");
+        assert!(size.face.metrics().stem >= 3, "a bold stem");
     }
 }

@@ -89,6 +89,48 @@ fn golden_images_match_pixel_for_pixel() {
     );
 }
 
+/// The QR codes on the golden result screens, decoded as a phone would
+/// read them off the panel.
+fn qr_codes_in(file: &str) -> Vec<String> {
+    let bytes = std::fs::read(golden_dir().join(file)).unwrap();
+    let (w, h, rgb) = decode_png_rgb888(&bytes).unwrap();
+    let (w, h) = (w as usize, h as usize);
+    let mut img = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| {
+        let p = &rgb[(y * w + x) * 3..][..3];
+        ((u32::from(p[0]) * 299 + u32::from(p[1]) * 587 + u32::from(p[2]) * 114) / 1000) as u8
+    });
+    img.detect_grids()
+        .iter()
+        .map(|g| g.decode().map(|(_, text)| text).unwrap_or_default())
+        .collect()
+}
+
+#[test]
+fn the_receipt_qr_codes_scan_to_their_urls() {
+    use ui::samples::{DECLINED_RECEIPT_URL, OFFLINE_RECEIPT_URL, RECEIPT_URL};
+    for (name, url) in [
+        ("approved", RECEIPT_URL),
+        ("approved_offline", OFFLINE_RECEIPT_URL),
+        ("declined", DECLINED_RECEIPT_URL),
+    ] {
+        for (w, h) in SIZES {
+            let file = format!("{name}_{w}x{h}.png");
+            assert_eq!(qr_codes_in(&file), vec![url.to_owned()], "{file}");
+        }
+    }
+    // A result without a receipt shows no code.
+    assert!(qr_codes_in("declined_network_480x320.png").is_empty());
+}
+
+#[test]
+fn every_amount_shows_the_naira_sign() {
+    for (name, screen) in sample_screens() {
+        if let Some(amount) = screen.amount() {
+            assert!(amount.display().starts_with('\u{20A6}'), "{name}");
+        }
+    }
+}
+
 #[test]
 fn every_screen_name_has_a_golden_sample() {
     let names: BTreeSet<&str> = sample_screens()
@@ -205,7 +247,7 @@ fn long_names_are_cut_with_an_ellipsis() {
         .find(|(n, _)| *n == "tap_card_long_names")
         .unwrap();
     let mut cut = long.clone();
-    // 224 px of 9 px characters: 24 characters, 21 kept plus "...".
+    // 224 px less the badge: the name is cut after "Aiku", then "...".
     cut.status.event_name = "Felabration Ojo Aiku...".to_owned();
     let a = render_frame(&long, 240, 320);
     let b = render_frame(&cut, 240, 320);
@@ -233,6 +275,11 @@ fn any_tally() -> impl Strategy<Value = Tally> {
     })
 }
 
+/// A receipt URL of up to the length a backend gives, or none.
+fn any_url() -> impl Strategy<Value = Option<String>> {
+    proptest::option::of("https://[a-z.]{1,20}/r/[A-Za-z0-9_/-]{0,60}")
+}
+
 fn any_message() -> impl Strategy<Value = Option<String>> {
     proptest::option::of(any_text())
 }
@@ -248,20 +295,30 @@ fn any_view() -> impl Strategy<Value = View> {
             message,
             tip
         }),
-        (any_amount(), any_text(), any_text(), any::<bool>(), tip()).prop_map(
-            |(amount, brand, last4, offline, tip)| {
+        (
+            any_amount(),
+            any_text(),
+            any_text(),
+            any::<bool>(),
+            tip(),
+            any_url()
+        )
+            .prop_map(|(amount, brand, last4, offline, tip, receipt_url)| {
                 View::Approved {
                     amount,
                     card: Some(CardSummary { brand, last4 }),
                     offline,
                     tip,
+                    receipt_url,
                 }
+            }),
+        (any_amount(), any_text(), tip(), any_url()).prop_map(|(amount, r, tip, receipt_url)| {
+            View::Declined {
+                amount,
+                reason: DeclineReason::Other(r),
+                tip,
+                receipt_url,
             }
-        ),
-        (any_amount(), any_text(), tip()).prop_map(|(amount, r, tip)| View::Declined {
-            amount,
-            reason: DeclineReason::Other(r),
-            tip,
         }),
         (proptest::option::of(any_amount()), 0..3u8).prop_map(|(amount, r)| View::Cancelled {
             amount,

@@ -7,8 +7,8 @@
 //! the QR code is its data on a line `[QR] <data>`; a cut is a dashed line
 //! with `cut`.
 //!
-//! PNG: white paper 8 dots/mm wide (384 px for 58 mm, 576 for 80 mm),
-//! black text in a 12x24 cell (font A's size; the glyphs are
+//! PNG: white paper, the printable width at 8 dots/mm (384 px for 58 mm,
+//! 576 for 80 mm) plus a 12 px margin each side, black text in a 12x24 cell (font A's size; the glyphs are
 //! embedded-graphics' 10x20 font), double size drawn at twice the scale,
 //! bold drawn twice one pixel apart, the QR code as a real QR code
 //! (`qrcode`, error correction M, 5 px modules).
@@ -26,6 +26,7 @@ use crate::framebuffer::Framebuffer;
 
 const CELL_W: u32 = 12;
 const CELL_H: u32 = 24;
+const MARGIN_X: u32 = 12;
 const MARGIN_Y: u32 = 16;
 const QR_MODULE: u32 = 5;
 const QR_QUIET: u32 = 4;
@@ -121,7 +122,7 @@ fn qr_modules(data: &str) -> Result<qrcode::QrCode, PrinterError> {
 /// The document as the paper roll would come out (white, black print).
 pub fn to_png(doc: &Document, paper: PaperWidth) -> Result<Vec<u8>, PrinterError> {
     let columns = paper.columns();
-    let width = columns as u32 * CELL_W;
+    let width = columns as u32 * CELL_W + 2 * MARGIN_X;
     let rows: Vec<(&DocLine, Vec<(usize, String)>)> =
         doc.lines.iter().map(|l| (l, layout(l, columns))).collect();
     let text_height: u32 = rows
@@ -143,7 +144,7 @@ pub fn to_png(doc: &Document, paper: PaperWidth) -> Result<Vec<u8>, PrinterError
         let scale = if line.double { 2 } else { 1 };
         for (start, piece) in pieces {
             // 10 px glyphs centred in a 12 px cell, 20 px glyphs in 24.
-            let origin = Point::new((start as u32 * CELL_W + 1) as i32, y + 2 * scale);
+            let origin = Point::new((MARGIN_X + start as u32 * CELL_W + 1) as i32, y + 2 * scale);
             let passes: &[i32] = if line.bold { &[0, 1] } else { &[0] };
             for dx in passes {
                 if line.double {
@@ -234,14 +235,40 @@ mod tests {
     }
 
     #[test]
+    fn the_qr_drawn_is_the_qr_of_the_data() {
+        let data = "https://api.kler.africa/r/ref/KLR-7Q2M-93XD";
+        let doc = Document {
+            lines: vec![],
+            qr: Some(data.into()),
+            cut: false,
+        };
+        let png = to_png(&doc, PaperWidth::Mm58).unwrap();
+        let (w, _, rgb) = crate::framebuffer::decode_png_rgb888(&png).unwrap();
+        let qr = qr_modules(data).unwrap();
+        let side = qr.width() as u32;
+        let x0 = (w - (side + 2 * QR_QUIET) * QR_MODULE) / 2 + QR_QUIET * QR_MODULE;
+        let y0 = MARGIN_Y + QR_QUIET * QR_MODULE;
+        for (i, color) in qr.to_colors().iter().enumerate() {
+            let (mx, my) = (i as u32 % side, i as u32 / side);
+            let (x, y) = (x0 + mx * QR_MODULE + 2, y0 + my * QR_MODULE + 2);
+            let at = ((y * w + x) * 3) as usize;
+            let dark = rgb[at] == 0;
+            assert_eq!(dark, *color == qrcode::Color::Dark, "module {mx},{my}");
+        }
+    }
+
+    #[test]
     fn png_is_paper_wide_and_white() {
         let png = to_png(&sample_receipt(), PaperWidth::Mm58).unwrap();
         let (w, h, rgb) = crate::framebuffer::decode_png_rgb888(&png).unwrap();
-        assert_eq!(w, 384);
+        assert_eq!(w, 384 + 24);
         assert!(h > 400);
         // Top-left corner is paper.
         assert_eq!(&rgb[..3], &[255, 255, 255]);
         let wide = to_png(&sample_receipt(), PaperWidth::Mm80).unwrap();
-        assert_eq!(crate::framebuffer::decode_png_rgb888(&wide).unwrap().0, 576);
+        assert_eq!(
+            crate::framebuffer::decode_png_rgb888(&wide).unwrap().0,
+            576 + 24
+        );
     }
 }

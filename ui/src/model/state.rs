@@ -4,7 +4,8 @@
 use proto::{Currency, Money, Total};
 use serde::{Deserialize, Serialize};
 
-use super::{Amount, LOCKED_NOTE, OFFLINE_APPROVAL_NOTE, ReportKind, Screen, StatusLine, View};
+use super::{Amount, ReportKind, Screen, StatusLine, View};
+use crate::strings::{Key, Language, text};
 
 /// The screen names of SPEC section 6 that this crate draws.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -81,7 +82,7 @@ impl core::fmt::Display for ScreenName {
 
 /// The semantic state of a screen, as `GET /screen` reports it (SPEC
 /// section 6): `{screen, amount, currency, message, offline, queued, parked,
-/// operator, tip_amount, total, cart, report, menu}`. Every member is
+/// operator, tip_amount, total, receipt_url, cart, report, menu}`. Every member is
 /// always present (null when it does not apply); the later ones default
 /// when parsing an older state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,6 +106,9 @@ pub struct ScreenState {
     /// What is charged, tip included (payment screens).
     #[serde(default)]
     pub total: Option<Money>,
+    /// The digital receipt shown as a QR code (`approved`, `declined`).
+    #[serde(default)]
+    pub receipt_url: Option<String>,
     /// The cart (`catalog`): the lines with a quantity.
     #[serde(default)]
     pub cart: Option<Vec<CartEntry>>,
@@ -150,6 +154,7 @@ impl ScreenState {
             operator: None,
             tip_amount: None,
             total: None,
+            receipt_url: None,
             cart: None,
             report: None,
             menu: None,
@@ -230,16 +235,18 @@ impl Screen {
             View::Error { message } => message.clone(),
             View::Declined { reason, .. } => reason.text().to_owned(),
             View::Cancelled { reason, .. } => reason.text().to_owned(),
-            View::Approved { offline: true, .. } => OFFLINE_APPROVAL_NOTE.to_owned(),
-            View::SessionClosed { .. } => "Event closed. No new sales.".to_owned(),
+            View::Approved { offline: true, .. } => {
+                text(Language::En, Key::OfflineApproval).to_owned()
+            }
+            View::SessionClosed { .. } => text(Language::En, Key::SessionClosed).to_owned(),
             View::AmountEntry { message, .. }
             | View::Tip { message, .. }
             | View::Login { message, .. }
             | View::Menu { message, .. }
             | View::Catalog { message, .. } => message.clone().unwrap_or_default(),
-            View::Locked { message, .. } => {
-                message.clone().unwrap_or_else(|| LOCKED_NOTE.to_owned())
-            }
+            View::Locked { message, .. } => message
+                .clone()
+                .unwrap_or_else(|| text(Language::En, Key::TooManyWrongPins).to_owned()),
             View::Approved { offline: false, .. }
             | View::Idle
             | View::TapCard { .. }
@@ -280,6 +287,12 @@ impl Screen {
             }),
             _ => None,
         };
+        let receipt_url = match &self.view {
+            View::Approved { receipt_url, .. } | View::Declined { receipt_url, .. } => {
+                receipt_url.clone()
+            }
+            _ => None,
+        };
         let menu = match &self.view {
             View::Menu { entries, .. } => Some(entries.iter().map(|e| e.label.clone()).collect()),
             _ => None,
@@ -295,6 +308,7 @@ impl Screen {
             operator: self.status.operator.as_ref().map(|o| o.id.clone()),
             tip_amount,
             total,
+            receipt_url,
             cart,
             report,
             menu,

@@ -52,7 +52,7 @@ fn state_serializes_as_the_spec_says() {
             "screen": "tap_card", "amount": "2000.00", "currency": "NGN",
             "message": null, "offline": true, "queued": 3, "parked": 1,
             "operator": null, "tip_amount": null, "total": "2000.00",
-            "cart": null, "report": null, "menu": null
+            "receipt_url": null, "cart": null, "report": null, "menu": null
         })
     );
     // Every member is present, in the SPEC's order.
@@ -68,6 +68,7 @@ fn state_serializes_as_the_spec_says() {
         "operator",
         "tip_amount",
         "total",
+        "receipt_url",
         "cart",
         "report",
         "menu",
@@ -102,11 +103,13 @@ fn a_tip_splits_amount_and_total_on_every_payment_screen() {
             card,
             offline: false,
             tip,
+            receipt_url: None,
         },
         View::Declined {
             amount: total,
             reason: DeclineReason::CardDeclined,
             tip,
+            receipt_url: None,
         },
     ];
     for view in views {
@@ -305,7 +308,7 @@ fn login_and_locked_say_what_happened() {
         },
     );
     assert_eq!(json["screen"], "locked");
-    assert_eq!(json["message"], LOCKED_NOTE);
+    assert_eq!(json["message"], "Too many wrong PINs.");
 }
 
 #[test]
@@ -368,4 +371,53 @@ fn decline_codes_map_to_plain_words() {
         DeclineReason::from_code("weird_code_42").text(),
         "Payment not accepted"
     );
+}
+
+#[test]
+fn amounts_show_the_naira_sign_and_keep_the_code_form() {
+    let a = ngn("1500.00");
+    assert_eq!(a.display(), "\u{20A6}1,500.00");
+    assert_eq!(a.display_code(), "NGN 1,500.00");
+    assert_eq!(ngn("0.50").display(), "\u{20A6}0.50");
+    let json = state_json(
+        status(),
+        View::TapCard {
+            amount: a,
+            tip: None,
+        },
+    );
+    assert_eq!(json["amount"], "1500.00");
+}
+
+#[test]
+fn the_receipt_url_is_reported_on_the_result_screens() {
+    let url = "https://api.kler.africa/r/txn_01";
+    let json = state_json(
+        status(),
+        View::Approved {
+            amount: ngn("1500.00"),
+            card: None,
+            offline: false,
+            tip: None,
+            receipt_url: Some(url.into()),
+        },
+    );
+    assert_eq!(json["receipt_url"], url);
+    let json = state_json(
+        status(),
+        View::Declined {
+            amount: ngn("1500.00"),
+            reason: DeclineReason::CardDeclined,
+            tip: None,
+            receipt_url: Some(url.into()),
+        },
+    );
+    assert_eq!(json["receipt_url"], url);
+    let json = state_json(status(), View::Idle);
+    assert_eq!(json["receipt_url"], serde_json::Value::Null);
+    // An older state without the member still parses.
+    let old = json!({"screen": "idle", "amount": null, "currency": null, "message": null,
+        "offline": false, "queued": 0});
+    let back: ScreenState = serde_json::from_value(old).unwrap();
+    assert_eq!(back.receipt_url, None);
 }

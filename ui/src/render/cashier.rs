@@ -3,10 +3,12 @@
 
 use proto::{Currency, Total};
 
-use super::column::{Column, EntryLook, Item, Keys, Line, Span};
+use super::column::{Column, EntryLook, Item, Keys, Line, Span, cells_width};
 use super::symbols::Symbol;
 use super::{BODY, INK, LIGHT, MUTED, ORANGE, RED, SMALL, SMALL_BOLD};
-use crate::model::{Amount, CatalogLine, LOCKED_NOTE, MenuEntry, ShiftReport, Tally, TipChoice};
+use crate::model::with_sign;
+use crate::model::{Amount, CatalogLine, MenuEntry, ShiftReport, TipChoice, currency_sign};
+use crate::strings::Key;
 use crate::text::{self, TextSize};
 
 /// PIN slots on the login screen (PINs have 4 to 6 digits).
@@ -32,7 +34,11 @@ pub(super) fn amount_entry(col: &mut Column, title: &str, amount: &Amount, messa
     }
     col.gap(18);
     col.hint(
-        &["OK to confirm", "Back to delete", "Cancel to clear"],
+        &[
+            col.t(Key::OkToConfirm),
+            col.t(Key::BackToDelete),
+            col.t(Key::CancelToClear),
+        ],
         MUTED,
     );
 }
@@ -44,9 +50,9 @@ pub(super) fn tip(
     custom: Option<&Amount>,
     message: Option<&str>,
 ) {
-    let before = format!("Sale {}", amount.display());
+    let before = col.tf(Key::SaleAmount, &[&amount.display()]);
     if let Some(custom) = custom {
-        col.title("TIP AMOUNT", INK);
+        col.title(col.t(Key::TipAmount), INK);
         col.gap(4);
         col.line(&before, BODY, MUTED);
         col.gap(12);
@@ -54,30 +60,33 @@ pub(super) fn tip(
         col.gap(2);
         col.push(Item::Rule(LIGHT));
         let total = Total(amount.value.minor()).add(custom.value);
-        col.line(
-            &format!("Total {}", total.display(amount.currency)),
-            BODY,
-            INK,
-        );
+        let total = with_sign(&total.display(amount.currency), amount.currency);
+        let total = col.tf(Key::TotalAmount, &[&total]);
+        col.line(&total, BODY, INK);
         message_line(col, message, ORANGE);
         col.gap(16);
-        col.hint(&["OK to confirm", "Back to delete"], MUTED);
+        col.hint(&[col.t(Key::OkToConfirm), col.t(Key::BackToDelete)], MUTED);
         return;
     }
-    col.title("ADD A TIP?", INK);
+    col.title(col.t(Key::AddTip), INK);
     col.gap(4);
     col.line(&before, BODY, MUTED);
     col.gap(10);
     let mut lines: Vec<Line> = choices
         .iter()
         .map(|c| {
-            let label = text::sanitize(&c.label);
-            // A fixed tip's label already is its amount.
-            let value = c
+            // A fixed tip's label already is its amount (in either form).
+            let fixed = c
                 .tip
-                .map(|t| t.display())
-                .filter(|v| *v != label)
-                .unwrap_or_default();
+                .filter(|t| c.label == t.display_code() || c.label == t.display());
+            let label = match fixed {
+                Some(t) => t.display(),
+                None => text::sanitize(&c.label),
+            };
+            let value = match (fixed, c.tip) {
+                (None, Some(t)) => t.display(),
+                _ => String::new(),
+            };
             Line {
                 key: Some(c.key.to_string()),
                 label,
@@ -88,7 +97,7 @@ pub(super) fn tip(
         .collect();
     lines.push(Line {
         key: Some("0".to_owned()),
-        label: "No tip".to_owned(),
+        label: col.t(Key::NoTip).to_owned(),
         value: String::new(),
         look: EntryLook::default(),
     });
@@ -98,9 +107,9 @@ pub(super) fn tip(
 }
 
 pub(super) fn login(col: &mut Column, pin_len: u8, message: Option<&str>) {
-    col.title("LOG IN", INK);
+    col.title(col.t(Key::LogIn), INK);
     col.gap(6);
-    col.line("Enter your PIN", BODY, MUTED);
+    col.line(col.t(Key::EnterPin), BODY, MUTED);
     col.gap(16);
     col.push(Item::PinDots {
         filled: pin_len.min(PIN_SLOTS),
@@ -112,26 +121,35 @@ pub(super) fn login(col: &mut Column, pin_len: u8, message: Option<&str>) {
         col.wrapped(m, BODY, RED, 2);
     }
     col.gap(18);
-    col.hint(&["OK to log in", "Back to delete"], MUTED);
+    col.hint(&[col.t(Key::OkToLogIn), col.t(Key::BackToDelete)], MUTED);
 }
 
 pub(super) fn locked(col: &mut Column, seconds: u32, message: Option<&str>) {
     col.push(Item::Badge(Symbol::Lock, ORANGE, 64));
     col.gap(8);
-    col.title("LOCKED", ORANGE);
+    col.title(col.t(Key::Locked), ORANGE);
     col.gap(8);
-    col.wrapped(message.unwrap_or(LOCKED_NOTE), BODY, INK, 3);
+    col.wrapped(
+        message.unwrap_or(col.t(Key::TooManyWrongPins)),
+        BODY,
+        INK,
+        3,
+    );
     col.gap(6);
-    col.wrapped(&format!("Locked for {}", duration(seconds)), BODY, INK, 2);
+    let line = col.tf(Key::LockedFor, &[&duration(col, seconds)]);
+    col.wrapped(&line, BODY, INK, 2);
 }
 
 /// `30 seconds`, `2 minutes`, `2 min 30 s`.
-fn duration(seconds: u32) -> String {
+fn duration(col: &Column, seconds: u32) -> String {
     match seconds {
-        1 => "1 second".to_owned(),
-        s if s < 120 => format!("{s} seconds"),
-        s if s % 60 == 0 => format!("{} minutes", s / 60),
-        s => format!("{} min {} s", s / 60, s % 60),
+        1 => col.t(Key::OneSecond).to_owned(),
+        s if s < 120 => col.tf(Key::Seconds, &[&s.to_string()]),
+        s if s % 60 == 0 => col.tf(Key::Minutes, &[&(s / 60).to_string()]),
+        s => col.tf(
+            Key::MinutesSeconds,
+            &[&(s / 60).to_string(), &(s % 60).to_string()],
+        ),
     }
 }
 
@@ -186,7 +204,14 @@ pub(super) fn catalog(
     bottom.push(Item::Rule(LIGHT));
     cart_line(&mut bottom, &cart);
     bottom.gap(4);
-    bottom.hint(&["OK add", "Back remove", "Menu pay"], MUTED);
+    bottom.hint(
+        &[
+            col.t(Key::OkAdd),
+            col.t(Key::BackRemove),
+            col.t(Key::MenuPay),
+        ],
+        MUTED,
+    );
 
     let shown = items.get(first..).unwrap_or_default();
     let lines = |full: bool| -> Vec<Line> {
@@ -199,7 +224,7 @@ pub(super) fn catalog(
                     plain(&l.price)
                 };
                 let value = if l.qty > 0 {
-                    format!("x{}  {price}", l.qty)
+                    format!("{}  {price}", col.tf(Key::Quantity, &[&l.qty.to_string()]))
                 } else {
                     price
                 };
@@ -232,12 +257,19 @@ pub(super) fn catalog(
     chosen.truncate(fit_n);
     let right = match keyed {
         Some(n) => Span {
-            text: format!("Item no. {n}"),
+            text: col.tf(Key::ItemNo, &[&n.to_string()]),
             size: BODY,
             color: INK,
         },
         None if !chosen.is_empty() && chosen.len() < items.len() => Span {
-            text: format!("{}-{} of {}", first + 1, first + chosen.len(), items.len()),
+            text: col.tf(
+                Key::LinesShown,
+                &[
+                    &(first + 1).to_string(),
+                    &(first + chosen.len()).to_string(),
+                    &items.len().to_string(),
+                ],
+            ),
             size: SMALL,
             color: MUTED,
         },
@@ -250,18 +282,18 @@ pub(super) fn catalog(
     col.gap(2);
     col.push(Item::Split(
         Span {
-            text: "CATALOG".to_owned(),
+            text: col.t(Key::Catalog).to_owned(),
             size: BODY,
             color: INK,
         },
         Span {
-            text: text::truncate(&right.text, right.size.chars_in(col.inner / 2)),
+            text: text::truncate(&right.text, right.size, col.inner / 2),
             ..right
         },
     ));
     col.gap(4);
     if items.is_empty() {
-        col.line("No items in the catalog", BODY, MUTED);
+        col.line(col.t(Key::NoItems), BODY, MUTED);
     }
     col.entries(chosen, Keys::Numbers, size, u32::MAX);
     let rest = col.room().saturating_sub(bottom.height());
@@ -269,14 +301,18 @@ pub(super) fn catalog(
     col.append(bottom);
 }
 
-/// `Cart: 3 items   NGN 4,500.00`, shortened to fit: the total whole.
+/// `Cart: 3 items   ₦4,500.00`, shortened to fit: the total whole.
 fn cart_line(col: &mut Column, cart: &Cart<'_>) {
-    let noun = if cart.count == 1 { "item" } else { "items" };
-    let items = format!("{} {noun}", cart.count);
+    let key = if cart.count == 1 {
+        Key::ItemsOne
+    } else {
+        Key::ItemsMany
+    };
+    let items = col.tf(key, &[&cart.count.to_string()]);
     let total = cart.total.display();
-    let long = format!("Cart: {items}");
+    let long = col.tf(Key::CartLabel, &[&items]);
     for (label, size) in [(&long, BODY), (&items, BODY), (&items, SMALL_BOLD)] {
-        if size.width(label.len() + 1) + BODY.width(total.len()) <= col.inner {
+        if size.width(label) + size.width("  ") + BODY.width(&total) <= col.inner {
             col.push(Item::Split(
                 Span {
                     text: label.clone(),
@@ -297,7 +333,7 @@ fn cart_line(col: &mut Column, cart: &Cart<'_>) {
 
 /// `1,500.00`: the amount without its currency.
 fn plain(a: &Amount) -> String {
-    without_code(a.display(), a.currency)
+    without_code(a.display_code(), a.currency)
 }
 
 /// A displayed amount (`NGN 1,500.00`) without its currency code.
@@ -311,52 +347,48 @@ fn without_code(shown: String, currency: Currency) -> String {
 /// The report's title and headline figures.
 pub(super) fn report_summary(col: &mut Column, r: &ShiftReport) {
     col.gap(6);
-    col.title(&format!("{} REPORT", r.kind.as_str()), INK);
+    col.title(&col.tf(Key::ReportTitle, &[r.kind.as_str()]), INK);
     col.gap(2);
+    let no = r.shift_no.to_string();
     let (shift, times) = match &r.closed_at {
         Some(closed) => (
-            format!("Shift {} closed", r.shift_no),
-            format!("{} - {closed}", r.opened_at),
+            col.tf(Key::ShiftClosed, &[&no]),
+            col.tf(Key::FromTo, &[&r.opened_at, closed]),
         ),
         None => (
-            format!("Shift {}", r.shift_no),
-            format!("Since {}", r.opened_at),
+            col.tf(Key::Shift, &[&no]),
+            col.tf(Key::Since, &[&r.opened_at]),
         ),
     };
     col.line(&shift, BODY, INK);
     col.line(&times, SMALL, MUTED);
     col.gap(6);
     let outcomes = [
-        ("Sales", &r.sales),
-        ("Refunds", &r.refunds),
-        ("Declined", &r.declined),
+        (Key::Sales, &r.sales),
+        (Key::Refunds, &r.refunds),
+        (Key::DeclinedRow, &r.declined),
     ];
     let sales = [
-        ("Tips", &r.tips),
-        ("Online", &r.online),
-        ("Offline", &r.offline),
+        (Key::Tips, &r.tips),
+        (Key::OnlineRow, &r.online),
+        (Key::OfflineRow, &r.offline),
     ];
-    let table = Table::new(
-        outcomes
-            .iter()
-            .chain(&sales)
-            .map(|(_, t)| (t.count, t.total)),
-        r.currency,
-    );
-    let rows: Vec<(String, String)> = outcomes
+    let rows: Vec<(String, u64, Total)> = outcomes
         .iter()
         .chain(&sales)
-        .map(|(label, t)| ((*label).to_owned(), table.tally(t)))
+        .map(|(label, t)| (col.t(*label).to_owned(), t.count, t.total))
         .collect();
-    let size = col.rows_size(&rows, &LIST_SIZES, "Declined".len());
+    let table = Table::new(col.t(Key::CountHeading), &rows, r.currency);
+    let labels: Vec<String> = rows.iter().map(|(l, _, _)| l.clone()).collect();
+    let size = col.rows_size(&labels, |z| table.width(z), &LIST_SIZES, "Declined".len());
     let gap = row_gap(size);
-    col.row_cut("", &table.cells("No.", r.currency.code()), size, MUTED);
+    table.heading(col, "", size);
     col.gap(gap);
-    for (i, (label, cells)) in rows.iter().enumerate() {
+    for (i, line) in table.lines.iter().enumerate() {
         if i == outcomes.len() {
             col.push(Item::Rule(LIGHT));
         }
-        col.row_cut(label, cells, size, INK);
+        col.cells(&rows[i].0, line.to_vec(), table.widths(size), size, INK);
         col.gap(gap);
     }
 }
@@ -364,71 +396,82 @@ pub(super) fn report_summary(col: &mut Column, r: &ShiftReport) {
 /// Sales by operator and by item, as many lines as the room allows.
 pub(super) fn report_breakdown(col: &mut Column, r: &ShiftReport) {
     let cur = r.currency;
-    let code = cur.code();
-    let table = Table::new(r.by_operator.iter().map(|(_, t)| (t.count, t.total)), cur);
-    let operators: Vec<(String, String)> = r
+    let operators: Vec<(String, u64, Total)> = r
         .by_operator
         .iter()
-        .map(|(name, t)| (name.clone(), table.tally(t)))
+        .map(|(name, t)| (name.clone(), t.count, t.total))
         .collect();
-    section(col, "BY OPERATOR", &table.cells("No.", code), &operators);
-    let table = Table::new(r.by_item.iter().map(|i| (i.qty, i.total)), cur);
-    let items: Vec<(String, String)> = r
+    let table = Table::new(col.t(Key::CountHeading), &operators, cur);
+    section(col, col.t(Key::ByOperator), &table, &operators);
+    let items: Vec<(String, u64, Total)> = r
         .by_item
         .iter()
-        .map(|i| (i.name.clone(), table.line(i.qty, i.total)))
+        .map(|i| (i.name.clone(), i.qty, i.total))
         .collect();
-    section(col, "BY ITEM", &table.cells("Qty", code), &items);
+    let table = Table::new(col.t(Key::QtyHeading), &items, cur);
+    section(col, col.t(Key::ByItem), &table, &items);
 }
 
 /// A report table's number columns: counts and amounts (without currency,
-/// the column heading has it) right-aligned in widths shared by the
-/// table's lines, so the columns line up in the monospace font.
+/// the column heading has its sign), each right-aligned in a column as
+/// wide as its widest cell in the size drawn.
 struct Table {
-    currency: Currency,
-    count_w: usize,
-    amount_w: usize,
+    /// The column headings: count, amount.
+    heading: [String; 2],
+    /// Count and amount of each line.
+    lines: Vec<[String; 2]>,
 }
 
 impl Table {
-    /// Widths for these `(count, total)` lines.
-    fn new(lines: impl Iterator<Item = (u64, Total)> + Clone, currency: Currency) -> Table {
-        let count_w = lines.clone().map(|(c, _)| c.to_string().len()).max();
-        let amount_w = lines
-            .map(|(_, t)| without_code(t.display(currency), currency).len())
-            .max();
+    fn new(count_heading: &str, rows: &[(String, u64, Total)], currency: Currency) -> Table {
         Table {
-            currency,
-            count_w: count_w.unwrap_or(0).max(3),
-            amount_w: amount_w.unwrap_or(0).max(3),
+            heading: [count_heading.to_owned(), currency_sign(currency).to_owned()],
+            lines: rows
+                .iter()
+                .map(|(_, count, total)| {
+                    [
+                        count.to_string(),
+                        without_code(total.display(currency), currency),
+                    ]
+                })
+                .collect(),
         }
     }
 
-    fn cells(&self, count: &str, amount: &str) -> String {
-        format!(
-            "{count:>cw$} {amount:>aw$}",
-            cw = self.count_w,
-            aw = self.amount_w
-        )
+    /// The columns' widths in `size`.
+    fn widths(&self, size: TextSize) -> Vec<u32> {
+        (0..2)
+            .map(|i| {
+                self.lines
+                    .iter()
+                    .map(|l| &l[i])
+                    .chain(std::iter::once(&self.heading[i]))
+                    .map(|c| size.width(c))
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect()
     }
 
-    fn tally(&self, t: &Tally) -> String {
-        self.line(t.count, t.total)
+    /// Both columns with the gap between them.
+    fn width(&self, size: TextSize) -> u32 {
+        cells_width(&self.widths(size))
     }
 
-    fn line(&self, count: u64, total: Total) -> String {
-        let amount = without_code(total.display(self.currency), self.currency);
-        self.cells(&count.to_string(), &amount)
+    /// The heading line: `label` and the columns' headings, muted.
+    fn heading(&self, col: &mut Column, label: &str, size: TextSize) {
+        col.cells(label, self.heading.to_vec(), self.widths(size), size, MUTED);
     }
 }
 
 /// A heading (with the column headings) and its lines while they fit;
 /// "+ N more" for the rest.
-fn section(col: &mut Column, heading: &str, columns: &str, rows: &[(String, String)]) {
+fn section(col: &mut Column, heading: &str, table: &Table, rows: &[(String, u64, Total)]) {
     if rows.is_empty() {
         return;
     }
-    let size = col.rows_size(rows, &LIST_SIZES, LABEL_MIN);
+    let labels: Vec<String> = rows.iter().map(|(l, _, _)| l.clone()).collect();
+    let size = col.rows_size(&labels, |z| table.width(z), &LIST_SIZES, LABEL_MIN);
     let gap = row_gap(size);
     let row_h = size.height() + gap;
     let more_h = SMALL.height() + gap;
@@ -437,16 +480,23 @@ fn section(col: &mut Column, heading: &str, columns: &str, rows: &[(String, Stri
         return;
     }
     col.gap(8);
-    col.row_cut(heading, columns, size, MUTED);
+    table.heading(col, heading, size);
     col.gap(gap);
-    for (i, (label, cells)) in rows.iter().enumerate() {
+    for (i, (label, _, _)) in rows.iter().enumerate() {
         let left = rows.len() - i;
         let need = if left > 1 { row_h + more_h } else { row_h };
         if col.room() < need {
-            col.row_cut(&format!("+ {left} more"), "", SMALL, MUTED);
+            let more = col.tf(Key::More, &[&left.to_string()]);
+            col.row_cut(&more, "", SMALL, MUTED);
             break;
         }
-        col.row_cut(label, cells, size, INK);
+        col.cells(
+            label,
+            table.lines[i].to_vec(),
+            table.widths(size),
+            size,
+            INK,
+        );
         col.gap(gap);
     }
 }

@@ -6,12 +6,14 @@ use embedded_graphics::pixelcolor::Rgb565;
 use embedded_graphics::prelude::*;
 use embedded_graphics::primitives::{Circle, PrimitiveStyle, Rectangle, RoundedRectangle};
 
+use super::qr::Qr;
 use super::symbols::{Symbol, draw_badge, draw_contactless};
 use super::{
     BG, BODY, COMPACT_SYMBOL, COMPACT_TEXT_H, DOTS_W, GREYED, HEADER_BG, HEADER_SUB, IN_CART, INK,
     LIGHT, MARGIN, SMALL, SMALL_BOLD,
 };
 use crate::model::Amount;
+use crate::strings::{self, Key, Language};
 use crate::text::{self, TextSize};
 
 /// Inside a list line: space left and right of its content.
@@ -24,6 +26,9 @@ pub(super) enum Item {
     Text(String, TextSize, Rgb565),
     /// Label left, value right, on one line.
     Row(String, String, TextSize, Rgb565),
+    /// A table line: label left, cells right-aligned in columns of the
+    /// given widths (the last column ends at the right margin).
+    Cells(Cells),
     /// Left and right text of their own sizes and colours, bottoms aligned.
     Split(Span, Span),
     /// A thin horizontal line.
@@ -46,6 +51,25 @@ pub(super) enum Item {
         slots: u8,
         d: u32,
     },
+    /// A QR code with its quiet zone; pixels per module.
+    Qr(Qr, u32),
+}
+
+/// A table line, measured: the label fits left of the columns.
+pub(super) struct Cells {
+    pub label: String,
+    pub cells: Vec<String>,
+    pub widths: Vec<u32>,
+    pub size: TextSize,
+    pub color: Rgb565,
+}
+
+/// Space between the columns of a table.
+pub(super) const CELL_GAP: u32 = 10;
+
+/// The width a table's columns take, gaps included.
+pub(super) fn cells_width(widths: &[u32]) -> u32 {
+    widths.iter().sum::<u32>() + CELL_GAP * (widths.len().saturating_sub(1) as u32)
 }
 
 /// One side of an [`Item::Split`].
@@ -107,6 +131,8 @@ impl Item {
             Item::Text(_, size, _) | Item::Row(_, _, size, _) | Item::Hint(_, size, _) => {
                 size.height()
             }
+            Item::Cells(c) => c.size.height(),
+            Item::Qr(qr, px) => qr.side(*px),
             Item::Split(l, r) => l.size.height().max(r.size.height()),
             Item::Rule(_) => 9,
             Item::Pill(_, _, _) => BODY.height() + 8,
@@ -128,17 +154,30 @@ pub(super) struct Column {
     /// Smaller symbols, gaps and big text, for bodies too short for the
     /// full-size stack.
     pub compact: bool,
+    /// The language of the screen's own texts.
+    pub lang: Language,
     items: Vec<Item>,
 }
 
 impl Column {
-    pub(super) fn new(body: Size, compact: bool) -> Self {
+    pub(super) fn new(body: Size, compact: bool, lang: Language) -> Self {
         Column {
             inner: body.width.saturating_sub(2 * MARGIN),
             avail: body.height,
             compact,
+            lang,
             items: Vec::new(),
         }
+    }
+
+    /// The words of `key` in the screen's language.
+    pub(super) fn t(&self, key: Key) -> &'static str {
+        strings::text(self.lang, key)
+    }
+
+    /// The template of `key` filled with `args`.
+    pub(super) fn tf(&self, key: Key, args: &[&str]) -> String {
+        strings::fill(self.t(key), args)
     }
 
     /// An empty column of the same size, to measure a part before adding it.
@@ -147,6 +186,7 @@ impl Column {
             inner: self.inner,
             avail: self.avail,
             compact: self.compact,
+            lang: self.lang,
             items: Vec::new(),
         }
     }
@@ -209,9 +249,9 @@ impl Column {
             .iter()
             .copied()
             .filter(|z| z.height() <= max_h)
-            .find(|z| z.width(s.len()) <= self.inner)
+            .find(|z| z.width(&s) <= self.inner)
             .unwrap_or(*last);
-        let s = text::truncate(&s, size.chars_in(self.inner));
+        let s = text::truncate(&s, size, self.inner);
         self.items.push(Item::Text(s, size, color));
     }
 
@@ -229,7 +269,7 @@ impl Column {
 
     pub(super) fn wrapped(&mut self, s: &str, size: TextSize, color: Rgb565, max_lines: usize) {
         let s = text::sanitize(s);
-        for line in text::wrap(&s, size.chars_in(self.inner), max_lines) {
+        for line in text::wrap(&s, size, self.inner, max_lines) {
             self.items.push(Item::Text(line, size, color));
         }
     }
@@ -238,18 +278,18 @@ impl Column {
     /// and value right-aligned on the next.
     pub(super) fn row(&mut self, label: &str, value: &str) {
         let (label, value) = (text::sanitize(label), text::sanitize(value));
-        if BODY.width(label.len() + 1 + value.len()) <= self.inner {
+        if BODY.width(&label) + BODY.width("  ") + BODY.width(&value) <= self.inner {
             self.items.push(Item::Row(label, value, BODY, INK));
             return;
         }
-        let label = text::truncate(&label, BODY.chars_in(self.inner));
+        let label = text::truncate(&label, BODY, self.inner);
         self.items.push(Item::Row(label, String::new(), BODY, INK));
-        let size = if BODY.width(value.len()) <= self.inner {
+        let size = if BODY.width(&value) <= self.inner {
             BODY
         } else {
             SMALL_BOLD
         };
-        let value = text::truncate(&value, size.chars_in(self.inner));
+        let value = text::truncate(&value, size, self.inner);
         self.items.push(Item::Row(String::new(), value, size, INK));
     }
 
@@ -257,20 +297,47 @@ impl Column {
     /// it alone is wider than the column), the label cut to what is left.
     pub(super) fn row_cut(&mut self, label: &str, value: &str, size: TextSize, color: Rgb565) {
         let (label, value) = (text::sanitize(label), text::sanitize(value));
-        let value = text::truncate(&value, size.chars_in(self.inner));
-        let left = size
-            .chars_in(self.inner)
-            .saturating_sub(value.len() + usize::from(!value.is_empty()));
-        let label = text::truncate(&label, left);
+        let value = text::truncate(&value, size, self.inner);
+        let gap = if value.is_empty() {
+            0
+        } else {
+            size.width("  ")
+        };
+        let left = self.inner.saturating_sub(size.width(&value) + gap);
+        let label = text::truncate(&label, size, left);
         self.items.push(Item::Row(label, value, size, color));
     }
 
+    /// A table line in `size`: the cells right-aligned in columns of
+    /// `widths` (measured in `size`), the label cut to what is left.
+    pub(super) fn cells(
+        &mut self,
+        label: &str,
+        cells: Vec<String>,
+        widths: Vec<u32>,
+        size: TextSize,
+        color: Rgb565,
+    ) {
+        let label = text::sanitize(label);
+        let cols = cells_width(&widths);
+        let left = self.inner.saturating_sub(cols + CELL_GAP);
+        let label = text::truncate(&label, size, left);
+        self.items.push(Item::Cells(Cells {
+            label,
+            cells: cells.iter().map(|c| text::sanitize(c)).collect(),
+            widths,
+            size,
+            color,
+        }));
+    }
+
     /// The first of `sizes` (only the last when compact) in which every
-    /// `(label, value)` fits on one line (labels counted up to `label_min`
-    /// characters), else the last.
+    /// label, counted up to `label_min` characters, fits beside columns of
+    /// the width `columns` gives for that size; else the last.
     pub(super) fn rows_size(
         &self,
-        rows: &[(String, String)],
+        labels: &[String],
+        columns: impl Fn(TextSize) -> u32,
         sizes: &[TextSize],
         label_min: usize,
     ) -> TextSize {
@@ -279,9 +346,10 @@ impl Column {
             _ => sizes,
         };
         let fits = |z: &TextSize| {
-            rows.iter().all(|(l, v)| {
-                z.width(l.chars().count().min(label_min) + 1 + v.chars().count()) <= self.inner
-            })
+            let cols = columns(*z);
+            labels
+                .iter()
+                .all(|l| z.width(&prefix(l, label_min)) + CELL_GAP + cols <= self.inner)
         };
         sizes
             .iter()
@@ -295,12 +363,12 @@ impl Column {
     /// lines as fit, separated by dots.
     pub(super) fn hint(&mut self, phrases: &[&str], color: Rgb565) {
         let size = SMALL;
-        let sep = size.width(3);
+        let sep = hint_sep(size);
         let mut line: Vec<String> = Vec::new();
         let mut width = 0;
         for phrase in phrases {
-            let p = text::truncate(&text::sanitize(phrase), size.chars_in(self.inner));
-            let w = size.width(p.len());
+            let p = text::truncate(&text::sanitize(phrase), size, self.inner);
+            let w = size.width(&p);
             if p.is_empty() {
                 continue;
             }
@@ -349,27 +417,25 @@ impl Column {
         label_min: usize,
         max_w: u32,
     ) -> bool {
-        let key_chars = key_chars(lines);
+        let key_w = key_width(lines, size);
         let width = self.inner.min(max_w);
         lines.iter().all(|l| {
-            let (_, label_room, value) = measure(l, keys, key_chars, size, width);
-            let (label_len, value_len) = (
-                text::sanitize(&l.label).len(),
-                text::sanitize(&l.value).len(),
-            );
-            value.len() == value_len && label_room >= label_len.min(label_min)
+            let (_, label_room, value) = measure(l, keys, key_w, size, width);
+            let label = text::sanitize(&l.label);
+            value == text::sanitize(&l.value)
+                && label_room >= size.width(&prefix(&label, label_min))
         })
     }
 
     /// Pushes a list's lines in `size`, at most `max_w` wide and centred,
     /// texts cut to fit.
     pub(super) fn entries(&mut self, lines: Vec<Line>, keys: Keys, size: TextSize, max_w: u32) {
-        let key_chars = key_chars(&lines);
+        let widest_key = key_width(&lines, size);
         let pad = if self.compact { 4 } else { 6 };
         let width = self.inner.min(max_w);
         for l in lines {
-            let (key_w, label_room, value) = measure(&l, keys, key_chars, size, width);
-            let label = text::truncate(&text::sanitize(&l.label), label_room);
+            let (key_w, label_room, value) = measure(&l, keys, widest_key, size, width);
+            let label = text::truncate(&text::sanitize(&l.label), size, label_room);
             self.items.push(Item::Entry(Entry {
                 key: l.key.map(|k| text::sanitize(&k)),
                 key_w,
@@ -409,22 +475,32 @@ impl Column {
             let yi = y as i32;
             match item {
                 Item::Gap(_) => {}
-                Item::Text(s, size, color) => {
-                    text::draw(
-                        t,
-                        s,
-                        Point::new(centre(size.width(s.len())), yi),
-                        *size,
-                        *color,
-                    )?;
+                Item::Text(s, size, color) if size.width(s) <= self.inner => {
+                    text::draw(t, s, Point::new(centre(size.width(s)), yi), *size, *color)?;
                 }
+                Item::Text(..) => {}
                 Item::Row(label, value, size, color) => {
                     text::draw(t, label, Point::new(left, yi), *size, *color)?;
-                    let vx = left + self.inner.saturating_sub(size.width(value.len())) as i32;
+                    let vx = left + self.inner.saturating_sub(size.width(value)) as i32;
                     text::draw(t, value, Point::new(vx, yi), *size, *color)?;
                 }
+                Item::Cells(c) => {
+                    let cols = cells_width(&c.widths);
+                    if cols <= self.inner {
+                        text::draw(t, &c.label, Point::new(left, yi), c.size, c.color)?;
+                        let mut right = left + self.inner as i32;
+                        for (cell, w) in c.cells.iter().zip(&c.widths).rev() {
+                            let cw = c.size.width(cell).min(*w);
+                            if cw == c.size.width(cell) {
+                                let x = right - cw as i32;
+                                text::draw(t, cell, Point::new(x, yi), c.size, c.color)?;
+                            }
+                            right -= (*w + CELL_GAP) as i32;
+                        }
+                    }
+                }
                 Item::Split(l, r) => {
-                    let (lw, rw) = (l.size.width(l.text.len()), r.size.width(r.text.len()));
+                    let (lw, rw) = (l.size.width(&l.text), r.size.width(&r.text));
                     if lw <= self.inner {
                         let ly = yi + (h - l.size.height()) as i32;
                         text::draw(t, &l.text, Point::new(left, ly), l.size, l.color)?;
@@ -442,7 +518,7 @@ impl Column {
                     )?;
                 }
                 Item::Pill(word, fg, bg) => {
-                    let w = BODY.width(word.len()) + 24;
+                    let w = BODY.width(word) + 24;
                     if w <= self.inner {
                         let x = centre(w);
                         RoundedRectangle::with_equal_corners(
@@ -451,7 +527,8 @@ impl Column {
                         )
                         .into_styled(PrimitiveStyle::with_fill(*bg))
                         .draw(t)?;
-                        text::draw(t, word, Point::new(x + 12, yi + 4), BODY, *fg)?;
+                        let ty = yi + (h - BODY.cap_height()) as i32 / 2;
+                        text::draw(t, word, Point::new(x + 12, ty), BODY, *fg)?;
                     }
                 }
                 Item::Badge(symbol, color, d) => {
@@ -477,8 +554,8 @@ impl Column {
                 Item::Dots(_) => {}
                 Item::Entry(e) => draw_entry(t, e, Point::new(centre(e.width), yi))?,
                 Item::Hint(phrases, size, color) => {
-                    let sep = size.width(3);
-                    let w: u32 = phrases.iter().map(|p| size.width(p.len())).sum::<u32>()
+                    let sep = hint_sep(*size);
+                    let w: u32 = phrases.iter().map(|p| size.width(p)).sum::<u32>()
                         + sep * (phrases.len().saturating_sub(1) as u32);
                     if w <= self.inner {
                         let mut x = centre(w);
@@ -491,7 +568,7 @@ impl Column {
                                 x += sep as i32;
                             }
                             text::draw(t, p, Point::new(x, yi), *size, *color)?;
-                            x += size.width(p.len()) as i32;
+                            x += size.width(p) as i32;
                         }
                     }
                 }
@@ -512,6 +589,12 @@ impl Column {
                         }
                     }
                 }
+                Item::Qr(qr, px) => {
+                    let side = qr.side(*px);
+                    if side <= self.inner {
+                        qr.draw(t, Point::new(centre(side), yi), *px, BG, INK)?;
+                    }
+                }
             }
             y += h;
         }
@@ -519,39 +602,50 @@ impl Column {
     }
 }
 
-/// Key column width, characters left for the label, and the value cut to
-/// fit, of one list line `width` wide in `size`.
+/// Key column width, pixels left for the label, and the value cut to
+/// fit, of one list line `width` wide in `size` (`widest_key`: the width
+/// of the list's widest key).
 fn measure(
     l: &Line,
     keys: Keys,
-    key_chars: usize,
+    widest_key: u32,
     size: TextSize,
     width: u32,
-) -> (u32, usize, String) {
+) -> (u32, u32, String) {
     let usable = width.saturating_sub(2 * ENTRY_PAD_X);
-    let key_w = match (key_chars, keys) {
+    let key_w = match (widest_key, keys) {
         (0, _) => 0,
-        (n, Keys::Caps) => size.width(n) + 8 + ENTRY_GAP,
-        (n, Keys::Numbers) => size.width(n) + ENTRY_GAP,
+        (w, Keys::Caps) => w + 12 + ENTRY_GAP,
+        (w, Keys::Numbers) => w + ENTRY_GAP,
     };
     let key_w = if key_w <= usable { key_w } else { 0 };
     let rest = usable - key_w;
-    let value = text::truncate(&text::sanitize(&l.value), size.chars_in(rest));
+    let value = text::truncate(&text::sanitize(&l.value), size, rest);
     let value_w = if value.is_empty() {
         0
     } else {
-        size.width(value.len()) + ENTRY_GAP
+        size.width(&value) + ENTRY_GAP
     };
-    (key_w, size.chars_in(rest.saturating_sub(value_w)), value)
+    (key_w, rest.saturating_sub(value_w), value)
 }
 
-/// Characters of the widest key of a list.
-fn key_chars(lines: &[Line]) -> usize {
+/// Width of the widest key of a list in `size`.
+fn key_width(lines: &[Line], size: TextSize) -> u32 {
     lines
         .iter()
-        .filter_map(|l| l.key.as_ref().map(|k| k.chars().count()))
+        .filter_map(|l| l.key.as_ref().map(|k| size.width(&text::sanitize(k))))
         .max()
         .unwrap_or(0)
+}
+
+/// The first `n` characters of `s`.
+fn prefix(s: &str, n: usize) -> String {
+    s.chars().take(n).collect()
+}
+
+/// Room for the dot between two key hints.
+fn hint_sep(size: TextSize) -> u32 {
+    size.width("   ").max(9)
 }
 
 /// One list line with its top-left corner at `at`.
@@ -582,7 +676,7 @@ fn draw_entry<D: DrawTarget<Color = Rgb565>>(
     let ty = at.y + (e.pad / 2) as i32;
     let x = at.x + ENTRY_PAD_X as i32;
     if let (Some(key), true) = (&e.key, e.key_w > 0) {
-        let kw = e.size.width(key.len());
+        let kw = e.size.width(key);
         if e.cap {
             let cap_w = e.key_w - ENTRY_GAP;
             let cap = RoundedRectangle::with_equal_corners(
@@ -608,7 +702,7 @@ fn draw_entry<D: DrawTarget<Color = Rgb565>>(
     }
     text::draw(t, &e.label, Point::new(x + e.key_w as i32, ty), e.size, fg)?;
     if !e.value.is_empty() {
-        let vw = e.size.width(e.value.len());
+        let vw = e.size.width(&e.value);
         let vx = at.x + inner.saturating_sub(ENTRY_PAD_X + vw) as i32;
         text::draw(t, &e.value, Point::new(vx, ty), e.size, fg)?;
     }
