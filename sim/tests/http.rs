@@ -1899,8 +1899,17 @@ async fn state_survives_a_restart() {
     let cfg3 = cfg.clone();
     let e2 = env_with(cfg).await;
     let t2 = SignedClient::new(e2.http.clone(), e2.sim.url(), t.creds.clone());
-    // Same credentials still work; the transaction replays identically.
-    let (s, again) = submit(&t2, &tid, &sale(&r1, "1234.00", "1111", false)).await;
+    // Same credentials still work; the transaction replays identically
+    // (its receipt now on the restarted sim's address).
+    let (s, mut again) = submit(&t2, &tid, &sale(&r1, "1234.00", "1111", false)).await;
+    let txid = first["data"]["transaction_id"].as_str().unwrap();
+    assert_eq!(
+        again["data"]["receipt_url"],
+        format!("{}/r/{txid}", e2.sim.url()).as_str()
+    );
+    let mut first = first;
+    first["data"]["receipt_url"] = serde_json::Value::Null;
+    again["data"]["receipt_url"] = serde_json::Value::Null;
     assert_eq!((s, &again["data"]), (StatusCode::OK, &first["data"]));
     let (s, v) = e2
         .org_json(Method::GET, &format!("/v1/sessions/{sid}"), None)
