@@ -108,7 +108,52 @@ pub fn run(
     all_ok &= note(check_reader(config)?);
     all_ok &= note(check_display(config)?);
     all_ok &= note(check_input(config)?);
+    all_ok &= note(check_printer(config)?);
     Ok(all_ok)
+}
+
+/// The receipt printer (SPEC 7.4): absent is fine (receipts are digital);
+/// a configured one must exist and answer, when it can answer at all.
+pub fn check_printer(config: &Config) -> std::io::Result<Check> {
+    use hal::Printer;
+    use hal::drivers::PrinterSpec;
+    match &config.hal.printer {
+        PrinterSpec::None => {
+            return Ok(Check::new(
+                true,
+                "printer",
+                "none configured (receipts are digital only)",
+            ));
+        }
+        PrinterSpec::Virtual => {
+            return Ok(Check::new(
+                true,
+                "printer",
+                "virtual printer (GET /receipts)",
+            ));
+        }
+        PrinterSpec::EscPosFile { .. } | PrinterSpec::EscPosSerial { .. } => {}
+    }
+    let status = runtime()?.block_on(async {
+        let mut p = hal::drivers::AnyPrinter::open(&config.hal.printer, None)?;
+        let described = p.describe();
+        p.status().await.map(|s| (described, s))
+    });
+    Ok(match status {
+        Ok((what, s)) if !s.online => Check::new(false, "printer", format!("{what}: offline")),
+        Ok((what, s)) if s.paper == hal::Paper::Out => {
+            Check::new(false, "printer", format!("{what}: out of paper"))
+        }
+        Ok((what, s)) if s.cover_open => {
+            Check::new(false, "printer", format!("{what}: cover open"))
+        }
+        Ok((what, s)) => Check::new(
+            true,
+            "printer",
+            format!("{what}: ready, paper {}", s.paper.as_str()),
+        ),
+        Err(e) => Check::new(false, "printer", e.to_string()),
+    })
 }
 
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {

@@ -14,6 +14,7 @@ pub mod msg;
 pub use pos_core as core;
 pub mod provision;
 pub mod queue;
+pub mod receipt;
 pub mod reconcile;
 pub mod report;
 pub mod runtime;

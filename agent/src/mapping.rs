@@ -324,6 +324,8 @@ pub fn store_change(
                     backend_transaction_id: u.transaction_id.clone(),
                     auth_code: u.auth_code.clone(),
                     decline_reason: u.reason.clone(),
+                    card_aid: u.card_app.as_ref().and_then(|a| a.aid.clone()),
+                    card_label: u.card_app.as_ref().and_then(|a| a.label.clone()),
                 },
             })
         }

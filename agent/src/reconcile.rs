@@ -285,6 +285,8 @@ mod tests {
             tip_amount: None,
             items: Vec::new(),
             shift_no: 1,
+            card_aid: None,
+            card_label: None,
             created_at: 0,
             updated_at: 0,
         }

@@ -63,24 +63,26 @@ pub fn ui_screen(m: &core::ScreenModel, event_name: &str, terminal_label: &str) 
             amount: a,
             offline_approval,
             tip,
+            receipt_url,
             ..
         } => ui::View::Approved {
             amount: amount(*a),
             card: None,
             offline: *offline_approval,
             tip: tip.map(amount),
-            receipt_url: None,
+            receipt_url: receipt_url.clone(),
         },
         core::Screen::Declined {
             amount: a,
             reason,
             tip,
+            receipt_url,
             ..
         } => ui::View::Declined {
             amount: amount(*a),
             reason: ui_decline(*reason),
             tip: tip.map(amount),
-            receipt_url: None,
+            receipt_url: receipt_url.clone(),
         },
         core::Screen::Cancelled { amount: a, reason } => ui::View::Cancelled {
             amount: Some(amount(*a)),
@@ -306,6 +308,7 @@ mod tests {
                 amount: money("2000.00"),
                 tip: None,
                 reference: reference(1),
+                receipt_url: None,
                 offline_approval: false,
                 message: Some("Too late to cancel: payment approved".into()),
             },

@@ -33,6 +33,8 @@ pub enum RunError {
     },
     #[error("card reader {device}: {problem}")]
     Reader { device: String, problem: String },
+    #[error("receipt printer: {0}")]
+    Printer(String),
     #[error("task {task} stopped unexpectedly")]
     TaskStopped { task: &'static str },
     #[error("cannot install the signal handlers: {0}")]

@@ -615,7 +615,7 @@ async fn doctor_reports_unusable_devices_one_line_each() {
     let cfg = write_config(
         dir.path(),
         "http://127.0.0.1:9",
-        "[hal]\nreader = \"pn532:/nonexistent/ttyS9\"\ndisplay = \"fbdev:/dev/fb7\"",
+        "[hal]\nreader = \"pn532:/nonexistent/ttyS9\"\ndisplay = \"fbdev:/dev/fb7\"\nprinter = \"escpos:/nonexistent/lp0\"",
     );
     let out = pos_agent(&["doctor", "--config", cfg.to_str().unwrap()], &[]).await;
     let (stdout, stderr) = text(&out);
@@ -631,6 +631,8 @@ async fn doctor_reports_unusable_devices_one_line_each() {
     assert!(line("reader").starts_with("FAIL"), "{stdout}");
     assert!(line("reader").contains("/nonexistent/ttyS9"), "{stdout}");
     assert!(line("display").starts_with("FAIL"), "{stdout}");
+    assert!(line("printer").starts_with("FAIL"), "{stdout}");
+    assert!(line("printer").contains("/nonexistent/lp0"), "{stdout}");
     assert!(line("credentials").starts_with("FAIL"), "{stdout}");
     assert!(line("backend").starts_with("FAIL"), "{stdout}");
 }

@@ -59,6 +59,9 @@ pub struct RawHal {
     pub reader: Option<String>,
     pub display: Option<String>,
     pub input: Option<String>,
+    /// `virtual`, `escpos:/dev/usb/lp0`, `escpos-serial:/dev/ttyS1:19200`
+    /// or `none` (default).
+    pub printer: Option<String>,
     #[serde(default, rename = "virtual")]
     pub virtual_device: RawHalVirtual,
 }

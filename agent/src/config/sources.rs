@@ -42,6 +42,7 @@ const KEYS: &[(&str, Kind)] = &[
     ("hal.reader", Kind::Str),
     ("hal.display", Kind::Str),
     ("hal.input", Kind::Str),
+    ("hal.printer", Kind::Str),
     ("hal.virtual.control_addr", Kind::Str),
     ("payment.tap_timeout_ms", Kind::Int),
     ("payment.auth_timeout_ms", Kind::Int),

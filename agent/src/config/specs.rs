@@ -12,6 +12,8 @@ pub struct HalConfig {
     pub reader: ReaderSpec,
     pub display: DisplaySpec,
     pub input: InputSpec,
+    /// The receipt printer (SPEC 7.4); `none` by default.
+    pub printer: hal::drivers::PrinterSpec,
     /// The virtual device's control API; always a loopback address.
     pub virtual_control_addr: SocketAddr,
 }
@@ -22,6 +24,7 @@ impl HalConfig {
         self.reader == ReaderSpec::Virtual
             || self.display == DisplaySpec::Virtual
             || self.input == InputSpec::Virtual
+            || self.printer == hal::drivers::PrinterSpec::Virtual
     }
 }
 

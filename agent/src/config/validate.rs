@@ -216,6 +216,12 @@ impl TryFrom<RawConfig> for Config {
             None => InputSpec::Virtual,
             Some(s) => s.parse().map_err(|e: String| raw.invalid("hal.input", e))?,
         };
+        let printer = match &h.printer {
+            None => hal::drivers::PrinterSpec::None,
+            Some(s) => s.parse().map_err(|e: hal::drivers::PrinterSpecError| {
+                raw.invalid("hal.printer", e.to_string())
+            })?,
+        };
         let addr_text = h
             .virtual_device
             .control_addr
@@ -237,6 +243,7 @@ impl TryFrom<RawConfig> for Config {
             reader,
             display,
             input,
+            printer,
             virtual_control_addr,
         };
 
@@ -462,6 +469,8 @@ control_addr = "127.0.0.1:7070"
             ("hal.reader", "[hal]\nreader = \"magic\"\n"),
             ("hal.display", "[hal]\ndisplay = \"fbdev:fb0\"\n"),
             ("hal.input", "[hal]\ninput = \"gpio:\"\n"),
+            ("hal.printer", "[hal]\nprinter = \"thermal\"\n"),
+            ("hal.printer", "[hal]\nprinter = \"escpos:lp0\"\n"),
             (
                 "hal.virtual.control_addr",
                 "[hal.virtual]\ncontrol_addr = \"0.0.0.0:7070\"\n",

@@ -61,6 +61,18 @@ pub struct CoreLoop {
     pub parked: u32,
     /// For the references of keypad sales.
     pub terminal_id: proto::TerminalId,
+    /// The printer task, when a printer is configured.
+    pub printer: Option<PrintOut>,
+}
+
+/// Where print jobs go, and how they are laid out.
+pub struct PrintOut {
+    pub jobs: mpsc::Sender<hal::Document>,
+    pub health: watch::Sender<super::printer::PrinterHealth>,
+    /// Characters per line of the paper.
+    pub columns: usize,
+    /// The backend's address, for the receipt's QR code.
+    pub receipt_base: Option<String>,
 }
 
 impl Task for CoreLoop {
@@ -180,6 +192,7 @@ impl CoreLoop {
                             }
                         }
                     }
+                    Output::Print(job) => self.print(job).await,
                     Output::Query(q) => {
                         let (answer, items) = self.answer(q).await;
                         enqueued |= items;
@@ -266,6 +279,56 @@ impl CoreLoop {
                 (Err(e.to_string()), false)
             }
         }
+    }
+
+    /// Lays a print job out and hands it to the printer task (never
+    /// waiting for the printer).
+    async fn print(&mut self, job: core::PrintJob) {
+        let Some(out) = &self.printer else {
+            return;
+        };
+        let mut names = crate::receipt::Names {
+            event_name: self.event_name.clone(),
+            terminal_label: self.terminal_label.clone(),
+            operator: None,
+            receipt_base: out.receipt_base.clone(),
+            operator_names: Vec::new(),
+        };
+        // Operators' names from the kept list (offline too).
+        if let Ok((ops, _)) = crate::sync::desk::stored(&self.store).await {
+            names.operator_names = ops.into_iter().map(|o| (o.id, o.name)).collect();
+        }
+        let doc = match job {
+            core::PrintJob::Receipt { reference, copy } => {
+                let tx = match self.store.transaction(reference.clone()).await {
+                    Ok(Some(t)) => t,
+                    Ok(None) => {
+                        tracing::warn!(reference = %reference, "no such transaction to print");
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::warn!(reference = %reference, error = %e, "cannot read the transaction to print");
+                        return;
+                    }
+                };
+                if let Some(op) = &tx.operator_id {
+                    names.operator = names
+                        .operator_names
+                        .iter()
+                        .find(|(id, _)| id == op)
+                        .map(|(_, n)| n.clone());
+                }
+                match crate::receipt::Receipt::of(&tx, &names, copy) {
+                    Ok(r) => r.document(out.columns),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "no receipt");
+                        return;
+                    }
+                }
+            }
+            core::PrintJob::Report(r) => crate::receipt::report_document(&r, &names, out.columns),
+        };
+        super::printer::submit(&out.jobs, &out.health, doc);
     }
 
     /// Answers one of the core's questions from the store. The second value

@@ -14,11 +14,20 @@ use crate::task::{RunError, Task};
 /// Tokenizes a card read at once: the PAN is hashed with the device key in
 /// place (never copied) and the read, with its wiping PAN buffer, is
 /// dropped before this returns. Only token, last4, brand and entry mode
-/// leave.
-pub fn tokenize_read(key: &CardKey, read: hal::CardRead) -> core::Card {
+/// leave, and for the receipt the card application (AID and label).
+pub fn tokenize_read(key: &CardKey, read: hal::CardRead) -> (core::Card, core::CardApp) {
     let card = tokenize_secret(key, read.pan(), EntryMode::Contactless);
+    let app = core::CardApp {
+        aid: read
+            .application()
+            .aid
+            .as_deref()
+            .filter(|a| (5..=16).contains(&a.len()))
+            .map(hex::encode_upper),
+        label: read.application().label.clone(),
+    };
     drop(read);
-    card
+    (card, app)
 }
 
 /// The reader task: waits for `Start`, reads one card (cancelled by `Stop`,
@@ -88,9 +97,9 @@ async fn reader_task<R: CardReader>(task: ReaderTask<R>) -> Result<(), RunError>
         let input = match result {
             Ok(read) => {
                 // The core beeps (`Beep::Read`) when it takes the card.
-                let card = tokenize_read(&key, read);
+                let (card, app) = tokenize_read(&key, read);
                 tracing::info!(brand = %card.brand, last4 = %card.last4, "card read");
-                Input::CardRead(card)
+                Input::CardRead { card, app }
             }
             // The core keeps its own tap deadline; the reader's is the same.
             Err(ReaderError::Timeout(_)) | Err(ReaderError::Cancelled) => continue,

@@ -26,6 +26,7 @@ pub use crate::clock::Clock;
 pub use crate::mapping;
 pub use crate::task::RunError;
 pub mod notify;
+pub mod printer;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -267,6 +268,14 @@ fn core_config(config: &Config, event_name: String, label: String) -> CoreConfig
     c.result_screen_ms = ms(config.payment.result_hold);
     c.auth_timeout_ms = ms(config.payment.auth_timeout);
     c.offline_limits = config.offline;
+    c.receipt_base = Some(
+        config
+            .backend
+            .terminal_api_url
+            .as_str()
+            .trim_end_matches('/')
+            .to_string(),
+    );
     c
 }
 
@@ -405,6 +414,17 @@ pub async fn start_with_clock(
         ReaderSpec::Pn532 { device } => Some(open_pn532(device).await?),
         ReaderSpec::Virtual => None,
     };
+    // Nothing is opened here: ESC/POS drivers open their device per job, so
+    // a printer plugged in later works and a missing one fails its job only.
+    let printer = hal::drivers::AnyPrinter::open(&config.hal.printer, Some(&device))
+        .map_err(|e| RunError::Printer(e.to_string()))?;
+    let printer_columns = match &config.hal.printer {
+        hal::drivers::PrinterSpec::EscPosFile { options, .. }
+        | hal::drivers::PrinterSpec::EscPosSerial { options, .. } => options.paper.columns(),
+        hal::drivers::PrinterSpec::None | hal::drivers::PrinterSpec::Virtual => {
+            hal::PRINTER_COLUMNS
+        }
+    };
 
     let intake = CancellationToken::new();
     let all = CancellationToken::new();
@@ -464,7 +484,8 @@ pub async fn start_with_clock(
         .await
         .map_err(RunError::Restore)?;
     let (config_tx, config_rx) = watch::channel(stored_config);
-    let core_cfg = core_config(&config, event_name.clone(), label.clone());
+    let mut core_cfg = core_config(&config, event_name.clone(), label.clone());
+    core_cfg.printer = printer.is_configured();
     let terminal = Terminal::new(core_cfg.clone(), restored);
 
     let (core_tx, core_rx) = mpsc::channel::<CoreMsg>(CORE_QUEUE);
@@ -489,6 +510,25 @@ pub async fn start_with_clock(
             all: all.clone(),
         },
     );
+    let (printer_health, _) = watch::channel(printer::PrinterHealth {
+        configured: printer.is_configured(),
+        ..printer::PrinterHealth::default()
+    });
+    let print_jobs = if printer.is_configured() {
+        let (jobs_tx, jobs_rx) = mpsc::channel(printer::PRINT_QUEUE);
+        task::spawn(
+            &mut set,
+            printer::PrinterTask {
+                printer,
+                jobs: jobs_rx,
+                health: printer_health.clone(),
+                all: all.clone(),
+            },
+        );
+        Some(jobs_tx)
+    } else {
+        None
+    };
     let core_loop = CoreLoop {
         terminal,
         display: frames_tx,
@@ -514,6 +554,12 @@ pub async fn start_with_clock(
         queued,
         parked,
         terminal_id: identity.terminal_id.clone(),
+        printer: print_jobs.map(|jobs| core_loop::PrintOut {
+            jobs,
+            health: printer_health,
+            columns: printer_columns,
+            receipt_base: core_cfg.receipt_base.clone(),
+        }),
     };
     task::spawn(&mut set, core_loop);
     let reader_line = match pn532 {

@@ -146,6 +146,7 @@ pub fn desk_config(c: Option<&TerminalConfig>) -> core::DeskConfig {
         logout_after_ms: Some(
             u64::from(c.settings.logout_after_s.unwrap_or(600)).saturating_mul(1000),
         ),
+        receipt_print: c.settings.receipt_print,
     }
 }
 

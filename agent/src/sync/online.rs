@@ -39,13 +39,17 @@ impl Online {
         let all = self.all.clone();
         let reference = req.submission.reference.clone();
         tokio::spawn(async move {
-            let result = tokio::select! {
+            let (result, receipt_url) = tokio::select! {
                 r = authorize(&client, &link, timeout, &req) => r,
                 _ = all.cancelled() => return,
             };
             tracing::info!(reference = %reference, result = auth_result_name(&result), "authorization answered");
             let _ = tx
-                .send(CoreMsg::Input(Input::AuthAnswer { reference, result }))
+                .send(CoreMsg::Input(Input::AuthAnswer {
+                    reference,
+                    result,
+                    receipt_url,
+                }))
                 .await;
         });
     }
@@ -124,14 +128,15 @@ pub async fn authorize(
     link: &Link,
     timeout: Duration,
     req: &AuthRequest,
-) -> AuthResult {
+) -> (AuthResult, Option<String>) {
     let body = match mapping::wire_submission(&req.submission) {
         Ok(b) => b,
         Err(e) => {
             tracing::error!(error = %e, "authorization request cannot be built; declined, nothing sent");
-            return AuthResult::Refused {
+            let refused = AuthResult::Refused {
                 code: "local_error".to_string(),
             };
+            return (refused, None);
         }
     };
     let r = match tokio::time::timeout(timeout, client.submit_transaction(&body)).await {
@@ -143,11 +148,16 @@ pub async fn authorize(
                 retry_after: None,
                 message: "timed out".into(),
             });
-            return AuthResult::Unknown;
+            return (AuthResult::Unknown, None);
         }
     };
     link.observe(&r);
-    match r {
+    let receipt_url = r
+        .as_ref()
+        .ok()
+        .and_then(|a| a.receipt_url.clone())
+        .filter(|u| u.len() <= 512 && (u.starts_with("http://") || u.starts_with("https://")));
+    let result = match r {
         Ok(answer) => match answer.status {
             proto::wire::AuthStatus::Approved => AuthResult::Approved {
                 auth_code: answer.auth_code,
@@ -172,5 +182,6 @@ pub async fn authorize(
                 code: e.code().unwrap_or("refused").to_string(),
             }
         }
-    }
+    };
+    (result, receipt_url)
 }

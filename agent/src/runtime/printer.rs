@@ -1,0 +1,101 @@
+//! The printer task (SPEC 7.4): owns the receipt printer and prints the
+//! documents the core loop hands it, one at a time, each bounded by a
+//! timeout. A printer that is missing, out of paper or silent never holds
+//! up the core or a payment: the core loop hands jobs over with
+//! `try_send` (a full queue drops the job, counted), failures are logged
+//! and counted in [`PrinterHealth`], and the receipt stays reprintable
+//! from `menu` → Last receipt.
+
+use std::time::Duration;
+
+use hal::Printer;
+use hal::drivers::AnyPrinter;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::task::{RunError, Task};
+
+/// The most one job may take, status included.
+pub const PRINT_TIMEOUT: Duration = Duration::from_secs(15);
+/// Jobs waiting for the printer; more are dropped (and counted).
+pub const PRINT_QUEUE: usize = 8;
+
+/// How printing has gone since start.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PrinterHealth {
+    pub configured: bool,
+    pub printed: u64,
+    pub failed: u64,
+    /// Jobs dropped because the printer was still busy with earlier ones.
+    pub dropped: u64,
+    pub last_error: Option<String>,
+}
+
+pub struct PrinterTask {
+    pub printer: AnyPrinter,
+    pub jobs: mpsc::Receiver<hal::Document>,
+    pub health: watch::Sender<PrinterHealth>,
+    pub all: CancellationToken,
+}
+
+impl Task for PrinterTask {
+    const NAME: &'static str = "printer";
+
+    fn run(self) -> impl Future<Output = Result<(), RunError>> + Send {
+        self.run_loop()
+    }
+}
+
+impl PrinterTask {
+    async fn run_loop(mut self) -> Result<(), RunError> {
+        loop {
+            let doc = tokio::select! {
+                d = self.jobs.recv() => match d {
+                    Some(d) => d,
+                    None => return Ok(()),
+                },
+                _ = self.all.cancelled() => return Ok(()),
+            };
+            let r = tokio::select! {
+                r = tokio::time::timeout(PRINT_TIMEOUT, self.printer.print(&doc)) => r,
+                _ = self.all.cancelled() => return Ok(()),
+            };
+            let outcome = match r {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err(format!(
+                    "no answer from the printer within {} s",
+                    PRINT_TIMEOUT.as_secs()
+                )),
+            };
+            match &outcome {
+                Ok(()) => tracing::info!(printer = %self.printer.describe(), "receipt printed"),
+                Err(e) => tracing::warn!(
+                    printer = %self.printer.describe(),
+                    error = %e,
+                    "receipt not printed; it stays reprintable from the menu"
+                ),
+            }
+            self.health.send_modify(|h| match outcome {
+                Ok(()) => h.printed += 1,
+                Err(e) => {
+                    h.failed += 1;
+                    h.last_error = Some(e);
+                }
+            });
+        }
+    }
+}
+
+/// Hands a document to the printer task without waiting: a full queue or
+/// a stopped task drops it (counted, logged).
+pub fn submit(
+    jobs: &mpsc::Sender<hal::Document>,
+    health: &watch::Sender<PrinterHealth>,
+    doc: hal::Document,
+) {
+    if let Err(e) = jobs.try_send(doc) {
+        tracing::warn!(error = %e, "receipt dropped: the printer is still busy; reprint it from the menu");
+        health.send_modify(|h| h.dropped += 1);
+    }
+}
