@@ -40,7 +40,7 @@ impl Scene {
                 &sid,
                 serde_json::json!({
                     "tips": {"enabled": true, "percentages": [5, 10, 15], "fixed": ["500.00"], "custom": true},
-                    "receipt_print": "off", "logout_after_s": 600, "language": "en"
+                    "receipt_print": "auto", "logout_after_s": 600, "language": "en"
                 }),
             )
             .await?;

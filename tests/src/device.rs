@@ -202,6 +202,39 @@ impl Device {
         self.post("/tap", serde_json::json!({ "card": card })).await
     }
 
+    /// The virtual printer's receipts, newest first (`GET /receipts`).
+    pub async fn receipts(&self) -> Result<Vec<serde_json::Value>> {
+        let what = "GET /receipts";
+        let resp = self
+            .http
+            .get(format!("{}/receipts", self.base))
+            .send()
+            .await
+            .map_err(Self::http_err(what))?;
+        resp.json().await.map_err(Self::http_err(what))
+    }
+
+    /// A receipt's PNG (`GET /receipts/:n.png`).
+    pub async fn receipt_png(&self, n: u64) -> Result<Vec<u8>> {
+        let what = "GET /receipts/N.png";
+        let bytes = self
+            .http
+            .get(format!("{}/receipts/{n}.png", self.base))
+            .send()
+            .await
+            .map_err(Self::http_err(what))?
+            .bytes()
+            .await
+            .map_err(Self::http_err(what))?;
+        Ok(bytes.to_vec())
+    }
+
+    /// Tells the virtual printer to work, run out of paper or go offline.
+    pub async fn set_printer(&self, state: &str) -> Result<()> {
+        self.post("/printer", serde_json::json!({ "state": state }))
+            .await
+    }
+
     /// Presses each key of `keys` in order (`"1234"`, then `"ok"` etc.).
     pub async fn keys(&self, keys: &str) -> Result<()> {
         for c in keys.chars() {

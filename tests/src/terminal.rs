@@ -281,6 +281,7 @@ request_timeout_ms = {request}
 reader = "virtual"
 display = "virtual"
 input = "virtual"
+printer = "virtual"
 
 [hal.virtual]
 control_addr = "127.0.0.1:0"

@@ -27,3 +27,6 @@ mod broken_backend;
 
 #[path = "e2e/cashier.rs"]
 mod cashier;
+
+#[path = "e2e/receipts.rs"]
+mod receipts;

@@ -53,6 +53,29 @@ fn main() -> ExitCode {
     }
 }
 
+/// The virtual printers' receipts (text and PNG) into `out/receipts`.
+async fn save_receipts(scene: &Scene, out: &std::path::Path) -> anyhow::Result<()> {
+    let dir = out.join("receipts");
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    std::fs::create_dir_all(&dir)?;
+    let mut count = 0;
+    for t in &scene.terminals {
+        let Ok(dev) = t.device() else { continue };
+        let slug = t.label.to_lowercase().replace(' ', "-");
+        for r in dev.receipts().await? {
+            let n = r["n"].as_u64().unwrap_or(0);
+            let base = dir.join(format!("{slug}-{n:03}"));
+            std::fs::write(base.with_extension("txt"), r["text"].as_str().unwrap_or(""))?;
+            std::fs::write(base.with_extension("png"), dev.receipt_png(n).await?)?;
+            count += 1;
+        }
+    }
+    println!("{count} printed receipts -> {}", dir.display());
+    Ok(())
+}
+
 async fn run(args: Args) -> anyhow::Result<bool> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
@@ -133,6 +156,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         }
     }
 
+    save_receipts(&scene, &args.out).await?;
     scene.stop_agents().await?;
     let report = reconcile::reconcile(&scene).await?;
     let table = report.render();
