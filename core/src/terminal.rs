@@ -1345,7 +1345,7 @@ impl Terminal {
                     // will have once the payment is forwarded.
                     receipt_url: p.receipt_url.clone().or_else(|| {
                         offline
-                            .then(|| self.config.receipt_base.as_ref())
+                            .then_some(self.config.receipt_base.as_ref())
                             .flatten()
                             .map(|b| format!("{}/r/ref/{}", b.trim_end_matches('/'), p.reference))
                     }),
