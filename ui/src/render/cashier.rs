@@ -3,7 +3,7 @@
 
 use proto::{Currency, Total};
 
-use super::column::{Column, EntryLook, Item, Keys, Line, Span, cells_width};
+use super::column::{CELL_GAP, Column, EntryLook, Item, Keys, Line, Span, cells_width};
 use super::symbols::Symbol;
 use super::{BODY, INK, LIGHT, MUTED, ORANGE, RED, SMALL, SMALL_BOLD};
 use crate::model::with_sign;
@@ -466,11 +466,21 @@ fn section(col: &mut Column, heading: &str, table: &Table, rows: &[(String, u64,
     let row_h = size.height() + gap;
     let more_h = SMALL.height() + gap;
     let head_h = 8 + size.height() + gap;
+    let first_h = row_h + if rows.len() > 1 { more_h } else { 0 };
+    // The heading on a line of its own when it does not fit beside the
+    // column headings and there is room for it.
+    let apart = size.width(&text::sanitize(heading)) + CELL_GAP + table.width(size) > col.inner
+        && col.room() >= head_h + size.height() + first_h;
     if col.room() < head_h + row_h {
         return;
     }
     col.gap(8);
-    table.heading(col, heading, size);
+    if apart {
+        col.row_cut(heading, "", size, MUTED);
+        table.heading(col, "", size);
+    } else {
+        table.heading(col, heading, size);
+    }
     col.gap(gap);
     for (i, (label, _, _)) in rows.iter().enumerate() {
         let left = rows.len() - i;
