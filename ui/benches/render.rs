@@ -2,7 +2,7 @@
 //! of converting a frame to the panel's wire format (RGB565 big-endian).
 //!
 //! `cargo bench -p ui` prints a table (median and p99 over many runs) of
-//! every sample and of the result screens with a long receipt URL.
+//! every sample and of the result screens with a 150-character receipt URL.
 //! Goal: every screen renders in at most 2 ms at 480x320 (judged on the
 //! median; p99 is printed too and shows scheduler noise on a busy machine).
 
@@ -57,7 +57,7 @@ fn cases() -> Vec<(String, Screen)> {
         {
             *receipt_url = Some(long_url.clone());
         }
-        cases.push((format!("{name}_long_receipt"), screen));
+        cases.push((format!("{name}_longest_receipt"), screen));
     }
     for kind in ScreenName::ALL {
         assert!(

@@ -286,12 +286,20 @@ fn fit(size: Size, lang: Language, build: impl Fn(&mut Column) -> Rgb565) -> (Co
     }
     let mut col = Column::new(size, true, lang);
     let background = build(&mut col);
+    if col.height() <= size.height {
+        return (col, background);
+    }
+    // Last: compact and without the symbols a receipt code may replace.
+    let mut col = Column::new(size, true, lang);
+    col.tight = true;
+    let background = build(&mut col);
     (col, background)
 }
 
 /// The receipt's QR code at the bottom of a result screen's column, as
-/// large as the room left allows (left out when even the smallest does
-/// not fit: the column is then too tall, and the compact one is tried).
+/// large as the room left allows (when even the smallest does not fit,
+/// the column is too tall: the compact one is tried, then the tight one,
+/// where the code takes the place of the result's symbol).
 fn inline_receipt(col: &mut Column, qr: Option<&Qr>) {
     let Some(qr) = qr else {
         return;
@@ -364,8 +372,7 @@ fn compose(col: &mut Column, screen: &Screen, inline_qr: Option<&Qr>) -> Rgb565 
             tip,
             ..
         } => {
-            col.push(Item::Badge(Symbol::Check, GREEN, 72));
-            col.gap(10);
+            result_badge(col, Symbol::Check, GREEN, inline_qr.is_some());
             col.title(col.t(Key::Approved), BG);
             col.gap(6);
             col.amount(amount, BG);
@@ -389,7 +396,7 @@ fn compose(col: &mut Column, screen: &Screen, inline_qr: Option<&Qr>) -> Rgb565 
             tip,
             ..
         } => {
-            declined(col, amount, reason, tip.as_ref());
+            declined(col, amount, reason, tip.as_ref(), inline_qr.is_some());
             inline_receipt(col, inline_qr);
             RED
         }
@@ -507,9 +514,24 @@ fn idle(col: &mut Column, status: &StatusLine) {
     }
 }
 
-fn declined(col: &mut Column, amount: &Amount, reason: &DeclineReason, tip: Option<&Amount>) {
-    col.push(Item::Badge(Symbol::Cross, RED, 72));
+/// A result's symbol in a disc, unless a tight column gives its place to
+/// the receipt's code (`with_code`).
+fn result_badge(col: &mut Column, symbol: Symbol, color: Rgb565, with_code: bool) {
+    if col.tight && with_code {
+        return;
+    }
+    col.push(Item::Badge(symbol, color, 72));
     col.gap(10);
+}
+
+fn declined(
+    col: &mut Column,
+    amount: &Amount,
+    reason: &DeclineReason,
+    tip: Option<&Amount>,
+    with_code: bool,
+) {
+    result_badge(col, Symbol::Cross, RED, with_code);
     col.title(reason.headline_in(col.lang), BG);
     col.gap(6);
     col.amount(amount, BG);
@@ -788,6 +810,37 @@ mod tests {
                 n,
                 "{w}x{h}"
             );
+        }
+    }
+
+    #[test]
+    fn the_receipt_code_is_shown_whole_on_common_panels() {
+        let long = format!("https://api.kler.africa/r/{}", "x".repeat(100));
+        for name in ["approved", "approved_offline", "declined"] {
+            let mut screen = sample(name);
+            for url in [None, Some(long.clone())] {
+                if let Some(url) = &url {
+                    if let View::Approved { receipt_url, .. } | View::Declined { receipt_url, .. } =
+                        &mut screen.view
+                    {
+                        *receipt_url = Some(url.clone());
+                    }
+                }
+                let qr = receipt_qr(&screen);
+                for (w, h) in [(240, 320), (480, 320), (480, 272), (320, 240), (320, 480)] {
+                    let (body, _) = body_area(&screen, Size::new(w, h));
+                    let panes = panes(&screen, body, Language::En, qr.as_ref()).panes;
+                    let codes = panes
+                        .iter()
+                        .flat_map(|(_, col)| col.items())
+                        .filter(|i| matches!(i, Item::Qr(..)))
+                        .count();
+                    assert_eq!(codes, 1, "{name} at {w}x{h}");
+                    for (area, col) in &panes {
+                        assert!(col.height() <= area.size.height, "{name} at {w}x{h}");
+                    }
+                }
+            }
         }
     }
 

@@ -1,5 +1,6 @@
 //! Example screens: one for every screen name plus a few hard cases (offline,
-//! long non-ASCII names, the largest amount, a tip, a wrong PIN). The golden images, the
+//! long non-ASCII names, the largest amount, a tip, a wrong PIN, a long
+//! receipt URL). The golden images, the
 //! benchmark and the docs use them; the agent never does.
 
 use proto::{Currency, Money, Total};
@@ -16,6 +17,9 @@ pub const RECEIPT_URL: &str = "https://api.kler.africa/r/txn_01JD8X2K7Q4M9T3V5W6
 pub const DECLINED_RECEIPT_URL: &str = "https://api.kler.africa/r/txn_01JD8X3M1R5N0P2Q4S6T8V9XYZ";
 /// The receipt the terminal builds for an offline payment.
 pub const OFFLINE_RECEIPT_URL: &str = "https://api.kler.africa/r/ref/pos_3f1e2d_001-000042";
+
+/// A receipt URL as long as a backend may give (a larger QR code).
+pub const LONG_RECEIPT_URL: &str = "https://receipts.kler.africa/r/ref/pos_3f1e2d_001-000042?session=3f1e2d9a-7c41-4e0b-9d2f-5a6b7c8d9e0f&lang=en";
 
 fn money(minor: u64) -> Money {
     Money::from_minor(minor).expect("sample amounts are within the Money range")
@@ -137,6 +141,22 @@ pub fn sample_screens() -> Vec<(&'static str, Screen)> {
                     offline: true,
                     tip: None,
                     receipt_url: Some(OFFLINE_RECEIPT_URL.to_owned()),
+                },
+            ),
+        ),
+        (
+            "approved_long_receipt",
+            Screen::new(
+                status(true, 3),
+                View::Approved {
+                    amount: ngn(150_050),
+                    card: Some(CardSummary {
+                        brand: "Verve".to_owned(),
+                        last4: "0007".to_owned(),
+                    }),
+                    offline: true,
+                    tip: Some(ngn(15_000)),
+                    receipt_url: Some(LONG_RECEIPT_URL.to_owned()),
                 },
             ),
         ),

@@ -18,11 +18,18 @@ use u8g2_fonts::{FontRenderer, fonts};
 /// The naira sign.
 pub(crate) const NAIRA: char = '\u{20A6}';
 
-/// One font of the family at one size, with its measured metrics.
+/// One font of the family at one size; its metrics are measured once, in
+/// [`METRICS`] at its index (kept apart so that a `Face` has no interior
+/// mutability and constants may refer to it).
 pub(crate) struct Face {
     renderer: FontRenderer,
-    metrics: OnceLock<Metrics>,
+    index: usize,
 }
+
+/// How many faces there are (the length of [`METRICS`]).
+const FACES: usize = 10;
+
+static METRICS: [OnceLock<Metrics>; FACES] = [const { OnceLock::new() }; FACES];
 
 /// What is measured once per face.
 struct Metrics {
@@ -39,15 +46,16 @@ struct Metrics {
 }
 
 impl Face {
-    const fn new(renderer: FontRenderer) -> Self {
+    const fn new(renderer: FontRenderer, index: usize) -> Self {
+        assert!(index < FACES);
         Face {
             renderer: renderer.with_ignore_unknown_chars(true),
-            metrics: OnceLock::new(),
+            index,
         }
     }
 
-    fn metrics(&self) -> &Metrics {
-        self.metrics.get_or_init(|| measure_face(&self.renderer))
+    fn metrics(&self) -> &'static Metrics {
+        METRICS[self.index].get_or_init(|| measure_face(&self.renderer))
     }
 }
 
@@ -128,22 +136,23 @@ impl DrawTarget for Ink {
 }
 
 macro_rules! faces {
-    ($($name:ident = $font:ident;)*) => {
-        $(pub(crate) static $name: Face = Face::new(FontRenderer::new::<fonts::$font>());)*
+    ($($name:ident = $font:ident, $index:literal;)*) => {
+        $(pub(crate) static $name: Face =
+            Face::new(FontRenderer::new::<fonts::$font>(), $index);)*
     };
 }
 
 faces! {
-    REGULAR_11 = u8g2_font_fur11_tf;
-    REGULAR_14 = u8g2_font_fur14_tf;
-    BOLD_11 = u8g2_font_fub11_tf;
-    BOLD_14 = u8g2_font_fub14_tf;
-    BOLD_17 = u8g2_font_fub17_tf;
-    BOLD_20 = u8g2_font_fub20_tf;
-    BOLD_25 = u8g2_font_fub25_tf;
-    BOLD_30 = u8g2_font_fub30_tf;
-    BOLD_35 = u8g2_font_fub35_tf;
-    BOLD_42 = u8g2_font_fub42_tf;
+    REGULAR_11 = u8g2_font_fur11_tf, 0;
+    REGULAR_14 = u8g2_font_fur14_tf, 1;
+    BOLD_11 = u8g2_font_fub11_tf, 2;
+    BOLD_14 = u8g2_font_fub14_tf, 3;
+    BOLD_17 = u8g2_font_fub17_tf, 4;
+    BOLD_20 = u8g2_font_fub20_tf, 5;
+    BOLD_25 = u8g2_font_fub25_tf, 6;
+    BOLD_30 = u8g2_font_fub30_tf, 7;
+    BOLD_35 = u8g2_font_fub35_tf, 8;
+    BOLD_42 = u8g2_font_fub42_tf, 9;
 }
 
 /// A face to draw text in (a font of the family at one size).
@@ -493,5 +502,30 @@ mod tests {
         };
         assert!(xs(&with) > xs(&n), "the bars reach beyond the stems");
         assert!(size.face.metrics().stem >= 3, "a bold stem");
+    }
+
+    #[test]
+    fn every_face_has_its_own_metrics() {
+        let faces = [
+            &REGULAR_11,
+            &REGULAR_14,
+            &BOLD_11,
+            &BOLD_14,
+            &BOLD_17,
+            &BOLD_20,
+            &BOLD_25,
+            &BOLD_30,
+            &BOLD_35,
+            &BOLD_42,
+        ];
+        let mut seen: Vec<usize> = faces.iter().map(|f| f.index).collect();
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen.len(), FACES);
+        let heights: Vec<u32> = faces[3..]
+            .iter()
+            .map(|f| TextSize::new(f).height())
+            .collect();
+        assert!(heights.windows(2).all(|w| w[0] < w[1]), "{heights:?}");
     }
 }

@@ -107,9 +107,10 @@ fn qr_codes_in(file: &str) -> Vec<String> {
 
 #[test]
 fn the_receipt_qr_codes_scan_to_their_urls() {
-    use ui::samples::{DECLINED_RECEIPT_URL, OFFLINE_RECEIPT_URL, RECEIPT_URL};
+    use ui::samples::{DECLINED_RECEIPT_URL, LONG_RECEIPT_URL, OFFLINE_RECEIPT_URL, RECEIPT_URL};
     for (name, url) in [
         ("approved", RECEIPT_URL),
+        ("approved_long_receipt", LONG_RECEIPT_URL),
         ("approved_offline", OFFLINE_RECEIPT_URL),
         ("declined", DECLINED_RECEIPT_URL),
     ] {

@@ -3,7 +3,7 @@
 
 use proto::{Currency, Total};
 
-use super::column::{Column, EntryLook, Item, Keys, Line, Span, cells_width};
+use super::column::{CELL_GAP, Column, EntryLook, Item, Keys, Line, Span, cells_width};
 use super::symbols::Symbol;
 use super::{BODY, INK, LIGHT, MUTED, ORANGE, RED, SMALL, SMALL_BOLD};
 use crate::model::with_sign;
@@ -214,15 +214,11 @@ pub(super) fn catalog(
     );
 
     let shown = items.get(first..).unwrap_or_default();
-    let lines = |full: bool| -> Vec<Line> {
+    let lines = || -> Vec<Line> {
         shown
             .iter()
             .map(|l| {
-                let price = if full {
-                    l.price.display()
-                } else {
-                    plain(&l.price)
-                };
+                let price = l.price.display();
                 let value = if l.qty > 0 {
                     format!("{}  {price}", col.tf(Key::Quantity, &[&l.qty.to_string()]))
                 } else {
@@ -241,15 +237,14 @@ pub(super) fn catalog(
             })
             .collect()
     };
-    // Prices with their currency when they fit, else without (the cart's
-    // total always has it); the smaller size only when compact.
-    let candidates = [(BODY, true), (SMALL_BOLD, true), (SMALL_BOLD, false)];
-    let (size, full) = candidates
+    // Prices always with their sign; names are cut first. The smaller
+    // size when the labels do not fit, and always when compact.
+    let mut chosen = lines();
+    let size = [BODY, SMALL_BOLD]
         .into_iter()
-        .filter(|(z, _)| !col.compact || z.height() < BODY.height())
-        .find(|(z, full)| col.lines_fit(&lines(*full), Keys::Numbers, *z, LABEL_MIN, u32::MAX))
-        .unwrap_or((SMALL_BOLD, false));
-    let mut chosen = lines(full);
+        .filter(|z| !col.compact || z.height() < BODY.height())
+        .find(|z| col.lines_fit(&chosen, Keys::Numbers, *z, LABEL_MIN, u32::MAX))
+        .unwrap_or(SMALL_BOLD);
 
     let top_h = BODY.height() + if col.compact { 2 } else { 4 };
     let list_room = col.room().saturating_sub(top_h + bottom.height() + 2);
@@ -329,11 +324,6 @@ fn cart_line(col: &mut Column, cart: &Cart<'_>) {
         }
     }
     col.row_cut(&items, &total, SMALL_BOLD, INK);
-}
-
-/// `1,500.00`: the amount without its currency.
-fn plain(a: &Amount) -> String {
-    without_code(a.display_code(), a.currency)
 }
 
 /// A displayed amount (`NGN 1,500.00`) without its currency code.
@@ -476,11 +466,21 @@ fn section(col: &mut Column, heading: &str, table: &Table, rows: &[(String, u64,
     let row_h = size.height() + gap;
     let more_h = SMALL.height() + gap;
     let head_h = 8 + size.height() + gap;
+    let first_h = row_h + if rows.len() > 1 { more_h } else { 0 };
+    // The heading on a line of its own when it does not fit beside the
+    // column headings and there is room for it.
+    let apart = size.width(&text::sanitize(heading)) + CELL_GAP + table.width(size) > col.inner
+        && col.room() >= head_h + size.height() + first_h;
     if col.room() < head_h + row_h {
         return;
     }
     col.gap(8);
-    table.heading(col, heading, size);
+    if apart {
+        col.row_cut(heading, "", size, MUTED);
+        table.heading(col, "", size);
+    } else {
+        table.heading(col, heading, size);
+    }
     col.gap(gap);
     for (i, (label, _, _)) in rows.iter().enumerate() {
         let left = rows.len() - i;

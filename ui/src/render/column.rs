@@ -154,6 +154,9 @@ pub(super) struct Column {
     /// Smaller symbols, gaps and big text, for bodies too short for the
     /// full-size stack.
     pub compact: bool,
+    /// Compact and without the symbols that a receipt's code replaces, for
+    /// bodies too short even for the compact stack.
+    pub tight: bool,
     /// The language of the screen's own texts.
     pub lang: Language,
     items: Vec<Item>,
@@ -165,6 +168,7 @@ impl Column {
             inner: body.width.saturating_sub(2 * MARGIN),
             avail: body.height,
             compact,
+            tight: false,
             lang,
             items: Vec::new(),
         }
@@ -186,6 +190,7 @@ impl Column {
             inner: self.inner,
             avail: self.avail,
             compact: self.compact,
+            tight: self.tight,
             lang: self.lang,
             items: Vec::new(),
         }
