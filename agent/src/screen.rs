@@ -64,6 +64,7 @@ pub fn ui_screen(m: &core::ScreenModel, event_name: &str, terminal_label: &str) 
             offline_approval,
             tip,
             receipt_url,
+            print_prompt,
             ..
         } => ui::View::Approved {
             amount: amount(*a),
@@ -71,6 +72,7 @@ pub fn ui_screen(m: &core::ScreenModel, event_name: &str, terminal_label: &str) 
             offline: *offline_approval,
             tip: tip.map(amount),
             receipt_url: receipt_url.clone(),
+            print_prompt: *print_prompt,
         },
         core::Screen::Declined {
             amount: a,
@@ -309,6 +311,7 @@ mod tests {
                 tip: None,
                 reference: reference(1),
                 receipt_url: None,
+                print_prompt: false,
                 offline_approval: false,
                 message: Some("Too late to cancel: payment approved".into()),
             },

@@ -553,6 +553,8 @@ pub enum Screen {
         message: Option<String>,
         /// The digital receipt, shown as a QR code (SPEC 7.4).
         receipt_url: Option<String>,
+        /// `ok` prints the customer's receipt ("Print receipt?").
+        print_prompt: bool,
     },
     Declined {
         kind: TxKind,
@@ -676,6 +678,14 @@ impl Screen {
     /// the `message` of the virtual device's `GET /screen`).
     pub fn message(&self) -> Option<String> {
         match self {
+            Screen::Approved {
+                message,
+                print_prompt: true,
+                ..
+            } => Some(match message {
+                Some(m) => format!("{m}. Print receipt? Press OK"),
+                None => "Print receipt? Press OK".to_string(),
+            }),
             Screen::TapCard { message, .. }
             | Screen::Approved { message, .. }
             | Screen::RefundTap { message, .. }

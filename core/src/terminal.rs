@@ -1325,14 +1325,7 @@ impl Terminal {
                 } else {
                     None
                 };
-                let message = if self.prints_on_ok() {
-                    Some(match message {
-                        Some(m) => format!("{m}. Print receipt? Press OK"),
-                        None => "Print receipt? Press OK".to_string(),
-                    })
-                } else {
-                    message
-                };
+
                 self.outputs.push_back(Output::Beep(Beep::Success));
                 Screen::Approved {
                     kind: p.kind,
@@ -1341,6 +1334,7 @@ impl Terminal {
                     reference: p.reference.clone(),
                     offline_approval: offline,
                     message,
+                    print_prompt: self.prints_on_ok(),
                     // Offline, the terminal names the receipt the backend
                     // will have once the payment is forwarded.
                     receipt_url: p.receipt_url.clone().or_else(|| {

@@ -149,6 +149,7 @@ impl Terminal {
                             offline: false,
                             tip: None,
                             receipt_url: None,
+                            print_prompt: false,
                         }
                     }
                 }

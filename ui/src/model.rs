@@ -323,6 +323,8 @@ pub enum View {
         tip: Option<Amount>,
         /// The digital receipt (SPEC 7.4), shown as a QR code.
         receipt_url: Option<String>,
+        /// `OK` prints the customer's receipt: the screen says so.
+        print_prompt: bool,
     },
     Declined {
         amount: Amount,

@@ -370,6 +370,7 @@ fn compose(col: &mut Column, screen: &Screen, inline_qr: Option<&Qr>) -> Rgb565 
             card,
             offline,
             tip,
+            print_prompt,
             ..
         } => {
             result_badge(col, Symbol::Check, GREEN, inline_qr.is_some());
@@ -386,6 +387,10 @@ fn compose(col: &mut Column, screen: &Screen, inline_qr: Option<&Qr>) -> Rgb565 
             if *offline {
                 col.gap(8);
                 col.wrapped(col.t(Key::OfflineApproval), BODY, BG, 2);
+            }
+            if *print_prompt {
+                col.gap(6);
+                col.line(col.t(Key::PrintReceiptPrompt), BODY, BG);
             }
             inline_receipt(col, inline_qr);
             GREEN

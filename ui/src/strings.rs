@@ -55,6 +55,7 @@ pub enum Key {
     InclTip,
     OfflineApproval,
     ScanForReceipt,
+    PrintReceiptPrompt,
     CancelButton,
     // Why a payment was declined.
     DeclinedByBank,
@@ -203,6 +204,7 @@ fn en(key: Key) -> &'static str {
         Key::InclTip => "incl. tip {0}",
         Key::OfflineApproval => "Approved offline. Will be sent later.",
         Key::ScanForReceipt => "Scan for receipt",
+        Key::PrintReceiptPrompt => "Receipt? Press OK",
         Key::CancelButton => "CANCEL",
         Key::DeclinedByBank => "Card declined by bank. Try another card.",
         Key::InsufficientFunds => "Not enough money on card. Try another card.",
@@ -282,6 +284,7 @@ mod tests {
             Key::OfflineApproval,
             Key::More,
             Key::ScanForReceipt,
+            Key::PrintReceiptPrompt,
         ] {
             assert!(!text(Language::En, key).is_empty());
         }

@@ -311,6 +311,7 @@ fn any_view() -> impl Strategy<Value = View> {
                     offline,
                     tip,
                     receipt_url,
+                    print_prompt: false,
                 }
             }),
         (any_amount(), any_text(), tip(), any_url()).prop_map(|(amount, r, tip, receipt_url)| {

@@ -104,6 +104,7 @@ fn a_tip_splits_amount_and_total_on_every_payment_screen() {
             offline: false,
             tip,
             receipt_url: None,
+            print_prompt: false,
         },
         View::Declined {
             amount: total,
@@ -400,6 +401,7 @@ fn the_receipt_url_is_reported_on_the_result_screens() {
             offline: false,
             tip: None,
             receipt_url: Some(url.into()),
+            print_prompt: false,
         },
     );
     assert_eq!(json["receipt_url"], url);
