@@ -204,6 +204,7 @@ pub fn ui_screen(m: &core::ScreenModel, event_name: &str, terminal_label: &str) 
     };
     ui::Screen::new(
         ui::StatusLine {
+            printer_problem: m.printer_problem.clone(),
             event_name: event_name.to_string(),
             terminal_label: terminal_label.to_string(),
             offline: m.offline,
@@ -320,6 +321,7 @@ mod tests {
             queued: 2,
             parked: 1,
             operator: None,
+            printer_problem: None,
         };
         let screen = ui_screen(&m, "Fest", "Bar 1");
         let state = screen_state(&m, &screen);
@@ -341,6 +343,7 @@ mod tests {
             queued: 0,
             parked: 0,
             operator: None,
+            printer_problem: None,
         };
         let s = ui_screen(&idle, "x", "y");
         assert_eq!(s.status.event_name, "Jazz");

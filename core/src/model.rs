@@ -262,6 +262,9 @@ pub enum Input {
     Catalog(Vec<CatalogItem>),
     /// The shell's answer to the last [`Output::Query`].
     Answer(Answer),
+    /// The receipt printer's problem (None: it prints again), for the
+    /// idle screen.
+    PrinterProblem(Option<String>),
     /// The agent is stopping: a payment still waiting for its card is
     /// cancelled, what the cashier keyed is dropped, no new payment starts.
     Stopping,
@@ -805,4 +808,6 @@ pub struct ScreenModel {
     pub parked: u32,
     /// The logged-in operator.
     pub operator: Option<OperatorTag>,
+    /// What is wrong with the receipt printer, if anything.
+    pub printer_problem: Option<String>,
 }

@@ -248,6 +248,7 @@ pub struct Terminal {
     /// The last payment with a receipt (a card was read), for the
     /// customer's copy on `ok` and the menu's Last receipt.
     last_receipt: Option<Reference>,
+    printer_problem: Option<String>,
 }
 
 /// A payment about to begin: a command's or the cashier's.
@@ -295,6 +296,7 @@ impl Terminal {
             last_activity: Millis(0),
             stopping: false,
             last_receipt: None,
+            printer_problem: None,
             config,
         };
         for it in restored.interrupted {
@@ -432,6 +434,10 @@ impl Terminal {
             Input::DeskConfig(c) => self.desk_config = c,
             Input::Catalog(items) => self.on_catalog(items),
             Input::Answer(a) => self.on_answer(now, a),
+            Input::PrinterProblem(p) => {
+                self.printer_problem = p;
+                self.refresh();
+            }
             Input::Stopping => self.on_stopping(now),
             Input::QueueDepth { queued, parked } => {
                 self.queued = queued;
@@ -1539,6 +1545,7 @@ impl Terminal {
                 id: o.id.clone(),
                 name: o.name.clone(),
             }),
+            printer_problem: self.printer_problem.clone(),
         }
     }
 

@@ -182,6 +182,7 @@ async fn run(parts: VirtualParts) -> Result<(), Box<dyn std::error::Error>> {
     let mut t = Terminal {
         parts,
         status: StatusLine {
+            printer_problem: None,
             event_name: "Virtual terminal".to_owned(),
             terminal_label: "Demo".to_owned(),
             offline: false,

@@ -52,6 +52,8 @@ pub(crate) fn with_sign(code_form: &str, currency: Currency) -> String {
 /// The strip at the top of every screen, and the terminal status on idle.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StatusLine {
+    /// What is wrong with the receipt printer, shown on the idle screen.
+    pub printer_problem: Option<String>,
     /// The event (session) name, e.g. `Lagos Jazz Night`.
     pub event_name: String,
     /// The terminal's label, e.g. `Bar 2`.

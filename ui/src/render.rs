@@ -517,6 +517,10 @@ fn idle(col: &mut Column, status: &StatusLine) {
         };
         col.wrapped(&text, BODY, ORANGE, 2);
     }
+    if let Some(problem) = &status.printer_problem {
+        col.gap(6);
+        col.wrapped(&text::sanitize(problem), BODY, ORANGE, 2);
+    }
 }
 
 /// A result's symbol in a disc, unless a tight column gives its place to

@@ -31,6 +31,7 @@ fn ngn(minor: u64) -> Amount {
 
 fn status(offline: bool, queued: u64) -> StatusLine {
     StatusLine {
+        printer_problem: None,
         event_name: "Lagos Jazz Night".to_owned(),
         terminal_label: "Bar 2 - pos_3f1e2d_001".to_owned(),
         offline,
@@ -43,6 +44,7 @@ fn status(offline: bool, queued: u64) -> StatusLine {
 /// The status line with a cashier logged in.
 fn cashier() -> StatusLine {
     StatusLine {
+        printer_problem: None,
         operator: Some(OperatorTag {
             id: "op_ada".to_owned(),
             name: "Ada Okafor".to_owned(),
@@ -62,6 +64,7 @@ fn tally(count: u64, minor: u64) -> Tally {
 pub fn sample_screens() -> Vec<(&'static str, Screen)> {
     let online = status(false, 0);
     let long = StatusLine {
+        printer_problem: None,
         event_name: "Felabration Ọjọ́ Àìkú Grand Finale at Tafawa Balewa Square 🎷🎺".to_owned(),
         terminal_label: "North Gate VIP Lounge Terminal Number Seventeen".to_owned(),
         offline: true,
@@ -85,8 +88,19 @@ pub fn sample_screens() -> Vec<(&'static str, Screen)> {
             "idle_parked",
             Screen::new(
                 StatusLine {
+                    printer_problem: None,
                     parked: 2,
                     ..status(false, 3)
+                },
+                View::Idle,
+            ),
+        ),
+        (
+            "idle_printer",
+            Screen::new(
+                StatusLine {
+                    printer_problem: Some("Printer is out of paper. Reprint from menu".to_owned()),
+                    ..status(false, 0)
                 },
                 View::Idle,
             ),

@@ -474,7 +474,7 @@ proptest! {
         size in prop_oneof![Just((240u32, 320u32)), Just((480, 320)), (1u32..900, 1u32..700)],
     ) {
         let operator = operator.map(|(id, name)| OperatorTag { id, name });
-        let status = StatusLine { event_name, terminal_label, offline, queued, parked, operator };
+        let status = StatusLine { event_name, terminal_label, offline, queued, parked, operator, printer_problem: None };
         let screen = Screen::new(status, view);
         assert_in_bounds(&screen, size.0, size.1);
     }

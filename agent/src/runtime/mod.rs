@@ -522,6 +522,7 @@ pub async fn start_with_clock(
                 printer,
                 jobs: jobs_rx,
                 health: printer_health.clone(),
+                core: core_tx.clone(),
                 all: all.clone(),
             },
         );

@@ -35,6 +35,9 @@ pub struct PrinterTask {
     pub printer: AnyPrinter,
     pub jobs: mpsc::Receiver<hal::Document>,
     pub health: watch::Sender<PrinterHealth>,
+    /// Told when the printer starts or stops failing (the idle screen says
+    /// so).
+    pub core: mpsc::Sender<crate::msg::CoreMsg>,
     pub all: CancellationToken,
 }
 
@@ -48,6 +51,7 @@ impl Task for PrinterTask {
 
 impl PrinterTask {
     async fn run_loop(mut self) -> Result<(), RunError> {
+        let mut told: Option<String> = None;
         loop {
             let doc = tokio::select! {
                 d = self.jobs.recv() => match d {
@@ -76,6 +80,19 @@ impl PrinterTask {
                     "receipt not printed; it stays reprintable from the menu"
                 ),
             }
+            let problem = outcome.as_ref().err().map(|e| screen_problem(e));
+            if problem != told {
+                told = problem.clone();
+                let input = crate::core::Input::PrinterProblem(problem);
+                if self
+                    .core
+                    .send(crate::msg::CoreMsg::Input(input))
+                    .await
+                    .is_err()
+                {
+                    return Ok(());
+                }
+            }
             self.health.send_modify(|h| match outcome {
                 Ok(()) => h.printed += 1,
                 Err(e) => {
@@ -85,6 +102,20 @@ impl PrinterTask {
             });
         }
     }
+}
+
+/// The printer's problem as the idle screen says it: `printer is out of
+/// paper` → `Printer is out of paper. Reprint from menu`.
+fn screen_problem(e: &str) -> String {
+    let mut chars = e.chars();
+    let first = chars.next().map(|c| c.to_uppercase().collect::<String>());
+    let e = format!("{}{}", first.unwrap_or_default(), chars.as_str());
+    let e = if e.to_lowercase().starts_with("printer") {
+        e
+    } else {
+        format!("Printer: {e}")
+    };
+    format!("{e}. Reprint from menu")
 }
 
 /// Hands a document to the printer task without waiting: a full queue or
@@ -97,5 +128,20 @@ pub fn submit(
     if let Err(e) = jobs.try_send(doc) {
         tracing::warn!(error = %e, "receipt dropped: the printer is still busy; reprint it from the menu");
         health.send_modify(|h| h.dropped += 1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_screen_says_what_is_wrong_with_the_printer() {
+        assert_eq!(
+            super::screen_problem("printer is out of paper"),
+            "Printer is out of paper. Reprint from menu"
+        );
+        assert_eq!(
+            super::screen_problem("no answer from the printer within 15 s"),
+            "Printer: No answer from the printer within 15 s. Reprint from menu"
+        );
     }
 }

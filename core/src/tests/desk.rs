@@ -925,3 +925,16 @@ fn the_result_screen_carries_the_receipt_url_online_and_offline() {
         Screen::Approved { receipt_url: Some(u), .. } if u == want
     ));
 }
+
+#[test]
+fn a_printer_problem_is_on_the_screen_until_it_prints_again() {
+    let mut s = Shell::new(true);
+    let out = s.input(Input::PrinterProblem(Some("Printer: out of paper".into())));
+    assert_eq!(
+        s.t.screen().printer_problem.as_deref(),
+        Some("Printer: out of paper")
+    );
+    assert_eq!(screens(&out).len(), 1, "the idle screen is drawn again");
+    s.input(Input::PrinterProblem(None));
+    assert_eq!(s.t.screen().printer_problem, None);
+}

@@ -10,6 +10,7 @@ fn ngn(s: &str) -> Amount {
 
 fn status() -> StatusLine {
     StatusLine {
+        printer_problem: None,
         event_name: "Fest".into(),
         terminal_label: "Bar".into(),
         offline: true,
@@ -21,6 +22,7 @@ fn status() -> StatusLine {
 
 fn logged_in() -> StatusLine {
     StatusLine {
+        printer_problem: None,
         operator: Some(OperatorTag {
             id: "op_ada".into(),
             name: "Ada".into(),
