@@ -474,6 +474,39 @@ mod tests {
         ));
     }
 
+    /// The approved sale's receipt as the printer gets it (ESC/POS bytes)
+    /// and as the virtual printer shows it (text), against goldens in
+    /// `agent/tests/fixtures/` (regenerated only with `UPDATE_GOLDEN=1`).
+    #[test]
+    fn an_approved_sale_prints_its_golden_bytes_and_text() {
+        let r = Receipt::of(&tx(), &names(), ReceiptCopy::Customer).unwrap();
+        let doc = r.document(hal::PRINTER_COLUMNS);
+        let options = hal::printer::escpos::EscPosOptions {
+            code_page: hal::CodePage::Cp437,
+            paper: hal::PaperWidth::Mm58,
+        };
+        let bytes = hal::printer::escpos::encode_document(&doc, options).unwrap();
+        let text = hal::printer::render::to_text(&doc, hal::PaperWidth::Mm58);
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let (bin, txt) = (
+            dir.join("receipt_approved.bin"),
+            dir.join("receipt_approved.txt"),
+        );
+        if std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1") {
+            std::fs::write(&bin, &bytes).unwrap();
+            std::fs::write(&txt, &text).unwrap();
+        }
+        assert_eq!(bytes, std::fs::read(&bin).unwrap(), "ESC/POS bytes changed");
+        assert_eq!(
+            text,
+            std::fs::read_to_string(&txt).unwrap(),
+            "receipt text changed"
+        );
+        // The printer's own QR command carries the receipt URL.
+        let url = b"http://sim.example/r/txn_1";
+        assert!(bytes.windows(url.len()).any(|w| w == url));
+    }
+
     #[test]
     fn long_names_are_cut_to_the_paper() {
         assert_eq!(spread("Amount", "NGN 1.00", 20), "Amount      NGN 1.00");
