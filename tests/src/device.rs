@@ -235,6 +235,32 @@ impl Device {
             .await
     }
 
+    /// `menu` → `1`: opens the catalog screen, trying again while the
+    /// terminal has no catalog yet (it comes with a heartbeat of its own,
+    /// and the menu says "No catalog for this event" until then). Returns
+    /// the menu as it was shown the last time.
+    pub async fn open_catalog(&self, timeout: Duration) -> Result<ScreenView> {
+        let deadline = Deadline::after(timeout);
+        loop {
+            self.press("menu").await?;
+            let menu = self.wait_screen("menu", timeout).await?;
+            self.press("1").await?;
+            let now = self
+                .wait_for("catalog, or the menu saying why not", timeout, |s| {
+                    s.screen == "catalog" || (s.screen == "menu" && s.message.is_some())
+                })
+                .await?;
+            if now.screen == "catalog" {
+                return Ok(menu);
+            }
+            self.press("cancel").await?;
+            self.wait_screen("idle", timeout).await?;
+            deadline
+                .tick("the catalog on the terminal", || now.summary())
+                .await?;
+        }
+    }
+
     /// Presses each key of `keys` in order (`"1234"`, then `"ok"` etc.).
     pub async fn keys(&self, keys: &str) -> Result<()> {
         for c in keys.chars() {

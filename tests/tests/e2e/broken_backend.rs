@@ -266,9 +266,7 @@ async fn a_malformed_operator_list_or_catalog_keeps_the_last_good_copy() {
     dev.press("ok").await.unwrap();
     dev.wait_screen("idle", STEP_TIMEOUT).await.unwrap();
     // The catalog arrived too.
-    dev.press("menu").await.unwrap();
-    dev.press("1").await.unwrap();
-    dev.wait_screen("catalog", STEP_TIMEOUT).await.unwrap();
+    dev.open_catalog(STEP_TIMEOUT).await.unwrap();
     s.terminals[0].stop().await.unwrap();
 
     let addr = serve(
