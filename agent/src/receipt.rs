@@ -82,15 +82,23 @@ fn spread(left: &str, right: &str, width: usize) -> String {
     }
 }
 
-/// Wall-clock milliseconds as a receipt prints them (WAT, UTC+1 all year).
-pub fn when(ms: i64) -> String {
-    let format =
-        time::macros::format_description!("[day] [month repr:short] [year] [hour]:[minute]");
+/// Wall-clock milliseconds in West Africa Time (UTC+1 all year, no
+/// daylight saving: the product sells in NGN only), as `format` writes
+/// them; `-` when out of range.
+pub fn in_wat(ms: i64, format: &[time::format_description::BorrowedFormatItem<'_>]) -> String {
     let wat = time::UtcOffset::from_hms(1, 0, 0).unwrap_or(time::UtcOffset::UTC);
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
-        .and_then(|d| d.to_offset(wat).format(&format).ok())
+        .and_then(|d| d.to_offset(wat).format(format).ok())
         .unwrap_or_else(|| "-".to_string())
+}
+
+/// Wall-clock milliseconds as a receipt prints them.
+pub fn when(ms: i64) -> String {
+    in_wat(
+        ms,
+        time::macros::format_description!("[day] [month repr:short] [year] [hour]:[minute]"),
+    )
 }
 
 /// Names a receipt needs beyond the ledger row.

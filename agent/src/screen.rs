@@ -219,15 +219,12 @@ pub fn ui_screen(m: &core::ScreenModel, event_name: &str, terminal_label: &str) 
     )
 }
 
-/// A wall-clock time as the report prints it, in West Africa Time (the
-/// product sells in NGN only; WAT is UTC+1 all year, no daylight saving).
+/// A wall-clock time as the report screen shows it (West Africa Time).
 fn clock_time(t: core::UnixMillis) -> String {
-    let format = time::macros::format_description!("[day] [month repr:short] [hour]:[minute]");
-    let wat = time::UtcOffset::from_hms(1, 0, 0).unwrap_or(time::UtcOffset::UTC);
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(t.0) * 1_000_000)
-        .ok()
-        .and_then(|d| d.to_offset(wat).format(&format).ok())
-        .unwrap_or_else(|| "-".to_string())
+    crate::receipt::in_wat(
+        t.0,
+        time::macros::format_description!("[day] [month repr:short] [hour]:[minute]"),
+    )
 }
 
 fn tally(c: &proto::wire::CountTotal) -> ui::Tally {

@@ -68,7 +68,6 @@ pub struct CoreLoop {
 /// Where print jobs go, and how they are laid out.
 pub struct PrintOut {
     pub jobs: mpsc::Sender<hal::Document>,
-    pub health: watch::Sender<super::printer::PrinterHealth>,
     /// Characters per line of the paper.
     pub columns: usize,
     /// The backend's address, for the receipt's QR code.
@@ -328,7 +327,7 @@ impl CoreLoop {
             }
             core::PrintJob::Report(r) => crate::receipt::report_document(&r, &names, out.columns),
         };
-        super::printer::submit(&out.jobs, &out.health, doc);
+        super::printer::submit(&out.jobs, doc);
     }
 
     /// Answers one of the core's questions from the store. The second value

@@ -510,10 +510,6 @@ pub async fn start_with_clock(
             all: all.clone(),
         },
     );
-    let (printer_health, _) = watch::channel(printer::PrinterHealth {
-        configured: printer.is_configured(),
-        ..printer::PrinterHealth::default()
-    });
     let print_jobs = if printer.is_configured() {
         let (jobs_tx, jobs_rx) = mpsc::channel(printer::PRINT_QUEUE);
         task::spawn(
@@ -521,7 +517,6 @@ pub async fn start_with_clock(
             printer::PrinterTask {
                 printer,
                 jobs: jobs_rx,
-                health: printer_health.clone(),
                 core: core_tx.clone(),
                 all: all.clone(),
             },
@@ -557,7 +552,6 @@ pub async fn start_with_clock(
         terminal_id: identity.terminal_id.clone(),
         printer: print_jobs.map(|jobs| core_loop::PrintOut {
             jobs,
-            health: printer_health,
             columns: printer_columns,
             receipt_base: core_cfg.receipt_base.clone(),
         }),

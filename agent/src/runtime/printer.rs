@@ -2,15 +2,16 @@
 //! documents the core loop hands it, one at a time, each bounded by a
 //! timeout. A printer that is missing, out of paper or silent never holds
 //! up the core or a payment: the core loop hands jobs over with
-//! `try_send` (a full queue drops the job, counted), failures are logged
-//! and counted in [`PrinterHealth`], and the receipt stays reprintable
-//! from `menu` → Last receipt.
+//! `try_send` (a full queue drops the job, logged), failures are logged
+//! and told to the core (the idle screen says what is wrong until the
+//! printer prints again), and the receipt stays reprintable from `menu` →
+//! Last receipt.
 
 use std::time::Duration;
 
 use hal::Printer;
 use hal::drivers::AnyPrinter;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::task::{RunError, Task};
@@ -20,21 +21,9 @@ pub const PRINT_TIMEOUT: Duration = Duration::from_secs(15);
 /// Jobs waiting for the printer; more are dropped (and counted).
 pub const PRINT_QUEUE: usize = 8;
 
-/// How printing has gone since start.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PrinterHealth {
-    pub configured: bool,
-    pub printed: u64,
-    pub failed: u64,
-    /// Jobs dropped because the printer was still busy with earlier ones.
-    pub dropped: u64,
-    pub last_error: Option<String>,
-}
-
 pub struct PrinterTask {
     pub printer: AnyPrinter,
     pub jobs: mpsc::Receiver<hal::Document>,
-    pub health: watch::Sender<PrinterHealth>,
     /// Told when the printer starts or stops failing (the idle screen says
     /// so).
     pub core: mpsc::Sender<crate::msg::CoreMsg>,
@@ -93,13 +82,6 @@ impl PrinterTask {
                     return Ok(());
                 }
             }
-            self.health.send_modify(|h| match outcome {
-                Ok(()) => h.printed += 1,
-                Err(e) => {
-                    h.failed += 1;
-                    h.last_error = Some(e);
-                }
-            });
         }
     }
 }
@@ -120,14 +102,9 @@ fn screen_problem(e: &str) -> String {
 
 /// Hands a document to the printer task without waiting: a full queue or
 /// a stopped task drops it (counted, logged).
-pub fn submit(
-    jobs: &mpsc::Sender<hal::Document>,
-    health: &watch::Sender<PrinterHealth>,
-    doc: hal::Document,
-) {
+pub fn submit(jobs: &mpsc::Sender<hal::Document>, doc: hal::Document) {
     if let Err(e) = jobs.try_send(doc) {
         tracing::warn!(error = %e, "receipt dropped: the printer is still busy; reprint it from the menu");
-        health.send_modify(|h| h.dropped += 1);
     }
 }
 

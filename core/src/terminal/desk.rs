@@ -778,13 +778,7 @@ impl Terminal {
     fn confirm(&mut self, now: Now, draft: Draft) {
         let total = draft.base.checked_add(draft.tip);
         let refuse = |this: &mut Terminal, draft: Draft, message: String| {
-            let mut back = *draft.back;
-            match &mut back {
-                Desk::Amount { message: m, .. } => *m = Some(message),
-                Desk::Catalog(cart) => cart.message = Some(message),
-                _ => {}
-            }
-            this.set_desk(back);
+            this.set_desk(draft.back_with(message));
         };
         let Some(total) = total else {
             return refuse(self, draft, max_message());
@@ -1140,15 +1134,7 @@ impl Terminal {
                 self.report(Report::QueryFailed { error });
                 let message = "Storage error: nothing changed. Try again".to_string();
                 match what {
-                    Waiting::Mint(draft) => {
-                        let mut back = *draft.back;
-                        match &mut back {
-                            Desk::Amount { message: m, .. } => *m = Some(message),
-                            Desk::Catalog(cart) => cart.message = Some(message),
-                            _ => {}
-                        }
-                        self.set_desk(back);
-                    }
+                    Waiting::Mint(draft) => self.set_desk(draft.back_with(message)),
                     Waiting::Original { pick, .. } => self.set_desk(*pick),
                     Waiting::RecentSales | Waiting::Report => self.set_desk(Desk::Menu {
                         message: Some(message),
@@ -1178,11 +1164,7 @@ impl Terminal {
             return self.set_desk(*draft.back);
         };
         if draft.kind == TxKind::Sale && self.session != SessionStatus::Active {
-            let mut back = *draft.back;
-            if let Desk::Amount { message, .. } = &mut back {
-                *message = Some("Session closed: no new sales".to_string());
-            }
-            return self.set_desk(back);
+            return self.set_desk(draft.back_with("Session closed: no new sales".to_string()));
         }
         self.begin(
             now,
@@ -1199,6 +1181,20 @@ impl Terminal {
                 items: draft.items,
             },
         );
+    }
+}
+
+impl Draft {
+    /// The desk the draft came from (amount entry or cart), saying why it
+    /// did not go on.
+    fn back_with(self, message: String) -> Desk {
+        let mut back = *self.back;
+        match &mut back {
+            Desk::Amount { message: m, .. } => *m = Some(message),
+            Desk::Catalog(cart) => cart.message = Some(message),
+            _ => {}
+        }
+        back
     }
 }
 
