@@ -115,6 +115,11 @@ impl Pairings {
         })
     }
 
+    /// Whether `code` was issued (and not yet forgotten).
+    pub fn knows(&self, code: &PairingCode) -> bool {
+        self.codes.contains_key(code)
+    }
+
     /// The credentials a device signs its poll of `code` with.
     pub fn device_credentials(&self, code: &PairingCode, api_key: &str) -> Option<Credentials> {
         let e = self.codes.get(code)?;

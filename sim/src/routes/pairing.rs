@@ -56,6 +56,11 @@ pub(super) async fn poll(
             format!("wait_s must be 0-{MAX_WAIT_S}"),
         ));
     }
+    // An unknown code (never issued, or lost with a restart) tells the
+    // device to register again; it reveals nothing a claim could use.
+    if !sim.lock().live.pairings.knows(&code) {
+        return Err(ApiErr::not_found("pairing code", code.as_str()));
+    }
     verify_with(&sim, &method, &uri, &headers, &[], |key| {
         sim.lock().live.pairings.device_credentials(&code, key)
     })?;
