@@ -65,7 +65,9 @@ pub use config::{
     TipsConfig,
 };
 pub use envelope::{ApiError, Envelope, codes};
-pub use heartbeat::{AgentState, HalReport, Heartbeat, HeartbeatAnswer, OfflineLimits};
+pub use heartbeat::{
+    AgentState, HalReport, Heartbeat, HeartbeatAnswer, HeartbeatMetrics, OfflineLimits,
+};
 pub use page::{Page, PageQuery};
 pub use partner::{
     CreatePayment, CreateRefund, Payment, PaymentMetadata, PaymentStatus, PaymentTransaction,
