@@ -389,9 +389,11 @@ async fn scrape_metrics(
         Ok(stats) => s
             .metrics
             .set_state(&stats, s.clock.wall_ms(), s.link.is_online()),
-        Err(e) => tracing::warn!(error = %e, "cannot count the outbox for /metrics"),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot count the outbox for /metrics");
+            s.metrics.link_up.set(i64::from(s.link.is_online()));
+        }
     }
-    s.metrics.link_up.set(i64::from(s.link.is_online()));
     match s.metrics.encode() {
         Ok(text) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response(),
         Err(_) => (
