@@ -8,6 +8,7 @@ pub mod doctor;
 pub mod hardening;
 pub mod idle;
 pub mod ledger;
+pub mod logging;
 pub mod mapping;
 pub mod metrics;
 pub mod msg;

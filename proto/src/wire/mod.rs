@@ -22,7 +22,7 @@
 //! in `command` (commands over SSE, acks, payment events),
 //! `transaction` (forwarding, records, statement, reversals) and
 //! `heartbeat`; section 7.5 in `shift`; section 7.6 in `config` and
-//! `catalog`. Everything is re-exported here: use `proto::wire::X`.
+//! `catalog`; section 8.1 in `pairing`. Everything is re-exported here: use `proto::wire::X`.
 //!
 //! [`Money`]: crate::money::Money
 //! [`Total`]: crate::money::Total
@@ -36,6 +36,7 @@ mod config;
 mod envelope;
 mod heartbeat;
 mod page;
+mod pairing;
 mod partner;
 mod provision;
 mod sandbox;
@@ -69,6 +70,11 @@ pub use heartbeat::{
     AgentState, HalReport, Heartbeat, HeartbeatAnswer, HeartbeatMetrics, OfflineLimits,
 };
 pub use page::{Page, PageQuery};
+pub use pairing::{
+    ClaimPairing, DEVICE_KEY_LEN, DeviceId, DeviceKeyHash, PAIRING_ALPHABET, PAIRING_CODE_LEN,
+    PAIRING_CODE_TTL_S, PairingClaimed, PairingCode, PairingError, PairingPoll, PairingRequest,
+    PairingState, PairingTicket, device_key_hash,
+};
 pub use partner::{
     CreatePayment, CreateRefund, Payment, PaymentMetadata, PaymentStatus, PaymentTransaction,
     RefundQuery, TerminalInfo, TerminalsQuery,
