@@ -118,7 +118,8 @@ async fn wait_idle_times_out_with_75_while_a_payment_waits_and_returns_at_once_w
 
 /// A directory of fake `systemctl` and `deb-systemd-invoke` that append
 /// their arguments to `calls.log` (and at `stop`, the agent's report as
-/// the ledger stood then to `stop-report.json`), and `pos-agent`.
+/// the ledger stood then to `stop-report.json`), and `pos-agent`, which
+/// logs its arguments there too before it runs.
 fn fake_bin(dir: &Path) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
     let bin = dir.join("fake-bin");
@@ -136,24 +137,27 @@ fn fake_bin(dir: &Path) -> PathBuf {
         std::fs::write(&path, script).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
-    std::os::unix::fs::symlink(crate::common::BIN, bin.join("pos-agent")).unwrap();
+    // pos-agent itself, logging its command line first.
+    let wrapper = format!(
+        "#!/bin/sh\necho \"pos-agent $*\" >> '{log}'\nexec '{bin}' \"$@\"\n",
+        log = log.display(),
+        bin = crate::common::BIN,
+    );
+    let path = bin.join("pos-agent");
+    std::fs::write(&path, wrapper).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
     bin
 }
 
-/// The package's `prerm`, with the two host paths it looks at moved into
-/// `dir`: `/run/systemd/system` (systemd is running) and the restart mark.
+/// The package's `prerm`, with the host path it looks at
+/// (`/run/systemd/system`: systemd is running) moved into `dir`.
 fn prerm_copy(dir: &Path) -> PathBuf {
     let real = Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/debian/prerm");
     let systemd = dir.join("run-systemd-system");
     std::fs::create_dir_all(&systemd).unwrap();
     let text = std::fs::read_to_string(real).unwrap();
     assert!(text.contains("/run/systemd/system") && text.contains("wait-idle"));
-    let text = text
-        .replace("/run/systemd/system", systemd.to_str().unwrap())
-        .replace(
-            "/run/pos-agent.restart-after-upgrade",
-            dir.join("restart-after-upgrade").to_str().unwrap(),
-        );
+    let text = text.replace("/run/systemd/system", systemd.to_str().unwrap());
     let copy = dir.join("prerm");
     std::fs::write(&copy, text).unwrap();
     copy
@@ -181,9 +185,9 @@ async fn a_package_upgrade_during_a_payment_waits_for_it_to_finish() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    // prerm asked whether the agent runs; wait-idle follows.
-    until("prerm to look at the service", || async {
-        calls().contains("systemctl is-active").then_some(())
+    // prerm called wait-idle, which holds intake before it waits.
+    until("prerm to call wait-idle", || async {
+        calls().contains("pos-agent wait-idle").then_some(())
     })
     .await;
     assert!(
@@ -201,8 +205,9 @@ async fn a_package_upgrade_during_a_payment_waits_for_it_to_finish() {
     assert_eq!(
         lines,
         [
-            "systemctl is-active --quiet pos-agent.service",
-            "systemctl stop pos-agent.service"
+            "pos-agent wait-idle --timeout 120",
+            "deb-systemd-invoke stop pos-agent.service",
+            "pos-agent report --json",
         ],
         "{calls}"
     );
@@ -211,10 +216,6 @@ async fn a_package_upgrade_during_a_payment_waits_for_it_to_finish() {
         serde_json::from_str(&std::fs::read_to_string(dir.join("stop-report.json")).unwrap())
             .unwrap();
     assert_eq!(report["by_status"]["approved"]["count"], 1, "{report}");
-    assert!(
-        dir.join("restart-after-upgrade").exists(),
-        "postinst is told to start it again"
-    );
     let payment = p.payment(&pid).await;
     assert_ne!(payment["status"], "aborted", "{payment}");
     p.sigterm_and_wait().await;
