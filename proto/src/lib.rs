@@ -12,6 +12,8 @@
 pub mod domain;
 pub mod ids;
 pub mod money;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 pub mod pin;
 pub mod signing;
 pub mod sse;

@@ -49,6 +49,8 @@ macro_rules! text_enum {
             $( $(#[$vmeta])* #[serde(rename = $text)] $variant, )+
         }
 
+        $crate::__text_enum_schema!($name { $($text),+ });
+
         impl $name {
             /// Every value, in declaration order.
             pub const ALL: &'static [$name] = &[$($name::$variant,)+];
@@ -81,3 +83,28 @@ macro_rules! text_enum {
 }
 
 pub(crate) use text_enum;
+
+/// The OpenAPI schema of a `text_enum!` type (its values), with the
+/// `openapi` feature; nothing without it.
+#[cfg(feature = "openapi")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __text_enum_schema {
+    ($name:ident { $($text:literal),+ }) => {
+        impl $crate::openapi::__utoipa::PartialSchema for $name {
+            fn schema() -> $crate::openapi::__utoipa::openapi::RefOr<
+                $crate::openapi::__utoipa::openapi::schema::Schema,
+            > {
+                $crate::openapi::text_enum(&[$($text),+])
+            }
+        }
+        impl $crate::openapi::__utoipa::ToSchema for $name {}
+    };
+}
+
+#[cfg(not(feature = "openapi"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __text_enum_schema {
+    ($name:ident { $($text:literal),+ }) => {};
+}

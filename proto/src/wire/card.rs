@@ -94,6 +94,7 @@ impl<'de> Deserialize<'de> for Last4 {
 
 /// The card as the terminal sends it: never a PAN, never a name.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Card {
     pub token: CardToken,
     pub last4: Last4,
@@ -112,6 +113,7 @@ impl Card {
 
 /// The card as the partner sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CardSummary {
     pub brand: CardBrand,
     pub last4: Last4,

@@ -22,6 +22,7 @@ pub const MAX_ITEM_NAME_CHARS: usize = 40;
 
 /// One item of the catalog, in the order the terminal numbers them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CatalogItem {
     pub item_id: String,
     pub name: String,
@@ -33,6 +34,7 @@ pub struct CatalogItem {
 /// The body of `PUT /v1/sessions/:id/catalog`: the whole catalog, replacing
 /// the last one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PutCatalog {
     pub items: Vec<CatalogItem>,
 }
@@ -40,6 +42,7 @@ pub struct PutCatalog {
 /// The catalog as stored and served: its items and version (1 for the
 /// first `PUT`, one more for each `PUT`; 0 for a session never given one).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Catalog {
     pub version: u64,
     #[serde(default)]

@@ -10,6 +10,7 @@ use crate::money::{Currency, Money};
 
 /// What the terminal is told to do. `type` is the tag.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum CommandBody {
     Sale {
@@ -38,6 +39,7 @@ pub enum CommandBody {
 
 /// The `data:` of an SSE `event: command` (its `id:` is the stream sequence).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Command {
     pub command_id: String,
     #[serde(flatten)]
@@ -46,6 +48,7 @@ pub struct Command {
 
 /// `POST /v1/terminals/:tid/commands/:command_id/ack`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CommandAck {
     pub status: AckStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -54,6 +57,7 @@ pub struct CommandAck {
 
 /// `POST /v1/terminals/:tid/payments/:payment_id/events`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PaymentEvent {
     pub status: PaymentEventStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]

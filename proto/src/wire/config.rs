@@ -28,6 +28,7 @@ text_enum! {
 
 /// SPEC 7.3 `tips {enabled, percentages, fixed, custom}`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TipsConfig {
     #[serde(default)]
     pub enabled: bool,
@@ -46,6 +47,7 @@ pub struct TipsConfig {
 /// `PUT /v1/sessions/:id/config`). `Default` is what a missing field
 /// reads as (so it validates: language `en`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SessionConfig {
     #[serde(default)]
     pub tips: TipsConfig,
@@ -81,6 +83,7 @@ impl Default for SessionConfig {
 /// terminal refetches the catalog (`GET /v1/terminals/:tid/catalog`) or the
 /// operators (`GET /v1/terminals/:tid/operators`) when one changes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TerminalConfig {
     pub version: u64,
     #[serde(flatten)]

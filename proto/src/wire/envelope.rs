@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 /// The Kler envelope: `{"success":true,"data":..}` or
 /// `{"success":false,"error":{"code","message"}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Envelope<T> {
     pub success: bool,
     #[serde(default = "none", skip_serializing_if = "Option::is_none")]
@@ -55,6 +56,7 @@ impl Envelope<()> {
 
 /// The error object of a failure envelope.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[error("{code}: {message}")]
 pub struct ApiError {
     pub code: String,

@@ -20,6 +20,7 @@ text_enum! {
 /// Health of the hardware, free-form per device (e.g. `"ok"`,
 /// `"pn532 fw 1.6"`, `"error: timeout"`).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HalReport {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reader: Option<String>,
@@ -31,6 +32,7 @@ pub struct HalReport {
 
 /// `POST /v1/terminals/:tid/heartbeat`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Heartbeat {
     pub agent_version: String,
     pub state: AgentState,
@@ -56,6 +58,7 @@ pub struct Heartbeat {
 /// since the agent started, integers only. Unknown fields are ignored, so
 /// either side may add some.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HeartbeatMetrics {
     /// Payments approved (online or offline).
     #[serde(default)]
@@ -86,6 +89,7 @@ pub struct HeartbeatMetrics {
 /// Offline limits the backend imposes; each present field tightens the
 /// terminal's own configured limit (the terminal keeps the stricter one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OfflineLimits {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub floor_limit: Option<Money>,
@@ -99,6 +103,7 @@ pub struct OfflineLimits {
 
 /// The heartbeat answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HeartbeatAnswer {
     pub server_time: Timestamp,
     pub session_status: SessionStatus,

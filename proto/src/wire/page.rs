@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// Pagination query `?page=0&size=20`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PageQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub page: Option<u32>,
@@ -13,6 +14,7 @@ pub struct PageQuery {
 
 /// One page of a list (note the camelCase of the totals).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Page<T> {
     pub content: Vec<T>,
     pub page: u32,

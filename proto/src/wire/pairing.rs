@@ -161,6 +161,7 @@ pub fn device_key_hash(key: &[u8; DEVICE_KEY_LEN]) -> DeviceKeyHash {
 
 /// `POST /v1/pairing` body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PairingRequest {
     pub device_id: DeviceId,
     pub device_key_hash: DeviceKeyHash,
@@ -168,6 +169,7 @@ pub struct PairingRequest {
 
 /// `POST /v1/pairing` answer (201).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PairingTicket {
     pub pairing_code: PairingCode,
     pub expires_at: Timestamp,
@@ -175,6 +177,7 @@ pub struct PairingTicket {
 
 /// Where a pairing stands, as its poll tells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum PairingState {
     /// Not claimed yet: ask again.
@@ -186,6 +189,7 @@ pub enum PairingState {
 /// `GET /v1/pairing/:code` answer (200). A code that was used (its
 /// credentials delivered) or that expired answers 410 instead.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PairingPoll {
     pub status: PairingState,
     pub expires_at: Timestamp,
@@ -197,12 +201,14 @@ pub struct PairingPoll {
 
 /// `POST /v1/sessions/:id/terminals/:terminal_id/pair` body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClaimPairing {
     pub pairing_code: PairingCode,
 }
 
 /// `POST /v1/sessions/:id/terminals/:terminal_id/pair` answer (200).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PairingClaimed {
     pub terminal_id: TerminalId,
     pub session_id: SessionId,

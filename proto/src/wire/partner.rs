@@ -10,6 +10,7 @@ use crate::money::{Currency, Money};
 
 /// `GET /v1/terminals?session_id=` item.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TerminalInfo {
     pub terminal_id: TerminalId,
     pub session_id: SessionId,
@@ -30,6 +31,7 @@ pub struct TerminalInfo {
 
 /// `?session_id=&page=&size=` of the terminals list.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TerminalsQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_id: Option<SessionId>,
@@ -41,6 +43,7 @@ pub struct TerminalsQuery {
 
 /// Partner metadata of a payment.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PaymentMetadata {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub store_id: Option<String>,
@@ -52,6 +55,7 @@ pub struct PaymentMetadata {
 
 /// `POST /v1/payments` (with `Idempotency-Key`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreatePayment {
     pub terminal_id: TerminalId,
     pub amount: Money,
@@ -88,6 +92,7 @@ impl PaymentStatus {
 
 /// The transaction behind a payment, as the partner sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PaymentTransaction {
     pub transaction_id: String,
     pub reference: Reference,
@@ -103,6 +108,7 @@ pub struct PaymentTransaction {
 
 /// A payment (sale) or a refund requested by the partner.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Payment {
     pub payment_id: PaymentId,
     pub kind: TxKind,
@@ -138,6 +144,7 @@ pub struct Payment {
 /// `POST /v1/refunds?transactionId=…` (with `Idempotency-Key`). The answer
 /// is a [`Payment`] of kind `refund`, polled like any payment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateRefund {
     pub amount: Money,
     #[serde(default)]
@@ -146,6 +153,7 @@ pub struct CreateRefund {
 
 /// `?transactionId=` of the refund request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RefundQuery {
     #[serde(rename = "transactionId")]
     pub transaction_id: String,

@@ -9,9 +9,11 @@ use crate::signing::{Credentials, Secret};
 /// `POST /v1/terminals/:terminal_id/provision` answer. The secret is on the
 /// wire here (and only here); `Debug` never prints it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProvisionResponse {
     pub api_key: String,
     #[serde(with = "secret_serde")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub secret: Secret,
     pub merchant_id: String,
     pub tenant_id: String,

@@ -95,6 +95,7 @@ fn one() -> u32 {
 
 /// `POST /v1/sandbox/scenarios`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SetScenario {
     pub terminal_id: TerminalId,
     pub scenario: Scenario,
@@ -104,6 +105,7 @@ pub struct SetScenario {
 
 /// A scenario armed for a terminal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ActiveScenario {
     pub terminal_id: TerminalId,
     pub scenario: Scenario,
@@ -112,6 +114,7 @@ pub struct ActiveScenario {
 
 /// `GET /v1/sandbox/scenarios`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Scenarios {
     pub available: Vec<String>,
     pub active: Vec<ActiveScenario>,

@@ -13,6 +13,7 @@ use crate::money::{Currency, Money, Total};
 
 /// What a session collects through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Collection {
     #[serde(default)]
     pub account: bool,
@@ -25,6 +26,7 @@ pub struct Collection {
 
 /// `POST /v1/sessions`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateSession {
     pub external_event_id: String,
     pub name: String,
@@ -39,11 +41,13 @@ pub struct CreateSession {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub metadata: Option<Metadata>,
 }
 
 /// A virtual account paying into the session (when `collection.account`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CollectionAccount {
     pub account_number: String,
     pub account_name: String,
@@ -60,6 +64,7 @@ text_enum! {
 
 /// A terminal of a session, as listed in the session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PosTerminal {
     pub terminal_id: TerminalId,
     pub label: String,
@@ -68,6 +73,7 @@ pub struct PosTerminal {
 
 /// A session (`POST /v1/sessions`, `GET /v1/sessions/:id`, close).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Session {
     pub session_id: SessionId,
     pub external_event_id: String,
@@ -87,6 +93,7 @@ pub struct Session {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub metadata: Option<Metadata>,
     pub created_at: Timestamp,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -105,6 +112,7 @@ text_enum! {
 
 /// `POST /v1/sessions/:id/operators`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateOperator {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -122,6 +130,7 @@ pub struct CreateOperator {
 /// `GET /v1/terminals/:tid/operators`, SPEC 7.2): enough to check a PIN
 /// offline, never the PIN itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TerminalOperator {
     pub operator_id: String,
     pub name: String,
@@ -134,6 +143,7 @@ pub struct TerminalOperator {
 
 /// A cashier of a session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Operator {
     pub operator_id: String,
     pub session_id: SessionId,
@@ -148,6 +158,7 @@ pub struct Operator {
 
 /// A count and a gross total.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CountTotal {
     pub count: u64,
     pub total: Total,
@@ -166,6 +177,7 @@ impl CountTotal {
 /// with a tip above zero and sums their tips, `by_operator` is keyed by
 /// `operator_id` (sales without one are not in it), `by_item` by `item_id`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Reconciliation {
     pub session_id: SessionId,
     pub currency: Currency,

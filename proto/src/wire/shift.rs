@@ -12,6 +12,7 @@ use crate::money::{Money, Total};
 
 /// Units and gross total of one catalog item.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ItemTotal {
     pub name: String,
     pub qty: u64,
@@ -32,6 +33,7 @@ impl ItemTotal {
 /// The figures of a shift (SPEC 7.5): by outcome and kind, tips, online vs
 /// offline approvals, by operator and by item.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ShiftTotals {
     /// Approved sales.
     pub sales: CountTotal,
@@ -55,6 +57,7 @@ pub struct ShiftTotals {
 
 /// `POST /v1/terminals/:tid/shifts`: a closed shift.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ShiftSubmission {
     /// From 1, never reused by the terminal.
     pub shift_no: u64,
@@ -65,6 +68,7 @@ pub struct ShiftSubmission {
 
 /// A shift as the backend keeps it (`GET /v1/sessions/:id/shifts`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ShiftRecord {
     pub terminal_id: TerminalId,
     pub session_id: SessionId,

@@ -10,6 +10,7 @@ use crate::money::{Currency, Money};
 
 /// `POST /v1/terminals/:tid/transactions` with `Idempotency-Key: <reference>`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TransactionSubmission {
     pub reference: Reference,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -39,6 +40,7 @@ pub const MAX_ITEM_QTY: u32 = 999;
 
 /// One line of a catalog sale: `qty` of an item at `unit_price`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TxItem {
     pub item_id: String,
     pub name: String,
@@ -132,6 +134,7 @@ text_enum! {
 
 /// The answer to a transaction submission.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TransactionAnswer {
     pub transaction_id: String,
     pub reference: Reference,
@@ -165,6 +168,7 @@ text_enum! {
 /// (`GET /v1/terminals/:tid/transactions/:reference`), statement lines,
 /// operator transactions, and the `transaction.received` webhook's `data`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TransactionRecord {
     pub transaction_id: String,
     pub reference: Reference,
@@ -201,6 +205,7 @@ pub struct TransactionRecord {
 
 /// `?page&size&status` of the terminal statement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StatementQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub page: Option<u32>,
@@ -216,6 +221,7 @@ pub type StatementPage = Page<TransactionRecord>;
 /// `POST /v1/terminals/:tid/transactions/:reference/reversal` (the body may
 /// also be empty).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReversalRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -235,6 +241,7 @@ text_enum! {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReversalAnswer {
     pub reference: Reference,
     pub status: ReversalStatus,

@@ -26,6 +26,7 @@ text_enum! {
 /// [`Session`]: super::Session
 /// [`TerminalInfo`]: super::TerminalInfo
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WebhookEnvelope {
     pub id: String,
     pub event: WebhookEventType,
