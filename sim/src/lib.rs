@@ -28,12 +28,16 @@ pub mod body;
 pub mod client;
 mod conn;
 pub mod error;
+pub mod openapi;
 mod pairing;
 mod persist;
 mod routes;
 mod sse;
 pub mod state;
 mod webhook;
+
+/// Every `(method, path)` the router serves (`GET /openapi.json` lists them all).
+pub use routes::ROUTES;
 
 pub use error::{ApiErr, SimError};
 

@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use crate::state::PendingWebhook;
 
 /// One delivery attempt, as shown by `GET /v1/sandbox/webhooks`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DeliveryAttempt {
     pub event_id: String,
     pub event: String,

@@ -6,6 +6,7 @@ mod catalog;
 mod common;
 mod http;
 mod metrics;
+mod openapi;
 mod pairing;
 mod receipts;
 mod sales;

@@ -6,7 +6,7 @@ use axum::extract::{FromRequestParts, Path, Query, State as AxState};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, post, put};
+use axum::routing::MethodRouter;
 use axum::{Json, Router};
 use proto::signing::{IncomingHeaders, Rejection, canonical_body, sha256_hex, verify_request};
 use proto::wire::{Envelope, Timestamp, codes};
@@ -47,77 +47,76 @@ use transactions::{get_transaction, reversal, statement, submit_transaction};
 type S = AxState<Arc<Sim>>;
 type ApiResult = Result<Response, ApiErr>;
 
+/// Declares the routes once: the router is built from them and
+/// [`ROUTES`] lists them (`(method, path)`), which the OpenAPI test compares
+/// with `/openapi.json`.
+macro_rules! api_routes {
+    ($( $path:literal => $( $method:ident $handler:expr ),+ ; )+) => {
+        /// Every `(method, path)` the router serves.
+        pub const ROUTES: &[(&str, &str)] = &[ $( $( (stringify!($method), $path), )+ )+ ];
+
+        fn api_router() -> Router<Arc<Sim>> {
+            Router::new()
+                $( .route($path, MethodRouter::new() $( .$method($handler) )+ ) )+
+        }
+    };
+}
+
+api_routes! {
+    // 4.1 Kler sessions
+    "/v1/sessions" => post create_session;
+    "/v1/sessions/{id}" => get get_session;
+    "/v1/sessions/{id}/close" => patch close_session;
+    "/v1/sessions/{id}/cancel" => patch cancel_session;
+    "/v1/sessions/{id}/operators" => post create_operator, get list_operators;
+    "/v1/sessions/{id}/operators/{op}/transactions" => get operator_transactions;
+    "/v1/sessions/{id}/config" => put put_config, get get_config;
+    "/v1/sessions/{id}/catalog" => put put_catalog, get get_catalog;
+    "/v1/sessions/{id}/shifts" => get list_shifts;
+    "/v1/reconciliation/{id}" => get reconciliation;
+    "/v1/terminals/{tid}/provision" => post provision;
+    // 8.1 pairing by code
+    "/v1/pairing" => post pairing::register;
+    "/v1/pairing/{code}" => get pairing::poll;
+    "/v1/sessions/{id}/terminals/{tid}/pair" => post pairing::claim;
+    // 4.2 partner API
+    "/v1/terminals" => get list_terminals;
+    "/v1/payments" => post create_payment;
+    "/v1/payments/{id}" => get get_payment;
+    "/v1/payments/{id}/abort" => post abort_payment;
+    "/v1/refunds" => post create_refund;
+    "/v1/sandbox/scenarios" => get list_scenarios, post set_scenario;
+    "/v1/sandbox" => delete reset;
+    "/v1/sandbox/webhooks" => get webhook_attempts;
+    // 4.3 terminal API
+    "/v1/terminals/{tid}/commands/stream" => get command_stream;
+    "/v1/terminals/{tid}/commands/{cid}/ack" => post ack_command;
+    "/v1/terminals/{tid}/payments/{pid}/events" => post payment_event;
+    "/v1/terminals/{tid}/transactions" => post submit_transaction, get statement;
+    "/v1/terminals/{tid}/transactions/{reference}" => get get_transaction;
+    "/v1/terminals/{tid}/transactions/{reference}/reversal" => post reversal;
+    "/v1/terminals/{tid}/heartbeat" => post heartbeat;
+    "/v1/terminals/{tid}/config" => get terminal_config;
+    "/v1/terminals/{tid}/operators" => get terminal_operators;
+    "/v1/terminals/{tid}/catalog" => get terminal_catalog;
+    "/v1/terminals/{tid}/shifts" => post submit_shift;
+    // 7.4 receipts
+    "/r/{id}" => get receipts::by_transaction;
+    "/r/ref/{reference}" => get receipts::by_reference;
+    // this contract
+    "/openapi.json" => get openapi_json;
+}
+
 pub fn router(sim: Arc<Sim>) -> Router {
-    Router::new()
-        // 4.1 Kler sessions
-        .route("/v1/sessions", post(create_session))
-        .route("/v1/sessions/{id}", get(get_session))
-        .route("/v1/sessions/{id}/close", patch(close_session))
-        .route("/v1/sessions/{id}/cancel", patch(cancel_session))
-        .route(
-            "/v1/sessions/{id}/operators",
-            post(create_operator).get(list_operators),
-        )
-        .route(
-            "/v1/sessions/{id}/operators/{op}/transactions",
-            get(operator_transactions),
-        )
-        .route("/v1/sessions/{id}/config", put(put_config).get(get_config))
-        .route(
-            "/v1/sessions/{id}/catalog",
-            put(put_catalog).get(get_catalog),
-        )
-        .route("/v1/sessions/{id}/shifts", get(list_shifts))
-        .route("/v1/reconciliation/{id}", get(reconciliation))
-        .route("/v1/terminals/{tid}/provision", post(provision))
-        // 8.1 pairing by code
-        .route("/v1/pairing", post(pairing::register))
-        .route("/v1/pairing/{code}", get(pairing::poll))
-        .route(
-            "/v1/sessions/{id}/terminals/{tid}/pair",
-            post(pairing::claim),
-        )
-        // 4.2 partner API
-        .route("/v1/terminals", get(list_terminals))
-        .route("/v1/payments", post(create_payment))
-        .route("/v1/payments/{id}", get(get_payment))
-        .route("/v1/payments/{id}/abort", post(abort_payment))
-        .route("/v1/refunds", post(create_refund))
-        .route(
-            "/v1/sandbox/scenarios",
-            get(list_scenarios).post(set_scenario),
-        )
-        .route("/v1/sandbox", axum::routing::delete(reset))
-        .route("/v1/sandbox/webhooks", get(webhook_attempts))
-        // 4.3 terminal API
-        .route("/v1/terminals/{tid}/commands/stream", get(command_stream))
-        .route("/v1/terminals/{tid}/commands/{cid}/ack", post(ack_command))
-        .route(
-            "/v1/terminals/{tid}/payments/{pid}/events",
-            post(payment_event),
-        )
-        .route(
-            "/v1/terminals/{tid}/transactions",
-            post(submit_transaction).get(statement),
-        )
-        .route(
-            "/v1/terminals/{tid}/transactions/{reference}",
-            get(get_transaction),
-        )
-        .route(
-            "/v1/terminals/{tid}/transactions/{reference}/reversal",
-            post(reversal),
-        )
-        .route("/v1/terminals/{tid}/heartbeat", post(heartbeat))
-        .route("/v1/terminals/{tid}/config", get(terminal_config))
-        .route("/v1/terminals/{tid}/operators", get(terminal_operators))
-        .route("/v1/terminals/{tid}/catalog", get(terminal_catalog))
-        .route("/v1/terminals/{tid}/shifts", post(submit_shift))
-        .route("/r/{id}", get(receipts::by_transaction))
-        .route("/r/ref/{reference}", get(receipts::by_reference))
+    api_router()
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(sim)
+}
+
+/// `GET /openapi.json`: the OpenAPI 3.1 document (no authentication).
+async fn openapi_json() -> Response {
+    Json(crate::openapi::document()).into_response()
 }
 
 fn ok<T: Serialize>(status: StatusCode, data: T) -> Response {
