@@ -53,8 +53,8 @@ macro_rules! schema {
 }
 
 // Money: digits, a dot, exactly two digits; no leading zero; at most
-// 8 integer digits (the value cap of 10,000,000.00 is checked beyond).
-const MONEY: &str = r"^(0|[1-9][0-9]{0,7})\.[0-9]{2}$";
+// 10000000.00.
+const MONEY: &str = r"^((0|[1-9][0-9]{0,6})\.[0-9]{2}|10000000\.00)$";
 schema!(
     Money,
     string(
@@ -65,6 +65,39 @@ schema!(
         "2000.00"
     )
 );
+/// An amount above zero (payments, refunds, prices): [`Money`] without
+/// `0.00`.
+pub fn positive_money() -> RefOr<Schema> {
+    string(
+        r"^(0\.(0[1-9]|[1-9][0-9])|[1-9][0-9]{0,6}\.[0-9]{2}|10000000\.00)$",
+        None,
+        None,
+        "Amount in NGN above zero: a decimal string with exactly two fraction digits, at most 10000000.00",
+        "2000.00",
+    )
+}
+
+/// SPEC 7.3 tip percentages: at most 9 whole percentages from 1 to 100.
+pub fn tip_percentages() -> RefOr<Schema> {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(SchemaType::Type(Type::Integer))
+                .minimum(Some(1))
+                .maximum(Some(100)),
+        )
+        .max_items(Some(9))
+        .into()
+}
+
+/// SPEC 7.3 fixed tips: at most 9 amounts above zero.
+pub fn fixed_tips() -> RefOr<Schema> {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(positive_money())
+        .max_items(Some(9))
+        .into()
+}
+
 schema!(
     Total,
     string(

@@ -24,10 +24,21 @@ pub const MAX_ITEM_NAME_CHARS: usize = 40;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CatalogItem {
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[A-Za-z0-9_-]{1,64}$"))]
     pub item_id: String,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 40,
+            pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+        )
+    )]
     pub name: String,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::positive_money))]
     pub price: Money,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 40))]
     pub category: Option<String>,
 }
 
@@ -36,6 +47,7 @@ pub struct CatalogItem {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PutCatalog {
+    #[cfg_attr(feature = "openapi", schema(max_items = 200))]
     pub items: Vec<CatalogItem>,
 }
 

@@ -34,9 +34,11 @@ pub struct TipsConfig {
     pub enabled: bool,
     /// Whole percentages, 1–100, in the order shown.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::tip_percentages))]
     pub percentages: Vec<u32>,
     /// Fixed tip amounts, in the order shown after the percentages.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::fixed_tips))]
     pub fixed: Vec<Money>,
     /// Whether the customer may key an amount.
     #[serde(default)]
@@ -56,9 +58,11 @@ pub struct SessionConfig {
     /// Log the cashier out after this many seconds without a key press;
     /// `None`: the SPEC default, 10 minutes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 10, maximum = 86400))]
     pub logout_after_s: Option<u32>,
     /// A language tag such as `en` (default) or `yo`.
     #[serde(default = "default_language")]
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[a-z][a-z-]{1,7}$"))]
     pub language: String,
 }
 

@@ -58,10 +58,15 @@ pub struct PaymentMetadata {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreatePayment {
     pub terminal_id: TerminalId,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::positive_money))]
     pub amount: Money,
     #[serde(default)]
     pub currency: Currency,
     /// The partner's own reference (forwarded as `partner_reference`).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 128, pattern = r"\S")
+    )]
     pub reference: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<PaymentMetadata>,
@@ -146,6 +151,7 @@ pub struct Payment {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateRefund {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::positive_money))]
     pub amount: Money,
     #[serde(default)]
     pub currency: Currency,

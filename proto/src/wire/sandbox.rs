@@ -100,6 +100,7 @@ pub struct SetScenario {
     pub terminal_id: TerminalId,
     pub scenario: Scenario,
     #[serde(default = "one")]
+    #[cfg_attr(feature = "openapi", schema(maximum = 10000))]
     pub count: u32,
 }
 

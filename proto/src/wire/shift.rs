@@ -60,6 +60,7 @@ pub struct ShiftTotals {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ShiftSubmission {
     /// From 1, never reused by the terminal.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
     pub shift_no: u64,
     pub opened_at: Timestamp,
     pub closed_at: Timestamp,

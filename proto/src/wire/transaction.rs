@@ -16,6 +16,7 @@ pub struct TransactionSubmission {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_id: Option<PaymentId>,
     pub kind: TxKind,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::positive_money))]
     pub amount: Money,
     pub currency: Currency,
     pub card: Card,
@@ -45,6 +46,7 @@ pub struct TxItem {
     pub item_id: String,
     pub name: String,
     pub qty: u32,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::positive_money))]
     pub unit_price: Money,
 }
 
