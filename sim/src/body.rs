@@ -6,6 +6,7 @@ use axum::extract::FromRequest;
 use axum::http::{Request, StatusCode};
 use futures_util::StreamExt;
 use proto::{Currency, Money};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -64,7 +65,7 @@ const CURRENCY_FIELDS: [&str; 1] = ["currency"];
 /// a missing field → 400 `missing_<field>`; a wrong type or value → 400
 /// `invalid_<path>`; an invalid amount or currency string → 422 with the
 /// `proto` error code.
-pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiErr> {
+pub fn decode<T: DeserializeOwned + Serialize>(body: &[u8]) -> Result<T, ApiErr> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiErr::bad_request(
             codes::MALFORMED_JSON,
@@ -82,8 +83,33 @@ pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiErr> {
     decode_value(value)
 }
 
+/// JSON (and JSON Schema, so `/openapi.json`) counts a number with a zero
+/// fraction (`334.0`) as the integer 334: so does the sim, before serde
+/// (whose integer types refuse a float). Money is never a number here
+/// (amounts are strings).
+fn integral_floats(v: &mut Value) {
+    const TWO_POW_64: f64 = 18_446_744_073_709_551_616.0;
+    const TWO_POW_63: f64 = 9_223_372_036_854_775_808.0;
+    match v {
+        Value::Number(n) => {
+            let Some(f) = n.as_f64().filter(|f| n.is_f64() && f.fract() == 0.0) else {
+                return;
+            };
+            if (0.0..TWO_POW_64).contains(&f) {
+                *v = Value::from(f as u64);
+            } else if (-TWO_POW_63..0.0).contains(&f) {
+                *v = Value::from(f as i64);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(integral_floats),
+        Value::Object(o) => o.values_mut().for_each(integral_floats),
+        _ => {}
+    }
+}
+
 /// Like [`decode`] for an already parsed value.
-pub fn decode_value<T: DeserializeOwned>(value: Value) -> Result<T, ApiErr> {
+pub fn decode_value<T: DeserializeOwned + Serialize>(mut value: Value) -> Result<T, ApiErr> {
+    integral_floats(&mut value);
     // Amount and currency strings are checked first so that their errors
     // carry the proto code (422) rather than a generic decode error.
     if let Value::Object(map) = &value {
@@ -98,7 +124,7 @@ pub fn decode_value<T: DeserializeOwned>(value: Value) -> Result<T, ApiErr> {
             }
         }
     }
-    serde_path_to_error::deserialize::<_, T>(&value).map_err(|e| {
+    let decoded = serde_path_to_error::deserialize::<_, T>(&value).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let msg = inner.to_string();
@@ -117,7 +143,47 @@ pub fn decode_value<T: DeserializeOwned>(value: Value) -> Result<T, ApiErr> {
             format!("invalid_{}", snake(&path)),
             format!("field `{path}`: {msg}"),
         )
-    })
+    })?;
+    // serde reads a struct from an array too (its fields in order): the
+    // wire says object, so an array where the value holds an object is
+    // refused.
+    let written = serde_json::to_value(&decoded)
+        .map_err(|e| ApiErr::internal(format!("cannot write the decoded body: {e}")))?;
+    if let Some(path) = array_for_object(&value, &written, String::new()) {
+        let shown = if path.is_empty() {
+            ".".to_owned()
+        } else {
+            path
+        };
+        return Err(ApiErr::bad_request(
+            format!("invalid_{}", snake(&shown)),
+            format!("field `{shown}`: an object is expected, not an array"),
+        ));
+    }
+    Ok(decoded)
+}
+
+/// The path of the first array in `sent` where `read` (the decoded value
+/// written back) has an object.
+fn array_for_object(sent: &Value, read: &Value, path: String) -> Option<String> {
+    match (sent, read) {
+        (Value::Array(_), Value::Object(_)) => Some(path),
+        (Value::Object(s), Value::Object(r)) => r.iter().find_map(|(k, rv)| {
+            let sv = s.get(k)?;
+            let p = if path.is_empty() {
+                k.clone()
+            } else {
+                format!("{path}.{k}")
+            };
+            array_for_object(sv, rv, p)
+        }),
+        (Value::Array(s), Value::Array(r)) => s
+            .iter()
+            .zip(r)
+            .enumerate()
+            .find_map(|(i, (sv, rv))| array_for_object(sv, rv, format!("{path}[{i}]"))),
+        _ => None,
+    }
 }
 
 fn missing_field(msg: &str) -> Option<&str> {
@@ -155,6 +221,26 @@ pub fn positive(m: Money) -> Result<Money, ApiErr> {
 mod tests {
     use super::*;
     use proto::wire::{CreatePayment, TransactionSubmission};
+
+    #[test]
+    fn an_array_is_no_object_and_a_zero_fraction_is_an_integer() {
+        use proto::wire::{Heartbeat, SetScenario};
+        let e =
+            decode::<Heartbeat>(br#"{"agent_version":"1","state":"idle","hal":[]}"#).unwrap_err();
+        assert_eq!((e.status.as_u16(), e.code.as_str()), (400, "invalid_hal"));
+        let card = br#"{"reference":"r-1","kind":"sale","amount":"1.00","currency":"NGN",
+            "card":["9f2c4e1a0b7d3e6f8a1c2b4d6e8f0a1b","1111","visa","contactless"],
+            "captured_at":"2026-11-21T10:02:01Z","offline":false}"#;
+        let e = decode::<TransactionSubmission>(card).unwrap_err();
+        assert_eq!(e.code, "invalid_card");
+        let s: SetScenario =
+            decode(br#"{"terminal_id":"t","scenario":"decline","count":3.0}"#).unwrap();
+        assert_eq!(s.count, 3);
+        assert!(
+            decode::<SetScenario>(br#"{"terminal_id":"t","scenario":"decline","count":3.5}"#)
+                .is_err()
+        );
+    }
 
     #[test]
     fn errors_name_the_field() {
