@@ -8,6 +8,7 @@
 
 #![allow(dead_code)]
 
+use proto::wire::{ActiveScenario, PairingCode};
 use proto::wire::{
     ApiError, Catalog, ClaimPairing, CommandAck, CreateOperator, CreatePayment, CreateRefund,
     CreateSession, Envelope, Heartbeat, HeartbeatAnswer, Operator, Page, PairingClaimed,
@@ -16,6 +17,7 @@ use proto::wire::{
     SetScenario, ShiftRecord, ShiftSubmission, TerminalConfig, TerminalInfo, TerminalOperator,
     TransactionAnswer, TransactionRecord, TransactionSubmission,
 };
+use proto::{PaymentId, Reference, SessionId, TerminalId};
 use utoipa::openapi::extensions::ExtensionsBuilder;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
@@ -23,8 +25,45 @@ use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
 use crate::webhook::DeliveryAttempt;
 
 /// The document served at `/openapi.json`.
-pub fn document() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+pub fn document() -> serde_json::Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    widen_unsigned(&mut doc);
+    // The reversal's body may be left out (utoipa marks every body required).
+    if let Some(body) = doc
+        .pointer_mut(
+            "/paths/~1v1~1terminals~1{tid}~1transactions~1{reference}~1reversal/post/requestBody",
+        )
+        .and_then(|b| b.as_object_mut())
+    {
+        body.insert("required".into(), false.into());
+    }
+    doc
+}
+
+/// utoipa writes a `u32` as `int32` from 0, whose maximum is 2^31 - 1, and
+/// a `u64` as `int64` from 0 (2^63 - 1); the wire takes every `u32` and
+/// `u64`: say so (`int64` up to 2^32 - 1; up to 2^64 - 1 without a format).
+fn widen_unsigned(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(o) => {
+            let unsigned = o.get("minimum").and_then(|m| m.as_u64()).is_some();
+            if o.get("format").and_then(|f| f.as_str()) == Some("int32") && unsigned {
+                o.insert("format".into(), "int64".into());
+                if !o.contains_key("maximum") {
+                    o.insert("maximum".into(), u32::MAX.into());
+                }
+            } else if o.get("format").and_then(|f| f.as_str()) == Some("int64")
+                && unsigned
+                && !o.contains_key("maximum")
+            {
+                o.remove("format");
+                o.insert("maximum".into(), u64::MAX.into());
+            }
+            o.values_mut().for_each(widen_unsigned);
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(widen_unsigned),
+        _ => {}
+    }
 }
 
 #[derive(OpenApi)]
@@ -197,26 +236,26 @@ fn create_session() {}
 
 #[utoipa::path(get, path = "/v1/sessions/{id}", tag = "sessions",
     security(("org_key" = []), ("sig_api_key" = [], "sig_tenant" = [], "sig_merchant" = [], "sig_nonce" = [], "sig_timestamp" = [], "sig_signature" = [])),
-    params(("id" = String, Path, description = "session id")),
+    params(("id" = SessionId, Path, description = "session id")),
     responses((status = 200, description = "the session", body = Envelope<Session>),
         SignedErrors, NotFound))]
 fn get_session() {}
 
 #[utoipa::path(patch, path = "/v1/sessions/{id}/close", tag = "sessions", security(("org_key" = [])),
-    params(("id" = String, Path, description = "session id")),
+    params(("id" = SessionId, Path, description = "session id")),
     responses((status = 200, description = "`closed` (idempotent)", body = Envelope<Session>),
         OrgErrors, NotFound))]
 fn close_session() {}
 
 #[utoipa::path(patch, path = "/v1/sessions/{id}/cancel", tag = "sessions", security(("org_key" = [])),
-    params(("id" = String, Path, description = "session id")),
+    params(("id" = SessionId, Path, description = "session id")),
     responses((status = 200, description = "`cancelled`", body = Envelope<Session>),
         (status = 409, description = "`session_not_pending`: only a pending session is cancelled", body = ErrorEnvelope),
         OrgErrors, NotFound))]
 fn cancel_session() {}
 
 #[utoipa::path(post, path = "/v1/sessions/{id}/operators", tag = "sessions", security(("org_key" = [])),
-    params(("id" = String, Path, description = "session id")),
+    params(("id" = SessionId, Path, description = "session id")),
     request_body = CreateOperator,
     responses((status = 201, description = "the operator (never its PIN)", body = Envelope<Operator>),
         (status = 422, description = "`invalid_pin` (4-6 digits), `invalid_*`", body = ErrorEnvelope),
@@ -224,19 +263,19 @@ fn cancel_session() {}
 fn create_operator() {}
 
 #[utoipa::path(get, path = "/v1/sessions/{id}/operators", tag = "sessions", security(("org_key" = [])),
-    params(("id" = String, Path, description = "session id"), PageParams),
+    params(("id" = SessionId, Path, description = "session id"), PageParams),
     responses((status = 200, description = "a page of operators", body = Envelope<Page<Operator>>),
         OrgErrors, NotFound))]
 fn list_operators() {}
 
 #[utoipa::path(get, path = "/v1/sessions/{id}/operators/{op}/transactions", tag = "sessions", security(("org_key" = [])),
-    params(("id" = String, Path, description = "session id"), ("op" = String, Path, description = "operator id"), PageParams),
+    params(("id" = SessionId, Path, description = "session id"), ("op" = String, Path, description = "operator id"), PageParams),
     responses((status = 200, description = "a page of that cashier's transactions", body = Envelope<Page<TransactionRecord>>),
         OrgErrors, NotFound))]
 fn operator_transactions() {}
 
 #[utoipa::path(put, path = "/v1/sessions/{id}/config", tag = "sessions", security(("org_key" = [])),
-    params(("id" = String, Path, description = "session id")),
+    params(("id" = SessionId, Path, description = "session id")),
     request_body = SessionConfig,
     responses((status = 200, description = "the stored configuration with its version (SPEC 7.6)", body = Envelope<TerminalConfig>),
         (status = 422, description = "`invalid_config`: the message names the field", body = ErrorEnvelope),
@@ -244,13 +283,13 @@ fn operator_transactions() {}
 fn put_config() {}
 
 #[utoipa::path(get, path = "/v1/sessions/{id}/config", tag = "sessions", security(("org_key" = [])),
-    params(("id" = String, Path, description = "session id")),
+    params(("id" = SessionId, Path, description = "session id")),
     responses((status = 200, description = "the configuration (version 0 when never set)", body = Envelope<TerminalConfig>),
         OrgErrors, NotFound))]
 fn get_config() {}
 
 #[utoipa::path(put, path = "/v1/sessions/{id}/catalog", tag = "sessions", security(("org_key" = [])),
-    params(("id" = String, Path, description = "session id")),
+    params(("id" = SessionId, Path, description = "session id")),
     request_body = PutCatalog,
     responses((status = 200, description = "the stored catalog with its version (SPEC 7.6)", body = Envelope<Catalog>),
         (status = 422, description = "`invalid_catalog`: the message names the field", body = ErrorEnvelope),
@@ -258,25 +297,25 @@ fn get_config() {}
 fn put_catalog() {}
 
 #[utoipa::path(get, path = "/v1/sessions/{id}/catalog", tag = "sessions", security(("org_key" = [])),
-    params(("id" = String, Path, description = "session id")),
+    params(("id" = SessionId, Path, description = "session id")),
     responses((status = 200, description = "the catalog (version 0, no items when never set)", body = Envelope<Catalog>),
         OrgErrors, NotFound))]
 fn get_catalog() {}
 
 #[utoipa::path(get, path = "/v1/sessions/{id}/shifts", tag = "sessions", security(("org_key" = [])),
-    params(("id" = String, Path, description = "session id")),
+    params(("id" = SessionId, Path, description = "session id")),
     responses((status = 200, description = "the closed shifts (SPEC 7.5)", body = Envelope<Vec<ShiftRecord>>),
         OrgErrors, NotFound))]
 fn list_shifts() {}
 
 #[utoipa::path(get, path = "/v1/reconciliation/{id}", tag = "sessions", security(("org_key" = [])),
-    params(("id" = String, Path, description = "session id")),
+    params(("id" = SessionId, Path, description = "session id")),
     responses((status = 200, description = "totals of the recorded transactions", body = Envelope<Reconciliation>),
         OrgErrors, NotFound))]
 fn reconciliation() {}
 
 #[utoipa::path(post, path = "/v1/terminals/{tid}/provision", tag = "sessions", security(("org_key" = [])),
-    params(("tid" = String, Path, description = "terminal id")),
+    params(("tid" = TerminalId, Path, description = "terminal id")),
     responses((status = 201, description = "new credentials; the old ones stop working", body = Envelope<ProvisionResponse>),
         OrgErrors, NotFound))]
 fn provision() {}
@@ -293,7 +332,7 @@ fn pairing_register() {}
 
 #[utoipa::path(get, path = "/v1/pairing/{code}", tag = "pairing",
     security(("sig_api_key" = [], "sig_tenant" = [], "sig_merchant" = [], "sig_nonce" = [], "sig_timestamp" = [], "sig_signature" = [])),
-    params(("code" = String, Path, description = "the pairing code"),
+    params(("code" = PairingCode, Path, description = "the pairing code"),
         ("wait_s" = Option<u64>, Query, description = "long poll: seconds to wait for the claim (0-30)", maximum = 30)),
     responses((status = 200, description = "`pending`, or once `paired` with the credentials", body = Envelope<PairingPoll>),
         (status = 410, description = "`pairing_code_gone`: used, replaced or expired", body = ErrorEnvelope),
@@ -301,7 +340,7 @@ fn pairing_register() {}
 fn pairing_poll() {}
 
 #[utoipa::path(post, path = "/v1/sessions/{id}/terminals/{tid}/pair", tag = "pairing", security(("org_key" = [])),
-    params(("id" = String, Path, description = "session id"), ("tid" = String, Path, description = "terminal id")),
+    params(("id" = SessionId, Path, description = "session id"), ("tid" = TerminalId, Path, description = "terminal id")),
     request_body = ClaimPairing,
     responses((status = 200, description = "paired; the device's next poll gets the credentials", body = Envelope<PairingClaimed>),
         (status = 410, description = "`pairing_code_gone`", body = ErrorEnvelope),
@@ -313,7 +352,7 @@ fn pairing_claim() {}
 // ---------------------------------------------------------------------------
 
 #[utoipa::path(get, path = "/v1/terminals", tag = "partner", security(("org_key" = [])),
-    params(("session_id" = Option<String>, Query, description = "only this session's terminals"), PageParams),
+    params(("session_id" = Option<SessionId>, Query, description = "only this session's terminals"), PageParams),
     responses((status = 200, description = "a page of terminals", body = Envelope<Page<TerminalInfo>>),
         OrgErrors, NotFound))]
 fn list_terminals() {}
@@ -328,13 +367,13 @@ fn list_terminals() {}
 fn create_payment() {}
 
 #[utoipa::path(get, path = "/v1/payments/{id}", tag = "partner", security(("org_key" = [])),
-    params(("id" = String, Path, description = "payment id")),
+    params(("id" = PaymentId, Path, description = "payment id")),
     responses((status = 200, description = "the payment", body = Envelope<Payment>),
         OrgErrors, NotFound))]
 fn get_payment() {}
 
 #[utoipa::path(post, path = "/v1/payments/{id}/abort", tag = "partner", security(("org_key" = [])),
-    params(("id" = String, Path, description = "payment id")),
+    params(("id" = PaymentId, Path, description = "payment id")),
     responses((status = 200, description = "`aborted` (or the payment as it ended)", body = Envelope<Payment>),
         (status = 409, description = "`abort_too_late` (card already read), `abort_rejected`", body = ErrorEnvelope),
         (status = 504, description = "`abort_not_confirmed`: the terminal did not answer in time", body = ErrorEnvelope),
@@ -357,7 +396,7 @@ fn list_scenarios() {}
 
 #[utoipa::path(post, path = "/v1/sandbox/scenarios", tag = "sandbox", security(("org_key" = [])),
     request_body = SetScenario,
-    responses((status = 200, description = "the scenarios and those armed (count 0 disarms)", body = Envelope<Scenarios>),
+    responses((status = 201, description = "the scenario armed for that terminal (count 0 disarms)", body = Envelope<ActiveScenario>),
         (status = 422, description = "`invalid_scenario`", body = ErrorEnvelope),
         OrgErrors, NotFound, BodyErrors))]
 fn set_scenario() {}
@@ -379,7 +418,7 @@ fn webhook_attempts() {}
 
 #[utoipa::path(get, path = "/v1/terminals/{tid}/commands/stream", tag = "terminal",
     security(("sig_api_key" = [], "sig_tenant" = [], "sig_merchant" = [], "sig_nonce" = [], "sig_timestamp" = [], "sig_signature" = [])),
-    params(("tid" = String, Path, description = "terminal id"),
+    params(("tid" = TerminalId, Path, description = "terminal id"),
         ("Last-Event-ID" = Option<u64>, Header, description = "resend every command after this sequence; without it, every command not yet acknowledged")),
     responses((status = 200, description = "Server-sent events (a stream, `x-stream: true`): a `: ping` comment first and every `--ping-interval-ms`; `event: command`, `id: <sequence>` (per terminal, from 1), `data:` the command JSON (`sale`, `abort`, `refund`, `session_closed`, tagged by `type`). The stream ends after `--stream-max-secs`.",
             content_type = "text/event-stream", body = String),
@@ -389,7 +428,7 @@ fn command_stream() {}
 
 #[utoipa::path(post, path = "/v1/terminals/{tid}/commands/{cid}/ack", tag = "terminal",
     security(("sig_api_key" = [], "sig_tenant" = [], "sig_merchant" = [], "sig_nonce" = [], "sig_timestamp" = [], "sig_signature" = [])),
-    params(("tid" = String, Path, description = "terminal id"), ("cid" = String, Path, description = "command id")),
+    params(("tid" = TerminalId, Path, description = "terminal id"), ("cid" = String, Path, description = "command id")),
     request_body = CommandAck,
     responses((status = 200, description = "the ack; a rejected sale or refund ends its payment `failed`", body = Envelope<CommandAck>),
         SignedErrors, NotFound, BodyErrors))]
@@ -397,7 +436,7 @@ fn ack_command() {}
 
 #[utoipa::path(post, path = "/v1/terminals/{tid}/payments/{pid}/events", tag = "terminal",
     security(("sig_api_key" = [], "sig_tenant" = [], "sig_merchant" = [], "sig_nonce" = [], "sig_timestamp" = [], "sig_signature" = [])),
-    params(("tid" = String, Path, description = "terminal id"), ("pid" = String, Path, description = "payment id")),
+    params(("tid" = TerminalId, Path, description = "terminal id"), ("pid" = PaymentId, Path, description = "payment id")),
     request_body = PaymentEvent,
     responses((status = 200, description = "the payment (idempotent per status)", body = Envelope<Payment>),
         SignedErrors, NotFound, BodyErrors))]
@@ -405,7 +444,7 @@ fn payment_event() {}
 
 #[utoipa::path(post, path = "/v1/terminals/{tid}/transactions", tag = "terminal",
     security(("sig_api_key" = [], "sig_tenant" = [], "sig_merchant" = [], "sig_nonce" = [], "sig_timestamp" = [], "sig_signature" = [])),
-    params(("tid" = String, Path, description = "terminal id"), IdempotencyKey),
+    params(("tid" = TerminalId, Path, description = "terminal id"), IdempotencyKey),
     request_body = TransactionSubmission,
     responses((status = 201, description = "the authorization answer", body = Envelope<TransactionAnswer>),
         (status = 200, description = "a replay (`idempotent-replayed: true`): the recorded answer", body = Envelope<TransactionAnswer>),
@@ -418,7 +457,7 @@ fn submit_transaction() {}
 
 #[utoipa::path(get, path = "/v1/terminals/{tid}/transactions", tag = "terminal",
     security(("sig_api_key" = [], "sig_tenant" = [], "sig_merchant" = [], "sig_nonce" = [], "sig_timestamp" = [], "sig_signature" = [])),
-    params(("tid" = String, Path, description = "terminal id"), PageParams,
+    params(("tid" = TerminalId, Path, description = "terminal id"), PageParams,
         ("status" = Option<proto::wire::RecordStatus>, Query, description = "only this status")),
     responses((status = 200, description = "the terminal's statement", body = Envelope<Page<TransactionRecord>>),
         SignedErrors, NotFound))]
@@ -426,7 +465,7 @@ fn statement() {}
 
 #[utoipa::path(get, path = "/v1/terminals/{tid}/transactions/{reference}", tag = "terminal",
     security(("sig_api_key" = [], "sig_tenant" = [], "sig_merchant" = [], "sig_nonce" = [], "sig_timestamp" = [], "sig_signature" = [])),
-    params(("tid" = String, Path, description = "terminal id"), ("reference" = String, Path, description = "the terminal's reference")),
+    params(("tid" = TerminalId, Path, description = "terminal id"), ("reference" = Reference, Path, description = "the terminal's reference")),
     responses((status = 200, description = "what the backend recorded", body = Envelope<TransactionRecord>),
         (status = 422, description = "`reference_not_yours`", body = ErrorEnvelope),
         SignedErrors, NotFound))]
@@ -434,8 +473,8 @@ fn get_transaction() {}
 
 #[utoipa::path(post, path = "/v1/terminals/{tid}/transactions/{reference}/reversal", tag = "terminal",
     security(("sig_api_key" = [], "sig_tenant" = [], "sig_merchant" = [], "sig_nonce" = [], "sig_timestamp" = [], "sig_signature" = [])),
-    params(("tid" = String, Path, description = "terminal id"), ("reference" = String, Path, description = "the terminal's reference")),
-    request_body(content = Option<ReversalRequest>, description = "may be empty"),
+    params(("tid" = TerminalId, Path, description = "terminal id"), ("reference" = Reference, Path, description = "the terminal's reference")),
+    request_body(content = ReversalRequest, description = "may be empty"),
     responses((status = 200, description = "`reversed`, `not_approved` or `not_found` (a no-op)", body = Envelope<ReversalAnswer>),
         (status = 422, description = "`reference_not_yours`", body = ErrorEnvelope),
         SignedErrors, NotFound, BodyErrors))]
@@ -443,7 +482,7 @@ fn reversal() {}
 
 #[utoipa::path(post, path = "/v1/terminals/{tid}/heartbeat", tag = "terminal",
     security(("sig_api_key" = [], "sig_tenant" = [], "sig_merchant" = [], "sig_nonce" = [], "sig_timestamp" = [], "sig_signature" = [])),
-    params(("tid" = String, Path, description = "terminal id")),
+    params(("tid" = TerminalId, Path, description = "terminal id")),
     request_body = Heartbeat,
     responses((status = 200, description = "server time, session status, offline limits and configuration", body = Envelope<HeartbeatAnswer>),
         SignedErrors, NotFound, BodyErrors))]
@@ -451,28 +490,28 @@ fn heartbeat() {}
 
 #[utoipa::path(get, path = "/v1/terminals/{tid}/config", tag = "terminal",
     security(("sig_api_key" = [], "sig_tenant" = [], "sig_merchant" = [], "sig_nonce" = [], "sig_timestamp" = [], "sig_signature" = [])),
-    params(("tid" = String, Path, description = "terminal id")),
+    params(("tid" = TerminalId, Path, description = "terminal id")),
     responses((status = 200, description = "the session's configuration (SPEC 7.6)", body = Envelope<TerminalConfig>),
         SignedErrors, NotFound))]
 fn terminal_config() {}
 
 #[utoipa::path(get, path = "/v1/terminals/{tid}/operators", tag = "terminal",
     security(("sig_api_key" = [], "sig_tenant" = [], "sig_merchant" = [], "sig_nonce" = [], "sig_timestamp" = [], "sig_signature" = [])),
-    params(("tid" = String, Path, description = "terminal id")),
+    params(("tid" = TerminalId, Path, description = "terminal id")),
     responses((status = 200, description = "the operators with a PIN, with its PBKDF2 hash and salt (SPEC 7.2)", body = Envelope<Vec<TerminalOperator>>),
         SignedErrors, NotFound))]
 fn terminal_operators() {}
 
 #[utoipa::path(get, path = "/v1/terminals/{tid}/catalog", tag = "terminal",
     security(("sig_api_key" = [], "sig_tenant" = [], "sig_merchant" = [], "sig_nonce" = [], "sig_timestamp" = [], "sig_signature" = [])),
-    params(("tid" = String, Path, description = "terminal id")),
+    params(("tid" = TerminalId, Path, description = "terminal id")),
     responses((status = 200, description = "the session's catalog (SPEC 7.6)", body = Envelope<Catalog>),
         SignedErrors, NotFound))]
 fn terminal_catalog() {}
 
 #[utoipa::path(post, path = "/v1/terminals/{tid}/shifts", tag = "terminal",
     security(("sig_api_key" = [], "sig_tenant" = [], "sig_merchant" = [], "sig_nonce" = [], "sig_timestamp" = [], "sig_signature" = [])),
-    params(("tid" = String, Path, description = "terminal id")),
+    params(("tid" = TerminalId, Path, description = "terminal id")),
     request_body = ShiftSubmission,
     responses((status = 201, description = "the Z report recorded (SPEC 7.5)", body = Envelope<ShiftRecord>),
         (status = 200, description = "a replay (`idempotent-replayed: true`): the stored record", body = Envelope<ShiftRecord>),
@@ -492,7 +531,7 @@ fn submit_shift() {}
 fn receipt_by_transaction() {}
 
 #[utoipa::path(get, path = "/r/ref/{reference}", tag = "receipts", security(()),
-    params(("reference" = String, Path, description = "the terminal's reference")),
+    params(("reference" = Reference, Path, description = "the terminal's reference")),
     responses((status = 200, description = "the receipt page", content_type = "text/html", body = String),
         (status = 404, description = "\"Receipt not available yet\"", content_type = "text/html", body = String)))]
 fn receipt_by_reference() {}
