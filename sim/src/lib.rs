@@ -28,6 +28,7 @@ pub mod body;
 pub mod client;
 mod conn;
 pub mod error;
+pub mod load;
 mod persist;
 mod routes;
 mod sse;
@@ -83,6 +84,11 @@ pub struct Config {
     pub offline_limits: Option<OfflineLimits>,
     /// Most nonces remembered inside the replay window.
     pub nonce_capacity: usize,
+    /// Most requests answered at once (command streams not counted); beyond
+    /// it, 503 `overloaded` with `Retry-After` ([`load`]). `None`: no limit.
+    pub max_inflight: Option<usize>,
+    /// The `Retry-After` of a shed request (whole seconds, at least 1).
+    pub shed_retry_after: Duration,
 }
 
 impl Config {
@@ -106,6 +112,8 @@ impl Config {
             abort_wait: Duration::from_secs(10),
             offline_limits: None,
             nonce_capacity: 2_000_000,
+            max_inflight: None,
+            shed_retry_after: Duration::from_secs(1),
         }
     }
 }
@@ -164,6 +172,7 @@ pub(crate) struct Sim {
     pub webhooks: Arc<Webhooks>,
     pub payments_changed: watch::Sender<u64>,
     pub shutdown: watch::Receiver<bool>,
+    pub load: Arc<load::Load>,
 }
 
 impl Sim {
@@ -291,6 +300,7 @@ pub struct RunningSim {
     webhook_secret: Secret,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    load: Arc<load::Load>,
 }
 
 impl RunningSim {
@@ -312,6 +322,17 @@ impl RunningSim {
     /// configured).
     pub fn webhook_key_id(&self) -> &str {
         &self.webhook_key_id
+    }
+
+    /// The request statistics of the current window (see [`load`]).
+    pub fn stats(&self) -> load::LoadStats {
+        self.load.stats()
+    }
+
+    /// Ends the statistics window (returning its figures) and starts a new
+    /// one, e.g. when a venue's link returns.
+    pub fn reset_stats(&self) -> load::LoadStats {
+        self.load.reset()
     }
 
     /// Stops accepting, ends command streams and webhook retries, and waits
@@ -398,6 +419,10 @@ pub async fn start(config: Config) -> Result<RunningSim, SimError> {
         config.webhook_max_attempts,
         shutdown.clone(),
     ));
+    let load = Arc::new(load::Load::new(
+        config.max_inflight,
+        config.shed_retry_after,
+    )?);
     let sim = Arc::new(Sim {
         inner: Mutex::new(Inner {
             state,
@@ -412,6 +437,7 @@ pub async fn start(config: Config) -> Result<RunningSim, SimError> {
         webhooks,
         payments_changed: watch::channel(0).0,
         shutdown: shutdown.clone(),
+        load: Arc::clone(&load),
     });
     let pending: Vec<(proto::PaymentId, Timestamp)> = {
         let g = sim.lock();
@@ -443,6 +469,7 @@ pub async fn start(config: Config) -> Result<RunningSim, SimError> {
         webhook_secret,
         stop,
         task,
+        load,
     })
 }
 

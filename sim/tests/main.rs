@@ -5,6 +5,7 @@
 mod catalog;
 mod common;
 mod http;
+mod load;
 mod receipts;
 mod sales;
 mod shifts;

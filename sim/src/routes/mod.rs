@@ -107,8 +107,16 @@ pub fn router(sim: Arc<Sim>) -> Router {
         .route("/v1/terminals/{tid}/shifts", post(submit_shift))
         .route("/r/{id}", get(receipts::by_transaction))
         .route("/r/ref/{reference}", get(receipts::by_reference))
+        .route(
+            crate::load::STATS_PATH,
+            get(sandbox::stats).delete(sandbox::reset_stats),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&sim.load),
+            crate::load::shed,
+        ))
         .with_state(sim)
 }
 
