@@ -7,5 +7,6 @@ mod common;
 mod http;
 mod load;
 mod receipts;
+mod restart;
 mod sales;
 mod shifts;

@@ -222,8 +222,10 @@ fn reference(s: String) -> Result<Reference, ApiErr> {
 }
 
 /// Verifies a signed terminal request (SPEC section 3); returns the
-/// terminal whose credentials signed it.
-fn verify_signed(
+/// terminal whose credentials signed it. With a state file, the nonce is
+/// written (and committed) before the request goes on, so a replay after a
+/// restart is refused too.
+async fn verify_signed(
     sim: &Sim,
     method: &Method,
     uri: &Uri,
@@ -253,7 +255,16 @@ fn verify_signed(
         },
     );
     match result {
-        Ok(_) => terminal.ok_or_else(|| ApiErr::unauthorized("unknown api key")),
+        Ok(_) => {
+            let terminal = terminal.ok_or_else(|| ApiErr::unauthorized("unknown api key"))?;
+            if let (Some(store), Some(nonce)) = (&sim.store, incoming.nonce) {
+                store
+                    .submit_nonce(nonce.to_owned(), sim.nonces.expiry_after(now))
+                    .committed()
+                    .await?;
+            }
+            Ok(terminal)
+        }
         Err(Rejection::InvalidBody(e)) => Err(ApiErr::bad_request(
             codes::MALFORMED_JSON,
             format!("malformed JSON: {e}"),
@@ -263,7 +274,7 @@ fn verify_signed(
 }
 
 /// A signed request for the terminal named in the path.
-fn verify_terminal(
+async fn verify_terminal(
     sim: &Sim,
     method: &Method,
     uri: &Uri,
@@ -271,7 +282,7 @@ fn verify_terminal(
     body: &[u8],
     tid: String,
 ) -> Result<TerminalId, ApiErr> {
-    let signer = verify_signed(sim, method, uri, headers, body)?;
+    let signer = verify_signed(sim, method, uri, headers, body).await?;
     if signer.as_str() != tid {
         return Err(ApiErr::new(
             StatusCode::FORBIDDEN,
