@@ -26,7 +26,7 @@ struct Args {
     #[arg(long)]
     outage_secs: Option<u64>,
     /// The sim's load-shedding limit (default: one request in flight per
-    /// 25 terminals, at least 2); 0 turns shedding off.
+    /// 40 terminals, at least 2); 0 turns shedding off.
     #[arg(long)]
     max_inflight: Option<usize>,
     /// Restart the sim (same state file and port) this many seconds into
