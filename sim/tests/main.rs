@@ -5,8 +5,10 @@
 mod catalog;
 mod common;
 mod http;
+mod load;
 mod metrics;
 mod pairing;
 mod receipts;
+mod restart;
 mod sales;
 mod shifts;

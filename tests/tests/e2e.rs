@@ -33,3 +33,6 @@ mod receipts;
 
 #[path = "e2e/fleet.rs"]
 mod fleet;
+
+#[path = "e2e/fleet_view.rs"]
+mod fleet_view;
