@@ -444,16 +444,30 @@ fn queue_retry(config: &Config, which: queue::Retry, json: bool) -> Result<(), F
     Ok(())
 }
 
+/// Whose ledger it is: the ids of the identity in the data directory, else
+/// those of the config, else none (an unpaired terminal's ledger stays
+/// readable, SPEC 8.1).
+fn ledger_owner(config: &Config) -> config::TerminalConfig {
+    match provision::load_identity(config, credentials_directory().as_deref()) {
+        Ok(id) => config::TerminalConfig {
+            id: Some(id.terminal_id),
+            session_id: Some(id.session_id),
+        },
+        Err(_) => config.terminal.clone(),
+    }
+}
+
 fn report(config: &Config, json: bool) -> Result<(), Failure> {
     let totals = report::read(&open_ledger(config)?).context("cannot read the ledger totals")?;
+    let owner = ledger_owner(config);
     if json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&report::to_json(&config.terminal, &totals))
+            serde_json::to_string_pretty(&report::to_json(&owner, &totals))
                 .context("cannot encode JSON")?
         );
     } else {
-        print!("{}", report::to_text(&config.terminal, &totals));
+        print!("{}", report::to_text(&owner, &totals));
     }
     Ok(())
 }
@@ -466,14 +480,15 @@ fn shift_report(config: &Config, which: report::ShiftSel, json: bool) -> Result<
             "no shift {which} in this terminal's ledger"
         )));
     };
+    let owner = ledger_owner(config);
     if json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&report::shift_to_json(&config.terminal, &r))
+            serde_json::to_string_pretty(&report::shift_to_json(&owner, &r))
                 .context("cannot encode JSON")?
         );
     } else {
-        print!("{}", report::shift_to_text(&config.terminal, &r));
+        print!("{}", report::shift_to_text(&owner, &r));
     }
     Ok(())
 }
@@ -494,9 +509,9 @@ fn reconcile(config: &Config, json: bool, org_key: Option<Secret>) -> Result<(),
     if let Some(key) = org_key {
         let org = OrgClient::new(&config.backend, key).map_err(|e| anyhow!(e))?;
         let session = runtime()?
-            .block_on(org.reconciliation(&config.terminal.session_id))
+            .block_on(org.reconciliation(&identity.session_id))
             .map_err(|e| anyhow!(e))?;
-        diff.check_session(&session, &config.terminal.id);
+        diff.check_session(&session, &identity.terminal_id);
     }
     if json {
         println!(

@@ -62,6 +62,12 @@ pub fn read_shift(store: &Store, which: ShiftSel) -> Result<Option<ShiftReport>,
     }
 }
 
+/// An id, or `-` on a terminal that is not paired now (its ledger stays
+/// readable after unpairing, SPEC 8.1).
+fn or_unpaired(id: Option<&impl std::fmt::Display>) -> String {
+    id.map_or_else(|| "-".to_string(), |i| i.to_string())
+}
+
 fn millis_json(ms: Option<i64>) -> serde_json::Value {
     ms.and_then(|m| crate::mapping::timestamp(crate::core::UnixMillis(m)).ok())
         .map_or(serde_json::Value::Null, |t| serde_json::json!(t))
@@ -71,8 +77,8 @@ fn millis_json(ms: Option<i64>) -> serde_json::Value {
 /// closed_at, closed_by, totals}`; `totals` as the backend receives it.
 pub fn shift_to_json(terminal: &TerminalConfig, r: &ShiftReport) -> serde_json::Value {
     serde_json::json!({
-        "terminal_id": terminal.id.as_str(),
-        "session_id": terminal.session_id.as_str(),
+        "terminal_id": terminal.id.as_ref().map(|t| t.as_str()),
+        "session_id": terminal.session_id.as_ref().map(|s| s.as_str()),
         "currency": Currency::Ngn.code(),
         "kind": if r.closed_at.is_some() { "Z" } else { "X" },
         "shift_no": r.shift_no,
@@ -90,7 +96,9 @@ pub fn shift_to_text(terminal: &TerminalConfig, r: &ShiftReport) -> String {
     let _ = writeln!(
         out,
         "{kind} report  shift {}  terminal {}  session {}",
-        r.shift_no, terminal.id, terminal.session_id
+        r.shift_no,
+        or_unpaired(terminal.id.as_ref()),
+        or_unpaired(terminal.session_id.as_ref())
     );
     let when = |m: Option<i64>| match millis_json(m) {
         serde_json::Value::String(s) => s,
@@ -166,8 +174,8 @@ pub fn to_json(
         serde_json::Value::Object(rows.into_iter().collect())
     };
     serde_json::json!({
-        "terminal_id": terminal.id.as_str(),
-        "session_id": terminal.session_id.as_str(),
+        "terminal_id": terminal.id.as_ref().map(|t| t.as_str()),
+        "session_id": terminal.session_id.as_ref().map(|s| s.as_str()),
         "currency": Currency::Ngn.code(),
         "by_status": by(totals.by_state.iter().map(|(s, c)| (s.as_str().to_owned(), count_total(c))).collect()),
         "by_kind": by(totals.by_kind.iter().map(|(k, c)| (k.as_str().to_owned(), count_total(c))).collect()),
@@ -183,7 +191,8 @@ pub fn to_text(terminal: &TerminalConfig, (totals, sales): &(Totals, ShiftTotals
     let _ = writeln!(
         out,
         "terminal {}  session {}",
-        terminal.id, terminal.session_id
+        or_unpaired(terminal.id.as_ref()),
+        or_unpaired(terminal.session_id.as_ref())
     );
     let mut section = |title: &str, rows: Vec<(String, &CountTotal)>| {
         heading(&mut out, title, rows.is_empty());

@@ -215,15 +215,12 @@ async fn restore(
 async fn names(
     client: &SignedClient,
     store: &store::AsyncStore,
-    config: &Config,
+    identity: &DeviceIdentity,
     clock: &Clock,
     link: &Link,
 ) -> (String, String) {
-    let fetched = tokio::time::timeout(
-        BOOT_SESSION_TIMEOUT,
-        client.session(&config.terminal.session_id),
-    )
-    .await;
+    let fetched =
+        tokio::time::timeout(BOOT_SESSION_TIMEOUT, client.session(&identity.session_id)).await;
     if let Ok(r) = &fetched {
         link.observe(r);
     }
@@ -231,9 +228,9 @@ async fn names(
         let label = session
             .pos_terminals
             .iter()
-            .find(|t| t.terminal_id == config.terminal.id)
+            .find(|t| t.terminal_id == identity.terminal_id)
             .map(|t| t.label.clone())
-            .unwrap_or_else(|| config.terminal.id.to_string());
+            .unwrap_or_else(|| identity.terminal_id.to_string());
         let now = clock.wall_ms();
         for (k, v) in [
             (sync::KV_SESSION_NAME, &session.name),
@@ -251,19 +248,24 @@ async fn names(
         .await
         .ok()
         .flatten()
-        .unwrap_or_else(|| config.terminal.session_id.to_string());
+        .unwrap_or_else(|| identity.session_id.to_string());
     let label = store
         .kv_get(sync::KV_TERMINAL_LABEL.into())
         .await
         .ok()
         .flatten()
-        .unwrap_or_else(|| config.terminal.id.to_string());
+        .unwrap_or_else(|| identity.terminal_id.to_string());
     (name, label)
 }
 
-fn core_config(config: &Config, event_name: String, label: String) -> CoreConfig {
+fn core_config(
+    config: &Config,
+    terminal: &proto::TerminalId,
+    event_name: String,
+    label: String,
+) -> CoreConfig {
     let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-    let mut c = CoreConfig::new(config.terminal.id.clone(), label, event_name);
+    let mut c = CoreConfig::new(terminal.clone(), label, event_name);
     c.tap_timeout_ms = ms(config.payment.tap_timeout);
     c.result_screen_ms = ms(config.payment.result_hold);
     c.auth_timeout_ms = ms(config.payment.auth_timeout);
@@ -451,7 +453,7 @@ pub async fn start_with_clock(
     let restored = restore(&store, &clock, &config.offline)
         .await
         .map_err(RunError::Restore)?;
-    let (event_name, label) = names(&client, &store, &config, &clock, &link).await;
+    let (event_name, label) = names(&client, &store, &identity, &clock, &link).await;
     let mut restored = restored;
     restored.online = link.is_online();
     let told_online = restored.online;
@@ -484,7 +486,12 @@ pub async fn start_with_clock(
         .await
         .map_err(RunError::Restore)?;
     let (config_tx, config_rx) = watch::channel(stored_config);
-    let mut core_cfg = core_config(&config, event_name.clone(), label.clone());
+    let mut core_cfg = core_config(
+        &config,
+        &identity.terminal_id,
+        event_name.clone(),
+        label.clone(),
+    );
     core_cfg.printer = printer.is_configured();
     let terminal = Terminal::new(core_cfg.clone(), restored);
 
