@@ -28,6 +28,7 @@ pub mod body;
 pub mod client;
 mod conn;
 pub mod error;
+mod pairing;
 mod persist;
 mod routes;
 mod sse;
@@ -83,6 +84,8 @@ pub struct Config {
     pub offline_limits: Option<OfflineLimits>,
     /// Most nonces remembered inside the replay window.
     pub nonce_capacity: usize,
+    /// How long a pairing code stays valid (SPEC 8.1: 10 minutes).
+    pub pairing_code_ttl: Duration,
 }
 
 impl Config {
@@ -106,6 +109,7 @@ impl Config {
             abort_wait: Duration::from_secs(10),
             offline_limits: None,
             nonce_capacity: 2_000_000,
+            pairing_code_ttl: Duration::from_secs(proto::wire::PAIRING_CODE_TTL_S as u64),
         }
     }
 }
@@ -125,6 +129,8 @@ pub(crate) struct LiveTerminal {
 pub(crate) struct Live {
     pub terminals: HashMap<TerminalId, LiveTerminal>,
     pub offline_after: Duration,
+    /// Pairing codes (SPEC 8.1), not persisted.
+    pub pairings: pairing::Pairings,
 }
 
 impl Liveness for Live {
@@ -404,6 +410,7 @@ pub async fn start(config: Config) -> Result<RunningSim, SimError> {
             live: Live {
                 terminals: HashMap::new(),
                 offline_after: config.offline_after,
+                pairings: pairing::Pairings::default(),
             },
         }),
         nonces: NonceCache::new(config.nonce_capacity),

@@ -98,6 +98,9 @@ struct Serve {
     /// A terminal silent for this long is offline, in ms.
     #[arg(long, default_value_t = 30_000)]
     offline_after_ms: u64,
+    /// How long a pairing code stays valid, in seconds (SPEC 8.1: 600).
+    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pairing_code_ttl_secs: u64,
     /// How long an abort waits for the terminal, in ms.
     #[arg(long, default_value_t = 10_000)]
     abort_wait_ms: u64,
@@ -142,6 +145,7 @@ async fn main() -> anyhow::Result<()> {
     cfg.stream_max = Duration::from_secs(s.stream_max_secs.max(1));
     cfg.offline_after = Duration::from_millis(s.offline_after_ms);
     cfg.abort_wait = Duration::from_millis(s.abort_wait_ms);
+    cfg.pairing_code_ttl = Duration::from_secs(s.pairing_code_ttl_secs);
     cfg.tenant_id = s.tenant_id;
     let limits = proto::wire::OfflineLimits {
         floor_limit: s.offline_floor_limit,

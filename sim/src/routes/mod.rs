@@ -22,6 +22,7 @@ mod catalog;
 mod commands;
 mod config;
 mod operators;
+mod pairing;
 mod payments;
 mod receipts;
 mod reconciliation;
@@ -69,6 +70,13 @@ pub fn router(sim: Arc<Sim>) -> Router {
         .route("/v1/sessions/{id}/shifts", get(list_shifts))
         .route("/v1/reconciliation/{id}", get(reconciliation))
         .route("/v1/terminals/{tid}/provision", post(provision))
+        // 8.1 pairing by code
+        .route("/v1/pairing", post(pairing::register))
+        .route("/v1/pairing/{code}", get(pairing::poll))
+        .route(
+            "/v1/sessions/{id}/terminals/{tid}/pair",
+            post(pairing::claim),
+        )
         // 4.2 partner API
         .route("/v1/terminals", get(list_terminals))
         .route("/v1/payments", post(create_payment))
@@ -222,30 +230,43 @@ fn verify_signed(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<TerminalId, ApiErr> {
+    let mut terminal = None;
+    verify_with(sim, method, uri, headers, body, |key| {
+        let found = sim.lock().state.credentials(key);
+        found.map(|(c, t)| {
+            terminal = Some(t);
+            c
+        })
+    })?;
+    terminal.ok_or_else(|| ApiErr::unauthorized("unknown api key"))
+}
+
+/// Verifies a request signed (SPEC section 3) with the credentials
+/// `lookup` finds for its api key.
+fn verify_with(
+    sim: &Sim,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+    lookup: impl FnOnce(&str) -> Option<proto::signing::Credentials>,
+) -> Result<(), ApiErr> {
     let incoming = IncomingHeaders::from_fn(|name| headers.get(name).and_then(|v| v.to_str().ok()));
     let path = uri
         .path_and_query()
         .map(|p| p.as_str())
         .unwrap_or_else(|| uri.path());
-    let mut terminal = None;
     let now = Timestamp::now().unix();
-    let result = verify_request(
+    match verify_request(
         &incoming,
         method.as_str(),
         path,
         body,
         now,
         &sim.nonces,
-        |key| {
-            let found = sim.lock().state.credentials(key);
-            found.map(|(c, t)| {
-                terminal = Some(t);
-                c
-            })
-        },
-    );
-    match result {
-        Ok(_) => terminal.ok_or_else(|| ApiErr::unauthorized("unknown api key")),
+        lookup,
+    ) {
+        Ok(_) => Ok(()),
         Err(Rejection::InvalidBody(e)) => Err(ApiErr::bad_request(
             codes::MALFORMED_JSON,
             format!("malformed JSON: {e}"),

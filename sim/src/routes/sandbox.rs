@@ -56,6 +56,7 @@ pub(super) async fn reset(AxState(sim): S, _: Org) -> ApiResult {
         st.reset();
         // Dropping the command channels ends every open stream.
         live.terminals.clear();
+        live.pairings.clear();
         Ok(())
     })
     .await?;

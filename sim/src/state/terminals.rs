@@ -46,6 +46,11 @@ impl State {
         Ok((creds, session))
     }
 
+    /// The session a terminal belongs to, if the terminal exists.
+    pub fn terminal_session(&self, id: &TerminalId) -> Option<&SessionId> {
+        self.terminals.get(id).map(|t| &t.session_id)
+    }
+
     /// Credentials for a signed request's api key, with the terminal they
     /// belong to.
     pub fn credentials(&self, api_key: &str) -> Option<(Credentials, TerminalId)> {
