@@ -4,6 +4,7 @@
 //! renderings ([`to_json`], [`to_text`], [`shift_to_json`],
 //! [`shift_to_text`]) are pure.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use proto::Currency;
@@ -19,6 +20,41 @@ pub fn read(store: &Store) -> Result<(Totals, ShiftTotals), StoreError> {
         limit: u32::MAX,
     })?;
     Ok((store.totals()?, store::shift_totals(&all)))
+}
+
+/// Approved sales (online or offline) by the terminal whose reference they
+/// carry (`<terminal_id>-<sequence>`): a board paired again for another
+/// event keeps one ledger, and each session's terminal appears here on its
+/// own (SPEC 8.1).
+pub fn sales_by_terminal(store: &Store) -> Result<BTreeMap<String, CountTotal>, StoreError> {
+    let all = store.list_transactions(store::Page {
+        offset: 0,
+        limit: u32::MAX,
+    })?;
+    let mut out: BTreeMap<String, CountTotal> = BTreeMap::new();
+    for tx in all.iter().filter(|t| {
+        t.kind == store::TxKind::Sale
+            && matches!(
+                t.state,
+                store::TxState::Approved | store::TxState::OfflineApproved
+            )
+    }) {
+        let r = tx.reference.as_str();
+        let terminal = r.rsplit_once('-').map_or(r, |(t, _)| t);
+        let e = out.entry(terminal.to_owned()).or_default();
+        e.count += 1;
+        e.total = e.total.add(tx.amount);
+    }
+    Ok(out)
+}
+
+/// `{terminal_id: {count, total}}` of [`sales_by_terminal`].
+pub fn by_terminal_json(by: &BTreeMap<String, CountTotal>) -> serde_json::Value {
+    serde_json::Value::Object(
+        by.iter()
+            .map(|(t, c)| (t.clone(), count_total(c)))
+            .collect(),
+    )
 }
 
 /// Which shift `--shift` names.

@@ -20,6 +20,7 @@
 //! flushes what is due for [`FLUSH_GRACE`]), then `all` (everything stops).
 
 pub mod core_loop;
+pub mod daemon;
 pub mod devices;
 pub mod display;
 pub use crate::clock::Clock;
@@ -338,6 +339,68 @@ async fn devices(config: &Config) -> Result<Devices, RunError> {
     })
 }
 
+/// The devices and the virtual device's control API, opened once and
+/// shared by the daemon's phases: the pairing screen draws on the display,
+/// then the runtime takes the whole panel over (same control address, so a
+/// technician's page or a test keeps watching the same terminal).
+pub struct Panel {
+    devices: Devices,
+    control_addr: Option<SocketAddr>,
+    /// Stops the control API when the panel (or the runtime that took it)
+    /// goes away.
+    control: DropGuard,
+}
+
+impl Panel {
+    /// Opens the devices the configuration names and serves the virtual
+    /// device's control API when one of its parts is used.
+    pub async fn open(config: &Config) -> Result<Panel, RunError> {
+        let devices = devices(config).await?;
+        let stop = CancellationToken::new();
+        let control_addr = if config.hal.uses_virtual() {
+            Some(
+                hal::serve_control(
+                    config.hal.virtual_control_addr,
+                    devices.device.clone(),
+                    stop.clone(),
+                )
+                .await?,
+            )
+        } else {
+            None
+        };
+        Ok(Panel {
+            devices,
+            control_addr,
+            control: stop.drop_guard(),
+        })
+    }
+
+    /// The virtual device's control API, when the virtual device is used.
+    pub fn control_addr(&self) -> Option<SocketAddr> {
+        self.control_addr
+    }
+
+    /// The virtual device itself.
+    pub fn device(&self) -> &VirtualDevice {
+        &self.devices.device
+    }
+
+    /// Draws `screen` and reports its state (the pairing phase; the
+    /// runtime's display task does this afterwards).
+    pub async fn show(&mut self, screen: &ui::Screen) {
+        use hal::Display;
+        let display = &mut self.devices.display;
+        if let Err(e) = ui::render(screen, display) {
+            tracing::error!(error = %e, "cannot draw the screen");
+        }
+        display.set_state(&screen.state());
+        if let Err(e) = display.flush().await {
+            tracing::error!(error = %e, "cannot show the screen on the display");
+        }
+    }
+}
+
 /// How long the PN532 may take to wake up at boot.
 pub const READER_OPEN_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -384,6 +447,17 @@ pub async fn start_with_clock(
     identity: DeviceIdentity,
     clock: Clock,
 ) -> Result<RunningAgent, RunError> {
+    let panel = Panel::open(&config).await?;
+    start_on_panel(config, identity, clock, panel).await
+}
+
+/// [`start_with_clock`] on a panel already open (after pairing).
+pub async fn start_on_panel(
+    config: Config,
+    identity: DeviceIdentity,
+    clock: Clock,
+    panel: Panel,
+) -> Result<RunningAgent, RunError> {
     let path = config.ledger_path();
     let options = store::StoreOptions {
         retry: store::RetryPolicy {
@@ -405,13 +479,18 @@ pub async fn start_with_clock(
         identity.credentials.clone(),
     )?
     .with_clock(clock);
-    let Devices {
-        device,
-        reader,
-        display,
-        input,
-        indicator,
-    } = devices(&config).await?;
+    let Panel {
+        devices:
+            Devices {
+                device,
+                reader,
+                display,
+                input,
+                indicator,
+            },
+        control_addr,
+        control,
+    } = panel;
     let pn532 = match &config.hal.reader {
         ReaderSpec::Pn532 { device } => Some(open_pn532(device).await?),
         ReaderSpec::Virtual => None,
@@ -431,23 +510,15 @@ pub async fn start_with_clock(
     let intake = CancellationToken::new();
     let all = CancellationToken::new();
     let stop_on_drop = all.clone().drop_guard();
-    // Cancelling `all` also ends intake.
+    // Cancelling `all` also ends intake, and the control API.
     {
-        let (intake, all) = (intake.clone(), all.clone());
+        let (intake, all, control) = (intake.clone(), all.clone(), control.disarm());
         tokio::spawn(async move {
             all.cancelled().await;
             intake.cancel();
+            control.cancel();
         });
     }
-
-    let control_addr = if config.hal.uses_virtual() {
-        Some(
-            hal::serve_control(config.hal.virtual_control_addr, device.clone(), all.clone())
-                .await?,
-        )
-    } else {
-        None
-    };
 
     let link = Link::new();
     let restored = restore(&store, &clock, &config.offline)
