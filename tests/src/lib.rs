@@ -7,6 +7,7 @@ pub mod backend;
 pub mod bar;
 pub mod device;
 pub mod error;
+pub mod pairing;
 pub mod proxy;
 pub mod reconcile;
 pub mod scenario;

@@ -30,3 +30,6 @@ mod cashier;
 
 #[path = "e2e/receipts.rs"]
 mod receipts;
+
+#[path = "e2e/pairing.rs"]
+mod pairing;
