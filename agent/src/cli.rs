@@ -434,7 +434,7 @@ fn pair(args: &ConfigArgs, force: bool) -> Result<(), Failure> {
                 on_signal.cancel();
             }
         });
-        let mut show = |p: &pairing::PairingProgress| match (&p.code, p.link) {
+        let mut print = |p: &pairing::PairingProgress| match (&p.code, p.link) {
             (Some(code), pairing::PairingLink::Waiting) => {
                 println!("{}", pairing::code_for_terminal(code));
             }
@@ -443,7 +443,9 @@ fn pair(args: &ConfigArgs, force: bool) -> Result<(), Failure> {
             }
             _ => {}
         };
-        pairing::pair(&config, &mut show, &stop).await
+        // The code goes on the terminal's own screen too.
+        let mut panel = pos_agent::runtime::Panel::open(&config).await?;
+        pos_agent::runtime::daemon::pair_on_panel(&config, &mut panel, &stop, &mut print).await
     });
     drop(lock);
     match paired.map_err(|e| Failure::Runtime(anyhow!(e)))? {

@@ -101,7 +101,7 @@ async fn phases(
             Ok(identity) => identity,
             Err(ProvisionError::NotProvisioned { .. }) => {
                 phase.send_replace(Phase::Pairing);
-                match pair_on_panel(&config, &mut panel, &stop).await? {
+                match pair_on_panel(&config, &mut panel, &stop, &mut |_| {}).await? {
                     Some(identity) => identity,
                     None => return Ok(()),
                 }
@@ -145,17 +145,21 @@ fn pairing_screen(progress: &PairingProgress) -> ui::Screen {
 }
 
 /// Runs the pairing flow with its screen on `panel`: every change of the
-/// flow's progress is drawn (the latest only, when drawing lags).
-async fn pair_on_panel(
+/// flow's progress is drawn (the latest only, when drawing lags) and
+/// handed to `also` (`pos-agent pair` prints it). `None` when `stop` came
+/// first.
+pub async fn pair_on_panel(
     config: &Config,
     panel: &mut Panel,
     stop: &CancellationToken,
+    also: &mut (dyn FnMut(&PairingProgress) + Send),
 ) -> Result<Option<provision::DeviceIdentity>, RunError> {
     let (tx, mut rx) = watch::channel(PairingProgress {
         code: None,
         link: PairingLink::Registering,
     });
     let mut show = move |p: &PairingProgress| {
+        also(p);
         tx.send_replace(p.clone());
     };
     let flow = pairing::pair(config, &mut show, stop);
