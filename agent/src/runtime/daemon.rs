@@ -92,16 +92,31 @@ fn credentials_directory() -> Option<PathBuf> {
 
 async fn phases(
     config: Config,
-    mut panel: Panel,
+    panel: Panel,
     stop: CancellationToken,
     phase: watch::Sender<Phase>,
 ) -> Result<(), RunError> {
-    let result = async {
-        let identity = match provision::load_identity(&config, credentials_directory().as_deref()) {
+    let result = run_phases(config, panel, &stop, &phase).await;
+    phase.send_replace(Phase::Stopped);
+    result
+}
+
+/// Pairing when needed, then the runtime; again from pairing when the
+/// terminal was unpaired from the menu (the runtime stops, its ledger and
+/// the control address stay).
+async fn run_phases(
+    mut config: Config,
+    mut panel: Panel,
+    stop: &CancellationToken,
+    phase: &watch::Sender<Phase>,
+) -> Result<(), RunError> {
+    let mut creds_dir = credentials_directory();
+    loop {
+        let identity = match provision::load_identity(&config, creds_dir.as_deref()) {
             Ok(identity) => identity,
             Err(ProvisionError::NotProvisioned { .. }) => {
                 phase.send_replace(Phase::Pairing);
-                match pair_on_panel(&config, &mut panel, &stop, &mut |_| {}).await? {
+                match pair_on_panel(&config, &mut panel, stop, &mut |_| {}).await? {
                     Some(identity) => identity,
                     None => return Ok(()),
                 }
@@ -109,20 +124,44 @@ async fn phases(
             Err(e) => return Err(e.into()),
         };
         phase.send_replace(Phase::Running);
-        let agent = start_on_panel(config, identity, Clock::new(), panel).await?;
+        let control_addr = panel.control_addr();
+        let agent = start_on_panel(config.clone(), identity, Clock::new(), panel).await?;
         let agent_stop = agent.stop_token();
-        let stop = stop.clone();
+        let on_stop = stop.clone();
         tokio::spawn(async move {
             tokio::select! {
-                _ = stop.cancelled() => agent_stop.cancel(),
+                _ = on_stop.cancelled() => agent_stop.cancel(),
                 _ = agent_stop.cancelled() => {}
             }
         });
-        agent.wait().await
+        agent.wait().await?;
+        if stop.is_cancelled() || provision::has_identity(&config.data_dir) {
+            return Ok(());
+        }
+        // Unpaired from the menu: pair again on the same control address.
+        // systemd's copies of the old credentials are stale now.
+        creds_dir = None;
+        if let Some(addr) = control_addr {
+            config.hal.virtual_control_addr = addr;
+        }
+        panel = reopen(&config).await?;
     }
-    .await;
-    phase.send_replace(Phase::Stopped);
-    result
+}
+
+/// Opens the panel again after the runtime stopped. The old control API
+/// lets go of its port as it shuts down; a bind that comes first is
+/// retried a few times, 50 ms apart.
+async fn reopen(config: &Config) -> Result<Panel, RunError> {
+    let mut attempts = 0;
+    loop {
+        match Panel::open(config).await {
+            Err(RunError::Hal(hal::HalError::Bind { .. })) if attempts < 20 => {
+                attempts += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// The pairing screen of `progress`.

@@ -633,6 +633,8 @@ pub async fn start_on_panel(
             columns: printer_columns,
             receipt_base: core_cfg.receipt_base.clone(),
         }),
+        data_dir: config.data_dir.clone(),
+        unpaired: intake.clone(),
     };
     task::spawn(&mut set, core_loop);
     let reader_line = match pn532 {

@@ -224,6 +224,38 @@ async fn a_gone_code_is_replaced_and_a_broken_backend_is_retried() {
         .wait_screen("idle", Duration::from_secs(40))
         .await
         .unwrap();
+    // Unpaired from the menu (no operators: anyone supervises): the same
+    // process goes back to pairing, with a fresh code, at the same address.
+    let dev = board.device().unwrap().clone();
+    dev.wait_for("drained", STEP_TIMEOUT, |v| v.queued == 0)
+        .await
+        .unwrap();
+    dev.press("menu").await.unwrap();
+    dev.keys("7").await.unwrap();
+    dev.wait_for("the unpair question", STEP_TIMEOUT, |v| {
+        v.screen == "menu"
+            && v.message
+                .as_deref()
+                .is_some_and(|m| m.starts_with("OK to unpair"))
+    })
+    .await
+    .unwrap();
+    dev.press("ok").await.unwrap();
+    let again = board
+        .wait_new_code(&fresh, Duration::from_secs(40))
+        .await
+        .unwrap();
+    assert!(!board.data_dir().join("credentials.json").exists());
+    backend
+        .claim(&session.session_id, &tid, &again)
+        .await
+        .unwrap();
+    board
+        .device()
+        .unwrap()
+        .wait_screen("idle", Duration::from_secs(40))
+        .await
+        .unwrap();
     let mut board = board;
     board.stop().await.unwrap();
     backend.shutdown().await;
