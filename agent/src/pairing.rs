@@ -451,6 +451,93 @@ mod tests {
         assert!(b.next() <= Duration::from_millis(100));
     }
 
+    /// A backend on loopback whose poll answers garbage first (not JSON,
+    /// then an envelope with an unknown status), then the credentials.
+    #[tokio::test]
+    async fn broken_poll_answers_are_retried_and_the_credentials_stored() {
+        use axum::response::IntoResponse;
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicU32, Ordering};
+        let polls = Arc::new(AtomicU32::new(0));
+        let seen = polls.clone();
+        let app = axum::Router::new()
+            .route(
+                "/v1/pairing",
+                axum::routing::post(|| async {
+                    (
+                        axum::http::StatusCode::CREATED,
+                        axum::Json(serde_json::json!({"success": true, "data": {
+                            "pairing_code": "K7M2X9QA", "expires_at": "2030-01-01T00:00:00Z"}})),
+                    )
+                }),
+            )
+            .route(
+                "/v1/pairing/{code}",
+                axum::routing::get(move || {
+                    let n = seen.fetch_add(1, Ordering::SeqCst);
+                    async move {
+                        match n {
+                            0 => "<html>not json</html>".into_response(),
+                            1 => axum::Json(serde_json::json!({"success": true,
+                                "data": {"status": "weird"}}))
+                            .into_response(),
+                            _ => axum::Json(serde_json::json!({"success": true, "data": {
+                                "status": "paired", "expires_at": "2030-01-01T00:00:00Z",
+                                "credentials": {"api_key": "k", "secret": "sekret",
+                                    "merchant_id": "m", "tenant_id": "t",
+                                    "terminal_id": "pos_1", "session_id": "s_1"}}}))
+                            .into_response(),
+                        }
+                    }
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config.toml");
+        std::fs::write(
+            &file,
+            format!(
+                "data_dir = {:?}\n[backend]\nurl = \"http://{addr}\"\n[sync]\nretry_initial_ms = 10\nretry_max_ms = 20\n",
+                dir.path().join("data").display().to_string()
+            ),
+        )
+        .unwrap();
+        let config = crate::config::load(&crate::config::Sources {
+            file,
+            ..Default::default()
+        })
+        .unwrap()
+        .config;
+        let mut shown = Vec::new();
+        let identity = pair(
+            &config,
+            &mut |p| shown.push(p.clone()),
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(identity.terminal_id.as_str(), "pos_1");
+        assert_eq!(
+            polls.load(Ordering::SeqCst),
+            3,
+            "two broken answers, then paired"
+        );
+        assert!(
+            shown.iter().any(|p| p.link == PairingLink::NoNetwork),
+            "{shown:?}"
+        );
+        assert!(
+            shown
+                .iter()
+                .any(|p| p.code.as_ref().is_some_and(|c| c.as_str() == "K7M2X9QA"))
+        );
+        assert!(provision::has_identity(&config.data_dir));
+    }
+
     #[test]
     fn unpairing_needs_an_empty_outbox() {
         let stats = |queued, parked| store::OutboxStats {
