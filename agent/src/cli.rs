@@ -108,6 +108,16 @@ pub enum Command {
         #[command(flatten)]
         config: ConfigArgs,
     },
+    /// Write the manual pages and shell completions (for packaging).
+    #[command(hide = true)]
+    GenerateDocs {
+        /// Directory for `pos-agent.1` and one page per subcommand.
+        #[arg(long, value_name = "DIR")]
+        man: PathBuf,
+        /// Directory for the bash, zsh and fish completions.
+        #[arg(long, value_name = "DIR")]
+        completions: PathBuf,
+    },
 }
 
 /// Where the configuration comes from.
@@ -225,13 +235,7 @@ fn provision_failure(e: ProvisionError) -> Failure {
 }
 
 fn init_logging(filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(filter))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(config::DEFAULT_LOG_FILTER));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    pos_agent::logging::init(filter, config::DEFAULT_LOG_FILTER);
 }
 
 /// Loads the configuration, starts logging with its filter, and logs what
@@ -267,6 +271,9 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 pub fn dispatch(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Run { config } => run(&config),
+        Command::GenerateDocs { man, completions } => {
+            crate::docs::generate(&man, &completions).map_err(Failure::from)
+        }
         Command::Provision {
             config,
             org_key_file,

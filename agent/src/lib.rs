@@ -7,6 +7,7 @@ pub mod config;
 pub mod doctor;
 pub mod hardening;
 pub mod ledger;
+pub mod logging;
 pub mod mapping;
 pub mod msg;
 /// The terminal core lives in its own crate (`pos-core`); re-exported so

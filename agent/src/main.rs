@@ -1,6 +1,7 @@
 //! `pos-agent`: the payment terminal edge agent. See `cli.rs` for the commands.
 
 mod cli;
+mod docs;
 
 use std::process::ExitCode;
 

@@ -338,6 +338,21 @@ async fn unknown_tables_are_warned_about_and_a_misspelt_key_exits_78_with_the_ne
     );
     let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(v["items"], serde_json::json!([]));
+    // stderr is a pipe here: no colour escape codes in the log line.
+    assert!(!stderr.contains('\x1b'), "{stderr:?}");
+
+    // A JOURNAL_STREAM inherited for another stream is not ours: the log
+    // still comes on stderr.
+    let out = pos_agent(
+        &["queue", "--json", "--config", cfg.to_str().unwrap()],
+        &[("JOURNAL_STREAM", "1:1")],
+    )
+    .await;
+    let (_, stderr) = text(&out);
+    assert!(
+        stderr.contains("unknown table `[vendor_tool]` ignored"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]
