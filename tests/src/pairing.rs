@@ -12,6 +12,7 @@ use crate::device::Device;
 use crate::error::{HarnessError, Result};
 use crate::proxy::FaultProxy;
 use crate::terminal::{AgentOptions, config_toml_for};
+use crate::wait::Deadline;
 
 /// A terminal that has never been given an id: its daemon shows a pairing
 /// code until the organiser claims it, then runs.
@@ -123,15 +124,27 @@ impl FreshTerminal {
             .ok_or_else(|| HarnessError::Agent("pairing screen without a code".into()))
     }
 
-    /// Waits for a pairing code other than `old` (after a code was gone).
+    /// Waits for a pairing code other than `old` (after a code was gone,
+    /// or after unpairing from the menu: the daemon then reopens its panel
+    /// on the same address, so the control API may refuse a connection for
+    /// a moment; that is waited out too, within `timeout`).
     pub async fn wait_new_code(&self, old: &str, timeout: Duration) -> Result<String> {
-        let v = self
-            .device()?
-            .wait_for("a new pairing code", timeout, |s| {
-                s.screen == "pairing" && s.pairing_code.as_deref().is_some_and(|c| c != old)
-            })
-            .await?;
-        v.pairing_code
-            .ok_or_else(|| HarnessError::Agent("pairing screen without a code".into()))
+        let deadline = Deadline::after(timeout);
+        loop {
+            let last = match self.device()?.screen().await {
+                Ok(v)
+                    if v.screen == "pairing"
+                        && v.pairing_code.as_deref().is_some_and(|c| c != old) =>
+                {
+                    return v.pairing_code.ok_or_else(|| {
+                        HarnessError::Agent("pairing screen without a code".into())
+                    });
+                }
+                Ok(v) => v.summary(),
+                Err(e @ HarnessError::Http { .. }) => e.to_string(),
+                Err(e) => return Err(e),
+            };
+            deadline.tick("a new pairing code", || last).await?;
+        }
     }
 }

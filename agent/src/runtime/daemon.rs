@@ -204,9 +204,22 @@ pub async fn pair_on_panel(
     let flow = pairing::pair(config, &mut show, stop);
     tokio::pin!(flow);
     let mut told_ready = false;
+    // Waiting for the organiser is not a hang: systemd's watchdog is fed
+    // as the core loop feeds it while the runtime runs.
+    let period = super::notify::watchdog_period();
+    let mut watchdog_at = period.map(|p| tokio::time::Instant::now() + p);
     loop {
         tokio::select! {
             r = &mut flow => return Ok(r?),
+            () = async {
+                match watchdog_at {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                super::notify::watchdog();
+                watchdog_at = period.map(|p| tokio::time::Instant::now() + p);
+            }
             changed = rx.changed() => {
                 if changed.is_err() {
                     // The flow dropped its sender: it is ending; its result follows.
