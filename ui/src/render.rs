@@ -497,7 +497,7 @@ fn compose(col: &mut Column, screen: &Screen, inline_qr: Option<&Qr>) -> Rgb565 
                 crate::model::PairingStatus::NoNetwork => ORANGE,
                 _ => MUTED,
             };
-            col.line(col.t(status.key()), BODY, color);
+            col.wrapped(col.t(status.key()), BODY, color, 2);
             inline_receipt(col, inline_qr);
             BG
         }
