@@ -1,7 +1,8 @@
 //! The command line: `run`, `provision`, `pair`, `queue`, `report`,
-//! `reconcile`, `doctor`. Exit codes: 0 ok, 1 runtime failure, 2 usage (clap),
-//! 78 bad configuration or an inconsistent setup (credentials of another
-//! terminal, a second agent on the ledger).
+//! `reconcile`, `doctor`, `wait-idle`. Exit codes: 0 ok, 1 runtime failure,
+//! 2 usage (clap), 75 `wait-idle` timed out, 78 bad configuration or an
+//! inconsistent setup (credentials of another terminal, a second agent on
+//! the ledger).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -14,7 +15,7 @@ use pos_agent::doctor;
 use pos_agent::ledger::{self, LedgerError, LedgerLock};
 use pos_agent::provision::{self, ENV_CREDENTIALS_DIRECTORY, ProvisionError};
 use pos_agent::reconcile::{self, Reconciliation};
-use pos_agent::{pairing, queue, report};
+use pos_agent::{idle, pairing, queue, report};
 use proto::signing::Secret;
 
 /// The payment terminal edge agent.
@@ -108,6 +109,17 @@ pub enum Command {
         #[command(flatten)]
         config: ConfigArgs,
     },
+    /// Return once no payment is in progress on the running agent (at once
+    /// when none runs); new payments are refused for a few minutes, so the
+    /// stop that follows interrupts none. Exit 75 on timeout.
+    WaitIdle {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Give up after this many seconds.
+        #[arg(long, value_name = "S", default_value_t = 120,
+              value_parser = clap::value_parser!(u64).range(1..=86_400))]
+        timeout: u64,
+    },
     /// Write the manual pages and shell completions (for packaging).
     #[command(hide = true)]
     GenerateDocs {
@@ -165,6 +177,8 @@ pub enum Failure {
     /// not restart it in a loop.
     Setup(anyhow::Error),
     Runtime(anyhow::Error),
+    /// `wait-idle` gave up: exit 75 (`EX_TEMPFAIL`).
+    TimedOut(anyhow::Error),
     /// A report was printed and says what is wrong (`reconcile` found a
     /// disagreement): exit 1, and no `--json` error object on top.
     Reported(anyhow::Error),
@@ -193,6 +207,10 @@ impl Failure {
                 eprintln!("pos-agent: {e:#}");
                 ExitCode::FAILURE
             }
+            Failure::TimedOut(e) => {
+                eprintln!("pos-agent: {e:#}");
+                ExitCode::from(idle::EX_TIMED_OUT)
+            }
         }
     }
 
@@ -207,6 +225,7 @@ impl Failure {
                     .unwrap_or("failed"),
                 format!("{e:#}"),
             ),
+            Failure::TimedOut(e) => ("timed_out", format!("{e:#}")),
             Failure::Reported(_) => return None,
         };
         Some(serde_json::json!({ "error": { "code": code, "message": message } }))
@@ -359,6 +378,26 @@ pub fn dispatch(cli: Cli) -> Result<(), Failure> {
             }),
         ),
         Command::Doctor { config } => doctor(&config),
+        Command::WaitIdle { config, timeout } => wait_idle(&config, timeout),
+    }
+}
+
+fn wait_idle(args: &ConfigArgs, timeout: u64) -> Result<(), Failure> {
+    let config = load_config(args, &[])?;
+    let timeout = std::time::Duration::from_secs(timeout);
+    match runtime()?.block_on(idle::wait_idle(&config.data_dir, timeout)) {
+        Ok(idle::Waited::Idle) => {
+            println!("idle: no payment in progress; new payments are held for a few minutes");
+            Ok(())
+        }
+        Ok(idle::Waited::NotRunning) => {
+            println!("idle: no agent is running");
+            Ok(())
+        }
+        Err(e @ idle::WaitIdleError::TimedOut(_)) => Err(Failure::TimedOut(anyhow!(
+            "{e}; giving up waiting (new payments stay held for a few minutes)"
+        ))),
+        Err(e) => Err(Failure::Runtime(anyhow!(e))),
     }
 }
 

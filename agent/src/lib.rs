@@ -6,9 +6,11 @@ pub mod clock;
 pub mod config;
 pub mod doctor;
 pub mod hardening;
+pub mod idle;
 pub mod ledger;
 pub mod logging;
 pub mod mapping;
+pub mod metrics;
 pub mod msg;
 /// The terminal core lives in its own crate (`pos-core`); re-exported so
 /// `pos_agent::core::...` paths keep working.

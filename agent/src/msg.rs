@@ -32,9 +32,15 @@ pub enum ReaderCmd {
     Stop,
 }
 
-/// What the agent is doing, for the heartbeat.
+/// What the agent is doing, for the heartbeat, the supervisor and
+/// `wait-idle`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CoreStatus {
+    /// A payment is in progress or the cashier is keying one.
     pub busy: bool,
+    /// A payment is in progress (from its reference to its committed
+    /// result): what `wait-idle` waits for. Keyed work that never became a
+    /// payment does not count (a stop drops it, nothing was charged).
+    pub paying: bool,
     pub screen: ui::ScreenName,
 }

@@ -1678,3 +1678,6 @@ async fn a_restart_restores_and_drains_a_queue_larger_than_one_batch() {
     wait_screen(&agent, "nothing queued", |s| s.queued == 0).await;
     agent.shutdown().await.unwrap();
 }
+
+/// `GET /metrics` and the heartbeat's summary after payments.
+mod metrics;

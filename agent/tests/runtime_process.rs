@@ -433,3 +433,7 @@ async fn the_running_agent_keeps_its_data_directory_0700_and_its_ledger_files_06
     p.sigterm_and_wait().await;
     p.sim.shutdown().await;
 }
+
+/// `pos-agent wait-idle` and the package's maintainer scripts against a
+/// running agent process.
+mod upgrade;

@@ -153,6 +153,7 @@ async fn provisioned_credentials_sign_every_terminal_api_call() {
             oldest_queued_at: None,
             offline_since: None,
             hal: None,
+            metrics: None,
         })
         .await
         .unwrap();

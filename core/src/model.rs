@@ -268,6 +268,11 @@ pub enum Input {
     /// The agent is stopping: a payment still waiting for its card is
     /// cancelled, what the cashier keyed is dropped, no new payment starts.
     Stopping,
+    /// An upgrade is about to stop the agent (`pos-agent wait-idle`):
+    /// while held (`true`), no new payment starts (sales and refunds are
+    /// acked `rejected/busy`, the keypad says the terminal is updating);
+    /// the payment in progress finishes as usual. `false` resumes intake.
+    HoldIntake(bool),
     /// A deadline from `poll_timeout` has passed (any input also fires due
     /// timers first; this one only wakes the core).
     TimerDue,

@@ -245,6 +245,8 @@ pub struct Terminal {
     last_activity: Millis,
     /// The agent is stopping: no new payment starts.
     stopping: bool,
+    /// An upgrade holds intake (`Input::HoldIntake`): no new payment starts.
+    intake_held: bool,
     /// The last payment with a receipt (a card was read), for the
     /// customer's copy on `ok` and the menu's Last receipt.
     last_receipt: Option<Reference>,
@@ -295,6 +297,7 @@ impl Terminal {
             login: LoginPad::default(),
             last_activity: Millis(0),
             stopping: false,
+            intake_held: false,
             last_receipt: None,
             printer_problem: None,
             config,
@@ -439,6 +442,7 @@ impl Terminal {
                 self.refresh();
             }
             Input::Stopping => self.on_stopping(now),
+            Input::HoldIntake(held) => self.intake_held = held,
             Input::QueueDepth { queued, parked } => {
                 self.queued = queued;
                 self.parked = parked;
@@ -545,7 +549,7 @@ impl Terminal {
 
     /// Common refusals for a new payment; `Err` carries the ack reason.
     fn check_can_start(&self) -> Result<(), AckReason> {
-        if self.is_busy() || self.stopping {
+        if self.is_busy() || self.stopping || self.intake_held {
             return Err(AckReason::Busy);
         }
         if self.session != SessionStatus::Active {
@@ -609,8 +613,8 @@ impl Terminal {
     fn on_refund(&mut self, now: Now, refund: RefundCommand) {
         // Refunds of this session's sales stay possible once it closed
         // (SPEC 5.9): only a payment in progress (or being keyed) refuses
-        // one.
-        if self.is_busy() {
+        // one, or an upgrade holding intake.
+        if self.is_busy() || self.intake_held {
             return self.reject(refund.command_id, AckReason::Busy);
         }
         let original = match refund.original {

@@ -5,6 +5,7 @@
 mod catalog;
 mod common;
 mod http;
+mod metrics;
 mod pairing;
 mod receipts;
 mod sales;

@@ -33,3 +33,6 @@ mod receipts;
 
 #[path = "e2e/pairing.rs"]
 mod pairing;
+
+#[path = "e2e/fleet.rs"]
+mod fleet;

@@ -40,8 +40,8 @@ mod validate;
 pub use crate::core::OfflineLimits;
 pub use error::{ConfigError, ConfigWarning, Origin};
 pub use raw::{
-    RawBackend, RawConfig, RawHal, RawHalVirtual, RawLog, RawOffline, RawPayment, RawSync,
-    RawTerminal,
+    RawBackend, RawConfig, RawHal, RawHalVirtual, RawLog, RawMetrics, RawOffline, RawPayment,
+    RawSync, RawTerminal,
 };
 pub use sources::{Origins, Sources, drop_in_files, env_var_for, known_keys, load_raw};
 pub use specs::{DisplaySpec, HalConfig, InputSpec, ReaderSpec};
@@ -75,6 +75,8 @@ pub struct Config {
     pub sync: SyncConfig,
     /// `EnvFilter` directives; `RUST_LOG` wins when set.
     pub log_filter: String,
+    /// `[metrics] listen`: where `GET /metrics` is served (None: off).
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 impl Config {

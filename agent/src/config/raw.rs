@@ -25,6 +25,8 @@ pub struct RawConfig {
     pub sync: RawSync,
     #[serde(default)]
     pub log: RawLog,
+    #[serde(default)]
+    pub metrics: RawMetrics,
     /// Where each key came from, for error messages.
     #[serde(skip)]
     pub origins: Origins,
@@ -90,4 +92,10 @@ pub struct RawSync {
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct RawLog {
     pub filter: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct RawMetrics {
+    /// `IP:port` to serve `GET /metrics` on; off when absent.
+    pub listen: Option<String>,
 }

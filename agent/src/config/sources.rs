@@ -53,6 +53,7 @@ const KEYS: &[(&str, Kind)] = &[
     ("sync.retry_max_ms", Kind::Int),
     ("sync.link_return_spread_ms", Kind::Int),
     ("log.filter", Kind::Str),
+    ("metrics.listen", Kind::Str),
 ];
 
 /// The environment variable that overrides `key`.
@@ -493,7 +494,7 @@ mod tests {
 
     #[test]
     fn unknown_top_level_tables_are_accepted_with_a_warning() {
-        let text = format!("{MINIMAL}[vendor]\nx = 1\n[metrics]\nlisten = \"127.0.0.1:9464\"\n");
+        let text = format!("{MINIMAL}[vendor]\nx = 1\n[telemetry]\nlisten = \"127.0.0.1:9464\"\n");
         let loaded = load_text(&text).unwrap();
         let keys: Vec<String> = loaded
             .warnings
@@ -503,7 +504,7 @@ mod tests {
                 other => panic!("unexpected {other:?}"),
             })
             .collect();
-        assert_eq!(keys, ["metrics", "vendor"], "{keys:?}");
+        assert_eq!(keys, ["telemetry", "vendor"], "{keys:?}");
         assert!(loaded.warnings[0].to_string().contains("ignored"));
     }
 

@@ -314,6 +314,16 @@ impl TryFrom<RawConfig> for Config {
             return Err(raw.invalid("log.filter", format!("{log_filter:?}: {e}")));
         }
 
+        let metrics_listen = match &raw.metrics.listen {
+            None => None,
+            Some(text) => Some(text.parse::<SocketAddr>().map_err(|_| {
+                raw.invalid(
+                    "metrics.listen",
+                    format!("{text:?} is not an IP address and port such as 127.0.0.1:9464"),
+                )
+            })?),
+        };
+
         Ok(Config {
             data_dir,
             terminal: TerminalConfig { id, session_id },
@@ -323,6 +333,7 @@ impl TryFrom<RawConfig> for Config {
             payment,
             sync,
             log_filter,
+            metrics_listen,
         })
     }
 }
@@ -391,6 +402,34 @@ control_addr = "127.0.0.1:7070"
         assert_eq!(c.payment.tap_timeout, Duration::from_secs(60));
         assert_eq!(c.payment.auth_timeout, Duration::from_secs(8));
         assert_eq!(c.log_filter, "info");
+        assert_eq!(c.metrics_listen, None, "metrics are off unless configured");
+    }
+
+    #[test]
+    fn metrics_listen_from_the_file_or_the_environment() {
+        let text = format!("{MINIMAL}[metrics]\nlisten = \"127.0.0.1:9464\"\n");
+        let c = load_text(&text).unwrap().config;
+        assert_eq!(c.metrics_listen, Some("127.0.0.1:9464".parse().unwrap()));
+        let dir = tempfile::tempdir().unwrap();
+        let file = write(dir.path(), "config.toml", MINIMAL);
+        let sources = Sources {
+            file,
+            env: vec![(env_var_for("metrics.listen"), "[::1]:9100".into())],
+            flags: Vec::new(),
+        };
+        assert_eq!(env_var_for("metrics.listen"), "POS_AGENT_METRICS_LISTEN");
+        let c = load(&sources).unwrap().config;
+        assert_eq!(c.metrics_listen, Some("[::1]:9100".parse().unwrap()));
+        let bad = Sources {
+            env: vec![(env_var_for("metrics.listen"), "nowhere".into())],
+            ..sources
+        };
+        let err = load(&bad).unwrap_err();
+        assert_eq!(err.key(), Some("metrics.listen"), "{err}");
+        assert!(
+            err.to_string().contains("POS_AGENT_METRICS_LISTEN"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -504,6 +543,9 @@ control_addr = "127.0.0.1:7070"
                 "[sync]\nretry_initial_ms = 5000\nretry_max_ms = 10\n",
             ),
             ("log.filter", "[log]\nfilter = \"info,[[[\"\n"),
+            ("metrics.listen", "[metrics]\nlisten = \"9464\"\n"),
+            ("metrics.listen", "[metrics]\nlisten = \"localhost:9464\"\n"),
+            ("metrics.listen", "[metrics]\nlisten = 9464\n"),
         ];
         for (key, extra) in bad_values {
             let text = format!("{MINIMAL}{extra}");

@@ -18,6 +18,11 @@
 //!
 //! Commits are awaited inline, so the order of the core's persists is the
 //! order of the store's commits.
+//!
+//! Metrics ([`crate::metrics`]): a payment is counted when the core reports
+//! it finished (its kind and last decision remembered from the earlier
+//! reports); tap → result runs on the monotonic clock from the `CardRead`
+//! input to the render of the result screen that follows it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -68,6 +73,18 @@ pub struct CoreLoop {
     /// Cancelled once the terminal was unpaired from the menu: the runtime
     /// stops gracefully and the daemon pairs again (SPEC 8.1).
     pub unpaired: CancellationToken,
+    pub metrics: crate::metrics::Metrics,
+    /// The payment in progress as the reports told it, for counting it.
+    pub paying: Option<Paying>,
+}
+
+/// What the metrics need of the payment in progress.
+#[derive(Debug, Clone, Copy)]
+pub struct Paying {
+    kind: proto::TxKind,
+    decision: Option<core::Decision>,
+    /// When its card was read (monotonic).
+    tapped_at: Option<Instant>,
 }
 
 /// Where print jobs go, and how they are laid out.
@@ -131,6 +148,9 @@ impl CoreLoop {
     }
 
     fn handle(&mut self, input: Input) {
+        if let (Input::CardRead { .. }, Some(p)) = (&input, self.paying.as_mut()) {
+            p.tapped_at.get_or_insert_with(Instant::now);
+        }
         let now = self.clock.now();
         self.terminal.handle(now, input);
     }
@@ -189,6 +209,7 @@ impl CoreLoop {
                     }
                     Output::Report(r) => {
                         log_report(&r);
+                        self.count(&r);
                         if let Report::LoggedIn { .. } = r {
                             // SPEC 7.5: a shift starts at the first login.
                             if let Err(e) = self.store.open_shift(self.clock.wall_ms()).await {
@@ -221,11 +242,38 @@ impl CoreLoop {
         }
         self.status.send_if_modified(|s| {
             let busy = self.terminal.is_busy();
-            let changed = s.busy != busy;
+            let paying = self.terminal.active_reference().is_some();
+            let changed = (s.busy, s.paying) != (busy, paying);
             s.busy = busy;
+            s.paying = paying;
             changed
         });
         all_ok
+    }
+
+    /// Follows a payment through the core's reports and counts it when it
+    /// finishes (atomic increments only).
+    fn count(&mut self, r: &Report) {
+        match r {
+            Report::PaymentStarted { kind, .. } => {
+                self.paying = Some(Paying {
+                    kind: *kind,
+                    decision: None,
+                    tapped_at: None,
+                })
+            }
+            Report::Decided { decision, .. } => {
+                if let Some(p) = self.paying.as_mut() {
+                    p.decision = Some(*decision);
+                }
+            }
+            Report::Finished { state, .. } => {
+                if let Some(p) = &self.paying {
+                    self.metrics.payment_finished(p.kind, *state, p.decision);
+                }
+            }
+            _ => {}
+        }
     }
 
     /// Feeds `QueueDepth` when the outbox counts changed. True when they did.
@@ -455,6 +503,18 @@ impl CoreLoop {
         let screen = crate::screen::ui_screen(m, &self.event_name, &self.terminal_label);
         let state = crate::screen::screen_state(m, &screen);
         let name = screen.name();
+        let result = matches!(
+            m.screen,
+            core::Screen::Approved { .. }
+                | core::Screen::Declined { .. }
+                | core::Screen::Cancelled { .. }
+        );
+        if result {
+            // The payment (if any) has finished: its result is on screen.
+            if let Some(tapped_at) = self.paying.take().and_then(|p| p.tapped_at) {
+                self.metrics.tap_to_result(tapped_at.elapsed());
+            }
+        }
         if self.display.send(Frame { screen, state }).await.is_err() && !self.all.is_cancelled() {
             tracing::error!("display task is gone; the screen is not updated");
         }

@@ -39,6 +39,8 @@ pub struct ReaderTask<R> {
     pub commands: mpsc::Receiver<ReaderCmd>,
     pub core: mpsc::Sender<CoreMsg>,
     pub all: CancellationToken,
+    /// Counts the failed reads.
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl<R: CardReader + Send + 'static> Task for ReaderTask<R> {
@@ -56,6 +58,7 @@ async fn reader_task<R: CardReader>(task: ReaderTask<R>) -> Result<(), RunError>
         commands: mut rx,
         core,
         all,
+        metrics,
     } = task;
     let mut next: Option<hal::ReadRequest> = None;
     loop {
@@ -104,6 +107,7 @@ async fn reader_task<R: CardReader>(task: ReaderTask<R>) -> Result<(), RunError>
             // The core keeps its own tap deadline; the reader's is the same.
             Err(ReaderError::Timeout(_)) | Err(ReaderError::Cancelled) => continue,
             Err(e) => {
+                metrics.reader_error();
                 tracing::warn!(code = e.code(), error = %e, "card read failed");
                 Input::CardError {
                     reason: e.code().to_string(),

@@ -14,6 +14,8 @@
 //! | outbox ([`crate::sync::outbox`]) | the outbox drainer | store, backend, core loop (`Forwarded`, `Reversed`) |
 //! | heartbeat ([`crate::sync::heartbeat`]) | heartbeat + session status | core loop (`SessionStatus`, `OfflineLimits`) |
 //! | link watcher | the link `watch` | core loop (`LinkChanged`), outbox (wake) |
+//! | wait-idle ([`crate::idle::IdleGate`]) | `data_dir/agent.sock`, the intake hold | core loop (`HoldIntake`), core status |
+//! | metrics ([`crate::metrics::MetricsServer`], with `[metrics] listen`) | `GET /metrics` | store (outbox counts), link (read per scrape) |
 //!
 //! Shutdown has two steps: `intake` (stop taking commands and buttons; a
 //! payment in progress may finish for [`PAYMENT_GRACE`]; the outbox
@@ -82,6 +84,7 @@ pub struct RunningAgent {
     /// The session configuration in force (SPEC 7.6).
     config: watch::Receiver<Option<proto::wire::TerminalConfig>>,
     store: store::AsyncStore,
+    metrics_addr: Option<SocketAddr>,
     intake: CancellationToken,
     supervisor: JoinHandle<Result<(), RunError>>,
     _stop_on_drop: DropGuard,
@@ -122,6 +125,11 @@ impl RunningAgent {
     /// The virtual device's control API, when the virtual device is used.
     pub fn control_addr(&self) -> Option<SocketAddr> {
         self.control_addr
+    }
+
+    /// Where `GET /metrics` is served (`[metrics] listen`, bound).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// The virtual device itself (in-process tests).
@@ -572,10 +580,12 @@ pub async fn start_on_panel(
     let outbox_wake = Arc::new(Notify::new());
     let (status_tx, status_rx) = watch::channel(CoreStatus {
         busy: false,
+        paying: false,
         screen: ui::ScreenName::Booting,
     });
     let (idle_tx, idle_rx) = watch::channel(false);
 
+    let metrics = crate::metrics::Metrics::new();
     let display_line = display.describe();
     let input_line = input.describe().to_string();
     let mut set = TaskSet::new();
@@ -597,6 +607,7 @@ pub async fn start_on_panel(
                 jobs: jobs_rx,
                 core: core_tx.clone(),
                 all: all.clone(),
+                metrics: metrics.clone(),
             },
         );
         Some(jobs_tx)
@@ -635,6 +646,8 @@ pub async fn start_on_panel(
         }),
         data_dir: config.data_dir.clone(),
         unpaired: intake.clone(),
+        metrics: metrics.clone(),
+        paying: None,
     };
     task::spawn(&mut set, core_loop);
     let reader_line = match pn532 {
@@ -648,6 +661,7 @@ pub async fn start_on_panel(
                     commands: reader_rx,
                     core: core_tx.clone(),
                     all: all.clone(),
+                    metrics: metrics.clone(),
                 },
             );
             line
@@ -661,6 +675,7 @@ pub async fn start_on_panel(
                     commands: reader_rx,
                     core: core_tx.clone(),
                     all: all.clone(),
+                    metrics: metrics.clone(),
                 },
             );
             "virtual".to_string()
@@ -731,6 +746,7 @@ pub async fn start_on_panel(
                 input: Some(input_line),
             },
             config: config_tx,
+            metrics: metrics.clone(),
         },
     );
     task::spawn(
@@ -765,6 +781,53 @@ pub async fn start_on_panel(
         },
     );
 
+    // Upgrades ask here before they stop the agent; without the socket
+    // they cannot wait (an ERROR: the operator must act), payments go on.
+    match crate::idle::bind(&config.data_dir) {
+        Ok((listener, path)) => task::spawn(
+            &mut set,
+            crate::idle::IdleGate {
+                listener,
+                path,
+                status: status_rx.clone(),
+                core: core_tx.clone(),
+                all: all.clone(),
+            },
+        ),
+        Err(e) => tracing::error!(
+            path = %crate::idle::socket_path(&config.data_dir).display(),
+            error = %e,
+            "cannot serve wait-idle; upgrades will not wait for a payment"
+        ),
+    }
+    // Metrics never stop payments: an address that cannot be bound is an
+    // operator's job (ERROR), the agent runs on without them.
+    let metrics_addr = match config.metrics_listen {
+        None => None,
+        Some(addr) => match crate::metrics::bind(addr).await {
+            Ok(listener) => {
+                let bound = listener.local_addr().ok();
+                task::spawn(
+                    &mut set,
+                    crate::metrics::MetricsServer {
+                        listener,
+                        metrics,
+                        store: store.clone(),
+                        link: link.clone(),
+                        clock,
+                        all: all.clone(),
+                    },
+                );
+                tracing::info!(addr = ?bound, "metrics served at /metrics");
+                bound
+            }
+            Err(e) => {
+                tracing::error!(addr = %addr, error = %e, "cannot serve metrics (metrics.listen); running without them");
+                None
+            }
+        },
+    };
+
     let supervisor = tokio::spawn(supervise(
         set,
         intake.clone(),
@@ -782,6 +845,7 @@ pub async fn start_on_panel(
         booted_limits,
         config: config_rx,
         store,
+        metrics_addr,
         intake,
         supervisor,
         _stop_on_drop: stop_on_drop,

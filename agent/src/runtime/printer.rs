@@ -28,6 +28,8 @@ pub struct PrinterTask {
     /// so).
     pub core: mpsc::Sender<crate::msg::CoreMsg>,
     pub all: CancellationToken,
+    /// Counts the failed jobs.
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl Task for PrinterTask {
@@ -63,11 +65,14 @@ impl PrinterTask {
             };
             match &outcome {
                 Ok(()) => tracing::info!(printer = %self.printer.describe(), "receipt printed"),
-                Err(e) => tracing::warn!(
-                    printer = %self.printer.describe(),
-                    error = %e,
-                    "receipt not printed; it stays reprintable from the menu"
-                ),
+                Err(e) => {
+                    self.metrics.printer_error();
+                    tracing::warn!(
+                        printer = %self.printer.describe(),
+                        error = %e,
+                        "receipt not printed; it stays reprintable from the menu"
+                    )
+                }
             }
             let problem = outcome.as_ref().err().map(|e| screen_problem(e));
             if problem != told {

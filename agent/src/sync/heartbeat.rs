@@ -81,6 +81,8 @@ pub struct HeartbeatTask {
     /// The session configuration in force (restored at boot), replaced
     /// when the backend sends another version.
     pub config: watch::Sender<Option<TerminalConfig>>,
+    /// Summed up in every beat (SPEC 8.2).
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl Task for HeartbeatTask {
@@ -143,6 +145,7 @@ async fn heartbeat_task(task: HeartbeatTask) -> Result<(), RunError> {
                 .and_then(|ms| crate::mapping::timestamp(core::UnixMillis(ms)).ok()),
             offline_since: task.link.offline_since().and_then(timestamp),
             hal: Some(hal.clone()),
+            metrics: Some(task.metrics.summary(task.link.is_online())),
         };
         let r = tokio::select! {
             r = task.client.heartbeat(&hb) => r,
@@ -339,7 +342,13 @@ mod tests {
 
     #[test]
     fn agent_state_follows_screen_and_busy() {
-        let s = |screen, busy| agent_state(&CoreStatus { busy, screen });
+        let s = |screen, busy| {
+            agent_state(&CoreStatus {
+                busy,
+                paying: busy,
+                screen,
+            })
+        };
         assert_eq!(s(ui::ScreenName::Idle, false), AgentState::Idle);
         assert_eq!(s(ui::ScreenName::TapCard, true), AgentState::Busy);
         assert_eq!(

@@ -808,6 +808,13 @@ impl Terminal {
                 "Terminal stopping: no new payments".to_string(),
             );
         }
+        if self.intake_held {
+            return refuse(
+                self,
+                draft,
+                "Terminal updating: try again in a few minutes".to_string(),
+            );
+        }
         if draft.kind == TxKind::Sale {
             if self.session != SessionStatus::Active {
                 return refuse(self, draft, "Session closed: no new sales".to_string());

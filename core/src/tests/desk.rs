@@ -747,6 +747,50 @@ fn stopping_drops_the_keyed_amount_and_starts_nothing_new() {
 }
 
 #[test]
+fn a_held_intake_lets_the_payment_finish_and_starts_nothing_new_until_resumed() {
+    let mut s = Shell::new(true);
+    s.sale_waiting("10.00", OfflinePolicy::PreferOnline);
+    // Unlike a stop, a hold leaves the payment waiting for its card.
+    let out = s.input(Input::HoldIntake(true));
+    assert!(out.is_empty(), "{out:?}");
+    assert_eq!(s.screen_now().name(), "tap_card");
+    let out = s.sale("20.00", OfflinePolicy::PreferOnline);
+    assert_eq!(
+        direct_acks(&out),
+        [(AckStatus::Rejected, Some(AckReason::Busy))]
+    );
+    s.tap("tok-hold");
+    s.commit();
+    s.answer(AuthResult::Approved {
+        auth_code: None,
+        transaction_id: "tx-hold".into(),
+    });
+    s.commit();
+    assert_eq!(s.screen_now().name(), "approved");
+    assert!(s.t.active_reference().is_none());
+    // Held and idle: the POS is told busy, the keypad says why.
+    let out = s.sale("30.00", OfflinePolicy::PreferOnline);
+    assert_eq!(
+        direct_acks(&out),
+        [(AckStatus::Rejected, Some(AckReason::Busy))]
+    );
+    s.advance(10_000);
+    let out = s.keys("100o");
+    assert!(queries(&out).is_empty(), "{out:?}");
+    assert_eq!(
+        s.screen_now().message().as_deref(),
+        Some("Terminal updating: try again in a few minutes")
+    );
+    s.keys("cc");
+    assert_eq!(s.screen_now().name(), "idle");
+    // Resumed: sales start again.
+    s.input(Input::HoldIntake(false));
+    s.sale("40.00", OfflinePolicy::PreferOnline);
+    s.commit();
+    assert_eq!(s.screen_now().name(), "tap_card");
+}
+
+#[test]
 fn stopping_cancels_a_payment_waiting_for_its_card() {
     let mut s = Shell::new(true);
     s.sale_waiting("10.00", OfflinePolicy::PreferOnline);

@@ -46,6 +46,41 @@ pub struct Heartbeat {
     pub offline_since: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hal: Option<HalReport>,
+    /// A summary of the terminal's metrics (SPEC 8.2); older agents send
+    /// none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<HeartbeatMetrics>,
+}
+
+/// The heartbeat's summary of the terminal's metrics (SPEC 8.2): counts
+/// since the agent started, integers only. Unknown fields are ignored, so
+/// either side may add some.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct HeartbeatMetrics {
+    /// Payments approved (online or offline).
+    #[serde(default)]
+    pub payments_approved: u64,
+    /// Payments declined (by the bank, the backend or the terminal's
+    /// limits), or shown as declined with a reversal queued.
+    #[serde(default)]
+    pub payments_declined: u64,
+    /// Of `payments_approved`, those approved offline.
+    #[serde(default)]
+    pub payments_offline: u64,
+    /// Tap → result of the last payments (up to 128), median and 99th
+    /// percentile in milliseconds; absent before the first card.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tap_to_result_p50_ms: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tap_to_result_p99_ms: Option<u32>,
+    #[serde(default)]
+    pub reader_errors: u64,
+    #[serde(default)]
+    pub printer_errors: u64,
+    /// Whether the terminal believed the backend reachable when it sent
+    /// this (it did reach it, but a link may have just come back).
+    #[serde(default)]
+    pub link_up: bool,
 }
 
 /// Offline limits the backend imposes; each present field tightens the
@@ -90,6 +125,7 @@ mod tests {
             "hal": {"reader": "ok", "display": "ok"}
         }));
         assert_eq!(hb.queue_depth, 3);
+        assert_eq!(hb.metrics, None);
         let a: HeartbeatAnswer = round_trip(json!({
             "server_time": "2026-11-21T10:00:00Z", "session_status": "active",
             "offline_limits": {"floor_limit": "50000.00", "max_total": "20000000.00", "max_count": 1000, "max_age_hours": 72}
@@ -98,6 +134,38 @@ mod tests {
         assert_eq!(lim.max_total, Some(Total(2_000_000_000)));
         round_trip::<HeartbeatAnswer>(
             json!({"server_time": "2026-11-21T10:00:00Z", "session_status": "closed"}),
+        );
+    }
+
+    #[test]
+    fn heartbeat_metrics_round_trip_and_ignore_unknown_fields() {
+        let hb: Heartbeat = round_trip(json!({
+            "agent_version": "0.1.0", "state": "idle", "queue_depth": 0, "parked": 0,
+            "metrics": {
+                "payments_approved": 12, "payments_declined": 2, "payments_offline": 3,
+                "tap_to_result_p50_ms": 640, "tap_to_result_p99_ms": 2100,
+                "reader_errors": 1, "printer_errors": 0, "link_up": true
+            }
+        }));
+        let m = hb.metrics.unwrap();
+        assert_eq!(
+            (m.payments_approved, m.tap_to_result_p99_ms),
+            (12, Some(2100))
+        );
+        // Before the first card there are no times; the fields are left out.
+        round_trip::<HeartbeatMetrics>(json!({
+            "payments_approved": 0, "payments_declined": 0, "payments_offline": 0,
+            "reader_errors": 0, "printer_errors": 0, "link_up": false
+        }));
+        // A newer agent's fields are ignored, missing ones default.
+        let m: HeartbeatMetrics =
+            serde_json::from_value(json!({"payments_approved": 4, "battery_pct": 80})).unwrap();
+        assert_eq!(m.payments_approved, 4);
+        assert_eq!(m.reader_errors, 0);
+        // Floats are refused: every figure is an integer.
+        assert!(
+            serde_json::from_value::<HeartbeatMetrics>(json!({"tap_to_result_p50_ms": 1.5}))
+                .is_err()
         );
     }
 }

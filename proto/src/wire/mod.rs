@@ -66,7 +66,9 @@ pub use config::{
     TipsConfig,
 };
 pub use envelope::{ApiError, Envelope, codes};
-pub use heartbeat::{AgentState, HalReport, Heartbeat, HeartbeatAnswer, OfflineLimits};
+pub use heartbeat::{
+    AgentState, HalReport, Heartbeat, HeartbeatAnswer, HeartbeatMetrics, OfflineLimits,
+};
 pub use page::{Page, PageQuery};
 pub use pairing::{
     ClaimPairing, DEVICE_KEY_LEN, DeviceId, DeviceKeyHash, PAIRING_ALPHABET, PAIRING_CODE_LEN,

@@ -22,6 +22,10 @@ pub struct TerminalInfo {
     /// Outbox items waiting for an operator, as the last heartbeat said.
     #[serde(default)]
     pub parked: u32,
+    /// The metrics summary of the last heartbeat that carried one (null
+    /// when none ever did).
+    #[serde(default)]
+    pub metrics: Option<super::HeartbeatMetrics>,
 }
 
 /// `?session_id=&page=&size=` of the terminals list.
@@ -158,8 +162,17 @@ mod tests {
     fn partner_terminals_payments_refunds() {
         round_trip::<TerminalInfo>(json!({
             "terminal_id": "pos_3f1e2d_001", "session_id": "s1", "label": "POS 1",
-            "status": "busy", "last_seen_at": "2026-11-21T10:00:00Z", "queue_depth": 2, "parked": 0
+            "status": "busy", "last_seen_at": "2026-11-21T10:00:00Z", "queue_depth": 2, "parked": 0,
+            "metrics": null
         }));
+        let t: TerminalInfo = round_trip(json!({
+            "terminal_id": "pos_3f1e2d_001", "session_id": "s1", "label": "POS 1",
+            "status": "online", "queue_depth": 0, "parked": 0,
+            "metrics": {"payments_approved": 1, "payments_declined": 0, "payments_offline": 0,
+                        "tap_to_result_p50_ms": 40, "tap_to_result_p99_ms": 40,
+                        "reader_errors": 0, "printer_errors": 0, "link_up": true}
+        }));
+        assert_eq!(t.metrics.unwrap().tap_to_result_p50_ms, Some(40));
         let create: CreatePayment = round_trip(json!({
             "terminal_id": "pos_3f1e2d_001", "amount": "2000.00", "currency": "NGN",
             "reference": "ORDER-991",

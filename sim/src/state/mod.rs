@@ -94,6 +94,9 @@ pub struct TerminalRec {
     pub parked: u32,
     #[serde(default)]
     pub agent_state: Option<AgentState>,
+    /// The metrics summary of the last heartbeat that carried one.
+    #[serde(default)]
+    pub metrics: Option<proto::wire::HeartbeatMetrics>,
     /// Sequence of the last command queued for this terminal.
     #[serde(default)]
     pub last_seq: u64,

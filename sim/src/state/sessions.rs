@@ -105,6 +105,7 @@ impl State {
                         queue_depth: 0,
                         parked: 0,
                         agent_state: None,
+                        metrics: None,
                         last_seq: 0,
                     },
                 );

@@ -109,6 +109,7 @@ impl State {
             last_seen_at: t.last_seen_at,
             queue_depth: t.queue_depth,
             parked: t.parked,
+            metrics: t.metrics,
         }
     }
 
@@ -152,6 +153,10 @@ impl State {
         t.queue_depth = hb.queue_depth;
         t.parked = hb.parked;
         t.agent_state = Some(hb.state);
+        // An older agent's heartbeat without one keeps the last summary.
+        if hb.metrics.is_some() {
+            t.metrics = hb.metrics;
+        }
         let sid = t.session_id.clone();
         self.dirty(kind::TERMINAL, id.as_str());
         let s = self
