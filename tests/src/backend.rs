@@ -175,6 +175,24 @@ impl Backend {
         self.call(what, rb).await
     }
 
+    /// `POST /v1/sessions/:id/terminals/:terminal_id/pair`: the organiser
+    /// claims a device's pairing code for one of the session's terminals
+    /// (SPEC 8.1).
+    pub async fn claim(
+        &self,
+        session: &SessionId,
+        terminal: &TerminalId,
+        code: &str,
+    ) -> Result<proto::wire::PairingClaimed> {
+        self.post(
+            "claim pairing code",
+            &format!("/v1/sessions/{session}/terminals/{terminal}/pair"),
+            &serde_json::json!({ "pairing_code": code }),
+            None,
+        )
+        .await
+    }
+
     /// `POST /v1/sessions` with `pos_count` POS terminals.
     pub async fn create_session(&self, name: &str, pos_count: u32) -> Result<Session> {
         let body = CreateSession {

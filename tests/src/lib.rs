@@ -8,6 +8,7 @@ pub mod bar;
 pub mod device;
 pub mod error;
 pub mod fleet;
+pub mod pairing;
 pub mod proxy;
 pub mod reconcile;
 pub mod scenario;

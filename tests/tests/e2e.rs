@@ -31,6 +31,9 @@ mod cashier;
 #[path = "e2e/receipts.rs"]
 mod receipts;
 
+#[path = "e2e/pairing.rs"]
+mod pairing;
+
 #[path = "e2e/fleet.rs"]
 mod fleet;
 
