@@ -22,6 +22,7 @@ use utoipa::openapi::extensions::ExtensionsBuilder;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
 
+use crate::load::LoadStats;
 use crate::webhook::DeliveryAttempt;
 
 /// The document served at `/openapi.json`.
@@ -80,7 +81,7 @@ fn widen_unsigned(v: &mut serde_json::Value) {
         list_scenarios, set_scenario, reset, webhook_attempts, command_stream, ack_command,
         payment_event, submit_transaction, statement, get_transaction, reversal, heartbeat,
         terminal_config, terminal_operators, terminal_catalog, submit_shift,
-        receipt_by_transaction, receipt_by_reference, openapi_json,
+        receipt_by_transaction, receipt_by_reference, openapi_json, load_stats, reset_load_stats,
     ),
     components(schemas(ErrorEnvelope, ApiError, Reset)),
     modifiers(&Security, &Stream),
@@ -179,6 +180,10 @@ enum OrgErrors {
     /// `unauthorized`: the organisation key is missing or wrong.
     #[response(status = 401)]
     Unauthorized(ErrorEnvelope),
+    /// `overloaded` (with `Retry-After`): more than `--max-inflight`
+    /// requests at once (any route but the command stream and the stats).
+    #[response(status = 503)]
+    Busy(ErrorEnvelope),
 }
 
 /// A signed terminal request (SPEC 3).
@@ -192,7 +197,8 @@ enum SignedErrors {
     /// `terminal_mismatch`: the credentials belong to another terminal.
     #[response(status = 403)]
     Forbidden(ErrorEnvelope),
-    /// `nonce_cache_full`: retry after `Retry-After` seconds.
+    /// `nonce_cache_full` or `overloaded` (`--max-inflight`): retry after
+    /// `Retry-After` seconds.
     #[response(status = 503)]
     Busy(ErrorEnvelope),
 }
@@ -411,6 +417,16 @@ fn reset() {}
     responses((status = 200, description = "a page of webhook delivery attempts", body = Envelope<Page<DeliveryAttempt>>),
         OrgErrors, NotFound))]
 fn webhook_attempts() {}
+
+#[utoipa::path(get, path = "/v1/sandbox/stats", tag = "sandbox", security(("org_key" = [])),
+    responses((status = 200, description = "load statistics of the current window (`--max-inflight`); never shed", body = Envelope<LoadStats>),
+        OrgErrors))]
+fn load_stats() {}
+
+#[utoipa::path(delete, path = "/v1/sandbox/stats", tag = "sandbox", security(("org_key" = [])),
+    responses((status = 200, description = "the figures of the window it ends; a new one opens", body = Envelope<LoadStats>),
+        OrgErrors))]
+fn reset_load_stats() {}
 
 // ---------------------------------------------------------------------------
 // 4.3 terminal API (signed, SPEC 3)

@@ -5,9 +5,11 @@
 mod catalog;
 mod common;
 mod http;
+mod load;
 mod metrics;
 mod openapi;
 mod pairing;
 mod receipts;
+mod restart;
 mod sales;
 mod shifts;

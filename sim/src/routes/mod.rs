@@ -51,7 +51,7 @@ type ApiResult = Result<Response, ApiErr>;
 /// [`ROUTES`] lists them (`(method, path)`), which the OpenAPI test compares
 /// with `/openapi.json`.
 macro_rules! api_routes {
-    ($( $path:literal => $( $method:ident $handler:expr ),+ ; )+) => {
+    ($( $path:expr => $( $method:ident $handler:expr ),+ ; )+) => {
         /// Every `(method, path)` the router serves.
         pub const ROUTES: &[(&str, &str)] = &[ $( $( (stringify!($method), $path), )+ )+ ];
 
@@ -103,6 +103,8 @@ api_routes! {
     // 7.4 receipts
     "/r/{id}" => get receipts::by_transaction;
     "/r/ref/{reference}" => get receipts::by_reference;
+    // load statistics (--max-inflight)
+    crate::load::STATS_PATH => get sandbox::stats, delete sandbox::reset_stats;
     // this contract
     "/openapi.json" => get openapi_json;
 }
@@ -111,6 +113,10 @@ pub fn router(sim: Arc<Sim>) -> Router {
     api_router()
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&sim.load),
+            crate::load::shed,
+        ))
         .with_state(sim)
 }
 
@@ -222,7 +228,7 @@ fn reference(s: String) -> Result<Reference, ApiErr> {
 
 /// Verifies a signed terminal request (SPEC section 3); returns the
 /// terminal whose credentials signed it.
-fn verify_signed(
+async fn verify_signed(
     sim: &Sim,
     method: &Method,
     uri: &Uri,
@@ -236,13 +242,16 @@ fn verify_signed(
             terminal = Some(t);
             c
         })
-    })?;
+    })
+    .await?;
     terminal.ok_or_else(|| ApiErr::unauthorized("unknown api key"))
 }
 
 /// Verifies a request signed (SPEC section 3) with the credentials
-/// `lookup` finds for its api key.
-fn verify_with(
+/// `lookup` finds for its api key. With a state file, the nonce is written
+/// (and committed) before the request goes on, so a replay after a restart
+/// is refused too.
+async fn verify_with(
     sim: &Sim,
     method: &Method,
     uri: &Uri,
@@ -265,7 +274,15 @@ fn verify_with(
         &sim.nonces,
         lookup,
     ) {
-        Ok(_) => Ok(()),
+        Ok(_) => {
+            if let (Some(store), Some(nonce)) = (&sim.store, incoming.nonce) {
+                store
+                    .submit_nonce(nonce.to_owned(), sim.nonces.expiry_after(now))
+                    .committed()
+                    .await?;
+            }
+            Ok(())
+        }
         Err(Rejection::InvalidBody(e)) => Err(ApiErr::bad_request(
             codes::MALFORMED_JSON,
             format!("malformed JSON: {e}"),
@@ -275,7 +292,7 @@ fn verify_with(
 }
 
 /// A signed request for the terminal named in the path.
-fn verify_terminal(
+async fn verify_terminal(
     sim: &Sim,
     method: &Method,
     uri: &Uri,
@@ -283,7 +300,7 @@ fn verify_terminal(
     body: &[u8],
     tid: String,
 ) -> Result<TerminalId, ApiErr> {
-    let signer = verify_signed(sim, method, uri, headers, body)?;
+    let signer = verify_signed(sim, method, uri, headers, body).await?;
     if signer.as_str() != tid {
         return Err(ApiErr::new(
             StatusCode::FORBIDDEN,
