@@ -36,6 +36,8 @@ pub struct Webhooks {
     retry_base: Duration,
     max_attempts: u32,
     log: Mutex<Vec<DeliveryAttempt>>,
+    /// Bumped whenever the log changes (the dashboard's event stream).
+    log_changed: watch::Sender<u64>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -56,6 +58,7 @@ impl Webhooks {
             retry_base,
             max_attempts: max_attempts.max(1),
             log: Mutex::new(Vec::new()),
+            log_changed: watch::channel(0).0,
             shutdown,
         }
     }
@@ -66,6 +69,12 @@ impl Webhooks {
 
     pub fn clear_log(&self) {
         self.log.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.log_changed.send_modify(|v| *v += 1);
+    }
+
+    /// Changes whenever an attempt is logged or the log is cleared.
+    pub fn changed(&self) -> watch::Receiver<u64> {
+        self.log_changed.subscribe()
     }
 
     fn record(&self, a: DeliveryAttempt) {
@@ -74,6 +83,8 @@ impl Webhooks {
             log.remove(0);
         }
         log.push(a);
+        drop(log);
+        self.log_changed.send_modify(|v| *v += 1);
     }
 
     /// Starts delivering one event in the background.

@@ -21,6 +21,7 @@ use crate::error::ApiErr;
 mod catalog;
 mod commands;
 mod config;
+mod dashboard;
 mod operators;
 mod pairing;
 mod payments;
@@ -50,7 +51,10 @@ type ApiResult = Result<Response, ApiErr>;
 pub fn router(sim: Arc<Sim>) -> Router {
     Router::new()
         // 4.1 Kler sessions
-        .route("/v1/sessions", post(create_session))
+        .route(
+            "/v1/sessions",
+            post(create_session).get(dashboard::list_sessions),
+        )
         .route("/v1/sessions/{id}", get(get_session))
         .route("/v1/sessions/{id}/close", patch(close_session))
         .route("/v1/sessions/{id}/cancel", patch(cancel_session))
@@ -79,7 +83,10 @@ pub fn router(sim: Arc<Sim>) -> Router {
         )
         // 4.2 partner API
         .route("/v1/terminals", get(list_terminals))
-        .route("/v1/payments", post(create_payment))
+        .route(
+            "/v1/payments",
+            post(create_payment).get(dashboard::list_payments),
+        )
         .route("/v1/payments/{id}", get(get_payment))
         .route("/v1/payments/{id}/abort", post(abort_payment))
         .route("/v1/refunds", post(create_refund))
@@ -113,6 +120,11 @@ pub fn router(sim: Arc<Sim>) -> Router {
         .route("/v1/terminals/{tid}/operators", get(terminal_operators))
         .route("/v1/terminals/{tid}/catalog", get(terminal_catalog))
         .route("/v1/terminals/{tid}/shifts", post(submit_shift))
+        // 8.4 the dashboard
+        .route("/dashboard", get(dashboard::page))
+        .route("/dashboard/dashboard.js", get(dashboard::script))
+        .route("/dashboard/dashboard.css", get(dashboard::style))
+        .route("/v1/dashboard/events", get(dashboard::events))
         .route("/r/{id}", get(receipts::by_transaction))
         .route("/r/ref/{reference}", get(receipts::by_reference))
         .fallback(not_found)
