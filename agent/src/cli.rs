@@ -1,6 +1,6 @@
-//! The command line: `run`, `provision`, `queue`, `report`, `reconcile`,
-//! `doctor`, `wait-idle`. Exit codes: 0 ok, 1 runtime failure, 2 usage
-//! (clap), 75 `wait-idle` timed out, 78 bad configuration or an
+//! The command line: `run`, `provision`, `pair`, `queue`, `report`,
+//! `reconcile`, `doctor`, `wait-idle`. Exit codes: 0 ok, 1 runtime failure,
+//! 2 usage (clap), 75 `wait-idle` timed out, 78 bad configuration or an
 //! inconsistent setup (credentials of another terminal, a second agent on
 //! the ledger).
 
@@ -15,7 +15,7 @@ use pos_agent::doctor;
 use pos_agent::ledger::{self, LedgerError, LedgerLock};
 use pos_agent::provision::{self, ENV_CREDENTIALS_DIRECTORY, ProvisionError};
 use pos_agent::reconcile::{self, Reconciliation};
-use pos_agent::{idle, queue, report};
+use pos_agent::{idle, pairing, queue, report};
 use proto::signing::Secret;
 
 /// The payment terminal edge agent.
@@ -50,6 +50,16 @@ pub enum Command {
         #[arg(long, value_name = "ID")]
         terminal: String,
         /// Replace existing credentials (the backend invalidates the old ones).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Pair this terminal by code (SPEC 8.1): prints a code and its QR code,
+    /// waits until the organiser claimed it, stores the credentials.
+    Pair {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Unpair first when the terminal has credentials (only with an
+        /// empty outbox; the ledger is kept).
         #[arg(long)]
         force: bool,
     },
@@ -315,6 +325,7 @@ pub fn dispatch(cli: Cli) -> Result<(), Failure> {
             println!("card key:    {}", done.card_key_file.display());
             Ok(())
         }
+        Command::Pair { config, force } => pair(&config, force),
         Command::Queue {
             config,
             json,
@@ -427,29 +438,85 @@ fn check_provision_ids(args: &ConfigArgs, terminal: &str, session: &str) -> Resu
 
 fn run(args: &ConfigArgs) -> Result<(), Failure> {
     let config = load_config(args, &[])?;
-    let identity = provision::load_identity(&config, credentials_directory().as_deref())
-        .map_err(provision_failure)?;
-    // Held until the process ends: a second agent on this ledger is refused.
-    let lock = provision::create_private_dir(&config.data_dir)
+    // Credentials of another terminal than the config names are refused
+    // before anything starts; none at all means pairing first (SPEC 8.1).
+    let identity = match provision::load_identity(&config, credentials_directory().as_deref()) {
+        Ok(identity) => Some(identity),
+        Err(ProvisionError::NotProvisioned { .. }) => None,
+        Err(e) => return Err(provision_failure(e)),
+    };
+    let lock = lock_ledger(&config)?;
+    match &identity {
+        Some(identity) => tracing::info!(
+            terminal = %identity.terminal_id,
+            session = %identity.session_id,
+            data_dir = %config.data_dir.display(),
+            lock = %lock.path().display(),
+            "configuration and credentials loaded; ledger locked"
+        ),
+        None => tracing::info!(
+            data_dir = %config.data_dir.display(),
+            lock = %lock.path().display(),
+            "configuration loaded; no credentials: pairing by code first"
+        ),
+    }
+    let result = runtime()?
+        .block_on(pos_agent::runtime::daemon::run_until_signal(config))
+        .map_err(|e| Failure::Runtime(anyhow!(e)));
+    drop(lock);
+    result
+}
+
+fn pair(args: &ConfigArgs, force: bool) -> Result<(), Failure> {
+    let config = load_config(args, &[])?;
+    let lock = lock_ledger(&config)?;
+    pairing::prepare_offline(&config, force).map_err(|e| Failure::Runtime(anyhow!(e)))?;
+    let rt = runtime()?;
+    let paired = rt.block_on(async {
+        let stop = tokio_util::sync::CancellationToken::new();
+        let on_signal = stop.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                on_signal.cancel();
+            }
+        });
+        let mut print = |p: &pairing::PairingProgress| match (&p.code, p.link) {
+            (Some(code), pairing::PairingLink::Waiting) => {
+                println!("{}", pairing::code_for_terminal(code));
+            }
+            (_, pairing::PairingLink::NoNetwork) => {
+                println!("backend not reachable; retrying");
+            }
+            _ => {}
+        };
+        // The code goes on the terminal's own screen too.
+        let mut panel = pos_agent::runtime::Panel::open(&config).await?;
+        pos_agent::runtime::daemon::pair_on_panel(&config, &mut panel, &stop, &mut print).await
+    });
+    drop(lock);
+    match paired.map_err(|e| Failure::Runtime(anyhow!(e)))? {
+        Some(identity) => {
+            println!(
+                "paired: terminal {} of session {}",
+                identity.terminal_id, identity.session_id
+            );
+            Ok(())
+        }
+        None => Err(anyhow!("interrupted before the code was claimed").into()),
+    }
+}
+
+/// Takes the ledger's lock, held until the process ends: a second agent
+/// (or `pair` beside a running agent) on this data directory is refused.
+fn lock_ledger(config: &Config) -> Result<LedgerLock, Failure> {
+    provision::create_private_dir(&config.data_dir)
         .map_err(|e| Failure::Runtime(anyhow!(e)))
         .and_then(|()| {
             LedgerLock::acquire(&config.data_dir).map_err(|e| match e {
                 LedgerError::Locked { .. } => Failure::Setup(anyhow!(e)),
                 e => Failure::Runtime(anyhow!(e)),
             })
-        })?;
-    tracing::info!(
-        terminal = %identity.terminal_id,
-        session = %identity.session_id,
-        data_dir = %config.data_dir.display(),
-        lock = %lock.path().display(),
-        "configuration and credentials loaded; ledger locked"
-    );
-    let result = runtime()?
-        .block_on(pos_agent::runtime::run_until_signal(config, identity))
-        .map_err(|e| Failure::Runtime(anyhow!(e)));
-    drop(lock);
-    result
+        })
 }
 
 /// Opens the existing ledger for reading; a missing one is an error.
@@ -490,16 +557,43 @@ fn queue_retry(config: &Config, which: queue::Retry, json: bool) -> Result<(), F
     Ok(())
 }
 
+/// Whose ledger it is: the ids of the identity in the data directory, else
+/// those of the config, else none (an unpaired terminal's ledger stays
+/// readable, SPEC 8.1).
+fn ledger_owner(config: &Config) -> config::TerminalConfig {
+    match provision::load_identity(config, credentials_directory().as_deref()) {
+        Ok(id) => config::TerminalConfig {
+            id: Some(id.terminal_id),
+            session_id: Some(id.session_id),
+        },
+        Err(_) => config.terminal.clone(),
+    }
+}
+
 fn report(config: &Config, json: bool) -> Result<(), Failure> {
-    let totals = report::read(&open_ledger(config)?).context("cannot read the ledger totals")?;
+    let ledger = open_ledger(config)?;
+    let totals = report::read(&ledger).context("cannot read the ledger totals")?;
+    let by_terminal = report::sales_by_terminal(&ledger).context("cannot read the ledger")?;
+    let owner = ledger_owner(config);
     if json {
+        let mut v = report::to_json(&owner, &totals);
+        v["by_terminal"] = report::by_terminal_json(&by_terminal);
         println!(
             "{}",
-            serde_json::to_string_pretty(&report::to_json(&config.terminal, &totals))
-                .context("cannot encode JSON")?
+            serde_json::to_string_pretty(&v).context("cannot encode JSON")?
         );
     } else {
-        print!("{}", report::to_text(&config.terminal, &totals));
+        print!("{}", report::to_text(&owner, &totals));
+        if by_terminal.len() > 1 {
+            println!("\napproved sales by terminal (sessions this board served)");
+            for (t, c) in &by_terminal {
+                println!(
+                    "  {t:<18} {:>6}  {:>24}",
+                    c.count,
+                    c.total.display(proto::Currency::Ngn)
+                );
+            }
+        }
     }
     Ok(())
 }
@@ -512,14 +606,15 @@ fn shift_report(config: &Config, which: report::ShiftSel, json: bool) -> Result<
             "no shift {which} in this terminal's ledger"
         )));
     };
+    let owner = ledger_owner(config);
     if json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&report::shift_to_json(&config.terminal, &r))
+            serde_json::to_string_pretty(&report::shift_to_json(&owner, &r))
                 .context("cannot encode JSON")?
         );
     } else {
-        print!("{}", report::shift_to_text(&config.terminal, &r));
+        print!("{}", report::shift_to_text(&owner, &r));
     }
     Ok(())
 }
@@ -540,9 +635,9 @@ fn reconcile(config: &Config, json: bool, org_key: Option<Secret>) -> Result<(),
     if let Some(key) = org_key {
         let org = OrgClient::new(&config.backend, key).map_err(|e| anyhow!(e))?;
         let session = runtime()?
-            .block_on(org.reconciliation(&config.terminal.session_id))
+            .block_on(org.reconciliation(&identity.session_id))
             .map_err(|e| anyhow!(e))?;
-        diff.check_session(&session, &config.terminal.id);
+        diff.check_session(&session, &identity.terminal_id);
     }
     if json {
         println!(

@@ -846,6 +846,8 @@ impl SignedClient {
 
 mod org;
 pub use org::OrgClient;
+pub mod pairing;
+pub use pairing::PairingClient;
 
 #[cfg(test)]
 mod tests;

@@ -268,7 +268,7 @@ pub fn check_backend(config: &Config, id: &DeviceIdentity) -> std::io::Result<Ch
         Ok(c) => c,
         Err(e) => return Ok(Check::new(false, "backend", e.to_string())),
     };
-    let r = runtime()?.block_on(client.session(&config.terminal.session_id));
+    let r = runtime()?.block_on(client.session(&id.session_id));
     Ok(match r {
         Ok(s) => Check::new(
             true,

@@ -15,6 +15,7 @@ pub mod msg;
 /// The terminal core lives in its own crate (`pos-core`); re-exported so
 /// `pos_agent::core::...` paths keep working.
 pub use pos_core as core;
+pub mod pairing;
 pub mod provision;
 pub mod queue;
 pub mod receipt;

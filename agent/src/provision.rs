@@ -18,6 +18,7 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsE
 use std::path::{Path, PathBuf};
 
 use proto::signing::{Credentials, Secret};
+use proto::wire::ProvisionResponse;
 use proto::{SessionId, TerminalId};
 use serde::{Deserialize, Serialize};
 
@@ -85,6 +86,8 @@ pub enum ProvisionError {
         /// The session's terminal ids, comma-separated.
         known: String,
     },
+    #[error("provisioning needs the terminal and session ids (--terminal and --session)")]
+    NoIds,
     #[error(transparent)]
     Card(#[from] CardError),
 }
@@ -222,18 +225,17 @@ pub async fn provision(
 ) -> Result<Provisioned, ProvisionError> {
     let dir = &config.data_dir;
     create_private_dir(dir)?;
-    let credentials_file = dir.join(CREDENTIALS_FILE);
-    let card_key_file = dir.join(CARD_KEY_FILE);
     if !force {
-        for path in [&credentials_file, &card_key_file] {
+        for path in [&dir.join(CREDENTIALS_FILE), &dir.join(CARD_KEY_FILE)] {
             if path.exists() {
                 return Err(ProvisionError::AlreadyProvisioned { path: path.clone() });
             }
         }
     }
 
-    let terminal = &config.terminal.id;
-    let session = &config.terminal.session_id;
+    let (Some(terminal), Some(session)) = (&config.terminal.id, &config.terminal.session_id) else {
+        return Err(ProvisionError::NoIds);
+    };
     let client = OrgClient::new(&config.backend, org_key)?;
     let found = match client.session(session).await {
         Ok(s) => s,
@@ -276,9 +278,23 @@ pub async fn provision(
         });
     }
     tracing::info!(terminal = %terminal, session = %session, "backend issued terminal credentials");
+    store_identity(dir, terminal, session, issued)
+}
 
+/// Writes a fresh card key, then `issued` as `credentials.json` for
+/// `terminal` of `session` (last: its presence means the identity is
+/// complete), both 0600 and fsynced with their directory. Shared by
+/// provisioning and pairing.
+pub fn store_identity(
+    dir: &Path,
+    terminal: &TerminalId,
+    session: &SessionId,
+    issued: ProvisionResponse,
+) -> Result<Provisioned, ProvisionError> {
+    create_private_dir(dir)?;
+    let credentials_file = dir.join(CREDENTIALS_FILE);
     let key = CardKey::generate();
-    write_private_file(dir, CARD_KEY_FILE, key.expose())?;
+    let card_key_file = write_private_file(dir, CARD_KEY_FILE, key.expose())?;
     let provisioned_at = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
@@ -307,6 +323,31 @@ pub async fn provision(
         credentials_file,
         card_key_file,
     })
+}
+
+/// Whether the data directory holds credentials or a card key (a paired
+/// or provisioned terminal, or one whose pairing stopped half-way).
+pub fn has_identity(dir: &Path) -> bool {
+    [CREDENTIALS_FILE, CARD_KEY_FILE]
+        .iter()
+        .any(|f| dir.join(f).exists())
+}
+
+/// Removes the credentials (first: without them the terminal is unpaired)
+/// and the card key from the data directory, then fsyncs the directory.
+/// The ledger stays. Missing files are fine.
+pub fn remove_identity(dir: &Path) -> Result<(), ProvisionError> {
+    for name in [CREDENTIALS_FILE, CARD_KEY_FILE] {
+        let path = dir.join(name);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err("remove", &path)(e)),
+        }
+    }
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err("sync directory", dir))
 }
 
 /// Where a file is read from: `$CREDENTIALS_DIRECTORY` when it holds it
@@ -380,17 +421,29 @@ pub fn load_identity(
             // serde_json's message names the field and position, never the value.
             problem: e.to_string(),
         })?;
-    if file.terminal_id != config.terminal.id {
+    // SPEC 8.1: the ids live here; the config may name them too, and then
+    // they must be these.
+    if let Some(configured) = config
+        .terminal
+        .id
+        .as_ref()
+        .filter(|c| **c != file.terminal_id)
+    {
         return Err(ProvisionError::Mismatch {
             key: "terminal.id",
-            configured: config.terminal.id.to_string(),
+            configured: configured.to_string(),
             provisioned: file.terminal_id.to_string(),
         });
     }
-    if file.session_id != config.terminal.session_id {
+    if let Some(configured) = config
+        .terminal
+        .session_id
+        .as_ref()
+        .filter(|c| **c != file.session_id)
+    {
         return Err(ProvisionError::Mismatch {
             key: "terminal.session_id",
-            configured: config.terminal.session_id.to_string(),
+            configured: configured.to_string(),
             provisioned: file.session_id.to_string(),
         });
     }
@@ -538,6 +591,73 @@ mod tests {
             "{e:?}"
         );
         assert!(!e.to_string().contains("sekret"));
+    }
+
+    #[test]
+    fn the_ids_come_from_the_data_dir_when_the_config_has_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let file = dir.path().join("config.toml");
+        let text = format!(
+            "data_dir = {:?}\n[backend]\nurl = \"http://127.0.0.1:9\"\n",
+            data.display().to_string()
+        );
+        std::fs::write(&file, &text).unwrap();
+        let load = |file: &Path| {
+            crate::config::load(&crate::config::Sources {
+                file: file.to_owned(),
+                ..Default::default()
+            })
+            .unwrap()
+            .config
+        };
+        let config = load(&file);
+        assert!(!has_identity(&data));
+        let issued: ProvisionResponse = serde_json::from_value(serde_json::json!({
+            "api_key": "k", "secret": "sekret", "merchant_id": "m", "tenant_id": "t"
+        }))
+        .unwrap();
+        let done = store_identity(
+            &data,
+            &TerminalId::new("pos_1").unwrap(),
+            &SessionId::new("s_1").unwrap(),
+            issued,
+        )
+        .unwrap();
+        for f in [&done.credentials_file, &done.card_key_file] {
+            assert_eq!(
+                std::fs::metadata(f).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+        }
+        let id = load_identity(&config, None).unwrap();
+        assert_eq!(id.terminal_id.as_str(), "pos_1");
+        assert_eq!(id.session_id.as_str(), "s_1");
+
+        // Given in the config too, they must match; the error names both.
+        std::fs::write(&file, format!("{text}[terminal]\nid = \"pos_2\"\n")).unwrap();
+        let e = load_identity(&load(&file), None).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            matches!(
+                e,
+                ProvisionError::Mismatch {
+                    key: "terminal.id",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(msg.contains("pos_1") && msg.contains("pos_2"), "{msg}");
+        assert!(e.is_setup_problem());
+
+        remove_identity(&data).unwrap();
+        assert!(!has_identity(&data));
+        assert!(matches!(
+            load_identity(&config, None),
+            Err(ProvisionError::NotProvisioned { .. })
+        ));
+        remove_identity(&data).unwrap();
     }
 
     #[test]

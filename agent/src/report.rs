@@ -4,6 +4,7 @@
 //! renderings ([`to_json`], [`to_text`], [`shift_to_json`],
 //! [`shift_to_text`]) are pure.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use proto::Currency;
@@ -19,6 +20,41 @@ pub fn read(store: &Store) -> Result<(Totals, ShiftTotals), StoreError> {
         limit: u32::MAX,
     })?;
     Ok((store.totals()?, store::shift_totals(&all)))
+}
+
+/// Approved sales (online or offline) by the terminal whose reference they
+/// carry (`<terminal_id>-<sequence>`): a board paired again for another
+/// event keeps one ledger, and each session's terminal appears here on its
+/// own (SPEC 8.1).
+pub fn sales_by_terminal(store: &Store) -> Result<BTreeMap<String, CountTotal>, StoreError> {
+    let all = store.list_transactions(store::Page {
+        offset: 0,
+        limit: u32::MAX,
+    })?;
+    let mut out: BTreeMap<String, CountTotal> = BTreeMap::new();
+    for tx in all.iter().filter(|t| {
+        t.kind == store::TxKind::Sale
+            && matches!(
+                t.state,
+                store::TxState::Approved | store::TxState::OfflineApproved
+            )
+    }) {
+        let r = tx.reference.as_str();
+        let terminal = r.rsplit_once('-').map_or(r, |(t, _)| t);
+        let e = out.entry(terminal.to_owned()).or_default();
+        e.count += 1;
+        e.total = e.total.add(tx.amount);
+    }
+    Ok(out)
+}
+
+/// `{terminal_id: {count, total}}` of [`sales_by_terminal`].
+pub fn by_terminal_json(by: &BTreeMap<String, CountTotal>) -> serde_json::Value {
+    serde_json::Value::Object(
+        by.iter()
+            .map(|(t, c)| (t.clone(), count_total(c)))
+            .collect(),
+    )
 }
 
 /// Which shift `--shift` names.
@@ -62,6 +98,12 @@ pub fn read_shift(store: &Store, which: ShiftSel) -> Result<Option<ShiftReport>,
     }
 }
 
+/// An id, or `-` on a terminal that is not paired now (its ledger stays
+/// readable after unpairing, SPEC 8.1).
+fn or_unpaired(id: Option<&impl std::fmt::Display>) -> String {
+    id.map_or_else(|| "-".to_string(), |i| i.to_string())
+}
+
 fn millis_json(ms: Option<i64>) -> serde_json::Value {
     ms.and_then(|m| crate::mapping::timestamp(crate::core::UnixMillis(m)).ok())
         .map_or(serde_json::Value::Null, |t| serde_json::json!(t))
@@ -71,8 +113,8 @@ fn millis_json(ms: Option<i64>) -> serde_json::Value {
 /// closed_at, closed_by, totals}`; `totals` as the backend receives it.
 pub fn shift_to_json(terminal: &TerminalConfig, r: &ShiftReport) -> serde_json::Value {
     serde_json::json!({
-        "terminal_id": terminal.id.as_str(),
-        "session_id": terminal.session_id.as_str(),
+        "terminal_id": terminal.id.as_ref().map(|t| t.as_str()),
+        "session_id": terminal.session_id.as_ref().map(|s| s.as_str()),
         "currency": Currency::Ngn.code(),
         "kind": if r.closed_at.is_some() { "Z" } else { "X" },
         "shift_no": r.shift_no,
@@ -90,7 +132,9 @@ pub fn shift_to_text(terminal: &TerminalConfig, r: &ShiftReport) -> String {
     let _ = writeln!(
         out,
         "{kind} report  shift {}  terminal {}  session {}",
-        r.shift_no, terminal.id, terminal.session_id
+        r.shift_no,
+        or_unpaired(terminal.id.as_ref()),
+        or_unpaired(terminal.session_id.as_ref())
     );
     let when = |m: Option<i64>| match millis_json(m) {
         serde_json::Value::String(s) => s,
@@ -166,8 +210,8 @@ pub fn to_json(
         serde_json::Value::Object(rows.into_iter().collect())
     };
     serde_json::json!({
-        "terminal_id": terminal.id.as_str(),
-        "session_id": terminal.session_id.as_str(),
+        "terminal_id": terminal.id.as_ref().map(|t| t.as_str()),
+        "session_id": terminal.session_id.as_ref().map(|s| s.as_str()),
         "currency": Currency::Ngn.code(),
         "by_status": by(totals.by_state.iter().map(|(s, c)| (s.as_str().to_owned(), count_total(c))).collect()),
         "by_kind": by(totals.by_kind.iter().map(|(k, c)| (k.as_str().to_owned(), count_total(c))).collect()),
@@ -183,7 +227,8 @@ pub fn to_text(terminal: &TerminalConfig, (totals, sales): &(Totals, ShiftTotals
     let _ = writeln!(
         out,
         "terminal {}  session {}",
-        terminal.id, terminal.session_id
+        or_unpaired(terminal.id.as_ref()),
+        or_unpaired(terminal.session_id.as_ref())
     );
     let mut section = |title: &str, rows: Vec<(String, &CountTotal)>| {
         heading(&mut out, title, rows.is_empty());

@@ -12,6 +12,8 @@ use crate::provision::ProvisionError;
 pub enum RunError {
     #[error("terminal identity: {0}")]
     Identity(#[from] ProvisionError),
+    #[error("pairing: {0}")]
+    Pairing(#[from] crate::pairing::PairingError),
     #[error("cannot open the ledger {path}: {source}")]
     Store {
         path: PathBuf,

@@ -350,7 +350,10 @@ async fn sigterm_during_the_authorization_lets_the_sale_finish_and_loses_nothing
     let statement = p
         .org(
             reqwest::Method::GET,
-            &format!("/v1/reconciliation/{}", p.config.terminal.session_id),
+            &format!(
+                "/v1/reconciliation/{}",
+                p.config.terminal.session_id.as_ref().unwrap()
+            ),
             None,
         )
         .await;

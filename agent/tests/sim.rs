@@ -97,9 +97,9 @@ async fn provision(w: &World) {
         "--org-key",
         ORG_KEY,
         "--terminal",
-        w.config.terminal.id.as_str(),
+        w.config.terminal.id.as_ref().unwrap().as_str(),
         "--session",
-        w.config.terminal.session_id.as_str(),
+        w.config.terminal.session_id.as_ref().unwrap().as_str(),
     ])
     .await;
     let (stdout, stderr) = text(&out);
@@ -135,8 +135,14 @@ async fn provisioned_credentials_sign_every_terminal_api_call() {
     let client =
         SignedClient::new(&w.config.backend, id.terminal_id.clone(), id.credentials).unwrap();
 
-    let session = client.session(&w.config.terminal.session_id).await.unwrap();
-    assert_eq!(session.session_id, w.config.terminal.session_id);
+    let session = client
+        .session(w.config.terminal.session_id.as_ref().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        Some(&session.session_id),
+        w.config.terminal.session_id.as_ref()
+    );
 
     let hb = client
         .heartbeat(&Heartbeat {
@@ -191,9 +197,9 @@ async fn provisioned_credentials_sign_every_terminal_api_call() {
         "--org-key",
         ORG_KEY,
         "--terminal",
-        w.config.terminal.id.as_str(),
+        w.config.terminal.id.as_ref().unwrap().as_str(),
         "--session",
-        w.config.terminal.session_id.as_str(),
+        w.config.terminal.session_id.as_ref().unwrap().as_str(),
         "--force",
     ])
     .await;
@@ -312,8 +318,8 @@ async fn a_mistyped_session_or_terminal_is_refused_before_the_working_credential
         SignedClient::new(&w.config.backend, id.terminal_id.clone(), id.credentials).unwrap();
     assert!(client.statement(&StatementQuery::default()).await.is_ok());
     let before = std::fs::read(w.config.data_dir.join("credentials.json")).unwrap();
-    let terminal = w.config.terminal.id.as_str();
-    let session = w.config.terminal.session_id.as_str();
+    let terminal = w.config.terminal.id.as_ref().unwrap().as_str();
+    let session = w.config.terminal.session_id.as_ref().unwrap().as_str();
 
     // The typo only on the command line: it contradicts the config.
     let typo = format!("{session}x");

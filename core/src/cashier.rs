@@ -124,6 +124,10 @@ pub enum Query {
         operator_id: Option<String>,
         at: UnixMillis,
     },
+    /// Unpair this terminal (SPEC 8.1; a supervisor confirmed it): only
+    /// with nothing left to send to the backend. Answered `Unpaired` (the
+    /// shell then goes back to pairing) or `UnpairRefused`.
+    Unpair,
 }
 
 /// The shell's answer to a [`Query`].
@@ -135,6 +139,14 @@ pub enum Answer {
     RecentSales(Vec<OriginalSale>),
     Original(Option<OriginalSale>),
     Report(ShiftReport),
+    /// The credentials are gone; the shell stops taking payments and pairs
+    /// again.
+    Unpaired,
+    /// Unpairing was refused, `reason` in the cashier's words (items still
+    /// to send).
+    UnpairRefused {
+        reason: String,
+    },
     /// The store could not answer (disk error): nothing was changed.
     Failed {
         error: String,

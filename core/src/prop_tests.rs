@@ -760,6 +760,10 @@ impl Sim {
                     closed_at: None,
                     totals: Default::default(),
                 }),
+                // The model never empties its outbox on purpose: refused.
+                Query::Unpair => Answer::UnpairRefused {
+                    reason: "1 item not yet sent to the backend".into(),
+                },
             }
         };
         self.handle(Input::Answer(answer));

@@ -367,6 +367,28 @@ impl NonceCache {
         Ok(())
     }
 
+    /// Until when a nonce accepted at `now` is remembered.
+    pub fn expiry_after(&self, now: i64) -> i64 {
+        now + 2 * self.window
+    }
+
+    /// Remembers `nonce` until `expiry` (a cache restored from disk); a
+    /// nonce already expired at `now`, or beyond the capacity, is skipped.
+    pub fn remember(&self, nonce: Uuid, expiry: i64, now: i64) {
+        if expiry <= now {
+            return;
+        }
+        let key = nonce.as_u128();
+        let mut st = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if st.seen.len() >= self.capacity || st.seen.contains_key(&key) {
+            return;
+        }
+        st.seen.insert(key, expiry);
+        // Kept in expiry order, so that forgetting stays oldest first.
+        let at = st.by_expiry.partition_point(|(e, _)| *e <= expiry);
+        st.by_expiry.insert(at, (expiry, key));
+    }
+
     pub fn len(&self) -> usize {
         self.inner
             .lock()
@@ -677,6 +699,28 @@ mod tests {
             run(incoming(&h), "POST", path, b"not json", now),
             Err(Rejection::InvalidBody(_))
         ));
+    }
+
+    #[test]
+    fn a_remembered_nonce_is_refused_until_it_expires() {
+        let now = 1_800_000_000;
+        let cache = NonceCache::new(16);
+        let n = Uuid::new_v4();
+        let late = Uuid::new_v4();
+        cache.remember(late, cache.expiry_after(now), now);
+        cache.remember(n, now + 10, now);
+        cache.remember(Uuid::new_v4(), now, now); // already expired
+        assert_eq!(cache.len(), 2);
+        assert_eq!(
+            cache.check_and_insert(n, now + 5),
+            Err(Rejection::ReplayedNonce)
+        );
+        // Forgotten once its expiry passed, though remembered out of order.
+        assert_eq!(cache.check_and_insert(n, now + 10), Ok(()));
+        assert_eq!(
+            cache.check_and_insert(late, now + 10),
+            Err(Rejection::ReplayedNonce)
+        );
     }
 
     #[test]

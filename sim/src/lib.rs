@@ -28,6 +28,7 @@ pub mod body;
 pub mod client;
 mod conn;
 pub mod error;
+pub mod load;
 mod pairing;
 mod persist;
 mod routes;
@@ -39,7 +40,7 @@ pub use error::{ApiErr, SimError};
 
 use persist::StateFile;
 use state::{Effects, Liveness, Row, State};
-use webhook::Webhooks;
+use webhook::{Delivery, Webhooks};
 
 /// Resolves once the shutdown flag is set.
 pub(crate) async fn stopped(rx: &mut watch::Receiver<bool>) {
@@ -86,6 +87,11 @@ pub struct Config {
     pub nonce_capacity: usize,
     /// How long a pairing code stays valid (SPEC 8.1: 10 minutes).
     pub pairing_code_ttl: Duration,
+    /// Most requests answered at once (command streams not counted); beyond
+    /// it, 503 `overloaded` with `Retry-After` ([`load`]). `None`: no limit.
+    pub max_inflight: Option<usize>,
+    /// The `Retry-After` of a shed request (whole seconds, at least 1).
+    pub shed_retry_after: Duration,
 }
 
 impl Config {
@@ -110,6 +116,8 @@ impl Config {
             offline_limits: None,
             nonce_capacity: 2_000_000,
             pairing_code_ttl: Duration::from_secs(proto::wire::PAIRING_CODE_TTL_S as u64),
+            max_inflight: None,
+            shed_retry_after: Duration::from_secs(1),
         }
     }
 }
@@ -166,12 +174,13 @@ pub(crate) struct Sim {
     inner: Mutex<Inner>,
     pub cfg: Config,
     pub nonces: NonceCache,
-    store: Option<StateFile>,
+    pub store: Option<StateFile>,
     pub webhooks: Arc<Webhooks>,
     pub payments_changed: watch::Sender<u64>,
     /// Bumped after every change (the dashboard's event stream, SPEC 8.4).
     pub changed: watch::Sender<u64>,
     pub shutdown: watch::Receiver<bool>,
+    pub load: Arc<load::Load>,
 }
 
 impl Sim {
@@ -187,33 +196,41 @@ impl Sim {
         self: &Arc<Self>,
         f: impl FnOnce(&mut State, &mut Live, Timestamp) -> Result<R, ApiErr>,
     ) -> Result<R, ApiErr> {
-        let (result, effects, pending) = {
+        let (result, effects, deliveries, pending) = {
             let mut g = self.lock();
             let inner = &mut *g;
             let result = f(&mut inner.state, &mut inner.live, Timestamp::now());
-            let effects = inner.state.take_effects();
+            let mut effects = inner.state.take_effects();
+            let deliveries: Vec<Delivery> = std::mem::take(&mut effects.webhooks)
+                .into_iter()
+                .map(Delivery::new)
+                .collect();
             // Queued while still holding the lock, so the file sees changes
-            // in the order they were made.
-            let pending = self.store.as_ref().map(|store| {
+            // in the order they were made; the webhooks they cause with them.
+            let mut pending = Vec::new();
+            if let Some(store) = self.store.as_ref() {
                 let rows: Vec<Row> = effects
                     .dirty
                     .iter()
                     .map(|(k, id)| inner.state.row(k, id))
                     .collect();
-                store.submit(effects.cleared, rows)
-            });
-            (result, effects, pending)
+                pending.push(store.submit(effects.cleared, rows));
+                for d in &deliveries {
+                    pending.push(store.submit_webhook(d.envelope.id.clone(), d.record()));
+                }
+            }
+            (result, effects, deliveries, pending)
         };
-        if let Some(p) = pending {
+        for p in pending {
             p.committed().await?;
         }
-        self.finish(effects);
+        self.finish(effects, deliveries);
         result
     }
 
-    fn finish(&self, effects: Effects) {
-        for w in effects.webhooks {
-            self.webhooks.send(w);
+    fn finish(&self, effects: Effects, deliveries: Vec<Delivery>) {
+        for d in deliveries {
+            self.webhooks.send(d);
         }
         if !effects.wake.is_empty() {
             let g = self.lock();
@@ -306,6 +323,7 @@ pub struct RunningSim {
     webhook_secret: Secret,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    load: Arc<load::Load>,
 }
 
 impl RunningSim {
@@ -327,6 +345,17 @@ impl RunningSim {
     /// configured).
     pub fn webhook_key_id(&self) -> &str {
         &self.webhook_key_id
+    }
+
+    /// The request statistics of the current window (see [`load`]).
+    pub fn stats(&self) -> load::LoadStats {
+        self.load.stats()
+    }
+
+    /// Ends the statistics window (returning its figures) and starts a new
+    /// one, e.g. when a venue's link returns.
+    pub fn reset_stats(&self) -> load::LoadStats {
+        self.load.reset()
     }
 
     /// Stops accepting, ends command streams and webhook retries, and waits
@@ -367,17 +396,18 @@ pub async fn start(config: Config) -> Result<RunningSim, SimError> {
         addr: config.listen.clone(),
         source,
     })?;
-    let (store, state) = match &config.state_file {
-        None => (None, State::default()),
+    let (store, state, loaded) = match &config.state_file {
+        None => (None, State::default(), persist::Loaded::default()),
         Some(path) => {
-            let (store, rows) = StateFile::open(path)?;
+            let (store, mut loaded) = StateFile::open(path)?;
+            let rows = std::mem::take(&mut loaded.rows);
             let state = State::load(rows).map_err(|(kind, id, reason)| SimError::CorruptState {
                 path: path.display().to_string(),
                 kind,
                 id,
                 reason,
             })?;
-            (Some(store), state)
+            (Some(store), state, loaded)
         }
     };
     let webhook_key_id = match &config.webhook_key_id {
@@ -412,7 +442,12 @@ pub async fn start(config: Config) -> Result<RunningSim, SimError> {
         config.webhook_retry_base,
         config.webhook_max_attempts,
         shutdown.clone(),
+        store.clone(),
     ));
+    let load = Arc::new(load::Load::new(
+        config.max_inflight,
+        config.shed_retry_after,
+    )?);
     let sim = Arc::new(Sim {
         inner: Mutex::new(Inner {
             state,
@@ -422,13 +457,14 @@ pub async fn start(config: Config) -> Result<RunningSim, SimError> {
                 pairings: pairing::Pairings::default(),
             },
         }),
-        nonces: NonceCache::new(config.nonce_capacity),
+        nonces: restored_nonces(config.nonce_capacity, &loaded.nonces),
         cfg: config,
         store,
         webhooks,
         payments_changed: watch::channel(0).0,
         changed: watch::channel(0).0,
         shutdown: shutdown.clone(),
+        load: Arc::clone(&load),
     });
     let pending: Vec<(proto::PaymentId, Timestamp)> = {
         let g = sim.lock();
@@ -441,6 +477,14 @@ pub async fn start(config: Config) -> Result<RunningSim, SimError> {
     };
     for (id, at) in pending {
         sim.schedule_expiry(id, at);
+    }
+    for (id, body) in loaded.webhooks {
+        match serde_json::from_str::<Delivery>(&body) {
+            Ok(d) => sim.webhooks.send(d),
+            Err(e) => {
+                tracing::warn!(event_id = %id, error = %e, "stored webhook delivery unreadable; dropped")
+            }
+        }
     }
     let app = routes::router(Arc::clone(&sim));
     let mut stop_rx = shutdown;
@@ -460,7 +504,21 @@ pub async fn start(config: Config) -> Result<RunningSim, SimError> {
         webhook_secret,
         stop,
         task,
+        load,
     })
+}
+
+/// The nonce cache with the nonces a state file kept (still in their
+/// window): a replay across a restart is refused too.
+fn restored_nonces(capacity: usize, kept: &[(String, i64)]) -> NonceCache {
+    let cache = NonceCache::new(capacity);
+    let now = Timestamp::now().unix();
+    for (n, expires) in kept {
+        if let Ok(n) = uuid::Uuid::parse_str(n) {
+            cache.remember(n, *expires, now);
+        }
+    }
+    cache
 }
 
 /// A configured webhook key id: `whk_` + hex digits, and never the

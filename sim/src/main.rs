@@ -119,6 +119,13 @@ struct Serve {
     /// Maximum age of queued offline payments (hours) sent in heartbeat answers.
     #[arg(long)]
     offline_max_age_hours: Option<u32>,
+    /// Most requests answered at once (command streams not counted);
+    /// beyond it, 503 "overloaded" with Retry-After. No limit when not given.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    max_inflight: Option<u32>,
+    /// The Retry-After of a shed request, in seconds.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    shed_retry_after_secs: u64,
 }
 
 #[tokio::main]
@@ -147,6 +154,8 @@ async fn main() -> anyhow::Result<()> {
     cfg.abort_wait = Duration::from_millis(s.abort_wait_ms);
     cfg.pairing_code_ttl = Duration::from_secs(s.pairing_code_ttl_secs);
     cfg.tenant_id = s.tenant_id;
+    cfg.max_inflight = s.max_inflight.map(|n| n as usize);
+    cfg.shed_retry_after = Duration::from_secs(s.shed_retry_after_secs);
     let limits = proto::wire::OfflineLimits {
         floor_limit: s.offline_floor_limit,
         max_total: s.offline_max_total.map(|m| proto::Total(m.minor())),

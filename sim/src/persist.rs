@@ -1,6 +1,8 @@
 //! Optional SQLite persistence (`--state FILE`): one table of JSON records
-//! keyed by `(kind, id)`, written through a dedicated writer thread that
-//! commits each batch in one transaction before the request is answered.
+//! keyed by `(kind, id)`, the nonces seen within the replay window and the
+//! webhook deliveries still being retried, written through a dedicated
+//! writer thread that commits each batch in one transaction (WAL,
+//! `synchronous=FULL`: fsynced) before the request is answered.
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -14,9 +16,25 @@ use crate::state::Row;
 /// `(kind, id, json)` as read back from the file.
 pub type StoredRow = (String, String, String);
 
+/// What a state file holds, as read at start.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub rows: Vec<StoredRow>,
+    /// `(nonce, expires)` (epoch seconds) of nonces not yet expired.
+    pub nonces: Vec<(String, i64)>,
+    /// `(id, json)` of webhook deliveries still being retried.
+    pub webhooks: Vec<(String, String)>,
+}
+
+type Done = oneshot::Sender<Result<(), String>>;
+
 enum Msg {
-    Write(Vec<Row>, oneshot::Sender<Result<(), String>>),
-    Clear(oneshot::Sender<Result<(), String>>),
+    Write(Vec<Row>, Done),
+    Clear(Done),
+    /// A nonce accepted, remembered until `expires` (epoch seconds).
+    Nonce(String, i64, Done),
+    /// A webhook delivery's progress (`None`: delivered or given up).
+    Webhook(String, Option<String>, Done),
 }
 
 /// Handle to the writer thread.
@@ -31,6 +49,8 @@ impl std::fmt::Debug for Msg {
         match self {
             Msg::Write(rows, _) => write!(f, "Write({} rows)", rows.len()),
             Msg::Clear(_) => f.write_str("Clear"),
+            Msg::Nonce(..) => f.write_str("Nonce"),
+            Msg::Webhook(id, body, _) => write!(f, "Webhook({id}, {})", body.is_some()),
         }
     }
 }
@@ -40,7 +60,20 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS records (
     id   TEXT NOT NULL,
     body TEXT NOT NULL,
     PRIMARY KEY (kind, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS nonces (
+    nonce   TEXT PRIMARY KEY,
+    expires INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS nonces_by_expiry ON nonces (expires);
+CREATE TABLE IF NOT EXISTS webhooks (
+    id   TEXT PRIMARY KEY,
+    body TEXT NOT NULL
 ) WITHOUT ROWID;";
+
+fn now_secs() -> i64 {
+    proto::wire::Timestamp::now().unix()
+}
 
 fn err(path: &Path) -> impl Fn(rusqlite::Error) -> SimError + '_ {
     move |source| SimError::State {
@@ -50,8 +83,8 @@ fn err(path: &Path) -> impl Fn(rusqlite::Error) -> SimError + '_ {
 }
 
 impl StateFile {
-    /// Opens (creating if needed) the state file and returns its rows.
-    pub fn open(path: &Path) -> Result<(StateFile, Vec<StoredRow>), SimError> {
+    /// Opens (creating if needed) the state file and returns what it holds.
+    pub fn open(path: &Path) -> Result<(StateFile, Loaded), SimError> {
         let conn = Connection::open(path).map_err(err(path))?;
         #[cfg(unix)]
         {
@@ -61,7 +94,7 @@ impl StateFile {
         }
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(err(path))?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
+        conn.pragma_update(None, "synchronous", "FULL")
             .map_err(err(path))?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(err(path))?;
@@ -76,6 +109,26 @@ impl StateFile {
             it.collect::<Result<Vec<StoredRow>, _>>()
                 .map_err(err(path))?
         };
+        let nonces = {
+            let mut stmt = conn
+                .prepare("SELECT nonce, expires FROM nonces WHERE expires > ?1")
+                .map_err(err(path))?;
+            let it = stmt
+                .query_map([now_secs()], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(err(path))?;
+            it.collect::<Result<Vec<(String, i64)>, _>>()
+                .map_err(err(path))?
+        };
+        let webhooks = {
+            let mut stmt = conn
+                .prepare("SELECT id, body FROM webhooks ORDER BY id")
+                .map_err(err(path))?;
+            let it = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(err(path))?;
+            it.collect::<Result<Vec<(String, String)>, _>>()
+                .map_err(err(path))?
+        };
         let (tx, rx) = mpsc::channel::<Msg>();
         std::thread::Builder::new()
             .name("kler-sim-state".into())
@@ -86,8 +139,38 @@ impl StateFile {
                 tx,
                 path: path.to_owned(),
             },
-            rows,
+            Loaded {
+                rows,
+                nonces,
+                webhooks,
+            },
         ))
+    }
+
+    /// Queues one message; the returned [`Pending`] resolves once it is
+    /// committed.
+    fn one(&self, msg: impl FnOnce(Done) -> Msg) -> Pending {
+        let (done, wait) = oneshot::channel();
+        if self.tx.send(msg(done)).is_err() {
+            return Pending::stopped(self);
+        }
+        Pending {
+            waits: vec![wait],
+            failed: false,
+            path: self.path.clone(),
+        }
+    }
+
+    /// Remembers an accepted nonce until `expires` (epoch seconds), so a
+    /// replay after a restart is still refused.
+    pub fn submit_nonce(&self, nonce: String, expires: i64) -> Pending {
+        self.one(|d| Msg::Nonce(nonce, expires, d))
+    }
+
+    /// Records a webhook delivery's progress (`None` once it is delivered
+    /// or given up), so a restart resumes its retries.
+    pub fn submit_webhook(&self, id: String, body: Option<String>) -> Pending {
+        self.one(|d| Msg::Webhook(id, body, d))
     }
 
     /// Queues a change (a clear first when `clear`, then `rows`) without
@@ -171,7 +254,7 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Msg>) {
         }
         for m in batch {
             let done = match m {
-                Msg::Write(_, d) | Msg::Clear(d) => d,
+                Msg::Write(_, d) | Msg::Clear(d) | Msg::Nonce(_, _, d) | Msg::Webhook(_, _, d) => d,
             };
             let _ = done.send(result.clone());
         }
@@ -186,8 +269,28 @@ fn apply(conn: &mut Connection, batch: &[Msg]) -> rusqlite::Result<()> {
              ON CONFLICT (kind, id) DO UPDATE SET body = excluded.body",
         )?;
         let mut del = tx.prepare_cached("DELETE FROM records WHERE kind = ?1 AND id = ?2")?;
+        let mut nonce = tx.prepare_cached(
+            "INSERT INTO nonces (nonce, expires) VALUES (?1, ?2)
+             ON CONFLICT (nonce) DO UPDATE SET expires = excluded.expires",
+        )?;
+        let mut hook = tx.prepare_cached(
+            "INSERT INTO webhooks (id, body) VALUES (?1, ?2)
+             ON CONFLICT (id) DO UPDATE SET body = excluded.body",
+        )?;
+        let mut unhook = tx.prepare_cached("DELETE FROM webhooks WHERE id = ?1")?;
+        let mut nonces = false;
         for m in batch {
             match m {
+                Msg::Nonce(n, expires, _) => {
+                    nonce.execute((n, expires))?;
+                    nonces = true;
+                }
+                Msg::Webhook(id, Some(body), _) => {
+                    hook.execute((id, body))?;
+                }
+                Msg::Webhook(id, None, _) => {
+                    unhook.execute([id])?;
+                }
                 Msg::Clear(_) => {
                     tx.execute("DELETE FROM records", [])?;
                 }
@@ -200,6 +303,11 @@ fn apply(conn: &mut Connection, batch: &[Msg]) -> rusqlite::Result<()> {
                     }
                 }
             }
+        }
+        if nonces {
+            // Those whose window has passed are of no use any more.
+            tx.prepare_cached("DELETE FROM nonces WHERE expires <= ?1")?
+                .execute([now_secs()])?;
         }
     }
     tx.commit()

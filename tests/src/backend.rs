@@ -2,6 +2,7 @@
 //! partner API driven over HTTP exactly as an integrator would.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use proto::signing::Credentials;
@@ -33,6 +34,11 @@ pub struct SimOptions {
     pub stream_max: Duration,
     /// How long `POST /v1/payments/:id/abort` waits for the terminal.
     pub abort_wait: Duration,
+    /// `--max-inflight`: load shedding beyond this many requests.
+    pub max_inflight: Option<usize>,
+    /// `--state`: the SQLite file that keeps the sim's state across
+    /// [`Backend::restart`].
+    pub state_file: Option<PathBuf>,
 }
 
 impl Default for SimOptions {
@@ -44,6 +50,8 @@ impl Default for SimOptions {
             ping_interval: Duration::from_secs(5),
             stream_max: Duration::from_secs(300),
             abort_wait: Duration::from_secs(15),
+            max_inflight: None,
+            state_file: None,
         }
     }
 }
@@ -64,6 +72,8 @@ pub struct Backend {
     sim: Option<kler_sim::RunningSim>,
     addr: SocketAddr,
     http: reqwest::Client,
+    /// What the sim was started with (a restart reuses it on `addr`).
+    cfg: kler_sim::Config,
 }
 
 impl Backend {
@@ -76,9 +86,16 @@ impl Backend {
         cfg.ping_interval = opts.ping_interval;
         cfg.stream_max = opts.stream_max;
         cfg.abort_wait = opts.abort_wait;
-        let sim = kler_sim::start(cfg)
+        cfg.max_inflight = opts.max_inflight;
+        cfg.state_file = opts.state_file;
+        let sim = kler_sim::start(cfg.clone())
             .await
             .map_err(|e| HarnessError::Sim(e.to_string()))?;
+        // A restart signs webhooks as before and listens where the
+        // terminals' proxies point.
+        cfg.listen = sim.addr().to_string();
+        cfg.webhook_key_id = Some(sim.webhook_key_id().to_owned());
+        cfg.webhook_secret = Some(sim.webhook_secret().expose().to_owned());
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
@@ -90,7 +107,27 @@ impl Backend {
             addr: sim.addr(),
             sim: Some(sim),
             http,
+            cfg,
         })
+    }
+
+    /// Stops the simulator (open streams end, requests in flight finish)
+    /// and starts it again on the same address and options: with a
+    /// `state_file` it comes back with everything it had recorded.
+    pub async fn restart(&mut self) -> Result<()> {
+        if let Some(sim) = self.sim.take() {
+            sim.shutdown().await;
+        }
+        let sim = kler_sim::start(self.cfg.clone())
+            .await
+            .map_err(|e| HarnessError::Sim(format!("restarting on {}: {e}", self.addr)))?;
+        self.sim = Some(sim);
+        Ok(())
+    }
+
+    /// The running simulator (its load statistics, webhook credentials).
+    pub fn sim(&self) -> Option<&kler_sim::RunningSim> {
+        self.sim.as_ref()
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -136,6 +173,24 @@ impl Backend {
             rb = rb.header("Idempotency-Key", k);
         }
         self.call(what, rb).await
+    }
+
+    /// `POST /v1/sessions/:id/terminals/:terminal_id/pair`: the organiser
+    /// claims a device's pairing code for one of the session's terminals
+    /// (SPEC 8.1).
+    pub async fn claim(
+        &self,
+        session: &SessionId,
+        terminal: &TerminalId,
+        code: &str,
+    ) -> Result<proto::wire::PairingClaimed> {
+        self.post(
+            "claim pairing code",
+            &format!("/v1/sessions/{session}/terminals/{terminal}/pair"),
+            &serde_json::json!({ "pairing_code": code }),
+            None,
+        )
+        .await
     }
 
     /// `POST /v1/sessions` with `pos_count` POS terminals.

@@ -44,6 +44,9 @@ pub struct ScreenView {
     pub report: Option<serde_json::Value>,
     #[serde(default)]
     pub menu: Option<Vec<String>>,
+    /// The code on the `pairing` screen (SPEC 8.1).
+    #[serde(default)]
+    pub pairing_code: Option<String>,
 }
 
 impl ScreenView {

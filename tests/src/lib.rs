@@ -7,6 +7,8 @@ pub mod backend;
 pub mod bar;
 pub mod device;
 pub mod error;
+pub mod fleet;
+pub mod pairing;
 pub mod proxy;
 pub mod reconcile;
 pub mod scenario;

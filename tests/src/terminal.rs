@@ -265,13 +265,25 @@ pub fn config_toml(
     backend_url: &str,
     o: &AgentOptions,
 ) -> String {
+    config_toml_for(data_dir, Some((id, session)), backend_url, o)
+}
+
+/// [`config_toml`], naming the terminal and session or (a fresh board,
+/// SPEC 8.1) not: then the ids come with pairing.
+pub fn config_toml_for(
+    data_dir: &Path,
+    ids: Option<(&TerminalId, &SessionId)>,
+    backend_url: &str,
+    o: &AgentOptions,
+) -> String {
+    let terminal = match ids {
+        Some((id, session)) => format!("[terminal]\nid = \"{id}\"\nsession_id = \"{session}\"\n"),
+        None => String::new(),
+    };
     format!(
         r#"data_dir = "{data_dir}"
 
-[terminal]
-id = "{id}"
-session_id = "{session}"
-
+{terminal}
 [backend]
 url = "{backend_url}"
 connect_timeout_ms = {connect}

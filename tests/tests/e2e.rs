@@ -31,5 +31,11 @@ mod cashier;
 #[path = "e2e/receipts.rs"]
 mod receipts;
 
+#[path = "e2e/pairing.rs"]
+mod pairing;
+
 #[path = "e2e/fleet.rs"]
 mod fleet;
+
+#[path = "e2e/fleet_view.rs"]
+mod fleet_view;

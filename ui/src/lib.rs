@@ -22,8 +22,8 @@ mod text;
 
 pub use model::{
     Amount, CancelReason, CardSummary, CartEntry, CatalogLine, DeclineReason, ItemLine, MenuEntry,
-    OperatorTag, ReportKind, ReportSummary, Screen, ScreenName, ScreenState, SessionTotals,
-    ShiftReport, StatusLine, Tally, TipChoice, View, currency_sign,
+    OperatorTag, PairingStatus, ReportKind, ReportSummary, Screen, ScreenName, ScreenState,
+    SessionTotals, ShiftReport, StatusLine, Tally, TipChoice, View, currency_sign, grouped_code,
 };
 pub use render::{render, render_in};
 pub use strings::Language;

@@ -395,6 +395,44 @@ pub enum View {
     },
     /// An X or Z report (SPEC 7.5).
     Report { report: ShiftReport },
+    /// A terminal without credentials shows the code an organiser claims
+    /// (SPEC 8.1): `code` as issued (`K7M2X9QA`, drawn `K7M2 X9QA` with its
+    /// QR code), `None` until one was issued.
+    Pairing {
+        code: Option<String>,
+        status: PairingStatus,
+    },
+}
+
+/// Where pairing stands, as the pairing screen says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PairingStatus {
+    /// Asking the backend for a code.
+    Registering,
+    /// The code is shown; waiting for the organiser.
+    Waiting,
+    /// The backend is not reachable; retrying.
+    NoNetwork,
+}
+
+impl PairingStatus {
+    pub(crate) fn key(self) -> Key {
+        match self {
+            PairingStatus::Registering => Key::PairingRegistering,
+            PairingStatus::Waiting => Key::PairingWaiting,
+            PairingStatus::NoNetwork => Key::PairingNoNetwork,
+        }
+    }
+}
+
+/// `K7M2X9QA` as the screen shows it: `K7M2 X9QA` (groups of four).
+pub fn grouped_code(code: &str) -> String {
+    let chars: Vec<char> = code.chars().collect();
+    chars
+        .chunks(4)
+        .map(|c| c.iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// A whole screen: the status line plus the view. [`crate::render`] draws it.

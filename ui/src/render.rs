@@ -214,8 +214,12 @@ fn panes(screen: &Screen, body: Rectangle, lang: Language, qr: Option<&Qr>) -> P
             Size::new(pane_w, body.size.height),
         );
         let (l, background) = fit(left.size, lang, |col| compose(col, screen, None));
+        let caption_key = match screen.view {
+            View::Pairing { .. } => Key::ScanToPair,
+            _ => Key::ScanForReceipt,
+        };
         let (r, _) = fit(right.size, lang, |col| {
-            let caption = col.t(Key::ScanForReceipt);
+            let caption = col.t(caption_key);
             let with_caption =
                 SMALL.width(caption) <= col.inner && qr.side(px) + 6 + SMALL.height() <= col.avail;
             col.push(Item::Qr(qr.clone(), px));
@@ -250,6 +254,9 @@ fn receipt_qr(screen: &Screen) -> Option<Qr> {
             receipt_url: Some(url),
             ..
         } => Qr::new(url),
+        View::Pairing {
+            code: Some(code), ..
+        } => Qr::new(code),
         _ => None,
     }
 }
@@ -474,6 +481,24 @@ fn compose(col: &mut Column, screen: &Screen, inline_qr: Option<&Qr>) -> Rgb565 
             cashier::report_summary(col, report);
             cashier::report_breakdown(col, report);
             col.fill();
+            BG
+        }
+        View::Pairing { code, status } => {
+            col.title(col.t(Key::PairTitle), INK);
+            col.gap(8);
+            match code {
+                Some(code) => col.fitted(&crate::model::grouped_code(code), &AMOUNT_SIZES, INK),
+                None => col.push(Item::Dots(MUTED)),
+            }
+            col.gap(8);
+            col.wrapped(col.t(Key::PairInDashboard), BODY, INK, 2);
+            col.gap(4);
+            let color = match status {
+                crate::model::PairingStatus::NoNetwork => ORANGE,
+                _ => MUTED,
+            };
+            col.wrapped(col.t(status.key()), BODY, color, 2);
+            inline_receipt(col, inline_qr);
             BG
         }
     }

@@ -7,8 +7,8 @@ use proto::{Currency, Money, Total};
 
 use crate::model::{
     Amount, CancelReason, CardSummary, CatalogLine, DeclineReason, ItemLine, MenuEntry,
-    OperatorTag, ReportKind, Screen, SessionTotals, ShiftReport, StatusLine, Tally, TipChoice,
-    View,
+    OperatorTag, PairingStatus, ReportKind, Screen, SessionTotals, ShiftReport, StatusLine, Tally,
+    TipChoice, View,
 };
 
 /// A receipt as the backend answers it (SPEC 7.4).
@@ -287,6 +287,39 @@ pub fn sample_screens() -> Vec<(&'static str, Screen)> {
                 View::TapCard {
                     amount: ngn(1_000_000_000),
                     tip: None,
+                },
+            ),
+        ),
+        (
+            "pairing",
+            Screen::new(
+                StatusLine::default(),
+                View::Pairing {
+                    code: Some("K7M2X9QA".to_owned()),
+                    status: PairingStatus::Waiting,
+                },
+            ),
+        ),
+        (
+            "pairing_no_network",
+            Screen::new(
+                StatusLine {
+                    offline: true,
+                    ..StatusLine::default()
+                },
+                View::Pairing {
+                    code: Some("WWWWMMMM".to_owned()),
+                    status: PairingStatus::NoNetwork,
+                },
+            ),
+        ),
+        (
+            "pairing_registering",
+            Screen::new(
+                StatusLine::default(),
+                View::Pairing {
+                    code: None,
+                    status: PairingStatus::Registering,
                 },
             ),
         ),

@@ -86,10 +86,13 @@ impl Config {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `[terminal]`: both optional (SPEC 8.1). A paired or provisioned
+/// terminal keeps its ids in the data directory (`credentials.json`);
+/// when the config gives them too they must match ([`crate::provision`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TerminalConfig {
-    pub id: TerminalId,
-    pub session_id: SessionId,
+    pub id: Option<TerminalId>,
+    pub session_id: Option<SessionId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

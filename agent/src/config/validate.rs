@@ -131,11 +131,20 @@ impl TryFrom<RawConfig> for Config {
             return Err(raw.invalid("data_dir", "must not be empty"));
         }
 
-        let id = raw.required("terminal.id", &raw.terminal.id)?;
-        let id = TerminalId::new(id).map_err(|e| raw.invalid("terminal.id", e.to_string()))?;
-        let session = raw.required("terminal.session_id", &raw.terminal.session_id)?;
-        let session_id = SessionId::new(session)
-            .map_err(|e| raw.invalid("terminal.session_id", e.to_string()))?;
+        // Optional (SPEC 8.1): a paired or provisioned terminal keeps its
+        // ids in the data directory; given here they must match those.
+        let id = match &raw.terminal.id {
+            Some(id) => {
+                Some(TerminalId::new(id).map_err(|e| raw.invalid("terminal.id", e.to_string()))?)
+            }
+            None => None,
+        };
+        let session_id = match &raw.terminal.session_id {
+            Some(s) => Some(
+                SessionId::new(s).map_err(|e| raw.invalid("terminal.session_id", e.to_string()))?,
+            ),
+            None => None,
+        };
 
         let b = &raw.backend;
         let url = raw.url("backend.url", raw.required("backend.url", &b.url)?)?;
@@ -362,7 +371,10 @@ control_addr = "127.0.0.1:7070"
         let c = load_text(text).unwrap();
         assert!(c.warnings.is_empty(), "{:?}", c.warnings);
         let c = c.config;
-        assert_eq!(c.terminal.id.as_str(), "pos_3f1e2d_001");
+        assert_eq!(
+            c.terminal.id.as_ref().map(|t| t.as_str()),
+            Some("pos_3f1e2d_001")
+        );
         assert_eq!(c.backend.terminal_api_url, c.backend.url);
         assert_eq!(c.offline, OfflineLimits::default());
         assert_eq!(c.offline.floor_limit.to_wire(), "50000.00");
@@ -543,13 +555,27 @@ control_addr = "127.0.0.1:7070"
 
     #[test]
     fn missing_required_keys_are_named_with_their_variable() {
-        let err =
-            load_text("[terminal]\nid = \"t\"\n[backend]\nurl = \"https://h\"\n").unwrap_err();
-        assert!(matches!(err, ConfigError::Missing { .. }), "{err:?}");
-        assert_eq!(err.key(), Some("terminal.session_id"));
-        assert!(err.to_string().contains("POS_AGENT_TERMINAL_SESSION_ID"));
         let err = load_text("[terminal]\nid = \"t\"\nsession_id = \"s\"\n").unwrap_err();
+        assert!(matches!(err, ConfigError::Missing { .. }), "{err:?}");
         assert_eq!(err.key(), Some("backend.url"));
+        assert!(err.to_string().contains("POS_AGENT_BACKEND_URL"));
+    }
+
+    #[test]
+    fn a_fresh_board_needs_no_terminal_ids() {
+        // SPEC 8.1: data_dir, [backend] url and [hal] are enough; the ids
+        // come with pairing (or provisioning) into the data directory.
+        let c = load_text(
+            "data_dir = \"/tmp/pos\"\n[backend]\nurl = \"http://127.0.0.1:8080\"\n[hal]\nreader = \"virtual\"\n",
+        )
+        .unwrap()
+        .config;
+        assert_eq!(c.terminal, TerminalConfig::default());
+        let c = load_text("[terminal]\nid = \"t\"\n[backend]\nurl = \"https://h\"\n")
+            .unwrap()
+            .config;
+        assert_eq!(c.terminal.id.as_ref().map(|t| t.as_str()), Some("t"));
+        assert_eq!(c.terminal.session_id, None);
     }
 
     /// A self-signed P-256 certificate (test fixture, no private key kept).

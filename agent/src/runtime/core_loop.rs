@@ -68,6 +68,11 @@ pub struct CoreLoop {
     pub terminal_id: proto::TerminalId,
     /// The printer task, when a printer is configured.
     pub printer: Option<PrintOut>,
+    /// Where the credentials are, for unpairing from the menu.
+    pub data_dir: std::path::PathBuf,
+    /// Cancelled once the terminal was unpaired from the menu: the runtime
+    /// stops gracefully and the daemon pairs again (SPEC 8.1).
+    pub unpaired: CancellationToken,
     pub metrics: crate::metrics::Metrics,
     /// The payment in progress as the reports told it, for counting it.
     pub paying: Option<Paying>,
@@ -453,6 +458,42 @@ impl CoreLoop {
                     Err(e) => (failed("cannot close the shift", e), false),
                 }
             }
+            core::Query::Unpair => match self.store.outbox_stats().await {
+                Err(e) => (failed("cannot read the outbox to unpair", e), false),
+                Ok(stats) => match crate::pairing::pending_work(&stats) {
+                    Some(what) => {
+                        tracing::warn!(
+                            queued = stats.queued,
+                            parked = stats.parked,
+                            "unpairing refused: the outbox is not empty"
+                        );
+                        (
+                            core::Answer::UnpairRefused {
+                                reason: format!(
+                                    "{what} not yet sent to the backend; connect the terminal and wait, then unpair"
+                                ),
+                            },
+                            false,
+                        )
+                    }
+                    None => match crate::provision::remove_identity(&self.data_dir) {
+                        Ok(()) => {
+                            tracing::info!(terminal = %self.terminal_id, "terminal unpaired from the menu; the ledger is kept");
+                            self.unpaired.cancel();
+                            (core::Answer::Unpaired, false)
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "cannot remove the credentials to unpair");
+                            (
+                                core::Answer::Failed {
+                                    error: e.to_string(),
+                                },
+                                false,
+                            )
+                        }
+                    },
+                },
+            },
         }
     }
 

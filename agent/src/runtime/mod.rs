@@ -22,6 +22,7 @@
 //! flushes what is due for [`FLUSH_GRACE`]), then `all` (everything stops).
 
 pub mod core_loop;
+pub mod daemon;
 pub mod devices;
 pub mod display;
 pub use crate::clock::Clock;
@@ -223,15 +224,12 @@ async fn restore(
 async fn names(
     client: &SignedClient,
     store: &store::AsyncStore,
-    config: &Config,
+    identity: &DeviceIdentity,
     clock: &Clock,
     link: &Link,
 ) -> (String, String) {
-    let fetched = tokio::time::timeout(
-        BOOT_SESSION_TIMEOUT,
-        client.session(&config.terminal.session_id),
-    )
-    .await;
+    let fetched =
+        tokio::time::timeout(BOOT_SESSION_TIMEOUT, client.session(&identity.session_id)).await;
     if let Ok(r) = &fetched {
         link.observe(r);
     }
@@ -239,9 +237,9 @@ async fn names(
         let label = session
             .pos_terminals
             .iter()
-            .find(|t| t.terminal_id == config.terminal.id)
+            .find(|t| t.terminal_id == identity.terminal_id)
             .map(|t| t.label.clone())
-            .unwrap_or_else(|| config.terminal.id.to_string());
+            .unwrap_or_else(|| identity.terminal_id.to_string());
         let now = clock.wall_ms();
         for (k, v) in [
             (sync::KV_SESSION_NAME, &session.name),
@@ -259,19 +257,24 @@ async fn names(
         .await
         .ok()
         .flatten()
-        .unwrap_or_else(|| config.terminal.session_id.to_string());
+        .unwrap_or_else(|| identity.session_id.to_string());
     let label = store
         .kv_get(sync::KV_TERMINAL_LABEL.into())
         .await
         .ok()
         .flatten()
-        .unwrap_or_else(|| config.terminal.id.to_string());
+        .unwrap_or_else(|| identity.terminal_id.to_string());
     (name, label)
 }
 
-fn core_config(config: &Config, event_name: String, label: String) -> CoreConfig {
+fn core_config(
+    config: &Config,
+    terminal: &proto::TerminalId,
+    event_name: String,
+    label: String,
+) -> CoreConfig {
     let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-    let mut c = CoreConfig::new(config.terminal.id.clone(), label, event_name);
+    let mut c = CoreConfig::new(terminal.clone(), label, event_name);
     c.tap_timeout_ms = ms(config.payment.tap_timeout);
     c.result_screen_ms = ms(config.payment.result_hold);
     c.auth_timeout_ms = ms(config.payment.auth_timeout);
@@ -344,6 +347,68 @@ async fn devices(config: &Config) -> Result<Devices, RunError> {
     })
 }
 
+/// The devices and the virtual device's control API, opened once and
+/// shared by the daemon's phases: the pairing screen draws on the display,
+/// then the runtime takes the whole panel over (same control address, so a
+/// technician's page or a test keeps watching the same terminal).
+pub struct Panel {
+    devices: Devices,
+    control_addr: Option<SocketAddr>,
+    /// Stops the control API when the panel (or the runtime that took it)
+    /// goes away.
+    control: DropGuard,
+}
+
+impl Panel {
+    /// Opens the devices the configuration names and serves the virtual
+    /// device's control API when one of its parts is used.
+    pub async fn open(config: &Config) -> Result<Panel, RunError> {
+        let devices = devices(config).await?;
+        let stop = CancellationToken::new();
+        let control_addr = if config.hal.uses_virtual() {
+            Some(
+                hal::serve_control(
+                    config.hal.virtual_control_addr,
+                    devices.device.clone(),
+                    stop.clone(),
+                )
+                .await?,
+            )
+        } else {
+            None
+        };
+        Ok(Panel {
+            devices,
+            control_addr,
+            control: stop.drop_guard(),
+        })
+    }
+
+    /// The virtual device's control API, when the virtual device is used.
+    pub fn control_addr(&self) -> Option<SocketAddr> {
+        self.control_addr
+    }
+
+    /// The virtual device itself.
+    pub fn device(&self) -> &VirtualDevice {
+        &self.devices.device
+    }
+
+    /// Draws `screen` and reports its state (the pairing phase; the
+    /// runtime's display task does this afterwards).
+    pub async fn show(&mut self, screen: &ui::Screen) {
+        use hal::Display;
+        let display = &mut self.devices.display;
+        if let Err(e) = ui::render(screen, display) {
+            tracing::error!(error = %e, "cannot draw the screen");
+        }
+        display.set_state(&screen.state());
+        if let Err(e) = display.flush().await {
+            tracing::error!(error = %e, "cannot show the screen on the display");
+        }
+    }
+}
+
 /// How long the PN532 may take to wake up at boot.
 pub const READER_OPEN_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -390,6 +455,17 @@ pub async fn start_with_clock(
     identity: DeviceIdentity,
     clock: Clock,
 ) -> Result<RunningAgent, RunError> {
+    let panel = Panel::open(&config).await?;
+    start_on_panel(config, identity, clock, panel).await
+}
+
+/// [`start_with_clock`] on a panel already open (after pairing).
+pub async fn start_on_panel(
+    config: Config,
+    identity: DeviceIdentity,
+    clock: Clock,
+    panel: Panel,
+) -> Result<RunningAgent, RunError> {
     let path = config.ledger_path();
     let options = store::StoreOptions {
         retry: store::RetryPolicy {
@@ -411,13 +487,18 @@ pub async fn start_with_clock(
         identity.credentials.clone(),
     )?
     .with_clock(clock);
-    let Devices {
-        device,
-        reader,
-        display,
-        input,
-        indicator,
-    } = devices(&config).await?;
+    let Panel {
+        devices:
+            Devices {
+                device,
+                reader,
+                display,
+                input,
+                indicator,
+            },
+        control_addr,
+        control,
+    } = panel;
     let pn532 = match &config.hal.reader {
         ReaderSpec::Pn532 { device } => Some(open_pn532(device).await?),
         ReaderSpec::Virtual => None,
@@ -437,29 +518,21 @@ pub async fn start_with_clock(
     let intake = CancellationToken::new();
     let all = CancellationToken::new();
     let stop_on_drop = all.clone().drop_guard();
-    // Cancelling `all` also ends intake.
+    // Cancelling `all` also ends intake, and the control API.
     {
-        let (intake, all) = (intake.clone(), all.clone());
+        let (intake, all, control) = (intake.clone(), all.clone(), control.disarm());
         tokio::spawn(async move {
             all.cancelled().await;
             intake.cancel();
+            control.cancel();
         });
     }
-
-    let control_addr = if config.hal.uses_virtual() {
-        Some(
-            hal::serve_control(config.hal.virtual_control_addr, device.clone(), all.clone())
-                .await?,
-        )
-    } else {
-        None
-    };
 
     let link = Link::new();
     let restored = restore(&store, &clock, &config.offline)
         .await
         .map_err(RunError::Restore)?;
-    let (event_name, label) = names(&client, &store, &config, &clock, &link).await;
+    let (event_name, label) = names(&client, &store, &identity, &clock, &link).await;
     let mut restored = restored;
     restored.online = link.is_online();
     let told_online = restored.online;
@@ -492,7 +565,12 @@ pub async fn start_with_clock(
         .await
         .map_err(RunError::Restore)?;
     let (config_tx, config_rx) = watch::channel(stored_config);
-    let mut core_cfg = core_config(&config, event_name.clone(), label.clone());
+    let mut core_cfg = core_config(
+        &config,
+        &identity.terminal_id,
+        event_name.clone(),
+        label.clone(),
+    );
     core_cfg.printer = printer.is_configured();
     let terminal = Terminal::new(core_cfg.clone(), restored);
 
@@ -566,6 +644,8 @@ pub async fn start_with_clock(
             columns: printer_columns,
             receipt_base: core_cfg.receipt_base.clone(),
         }),
+        data_dir: config.data_dir.clone(),
+        unpaired: intake.clone(),
         metrics: metrics.clone(),
         paying: None,
     };

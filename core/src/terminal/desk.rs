@@ -85,6 +85,7 @@ pub(super) enum Waiting {
         number: u64,
     },
     Report,
+    Unpair,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,6 +114,8 @@ pub(super) enum Desk {
         message: Option<String>,
     },
     Report(ShiftReport),
+    /// "Unpair this terminal?": OK asks the shell, Back keeps it paired.
+    ConfirmUnpair,
     Waiting {
         what: Waiting,
         screen: Box<Screen>,
@@ -129,7 +132,7 @@ impl Desk {
             // One question to the shell at a time: a command waits for its
             // answer (inline in the shell, so never long).
             Desk::Waiting { .. } => true,
-            Desk::Home | Desk::Menu { .. } | Desk::Report(_) => false,
+            Desk::Home | Desk::Menu { .. } | Desk::Report(_) | Desk::ConfirmUnpair => false,
         }
     }
 }
@@ -438,6 +441,14 @@ impl Terminal {
                 selected: None,
                 message: message.clone(),
             },
+            Desk::ConfirmUnpair => Screen::Menu {
+                title: "Unpair this terminal?".to_string(),
+                entries: Vec::new(),
+                selected: None,
+                message: Some(
+                    "OK to unpair (the ledger is kept), Back to keep it paired".to_string(),
+                ),
+            },
             Desk::Catalog(cart) => {
                 let total = self.cart_total(cart);
                 Screen::Catalog {
@@ -516,7 +527,7 @@ impl Terminal {
             5 if !self.config.printer => Some("No receipt printer on this terminal"),
             5 if self.last_receipt.is_none() => Some("No receipt to print yet"),
             6 if self.operator.is_none() => Some("Nobody is logged in"),
-            7 => Some("Unpairing is not available on this terminal"),
+            7 if !self.may_supervise() => Some("Supervisor only: ask your supervisor"),
             1..=7 => None,
             _ => Some("No such entry"),
         }
@@ -583,6 +594,13 @@ impl Terminal {
                 Button::Ok | Button::Back | Button::Cancel => self.set_desk(Desk::Home),
                 Button::Menu => self.set_desk(Desk::Menu { message: None }),
                 _ => self.ignore(Desk::Report(r), "keys on the report"),
+            },
+            Desk::ConfirmUnpair => match button {
+                Button::Ok => self.ask(Waiting::Unpair, Query::Unpair),
+                Button::Back | Button::Cancel | Button::Menu => {
+                    self.set_desk(Desk::Menu { message: None })
+                }
+                _ => self.ignore(Desk::ConfirmUnpair, "keys on the unpair question"),
             },
             w @ Desk::Waiting { .. } => self.ignore(w, "waiting for the ledger"),
         }
@@ -870,6 +888,7 @@ impl Terminal {
                 });
             }
             6 => self.logout("log out from the menu"),
+            7 => self.set_desk(Desk::ConfirmUnpair),
             _ => self.set_desk(Desk::Menu { message }),
         }
     }
@@ -1137,15 +1156,23 @@ impl Terminal {
                 }
                 self.set_desk(Desk::Report(report))
             }
+            (Waiting::Unpair, Answer::Unpaired) => self.set_desk(Desk::Menu {
+                message: Some("Unpaired: showing a pairing code".to_string()),
+            }),
+            (Waiting::Unpair, Answer::UnpairRefused { reason }) => self.set_desk(Desk::Menu {
+                message: Some(reason),
+            }),
             (what, Answer::Failed { error }) => {
                 self.report(Report::QueryFailed { error });
                 let message = "Storage error: nothing changed. Try again".to_string();
                 match what {
                     Waiting::Mint(draft) => self.set_desk(draft.back_with(message)),
                     Waiting::Original { pick, .. } => self.set_desk(*pick),
-                    Waiting::RecentSales | Waiting::Report => self.set_desk(Desk::Menu {
-                        message: Some(message),
-                    }),
+                    Waiting::RecentSales | Waiting::Report | Waiting::Unpair => {
+                        self.set_desk(Desk::Menu {
+                            message: Some(message),
+                        })
+                    }
                 }
             }
             (what, _) => {
@@ -1157,7 +1184,7 @@ impl Terminal {
                 match what {
                     Waiting::Mint(draft) => self.set_desk(*draft.back),
                     Waiting::Original { pick, .. } => self.set_desk(*pick),
-                    Waiting::RecentSales | Waiting::Report => {
+                    Waiting::RecentSales | Waiting::Report | Waiting::Unpair => {
                         self.set_desk(Desk::Menu { message: None })
                     }
                 }

@@ -465,6 +465,7 @@ fn refund_and_z_report_are_for_supervisors_only() {
         ]
     );
     assert!(!entries[1].enabled && !entries[3].enabled && entries[2].enabled);
+    assert!(!entries[6].enabled, "unpair is for supervisors");
     let out = s.keys("4");
     assert!(queries(&out).is_empty());
     assert_eq!(
@@ -485,6 +486,41 @@ fn refund_and_z_report_are_for_supervisors_only() {
         queries(&out).as_slice(),
         [Query::CloseShift { operator_id: Some(o), .. }] if o == "op_sup"
     ));
+}
+
+#[test]
+fn a_supervisor_unpairs_from_the_menu_after_confirming_and_the_shell_may_refuse() {
+    let mut s = with_operators();
+    s.keys("987654o");
+    let out = s.keys("m7");
+    assert!(queries(&out).is_empty(), "nothing asked before OK");
+    let Screen::Menu { title, .. } = s.screen_now() else {
+        panic!("expected the question");
+    };
+    assert_eq!(title, "Unpair this terminal?");
+    // Back keeps it paired.
+    s.keys("b");
+    assert_eq!(s.screen_now().name(), "menu");
+    s.keys("7");
+    let out = s.keys("o");
+    assert_eq!(queries(&out), [&Query::Unpair]);
+    s.input(Input::Answer(Answer::UnpairRefused {
+        reason: "3 items not yet sent to the backend; connect the terminal and wait, then unpair"
+            .into(),
+    }));
+    assert!(
+        s.screen_now()
+            .message()
+            .is_some_and(|m| m.starts_with("3 items not yet sent"))
+    );
+    s.keys("7");
+    let out = s.keys("o");
+    assert_eq!(queries(&out), [&Query::Unpair]);
+    s.input(Input::Answer(Answer::Unpaired));
+    assert_eq!(
+        s.screen_now().message().as_deref(),
+        Some("Unpaired: showing a pairing code")
+    );
 }
 
 // ------------------------------------------------------------ catalog ---

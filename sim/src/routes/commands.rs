@@ -17,7 +17,7 @@ pub(super) async fn command_stream(
     headers: HeaderMap,
     P(tid): P<String>,
 ) -> ApiResult {
-    let tid = verify_terminal(&sim, &method, &uri, &headers, b"", tid)?;
+    let tid = verify_terminal(&sim, &method, &uri, &headers, b"", tid).await?;
     let after = match headers.get("last-event-id") {
         None => None,
         Some(v) => Some(
@@ -43,7 +43,7 @@ pub(super) async fn ack_command(
     P((tid, cid)): P<(String, String)>,
     RawBody(body): RawBody,
 ) -> ApiResult {
-    let tid = verify_terminal(&sim, &method, &uri, &headers, &body, tid)?;
+    let tid = verify_terminal(&sim, &method, &uri, &headers, &body, tid).await?;
     let ack: CommandAck = decode(&body)?;
     sim.mutate(|st, _, now| st.ack(&tid, &cid, ack, now))
         .await?;

@@ -36,7 +36,7 @@ pub(super) async fn terminal_config(
     headers: HeaderMap,
     P(tid): P<String>,
 ) -> ApiResult {
-    let tid = verify_terminal(&sim, &method, &uri, &headers, b"", tid)?;
+    let tid = verify_terminal(&sim, &method, &uri, &headers, b"", tid).await?;
     let c = sim.lock().state.terminal_config(&tid)?;
     Ok(ok(StatusCode::OK, c))
 }

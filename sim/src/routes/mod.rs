@@ -127,8 +127,16 @@ pub fn router(sim: Arc<Sim>) -> Router {
         .route("/v1/dashboard/events", get(dashboard::events))
         .route("/r/{id}", get(receipts::by_transaction))
         .route("/r/ref/{reference}", get(receipts::by_reference))
+        .route(
+            crate::load::STATS_PATH,
+            get(sandbox::stats).delete(sandbox::reset_stats),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&sim.load),
+            crate::load::shed,
+        ))
         .with_state(sim)
 }
 
@@ -235,7 +243,7 @@ fn reference(s: String) -> Result<Reference, ApiErr> {
 
 /// Verifies a signed terminal request (SPEC section 3); returns the
 /// terminal whose credentials signed it.
-fn verify_signed(
+async fn verify_signed(
     sim: &Sim,
     method: &Method,
     uri: &Uri,
@@ -249,13 +257,16 @@ fn verify_signed(
             terminal = Some(t);
             c
         })
-    })?;
+    })
+    .await?;
     terminal.ok_or_else(|| ApiErr::unauthorized("unknown api key"))
 }
 
 /// Verifies a request signed (SPEC section 3) with the credentials
-/// `lookup` finds for its api key.
-fn verify_with(
+/// `lookup` finds for its api key. With a state file, the nonce is written
+/// (and committed) before the request goes on, so a replay after a restart
+/// is refused too.
+async fn verify_with(
     sim: &Sim,
     method: &Method,
     uri: &Uri,
@@ -278,7 +289,15 @@ fn verify_with(
         &sim.nonces,
         lookup,
     ) {
-        Ok(_) => Ok(()),
+        Ok(_) => {
+            if let (Some(store), Some(nonce)) = (&sim.store, incoming.nonce) {
+                store
+                    .submit_nonce(nonce.to_owned(), sim.nonces.expiry_after(now))
+                    .committed()
+                    .await?;
+            }
+            Ok(())
+        }
         Err(Rejection::InvalidBody(e)) => Err(ApiErr::bad_request(
             codes::MALFORMED_JSON,
             format!("malformed JSON: {e}"),
@@ -288,7 +307,7 @@ fn verify_with(
 }
 
 /// A signed request for the terminal named in the path.
-fn verify_terminal(
+async fn verify_terminal(
     sim: &Sim,
     method: &Method,
     uri: &Uri,
@@ -296,7 +315,7 @@ fn verify_terminal(
     body: &[u8],
     tid: String,
 ) -> Result<TerminalId, ApiErr> {
-    let signer = verify_signed(sim, method, uri, headers, body)?;
+    let signer = verify_signed(sim, method, uri, headers, body).await?;
     if signer.as_str() != tid {
         return Err(ApiErr::new(
             StatusCode::FORBIDDEN,

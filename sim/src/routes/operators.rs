@@ -61,7 +61,7 @@ pub(super) async fn terminal_operators(
     headers: HeaderMap,
     P(tid): P<String>,
 ) -> ApiResult {
-    let tid = verify_terminal(&sim, &method, &uri, &headers, b"", tid)?;
+    let tid = verify_terminal(&sim, &method, &uri, &headers, b"", tid).await?;
     let list = sim.lock().state.terminal_operators(&tid)?;
     Ok(ok(StatusCode::OK, list))
 }

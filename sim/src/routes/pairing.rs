@@ -63,7 +63,8 @@ pub(super) async fn poll(
     }
     verify_with(&sim, &method, &uri, &headers, &[], |key| {
         sim.lock().live.pairings.device_credentials(&code, key)
-    })?;
+    })
+    .await?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(wait_s);
     let mut shutdown = sim.shutdown.clone();
     loop {

@@ -134,7 +134,7 @@ pub(super) async fn payment_event(
     P((tid, pid)): P<(String, String)>,
     RawBody(body): RawBody,
 ) -> ApiResult {
-    let tid = verify_terminal(&sim, &method, &uri, &headers, &body, tid)?;
+    let tid = verify_terminal(&sim, &method, &uri, &headers, &body, tid).await?;
     let pid = payment_id(pid)?;
     let ev: PaymentEvent = decode(&body)?;
     let p = sim

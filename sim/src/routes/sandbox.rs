@@ -71,3 +71,14 @@ pub(super) async fn webhook_attempts(AxState(sim): S, _: Org, Q(q): Q<PageQuery>
         Page::slice(sim.webhooks.attempts(), page, size),
     ))
 }
+
+/// `GET /v1/sandbox/stats`: the load figures of the current window.
+pub(super) async fn stats(AxState(sim): S, _: Org) -> ApiResult {
+    Ok(ok(StatusCode::OK, sim.load.stats()))
+}
+
+/// `DELETE /v1/sandbox/stats`: ends the window (answering its figures)
+/// and opens a new one.
+pub(super) async fn reset_stats(AxState(sim): S, _: Org) -> ApiResult {
+    Ok(ok(StatusCode::OK, sim.load.reset()))
+}

@@ -26,7 +26,7 @@ pub(super) async fn get_session(
 ) -> ApiResult {
     let id = session_id(id)?;
     if headers.contains_key(proto::signing::HEADER_SIGNATURE) {
-        let t = verify_signed(&sim, &method, &uri, &headers, b"")?;
+        let t = verify_signed(&sim, &method, &uri, &headers, b"").await?;
         let g = sim.lock();
         let belongs = g
             .state

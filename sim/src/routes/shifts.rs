@@ -17,7 +17,7 @@ pub(super) async fn submit_shift(
     P(tid): P<String>,
     RawBody(body): RawBody,
 ) -> ApiResult {
-    let tid = verify_terminal(&sim, &method, &uri, &headers, &body, tid)?;
+    let tid = verify_terminal(&sim, &method, &uri, &headers, &body, tid).await?;
     let sub: ShiftSubmission = decode(&body)?;
     let (record, replayed) = sim
         .mutate(|st, _, now| st.record_shift(&tid, sub, now))

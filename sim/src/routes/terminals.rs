@@ -48,7 +48,7 @@ pub(super) async fn heartbeat(
     P(tid): P<String>,
     RawBody(body): RawBody,
 ) -> ApiResult {
-    let tid = verify_terminal(&sim, &method, &uri, &headers, &body, tid)?;
+    let tid = verify_terminal(&sim, &method, &uri, &headers, &body, tid).await?;
     let hb: Heartbeat = decode(&body)?;
     if hb.agent_version.chars().count() > 64 {
         return Err(ApiErr::unprocessable(

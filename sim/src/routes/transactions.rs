@@ -27,7 +27,7 @@ pub(super) async fn submit_transaction(
     P(tid): P<String>,
     RawBody(body): RawBody,
 ) -> ApiResult {
-    let tid = verify_terminal(&sim, &method, &uri, &headers, &body, tid)?;
+    let tid = verify_terminal(&sim, &method, &uri, &headers, &body, tid).await?;
     let key = idempotency_key(&headers)?;
     let sub: TransactionSubmission = decode(&body)?;
     if key != sub.reference.as_str() {
@@ -108,7 +108,7 @@ pub(super) async fn statement(
     P(tid): P<String>,
     Q(q): Q<StatementQuery>,
 ) -> ApiResult {
-    let tid = verify_terminal(&sim, &method, &uri, &headers, b"", tid)?;
+    let tid = verify_terminal(&sim, &method, &uri, &headers, b"", tid).await?;
     let (page, size) = page_params(q.page, q.size)?;
     let all = sim.lock().state.statement(&tid, q.status);
     Ok(ok(StatusCode::OK, Page::slice(all, page, size)))
@@ -121,7 +121,7 @@ pub(super) async fn get_transaction(
     headers: HeaderMap,
     P((tid, r)): P<(String, String)>,
 ) -> ApiResult {
-    let tid = verify_terminal(&sim, &method, &uri, &headers, b"", tid)?;
+    let tid = verify_terminal(&sim, &method, &uri, &headers, b"", tid).await?;
     let r = reference(r)?;
     let rec = sim.lock().state.transaction(&tid, &r)?;
     Ok(ok(StatusCode::OK, rec))
@@ -135,7 +135,7 @@ pub(super) async fn reversal(
     P((tid, r)): P<(String, String)>,
     RawBody(body): RawBody,
 ) -> ApiResult {
-    let tid = verify_terminal(&sim, &method, &uri, &headers, &body, tid)?;
+    let tid = verify_terminal(&sim, &method, &uri, &headers, &body, tid).await?;
     if !body.iter().all(u8::is_ascii_whitespace) {
         let _: ReversalRequest = decode(&body)?;
     }

@@ -1,5 +1,6 @@
 //! The simulator demo: kler-sim and two pos-agents with virtual devices,
-//! in one process, running a narrated payment scenario. See docs/demo.md.
+//! in one process, running a narrated payment scenario, then a third,
+//! fresh board pairing by code. See docs/demo.md.
 //!
 //! `cargo run --release -p e2e-tests --bin demo [-- --out DIR] [--interactive]`
 
@@ -76,6 +77,65 @@ async fn save_receipts(scene: &Scene, out: &std::path::Path) -> anyhow::Result<(
     Ok(())
 }
 
+/// Step 10 (SPEC 8.1): a fresh virtual board with a minimal config (no
+/// terminal id) shows a pairing code; the demo reads it off `/screen`,
+/// claims it with the organisation key as the organiser would, and the
+/// board reaches idle. Its own session, so the reconciliation below is
+/// about the event's two terminals only.
+async fn pair_fresh_board(
+    scene: &mut Scene,
+    data: &std::path::Path,
+    out: &std::path::Path,
+) -> anyhow::Result<()> {
+    use e2e_tests::pairing::FreshTerminal;
+    scene.timeline.note(
+        "demo",
+        "10. pairing by code: a fresh board, config without any terminal id",
+    );
+    let session = scene.backend.create_session("Next night", 1).await?;
+    let terminal = session.pos_terminals[0].terminal_id.clone();
+    let mut board = FreshTerminal::start_unpaired(
+        &scene.backend,
+        &data.join("fresh-board"),
+        &AgentOptions::default(),
+    )
+    .await?;
+    let code = board.wait_code(e2e_tests::scenario::STEP_TIMEOUT).await?;
+    let png = out.join("100-fresh-board-pairing.png");
+    std::fs::write(&png, board.device()?.png().await?)?;
+    scene.timeline.note(
+        "fresh",
+        format!("shows pairing code {code} [pairing]  {}", png.display()),
+    );
+    let claimed = scene
+        .backend
+        .claim(&session.session_id, &terminal, &code)
+        .await?;
+    scene.timeline.note(
+        "organiser",
+        format!(
+            "POST /v1/sessions/{}/terminals/{}/pair {{\"pairing_code\": \"{code}\"}} -> {:?}",
+            session.session_id, claimed.terminal_id, claimed.status
+        ),
+    );
+    let view = board
+        .device()?
+        .wait_screen("idle", std::time::Duration::from_secs(40))
+        .await?;
+    let png = out.join("101-fresh-board-idle.png");
+    std::fs::write(&png, board.device()?.png().await?)?;
+    scene.timeline.note(
+        "fresh",
+        format!(
+            "paired as {terminal}: [{}]  {}",
+            view.summary(),
+            png.display()
+        ),
+    );
+    board.stop().await?;
+    Ok(())
+}
+
 async fn run(args: Args) -> anyhow::Result<bool> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
@@ -126,6 +186,10 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     if let Err(e) = &outcome {
         println!("\nscenario FAILED: {e}");
     }
+    let paired = pair_fresh_board(&mut scene, data.path(), &args.out).await;
+    if let Err(e) = &paired {
+        println!("\npairing by code FAILED: {e:#}");
+    }
 
     if args.interactive {
         println!("\ninteractive: everything stays up until Ctrl-C");
@@ -169,7 +233,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     let table = report.render();
     println!("\nreconciliation (agent ledgers vs kler-sim reconciliation and statements)");
     print!("{table}");
-    let ok = outcome.is_ok() && report.all_match();
+    let ok = outcome.is_ok() && paired.is_ok() && report.all_match();
     println!(
         "\n{}",
         if report.all_match() {

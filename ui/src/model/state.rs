@@ -28,10 +28,11 @@ pub enum ScreenName {
     Locked,
     Tip,
     Report,
+    Pairing,
 }
 
 impl ScreenName {
-    pub const ALL: [ScreenName; 17] = [
+    pub const ALL: [ScreenName; 18] = [
         ScreenName::Booting,
         ScreenName::Idle,
         ScreenName::TapCard,
@@ -49,6 +50,7 @@ impl ScreenName {
         ScreenName::Locked,
         ScreenName::Tip,
         ScreenName::Report,
+        ScreenName::Pairing,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -70,6 +72,7 @@ impl ScreenName {
             ScreenName::Locked => "locked",
             ScreenName::Tip => "tip",
             ScreenName::Report => "report",
+            ScreenName::Pairing => "pairing",
         }
     }
 }
@@ -82,7 +85,7 @@ impl core::fmt::Display for ScreenName {
 
 /// The semantic state of a screen, as `GET /screen` reports it (SPEC
 /// section 6): `{screen, amount, currency, message, offline, queued, parked,
-/// operator, tip_amount, total, receipt_url, cart, report, menu}`. Every member is
+/// operator, tip_amount, total, receipt_url, pairing_code, cart, report, menu}`. Every member is
 /// always present (null when it does not apply); the later ones default
 /// when parsing an older state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,6 +112,9 @@ pub struct ScreenState {
     /// The digital receipt shown as a QR code (`approved`, `declined`).
     #[serde(default)]
     pub receipt_url: Option<String>,
+    /// The code to claim (`pairing`, SPEC 8.1), ungrouped: `K7M2X9QA`.
+    #[serde(default)]
+    pub pairing_code: Option<String>,
     /// The cart (`catalog`): the lines with a quantity.
     #[serde(default)]
     pub cart: Option<Vec<CartEntry>>,
@@ -158,6 +164,7 @@ impl ScreenState {
             cart: None,
             report: None,
             menu: None,
+            pairing_code: None,
         }
     }
 }
@@ -186,6 +193,7 @@ impl Screen {
             View::Locked { .. } => ScreenName::Locked,
             View::Tip { .. } => ScreenName::Tip,
             View::Report { .. } => ScreenName::Report,
+            View::Pairing { .. } => ScreenName::Pairing,
         }
     }
 
@@ -213,7 +221,8 @@ impl Screen {
             | View::Login { .. }
             | View::Locked { .. }
             | View::Menu { .. }
-            | View::Report { .. } => None,
+            | View::Report { .. }
+            | View::Pairing { .. } => None,
         }
     }
 
@@ -247,6 +256,7 @@ impl Screen {
             View::Locked { message, .. } => message
                 .clone()
                 .unwrap_or_else(|| text(Language::En, Key::TooManyWrongPins).to_owned()),
+            View::Pairing { status, .. } => text(Language::En, status.key()).to_owned(),
             View::Approved { offline: false, .. }
             | View::Idle
             | View::TapCard { .. }
@@ -297,6 +307,10 @@ impl Screen {
             View::Menu { entries, .. } => Some(entries.iter().map(|e| e.label.clone()).collect()),
             _ => None,
         };
+        let pairing_code = match &self.view {
+            View::Pairing { code, .. } => code.clone(),
+            _ => None,
+        };
         ScreenState {
             screen: self.name(),
             amount: amount.map(|a| a.value),
@@ -312,6 +326,7 @@ impl Screen {
             cart,
             report,
             menu,
+            pairing_code,
         }
     }
 }

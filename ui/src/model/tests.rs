@@ -54,7 +54,8 @@ fn state_serializes_as_the_spec_says() {
             "screen": "tap_card", "amount": "2000.00", "currency": "NGN",
             "message": null, "offline": true, "queued": 3, "parked": 1,
             "operator": null, "tip_amount": null, "total": "2000.00",
-            "receipt_url": null, "cart": null, "report": null, "menu": null
+            "receipt_url": null, "pairing_code": null, "cart": null, "report": null,
+            "menu": null
         })
     );
     // Every member is present, in the SPEC's order.
@@ -71,6 +72,7 @@ fn state_serializes_as_the_spec_says() {
         "tip_amount",
         "total",
         "receipt_url",
+        "pairing_code",
         "cart",
         "report",
         "menu",
@@ -331,6 +333,22 @@ fn an_older_state_still_parses() {
 }
 
 #[test]
+fn the_pairing_screen_reports_its_code() {
+    let state = Screen::new(
+        StatusLine::default(),
+        View::Pairing {
+            code: Some("K7M2X9QA".to_owned()),
+            status: crate::PairingStatus::Waiting,
+        },
+    )
+    .state();
+    assert_eq!(state.screen, ScreenName::Pairing);
+    assert_eq!(state.pairing_code.as_deref(), Some("K7M2X9QA"));
+    assert_eq!(state.message.as_deref(), Some("Waiting for the organiser"));
+    assert_eq!(crate::grouped_code("K7M2X9QA"), "K7M2 X9QA");
+}
+
+#[test]
 fn names_match_serde() {
     for name in ScreenName::ALL {
         let json = serde_json::to_value(name).unwrap();
@@ -357,6 +375,7 @@ fn names_match_serde() {
             "locked",
             "tip",
             "report",
+            "pairing",
         ]
     );
     for kind in [ReportKind::X, ReportKind::Z] {
