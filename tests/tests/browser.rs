@@ -12,7 +12,8 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use e2e_tests::backend::{ORG_KEY, SimOptions};
+use e2e_tests::backend::{Backend, ORG_KEY, SimOptions};
+use e2e_tests::pairing::FreshTerminal;
 use e2e_tests::scenario::{STEP_TIMEOUT, Scene};
 use e2e_tests::terminal::AgentOptions;
 use e2e_tests::timeline::Timeline;
@@ -273,4 +274,88 @@ async fn the_dashboard_and_the_device_page_sell_and_show_it_live() {
 
     c.close().await.unwrap();
     s.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs chromium and chromium-driver; CI runs it with --ignored"]
+async fn the_dashboard_pairs_a_fresh_terminal_by_its_code_and_closes_the_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = Backend::start(SimOptions::default()).await.unwrap();
+    let session = backend.create_session("Pairing night", 2).await.unwrap();
+    let sid = session.session_id.to_string();
+    let tid = session.pos_terminals[1].terminal_id.to_string();
+    let mut board = FreshTerminal::start_unpaired(
+        &backend,
+        &dir.path().join("board"),
+        &AgentOptions::default(),
+    )
+    .await
+    .unwrap();
+    let code = board.wait_code(STEP_TIMEOUT).await.unwrap();
+
+    let driver = Driver::start().await;
+    let c = driver.browser().await;
+    // Asked for the key: typed once into the form.
+    c.goto(&format!("{}/dashboard", backend.url()))
+        .await
+        .unwrap();
+    wait_css(&c, "the key form", "#login:not([hidden]) #org-key").await;
+    shot(&c, "10-dashboard-asks-the-key").await;
+    c.find(Locator::Css("#org-key"))
+        .await
+        .unwrap()
+        .send_keys(ORG_KEY)
+        .await
+        .unwrap();
+    click_css(&c, "#login button[type='submit']").await;
+    let session_css = format!("article[data-session='{sid}']");
+    wait_css(&c, "the session", &session_css).await;
+
+    // The code the board shows, typed in lower case, for its second terminal.
+    let pair = format!("{session_css} form.pair");
+    c.find(Locator::Css(&format!("{pair} input[name='pairing_code']")))
+        .await
+        .unwrap()
+        .send_keys(&code.to_lowercase())
+        .await
+        .unwrap();
+    c.find(Locator::Css(&format!(
+        "{pair} select[name='terminal_id'] option[value='{tid}']"
+    )))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    shot(&c, "11-dashboard-pair-code-typed").await;
+    click_css(&c, &format!("{pair} button[type='submit']")).await;
+    let dev = board.device().unwrap().clone();
+    dev.wait_screen("idle", Duration::from_secs(40))
+        .await
+        .unwrap();
+    wait_css(
+        &c,
+        "the paired terminal online",
+        &format!("{session_css} table.terminals tr[data-terminal='{tid}'][data-status='online']"),
+    )
+    .await;
+    shot(&c, "12-dashboard-terminal-paired").await;
+
+    // Close the session: confirmed in the browser's dialog.
+    click_css(&c, &format!("{session_css} button.close-session")).await;
+    c.accept_alert().await.unwrap();
+    wait_css(
+        &c,
+        "the session closed",
+        &format!("article[data-session='{sid}'][data-status='closed']"),
+    )
+    .await;
+    dev.wait_screen("session_closed", STEP_TIMEOUT)
+        .await
+        .unwrap();
+    shot(&c, "13-dashboard-session-closed").await;
+
+    c.close().await.unwrap();
+    board.stop().await.unwrap();
+    backend.shutdown().await;
 }

@@ -216,12 +216,12 @@ async function load() {
   const box = document.getElementById("sessions");
   // Keep what a person is typing across a refresh.
   const typed = {};
-  for (const i of box.querySelectorAll("input[data-keep]")) typed[i.dataset.keep] = i.value;
+  for (const i of box.querySelectorAll("[data-keep]")) typed[i.dataset.keep] = i.value;
   const focused = document.activeElement && document.activeElement.dataset
     ? document.activeElement.dataset.keep : undefined;
   box.replaceChildren(...(views.length ? views.map(sessionView)
     : [el("p", { class: "muted" }, "No sessions yet (POST /v1/sessions creates one).")]));
-  for (const i of box.querySelectorAll("input[data-keep]")) {
+  for (const i of box.querySelectorAll("[data-keep]")) {
     if (typed[i.dataset.keep] !== undefined) i.value = typed[i.dataset.keep];
     if (i.dataset.keep === focused) i.focus();
   }
@@ -341,7 +341,9 @@ function pairForm(s) {
     class: "code", placeholder: "ABCD2345", maxlength: 8, autocomplete: "off",
     "aria-label": "Pairing code", "data-keep": `code:${s.session_id}`, name: "pairing_code",
   });
-  const pick = el("select", { "aria-label": "Terminal to pair", name: "terminal_id" },
+  const pick = el("select", {
+    "aria-label": "Terminal to pair", name: "terminal_id", "data-keep": `pick:${s.session_id}`,
+  },
     ...s.pos_terminals.map((t) => el("option", { value: t.terminal_id }, `${t.label} (${t.terminal_id})`)));
   const form = el("form", { class: "inline pair" },
     el("label", {}, "Code on the terminal ", code), el("label", {}, "as ", pick),
