@@ -281,7 +281,25 @@ async fn the_dashboard_and_the_device_page_sell_and_show_it_live() {
 async fn the_dashboard_pairs_a_fresh_terminal_by_its_code_and_closes_the_session() {
     let dir = tempfile::tempdir().unwrap();
     let backend = Backend::start(SimOptions::default()).await.unwrap();
-    let session = backend.create_session("Pairing night", 2).await.unwrap();
+    // Its webhooks go to a loopback port where nothing listens: every
+    // attempt fails, and the dashboard lists them.
+    let hooks = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hook_url = format!("http://{}/hooks", hooks.local_addr().unwrap());
+    drop(hooks);
+    let session: proto::wire::Session = e2e_tests::backend::send_enveloped(
+        "create a session",
+        backend
+            .http()
+            .post(format!("{}/v1/sessions", backend.url()))
+            .header("x-api-key", ORG_KEY)
+            .json(&serde_json::json!({
+                "external_event_id": "evt-pairing", "name": "Pairing night",
+                "collection": {"account": false, "pos": true, "pos_count": 2},
+                "webhook_url": hook_url,
+            })),
+    )
+    .await
+    .unwrap();
     let sid = session.session_id.to_string();
     let tid = session.pos_terminals[1].terminal_id.to_string();
     let mut board = FreshTerminal::start_unpaired(
@@ -354,6 +372,13 @@ async fn the_dashboard_pairs_a_fresh_terminal_by_its_code_and_closes_the_session
         .await
         .unwrap();
     shot(&c, "13-dashboard-session-closed").await;
+    c.execute(
+        "document.getElementById('webhooks-section').scrollIntoView()",
+        vec![],
+    )
+    .await
+    .unwrap();
+    shot(&c, "14-dashboard-webhooks").await;
 
     c.close().await.unwrap();
     board.stop().await.unwrap();

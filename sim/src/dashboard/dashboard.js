@@ -401,7 +401,9 @@ function renderWebhooks(hooks) {
   body.replaceChildren(...(rows.length ? rows.map((a) => {
     const result = a.delivered ? badge("delivered")
       : badge(a.status ? `HTTP ${a.status}` : "failed", "failed");
-    return el("tr", { "data-event": a.event_id },
+    return el("tr", {
+      "data-event": a.event_id, "data-attempt": a.attempt, "data-delivered": a.delivered ? "yes" : "no",
+    },
       el("td", {}, time(a.at)), el("td", {}, a.event), el("td", { class: "mono" }, a.event_id),
       el("td", { class: "num" }, a.attempt),
       el("td", {}, result, a.error ? el("span", { class: "muted" }, " " + a.error) : null),
