@@ -181,6 +181,8 @@ pub(crate) struct Sim {
     pub store: Option<StateFile>,
     pub webhooks: Arc<Webhooks>,
     pub payments_changed: watch::Sender<u64>,
+    /// Bumped after every change (the dashboard's event stream, SPEC 8.4).
+    pub changed: watch::Sender<u64>,
     pub shutdown: watch::Receiver<bool>,
     pub load: Arc<load::Load>,
 }
@@ -245,6 +247,13 @@ impl Sim {
         if effects.payments_changed {
             self.payments_changed.send_modify(|v| *v += 1);
         }
+        self.touch();
+    }
+
+    /// Tells the dashboard something changed (also for live facts that
+    /// change outside [`Self::mutate`], such as an opened stream).
+    pub fn touch(&self) {
+        self.changed.send_modify(|v| *v += 1);
     }
 
     /// After a heartbeat or a closed stream: check again once the offline
@@ -457,6 +466,7 @@ pub async fn start(config: Config) -> Result<RunningSim, SimError> {
         store,
         webhooks,
         payments_changed: watch::channel(0).0,
+        changed: watch::channel(0).0,
         shutdown: shutdown.clone(),
         load: Arc::clone(&load),
     });

@@ -82,6 +82,8 @@ fn widen_unsigned(v: &mut serde_json::Value) {
         payment_event, submit_transaction, statement, get_transaction, reversal, heartbeat,
         terminal_config, terminal_operators, terminal_catalog, submit_shift,
         receipt_by_transaction, receipt_by_reference, openapi_json, load_stats, reset_load_stats,
+        list_sessions, list_payments, dashboard_page, dashboard_script, dashboard_style,
+        dashboard_events,
     ),
     components(schemas(ErrorEnvelope, ApiError, Reset)),
     modifiers(&Security, &Stream),
@@ -150,17 +152,19 @@ const SIGNATURE: &[(&str, &str, &str)] = &[
     ),
 ];
 
-/// Marks the command stream as a stream (`x-stream: true`).
+/// Marks the Server-Sent Events routes as streams (`x-stream: true`).
 struct Stream;
+
+/// The routes that answer with a stream that does not end by itself.
+const STREAMS: [&str; 2] = [
+    "/v1/terminals/{tid}/commands/stream",
+    "/v1/dashboard/events",
+];
 
 impl Modify for Stream {
     fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
-        if let Some(item) = api
-            .paths
-            .paths
-            .get_mut("/v1/terminals/{tid}/commands/stream")
-        {
-            if let Some(op) = item.get.as_mut() {
+        for path in STREAMS {
+            if let Some(op) = api.paths.paths.get_mut(path).and_then(|i| i.get.as_mut()) {
                 let ext = ExtensionsBuilder::new().add("x-stream", true).build();
                 op.extensions
                     .get_or_insert_with(Default::default)
@@ -551,6 +555,40 @@ fn receipt_by_transaction() {}
     responses((status = 200, description = "the receipt page", content_type = "text/html", body = String),
         (status = 404, description = "\"Receipt not available yet\"", content_type = "text/html", body = String)))]
 fn receipt_by_reference() {}
+
+// ---------------------------------------------------------------------------
+// 8.4 the dashboard
+// ---------------------------------------------------------------------------
+
+#[utoipa::path(get, path = "/v1/sessions", tag = "dashboard", security(("org_key" = [])),
+    params(PageParams),
+    responses((status = 200, description = "a page of sessions, newest first", body = Envelope<Page<Session>>),
+        OrgErrors, NotFound))]
+fn list_sessions() {}
+
+#[utoipa::path(get, path = "/v1/payments", tag = "dashboard", security(("org_key" = [])),
+    params(("session_id" = Option<SessionId>, Query, description = "only this session's payments (404 for an unknown session)"), PageParams),
+    responses((status = 200, description = "a page of payments (sales and refunds), newest first", body = Envelope<Page<Payment>>),
+        OrgErrors, NotFound))]
+fn list_payments() {}
+
+#[utoipa::path(get, path = "/dashboard", tag = "dashboard", security(()),
+    responses((status = 200, description = "the dashboard page (SPEC 8.4); it asks for the organisation key, or reads `#org_key=` from the URL fragment", content_type = "text/html", body = String)))]
+fn dashboard_page() {}
+
+#[utoipa::path(get, path = "/dashboard/dashboard.js", tag = "dashboard", security(()),
+    responses((status = 200, description = "the dashboard's script", content_type = "text/javascript", body = String)))]
+fn dashboard_script() {}
+
+#[utoipa::path(get, path = "/dashboard/dashboard.css", tag = "dashboard", security(()),
+    responses((status = 200, description = "the dashboard's style sheet", content_type = "text/css", body = String)))]
+fn dashboard_style() {}
+
+#[utoipa::path(get, path = "/v1/dashboard/events", tag = "dashboard", security(("org_key" = [])),
+    responses((status = 200, description = "Server-Sent Events (`x-stream`): `event: changed` once at the start and whenever the state or the webhook log changed, `: ping` every 15 s; it ends only when the sim stops",
+            content_type = "text/event-stream", body = String),
+        OrgErrors))]
+fn dashboard_events() {}
 
 #[utoipa::path(get, path = "/openapi.json", tag = "meta", security(()),
     responses((status = 200, description = "this document (OpenAPI 3.1)", body = Object)))]

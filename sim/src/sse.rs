@@ -40,6 +40,7 @@ impl Drop for StreamGuard {
         if last {
             self.sim.schedule_offline_check(self.terminal.clone());
         }
+        self.sim.touch();
     }
 }
 
@@ -75,6 +76,7 @@ pub fn open(sim: Arc<Sim>, terminal: TerminalId, after: Option<u64>) -> Response
         l.online = true;
         g.live.command_receiver(&terminal)
     };
+    sim.touch();
     let state = StreamState {
         sim: Arc::clone(&sim),
         terminal: terminal.clone(),

@@ -82,6 +82,8 @@ pub struct Webhooks {
     retry_base: Duration,
     max_attempts: u32,
     log: Mutex<Vec<DeliveryAttempt>>,
+    /// Bumped whenever the log changes (the dashboard's event stream).
+    log_changed: watch::Sender<u64>,
     shutdown: watch::Receiver<bool>,
     store: Option<StateFile>,
 }
@@ -104,6 +106,7 @@ impl Webhooks {
             retry_base,
             max_attempts: max_attempts.max(1),
             log: Mutex::new(Vec::new()),
+            log_changed: watch::channel(0).0,
             shutdown,
             store,
         }
@@ -115,6 +118,12 @@ impl Webhooks {
 
     pub fn clear_log(&self) {
         self.log.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.log_changed.send_modify(|v| *v += 1);
+    }
+
+    /// Changes whenever an attempt is logged or the log is cleared.
+    pub fn changed(&self) -> watch::Receiver<u64> {
+        self.log_changed.subscribe()
     }
 
     fn record(&self, a: DeliveryAttempt) {
@@ -123,6 +132,8 @@ impl Webhooks {
             log.remove(0);
         }
         log.push(a);
+        drop(log);
+        self.log_changed.send_modify(|v| *v += 1);
     }
 
     /// Starts (or, after a restart, resumes) delivering one event in the

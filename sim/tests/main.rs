@@ -4,6 +4,7 @@
 
 mod catalog;
 mod common;
+mod dashboard;
 mod http;
 mod load;
 mod metrics;

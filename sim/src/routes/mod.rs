@@ -21,6 +21,7 @@ use crate::error::ApiErr;
 mod catalog;
 mod commands;
 mod config;
+mod dashboard;
 mod operators;
 mod pairing;
 mod payments;
@@ -64,7 +65,7 @@ macro_rules! api_routes {
 
 api_routes! {
     // 4.1 Kler sessions
-    "/v1/sessions" => post create_session;
+    "/v1/sessions" => post create_session, get dashboard::list_sessions;
     "/v1/sessions/{id}" => get get_session;
     "/v1/sessions/{id}/close" => patch close_session;
     "/v1/sessions/{id}/cancel" => patch cancel_session;
@@ -81,7 +82,7 @@ api_routes! {
     "/v1/sessions/{id}/terminals/{tid}/pair" => post pairing::claim;
     // 4.2 partner API
     "/v1/terminals" => get list_terminals;
-    "/v1/payments" => post create_payment;
+    "/v1/payments" => post create_payment, get dashboard::list_payments;
     "/v1/payments/{id}" => get get_payment;
     "/v1/payments/{id}/abort" => post abort_payment;
     "/v1/refunds" => post create_refund;
@@ -105,6 +106,11 @@ api_routes! {
     "/r/ref/{reference}" => get receipts::by_reference;
     // load statistics (--max-inflight)
     crate::load::STATS_PATH => get sandbox::stats, delete sandbox::reset_stats;
+    // 8.4 the dashboard
+    "/dashboard" => get dashboard::page;
+    "/dashboard/dashboard.js" => get dashboard::script;
+    "/dashboard/dashboard.css" => get dashboard::style;
+    "/v1/dashboard/events" => get dashboard::events;
     // this contract
     "/openapi.json" => get openapi_json;
 }

@@ -198,6 +198,13 @@ async fn run(args: Args) -> anyhow::Result<bool> {
             scene.backend.url(),
             e2e_tests::backend::ORG_KEY
         );
+        // The fragment never reaches the server: the page reads it and keeps
+        // the key in the browser tab's session storage.
+        println!(
+            "  dashboard     {}/dashboard#org_key={}",
+            scene.backend.url(),
+            e2e_tests::backend::ORG_KEY
+        );
         for t in &scene.terminals {
             if let Ok(d) = t.device() {
                 println!(
