@@ -79,6 +79,8 @@ impl Pairings {
             if let Some(e) = self.codes.get_mut(&old) {
                 if matches!(e.stage, Stage::Pending) {
                     e.stage = Stage::Replaced;
+                    // A poll still waiting on the old code answers 410 now.
+                    e.changed.send_modify(|n| *n += 1);
                 }
             }
         }

@@ -251,8 +251,22 @@ async fn replaced_and_expired_codes_are_gone() {
     let (sid, tids) = e.session(1, None).await;
     let d = device(&e, 5);
     let first = register(&e, &d).await;
+    // A poll waiting on the first code ends when the device registers
+    // again (410), long before its 20 s.
+    let waiting = {
+        let client = d.client.clone();
+        let path = format!("/v1/pairing/{first}?wait_s=20");
+        tokio::spawn(async move { signed(&client, Method::GET, &path, None).await })
+    };
+    // (Whether the poll was already waiting or arrives after, a replaced
+    // code answers 410.)
     let second = register(&e, &d).await;
     assert_ne!(first, second);
+    let (s, v) = tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((s, err_code(&v)), (StatusCode::GONE, "pairing_code_gone"));
     let (s, v) = poll(&d, &first, 0).await;
     assert_eq!((s, err_code(&v)), (StatusCode::GONE, "pairing_code_gone"));
     let (s, v) = claim(&e, &sid, &tids[0], &first).await;
