@@ -1,6 +1,7 @@
 //! The command line: `run`, `provision`, `pair`, `queue`, `report`,
 //! `reconcile`, `doctor`, `wait-idle`. Exit codes: 0 ok, 1 runtime failure,
-//! 2 usage (clap), 75 `wait-idle` timed out, 78 bad configuration or an
+//! 2 usage (clap), 69 `reconcile` could not reach the backend, 75
+//! `wait-idle` timed out, 78 bad configuration or an
 //! inconsistent setup (credentials of another terminal, a second agent on
 //! the ledger).
 
@@ -8,7 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, anyhow};
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgGroup, Args, Parser, Subcommand};
 use pos_agent::client::{OrgClient, SignedClient};
 use pos_agent::config::{self, Config, ConfigError, EX_CONFIG, Sources};
 use pos_agent::doctor;
@@ -17,6 +18,52 @@ use pos_agent::provision::{self, ENV_CREDENTIALS_DIRECTORY, ProvisionError};
 use pos_agent::reconcile::{self, Reconciliation};
 use pos_agent::{idle, pairing, queue, report};
 use proto::signing::Secret;
+
+/// Writes to stdout like `print!`; see [`write_stdout`].
+macro_rules! out {
+    ($($arg:tt)*) => { write_stdout(format_args!($($arg)*)) };
+}
+
+/// Writes a line to stdout like `println!`; see [`write_stdout`].
+macro_rules! outln {
+    ($($arg:tt)*) => { write_stdout(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+/// Writes to stdout. A reader that went away (`pos-agent report | head -1`)
+/// ends the process at once with 0, like a Unix filter, instead of the
+/// panic `println!` gives on a closed pipe; any other write error (a full
+/// disk under a redirection) exits 1 with a line on stderr. SIGPIPE stays
+/// ignored, as Rust sets it, so the daemon's sockets return errors rather
+/// than killing it.
+fn write_stdout(args: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_fmt(args).and_then(|()| stdout.flush()) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => {
+            eprintln!("pos-agent: cannot write to stdout: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// An error and its causes on one line, each cause once: most of our
+/// errors already end with their source's text (`cannot open …: sqlite
+/// error …`), which `{:#}` would print a second time.
+pub fn chain(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let c = cause.to_string();
+        if text.is_empty() {
+            text = c;
+        } else if !text.contains(&c) {
+            text.push_str(": ");
+            text.push_str(&c);
+        }
+    }
+    text
+}
 
 /// The payment terminal edge agent.
 #[derive(Debug, Parser)]
@@ -34,14 +81,27 @@ pub enum Command {
         config: ConfigArgs,
     },
     /// Obtain this terminal's credentials and create its card key.
+    #[command(
+        group(ArgGroup::new("org_key_source").required(true).args(["org_key_file", "org_key"])),
+        after_help = "One of --org-key-file or --org-key is required: the organisation key \
+                      authorises the provisioning request."
+    )]
     Provision {
         #[command(flatten)]
         config: ConfigArgs,
         /// File holding the organisation key (first line).
-        #[arg(long, value_name = "FILE", group = "org_key_source", required = true)]
+        #[arg(
+            long,
+            value_name = "FILE",
+            help_heading = "Organisation key (one is required)"
+        )]
         org_key_file: Option<PathBuf>,
         /// The organisation key itself (visible to other local users: for tests).
-        #[arg(long, value_name = "KEY", group = "org_key_source")]
+        #[arg(
+            long,
+            value_name = "KEY",
+            help_heading = "Organisation key (one is required)"
+        )]
         org_key: Option<String>,
         /// The session (event) the terminal belongs to.
         #[arg(long, value_name = "ID")]
@@ -67,7 +127,7 @@ pub enum Command {
     Queue {
         #[command(flatten)]
         config: ConfigArgs,
-        /// Print JSON instead of a table.
+        /// Print JSON instead of a table (on failure, `{"error": {code, message}}`).
         #[arg(long)]
         json: bool,
         /// Put the parked item ID back in line (once its cause is fixed,
@@ -83,6 +143,7 @@ pub enum Command {
     Report {
         #[command(flatten)]
         config: ConfigArgs,
+        /// Print JSON instead of text (on failure, `{"error": {code, message}}`).
         #[arg(long)]
         json: bool,
         /// `current` or a shift number.
@@ -91,9 +152,11 @@ pub enum Command {
     },
     /// Compare the local ledger with the backend's statement for this terminal
     /// and, given the organisation key, with the session's reconciliation.
+    #[command(after_help = RECONCILE_EXIT_CODES)]
     Reconcile {
         #[command(flatten)]
         config: ConfigArgs,
+        /// Print JSON instead of text (on failure, `{"error": {code, message}}`).
         #[arg(long)]
         json: bool,
         /// File holding the organisation key, to also check
@@ -108,6 +171,10 @@ pub enum Command {
     Doctor {
         #[command(flatten)]
         config: ConfigArgs,
+        /// Print one JSON object `{ok, checks: [{check, ok, detail}]}` at
+        /// the end instead of a line per check.
+        #[arg(long)]
+        json: bool,
     },
     /// Return once no payment is in progress on the running agent (at once
     /// when none runs); new payments are refused for a few minutes, so the
@@ -166,6 +233,16 @@ impl ConfigArgs {
     }
 }
 
+/// `reconcile`: the backend could not be reached (sysexits `EX_UNAVAILABLE`).
+pub const EX_UNAVAILABLE: u8 = 69;
+
+/// `reconcile --help`'s exit codes (also in `docs/operations.md`).
+const RECONCILE_EXIT_CODES: &str = "Exit status:
+  0   the ledger and the backend agree
+  1   they disagree (the report says where), or another failure
+  69  the backend could not be reached or answered a temporary failure
+  78  bad configuration or credentials of another terminal";
+
 /// A failure, with the exit code it maps to.
 pub enum Failure {
     /// The configuration was refused: exit 78.
@@ -177,6 +254,10 @@ pub enum Failure {
     /// not restart it in a loop.
     Setup(anyhow::Error),
     Runtime(anyhow::Error),
+    /// The backend could not be reached or answered with a temporary
+    /// failure (`reconcile`): exit 69 (`EX_UNAVAILABLE`), so a script can
+    /// tell "try again later" from "they disagree".
+    Unavailable(anyhow::Error),
     /// `wait-idle` gave up: exit 75 (`EX_TEMPFAIL`).
     TimedOut(anyhow::Error),
     /// A report was printed and says what is wrong (`reconcile` found a
@@ -200,16 +281,20 @@ impl Failure {
                 ExitCode::from(EX_CONFIG as u8)
             }
             Failure::Setup(e) => {
-                eprintln!("pos-agent: {e:#}");
+                eprintln!("pos-agent: {}", chain(&e));
                 ExitCode::from(EX_CONFIG as u8)
             }
             Failure::Runtime(e) | Failure::Reported(e) => {
-                eprintln!("pos-agent: {e:#}");
+                eprintln!("pos-agent: {}", chain(&e));
                 ExitCode::FAILURE
             }
             Failure::TimedOut(e) => {
-                eprintln!("pos-agent: {e:#}");
+                eprintln!("pos-agent: {}", chain(&e));
                 ExitCode::from(idle::EX_TIMED_OUT)
+            }
+            Failure::Unavailable(e) => {
+                eprintln!("pos-agent: {}", chain(&e));
+                ExitCode::from(EX_UNAVAILABLE)
             }
         }
     }
@@ -218,14 +303,15 @@ impl Failure {
     fn to_json(&self) -> Option<serde_json::Value> {
         let (code, message) = match self {
             Failure::Config(e) => ("config", e.to_string()),
-            Failure::Setup(e) => ("setup", format!("{e:#}")),
+            Failure::Setup(e) => ("setup", chain(e)),
             Failure::Runtime(e) => (
                 e.downcast_ref::<LedgerError>()
                     .map(LedgerError::code)
                     .unwrap_or("failed"),
-                format!("{e:#}"),
+                chain(e),
             ),
-            Failure::TimedOut(e) => ("timed_out", format!("{e:#}")),
+            Failure::TimedOut(e) => ("timed_out", chain(e)),
+            Failure::Unavailable(e) => ("unavailable", chain(e)),
             Failure::Reported(_) => return None,
         };
         Some(serde_json::json!({ "error": { "code": code, "message": message } }))
@@ -237,7 +323,7 @@ impl Failure {
 fn json_errors(json: bool, result: Result<(), Failure>) -> Result<(), Failure> {
     if let (true, Err(f)) = (json, &result) {
         if let Some(v) = f.to_json() {
-            println!("{v}");
+            outln!("{v}");
         }
     }
     result
@@ -248,6 +334,16 @@ fn json_errors(json: bool, result: Result<(), Failure>) -> Result<(), Failure> {
 fn provision_failure(e: ProvisionError) -> Failure {
     if e.is_setup_problem() {
         Failure::Setup(anyhow!(e))
+    } else {
+        Failure::Runtime(anyhow!(e))
+    }
+}
+
+/// A backend call that failed: unreachable or a temporary failure is
+/// [`Failure::Unavailable`] (exit 69), a refusal a runtime failure.
+fn backend_failure(e: pos_agent::client::ClientError) -> Failure {
+    if e.is_retryable() {
+        Failure::Unavailable(anyhow!(e))
     } else {
         Failure::Runtime(anyhow!(e))
     }
@@ -317,12 +413,15 @@ pub fn dispatch(cli: Cli) -> Result<(), Failure> {
             let done = runtime()?
                 .block_on(provision::provision(&config, key, force))
                 .map_err(provision_failure)?;
-            println!(
+            outln!(
                 "provisioned terminal {} for session {} (merchant {}, tenant {})",
-                done.terminal_id, done.session_id, done.merchant_id, done.tenant_id
+                done.terminal_id,
+                done.session_id,
+                done.merchant_id,
+                done.tenant_id
             );
-            println!("credentials: {}", done.credentials_file.display());
-            println!("card key:    {}", done.card_key_file.display());
+            outln!("credentials: {}", done.credentials_file.display());
+            outln!("card key:    {}", done.card_key_file.display());
             Ok(())
         }
         Command::Pair { config, force } => pair(&config, force),
@@ -377,7 +476,7 @@ pub fn dispatch(cli: Cli) -> Result<(), Failure> {
                 reconcile(&config, json, key)
             }),
         ),
-        Command::Doctor { config } => doctor(&config),
+        Command::Doctor { config, json } => doctor(&config, json),
         Command::WaitIdle { config, timeout } => wait_idle(&config, timeout),
     }
 }
@@ -387,11 +486,11 @@ fn wait_idle(args: &ConfigArgs, timeout: u64) -> Result<(), Failure> {
     let timeout = std::time::Duration::from_secs(timeout);
     match runtime()?.block_on(idle::wait_idle(&config.data_dir, timeout)) {
         Ok(idle::Waited::Idle) => {
-            println!("idle: no payment in progress; new payments are held for a few minutes");
+            outln!("idle: no payment in progress; new payments are held for a few minutes");
             Ok(())
         }
         Ok(idle::Waited::NotRunning) => {
-            println!("idle: no agent is running");
+            outln!("idle: no agent is running");
             Ok(())
         }
         Err(e @ idle::WaitIdleError::TimedOut(_)) => Err(Failure::TimedOut(anyhow!(
@@ -482,10 +581,10 @@ fn pair(args: &ConfigArgs, force: bool) -> Result<(), Failure> {
         });
         let mut print = |p: &pairing::PairingProgress| match (&p.code, p.link) {
             (Some(code), pairing::PairingLink::Waiting) => {
-                println!("{}", pairing::code_for_terminal(code));
+                outln!("{}", pairing::code_for_terminal(code));
             }
             (_, pairing::PairingLink::NoNetwork) => {
-                println!("backend not reachable; retrying");
+                outln!("backend not reachable; retrying");
             }
             _ => {}
         };
@@ -496,9 +595,10 @@ fn pair(args: &ConfigArgs, force: bool) -> Result<(), Failure> {
     drop(lock);
     match paired.map_err(|e| Failure::Runtime(anyhow!(e)))? {
         Some(identity) => {
-            println!(
+            outln!(
                 "paired: terminal {} of session {}",
-                identity.terminal_id, identity.session_id
+                identity.terminal_id,
+                identity.session_id
             );
             Ok(())
         }
@@ -527,12 +627,12 @@ fn open_ledger(config: &Config) -> Result<store::Store, Failure> {
 fn queue(config: &Config, json: bool) -> Result<(), Failure> {
     let items = queue::read(&open_ledger(config)?).context("cannot read the outbox")?;
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&queue::to_json(&items)).context("cannot encode JSON")?
         );
     } else {
-        print!("{}", queue::to_text(&items));
+        out!("{}", queue::to_text(&items));
     }
     Ok(())
 }
@@ -550,9 +650,9 @@ fn queue_retry(config: &Config, which: queue::Retry, json: bool) -> Result<(), F
         ledger::wake_running_agent(&config.data_dir)
     };
     if json {
-        println!("{}", queue::retried_json(&ids, agent));
+        outln!("{}", queue::retried_json(&ids, agent));
     } else {
-        print!("{}", queue::retried_text(&ids, agent));
+        out!("{}", queue::retried_text(&ids, agent));
     }
     Ok(())
 }
@@ -578,22 +678,12 @@ fn report(config: &Config, json: bool) -> Result<(), Failure> {
     if json {
         let mut v = report::to_json(&owner, &totals);
         v["by_terminal"] = report::by_terminal_json(&by_terminal);
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&v).context("cannot encode JSON")?
         );
     } else {
-        print!("{}", report::to_text(&owner, &totals));
-        if by_terminal.len() > 1 {
-            println!("\napproved sales by terminal (sessions this board served)");
-            for (t, c) in &by_terminal {
-                println!(
-                    "  {t:<18} {:>6}  {:>24}",
-                    c.count,
-                    c.total.display(proto::Currency::Ngn)
-                );
-            }
-        }
+        out!("{}", report::to_text(&owner, &totals, &by_terminal));
     }
     Ok(())
 }
@@ -608,13 +698,13 @@ fn shift_report(config: &Config, which: report::ShiftSel, json: bool) -> Result<
     };
     let owner = ledger_owner(config);
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&report::shift_to_json(&owner, &r))
                 .context("cannot encode JSON")?
         );
     } else {
-        print!("{}", report::shift_to_text(&owner, &r));
+        out!("{}", report::shift_to_text(&owner, &r));
     }
     Ok(())
 }
@@ -629,23 +719,24 @@ fn reconcile(config: &Config, json: bool, org_key: Option<Secret>) -> Result<(),
         identity.credentials.clone(),
     )
     .map_err(|e| anyhow!(e))?;
-    let remote = runtime()?.block_on(reconcile::fetch_statement(&client));
-    let remote = remote.map_err(|e| anyhow!(e))?;
+    let remote = runtime()?
+        .block_on(reconcile::fetch_statement(&client))
+        .map_err(backend_failure)?;
     let mut diff = Reconciliation::compare(&local, &remote);
     if let Some(key) = org_key {
         let org = OrgClient::new(&config.backend, key).map_err(|e| anyhow!(e))?;
         let session = runtime()?
             .block_on(org.reconciliation(&identity.session_id))
-            .map_err(|e| anyhow!(e))?;
+            .map_err(backend_failure)?;
         diff.check_session(&session, &identity.terminal_id);
     }
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&diff.to_json()).context("cannot encode JSON")?
         );
     } else {
-        print!("{}", diff.to_text());
+        out!("{}", diff.to_text());
     }
     if diff.is_clean() {
         Ok(())
@@ -656,29 +747,59 @@ fn reconcile(config: &Config, json: bool, org_key: Option<Secret>) -> Result<(),
     }
 }
 
-/// Prints one doctor line.
-fn print_check(check: &doctor::Check) {
-    println!("{check}");
+/// `doctor`'s output: each check as a line when it is done, or with
+/// `--json` one object at the end.
+struct DoctorOut {
+    json: bool,
+    checks: Vec<doctor::Check>,
 }
 
-fn doctor(args: &ConfigArgs) -> Result<(), Failure> {
+impl DoctorOut {
+    fn note(&mut self, check: &doctor::Check) {
+        if self.json {
+            self.checks.push(check.clone());
+        } else {
+            outln!("{check}");
+        }
+    }
+
+    fn finish(&self) {
+        if self.json {
+            outln!("{:#}", doctor::to_json(&self.checks));
+        }
+    }
+}
+
+/// Exit 0 when every check passed, 78 when the configuration was refused
+/// (no other check runs), 1 otherwise; the same with `--json`.
+fn doctor(args: &ConfigArgs, json: bool) -> Result<(), Failure> {
     init_logging("warn");
+    let mut out = DoctorOut {
+        json,
+        checks: Vec::new(),
+    };
     let sources = match args.sources() {
         Ok(s) => s,
         Err(e) => {
-            print_check(&doctor::config_failed(&e));
+            out.note(&doctor::config_failed(&e));
+            out.finish();
             return Err(Failure::Config(e));
         }
     };
     let loaded = config::load(&sources);
-    print_check(&doctor::check_config(&args.config, &loaded));
-    let config = loaded.map_err(Failure::Config)?.config;
-    let all_ok = doctor::run(
-        &config,
-        credentials_directory().as_deref(),
-        &mut print_check,
-    )
+    out.note(&doctor::check_config(&args.config, &loaded));
+    let config = match loaded {
+        Ok(l) => l.config,
+        Err(e) => {
+            out.finish();
+            return Err(Failure::Config(e));
+        }
+    };
+    let all_ok = doctor::run(&config, credentials_directory().as_deref(), &mut |c| {
+        out.note(c)
+    })
     .context("cannot start the async runtime")?;
+    out.finish();
     if all_ok {
         Ok(())
     } else {

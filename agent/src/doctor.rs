@@ -33,6 +33,19 @@ impl Check {
             detail: detail.into(),
         }
     }
+
+    /// `{check, ok, detail}`, one element of `doctor --json`'s `checks`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({ "check": self.name, "ok": self.ok, "detail": self.detail })
+    }
+}
+
+/// `doctor --json`: `{ok, checks: [{check, ok, detail}, ...]}`.
+pub fn to_json(checks: &[Check]) -> serde_json::Value {
+    serde_json::json!({
+        "ok": checks.iter().all(|c| c.ok),
+        "checks": checks.iter().map(Check::to_json).collect::<Vec<_>>(),
+    })
 }
 
 /// The doctor line: `ok  ` or `FAIL`, the name padded to 12, the detail.
@@ -274,7 +287,7 @@ pub fn check_backend(config: &Config, id: &DeviceIdentity) -> std::io::Result<Ch
             true,
             "backend",
             format!(
-                "{} reachable; signed request accepted (clock within 300 s); session {:?}",
+                "{} reachable; signed request accepted (clock within 300 s); session {}",
                 config.backend.terminal_api_url, s.status
             ),
         ),

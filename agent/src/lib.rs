@@ -24,4 +24,5 @@ pub mod report;
 pub mod runtime;
 pub mod screen;
 pub mod sync;
+pub mod table;
 pub mod task;

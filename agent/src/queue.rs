@@ -106,24 +106,39 @@ pub fn to_text(items: &[OutboxItem]) -> String {
         out.push_str("outbox empty: the backend has acknowledged everything\n");
         return out;
     }
-    let _ = writeln!(
-        out,
-        "{:>6}  {:<13}  {:<28}  {:<9}  {:>8}  {:<20}  LAST ERROR",
-        "ID", "KIND", "REFERENCE", "STATE", "ATTEMPTS", "NEXT ATTEMPT"
-    );
+    use crate::table::{Align, Table};
+    let mut t = Table::new(&[
+        Align::Right,
+        Align::Left,
+        Align::Left,
+        Align::Left,
+        Align::Right,
+        Align::Left,
+        Align::Left,
+    ]);
+    t.row([
+        "ID",
+        "KIND",
+        "REFERENCE",
+        "STATE",
+        "ATTEMPTS",
+        "NEXT ATTEMPT",
+        "LAST ERROR",
+    ]);
     for i in items {
-        let _ = writeln!(
-            out,
-            "{:>6}  {:<13}  {:<28}  {:<9}  {:>8}  {:<20}  {}",
-            i.id.0,
-            i.kind.as_str(),
-            i.reference.as_ref().map(|r| r.as_str()).unwrap_or("-"),
-            item_state(i),
-            i.attempts,
+        t.row([
+            i.id.0.to_string(),
+            i.kind.as_str().to_owned(),
+            i.reference
+                .as_ref()
+                .map_or_else(|| "-".to_owned(), |r| r.as_str().to_owned()),
+            item_state(i).to_owned(),
+            i.attempts.to_string(),
             rfc3339_millis(i.next_attempt_at),
-            i.last_error.as_deref().unwrap_or("")
-        );
+            i.last_error.clone().unwrap_or_default(),
+        ]);
     }
+    out.push_str(&t.render(""));
     let parked = items.iter().filter(|i| i.parked).count();
     let _ = writeln!(out, "{} queued, {} parked", items.len(), parked);
     out

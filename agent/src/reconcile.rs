@@ -210,33 +210,25 @@ impl Reconciliation {
 
     /// The text output, one line each, ending in a newline.
     pub fn to_text(&self) -> String {
+        use crate::table::{Align, Table};
         let mut out = String::new();
-        let line = |c: &store::CountTotal| {
-            format!("{:>6}  {:>24}", c.count, c.total.display(Currency::Ngn))
+        let mut t = Table::new(&[Align::Left, Align::Left, Align::Right, Align::Right]);
+        let mut row = |what: &str, side: &str, count: u64, total: proto::Total| {
+            t.row([
+                what.to_owned(),
+                side.to_owned(),
+                count.to_string(),
+                total.display(Currency::Ngn),
+            ]);
         };
-        out.push_str(&format!(
-            "approved sales    here {}\n",
-            line(&self.local[0])
-        ));
-        out.push_str(&format!(
-            "                  backend {}\n",
-            line(&self.remote[0])
-        ));
-        out.push_str(&format!(
-            "approved refunds  here {}\n",
-            line(&self.local[1])
-        ));
-        out.push_str(&format!(
-            "                  backend {}\n",
-            line(&self.remote[1])
-        ));
-        if let Some(c) = &self.session {
-            out.push_str(&format!(
-                "session line      backend {:>6}  {:>24}\n",
-                c.count,
-                c.total.display(Currency::Ngn)
-            ));
+        for (what, i) in [("approved sales", 0), ("approved refunds", 1)] {
+            row(what, "here", self.local[i].count, self.local[i].total);
+            row("", "backend", self.remote[i].count, self.remote[i].total);
         }
+        if let Some(c) = &self.session {
+            row("session line", "backend", c.count, c.total);
+        }
+        out.push_str(&t.render(""));
         out.push_str(&format!(
             "matched: {}; waiting to be forwarded: {}\n",
             self.matched,
@@ -455,7 +447,11 @@ mod tests {
         let mut r = Reconciliation::compare(&local, &remote);
         r.check_session(&session(1, 200_000), &terminal);
         assert!(r.is_clean(), "{:?}", r.mismatches);
-        assert!(r.to_text().contains("session line      backend "));
+        assert!(
+            r.to_text().contains("session line      backend "),
+            "{}",
+            r.to_text()
+        );
 
         let mut r = Reconciliation::compare(&local, &remote);
         r.check_session(&session(2, 230_000), &terminal);

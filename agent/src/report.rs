@@ -12,6 +12,7 @@ use proto::wire::ShiftTotals;
 use store::{CountTotal, ShiftReport, Store, StoreError, Totals};
 
 use crate::config::TerminalConfig;
+use crate::table::{Align, Table, max_widths};
 
 /// The ledger's totals, and the items and tips of its approved sales.
 pub fn read(store: &Store) -> Result<(Totals, ShiftTotals), StoreError> {
@@ -122,6 +123,7 @@ pub fn shift_to_json(terminal: &TerminalConfig, r: &ShiftReport) -> serde_json::
         "closed_at": millis_json(r.closed_at),
         "closed_by": r.closed_by,
         "totals": r.totals,
+        "net": net_wire(r.totals.sales.total, r.totals.refunds.total),
     })
 }
 
@@ -147,16 +149,8 @@ pub fn shift_to_text(terminal: &TerminalConfig, r: &ShiftReport) -> String {
         when(r.closed_at)
     );
     let t = &r.totals;
-    let line = |out: &mut String, name: &str, c: &proto::wire::CountTotal| {
-        let _ = writeln!(
-            out,
-            "  {:<18} {:>6}  {:>24}",
-            name,
-            c.count,
-            c.total.display(Currency::Ngn)
-        );
-    };
-    let _ = writeln!(out);
+    let mut sections = Sections::default();
+    let totals = sections.add("");
     for (name, c) in [
         ("sales", &t.sales),
         ("refunds", &t.refunds),
@@ -165,35 +159,108 @@ pub fn shift_to_text(terminal: &TerminalConfig, r: &ShiftReport) -> String {
         ("online", &t.online),
         ("offline", &t.offline),
     ] {
-        line(&mut out, name, c);
+        row(totals, name, c.count, c.total);
     }
-    heading(&mut out, "by operator", t.by_operator.is_empty());
+    totals.row([
+        "net (sales - refunds)",
+        "",
+        &net(t.sales.total, t.refunds.total).1,
+    ]);
+    let ops = sections.add("by operator");
     for (op, c) in &t.by_operator {
-        line(&mut out, op, c);
+        row(ops, op, c.count, c.total);
     }
-    items_text(&mut out, t);
+    items_rows(sections.add("by item"), t);
+    out.push_str(&sections.render());
     out
 }
 
-/// A section's title after a blank line, and `(none)` when it is empty.
-fn heading(out: &mut String, title: &str, empty: bool) {
-    let _ = writeln!(out, "\n{title}");
-    if empty {
-        let _ = writeln!(out, "  (none)");
+/// Sections of name/count/total rows, their columns aligned across all.
+#[derive(Default)]
+struct Sections(Vec<(String, Table)>);
+
+impl Sections {
+    fn add(&mut self, title: &str) -> &mut Table {
+        self.0.push((
+            title.to_owned(),
+            Table::new(&[Align::Left, Align::Right, Align::Right, Align::Left]),
+        ));
+        let last = self.0.len() - 1;
+        &mut self.0[last].1
+    }
+
+    /// Each section after a blank line: its title (if any), `(none)` when
+    /// empty, its rows indented by two.
+    fn render(&self) -> String {
+        let tables: Vec<&Table> = self.0.iter().map(|(_, t)| t).collect();
+        let widths = max_widths(&tables);
+        let mut out = String::new();
+        for (title, t) in &self.0 {
+            out.push('\n');
+            if !title.is_empty() {
+                out.push_str(title);
+                out.push('\n');
+            }
+            if t.is_empty() {
+                out.push_str("  (none)\n");
+            }
+            out.push_str(&t.render_with("  ", &widths));
+        }
+        out
     }
 }
 
-fn items_text(out: &mut String, t: &ShiftTotals) {
-    heading(out, "by item", t.by_item.is_empty());
-    for (id, i) in &t.by_item {
-        let _ = writeln!(
-            out,
-            "  {:<18} {:>6}  {:>24}  ({id})",
-            i.name,
-            i.qty,
-            i.total.display(Currency::Ngn)
-        );
+fn row(t: &mut Table, name: &str, count: u64, total: proto::Total) {
+    t.row([
+        name.to_owned(),
+        count.to_string(),
+        total.display(Currency::Ngn),
+    ]);
+}
+
+/// Sales minus refunds, in minor units and as text (`NGN -1,000.00` when
+/// refunds of earlier sales exceed the sales).
+pub fn net(sales: proto::Total, refunds: proto::Total) -> (i128, String) {
+    let minor = i128::from(sales.0) - i128::from(refunds.0);
+    let abs = proto::Total(u64::try_from(minor.unsigned_abs()).unwrap_or(u64::MAX));
+    let text = abs.display(Currency::Ngn);
+    let text = if minor < 0 {
+        text.replacen(' ', " -", 1)
+    } else {
+        text
+    };
+    (minor, text)
+}
+
+/// `net` in the wire's decimal form, signed.
+fn net_wire(sales: proto::Total, refunds: proto::Total) -> String {
+    let (minor, _) = net(sales, refunds);
+    let abs = proto::Total(u64::try_from(minor.unsigned_abs()).unwrap_or(u64::MAX)).to_wire();
+    if minor < 0 { format!("-{abs}") } else { abs }
+}
+
+fn items_rows(t: &mut Table, totals: &ShiftTotals) {
+    for (id, i) in &totals.by_item {
+        t.row([
+            i.name.clone(),
+            i.qty.to_string(),
+            i.total.display(Currency::Ngn),
+            format!("({id})"),
+        ]);
     }
+}
+
+/// `{sales, refunds, net, declined}` of approved sales, approved refunds
+/// and declined payments, each apart: a refund never adds to the sales, a
+/// declined payment never to the takings.
+fn takings_json(t: &ShiftTotals) -> serde_json::Value {
+    let ct = |c: &proto::wire::CountTotal| serde_json::json!({"count": c.count, "total": c.total.to_wire()});
+    serde_json::json!({
+        "sales": ct(&t.sales),
+        "refunds": ct(&t.refunds),
+        "net": net_wire(t.sales.total, t.refunds.total),
+        "declined": ct(&t.declined),
+    })
 }
 
 fn count_total(c: &CountTotal) -> serde_json::Value {
@@ -216,13 +283,21 @@ pub fn to_json(
         "by_status": by(totals.by_state.iter().map(|(s, c)| (s.as_str().to_owned(), count_total(c))).collect()),
         "by_kind": by(totals.by_kind.iter().map(|(k, c)| (k.as_str().to_owned(), count_total(c))).collect()),
         "by_operator": by(totals.by_operator.iter().map(|(o, c)| (o.clone().unwrap_or_else(|| "-".into()), count_total(c))).collect()),
+        "takings": takings_json(sales),
         "by_item": sales.by_item,
         "tips": sales.tips,
     })
 }
 
-/// The header line and three sections; every line ends with a newline.
-pub fn to_text(terminal: &TerminalConfig, (totals, sales): &(Totals, ShiftTotals)) -> String {
+/// The header line, the takings (sales, refunds, net, declined, each
+/// apart) and the sections by status, kind, operator and item; every line
+/// ends with a newline. Approved sales by terminal come last when the
+/// ledger holds more than one terminal's (a board paired again).
+pub fn to_text(
+    terminal: &TerminalConfig,
+    (totals, sales): &(Totals, ShiftTotals),
+    by_terminal: &BTreeMap<String, CountTotal>,
+) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -230,49 +305,41 @@ pub fn to_text(terminal: &TerminalConfig, (totals, sales): &(Totals, ShiftTotals
         or_unpaired(terminal.id.as_ref()),
         or_unpaired(terminal.session_id.as_ref())
     );
-    let mut section = |title: &str, rows: Vec<(String, &CountTotal)>| {
-        heading(&mut out, title, rows.is_empty());
-        for (name, c) in rows {
-            let _ = writeln!(
-                out,
-                "  {:<18} {:>6}  {:>24}",
-                name,
-                c.count,
-                c.total.display(Currency::Ngn)
-            );
+    let mut sections = Sections::default();
+    let takings = sections.add("takings (approved; declined apart)");
+    row(takings, "sales", sales.sales.count, sales.sales.total);
+    row(takings, "refunds", sales.refunds.count, sales.refunds.total);
+    takings.row([
+        "net (sales - refunds)",
+        "",
+        &net(sales.sales.total, sales.refunds.total).1,
+    ]);
+    row(
+        takings,
+        "declined",
+        sales.declined.count,
+        sales.declined.total,
+    );
+    row(takings, "tips", sales.tips.count, sales.tips.total);
+    let status = sections.add("by status (sales and refunds)");
+    for (s, c) in &totals.by_state {
+        row(status, s.as_str(), c.count, c.total);
+    }
+    let kind = sections.add("by kind (any status)");
+    for (k, c) in &totals.by_kind {
+        row(kind, k.as_str(), c.count, c.total);
+    }
+    let ops = sections.add("by operator");
+    for (o, c) in &totals.by_operator {
+        row(ops, o.as_deref().unwrap_or("(none)"), c.count, c.total);
+    }
+    items_rows(sections.add("by item"), sales);
+    if by_terminal.len() > 1 {
+        let t = sections.add("approved sales by terminal (sessions this board served)");
+        for (name, c) in by_terminal {
+            row(t, name, c.count, c.total);
         }
-    };
-    section(
-        "by status",
-        totals
-            .by_state
-            .iter()
-            .map(|(s, c)| (s.as_str().to_owned(), c))
-            .collect(),
-    );
-    section(
-        "by kind",
-        totals
-            .by_kind
-            .iter()
-            .map(|(k, c)| (k.as_str().to_owned(), c))
-            .collect(),
-    );
-    section(
-        "by operator",
-        totals
-            .by_operator
-            .iter()
-            .map(|(o, c)| (o.clone().unwrap_or_else(|| "(none)".into()), c))
-            .collect(),
-    );
-    let _ = writeln!(
-        out,
-        "\ntips (approved sales)\n  {:<18} {:>6}  {:>24}",
-        "tips",
-        sales.tips.count,
-        sales.tips.total.display(Currency::Ngn)
-    );
-    items_text(&mut out, sales);
+    }
+    out.push_str(&sections.render());
     out
 }

@@ -806,3 +806,397 @@ async fn the_agent_process_is_not_dumpable_and_creates_files_owner_only() {
     child.start_kill().unwrap();
     let _ = child.wait().await;
 }
+
+/// A tokenised test card, as the agent stores one.
+fn test_card() -> store::Card {
+    let key = pos_agent::card::CardKey::generate();
+    let tokenized = pos_agent::card::tokenize_secret(
+        &key,
+        &hal::SecretPan::new("4111111111111111").unwrap(),
+        pos_agent::card::EntryMode::Contactless,
+    );
+    store::Card::new(
+        tokenized.token.as_str(),
+        tokenized.last4.as_str(),
+        store::CardBrand::Visa,
+        store::EntryMode::Contactless,
+    )
+    .unwrap()
+}
+
+/// A ledger with an approved sale of 5,000.00, a refund of 1,000.00 of it
+/// and a declined sale of 700.00; returns the config path.
+fn ledger_with_sale_refund_and_decline(dir: &std::path::Path) -> PathBuf {
+    use proto::{Money, Reference};
+    use store::{Change, NewTransaction, Store, TxState};
+
+    let cfg = write_config(dir, "http://127.0.0.1:9", "");
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let store = Store::open(data.join("ledger.sqlite")).unwrap();
+    let sale = Reference::new("pos_3f1e2d_001-000001").unwrap();
+    let card = test_card();
+    for (i, tx) in [
+        NewTransaction {
+            state: TxState::Approved,
+            card: Some(card.clone()),
+            ..NewTransaction::sale(sale.clone(), Money::parse("5000.00").unwrap())
+        },
+        NewTransaction {
+            state: TxState::Approved,
+            card: Some(card.clone()),
+            ..NewTransaction::refund(
+                Reference::new("pos_3f1e2d_001-000002").unwrap(),
+                Money::parse("1000.00").unwrap(),
+                sale,
+            )
+        },
+        NewTransaction {
+            state: TxState::Declined,
+            card: Some(card.clone()),
+            ..NewTransaction::sale(
+                Reference::new("pos_3f1e2d_001-000003").unwrap(),
+                Money::parse("700.00").unwrap(),
+            )
+        },
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        store
+            .record(&Change::insert(1_763_719_200_000 + i as i64, tx))
+            .unwrap();
+    }
+    cfg
+}
+
+#[tokio::test]
+async fn report_keeps_refunds_and_declined_apart_from_the_takings() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = ledger_with_sale_refund_and_decline(dir.path());
+    let cfg_s = cfg.to_str().unwrap();
+
+    let out = pos_agent(&["report", "--json", "--config", cfg_s], &[]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let t = &v["takings"];
+    assert_eq!(
+        t["sales"],
+        serde_json::json!({"count": 1, "total": "5000.00"}),
+        "{v}"
+    );
+    assert_eq!(
+        t["refunds"],
+        serde_json::json!({"count": 1, "total": "1000.00"}),
+        "{v}"
+    );
+    assert_eq!(t["net"], "4000.00", "{v}");
+    assert_eq!(
+        t["declined"],
+        serde_json::json!({"count": 1, "total": "700.00"}),
+        "{v}"
+    );
+
+    let out = pos_agent(
+        &["report", "--shift", "current", "--json", "--config", cfg_s],
+        &[],
+    )
+    .await;
+    let v: serde_json::Value = serde_json::from_str(&text(&out).0).unwrap();
+    assert_eq!(v["totals"]["sales"]["total"], "5000.00", "{v}");
+    assert_eq!(v["net"], "4000.00", "{v}");
+
+    let out = pos_agent(&["report", "--config", cfg_s], &[]).await;
+    let (stdout, _) = text(&out);
+    let line = |name: &str| {
+        stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} line in\n{stdout}"))
+            .to_owned()
+    };
+    assert!(line("sales").ends_with("NGN 5,000.00"), "{stdout}");
+    assert!(line("refunds").ends_with("NGN 1,000.00"), "{stdout}");
+    assert!(line("net").ends_with("NGN 4,000.00"), "{stdout}");
+    assert!(line("declined").ends_with("NGN 700.00"), "{stdout}");
+}
+
+/// Every line holding an amount ends at the same column, and nothing is
+/// spelt as a Rust `Debug` name.
+fn assert_aligned_and_wire_spelt(stdout: &str) {
+    let ends: Vec<usize> = stdout
+        .lines()
+        .filter(|l| l.contains("NGN "))
+        .map(|l| l.find("NGN ").unwrap() + l[l.find("NGN ").unwrap()..].len())
+        .collect();
+    assert!(ends.len() > 3, "{stdout}");
+    assert!(
+        ends.iter().all(|e| *e == ends[0]),
+        "amounts not aligned:\n{stdout}"
+    );
+    for debug_name in ["Approved", "Declined", "Sale", "Refund", "Pending", "Some("] {
+        assert!(!stdout.contains(debug_name), "{debug_name} in\n{stdout}");
+    }
+}
+
+#[tokio::test]
+async fn report_and_queue_columns_are_aligned_in_wire_spelling() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = ledger_with_sale_refund_and_decline(dir.path());
+    let cfg_s = cfg.to_str().unwrap();
+    {
+        // A long reference and an operator name longer than the old fixed widths.
+        let store = store::Store::open(dir.path().join("data/ledger.sqlite")).unwrap();
+        let r = proto::Reference::new("pos_a_very_long_terminal_name_0001-000001").unwrap();
+        let mut c = store::Change::insert(
+            1_763_719_300_000,
+            store::NewTransaction {
+                state: store::TxState::OfflineApproved,
+                card: Some(test_card()),
+                operator_id: Some("operator_with_a_long_name".into()),
+                ..store::NewTransaction::sale(r.clone(), proto::Money::parse("12.00").unwrap())
+            },
+        );
+        c.enqueue.push(store::NewOutboxItem {
+            reference: Some(r),
+            ..store::NewOutboxItem::new(store::OutboxKind::Transaction, serde_json::json!({}))
+        });
+        store.record(&c).unwrap();
+    }
+    let out = pos_agent(&["report", "--config", cfg_s], &[]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_aligned_and_wire_spelt(&stdout);
+    assert!(stdout.contains("offline_approved"), "{stdout}");
+
+    let out = pos_agent(&["queue", "--config", cfg_s], &[]).await;
+    let (stdout, _) = text(&out);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines.len() >= 3, "{stdout}");
+    // The STATE column starts at the same place in the header and the row.
+    let at = |l: &str, w: &str| l.find(w).unwrap_or_else(|| panic!("{w} in {l}"));
+    assert_eq!(at(lines[0], "STATE"), at(lines[1], "waiting"), "{stdout}");
+    assert!(at(lines[0], "LAST ERROR") > at(lines[1], "waiting"));
+    assert!(
+        lines.iter().all(|l| !l.ends_with(' ')),
+        "trailing spaces:\n{stdout}"
+    );
+}
+
+#[tokio::test]
+async fn a_closed_stdout_ends_the_command_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = ledger_with_sale_refund_and_decline(dir.path());
+    for args in [
+        ["report", "--config", cfg.to_str().unwrap()],
+        ["doctor", "--config", cfg.to_str().unwrap()],
+    ] {
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_pos-agent"))
+            .args(args)
+            .env_clear()
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader goes away before the command writes (`| head -0`).
+        drop(child.stdout.take());
+        let out = child.wait_with_output().await.unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(!stderr.contains("Broken pipe"), "{args:?}: {stderr}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+    }
+}
+
+#[tokio::test]
+async fn doctor_json_is_one_object_with_the_same_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "http://127.0.0.1:9", "");
+    let cfg_s = cfg.to_str().unwrap();
+    let text_run = pos_agent(&["doctor", "--config", cfg_s], &[]).await;
+    let out = pos_agent(&["doctor", "--json", "--config", cfg_s], &[]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), text_run.status.code(), "{stderr}");
+    assert_eq!(out.status.code(), Some(1), "no credentials: {stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["ok"], false);
+    let checks = v["checks"].as_array().unwrap();
+    assert_eq!(checks[0]["check"], "config");
+    assert_eq!(checks[0]["ok"], true);
+    assert!(
+        checks
+            .iter()
+            .all(|c| c["detail"].is_string() && c["ok"].is_boolean())
+    );
+    let creds = checks.iter().find(|c| c["check"] == "credentials").unwrap();
+    assert_eq!(creds["ok"], false, "{v}");
+    assert_eq!(checks.len(), text(&text_run).0.lines().count());
+
+    std::fs::write(&cfg, "data_dir = 5\n").unwrap();
+    let out = pos_agent(&["doctor", "--json", "--config", cfg_s], &[]).await;
+    assert_eq!(out.status.code(), Some(78));
+    let v: serde_json::Value = serde_json::from_str(&text(&out).0).unwrap();
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["checks"][0]["check"], "config");
+}
+
+#[tokio::test]
+async fn toml_errors_point_at_line_and_column_and_type_errors_are_in_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(
+        &cfg,
+        "data_dir = \"/tmp/x\"\n[offline]\nfloor_limit = \"5\n",
+    )
+    .unwrap();
+    let out = pos_agent(&["report", "--config", cfg.to_str().unwrap()], &[]).await;
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    let at = format!("{}:3:", cfg.display());
+    assert!(stderr.contains(&at), "{stderr}");
+    assert!(stderr.contains("    floor_limit = \"5\n"), "{stderr}");
+    assert!(stderr.lines().any(|l| l.trim() == "^"), "{stderr}");
+
+    std::fs::write(
+        &cfg,
+        "data_dir = \"/tmp/x\"\n[offline]\nfloor_limit = 500\n",
+    )
+    .unwrap();
+    let out = pos_agent(&["report", "--config", cfg.to_str().unwrap()], &[]).await;
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    assert!(
+        stderr.contains("expected a quoted amount like \"50000.00\", found integer `500`"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("expected a string"), "{stderr}");
+}
+
+#[tokio::test]
+async fn every_flag_is_described_and_provision_says_an_org_key_is_needed() {
+    let out = pos_agent(&["--help"], &[]).await;
+    let (top, _) = text(&out);
+    let commands: Vec<String> = top
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+        .filter(|c| c != "help")
+        .collect();
+    assert!(commands.len() >= 8, "{top}");
+    for c in &commands {
+        let out = pos_agent(&[c, "--help"], &[]).await;
+        let (help, _) = text(&out);
+        assert!(!help.contains("\x1b["), "colour codes in {c} --help");
+        for l in help.lines().filter(|l| l.trim_start().starts_with('-')) {
+            let described = l.trim_start().split_once("  ").map(|(_, d)| d.trim());
+            assert!(
+                described.is_some_and(|d| !d.is_empty()),
+                "{c}: undescribed flag {l:?}"
+            );
+        }
+    }
+    let out = pos_agent(&["provision", "--help"], &[]).await;
+    let (help, _) = text(&out);
+    assert!(
+        help.contains("Organisation key (one is required)"),
+        "{help}"
+    );
+    assert!(
+        help.contains("One of --org-key-file or --org-key is required"),
+        "{help}"
+    );
+    assert!(
+        help.contains("<--org-key-file <FILE>|--org-key <KEY>>"),
+        "{help}"
+    );
+    let out = pos_agent(&["provision", "--session", "s", "--terminal", "t"], &[]).await;
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr.contains("--org-key-file"), "{stderr}");
+    assert!(
+        !stderr.contains("\x1b["),
+        "colour codes on a pipe: {stderr}"
+    );
+    let out = pos_agent(&["reconcile", "--help"], &[]).await;
+    assert!(
+        text(&out)
+            .0
+            .contains("69  the backend could not be reached")
+    );
+}
+
+#[tokio::test]
+async fn an_error_and_its_cause_are_printed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "http://127.0.0.1:9", "");
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(
+        data.join("ledger.sqlite"),
+        b"this is not a database, not at all",
+    )
+    .unwrap();
+    for json in [false, true] {
+        let mut args = vec!["report", "--config", cfg.to_str().unwrap()];
+        if json {
+            args.push("--json");
+        }
+        let out = pos_agent(&args, &[]).await;
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        let message = if json {
+            let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+            v["error"]["message"].as_str().unwrap().to_owned()
+        } else {
+            stderr.trim().to_owned()
+        };
+        let parts: Vec<&str> = message.split(": ").collect();
+        for (i, p) in parts.iter().enumerate() {
+            assert!(!parts[i + 1..].contains(p), "{p:?} repeated in {message:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn reconcile_exits_69_with_a_json_error_when_the_backend_is_unreachable() {
+    let (url, _) = provision_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &url, "");
+    let cfg_s = cfg.to_str().unwrap();
+    let out = pos_agent(
+        &[
+            "provision",
+            "--config",
+            cfg_s,
+            "--org-key",
+            ORG_KEY,
+            "--session",
+            "sess_1",
+            "--terminal",
+            "pos_3f1e2d_001",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    store::Store::open(dir.path().join("data/ledger.sqlite")).unwrap();
+    // A port nobody listens on: bound, then released.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let cfg = write_config(dir.path(), &closed, "");
+    let cfg_s = cfg.to_str().unwrap();
+    let out = pos_agent(&["reconcile", "--json", "--config", cfg_s], &[]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(69), "{stdout}\n{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["error"]["code"], "unavailable", "{v}");
+    let out = pos_agent(&["reconcile", "--config", cfg_s], &[]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(69), "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+}

@@ -261,7 +261,7 @@ impl Backend {
                 other => {
                     deadline
                         .tick(
-                            &format!("terminal {terminal} to be {status:?} at the backend"),
+                            &format!("terminal {terminal} to be {status} at the backend"),
                             || format!("{other:?}"),
                         )
                         .await?
@@ -349,7 +349,11 @@ impl Backend {
             }
             deadline
                 .tick(&format!("payment {id} {what}"), || {
-                    format!("status {:?}, reason {:?}", p.status, p.reason)
+                    format!(
+                        "status {}, reason {}",
+                        p.status,
+                        p.reason.as_deref().unwrap_or("none")
+                    )
                 })
                 .await?;
         }

@@ -170,7 +170,7 @@ impl Scene {
         self.timeline.note(
             "partner",
             format!(
-                "POST /v1/payments {} on {} -> {} {:?}",
+                "POST /v1/payments {} on {} -> {} {}",
                 amount.display(proto::Currency::Ngn),
                 self.terminals[i].label,
                 p.payment_id,
@@ -241,10 +241,10 @@ impl Scene {
     fn approved(&mut self, i: usize, done: &Payment, amount: Money, card: &str) -> Result<Sale> {
         check!(
             done.status == PaymentStatus::Approved,
-            "payment {} is {:?} ({:?}), expected approved",
+            "payment {} is {} ({}), expected approved",
             done.payment_id,
             done.status,
-            done.reason
+            done.reason.as_deref().unwrap_or("no reason")
         );
         let tx = done.transaction.as_ref().ok_or_else(|| {
             HarnessError::Check(format!(
@@ -289,7 +289,7 @@ impl Scene {
         let done = self.backend.wait_final(&p.payment_id, STEP_TIMEOUT).await?;
         check!(
             done.status == PaymentStatus::Declined,
-            "declined card: payment is {:?}",
+            "declined card: payment is {}",
             done.status
         );
         self.timeline.note(
@@ -300,7 +300,7 @@ impl Scene {
                 done.transaction
                     .as_ref()
                     .and_then(|t| t.decline_reason)
-                    .map(|r| format!("{r:?}"))
+                    .map(|r| r.as_str().to_owned())
                     .or_else(|| done.reason.clone())
                     .unwrap_or_default()
             ),
@@ -321,13 +321,13 @@ impl Scene {
         self.timeline.note(
             "partner",
             format!(
-                "POST /v1/payments/{}/abort -> {:?}",
+                "POST /v1/payments/{}/abort -> {}",
                 p.payment_id, done.status
             ),
         );
         check!(
             done.status == PaymentStatus::Aborted,
-            "aborted payment is {:?}",
+            "aborted payment is {}",
             done.status
         );
         let t = &self.terminals[i];
@@ -445,13 +445,13 @@ impl Scene {
             let partner = self.backend.payment(pid).await?;
             check!(
                 !partner.status.is_final(),
-                "during the outage the partner cannot know the result yet, but sees {:?}",
+                "during the outage the partner cannot know the result yet, but sees {}",
                 partner.status
             );
             self.timeline.note(
                 "partner",
                 format!(
-                    "GET /v1/payments/{pid} -> {:?} (terminal unreachable)",
+                    "GET /v1/payments/{pid} -> {} (terminal unreachable)",
                     partner.status
                 ),
             );
@@ -550,13 +550,13 @@ impl Scene {
         let partner = self.backend.payment(&p.payment_id).await?;
         check!(
             !partner.status.is_final(),
-            "the backend never saw the authorization, yet the payment is {:?}",
+            "the backend never saw the authorization, yet the payment is {}",
             partner.status
         );
         self.timeline.note(
             "partner",
             format!(
-                "GET /v1/payments/{} -> {:?} (the authorization never arrived)",
+                "GET /v1/payments/{} -> {} (the authorization never arrived)",
                 p.payment_id, partner.status
             ),
         );
@@ -613,7 +613,7 @@ impl Scene {
         self.timeline.note(
             "partner",
             format!(
-                "POST /v1/refunds?transactionId={} {} -> {} {:?}",
+                "POST /v1/refunds?transactionId={} {} -> {} {}",
                 sale.transaction_id,
                 amount.display(proto::Currency::Ngn),
                 r.payment_id,
@@ -634,7 +634,7 @@ impl Scene {
         self.timeline.note(
             "partner",
             format!(
-                "GET /v1/payments/{} -> {:?}{}",
+                "GET /v1/payments/{} -> {}{}",
                 r.payment_id,
                 done.status,
                 done.reason
@@ -646,14 +646,14 @@ impl Scene {
         if card == sale.card {
             check!(
                 view.screen == "approved" && done.status == PaymentStatus::Approved,
-                "refund with the right card: screen {}, payment {:?}",
+                "refund with the right card: screen {}, payment {}",
                 view.summary(),
                 done.status
             );
         } else {
             check!(
                 view.screen == "declined" && done.status != PaymentStatus::Approved,
-                "refund with another card must be refused: screen {}, payment {:?}",
+                "refund with another card must be refused: screen {}, payment {}",
                 view.summary(),
                 done.status
             );

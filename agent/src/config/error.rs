@@ -45,8 +45,19 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{}: not valid TOML: {message}", path.display())]
-    Syntax { path: PathBuf, message: String },
+    /// `file:line:col: not valid TOML: …`, then the line and a caret
+    /// under the column.
+    #[error("{}:{line}:{column}: not valid TOML: {message}\n{snippet}", path.display())]
+    Syntax {
+        path: PathBuf,
+        /// 1-based.
+        line: usize,
+        /// 1-based, in characters.
+        column: usize,
+        message: String,
+        /// The line, and a caret under the column, each indented.
+        snippet: String,
+    },
     #[error("{origin}: key `{key}`: {problem}")]
     Invalid {
         origin: Origin,

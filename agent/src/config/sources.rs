@@ -172,10 +172,54 @@ fn read_table(path: &Path) -> Result<toml::Table, ConfigError> {
         source,
     })?;
     text.parse::<toml::Table>()
-        .map_err(|e| ConfigError::Syntax {
-            path: path.to_owned(),
-            message: e.message().to_owned(),
-        })
+        .map_err(|e| syntax_error(path, &text, &e))
+}
+
+/// Where in `text` the parser stopped, as line, column and the line with
+/// a caret under it.
+fn syntax_error(path: &Path, text: &str, e: &toml::de::Error) -> ConfigError {
+    let at = e.span().map_or(0, |s| s.start).min(text.len());
+    let at = (0..=at)
+        .rev()
+        .find(|i| text.is_char_boundary(*i))
+        .unwrap_or(0);
+    let before = &text[..at];
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+    let line_text = text[line_start..line_end].trim_end_matches('\r');
+    let column = text[line_start..at].chars().count() + 1;
+    ConfigError::Syntax {
+        path: path.to_owned(),
+        line: before.matches('\n').count() + 1,
+        column,
+        message: e.message().trim_end().to_owned(),
+        snippet: format!("    {line_text}\n    {}^", " ".repeat(column - 1)),
+    }
+}
+
+/// serde's `invalid type: integer `500`, expected a string` in words a
+/// technician editing the file understands: what the key takes, with an
+/// example (`a quoted amount like "50000.00"`). Other messages pass as
+/// they are.
+fn problem_in_words(key: &str, message: &str) -> String {
+    let Some(rest) = message.strip_prefix("invalid type: ") else {
+        return message.to_owned();
+    };
+    let Some((found, expected)) = rest.split_once(", expected ") else {
+        return message.to_owned();
+    };
+    let leaf = key.rsplit('.').next().unwrap_or(key);
+    let wanted = match expected {
+        _ if matches!(leaf, "floor_limit" | "max_total") => {
+            "a quoted amount like \"50000.00\"".to_owned()
+        }
+        "path string" => "a quoted path like \"/var/lib/pos-agent\"".to_owned(),
+        "a string" => "a quoted string like \"value\"".to_owned(),
+        "u64" | "u32" | "i64" => "a whole number like 30000 (no quotes)".to_owned(),
+        "a boolean" => "true or false (no quotes)".to_owned(),
+        other => other.to_owned(),
+    };
+    format!("expected {wanted}, found {found}")
 }
 
 fn merge(
@@ -361,7 +405,7 @@ pub fn load_raw(sources: &Sources) -> Result<(RawConfig, Vec<ConfigWarning>), Co
         let key = e.path().to_string();
         ConfigError::Invalid {
             origin: origins.of(&key),
-            problem: e.into_inner().message().to_owned(),
+            problem: problem_in_words(&key, e.into_inner().message()),
             key,
         }
     })?;

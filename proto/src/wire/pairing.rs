@@ -186,6 +186,22 @@ pub enum PairingState {
     Paired,
 }
 
+impl PairingState {
+    /// The wire text.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            PairingState::Pending => "pending",
+            PairingState::Paired => "paired",
+        }
+    }
+}
+
+impl std::fmt::Display for PairingState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// `GET /v1/pairing/:code` answer (200). A code that was used (its
 /// credentials delivered) or that expired answers 410 instead.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

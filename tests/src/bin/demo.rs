@@ -114,7 +114,7 @@ async fn pair_fresh_board(
     scene.timeline.note(
         "organiser",
         format!(
-            "POST /v1/sessions/{}/terminals/{}/pair {{\"pairing_code\": \"{code}\"}} -> {:?}",
+            "POST /v1/sessions/{}/terminals/{}/pair {{\"pairing_code\": \"{code}\"}} -> {}",
             session.session_id, claimed.terminal_id, claimed.status
         ),
     );

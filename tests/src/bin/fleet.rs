@@ -47,6 +47,12 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
         )
         .with_writer(std::io::stderr)
+        // Colour only on a terminal, and never with NO_COLOR set: a
+        // redirected log holds no escape codes.
+        .with_ansi(
+            std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && std::env::var_os("NO_COLOR").is_none(),
+        )
         .init();
     if !(args.minutes > 0.0 && args.minutes <= 600.0) {
         eprintln!("fleet: --minutes must be more than 0 and at most 600");
