@@ -948,27 +948,3 @@ async fn supervise(
     tracing::info!("agent stopped");
     result
 }
-
-/// `pos-agent run`: starts the agent, stops it gracefully on SIGTERM or
-/// SIGINT, and returns when it has stopped.
-pub async fn run_until_signal(config: Config, identity: DeviceIdentity) -> Result<(), RunError> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let agent = start_with(config, identity).await?;
-    let stop = agent.stop_token();
-    let mut term = signal(SignalKind::terminate()).map_err(|e| RunError::Signal(e.to_string()))?;
-    tokio::spawn(async move {
-        tokio::select! {
-            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-            r = tokio::signal::ctrl_c() => match r {
-                Ok(()) => tracing::info!("SIGINT: shutting down"),
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot listen for SIGINT");
-                    std::future::pending::<()>().await;
-                }
-            },
-            _ = stop.cancelled() => return,
-        }
-        stop.cancel();
-    });
-    agent.wait().await
-}
