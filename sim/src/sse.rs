@@ -122,7 +122,13 @@ pub fn open(sim: Arc<Sim>, terminal: TerminalId, after: Option<u64>) -> Response
             }
         }
     });
-    let mut resp = Response::new(Body::from_stream(stream));
+    event_stream(Body::from_stream(stream))
+}
+
+/// A 200 `text/event-stream` answer with `body`, not cached and not
+/// buffered by a proxy (the command stream and the dashboard's events).
+pub(crate) fn event_stream(body: Body) -> Response {
+    let mut resp = Response::new(body);
     *resp.status_mut() = StatusCode::OK;
     let h = resp.headers_mut();
     h.insert(

@@ -156,15 +156,7 @@ pub(super) async fn events(AxState(sim): S, _: Org) -> Response {
             _ = crate::stopped(&mut e.shutdown) => None,
         }
     });
-    let mut resp = Response::new(Body::from_stream(stream));
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    resp
+    crate::sse::event_stream(Body::from_stream(stream))
 }
 
 fn changed(n: u64) -> Bytes {
