@@ -173,12 +173,18 @@ async fn the_dashboard_and_the_device_page_sell_and_show_it_live() {
 
     // A payment from the dashboard's form.
     let form = format!("form.charge[data-terminal='{tid}']");
-    c.find(Locator::Css(&format!("{form} input[name='amount']")))
-        .await
-        .unwrap()
-        .send_keys("2500")
-        .await
-        .unwrap();
+    // The live page may re-render the form between find and typing (a
+    // heartbeat arrives): find it again when the element went stale.
+    let amount = format!("{form} input[name='amount']");
+    let mut typed = false;
+    for _ in 0..20 {
+        let field = c.find(Locator::Css(&amount)).await.unwrap();
+        if field.send_keys("2500").await.is_ok() {
+            typed = true;
+            break;
+        }
+    }
+    assert!(typed, "could not type into {amount}");
     click_css(&c, &format!("{form} button[type='submit']")).await;
     wait_css(&c, "the payment listed", "table.payments tr[data-payment]").await;
     let view = dev.wait_screen("tap_card", STEP_TIMEOUT).await.unwrap();
