@@ -10,7 +10,9 @@ use utoipa::{PartialSchema, ToSchema};
 use crate::ids::{PaymentId, Reference, SessionId, TerminalId};
 use crate::money::{Currency, Money, Total};
 use crate::pin::Pin;
-use crate::wire::{CardToken, DeviceId, DeviceKeyHash, Last4, PairingCode, Scenario, Timestamp};
+use crate::wire::{
+    CardToken, DeviceId, DeviceKeyHash, Last4, PairingCode, Scenario, Timestamp, TransferCode,
+};
 
 #[doc(hidden)]
 pub use utoipa as __utoipa;
@@ -166,6 +168,16 @@ schema!(
         Some(8),
         "8 characters of A-Z 2-9 (case does not matter when sent)",
         "K7Q2M9XA"
+    )
+);
+schema!(
+    TransferCode,
+    string(
+        r"^[0-9]{6}$",
+        Some(6),
+        Some(6),
+        "the 6-digit payment code a customer puts in the transfer's narration",
+        "004217"
     )
 );
 schema!(

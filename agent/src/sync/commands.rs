@@ -139,6 +139,12 @@ pub async fn to_core(
             command_id,
             payment_id,
         }),
+        CommandBody::TransferReceived { reference, .. } => {
+            // No transfer payment is waiting on this terminal yet: nothing
+            // to settle (acknowledged, ignored).
+            tracing::info!(reference = %reference, "transfer credit for no open transfer ignored");
+            return Ok(None);
+        }
         CommandBody::SessionClosed {} => core::Command::SessionClosed(core::SessionClosedCommand {
             command_id,
             totals: Some(super::session_totals(store).await?),

@@ -35,6 +35,17 @@ pub enum CommandBody {
         currency: Currency,
     },
     SessionClosed {},
+    /// SPEC 7.7: a credit on the collection account went to the terminal's
+    /// transfer payment `reference`. `amount` is this credit,
+    /// `total_received` everything received for that payment so far; the
+    /// payment is paid when `total_received` reaches its amount.
+    TransferReceived {
+        reference: Reference,
+        amount: Money,
+        total_received: Money,
+        payer: super::Payer,
+        credited_at: Timestamp,
+    },
 }
 
 /// The `data:` of an SSE `event: command` (its `id:` is the stream sequence).
@@ -95,6 +106,15 @@ mod tests {
             "original_reference": "pos_3f1e2d_001-000001", "amount": "500.00", "currency": "NGN"
         }));
         let closed: Command = round_trip(json!({"command_id": "cmd_4", "type": "session_closed"}));
+        let received: Command = round_trip(json!({
+            "command_id": "cmd_5", "type": "transfer_received", "reference": "pos_3f1e2d_001-000007",
+            "amount": "1000.00", "total_received": "2500.00",
+            "payer": {"name": "ADA OBI", "bank": "GTBank"}, "credited_at": "2026-11-21T10:03:00Z"
+        }));
+        assert!(matches!(
+            received.body,
+            CommandBody::TransferReceived { .. }
+        ));
         assert_eq!(closed.body, CommandBody::SessionClosed {});
         // offline_policy defaults to prefer_online.
         let c: Command = serde_json::from_value(json!({

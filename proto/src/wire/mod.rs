@@ -22,7 +22,7 @@
 //! in `command` (commands over SSE, acks, payment events),
 //! `transaction` (forwarding, records, statement, reversals) and
 //! `heartbeat`; section 7.5 in `shift`; section 7.6 in `config` and
-//! `catalog`; section 8.1 in `pairing`. Everything is re-exported here: use `proto::wire::X`.
+//! `catalog`; section 7.7 in `transfer`; section 8.1 in `pairing`. Everything is re-exported here: use `proto::wire::X`.
 //!
 //! [`Money`]: crate::money::Money
 //! [`Total`]: crate::money::Total
@@ -46,6 +46,7 @@ mod shift;
 mod test_util;
 mod timestamp;
 mod transaction;
+mod transfer;
 mod webhook;
 
 pub use crate::domain::{
@@ -91,6 +92,11 @@ pub use transaction::{
     AuthStatus, Channel, DeclineReason, MAX_ITEM_QTY, MAX_TX_ITEMS, RecordStatus, ReversalAnswer,
     ReversalRequest, ReversalStatus, StatementPage, StatementQuery, TransactionAnswer,
     TransactionRecord, TransactionSubmission, TxItem,
+};
+pub use transfer::{
+    AccountBalance, CreditStatus, ExpectedTransfer, MAX_TRANSFER_TEXT_CHARS, Payer,
+    SandboxTransfer, StatementEntry, StatementFilter, TRANSFER_CODE_LEN, TRANSFER_TIMEOUT_S,
+    TransferCode, TransferError, TransferRegistration, TransferStatus,
 };
 pub use webhook::{WebhookEnvelope, WebhookEventType};
 

@@ -64,7 +64,7 @@ impl State {
             CommandBody::Sale { payment_id, .. }
             | CommandBody::Refund { payment_id, .. }
             | CommandBody::Abort { payment_id } => payment_id,
-            CommandBody::SessionClosed {} => return false,
+            CommandBody::SessionClosed {} | CommandBody::TransferReceived { .. } => return false,
         };
         self.payments
             .get(payment_id)
@@ -124,7 +124,7 @@ impl State {
                         self.effects.payments_changed = true;
                     }
                 }
-                CommandBody::SessionClosed {} => {}
+                CommandBody::SessionClosed {} | CommandBody::TransferReceived { .. } => {}
             }
         }
         Ok(())
