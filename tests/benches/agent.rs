@@ -16,8 +16,15 @@
 //!   shows it, p99 over the digits of many amounts, and keypad-sale
 //!   tap-to-result p99, online and offline.
 //!
+//! - the disk (`disk`, see `agent/disk.rs`): fsyncs, bytes written and WAL
+//!   checkpoints per sale of a real agent process, and tap-to-result with a
+//!   slow (5 ms per sync) card.
+//!
 //! `BENCH_QUICK=1` shortens every part (for a smoke run);
-//! `BENCH_ONLY=latency|start|drain|idle|keypad` runs one part.
+//! `BENCH_ONLY=latency|start|drain|idle|keypad|disk` runs one part.
+
+#[path = "agent/disk.rs"]
+mod disk;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -531,7 +538,7 @@ fn main() {
         .expect("runtime");
     let dir = tempfile::tempdir().expect("temp dir");
     let mut rows = Vec::new();
-    // BENCH_ONLY=latency|start|drain|idle runs one part.
+    // BENCH_ONLY=latency|start|drain|idle|keypad|disk runs one part.
     let only = std::env::var("BENCH_ONLY").ok();
     let run = |part: &str| only.as_deref().is_none_or(|o| o == part);
     rt.block_on(async {
@@ -550,13 +557,16 @@ fn main() {
         if run("keypad") {
             keypad(&mut rows, &dir.path().join("keypad")).await;
         }
+        if run("disk") {
+            disk::disk(&mut rows, &dir.path().join("disk")).await;
+        }
     });
     println!();
-    println!("{:<52} {:>26}  {:<18} ", "metric", "value", "goal");
-    println!("{}", "-".repeat(104));
+    println!("{:<52} {:>44}  {:<18} ", "metric", "value", "goal");
+    println!("{}", "-".repeat(122));
     for r in &rows {
         println!(
-            "{:<52} {:>26}  {:<18} {}",
+            "{:<52} {:>44}  {:<18} {}",
             r.metric,
             r.value,
             r.goal,

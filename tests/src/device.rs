@@ -29,6 +29,10 @@ pub struct ScreenView {
     /// Sequence number of the last flushed frame.
     #[serde(default)]
     pub frame: u64,
+    /// Bumped by the device on every observable change (`GET
+    /// /screen?after=V` waits for the next one).
+    #[serde(default)]
+    pub version: u64,
     #[serde(default)]
     pub reader_waiting: bool,
     /// The logged-in operator's id.
@@ -107,9 +111,22 @@ impl Device {
     }
 
     pub async fn screen(&self) -> Result<ScreenView> {
+        self.screen_at(format!("{}/screen", self.base)).await
+    }
+
+    /// `GET /screen?after=V`: answers at the device's next change after
+    /// version `seen` (or, unchanged, after `wait`, at most 20 s: under
+    /// the harness client's 30 s request timeout).
+    pub async fn screen_after(&self, seen: u64, wait: Duration) -> Result<ScreenView> {
+        let ms = wait.as_millis().clamp(1, 20_000);
+        self.screen_at(format!("{}/screen?after={seen}&timeout_ms={ms}", self.base))
+            .await
+    }
+
+    async fn screen_at(&self, url: String) -> Result<ScreenView> {
         let resp = self
             .http
-            .get(format!("{}/screen", self.base))
+            .get(url)
             .send()
             .await
             .map_err(Self::http_err("GET /screen"))?;
@@ -144,22 +161,30 @@ impl Device {
         Ok(bytes.to_vec())
     }
 
-    /// Polls `/screen` until `pred` holds; `what` names the wait in errors.
+    /// Waits until `pred` holds of `/screen`, asking again at each of the
+    /// device's changes (`?after=`, no polling); `what` names the wait in
+    /// errors.
     pub async fn wait_for(
         &self,
         what: &str,
         timeout: Duration,
         pred: impl Fn(&ScreenView) -> bool,
     ) -> Result<ScreenView> {
-        let deadline = Deadline::after(timeout);
+        let end = tokio::time::Instant::now() + timeout;
+        let mut s = self.screen().await?;
         loop {
-            let s = self.screen().await?;
             if pred(&s) {
                 return Ok(s);
             }
-            deadline
-                .tick(&format!("screen {what}"), || s.summary())
-                .await?;
+            let left = end.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return Err(HarnessError::Timeout {
+                    what: format!("screen {what}"),
+                    waited: timeout,
+                    last: s.summary(),
+                });
+            }
+            s = self.screen_after(s.version, left).await?;
         }
     }
 

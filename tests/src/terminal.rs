@@ -194,8 +194,19 @@ impl Terminal {
         exe: &Path,
         logs: mpsc::UnboundedSender<String>,
     ) -> Result<()> {
+        self.start_process_with_env(exe, logs, &[]).await
+    }
+
+    /// [`Terminal::start_process`] with extra environment variables (the
+    /// disk benchmark's `LD_PRELOAD` shim).
+    pub async fn start_process_with_env(
+        &mut self,
+        exe: &Path,
+        logs: mpsc::UnboundedSender<String>,
+        env: &[(String, String)],
+    ) -> Result<()> {
         self.stop().await?;
-        let p = AgentProcess::spawn(exe, &self.config_path, logs).await?;
+        let p = AgentProcess::spawn(exe, &self.config_path, logs, env).await?;
         self.device = Some(Device::new(p.control_addr, self.http.clone()));
         self.run = Run::Process(p);
         Ok(())
@@ -346,12 +357,14 @@ impl AgentProcess {
         exe: &Path,
         config: &Path,
         logs: mpsc::UnboundedSender<String>,
+        env: &[(String, String)],
     ) -> Result<AgentProcess> {
         let mut child = tokio::process::Command::new(exe)
             .arg("run")
             .arg("--config")
             .arg(config)
             .env_remove("RUST_LOG")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
