@@ -22,7 +22,7 @@ mod time;
 pub use cashier::*;
 pub use limits::{OfflineExposure, OfflineLimits, OfflineRefusal, QueuedOffline};
 pub use model::*;
-pub use terminal::{CoreConfig, InterruptedTx, RestoredState, Terminal};
+pub use terminal::{CoreConfig, InterruptedTx, RestoredState, Terminal, transfer_code};
 pub use time::{Millis, Now, UnixMillis};
 
 #[cfg(test)]

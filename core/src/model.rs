@@ -12,6 +12,9 @@ pub use proto::domain::{
 /// (token: HMAC of the PAN under the per-device key; the core never sees a
 /// PAN), exactly as the wire carries it.
 pub use proto::wire::{Card, CardToken, Last4};
+/// Pay by bank transfer (SPEC 7.7): the session's account, the payment
+/// code, the payer and the channel a transaction was paid through.
+pub use proto::wire::{Channel, CollectionAccount, Payer, TransferCode};
 use proto::{Currency, Money, PaymentId, Reference, Total};
 
 use super::cashier::{
@@ -56,13 +59,18 @@ pub enum Decision {
     RefusedOnlineRequired,
     /// Offline and beyond the offline limits: refused, nothing sent.
     RefusedOfflineLimit(OfflineRefusal),
+    /// Paid by bank transfer to the session's account (SPEC 7.7): settled
+    /// by the backend, online by nature.
+    Transfer,
 }
 
 impl Decision {
     /// Online or offline.
     pub fn mode(&self) -> DecisionMode {
         match self {
-            Decision::Online | Decision::ReverseAfterUnknown => DecisionMode::Online,
+            Decision::Online | Decision::ReverseAfterUnknown | Decision::Transfer => {
+                DecisionMode::Online
+            }
             Decision::OfflineLinkDown
             | Decision::OfflineAfterUnknown
             | Decision::RefusedOnlineRequired
@@ -79,6 +87,7 @@ impl Decision {
             Decision::ReverseAfterUnknown => "reverse_after_unknown",
             Decision::RefusedOnlineRequired => "refused_online_required",
             Decision::RefusedOfflineLimit(r) => r.code(),
+            Decision::Transfer => "transfer",
         }
     }
 }
@@ -147,12 +156,27 @@ pub struct SessionClosedCommand {
     pub totals: Option<SessionTotals>,
 }
 
+/// `transfer_received` (SPEC 7.7): the backend matched a credit on the
+/// collection account to the transfer payment `reference`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferReceivedCommand {
+    pub command_id: CommandId,
+    pub reference: Reference,
+    /// This credit.
+    pub amount: Money,
+    /// Every credit of this payment so far, this one included.
+    pub total_received: Money,
+    pub payer: Payer,
+    pub credited_at: UnixMillis,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Sale(SaleCommand),
     Abort(AbortCommand),
     Refund(RefundCommand),
     SessionClosed(SessionClosedCommand),
+    TransferReceived(TransferReceivedCommand),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -273,6 +297,16 @@ pub enum Input {
     /// acked `rejected/busy`, the keypad says the terminal is updating);
     /// the payment in progress finishes as usual. `false` resumes intake.
     HoldIntake(bool),
+    /// The session's collection account (SPEC 7.7), from the cached
+    /// session; `None`: transfer is not offered for this event.
+    CollectionAccount(Option<CollectionAccount>),
+    /// The backend refused the transfer registration of `reference`
+    /// (`code_in_use`, `no_collection_account`, `session_closed`...): the
+    /// item is parked, the transfer screen says it is unavailable.
+    TransferRefused {
+        reference: Reference,
+        code: String,
+    },
     /// A deadline from `poll_timeout` has passed (any input also fires due
     /// timers first; this one only wakes the core).
     TimerDue,
@@ -307,6 +341,18 @@ pub struct Submission {
     pub items: Vec<LineItem>,
 }
 
+/// The body of `POST /v1/terminals/:tid/transfers` (SPEC 7.7), minus the
+/// currency (always NGN).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferRegistration {
+    pub reference: Reference,
+    pub payment_id: Option<PaymentId>,
+    pub amount: Money,
+    pub code: TransferCode,
+    pub expires_at: UnixMillis,
+    pub operator_id: Option<String>,
+}
+
 /// Something the backend must learn, enqueued in the same commit as the
 /// state change it belongs to; the outbox forwards items in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -321,6 +367,13 @@ pub enum OutboxItem {
     /// Forward an offline-approved transaction.
     Submit(Submission),
     Reversal {
+        reference: Reference,
+    },
+    /// Register the transfer payment the terminal waits for.
+    TransferRegister(TransferRegistration),
+    /// Cancel the registration of `reference` (cancel, timeout, back to
+    /// the card, session closed, restart).
+    TransferCancel {
         reference: Reference,
     },
 }
@@ -363,6 +416,12 @@ pub struct TxUpdate {
     /// or for an offline approval after an unknown online outcome,
     /// `offline_after_unknown`.
     pub reason: Option<String>,
+    /// How it was paid, once known (`account`: by bank transfer).
+    pub channel: Option<Channel>,
+    /// Who paid by transfer, as the bank reported it.
+    pub payer: Option<Payer>,
+    /// The transfer payment code shown to the customer.
+    pub transfer_code: Option<TransferCode>,
 }
 
 impl TxUpdate {
@@ -377,6 +436,9 @@ impl TxUpdate {
             auth_code: None,
             transaction_id: None,
             reason: None,
+            channel: None,
+            payer: None,
+            transfer_code: None,
         }
     }
 }
@@ -481,6 +543,24 @@ pub enum Report {
     /// The shell could not answer a query (nothing was changed).
     QueryFailed {
         error: String,
+    },
+    /// A transfer credit arrived for a payment still waiting for the rest.
+    TransferPartial {
+        reference: Reference,
+        received: Money,
+        amount: Money,
+    },
+    /// A transfer credit for no transfer this terminal waits for (unknown,
+    /// finished, cancelled or another payment): acknowledged, nothing
+    /// changed.
+    TransferIgnored {
+        reference: Reference,
+        why: &'static str,
+    },
+    /// The backend refused a transfer registration.
+    TransferRefused {
+        reference: Reference,
+        code: String,
     },
     /// An input that makes no sense in the current state; ignored.
     Ignored {
@@ -628,6 +708,17 @@ pub enum Screen {
         cart_count: u32,
         message: Option<String>,
     },
+    /// Pay by bank transfer (SPEC 7.7): the account to pay into, the
+    /// amount, the payment code (once the registration is committed) and
+    /// what has arrived so far.
+    Transfer {
+        amount: Money,
+        tip: Option<Money>,
+        account: Option<CollectionAccount>,
+        code: Option<TransferCode>,
+        received: Money,
+        status: TransferStatus,
+    },
     /// An X or Z report; `names` are the operators' names by id, as far
     /// as the terminal knows them.
     Report {
@@ -657,6 +748,7 @@ impl Screen {
             Screen::Menu { .. } => "menu",
             Screen::Catalog { .. } => "catalog",
             Screen::Report { .. } => "report",
+            Screen::Transfer { .. } => "transfer",
         }
     }
 
@@ -669,7 +761,8 @@ impl Screen {
             | Screen::Cancelled { amount, .. }
             | Screen::RefundTap { amount, .. }
             | Screen::AmountEntry { amount, .. }
-            | Screen::Tip { amount, .. } => Some(*amount),
+            | Screen::Tip { amount, .. }
+            | Screen::Transfer { amount, .. } => Some(*amount),
             Screen::Catalog { cart_total, .. } => Some(*cart_total),
             Screen::Booting
             | Screen::Idle { .. }
@@ -709,10 +802,75 @@ impl Screen {
             Screen::Cancelled { reason, .. } => Some(reason.message().to_string()),
             Screen::SessionClosed { status, .. } => Some(session_message(*status).to_string()),
             Screen::Error { message } => Some(message.clone()),
+            Screen::Transfer {
+                amount,
+                received,
+                status,
+                ..
+            } => Some(status.message(*received, *amount)),
             Screen::Booting
             | Screen::Idle { .. }
             | Screen::Processing { .. }
             | Screen::Report { .. } => None,
+        }
+    }
+}
+
+/// Where a transfer payment stands, as the `transfer` screen says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferStatus {
+    /// Registered: waiting for the customer's transfer.
+    Waiting,
+    /// Part of the amount arrived; waiting for the rest.
+    PartlyReceived,
+    /// Registered, but the link is down: still waiting (the command
+    /// stream resumes on reconnect).
+    NoNetwork,
+    /// Offline when `down` was pressed: nothing registered, card only.
+    NeedsNetwork,
+    /// The backend refused the registration: card only.
+    Unavailable,
+    /// The session has no collection account.
+    NotForEvent,
+}
+
+impl TransferStatus {
+    /// The wire spelling of `GET /screen`'s `transfer.status`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransferStatus::Waiting => "waiting",
+            TransferStatus::PartlyReceived => "partly_received",
+            TransferStatus::NoNetwork => "no_network",
+            TransferStatus::NeedsNetwork => "needs_network",
+            TransferStatus::Unavailable => "unavailable",
+            TransferStatus::NotForEvent => "not_for_event",
+        }
+    }
+
+    /// The customer may pay into the account shown (a code is up).
+    pub fn open(self) -> bool {
+        matches!(
+            self,
+            TransferStatus::Waiting | TransferStatus::PartlyReceived | TransferStatus::NoNetwork
+        )
+    }
+
+    /// What the cashier and customer read.
+    pub fn message(self, received: Money, amount: Money) -> String {
+        let c = Currency::Ngn;
+        match self {
+            TransferStatus::Waiting => "Waiting for the transfer".to_string(),
+            TransferStatus::PartlyReceived => {
+                format!("Received {} of {}", received.display(c), amount.display(c))
+            }
+            TransferStatus::NoNetwork => "No network: still waiting for the transfer".to_string(),
+            TransferStatus::NeedsNetwork => {
+                "Transfer needs the network: press UP for card".to_string()
+            }
+            TransferStatus::Unavailable => "Transfer unavailable: use card (UP)".to_string(),
+            TransferStatus::NotForEvent => {
+                "Transfer is not available for this event: press UP for card".to_string()
+            }
         }
     }
 }

@@ -209,6 +209,7 @@ impl Sim {
                 reference,
                 payment_id: Some(PaymentId::new(format!("before-{sequence}")).unwrap()),
                 state,
+                transfer: false,
             });
         }
         let mut cfg = config();
@@ -422,7 +423,10 @@ impl Sim {
             match item {
                 OutboxItem::Submit(s) => self.row(&s.reference).submits_committed += 1,
                 OutboxItem::Reversal { reference } => self.row(reference).reversal_committed = true,
-                OutboxItem::Ack(_) | OutboxItem::PaymentEvent { .. } => {}
+                OutboxItem::Ack(_)
+                | OutboxItem::PaymentEvent { .. }
+                | OutboxItem::TransferRegister(_)
+                | OutboxItem::TransferCancel { .. } => {}
             }
         }
         self.handle(Input::Persisted { op_id: p.op_id });

@@ -328,7 +328,9 @@ impl Terminal {
         let waiting = self.payment.as_ref().is_some_and(|p| {
             matches!(
                 p.stage,
-                super::Stage::WaitingCard { .. } | super::Stage::Beginning { .. }
+                super::Stage::WaitingCard { .. }
+                    | super::Stage::Beginning { .. }
+                    | super::Stage::WaitingTransfer { .. }
             )
         });
         if waiting {
