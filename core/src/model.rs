@@ -643,6 +643,8 @@ pub enum Screen {
         receipt_url: Option<String>,
         /// `ok` prints the customer's receipt ("Print receipt?").
         print_prompt: bool,
+        /// Paid by bank transfer (SPEC 7.7): "Transfer received".
+        transfer: bool,
     },
     Declined {
         kind: TxKind,

@@ -1413,6 +1413,7 @@ impl Terminal {
                     offline_approval: offline,
                     message,
                     print_prompt: self.prints_on_ok(),
+                    transfer: p.transfer.is_some(),
                     // Offline, the terminal names the receipt the backend
                     // will have once the payment is forwarded.
                     receipt_url: p.receipt_url.clone().or_else(|| {

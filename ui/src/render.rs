@@ -21,6 +21,7 @@ mod cashier;
 mod column;
 mod qr;
 mod symbols;
+mod transfer;
 
 use column::{Column, Item};
 use qr::Qr;
@@ -216,6 +217,7 @@ fn panes(screen: &Screen, body: Rectangle, lang: Language, qr: Option<&Qr>) -> P
         let (l, background) = fit(left.size, lang, |col| compose(col, screen, None));
         let caption_key = match screen.view {
             View::Pairing { .. } => Key::ScanToPair,
+            View::Transfer { .. } => Key::ScanToPay,
             _ => Key::ScanForReceipt,
         };
         let (r, _) = fit(right.size, lang, |col| {
@@ -257,6 +259,13 @@ fn receipt_qr(screen: &Screen) -> Option<Qr> {
         View::Pairing {
             code: Some(code), ..
         } => Qr::new(code),
+        View::Transfer {
+            amount,
+            account: Some(account),
+            code: Some(code),
+            status,
+            ..
+        } if status.open() => Qr::new(&crate::model::transfer_qr_text(account, amount, code)),
         _ => None,
     }
 }
@@ -378,6 +387,7 @@ fn compose(col: &mut Column, screen: &Screen, inline_qr: Option<&Qr>) -> Rgb565 
             offline,
             tip,
             print_prompt,
+            transfer,
             ..
         } => {
             result_badge(col, Symbol::Check, GREEN, inline_qr.is_some());
@@ -390,6 +400,10 @@ fn compose(col: &mut Column, screen: &Screen, inline_qr: Option<&Qr>) -> Rgb565 
                 let brand = text::sanitize(&card.brand).to_uppercase();
                 let last4 = text::sanitize(&card.last4);
                 col.line(&format!("{brand} **** {last4}"), BODY, BG);
+            }
+            if *transfer {
+                col.gap(8);
+                col.line(col.t(Key::TransferReceived), BODY, BG);
             }
             if *offline {
                 col.gap(8);
@@ -481,6 +495,25 @@ fn compose(col: &mut Column, screen: &Screen, inline_qr: Option<&Qr>) -> Rgb565 
             cashier::report_summary(col, report);
             cashier::report_breakdown(col, report);
             col.fill();
+            BG
+        }
+        View::Transfer {
+            amount,
+            tip,
+            account,
+            code,
+            received,
+            status,
+        } => {
+            let view = transfer::TransferView {
+                amount,
+                tip: tip.as_ref(),
+                account: account.as_ref(),
+                code: code.as_deref(),
+                received: received.as_ref(),
+                status: *status,
+            };
+            transfer::transfer(col, &view, inline_qr);
             BG
         }
         View::Pairing { code, status } => {
