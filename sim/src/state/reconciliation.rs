@@ -88,6 +88,7 @@ impl State {
             tips,
             by_operator,
             by_item,
+            unmatched_credits: CountTotal::default(),
             reconciled_at: now,
         })
     }
