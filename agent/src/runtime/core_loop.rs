@@ -588,6 +588,26 @@ pub fn log_report(r: &Report) {
             "offline approval declined by the backend: goods were given without payment"
         ),
         Report::Ignored { input, why } => tracing::debug!(input, why, "input ignored"),
+        Report::TransferPartial {
+            reference,
+            received,
+            amount,
+        } => tracing::info!(
+            reference = %reference,
+            received = %received.to_wire(),
+            amount = %amount.to_wire(),
+            "part of the transfer received; waiting for the rest"
+        ),
+        Report::TransferIgnored { reference, why } => tracing::warn!(
+            reference = %reference,
+            why,
+            "transfer credit for no waiting transfer; nothing changed"
+        ),
+        Report::TransferRefused { reference, code } => tracing::warn!(
+            reference = %reference,
+            code = %code,
+            "transfer registration refused; card only"
+        ),
         Report::LoggedIn { operator_id } => {
             tracing::info!(operator_id = %operator_id, "operator logged in")
         }

@@ -139,12 +139,23 @@ pub async fn to_core(
             command_id,
             payment_id,
         }),
-        CommandBody::TransferReceived { reference, .. } => {
-            // No transfer payment is waiting on this terminal yet: nothing
-            // to settle (acknowledged, ignored).
-            tracing::info!(reference = %reference, "transfer credit for no open transfer ignored");
-            return Ok(None);
-        }
+        // The core settles the transfer payment waiting for it (the
+        // approval and the accepted ack in one commit) or acknowledges and
+        // ignores a credit for anything else.
+        CommandBody::TransferReceived {
+            reference,
+            amount,
+            total_received,
+            payer,
+            credited_at,
+        } => core::Command::TransferReceived(core::TransferReceivedCommand {
+            command_id,
+            reference,
+            amount,
+            total_received,
+            payer,
+            credited_at: mapping::unix_millis(credited_at),
+        }),
         CommandBody::SessionClosed {} => core::Command::SessionClosed(core::SessionClosedCommand {
             command_id,
             totals: Some(super::session_totals(store).await?),
