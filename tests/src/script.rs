@@ -64,9 +64,7 @@ pub async fn run(scene: &mut Scene, close: bool) -> Result<ScriptOutcome> {
         "demo",
         "7b. pay by bank transfer: the customer pays the event's account in two parts",
     );
-    scene
-        .transfer_sale(0, ngn(250_000), ngn(100_000))
-        .await?;
+    scene.transfer_sale(0, ngn(250_000), ngn(100_000)).await?;
     out.transfer_sales += 1;
 
     scene.timeline.note(

@@ -149,10 +149,7 @@ impl Scene {
             .await?;
         self.timeline.screen(t, "part received", &view).await?;
         let rest = amount.saturating_sub(first);
-        let entry = self
-            .backend
-            .sandbox_transfer(&account, rest, &code)
-            .await?;
+        let entry = self.backend.sandbox_transfer(&account, rest, &code).await?;
         self.timeline.note(
             "bank",
             format!(
@@ -165,7 +162,10 @@ impl Scene {
         let view = t
             .device()?
             .wait_for("the transfer approved", STEP_TIMEOUT, |v| {
-                matches!(v.screen.as_str(), "approved" | "declined" | "cancelled" | "error")
+                matches!(
+                    v.screen.as_str(),
+                    "approved" | "declined" | "cancelled" | "error"
+                )
             })
             .await?;
         self.timeline.screen(t, "transfer received", &view).await?;
@@ -174,7 +174,10 @@ impl Scene {
             "transfer sale: screen {}",
             view.summary()
         );
-        let reference = entry.matched_reference.map(|r| r.to_string()).unwrap_or_default();
+        let reference = entry
+            .matched_reference
+            .map(|r| r.to_string())
+            .unwrap_or_default();
         self.back_to_idle(i).await?;
         Ok(TransferSale {
             reference,

@@ -235,7 +235,13 @@ async fn run(args: Args) -> anyhow::Result<bool> {
             let line = r
                 .by_channel
                 .iter()
-                .map(|(ch, c)| format!("{ch}: {} for {}", c.count, c.total.display(proto::Currency::Ngn)))
+                .map(|(ch, c)| {
+                    format!(
+                        "{ch}: {} for {}",
+                        c.count,
+                        c.total.display(proto::Currency::Ngn)
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join(", ");
             println!("\nbackend reconciliation by channel: {line}");

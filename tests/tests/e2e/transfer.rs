@@ -99,7 +99,9 @@ async fn a_partner_sale_paid_by_transfer_ends_approved_with_channel_account() {
     dev.wait_screen("tap_card", STEP_TIMEOUT).await.unwrap();
     dev.press("down").await.unwrap();
     let view = dev
-        .wait_for("the code", STEP_TIMEOUT, |v| shown_code(v).is_some() && v.queued == 0)
+        .wait_for("the code", STEP_TIMEOUT, |v| {
+            shown_code(v).is_some() && v.queued == 0
+        })
         .await
         .unwrap();
     let code = shown_code(&view).unwrap();
@@ -120,9 +122,11 @@ async fn a_partner_sale_paid_by_transfer_ends_approved_with_channel_account() {
     let tx = done.transaction.unwrap();
     assert_eq!(tx.channel.as_str(), "account");
     assert_eq!(tx.payer.map(|p| p.name).as_deref(), Some(PAYER_NAME));
-    dev.wait_for("queue drained", STEP_TIMEOUT, |v| v.queued == 0 && v.parked == 0)
-        .await
-        .unwrap();
+    dev.wait_for("queue drained", STEP_TIMEOUT, |v| {
+        v.queued == 0 && v.parked == 0
+    })
+    .await
+    .unwrap();
     s.shutdown().await.unwrap();
 }
 
@@ -142,9 +146,11 @@ async fn a_cancelled_transfer_leaves_a_later_credit_unmatched() {
     dev.wait_screen("tap_card", STEP_TIMEOUT).await.unwrap();
     dev.press("cancel").await.unwrap();
     dev.wait_screen("cancelled", STEP_TIMEOUT).await.unwrap();
-    dev.wait_for("cancellation sent", STEP_TIMEOUT, |v| v.queued == 0 && v.parked == 0)
-        .await
-        .unwrap();
+    dev.wait_for("cancellation sent", STEP_TIMEOUT, |v| {
+        v.queued == 0 && v.parked == 0
+    })
+    .await
+    .unwrap();
     let account = s.backend.account_number(&sid).await.unwrap();
     let late = s
         .backend
