@@ -204,3 +204,74 @@ async fn a_credit_of_the_wrong_amount_never_settles() {
     assert_eq!(t["status"].as_str(), Some("waiting"));
     s.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_registration_is_parked_and_the_card_still_pays() {
+    let (_dir, mut s) = scene(1, AgentOptions::default()).await;
+    let t = &s.terminals[0];
+    let tid = t.id.clone();
+    // Another registration of this terminal holds the code its first sale
+    // will show: the sale's registration is refused `code_in_use`.
+    let first = proto::Reference::for_sequence(&tid, 1);
+    let code = pos_agent::core::transfer_code(&tid, &first);
+    let squatter = proto::Reference::for_sequence(&tid, 900);
+    let body = serde_json::json!({
+        "reference": squatter.as_str(), "amount": "10.00", "currency": "NGN",
+        "code": code.as_str(), "expires_at": "2099-01-01T00:00:00Z"
+    });
+    let bytes = serde_json::to_vec(&body).unwrap();
+    let client = kler_sim::client::SignedClient::new(
+        s.backend.http().clone(),
+        s.backend.url(),
+        t.credentials().unwrap(),
+    );
+    let rb = client
+        .request(
+            reqwest::Method::POST,
+            &format!("/v1/terminals/{tid}/transfers"),
+            &bytes,
+        )
+        .unwrap()
+        .header("content-type", "application/json")
+        .body(bytes.clone());
+    let _: serde_json::Value = e2e_tests::backend::send_enveloped("squat a code", rb)
+        .await
+        .unwrap();
+
+    // The refusal may come before the code was ever read off the screen.
+    let dev = s.terminals[0].device().unwrap().clone();
+    dev.keys("80000").await.unwrap();
+    dev.press("ok").await.unwrap();
+    dev.wait_screen("tap_card", STEP_TIMEOUT).await.unwrap();
+    dev.press("down").await.unwrap();
+    let view = dev
+        .wait_for("transfer unavailable", STEP_TIMEOUT, |v| {
+            v.transfer.as_ref().and_then(|t| t["status"].as_str()) == Some("unavailable")
+                && v.parked == 1
+        })
+        .await
+        .unwrap();
+    assert!(shown_code(&view).is_none(), "no code to pay with");
+    dev.press("up").await.unwrap();
+    dev.wait_screen("tap_card", STEP_TIMEOUT).await.unwrap();
+    let view = s.tap_for_result(0, "visa_ok").await.unwrap();
+    assert_eq!(view.screen, "approved", "{}", view.summary());
+    s.stop_agents().await.unwrap();
+    let ledger = store::Store::open_read_only(s.terminals[0].ledger_path()).unwrap();
+    let items = ledger.list_outbox().unwrap();
+    assert_eq!(items.len(), 1, "{items:?}");
+    assert_eq!(items[0].kind, store::OutboxKind::TransferRegister);
+    assert!(items[0].parked);
+    assert!(
+        items[0]
+            .last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("code_in_use"),
+        "{items:?}"
+    );
+    let row = ledger.transaction(&first).unwrap().unwrap();
+    assert_eq!(row.state, store::TxState::Approved);
+    assert_eq!(row.channel, store::Channel::Card);
+    s.shutdown().await.unwrap();
+}
