@@ -425,9 +425,19 @@ impl CoreLoop {
                 Err(e) => (failed("cannot list recent sales", e), false),
             },
             core::Query::Original { reference } => {
-                match crate::sync::commands::original_sale(&self.store, &reference).await {
-                    Ok(o) => (core::Answer::Original(o), false),
-                    Err(e) => (failed("cannot read the sale to refund", e), false),
+                // A sale paid by bank transfer has no card to tap: it is
+                // refunded from the collection account, not here.
+                let by_transfer = match self.store.transaction(reference.clone()).await {
+                    Ok(t) => t.is_some_and(|t| t.channel == store::Channel::Account),
+                    Err(_) => false,
+                };
+                if by_transfer {
+                    (core::Answer::OriginalPaidByTransfer, false)
+                } else {
+                    match crate::sync::commands::original_sale(&self.store, &reference).await {
+                        Ok(o) => (core::Answer::Original(o), false),
+                        Err(e) => (failed("cannot read the sale to refund", e), false),
+                    }
                 }
             }
             core::Query::XReport => match self.store.x_report().await {

@@ -381,6 +381,27 @@ fn refunds_and_busy_rules_stay_as_for_cards() {
 }
 
 #[test]
+fn a_sale_paid_by_transfer_is_not_refunded_at_the_terminal() {
+    let mut s = Shell::new(true);
+    s.press(Button::Menu);
+    s.press(Button::Digit(2));
+    s.input(Input::Answer(Answer::RecentSales(Vec::new())));
+    for d in [4, 2] {
+        s.press(Button::Digit(d));
+    }
+    s.press(Button::Ok);
+    let out = s.input(Input::Answer(Answer::OriginalPaidByTransfer));
+    assert!(persists(&out).is_empty());
+    let m = s.t.screen();
+    let message = m.screen.message().unwrap_or_default();
+    assert!(
+        message.starts_with("Sale no. 42 was paid by bank transfer: no card to tap"),
+        "{message}"
+    );
+    assert_eq!(m.screen.name(), "menu");
+}
+
+#[test]
 fn boot_with_a_pending_transfer_fails_it_and_cancels_the_registration() {
     let r = Reference::new("pos_3f1e2d_001-000009").unwrap();
     let restored = RestoredState {
