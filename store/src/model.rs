@@ -429,6 +429,8 @@ pub struct Totals {
     pub by_kind: Vec<(TxKind, CountTotal)>,
     /// `None` groups transactions without an operator.
     pub by_operator: Vec<(Option<String>, CountTotal)>,
+    /// Card or bank transfer (SPEC 7.7).
+    pub by_channel: Vec<(Channel, CountTotal)>,
 }
 
 /// A page of the transaction list, oldest first.
