@@ -301,6 +301,7 @@ fn core_config(
     let mut c = CoreConfig::new(terminal.clone(), label, event_name);
     c.tap_timeout_ms = ms(config.payment.tap_timeout);
     c.result_screen_ms = ms(config.payment.result_hold);
+    c.transfer_timeout_ms = ms(config.payment.transfer_timeout);
     c.auth_timeout_ms = ms(config.payment.auth_timeout);
     c.offline_limits = config.offline;
     c.receipt_base = Some(
