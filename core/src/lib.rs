@@ -18,6 +18,7 @@ mod limits;
 mod model;
 mod terminal;
 mod time;
+mod transfer;
 
 pub use cashier::*;
 pub use limits::{OfflineExposure, OfflineLimits, OfflineRefusal, QueuedOffline};
