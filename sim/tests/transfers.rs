@@ -714,11 +714,6 @@ async fn a_sandbox_credit_is_validated() {
             "invalid_payer_name",
         ),
         (
-            with("payer_name", json!("   ")),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_payer_name",
-        ),
-        (
             with("payer_bank", json!("b".repeat(141))),
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_payer_bank",
