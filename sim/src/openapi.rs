@@ -8,10 +8,6 @@
 
 #![allow(dead_code)]
 
-use proto::wire::{
-    AccountBalance, ExpectedTransfer, SandboxTransfer, StatementEntry, StatementFilter,
-    TransferRegistration,
-};
 use proto::wire::{ActiveScenario, PairingCode};
 use proto::wire::{
     ApiError, Catalog, ClaimPairing, CommandAck, CreateOperator, CreatePayment, CreateRefund,
@@ -28,6 +24,8 @@ use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
 
 use crate::load::LoadStats;
 use crate::webhook::DeliveryAttempt;
+
+mod transfers;
 
 /// The document served at `/openapi.json`.
 pub fn document() -> serde_json::Value {
@@ -88,8 +86,8 @@ fn widen_unsigned(v: &mut serde_json::Value) {
         terminal_config, terminal_operators, terminal_catalog, submit_shift,
         receipt_by_transaction, receipt_by_reference, openapi_json, load_stats, reset_load_stats,
         list_sessions, list_payments, dashboard_page, dashboard_script, dashboard_style,
-        dashboard_events, register_transfer, cancel_transfer, sandbox_transfer,
-        account_balance, account_statement,
+        dashboard_events, transfers::register_transfer, transfers::cancel_transfer,
+        transfers::sandbox_transfer, transfers::account_balance, transfers::account_statement,
     ),
     components(schemas(ErrorEnvelope, ApiError, Reset)),
     modifiers(&Security, &Stream),
@@ -545,55 +543,6 @@ fn terminal_catalog() {}
         (status = 422, description = "`invalid_request`: `shift_no` 0 or `closed_at` before `opened_at`", body = ErrorEnvelope),
         SignedErrors, NotFound, BodyErrors))]
 fn submit_shift() {}
-
-// ---------------------------------------------------------------------------
-// 7.7 pay by bank transfer
-// ---------------------------------------------------------------------------
-
-#[utoipa::path(post, path = "/v1/terminals/{tid}/transfers", tag = "terminal",
-    security(("sig_api_key" = [], "sig_tenant" = [], "sig_merchant" = [], "sig_nonce" = [], "sig_timestamp" = [], "sig_signature" = [])),
-    params(("tid" = TerminalId, Path, description = "terminal id")),
-    request_body = TransferRegistration,
-    responses((status = 201, description = "the expected transfer, `open`, with the session's collection account", body = Envelope<ExpectedTransfer>),
-        (status = 200, description = "a replay (`idempotent-replayed: true`: same reference, amount and code): the transfer as it stands now", body = Envelope<ExpectedTransfer>),
-        (status = 409, description = "`idempotency_conflict` (the reference was registered with another amount or code, or is a card transaction), `code_in_use` (an open transfer of the session shows this code), `no_collection_account`, `session_closed`, `session_not_started`", body = ErrorEnvelope),
-        (status = 422, description = "`reference_not_yours`, `expired` (`expires_at` not in the future), `invalid_operator_id`, `amount_*` (zero, over the per-payment maximum), `unsupported_currency`", body = ErrorEnvelope),
-        SignedErrors, NotFound, BodyErrors))]
-fn register_transfer() {}
-
-#[utoipa::path(delete, path = "/v1/terminals/{tid}/transfers/{reference}", tag = "terminal",
-    security(("sig_api_key" = [], "sig_tenant" = [], "sig_merchant" = [], "sig_nonce" = [], "sig_timestamp" = [], "sig_signature" = [])),
-    params(("tid" = TerminalId, Path, description = "terminal id"), ("reference" = Reference, Path, description = "the terminal's reference")),
-    responses((status = 200, description = "`cancelled` (idempotent; `expired` when it had expired first); its code is free again", body = Envelope<ExpectedTransfer>),
-        (status = 409, description = "`transfer_settled`: the money arrived, the payment is settled", body = ErrorEnvelope),
-        (status = 422, description = "`reference_not_yours`", body = ErrorEnvelope),
-        SignedErrors, NotFound))]
-fn cancel_transfer() {}
-
-#[utoipa::path(post, path = "/v1/sandbox/transfers", tag = "sandbox", security(("org_key" = [])),
-    request_body = SandboxTransfer,
-    responses((status = 201, description = "the credit's statement entry: `matched` (it settled a terminal's transfer, which gets `transfer_received`), `partial` (added to an open transfer) or `unmatched` (kept on the account)", body = Envelope<StatementEntry>),
-        (status = 404, description = "`account_not_found`: no session has this collection account", body = ErrorEnvelope),
-        (status = 422, description = "`amount_*` (zero, over the maximum), `unsupported_currency`, `invalid_narration` (over 140 characters), `invalid_payer_name`, `invalid_payer_bank`, `invalid_payer_account_number` (1-140 characters)", body = ErrorEnvelope),
-        OrgErrors, BodyErrors))]
-fn sandbox_transfer() {}
-
-#[utoipa::path(get, path = "/v1/sessions/{id}/account/balance", tag = "sessions", security(("org_key" = [])),
-    params(("id" = SessionId, Path, description = "session id")),
-    responses((status = 200, description = "`collected` (every credit: the last statement entry's `new_balance`), `settled` (credits of settled transfers, partial ones included), `unmatched`", body = Envelope<AccountBalance>),
-        (status = 409, description = "`no_collection_account`", body = ErrorEnvelope),
-        OrgErrors, NotFound))]
-fn account_balance() {}
-
-#[utoipa::path(post, path = "/v1/sessions/{id}/account/statement", tag = "sessions", security(("org_key" = [])),
-    params(("id" = SessionId, Path, description = "session id"), PageParams),
-    request_body(content = StatementFilter, description = "may be empty or `{}`: every credit; `reference` matches the credit's own reference or the transfer it went to"),
-    responses((status = 200, description = "a page of the account's credits, oldest first", body = Envelope<Page<StatementEntry>>),
-        (status = 400, description = "`malformed_json`, `invalid_currency`, `invalid_status`, `invalid_reference` (over 64 characters): the message names the field and what it takes", body = ErrorEnvelope),
-        (status = 409, description = "`no_collection_account`", body = ErrorEnvelope),
-        (status = 413, description = "`payload_too_large`", body = ErrorEnvelope),
-        OrgErrors, NotFound))]
-fn account_statement() {}
 
 // ---------------------------------------------------------------------------
 // 7.4 receipts, and this document

@@ -174,10 +174,14 @@ pub struct SandboxTransfer {
     #[serde(default)]
     pub currency: Currency,
     /// Free text; a payment code is a run of exactly six digits in it.
+    #[cfg_attr(feature = "openapi", schema(max_length = 140))]
     pub narration: String,
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 140))]
     pub payer_name: String,
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 140))]
     pub payer_bank: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 140))]
     pub payer_account_number: Option<String>,
 }
 
@@ -230,6 +234,7 @@ pub struct StatementFilter {
     pub status: Option<CreditStatus>,
     /// Matches the credit's own reference or the payment it went to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 64))]
     pub reference: Option<String>,
 }
 

@@ -39,8 +39,7 @@ pub(super) fn parse_credit_row_id(id: &str) -> Option<(SessionId, u64)> {
 
 fn text(field: &str, v: &str, min: usize) -> Result<(), ApiErr> {
     let n = v.chars().count();
-    let blank = min > 0 && v.trim().is_empty();
-    if n < min || n > MAX_TEXT || blank {
+    if n < min || n > MAX_TEXT {
         let range = if min == 0 {
             format!("at most {MAX_TEXT}")
         } else {
