@@ -139,9 +139,11 @@ def _post(path: str, body, headers=None):
 _session = _post(
     "/v1/sessions",
     {"external_event_id": "schemathesis", "name": "schemathesis", "currency": "NGN",
-     "collection": {"account": False, "pos": True, "pos_count": 2}},
+     "collection": {"account": True, "pos": True, "pos_count": 2}},
     {"x-api-key": ORG_KEY},
 )
+# With a collection account, so the account's balance and statement answer
+# 200 (SPEC 7.7).
 # The second terminal takes the fuzzed provisioning and pairing claims
 # (each replaces its credentials); the first signs the terminal API.
 SPARE_TERMINAL_ID = _session["pos_terminals"][1]["terminal_id"]

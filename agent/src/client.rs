@@ -801,6 +801,37 @@ impl SignedClient {
         self.get_json(&self.terminal_path("/catalog")).await
     }
 
+    /// `POST /v1/terminals/:tid/transfers`: the bank transfer this terminal
+    /// waits for (SPEC 7.7), idempotent by reference (also sent as
+    /// `Idempotency-Key`).
+    pub async fn register_transfer(
+        &self,
+        registration: &proto::wire::TransferRegistration,
+    ) -> Result<(), ClientError> {
+        let _: IgnoredAny = self
+            .post_json(
+                &self.terminal_path("/transfers"),
+                registration,
+                Some(&registration.reference),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// `DELETE /v1/terminals/:tid/transfers/:reference`: `Ok(false)` on 404
+    /// (nothing registered: nothing to cancel).
+    pub async fn cancel_transfer(&self, reference: &Reference) -> Result<bool, ClientError> {
+        let path = self.terminal_path(&format!("/transfers/{reference}"));
+        match self
+            .request::<IgnoredAny>(Method::DELETE, &path, None, None)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(ClientError::Permanent { status: 404, .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// `POST /v1/terminals/:tid/shifts`: a closed shift's Z report,
     /// idempotent by `shift_no` (SPEC 7.5).
     pub async fn submit_shift(

@@ -154,6 +154,12 @@ pub enum OutboxPayload {
     /// `POST /v1/terminals/:tid/shifts`: a Z report (idempotent by
     /// `shift_no`).
     Shift(wire::ShiftSubmission),
+    /// `POST /v1/terminals/:tid/transfers`: the bank transfer the terminal
+    /// waits for (SPEC 7.7, idempotent by reference).
+    TransferRegister(wire::TransferRegistration),
+    /// `DELETE /v1/terminals/:tid/transfers/:reference`: the terminal no
+    /// longer waits for that transfer.
+    TransferCancel { cancel_transfer: Reference },
 }
 
 impl OutboxPayload {
@@ -164,6 +170,8 @@ impl OutboxPayload {
             OutboxPayload::Reversal { .. } => store::OutboxKind::Reversal,
             OutboxPayload::Transaction(_) => store::OutboxKind::Transaction,
             OutboxPayload::Shift(_) => store::OutboxKind::Shift,
+            OutboxPayload::TransferRegister(_) => store::OutboxKind::TransferRegister,
+            OutboxPayload::TransferCancel { .. } => store::OutboxKind::TransferCancel,
         }
     }
 
@@ -244,6 +252,30 @@ fn outbox_item(
             OutboxPayload::Transaction(wire_submission(s)?),
             Some(s.reference.clone()),
             s.payment_id.clone(),
+        ),
+        core::OutboxItem::TransferRegister(r) => (
+            OutboxPayload::TransferRegister(wire::TransferRegistration {
+                reference: r.reference.clone(),
+                payment_id: r.payment_id.clone(),
+                amount: r.amount,
+                currency: proto::Currency::Ngn,
+                code: r.code.clone(),
+                expires_at: timestamp(r.expires_at)?,
+                operator_id: r.operator_id.clone(),
+            }),
+            Some(r.reference.clone()),
+            r.payment_id.clone(),
+        ),
+        core::OutboxItem::TransferCancel { reference } => (
+            OutboxPayload::TransferCancel {
+                cancel_transfer: reference.clone(),
+            },
+            Some(reference.clone()),
+            if tx_reference == Some(reference) {
+                tx_payment.cloned()
+            } else {
+                None
+            },
         ),
         core::OutboxItem::Reversal { reference } => (
             OutboxPayload::Reversal {
@@ -326,6 +358,13 @@ pub fn store_change(
                     decline_reason: u.reason.clone(),
                     card_aid: u.card_app.as_ref().and_then(|a| a.aid.clone()),
                     card_label: u.card_app.as_ref().and_then(|a| a.label.clone()),
+                    channel: u.channel.map(|c| match c {
+                        wire::Channel::Account => store::Channel::Account,
+                        wire::Channel::Pos => store::Channel::Card,
+                    }),
+                    payer_name: u.payer.as_ref().map(|p| p.name.clone()),
+                    payer_bank: u.payer.as_ref().map(|p| p.bank.clone()),
+                    transfer_code: u.transfer_code.as_ref().map(|c| c.as_str().to_string()),
                 },
             })
         }

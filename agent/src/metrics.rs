@@ -90,7 +90,7 @@ pub fn outcome(state: TxState) -> &'static str {
 pub fn decision(d: Option<Decision>) -> &'static str {
     match d {
         None => "none",
-        Some(Decision::Online | Decision::ReverseAfterUnknown) => "online",
+        Some(Decision::Online | Decision::ReverseAfterUnknown | Decision::Transfer) => "online",
         Some(
             Decision::OfflineLinkDown
             | Decision::OfflineAfterUnknown

@@ -5,7 +5,9 @@
 //!
 //! A receipt never shows more card data than brand, `**** last4`, the card
 //! application's AID and label, and the entry mode. Amounts read
-//! `NGN 1,500.00` (printers have no naira glyph).
+//! `NGN 1,500.00` (printers have no naira glyph). A payment by bank
+//! transfer (SPEC 7.7) says "Paid by bank transfer" with the payer's name
+//! and bank instead of the card lines.
 
 use hal::{Align, DocLine, Document};
 use proto::{Currency, Money};
@@ -27,6 +29,8 @@ pub struct Receipt {
     pub aid: Option<String>,
     pub app_label: Option<String>,
     pub entry_mode: String,
+    /// Paid by bank transfer: the payer's name and bank (no card lines).
+    pub payer: Option<(String, String)>,
     pub auth_code: Option<String>,
     /// Before the tip.
     pub amount: Money,
@@ -121,10 +125,17 @@ impl Receipt {
         copy: ReceiptCopy,
     ) -> Result<Receipt, ReceiptError> {
         use store::TxState as S;
-        let card = t
-            .card
-            .as_ref()
-            .ok_or_else(|| ReceiptError::NoCard(t.reference.to_string()))?;
+        let transfer = t.channel == store::Channel::Account;
+        let card = t.card.as_ref();
+        if card.is_none() && !transfer {
+            return Err(ReceiptError::NoCard(t.reference.to_string()));
+        }
+        let payer = transfer.then(|| {
+            (
+                t.payer_name.clone().unwrap_or_default(),
+                t.payer_bank.clone().unwrap_or_default(),
+            )
+        });
         let outcome = match t.state {
             S::Approved
                 if t.decision
@@ -164,11 +175,12 @@ impl Receipt {
             reference: t.reference.to_string(),
             refund: t.kind == store::TxKind::Refund,
             outcome,
-            brand: card.brand().as_str().to_uppercase(),
-            last4: card.last4().to_string(),
+            brand: card.map_or_else(String::new, |c| c.brand().as_str().to_uppercase()),
+            last4: card.map_or_else(String::new, |c| c.last4().to_string()),
             aid: t.card_aid.clone(),
             app_label: t.card_label.clone(),
-            entry_mode: card.entry_mode().as_str().to_string(),
+            entry_mode: card.map_or_else(String::new, |c| c.entry_mode().as_str().to_string()),
+            payer,
             auth_code: t.auth_code.clone(),
             amount,
             tip,
@@ -212,18 +224,24 @@ impl Receipt {
         }
         lines.push(DocLine::new(spread("TOTAL", &ngn(self.total), width)).bold());
         lines.push(DocLine::new(""));
-        lines.push(DocLine::new(spread(
-            &self.brand,
-            &format!("**** {}", self.last4),
-            width,
-        )));
-        if let Some(label) = &self.app_label {
-            lines.push(DocLine::new(label));
+        if let Some((name, bank)) = &self.payer {
+            lines.push(DocLine::new("Paid by bank transfer"));
+            lines.push(DocLine::new(spread("From", name, width)));
+            lines.push(DocLine::new(spread("Bank", bank, width)));
+        } else {
+            lines.push(DocLine::new(spread(
+                &self.brand,
+                &format!("**** {}", self.last4),
+                width,
+            )));
+            if let Some(label) = &self.app_label {
+                lines.push(DocLine::new(label));
+            }
+            if let Some(aid) = &self.aid {
+                lines.push(DocLine::new(format!("AID {aid}")));
+            }
+            lines.push(DocLine::new(format!("Entry: {}", self.entry_mode)));
         }
-        if let Some(aid) = &self.aid {
-            lines.push(DocLine::new(format!("AID {aid}")));
-        }
-        lines.push(DocLine::new(format!("Entry: {}", self.entry_mode)));
         if let Some(code) = &self.auth_code {
             lines.push(DocLine::new(format!("Auth code {code}")));
         }
@@ -373,6 +391,10 @@ mod tests {
             shift_no: 1,
             card_aid: Some("A0000000031010".into()),
             card_label: Some("VISA CREDIT".into()),
+            channel: store::Channel::Card,
+            payer_name: None,
+            payer_bank: None,
+            transfer_code: None,
             created_at: 1_764_770_000_000,
             updated_at: 1_764_770_000_000,
         }
@@ -437,6 +459,25 @@ mod tests {
             !s.contains("9f2c4e1a"),
             "the card token is not card data to print"
         );
+    }
+
+    #[test]
+    fn a_transfer_receipt_names_the_payer_instead_of_a_card() {
+        let mut t = tx();
+        t.card = None;
+        t.card_aid = None;
+        t.card_label = None;
+        t.channel = store::Channel::Account;
+        t.payer_name = Some("ADA OBI".into());
+        t.payer_bank = Some("GTBank".into());
+        t.auth_code = None;
+        let r = Receipt::of(&t, &names(), ReceiptCopy::Customer).unwrap();
+        assert_eq!(r.outcome, Outcome::Approved);
+        let s = text(&r.document(hal::PRINTER_COLUMNS));
+        assert!(s.contains("Paid by bank transfer"), "{s}");
+        assert!(s.contains("ADA OBI") && s.contains("GTBank"), "{s}");
+        assert!(!s.contains("****") && !s.contains("Entry:"), "{s}");
+        assert!(s.contains("APPROVED"));
     }
 
     #[test]

@@ -279,6 +279,10 @@ mod tests {
             shift_no: 1,
             card_aid: None,
             card_label: None,
+            channel: store::Channel::Card,
+            payer_name: None,
+            payer_bank: None,
+            transfer_code: None,
             created_at: 0,
             updated_at: 0,
         }

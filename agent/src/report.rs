@@ -268,7 +268,7 @@ fn count_total(c: &CountTotal) -> serde_json::Value {
 }
 
 /// `{terminal_id, session_id, currency, by_status, by_kind, by_operator,
-/// by_item, tips}` (items and tips of approved sales).
+/// by_channel, by_item, tips}` (items and tips of approved sales).
 pub fn to_json(
     terminal: &TerminalConfig,
     (totals, sales): &(Totals, ShiftTotals),
@@ -283,6 +283,7 @@ pub fn to_json(
         "by_status": by(totals.by_state.iter().map(|(s, c)| (s.as_str().to_owned(), count_total(c))).collect()),
         "by_kind": by(totals.by_kind.iter().map(|(k, c)| (k.as_str().to_owned(), count_total(c))).collect()),
         "by_operator": by(totals.by_operator.iter().map(|(o, c)| (o.clone().unwrap_or_else(|| "-".into()), count_total(c))).collect()),
+        "by_channel": by(totals.by_channel.iter().map(|(ch, c)| (ch.as_str().to_owned(), count_total(c))).collect()),
         "takings": takings_json(sales),
         "by_item": sales.by_item,
         "tips": sales.tips,
@@ -332,6 +333,10 @@ pub fn to_text(
     let ops = sections.add("by operator");
     for (o, c) in &totals.by_operator {
         row(ops, o.as_deref().unwrap_or("(none)"), c.count, c.total);
+    }
+    let channels = sections.add("by channel (card or bank transfer; any status)");
+    for (ch, c) in &totals.by_channel {
+        row(channels, ch.as_str(), c.count, c.total);
     }
     items_rows(sections.add("by item"), sales);
     if by_terminal.len() > 1 {

@@ -34,6 +34,18 @@ fn ui_decline(r: core::DeclineReason) -> ui::DeclineReason {
     }
 }
 
+fn ui_transfer_status(s: core::TransferStatus) -> ui::TransferStatus {
+    use core::TransferStatus as C;
+    match s {
+        C::Waiting => ui::TransferStatus::Waiting,
+        C::PartlyReceived => ui::TransferStatus::PartlyReceived,
+        C::NoNetwork => ui::TransferStatus::NoNetwork,
+        C::NeedsNetwork => ui::TransferStatus::NeedsNetwork,
+        C::Unavailable => ui::TransferStatus::Unavailable,
+        C::NotForEvent => ui::TransferStatus::NotForEvent,
+    }
+}
+
 fn ui_cancel(r: core::CancelReason) -> ui::CancelReason {
     match r {
         core::CancelReason::Cancelled => ui::CancelReason::Cashier,
@@ -65,6 +77,7 @@ pub fn ui_screen(m: &core::ScreenModel, event_name: &str, terminal_label: &str) 
             tip,
             receipt_url,
             print_prompt,
+            transfer,
             ..
         } => ui::View::Approved {
             amount: amount(*a),
@@ -73,6 +86,7 @@ pub fn ui_screen(m: &core::ScreenModel, event_name: &str, terminal_label: &str) 
             tip: tip.map(amount),
             receipt_url: receipt_url.clone(),
             print_prompt: *print_prompt,
+            transfer: *transfer,
         },
         core::Screen::Declined {
             amount: a,
@@ -194,6 +208,25 @@ pub fn ui_screen(m: &core::ScreenModel, event_name: &str, terminal_label: &str) 
         core::Screen::Report { report, names } => ui::View::Report {
             report: ui_report(report, names),
         },
+        core::Screen::Transfer {
+            amount: a,
+            tip,
+            account,
+            code,
+            received,
+            status,
+        } => ui::View::Transfer {
+            amount: amount(*a),
+            tip: tip.map(amount),
+            account: account.as_ref().map(|c| ui::TransferAccount {
+                bank_name: c.bank_name.clone(),
+                account_number: c.account_number.clone(),
+                account_name: c.account_name.clone(),
+            }),
+            code: code.as_ref().map(|c| c.as_str().to_string()),
+            received: (!received.is_zero()).then(|| amount(*received)),
+            status: ui_transfer_status(*status),
+        },
     };
     let (event_name, terminal_label) = match &m.screen {
         core::Screen::Idle {
@@ -310,6 +343,7 @@ mod tests {
                 reference: reference(1),
                 receipt_url: None,
                 print_prompt: false,
+                transfer: false,
                 offline_approval: false,
                 message: Some("Too late to cancel: payment approved".into()),
             },

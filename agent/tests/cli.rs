@@ -573,6 +573,9 @@ async fn queue_and_report_read_a_real_ledger() {
     assert_eq!(v["by_kind"]["sale"]["count"], 2);
     assert_eq!(v["by_kind"]["sale"]["total"], "3500.50");
     assert_eq!(v["by_operator"]["op_7"]["total"], "2000.00");
+    // Both card payments; none by bank transfer (SPEC 7.7).
+    assert_eq!(v["by_channel"]["card"]["count"], 2);
+    assert!(v["by_channel"].get("account").is_none(), "{v}");
 
     let out = pos_agent(&["report", "--config", cfg_s], &[]).await;
     let (stdout, _) = text(&out);

@@ -138,6 +138,9 @@ pub enum Answer {
     },
     RecentSales(Vec<OriginalSale>),
     Original(Option<OriginalSale>),
+    /// The sale asked for was paid by bank transfer (SPEC 7.7): there is no
+    /// card to tap, a supervisor refunds it from the collection account.
+    OriginalPaidByTransfer,
     Report(ShiftReport),
     /// The credentials are gone; the shell stops taking payments and pairs
     /// again.

@@ -18,11 +18,12 @@ mod limits;
 mod model;
 mod terminal;
 mod time;
+mod transfer;
 
 pub use cashier::*;
 pub use limits::{OfflineExposure, OfflineLimits, OfflineRefusal, QueuedOffline};
 pub use model::*;
-pub use terminal::{CoreConfig, InterruptedTx, RestoredState, Terminal};
+pub use terminal::{CoreConfig, InterruptedTx, RestoredState, Terminal, transfer_code};
 pub use time::{Millis, Now, UnixMillis};
 
 #[cfg(test)]

@@ -12,6 +12,9 @@ pub use proto::domain::{
 /// (token: HMAC of the PAN under the per-device key; the core never sees a
 /// PAN), exactly as the wire carries it.
 pub use proto::wire::{Card, CardToken, Last4};
+/// Pay by bank transfer (SPEC 7.7): the session's account, the payment
+/// code, the payer and the channel a transaction was paid through.
+pub use proto::wire::{Channel, CollectionAccount, Payer, TransferCode};
 use proto::{Currency, Money, PaymentId, Reference, Total};
 
 use super::cashier::{
@@ -20,6 +23,7 @@ use super::cashier::{
 };
 use super::limits::{OfflineLimits, OfflineRefusal};
 use super::time::UnixMillis;
+pub use super::transfer::{TransferReceivedCommand, TransferRegistration, TransferStatus};
 
 /// The id of a command received on the command stream (opaque, from the
 /// backend, validated by the shell).
@@ -56,13 +60,18 @@ pub enum Decision {
     RefusedOnlineRequired,
     /// Offline and beyond the offline limits: refused, nothing sent.
     RefusedOfflineLimit(OfflineRefusal),
+    /// Paid by bank transfer to the session's account (SPEC 7.7): settled
+    /// by the backend, online by nature.
+    Transfer,
 }
 
 impl Decision {
     /// Online or offline.
     pub fn mode(&self) -> DecisionMode {
         match self {
-            Decision::Online | Decision::ReverseAfterUnknown => DecisionMode::Online,
+            Decision::Online | Decision::ReverseAfterUnknown | Decision::Transfer => {
+                DecisionMode::Online
+            }
             Decision::OfflineLinkDown
             | Decision::OfflineAfterUnknown
             | Decision::RefusedOnlineRequired
@@ -79,6 +88,7 @@ impl Decision {
             Decision::ReverseAfterUnknown => "reverse_after_unknown",
             Decision::RefusedOnlineRequired => "refused_online_required",
             Decision::RefusedOfflineLimit(r) => r.code(),
+            Decision::Transfer => "transfer",
         }
     }
 }
@@ -153,6 +163,7 @@ pub enum Command {
     Abort(AbortCommand),
     Refund(RefundCommand),
     SessionClosed(SessionClosedCommand),
+    TransferReceived(TransferReceivedCommand),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -273,6 +284,16 @@ pub enum Input {
     /// acked `rejected/busy`, the keypad says the terminal is updating);
     /// the payment in progress finishes as usual. `false` resumes intake.
     HoldIntake(bool),
+    /// The session's collection account (SPEC 7.7), from the cached
+    /// session; `None`: transfer is not offered for this event.
+    CollectionAccount(Option<CollectionAccount>),
+    /// The backend refused the transfer registration of `reference`
+    /// (`code_in_use`, `no_collection_account`, `session_closed`...): the
+    /// item is parked, the transfer screen says it is unavailable.
+    TransferRefused {
+        reference: Reference,
+        code: String,
+    },
     /// A deadline from `poll_timeout` has passed (any input also fires due
     /// timers first; this one only wakes the core).
     TimerDue,
@@ -323,6 +344,13 @@ pub enum OutboxItem {
     Reversal {
         reference: Reference,
     },
+    /// Register the transfer payment the terminal waits for.
+    TransferRegister(TransferRegistration),
+    /// Cancel the registration of `reference` (cancel, timeout, back to
+    /// the card, session closed, restart).
+    TransferCancel {
+        reference: Reference,
+    },
 }
 
 /// A new transaction row (always `pending`, no card yet).
@@ -363,6 +391,12 @@ pub struct TxUpdate {
     /// or for an offline approval after an unknown online outcome,
     /// `offline_after_unknown`.
     pub reason: Option<String>,
+    /// How it was paid, once known (`account`: by bank transfer).
+    pub channel: Option<Channel>,
+    /// Who paid by transfer, as the bank reported it.
+    pub payer: Option<Payer>,
+    /// The transfer payment code shown to the customer.
+    pub transfer_code: Option<TransferCode>,
 }
 
 impl TxUpdate {
@@ -377,6 +411,9 @@ impl TxUpdate {
             auth_code: None,
             transaction_id: None,
             reason: None,
+            channel: None,
+            payer: None,
+            transfer_code: None,
         }
     }
 }
@@ -482,6 +519,24 @@ pub enum Report {
     QueryFailed {
         error: String,
     },
+    /// A transfer credit arrived for a payment still waiting for the rest.
+    TransferPartial {
+        reference: Reference,
+        received: Money,
+        amount: Money,
+    },
+    /// A transfer credit for no transfer this terminal waits for (unknown,
+    /// finished, cancelled or another payment): acknowledged, nothing
+    /// changed.
+    TransferIgnored {
+        reference: Reference,
+        why: &'static str,
+    },
+    /// The backend refused a transfer registration.
+    TransferRefused {
+        reference: Reference,
+        code: String,
+    },
     /// An input that makes no sense in the current state; ignored.
     Ignored {
         input: &'static str,
@@ -563,6 +618,8 @@ pub enum Screen {
         receipt_url: Option<String>,
         /// `ok` prints the customer's receipt ("Print receipt?").
         print_prompt: bool,
+        /// Paid by bank transfer (SPEC 7.7): "Transfer received".
+        transfer: bool,
     },
     Declined {
         kind: TxKind,
@@ -628,6 +685,17 @@ pub enum Screen {
         cart_count: u32,
         message: Option<String>,
     },
+    /// Pay by bank transfer (SPEC 7.7): the account to pay into, the
+    /// amount, the payment code (once the registration is committed) and
+    /// what has arrived so far.
+    Transfer {
+        amount: Money,
+        tip: Option<Money>,
+        account: Option<CollectionAccount>,
+        code: Option<TransferCode>,
+        received: Money,
+        status: TransferStatus,
+    },
     /// An X or Z report; `names` are the operators' names by id, as far
     /// as the terminal knows them.
     Report {
@@ -657,6 +725,7 @@ impl Screen {
             Screen::Menu { .. } => "menu",
             Screen::Catalog { .. } => "catalog",
             Screen::Report { .. } => "report",
+            Screen::Transfer { .. } => "transfer",
         }
     }
 
@@ -669,7 +738,8 @@ impl Screen {
             | Screen::Cancelled { amount, .. }
             | Screen::RefundTap { amount, .. }
             | Screen::AmountEntry { amount, .. }
-            | Screen::Tip { amount, .. } => Some(*amount),
+            | Screen::Tip { amount, .. }
+            | Screen::Transfer { amount, .. } => Some(*amount),
             Screen::Catalog { cart_total, .. } => Some(*cart_total),
             Screen::Booting
             | Screen::Idle { .. }
@@ -709,6 +779,12 @@ impl Screen {
             Screen::Cancelled { reason, .. } => Some(reason.message().to_string()),
             Screen::SessionClosed { status, .. } => Some(session_message(*status).to_string()),
             Screen::Error { message } => Some(message.clone()),
+            Screen::Transfer {
+                amount,
+                received,
+                status,
+                ..
+            } => Some(status.message(*received, *amount)),
             Screen::Booting
             | Screen::Idle { .. }
             | Screen::Processing { .. }

@@ -55,6 +55,11 @@ enum Action {
     Queue(u32),
     AdvanceToTimeout,
     Advance(u64),
+    /// A bank transfer credit for the payment in progress (SPEC 7.7):
+    /// the whole amount, or half of it.
+    TransferCredit {
+        full: bool,
+    },
 }
 
 fn action() -> impl Strategy<Value = Action> {
@@ -93,6 +98,7 @@ fn action() -> impl Strategy<Value = Action> {
         2 => (0u32..20).prop_map(Action::Queue),
         5 => Just(Action::AdvanceToTimeout),
         3 => (0u64..20_000).prop_map(Action::Advance),
+        4 => any::<bool>().prop_map(|full| Action::TransferCredit { full }),
     ]
 }
 
@@ -117,6 +123,12 @@ struct Row {
     backend_declined: bool,
     answered_approved: bool,
     forwarded: bool,
+    /// Its transfer registration was committed (SPEC 7.7).
+    transfer_registered: bool,
+    /// The backend reported the whole amount received by transfer.
+    transfer_paid: bool,
+    /// Committed as paid through the collection account.
+    paid_by_transfer: bool,
 }
 
 struct Sim {
@@ -162,6 +174,12 @@ impl Sim {
         let mut sequence = 0;
         let mut restored = RestoredState {
             booted_at: wall,
+            // Down on the tap screen offers a transfer (SPEC 7.7).
+            collection_account: Some(CollectionAccount {
+                account_number: "9900000001".into(),
+                account_name: "Afro Fest".into(),
+                bank_name: "Kler MFB".into(),
+            }),
             ..RestoredState::default()
         };
         for (minor, age) in queued {
@@ -209,6 +227,7 @@ impl Sim {
                 reference,
                 payment_id: Some(PaymentId::new(format!("before-{sequence}")).unwrap()),
                 state,
+                transfer: false,
             });
         }
         let mut cfg = config();
@@ -412,6 +431,9 @@ impl Sim {
                 TxWrite::Update(u) => {
                     assert!(row.state.is_some(), "update of a row never inserted");
                     row.state = Some(u.state);
+                    if u.channel == Some(Channel::Account) {
+                        row.paid_by_transfer = true;
+                    }
                     if let Some(c) = &u.card {
                         row.token = Some(c.token.clone());
                     }
@@ -422,7 +444,12 @@ impl Sim {
             match item {
                 OutboxItem::Submit(s) => self.row(&s.reference).submits_committed += 1,
                 OutboxItem::Reversal { reference } => self.row(reference).reversal_committed = true,
-                OutboxItem::Ack(_) | OutboxItem::PaymentEvent { .. } => {}
+                OutboxItem::TransferRegister(t) => {
+                    self.row(&t.reference).transfer_registered = true;
+                }
+                OutboxItem::Ack(_)
+                | OutboxItem::PaymentEvent { .. }
+                | OutboxItem::TransferCancel { .. } => {}
             }
         }
         self.handle(Input::Persisted { op_id: p.op_id });
@@ -670,6 +697,42 @@ impl Sim {
                 }
             }
             Action::Advance(ms) => self.advance_to(self.now.mono.after(ms)),
+            Action::TransferCredit { full } => {
+                let Some(reference) = self.t.active_reference().cloned() else {
+                    return;
+                };
+                let amount = self.row(&reference).amount;
+                let total = if full {
+                    amount
+                } else {
+                    Money::from_minor(amount.minor() / 2).unwrap_or(amount)
+                };
+                if total.is_zero() {
+                    return;
+                }
+                // The backend only matches a registered transfer.
+                if !self.row(&reference).transfer_registered {
+                    return;
+                }
+                if total >= amount {
+                    self.row(&reference).transfer_paid = true;
+                }
+                let command_id = self.next_command();
+                self.handle(Input::Command(Command::TransferReceived(
+                    TransferReceivedCommand {
+                        command_id,
+                        reference,
+                        amount: total,
+                        total_received: total,
+                        payer: Payer {
+                            name: "ADA OBI".into(),
+                            bank: "GTBank".into(),
+                            account_number: None,
+                        },
+                        credited_at: self.now.wall,
+                    },
+                )));
+            }
         }
     }
 
@@ -884,6 +947,18 @@ impl Sim {
         }
         for (r, row) in &self.rows {
             match row.state {
+                Some(TxState::Approved) if row.paid_by_transfer => {
+                    // Paid into the account: registered, the whole amount
+                    // reported by the backend, and never sent as a card
+                    // payment.
+                    assert!(
+                        row.transfer_registered,
+                        "{r} paid by an unregistered transfer"
+                    );
+                    assert!(row.transfer_paid, "{r} approved before the money arrived");
+                    assert_eq!(row.authorizations, 0, "{r}");
+                    assert_eq!(row.submits_committed, 0, "{r}");
+                }
                 Some(TxState::Approved) if row.submits_committed == 0 => {
                     // Approved online: the authorization was the submission.
                     assert!(row.answered_approved, "{r} approved without the backend");

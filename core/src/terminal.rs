@@ -13,8 +13,11 @@ use super::model::*;
 use super::time::{Millis, Now, UnixMillis};
 
 mod desk;
+mod transfer;
 
 use desk::{Desk, LoginPad};
+use transfer::TransferWait;
+pub use transfer::transfer_code;
 
 /// Static configuration of the core.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +45,8 @@ pub struct CoreConfig {
     /// The backend's address: an offline payment's receipt is
     /// `<receipt_base>/r/ref/<reference>` (SPEC 7.4).
     pub receipt_base: Option<String>,
+    /// How long a transfer payment waits for the money (SPEC 7.7: 10 min).
+    pub transfer_timeout_ms: u64,
 }
 
 impl CoreConfig {
@@ -64,6 +69,7 @@ impl CoreConfig {
             lock_ms: 30_000,
             printer: false,
             receipt_base: None,
+            transfer_timeout_ms: 600_000,
         }
     }
 }
@@ -75,6 +81,9 @@ pub struct InterruptedTx {
     pub reference: Reference,
     pub payment_id: Option<PaymentId>,
     pub state: TxState,
+    /// It was waiting for a bank transfer (a code was registered): its
+    /// registration is cancelled.
+    pub transfer: bool,
 }
 
 /// What the shell restores from the store at boot.
@@ -101,6 +110,9 @@ pub struct RestoredState {
     pub desk: DeskConfig,
     /// The cached quick-sale catalog.
     pub catalog: Vec<CatalogItem>,
+    /// The session's collection account (SPEC 7.7), from the cached
+    /// session; `None`: no transfer for this event.
+    pub collection_account: Option<CollectionAccount>,
 }
 
 impl Default for RestoredState {
@@ -118,6 +130,7 @@ impl Default for RestoredState {
             operators: Vec::new(),
             desk: DeskConfig::spec_default(),
             catalog: Vec::new(),
+            collection_account: None,
         }
     }
 }
@@ -129,6 +142,10 @@ enum After {
     Authorize,
     /// A final state is durable: show it.
     Show(Outcome),
+    /// The transfer registration is durable: show the code and wait.
+    AwaitTransfer,
+    /// The transfer's cancellation is durable: back to the card.
+    BackToCard,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,6 +172,11 @@ enum Stage {
     /// Authorization sent; `guard` fires if the shell never answers.
     Authorizing {
         guard: Millis,
+    },
+    /// The transfer is registered and its code shown (SPEC 7.7); the
+    /// reader is off.
+    WaitingTransfer {
+        deadline: Millis,
     },
 }
 
@@ -185,6 +207,22 @@ struct Payment {
     authorize_sent: bool,
     /// The final state being recorded (set with `After::Show`).
     final_state: TxState,
+    /// Paid (or being paid) by bank transfer.
+    transfer: Option<TransferWait>,
+}
+
+impl Payment {
+    /// A transfer registration or cancellation is being committed: an
+    /// abort waits for it (then cancels the registration).
+    fn transfer_commit_in_flight(&self) -> bool {
+        matches!(
+            self.stage,
+            Stage::Recording {
+                then: After::AwaitTransfer | After::BackToCard,
+                ..
+            }
+        )
+    }
 }
 
 /// The last payment that finished, to answer a late abort.
@@ -251,6 +289,8 @@ pub struct Terminal {
     /// customer's copy on `ok` and the menu's Last receipt.
     last_receipt: Option<Reference>,
     printer_problem: Option<String>,
+    /// The session's collection account, when it has one (SPEC 7.7).
+    collection_account: Option<CollectionAccount>,
 }
 
 /// A payment about to begin: a command's or the cashier's.
@@ -300,6 +340,7 @@ impl Terminal {
             intake_held: false,
             last_receipt: None,
             printer_problem: None,
+            collection_account: restored.collection_account,
             config,
         };
         for it in restored.interrupted {
@@ -328,6 +369,11 @@ impl Terminal {
             }
             _ => return,
         }
+        if it.transfer {
+            change.outbox.push(OutboxItem::TransferCancel {
+                reference: it.reference.clone(),
+            });
+        }
         if let Some(payment_id) = it.payment_id {
             change.outbox.push(OutboxItem::PaymentEvent {
                 payment_id,
@@ -350,7 +396,7 @@ impl Terminal {
     /// When the core next wants [`Input::TimerDue`] (monotonic clock).
     pub fn poll_timeout(&self) -> Option<Millis> {
         let stage = self.payment.as_ref().and_then(|p| match p.stage {
-            Stage::WaitingCard { deadline } => Some(deadline),
+            Stage::WaitingCard { deadline } | Stage::WaitingTransfer { deadline } => Some(deadline),
             Stage::Authorizing { guard } => Some(guard),
             Stage::Beginning { .. } | Stage::Recording { .. } => None,
         });
@@ -420,8 +466,11 @@ impl Terminal {
             }
             Input::LinkChanged { online } => {
                 self.online = online;
+                self.show_transfer();
                 self.refresh();
             }
+            Input::CollectionAccount(account) => self.collection_account = account,
+            Input::TransferRefused { reference, code } => self.on_transfer_refused(reference, code),
             Input::SessionStatus { status, totals } => {
                 self.session = status;
                 if status != SessionStatus::Active {
@@ -458,6 +507,15 @@ impl Terminal {
             match p.stage {
                 Stage::WaitingCard { deadline } if now.mono >= deadline => {
                     self.outputs.push_back(Output::StopReader);
+                    self.finish_without_card(
+                        now,
+                        TxState::TimedOut,
+                        PaymentEventStatus::TimedOut,
+                        None,
+                        CancelReason::TimedOut,
+                    );
+                }
+                Stage::WaitingTransfer { deadline } if now.mono >= deadline => {
                     self.finish_without_card(
                         now,
                         TxState::TimedOut,
@@ -513,6 +571,7 @@ impl Terminal {
             Command::Sale(sale) => self.on_sale(now, sale),
             Command::Refund(refund) => self.on_refund(now, refund),
             Command::Abort(abort) => self.on_abort_command(now, abort),
+            Command::TransferReceived(c) => self.on_transfer_received(now, c),
             Command::SessionClosed(c) => {
                 self.accept_now(c.command_id);
                 self.session = SessionStatus::Closed;
@@ -523,13 +582,13 @@ impl Terminal {
                 // A payment not yet at the card is cancelled; one past the
                 // card finishes (captured before the close, still accepted).
                 if let Some(p) = self.payment.as_mut() {
-                    if matches!(p.stage, Stage::Beginning { .. }) {
+                    if matches!(p.stage, Stage::Beginning { .. }) || p.transfer_commit_in_flight() {
                         p.abort_requested = true;
                     }
                 }
                 let waiting = matches!(
                     self.payment.as_ref().map(|p| &p.stage),
-                    Some(Stage::WaitingCard { .. })
+                    Some(Stage::WaitingCard { .. } | Stage::WaitingTransfer { .. })
                 );
                 if waiting {
                     self.outputs.push_back(Output::StopReader);
@@ -684,8 +743,21 @@ impl Terminal {
         let Some(p) = self.payment.as_mut() else {
             return;
         };
+        if p.transfer_commit_in_flight() {
+            p.abort_requested = true;
+            return;
+        }
         match &p.stage {
             Stage::Beginning { .. } => p.abort_requested = true,
+            Stage::WaitingTransfer { .. } => {
+                self.finish_without_card(
+                    now,
+                    TxState::Aborted,
+                    PaymentEventStatus::Aborted,
+                    None,
+                    CancelReason::Cancelled,
+                );
+            }
             Stage::WaitingCard { .. } => {
                 self.outputs.push_back(Output::StopReader);
                 self.finish_without_card(
@@ -697,7 +769,8 @@ impl Terminal {
                 );
             }
             Stage::Recording { .. } | Stage::Authorizing { .. } => {
-                if p.card.is_none() {
+                let paid_by_transfer = p.transfer.as_ref().is_some_and(|t| t.payer.is_some());
+                if p.card.is_none() && !paid_by_transfer {
                     // Already being recorded as aborted or timed out.
                     return;
                 }
@@ -804,6 +877,7 @@ impl Terminal {
             captured_at: now.wall,
             authorize_sent: false,
             final_state: TxState::Pending,
+            transfer: None,
         });
     }
 
@@ -941,6 +1015,8 @@ impl Terminal {
         if self.payment.is_some() {
             if button == Button::Cancel {
                 self.abort_current(now);
+            } else if matches!(button, Button::Up | Button::Down) {
+                self.on_transfer_key(now, button);
             } else {
                 self.report(Report::Ignored {
                     input: "button",
@@ -1191,6 +1267,11 @@ impl Terminal {
             return;
         };
         let mut outbox = Vec::new();
+        if p.transfer.as_ref().is_some_and(|t| t.registered) {
+            outbox.push(OutboxItem::TransferCancel {
+                reference: p.reference.clone(),
+            });
+        }
         if let Some(payment_id) = p.payment_id.clone() {
             outbox.push(OutboxItem::PaymentEvent {
                 payment_id,
@@ -1266,24 +1347,7 @@ impl Terminal {
                         CancelReason::Cancelled,
                     );
                 }
-                let (kind, amount, tip) = (p.kind, p.amount, p.tip);
-                p.stage = Stage::WaitingCard {
-                    deadline: now.mono.after(self.config.tap_timeout_ms),
-                };
-                self.outputs.push_back(Output::StartReader {
-                    timeout_ms: self.config.tap_timeout_ms,
-                });
-                self.set_screen(match kind {
-                    TxKind::Sale => Screen::TapCard {
-                        amount,
-                        tip,
-                        message: None,
-                    },
-                    TxKind::Refund => Screen::RefundTap {
-                        amount,
-                        message: None,
-                    },
-                });
+                self.wait_for_card(now);
             }
             Stage::Recording { op, then } if op == op_id => match then {
                 After::Authorize => {
@@ -1304,6 +1368,8 @@ impl Terminal {
                         .push_back(Output::Authorize(AuthRequest { submission }));
                 }
                 After::Show(outcome) => self.show_outcome(now, outcome),
+                After::AwaitTransfer => self.after_registered(now),
+                After::BackToCard => self.after_cancelled_back(now),
             },
             _ => self.report(Report::Ignored {
                 input: "persisted",
@@ -1330,6 +1396,8 @@ impl Terminal {
                 }
                 let message = if p.abort_too_late {
                     Some("Too late to cancel: payment approved".to_string())
+                } else if p.transfer.is_some() {
+                    Some("Transfer received".to_string())
                 } else if offline {
                     Some("Approved offline".to_string())
                 } else {
@@ -1345,6 +1413,7 @@ impl Terminal {
                     offline_approval: offline,
                     message,
                     print_prompt: self.prints_on_ok(),
+                    transfer: p.transfer.is_some(),
                     // Offline, the terminal names the receipt the backend
                     // will have once the payment is forwarded.
                     receipt_url: p.receipt_url.clone().or_else(|| {
@@ -1375,7 +1444,8 @@ impl Terminal {
             reference: p.reference.clone(),
             state: p.final_state,
         });
-        if p.card.is_some() && !matches!(screen, Screen::Cancelled { .. }) {
+        let paid_by_transfer = p.transfer.as_ref().is_some_and(|t| t.payer.is_some());
+        if (p.card.is_some() || paid_by_transfer) && !matches!(screen, Screen::Cancelled { .. }) {
             self.last_receipt = Some(p.reference.clone());
             if self.config.printer && self.desk_config.receipt_print == ReceiptPrint::Auto {
                 self.outputs.push_back(Output::Print(PrintJob::Receipt {
@@ -1408,7 +1478,9 @@ impl Terminal {
         }
         let ours = self.payment.as_ref().is_some_and(|p| match &p.stage {
             Stage::Beginning { op } | Stage::Recording { op, .. } => *op == op_id,
-            Stage::WaitingCard { .. } | Stage::Authorizing { .. } => false,
+            Stage::WaitingCard { .. }
+            | Stage::Authorizing { .. }
+            | Stage::WaitingTransfer { .. } => false,
         });
         if !ours {
             return self.report(Report::Ignored {
@@ -1441,6 +1513,11 @@ impl Terminal {
                     reference: p.reference.clone(),
                 });
             }
+            if p.transfer.as_ref().is_some_and(|t| t.registered) {
+                outbox.push(OutboxItem::TransferCancel {
+                    reference: p.reference.clone(),
+                });
+            }
             if let Some(payment_id) = p.payment_id.clone() {
                 outbox.push(OutboxItem::PaymentEvent {
                     payment_id,
@@ -1469,6 +1546,38 @@ impl Terminal {
                 message: "Storage error: payment not completed, no charge".to_string(),
             },
         );
+    }
+
+    /// Wait for the card (again): reader on, a fresh tap deadline, the tap
+    /// screen.
+    fn wait_for_card(&mut self, now: Now) {
+        let Some(p) = self.payment.as_mut() else {
+            return;
+        };
+        p.stage = Stage::WaitingCard {
+            deadline: now.mono.after(self.config.tap_timeout_ms),
+        };
+        self.outputs.push_back(Output::StartReader {
+            timeout_ms: self.config.tap_timeout_ms,
+        });
+        let tap = self.tap_screen(None);
+        self.set_screen(tap);
+    }
+
+    /// The tap screen of the payment in progress.
+    fn tap_screen(&self, message: Option<String>) -> Screen {
+        match &self.payment {
+            Some(p) if p.kind == TxKind::Refund => Screen::RefundTap {
+                amount: p.amount,
+                message,
+            },
+            Some(p) => Screen::TapCard {
+                amount: p.amount,
+                tip: p.tip,
+                message,
+            },
+            None => self.home_screen(),
+        }
     }
 
     // ---------------------------------------------------------- receipts ---

@@ -6,6 +6,7 @@ use proto::{Money, PaymentId, Reference, TerminalId, Total};
 use super::*;
 
 mod desk;
+mod transfer;
 
 const TID: &str = "pos_3f1e2d_001";
 
@@ -1289,11 +1290,13 @@ fn interrupted_transactions_are_closed_at_boot() {
                 reference: a.clone(),
                 payment_id: None,
                 state: TxState::Pending,
+                transfer: false,
             },
             InterruptedTx {
                 reference: b.clone(),
                 payment_id: Some(PaymentId::new("p").unwrap()),
                 state: TxState::Authorizing,
+                transfer: false,
             },
         ],
         booted_at: UnixMillis(1_763_719_200_000),

@@ -150,6 +150,7 @@ impl Terminal {
                             tip: None,
                             receipt_url: None,
                             print_prompt: false,
+                            transfer: false,
                         }
                     }
                 }

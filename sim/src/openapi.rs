@@ -25,18 +25,21 @@ use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
 use crate::load::LoadStats;
 use crate::webhook::DeliveryAttempt;
 
+mod transfers;
+
 /// The document served at `/openapi.json`.
 pub fn document() -> serde_json::Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
     widen_unsigned(&mut doc);
-    // The reversal's body may be left out (utoipa marks every body required).
-    if let Some(body) = doc
-        .pointer_mut(
-            "/paths/~1v1~1terminals~1{tid}~1transactions~1{reference}~1reversal/post/requestBody",
-        )
-        .and_then(|b| b.as_object_mut())
-    {
-        body.insert("required".into(), false.into());
+    // The reversal's body and the statement filter may be left out
+    // (utoipa marks every body required).
+    for body in [
+        "/paths/~1v1~1terminals~1{tid}~1transactions~1{reference}~1reversal/post/requestBody",
+        "/paths/~1v1~1sessions~1{id}~1account~1statement/post/requestBody",
+    ] {
+        if let Some(body) = doc.pointer_mut(body).and_then(|b| b.as_object_mut()) {
+            body.insert("required".into(), false.into());
+        }
     }
     doc
 }
@@ -83,7 +86,8 @@ fn widen_unsigned(v: &mut serde_json::Value) {
         terminal_config, terminal_operators, terminal_catalog, submit_shift,
         receipt_by_transaction, receipt_by_reference, openapi_json, load_stats, reset_load_stats,
         list_sessions, list_payments, dashboard_page, dashboard_script, dashboard_style,
-        dashboard_events,
+        dashboard_events, transfers::register_transfer, transfers::cancel_transfer,
+        transfers::sandbox_transfer, transfers::account_balance, transfers::account_statement,
     ),
     components(schemas(ErrorEnvelope, ApiError, Reset)),
     modifiers(&Security, &Stream),
@@ -440,7 +444,7 @@ fn reset_load_stats() {}
     security(("sig_api_key" = [], "sig_tenant" = [], "sig_merchant" = [], "sig_nonce" = [], "sig_timestamp" = [], "sig_signature" = [])),
     params(("tid" = TerminalId, Path, description = "terminal id"),
         ("Last-Event-ID" = Option<u64>, Header, description = "resend every command after this sequence; without it, every command not yet acknowledged")),
-    responses((status = 200, description = "Server-sent events (a stream, `x-stream: true`): a `: ping` comment first and every `--ping-interval-ms`; `event: command`, `id: <sequence>` (per terminal, from 1), `data:` the command JSON (`sale`, `abort`, `refund`, `session_closed`, tagged by `type`). The stream ends after `--stream-max-secs`.",
+    responses((status = 200, description = "Server-sent events (a stream, `x-stream: true`): a `: ping` comment first and every `--ping-interval-ms`; `event: command`, `id: <sequence>` (per terminal, from 1), `data:` the command JSON (`sale`, `abort`, `refund`, `session_closed`, `transfer_received`, tagged by `type`). The stream ends after `--stream-max-secs`.",
             content_type = "text/event-stream", body = String),
         (status = 400, description = "`invalid_last_event_id`", body = ErrorEnvelope),
         SignedErrors, NotFound))]

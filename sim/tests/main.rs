@@ -14,3 +14,4 @@ mod receipts;
 mod restart;
 mod sales;
 mod shifts;
+mod transfers;

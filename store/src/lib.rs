@@ -50,8 +50,8 @@ pub use async_store::AsyncStore;
 pub use db::{AuditEntry, KEY_REFERENCE_SEQUENCE, Pragmas, Store, StoreOptions, shift_totals};
 pub use error::StoreError;
 pub use model::{
-    ApprovedTotals, Card, CardBrand, Change, CountTotal, Decision, DecisionMode, EntryMode, Jitter,
-    LineItem, NewOutboxItem, NewTransaction, OfflineExposure, OutboxId, OutboxItem, OutboxKind,
-    OutboxStats, Page, RetryPolicy, ShiftReport, Totals, Transaction, TxKind, TxState, TxUpdate,
-    TxWrite, UnixMillis,
+    ApprovedTotals, Card, CardBrand, Change, Channel, CountTotal, Decision, DecisionMode,
+    EntryMode, Jitter, LineItem, NewOutboxItem, NewTransaction, OfflineExposure, OutboxId,
+    OutboxItem, OutboxKind, OutboxStats, Page, RetryPolicy, ShiftReport, Totals, Transaction,
+    TxKind, TxState, TxUpdate, TxWrite, UnixMillis,
 };

@@ -58,6 +58,20 @@ text_enum!(
         CommandAck => "command_ack",
         /// A closed shift's Z report (SPEC 7.5).
         Shift => "shift",
+        /// Register an expected bank transfer (SPEC 7.7).
+        TransferRegister => "transfer_register",
+        /// Cancel the registration of a transfer.
+        TransferCancel => "transfer_cancel",
+    }
+);
+
+text_enum!(
+    /// How a transaction was paid (SPEC 7.7).
+    Channel, "channel" {
+        /// A card tapped on the terminal.
+        Card => "card",
+        /// A bank transfer to the session's collection account.
+        Account => "account",
     }
 );
 
@@ -156,6 +170,13 @@ pub struct Transaction {
     /// receipt.
     pub card_aid: Option<String>,
     pub card_label: Option<String>,
+    /// Card, or a bank transfer to the session's account (no card).
+    pub channel: Channel,
+    /// Who paid by transfer, as the bank reported it.
+    pub payer_name: Option<String>,
+    pub payer_bank: Option<String>,
+    /// The transfer payment code shown to the customer.
+    pub transfer_code: Option<String>,
     pub created_at: UnixMillis,
     pub updated_at: UnixMillis,
 }
@@ -243,6 +264,14 @@ pub struct TxUpdate {
     /// The card application (set once, with the card).
     pub card_aid: Option<String>,
     pub card_label: Option<String>,
+    /// `Account`: paid by transfer (only on a row without a card; set
+    /// once).
+    pub channel: Option<Channel>,
+    /// Who paid by transfer (set once, at most 140 characters each).
+    pub payer_name: Option<String>,
+    pub payer_bank: Option<String>,
+    /// The transfer payment code, six digits (set once).
+    pub transfer_code: Option<String>,
 }
 
 /// The transaction part of a [`Change`].
@@ -400,6 +429,8 @@ pub struct Totals {
     pub by_kind: Vec<(TxKind, CountTotal)>,
     /// `None` groups transactions without an operator.
     pub by_operator: Vec<(Option<String>, CountTotal)>,
+    /// Card or bank transfer (SPEC 7.7).
+    pub by_channel: Vec<(Channel, CountTotal)>,
 }
 
 /// A page of the transaction list, oldest first.

@@ -7,3 +7,4 @@ mod crash;
 mod ledger;
 mod outbox;
 mod shifts;
+mod transfer;

@@ -201,8 +201,10 @@ impl Backend {
             currency: Currency::Ngn,
             starts_at: None,
             ends_at: None,
+            // Every session has its collection account (SPEC 7.7): card
+            // flows do not use it, the transfer ones do.
             collection: Collection {
-                account: false,
+                account: true,
                 pos: true,
                 pos_count,
             },

@@ -51,6 +51,9 @@ pub struct ScreenView {
     /// The code on the `pairing` screen (SPEC 8.1).
     #[serde(default)]
     pub pairing_code: Option<String>,
+    /// The account, code and progress on the `transfer` screen (SPEC 7.7).
+    #[serde(default)]
+    pub transfer: Option<serde_json::Value>,
 }
 
 impl ScreenView {

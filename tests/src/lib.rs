@@ -15,6 +15,7 @@ pub mod scenario;
 pub mod script;
 pub mod terminal;
 pub mod timeline;
+pub mod transfer;
 pub mod wait;
 
 pub use error::{HarnessError, Result};

@@ -252,14 +252,18 @@ impl Scene {
                 done.payment_id
             ))
         })?;
+        let paid_with = match (&tx.card, &tx.payer) {
+            (Some(c), _) => format!("{} *{}", c.brand.as_str(), c.last4.as_str()),
+            (None, Some(p)) => format!("transfer from {} ({})", p.name, p.bank),
+            (None, None) => "no card".to_owned(),
+        };
         self.timeline.note(
             "partner",
             format!(
-                "GET /v1/payments/{} -> approved, ref {}, {} *{}{}{}",
+                "GET /v1/payments/{} -> approved, ref {}, {}{}{}",
                 done.payment_id,
                 tx.reference,
-                tx.card.brand.as_str(),
-                tx.card.last4.as_str(),
+                paid_with,
                 tx.auth_code
                     .as_deref()
                     .map(|c| format!(", auth {c}"))

@@ -12,6 +12,8 @@ pub struct ScriptOutcome {
     pub refunds: usize,
     /// Sales at the bar (cashier's keypad and catalog).
     pub bar_sales: usize,
+    /// Sales paid by bank transfer to the event's account (SPEC 7.7).
+    pub transfer_sales: usize,
 }
 
 /// Runs the narrated scenario on a scene with two running terminals:
@@ -57,6 +59,13 @@ pub async fn run(scene: &mut Scene, close: bool) -> Result<ScriptOutcome> {
     scene.refund(&s1, ngn(50_000), "visa_ok").await?;
     out.refunds += 1;
     scene.refund(&s2, ngn(100_000), "visa_ok").await?;
+
+    scene.timeline.note(
+        "demo",
+        "7b. pay by bank transfer: the customer pays the event's account in two parts",
+    );
+    scene.transfer_sale(0, ngn(250_000), ngn(100_000)).await?;
+    out.transfer_sales += 1;
 
     scene.timeline.note(
         "demo",

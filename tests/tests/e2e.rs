@@ -39,3 +39,6 @@ mod fleet;
 
 #[path = "e2e/fleet_view.rs"]
 mod fleet_view;
+
+#[path = "e2e/transfer.rs"]
+mod transfer;

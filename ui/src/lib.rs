@@ -23,7 +23,8 @@ mod text;
 pub use model::{
     Amount, CancelReason, CardSummary, CartEntry, CatalogLine, DeclineReason, ItemLine, MenuEntry,
     OperatorTag, PairingStatus, ReportKind, ReportSummary, Screen, ScreenName, ScreenState,
-    SessionTotals, ShiftReport, StatusLine, Tally, TipChoice, View, currency_sign, grouped_code,
+    SessionTotals, ShiftReport, StatusLine, Tally, TipChoice, TransferAccount, TransferInfo,
+    TransferStatus, View, currency_sign, grouped_code, grouped_transfer_code, transfer_qr_text,
 };
 pub use render::{render, render_in};
 pub use strings::Language;

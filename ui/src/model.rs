@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::strings::{self, Key, Language};
 
 mod state;
-pub use state::{CartEntry, ReportSummary, ScreenName, ScreenState};
+pub use state::{CartEntry, ReportSummary, ScreenName, ScreenState, TransferInfo};
 
 /// An amount with its currency, shown as `₦2,000.00`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -327,6 +327,8 @@ pub enum View {
         receipt_url: Option<String>,
         /// `OK` prints the customer's receipt: the screen says so.
         print_prompt: bool,
+        /// Paid by bank transfer (SPEC 7.7): "Transfer received".
+        transfer: bool,
     },
     Declined {
         amount: Amount,
@@ -402,6 +404,88 @@ pub enum View {
         code: Option<String>,
         status: PairingStatus,
     },
+    /// Pay by bank transfer (SPEC 7.7): the account to pay into, the
+    /// amount, the 6-digit code for the narration (with a QR code of those
+    /// details), what arrived so far and where it stands. `code` is `None`
+    /// when nothing can be paid (offline, unavailable, no account).
+    Transfer {
+        amount: Amount,
+        tip: Option<Amount>,
+        account: Option<TransferAccount>,
+        code: Option<String>,
+        received: Option<Amount>,
+        status: TransferStatus,
+    },
+}
+
+/// The session's collection account, as the transfer screen shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferAccount {
+    pub bank_name: String,
+    pub account_number: String,
+    pub account_name: String,
+}
+
+/// Where a transfer payment stands, as the transfer screen says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferStatus {
+    /// The code is shown; waiting for the transfer.
+    Waiting,
+    /// Part of the amount arrived.
+    PartlyReceived,
+    /// Still waiting, but the link is down.
+    NoNetwork,
+    /// Offline: transfer cannot be offered, card only.
+    NeedsNetwork,
+    /// The backend refused the transfer: card only.
+    Unavailable,
+    /// The event has no collection account.
+    NotForEvent,
+}
+
+impl TransferStatus {
+    pub(crate) fn key(self) -> Key {
+        match self {
+            TransferStatus::Waiting => Key::TransferWaiting,
+            TransferStatus::PartlyReceived => Key::TransferPartly,
+            TransferStatus::NoNetwork => Key::TransferNoNetwork,
+            TransferStatus::NeedsNetwork => Key::TransferNeedsNetwork,
+            TransferStatus::Unavailable => Key::TransferUnavailable,
+            TransferStatus::NotForEvent => Key::TransferNotForEvent,
+        }
+    }
+
+    /// The customer can pay: a code is shown.
+    pub fn open(self) -> bool {
+        matches!(
+            self,
+            TransferStatus::Waiting | TransferStatus::PartlyReceived | TransferStatus::NoNetwork
+        )
+    }
+}
+
+/// What the transfer screen's QR code holds: the details a banking app
+/// needs, one per line.
+pub fn transfer_qr_text(account: &TransferAccount, amount: &Amount, code: &str) -> String {
+    format!(
+        "Bank: {}\nAccount: {}\nName: {}\nAmount: {}\nNarration: {}",
+        account.bank_name,
+        account.account_number,
+        account.account_name,
+        amount.display_code(),
+        code
+    )
+}
+
+/// `012345` as the transfer screen shows it: `012 345`.
+pub fn grouped_transfer_code(code: &str) -> String {
+    let chars: Vec<char> = code.chars().collect();
+    chars
+        .chunks(3)
+        .map(|c| c.iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Where pairing stands, as the pairing screen says it.

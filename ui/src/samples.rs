@@ -8,7 +8,7 @@ use proto::{Currency, Money, Total};
 use crate::model::{
     Amount, CancelReason, CardSummary, CatalogLine, DeclineReason, ItemLine, MenuEntry,
     OperatorTag, PairingStatus, ReportKind, Screen, SessionTotals, ShiftReport, StatusLine, Tally,
-    TipChoice, View,
+    TipChoice, TransferAccount, TransferStatus, View,
 };
 
 /// A receipt as the backend answers it (SPEC 7.4).
@@ -140,6 +140,7 @@ pub fn sample_screens() -> Vec<(&'static str, Screen)> {
                     tip: None,
                     receipt_url: Some(RECEIPT_URL.to_owned()),
                     print_prompt: true,
+                    transfer: false,
                 },
             ),
         ),
@@ -157,6 +158,7 @@ pub fn sample_screens() -> Vec<(&'static str, Screen)> {
                     tip: None,
                     receipt_url: Some(OFFLINE_RECEIPT_URL.to_owned()),
                     print_prompt: false,
+                    transfer: false,
                 },
             ),
         ),
@@ -174,6 +176,7 @@ pub fn sample_screens() -> Vec<(&'static str, Screen)> {
                     tip: Some(ngn(15_000)),
                     receipt_url: Some(LONG_RECEIPT_URL.to_owned()),
                     print_prompt: false,
+                    transfer: false,
                 },
             ),
         ),
@@ -326,7 +329,75 @@ pub fn sample_screens() -> Vec<(&'static str, Screen)> {
     ]
     .into_iter()
     .chain(cashier_screens())
+    .chain(transfer_screens())
     .collect()
+}
+
+/// Pay by bank transfer (SPEC 7.7): waiting with the code, part received,
+/// offline refusal, and the approved result.
+fn transfer_screens() -> Vec<(&'static str, Screen)> {
+    let account = TransferAccount {
+        bank_name: "Kler Sandbox Bank".to_owned(),
+        account_number: "9900000001".to_owned(),
+        account_name: "Lagos Jazz Night".to_owned(),
+    };
+    let view = |received: Option<u64>, status: TransferStatus, code: Option<&str>| View::Transfer {
+        amount: ngn(250_000),
+        tip: None,
+        account: Some(account.clone()),
+        code: code.map(str::to_owned),
+        received: received.map(ngn),
+        status,
+    };
+    vec![
+        (
+            "transfer",
+            Screen::new(
+                status(false, 0),
+                view(None, TransferStatus::Waiting, Some("010001")),
+            ),
+        ),
+        (
+            "transfer_partly_received",
+            Screen::new(
+                status(false, 0),
+                view(
+                    Some(100_000),
+                    TransferStatus::PartlyReceived,
+                    Some("010001"),
+                ),
+            ),
+        ),
+        (
+            "transfer_no_network",
+            Screen::new(
+                status(true, 1),
+                view(None, TransferStatus::NoNetwork, Some("010001")),
+            ),
+        ),
+        (
+            "transfer_needs_network",
+            Screen::new(
+                status(true, 0),
+                view(None, TransferStatus::NeedsNetwork, None),
+            ),
+        ),
+        (
+            "approved_transfer",
+            Screen::new(
+                status(false, 0),
+                View::Approved {
+                    amount: ngn(250_000),
+                    card: None,
+                    offline: false,
+                    tip: None,
+                    receipt_url: None,
+                    print_prompt: false,
+                    transfer: true,
+                },
+            ),
+        ),
+    ]
 }
 
 /// The cashier's screens of SPEC section 7.

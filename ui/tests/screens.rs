@@ -312,6 +312,7 @@ fn any_view() -> impl Strategy<Value = View> {
                     tip,
                     receipt_url,
                     print_prompt: false,
+                    transfer: false,
                 }
             }),
         (any_amount(), any_text(), tip(), any_url()).prop_map(|(amount, r, tip, receipt_url)| {

@@ -119,6 +119,9 @@ pub struct PaymentTimings {
     pub auth_timeout: Duration,
     /// How long a result screen stays up (default 4 s).
     pub result_hold: Duration,
+    /// How long a payment by bank transfer waits for the money (SPEC 7.7;
+    /// default 10 min).
+    pub transfer_timeout: Duration,
 }
 
 impl Default for PaymentTimings {
@@ -127,6 +130,7 @@ impl Default for PaymentTimings {
             tap_timeout: Duration::from_secs(60),
             auth_timeout: Duration::from_secs(8),
             result_hold: Duration::from_secs(4),
+            transfer_timeout: Duration::from_secs(600),
         }
     }
 }

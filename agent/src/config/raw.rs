@@ -78,6 +78,7 @@ pub struct RawPayment {
     pub tap_timeout_ms: Option<u64>,
     pub auth_timeout_ms: Option<u64>,
     pub result_hold_ms: Option<u64>,
+    pub transfer_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -47,6 +47,7 @@ const KEYS: &[(&str, Kind)] = &[
     ("payment.tap_timeout_ms", Kind::Int),
     ("payment.auth_timeout_ms", Kind::Int),
     ("payment.result_hold_ms", Kind::Int),
+    ("payment.transfer_timeout_ms", Kind::Int),
     ("sync.heartbeat_interval_ms", Kind::Int),
     ("sync.session_poll_interval_ms", Kind::Int),
     ("sync.retry_initial_ms", Kind::Int),

@@ -266,6 +266,11 @@ impl TryFrom<RawConfig> for Config {
                 pd.auth_timeout,
             )?,
             result_hold: raw.millis("payment.result_hold_ms", p.result_hold_ms, pd.result_hold)?,
+            transfer_timeout: raw.millis(
+                "payment.transfer_timeout_ms",
+                p.transfer_timeout_ms,
+                pd.transfer_timeout,
+            )?,
         };
 
         let s = &raw.sync;
@@ -401,6 +406,7 @@ control_addr = "127.0.0.1:7070"
         assert_eq!(c.payment, PaymentTimings::default());
         assert_eq!(c.payment.tap_timeout, Duration::from_secs(60));
         assert_eq!(c.payment.auth_timeout, Duration::from_secs(8));
+        assert_eq!(c.payment.transfer_timeout, Duration::from_secs(600));
         assert_eq!(c.log_filter, "info");
         assert_eq!(c.metrics_listen, None, "metrics are off unless configured");
     }

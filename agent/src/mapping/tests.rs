@@ -228,3 +228,85 @@ fn reversal_item_and_payload_kind_checks() {
             .is_err()
     );
 }
+
+#[test]
+fn transfer_items_and_the_settled_update_map_to_store_and_wire() {
+    let r = reference(9);
+    let pid = PaymentId::new("pay_9").unwrap();
+    let code = proto::wire::TransferCode::new("090009").unwrap();
+    let mut update = core::TxUpdate::new(r.clone(), core::TxState::Pending);
+    update.transfer_code = Some(code.clone());
+    let change = core::Change {
+        at: core::UnixMillis(1_763_719_200_000),
+        tx: Some(core::TxWrite::Update(update)),
+        outbox: vec![core::OutboxItem::TransferRegister(
+            core::TransferRegistration {
+                reference: r.clone(),
+                payment_id: Some(pid.clone()),
+                amount: money("2500.00"),
+                code: code.clone(),
+                expires_at: core::UnixMillis(1_763_719_800_000),
+                operator_id: None,
+            },
+        )],
+    };
+    let s = store_change(&change, Some(&pid)).unwrap();
+    let Some(store::TxWrite::Update { update, .. }) = &s.write else {
+        panic!("an update")
+    };
+    assert_eq!(update.transfer_code.as_deref(), Some("090009"));
+    let item = &s.enqueue[0];
+    assert_eq!(item.kind, store::OutboxKind::TransferRegister);
+    assert_eq!(item.reference.as_ref(), Some(&r));
+    assert_eq!(item.payment_id.as_ref(), Some(&pid));
+    assert_eq!(item.payload["code"], "090009");
+    assert_eq!(item.payload["expires_at"], "2025-11-21T10:10:00Z");
+    assert_eq!(item.payload["currency"], "NGN");
+    let back = OutboxPayload::decode(item.kind, &item.payload).unwrap();
+    assert!(matches!(back, OutboxPayload::TransferRegister(ref t) if t.code == code));
+    // A registration is not a transaction submission, nor the reverse.
+    assert!(OutboxPayload::decode(store::OutboxKind::Transaction, &item.payload).is_err());
+
+    let cancel = core::Change {
+        at: core::UnixMillis(1_763_719_300_000),
+        tx: None,
+        outbox: vec![core::OutboxItem::TransferCancel {
+            reference: r.clone(),
+        }],
+    };
+    let s = store_change(&cancel, None).unwrap();
+    let item = &s.enqueue[0];
+    assert_eq!(item.kind, store::OutboxKind::TransferCancel);
+    assert_eq!(item.reference.as_ref(), Some(&r));
+    assert!(matches!(
+        OutboxPayload::decode(item.kind, &item.payload).unwrap(),
+        OutboxPayload::TransferCancel { cancel_transfer } if cancel_transfer == r
+    ));
+
+    let mut settled = core::TxUpdate::new(r.clone(), core::TxState::Approved);
+    settled.channel = Some(proto::wire::Channel::Account);
+    settled.payer = Some(proto::wire::Payer {
+        name: "ADA OBI".into(),
+        bank: "GTBank".into(),
+        account_number: None,
+    });
+    settled.decision = Some(core::Decision::Transfer);
+    let change = core::Change {
+        at: core::UnixMillis(1_763_719_400_000),
+        tx: Some(core::TxWrite::Update(settled)),
+        outbox: Vec::new(),
+    };
+    let s = store_change(&change, None).unwrap();
+    let Some(store::TxWrite::Update { update, .. }) = &s.write else {
+        panic!("an update")
+    };
+    assert_eq!(update.channel, Some(store::Channel::Account));
+    assert_eq!(update.payer_name.as_deref(), Some("ADA OBI"));
+    assert_eq!(update.payer_bank.as_deref(), Some("GTBank"));
+    assert!(update.card.is_none());
+    assert_eq!(
+        update.decision.as_ref().map(|d| d.reason.as_str()),
+        Some("transfer")
+    );
+    assert!(s.enqueue.is_empty(), "a settled transfer is not forwarded");
+}

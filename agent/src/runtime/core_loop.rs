@@ -425,9 +425,19 @@ impl CoreLoop {
                 Err(e) => (failed("cannot list recent sales", e), false),
             },
             core::Query::Original { reference } => {
-                match crate::sync::commands::original_sale(&self.store, &reference).await {
-                    Ok(o) => (core::Answer::Original(o), false),
-                    Err(e) => (failed("cannot read the sale to refund", e), false),
+                // A sale paid by bank transfer has no card to tap: it is
+                // refunded from the collection account, not here.
+                let by_transfer = match self.store.transaction(reference.clone()).await {
+                    Ok(t) => t.is_some_and(|t| t.channel == store::Channel::Account),
+                    Err(_) => false,
+                };
+                if by_transfer {
+                    (core::Answer::OriginalPaidByTransfer, false)
+                } else {
+                    match crate::sync::commands::original_sale(&self.store, &reference).await {
+                        Ok(o) => (core::Answer::Original(o), false),
+                        Err(e) => (failed("cannot read the sale to refund", e), false),
+                    }
                 }
             }
             core::Query::XReport => match self.store.x_report().await {
@@ -588,6 +598,26 @@ pub fn log_report(r: &Report) {
             "offline approval declined by the backend: goods were given without payment"
         ),
         Report::Ignored { input, why } => tracing::debug!(input, why, "input ignored"),
+        Report::TransferPartial {
+            reference,
+            received,
+            amount,
+        } => tracing::info!(
+            reference = %reference,
+            received = %received.to_wire(),
+            amount = %amount.to_wire(),
+            "part of the transfer received; waiting for the rest"
+        ),
+        Report::TransferIgnored { reference, why } => tracing::warn!(
+            reference = %reference,
+            why,
+            "transfer credit for no waiting transfer; nothing changed"
+        ),
+        Report::TransferRefused { reference, code } => tracing::warn!(
+            reference = %reference,
+            code = %code,
+            "transfer registration refused; card only"
+        ),
         Report::LoggedIn { operator_id } => {
             tracing::info!(operator_id = %operator_id, "operator logged in")
         }

@@ -194,6 +194,7 @@ async fn restore(
                     reference: tx.reference,
                     payment_id: tx.payment_id,
                     state: tx.state,
+                    transfer: tx.transfer_code.is_some(),
                 })
             }
             store::TxState::OfflineApproved => restored.offline_queue.push(QueuedOffline {
@@ -219,15 +220,16 @@ async fn restore(
     Ok(restored)
 }
 
-/// The event name and this terminal's label: from the backend when it
-/// answers quickly, else from the last ones stored, else the ids.
+/// The event name, this terminal's label and the session's collection
+/// account (SPEC 7.7): from the backend when it answers quickly, else from
+/// the last ones stored, else the ids (and no account).
 async fn names(
     client: &SignedClient,
     store: &store::AsyncStore,
     identity: &DeviceIdentity,
     clock: &Clock,
     link: &Link,
-) -> (String, String) {
+) -> (String, String, Option<proto::wire::CollectionAccount>) {
     let fetched =
         tokio::time::timeout(BOOT_SESSION_TIMEOUT, client.session(&identity.session_id)).await;
     if let Ok(r) = &fetched {
@@ -249,7 +251,21 @@ async fn names(
                 tracing::warn!(error = %e, "cannot cache the session names");
             }
         }
-        return (session.name, label);
+        let key = sync::KV_SESSION_ACCOUNT.to_string();
+        let cached = match &session.collection_account {
+            Some(a) => match serde_json::to_string(a) {
+                Ok(json) => store.kv_set(key, json, now).await,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot encode the collection account");
+                    Ok(())
+                }
+            },
+            None => store.kv_delete(key).await.map(|_| ()),
+        };
+        if let Err(e) = cached {
+            tracing::warn!(error = %e, "cannot cache the collection account");
+        }
+        return (session.name, label, session.collection_account);
     }
     tracing::warn!("session not reachable at boot; using the names last seen");
     let name = store
@@ -264,7 +280,15 @@ async fn names(
         .ok()
         .flatten()
         .unwrap_or_else(|| identity.terminal_id.to_string());
-    (name, label)
+    // A cached account that no longer parses is treated as none (no
+    // transfer offered), never as a reason not to start.
+    let account = store
+        .kv_get(sync::KV_SESSION_ACCOUNT.into())
+        .await
+        .ok()
+        .flatten()
+        .and_then(|json| serde_json::from_str(&json).ok());
+    (name, label, account)
 }
 
 fn core_config(
@@ -277,6 +301,7 @@ fn core_config(
     let mut c = CoreConfig::new(terminal.clone(), label, event_name);
     c.tap_timeout_ms = ms(config.payment.tap_timeout);
     c.result_screen_ms = ms(config.payment.result_hold);
+    c.transfer_timeout_ms = ms(config.payment.transfer_timeout);
     c.auth_timeout_ms = ms(config.payment.auth_timeout);
     c.offline_limits = config.offline;
     c.receipt_base = Some(
@@ -532,8 +557,9 @@ pub async fn start_on_panel(
     let restored = restore(&store, &clock, &config.offline)
         .await
         .map_err(RunError::Restore)?;
-    let (event_name, label) = names(&client, &store, &identity, &clock, &link).await;
+    let (event_name, label, account) = names(&client, &store, &identity, &clock, &link).await;
     let mut restored = restored;
+    restored.collection_account = account;
     restored.online = link.is_online();
     let told_online = restored.online;
     tracing::info!(

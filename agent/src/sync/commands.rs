@@ -139,12 +139,23 @@ pub async fn to_core(
             command_id,
             payment_id,
         }),
-        CommandBody::TransferReceived { reference, .. } => {
-            // No transfer payment is waiting on this terminal yet: nothing
-            // to settle (acknowledged, ignored).
-            tracing::info!(reference = %reference, "transfer credit for no open transfer ignored");
-            return Ok(None);
-        }
+        // The core settles the transfer payment waiting for it (the
+        // approval and the accepted ack in one commit) or acknowledges and
+        // ignores a credit for anything else.
+        CommandBody::TransferReceived {
+            reference,
+            amount,
+            total_received,
+            payer,
+            credited_at,
+        } => core::Command::TransferReceived(core::TransferReceivedCommand {
+            command_id,
+            reference,
+            amount,
+            total_received,
+            payer,
+            credited_at: mapping::unix_millis(credited_at),
+        }),
         CommandBody::SessionClosed {} => core::Command::SessionClosed(core::SessionClosedCommand {
             command_id,
             totals: Some(super::session_totals(store).await?),
@@ -752,5 +763,33 @@ mod tests {
             panic!()
         };
         assert_eq!(s2.reference, Reference::for_sequence(&tid, 2));
+    }
+
+    #[tokio::test]
+    async fn transfer_received_goes_to_the_core_with_its_credit_and_payer() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store::AsyncStore::open(dir.path().join("l.sqlite"), Default::default())
+            .await
+            .unwrap();
+        let tid = TerminalId::new("pos_abc123_001").unwrap();
+        let data = r#"{"command_id":"cmd_7","type":"transfer_received","reference":"pos_abc123_001-000004","amount":"1000.00","total_received":"2500.00","payer":{"name":"ADA OBI","bank":"GTBank"},"credited_at":"2026-11-21T10:00:00Z"}"#;
+        let c = to_core(&store, &tid, parse_command(data).unwrap(), 0)
+            .await
+            .unwrap()
+            .unwrap();
+        let core::Command::TransferReceived(t) = c else {
+            panic!("{c:?}")
+        };
+        assert_eq!(t.command_id.0, "cmd_7");
+        assert_eq!(t.reference, Reference::for_sequence(&tid, 4));
+        assert_eq!(t.amount.to_wire(), "1000.00");
+        assert_eq!(t.total_received.to_wire(), "2500.00");
+        assert_eq!(
+            (t.payer.name.as_str(), t.payer.bank.as_str()),
+            ("ADA OBI", "GTBank")
+        );
+        assert_eq!(t.credited_at, core::UnixMillis(1_795_255_200_000));
+        // Nothing minted: a credit is not a new payment.
+        assert_eq!(store.next_sequence(1).await.unwrap(), 1);
     }
 }

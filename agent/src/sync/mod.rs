@@ -28,6 +28,9 @@ pub const KV_HEARTBEAT_LIMITS: &str = "offline.heartbeat_limits";
 pub const KV_SESSION_CONFIG: &str = "session.config";
 /// kv key of this terminal's label in the session.
 pub const KV_TERMINAL_LABEL: &str = "terminal.label";
+/// kv key of the session's collection account (SPEC 7.7, the wire's JSON;
+/// absent when the session has none), for the transfer screen.
+pub const KV_SESSION_ACCOUNT: &str = "session.collection_account";
 
 /// End-of-day totals for the session-closed screen: approved (online or
 /// offline) sales and refunds in the local ledger.

@@ -51,6 +51,9 @@ enum Sent {
     Failed(ClientError),
     /// The stored payload is unreadable: park it.
     Unreadable(String),
+    /// Refused for good: park it, then tell the core (a transfer
+    /// registration the backend refused).
+    Refused(ClientError, Input),
 }
 
 /// How many items are claimed (one commit), sent concurrently and
@@ -253,6 +256,14 @@ async fn outbox_task(task: OutboxDrainer) -> Result<(), RunError> {
                     park(&task, item, now, e.to_string()).await;
                 }
                 Sent::Unreadable(problem) => park(&task, item, now, problem).await,
+                Sent::Refused(e, input) => {
+                    task.link.answered();
+                    park(&task, item, now, e.to_string()).await;
+                    if task.core.send(CoreMsg::Input(input)).await.is_err() {
+                        core_gone = true;
+                        break;
+                    }
+                }
             }
         }
         // One commit acknowledges every delivered item. Lost in a crash, the
@@ -422,6 +433,45 @@ async fn send(task: &OutboxDrainer, item: &store::OutboxItem) -> Sent {
             Ok(()) => Sent::Done(None),
             Err(e) => Sent::Failed(e),
         },
+        OutboxPayload::TransferRegister(registration) => {
+            match client.register_transfer(&registration).await {
+                Ok(()) => Sent::Done(None),
+                // code_in_use, no_collection_account, session_closed,
+                // expired...: parked, and the screen says "Transfer
+                // unavailable" (the card stays on offer).
+                Err(e @ ClientError::Permanent { .. }) => {
+                    let code = match &e {
+                        ClientError::Permanent { code, .. } => code.clone(),
+                        _ => String::new(),
+                    };
+                    Sent::Refused(
+                        e,
+                        Input::TransferRefused {
+                            reference: registration.reference,
+                            code,
+                        },
+                    )
+                }
+                Err(e) => Sent::Failed(e),
+            }
+        }
+        OutboxPayload::TransferCancel { cancel_transfer } => {
+            match client.cancel_transfer(&cancel_transfer).await {
+                Ok(true) => Sent::Done(None),
+                Ok(false) => {
+                    tracing::info!(reference = %cancel_transfer, "transfer to cancel was never registered; nothing to cancel");
+                    Sent::Done(None)
+                }
+                Err(e) => {
+                    if let ClientError::Permanent { code, .. } = &e {
+                        if code == "transfer_settled" {
+                            tracing::error!(reference = %cancel_transfer, "the payer's money arrived for a cancelled transfer payment: refund the payer from the collection account");
+                        }
+                    }
+                    Sent::Failed(e)
+                }
+            }
+        }
     }
 }
 

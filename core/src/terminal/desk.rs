@@ -328,7 +328,9 @@ impl Terminal {
         let waiting = self.payment.as_ref().is_some_and(|p| {
             matches!(
                 p.stage,
-                super::Stage::WaitingCard { .. } | super::Stage::Beginning { .. }
+                super::Stage::WaitingCard { .. }
+                    | super::Stage::Beginning { .. }
+                    | super::Stage::WaitingTransfer { .. }
             )
         });
         if waiting {
@@ -1143,6 +1145,16 @@ impl Terminal {
                     self.set_desk(pick);
                 }
             },
+            (Waiting::Original { pick, number }, Answer::OriginalPaidByTransfer) => {
+                let mut pick = *pick;
+                if let Desk::RefundPick { message, .. } = &mut pick {
+                    *message = Some(format!(
+                        "Sale no. {number} was paid by bank transfer: no card to tap. \
+                         Refund it from the event's account"
+                    ));
+                }
+                self.set_desk(pick);
+            }
             (Waiting::Report, Answer::Report(report)) => {
                 if report.kind == ReportKind::Z {
                     self.last_activity = now.mono;

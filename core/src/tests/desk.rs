@@ -52,7 +52,7 @@ impl Shell {
         Shell::with(config(), online, restored)
     }
 
-    fn press(&mut self, b: Button) -> Vec<Output> {
+    pub(super) fn press(&mut self, b: Button) -> Vec<Output> {
         self.input(Input::Button(b))
     }
 

@@ -101,7 +101,15 @@ impl PaymentStatus {
 pub struct PaymentTransaction {
     pub transaction_id: String,
     pub reference: Reference,
-    pub card: CardSummary,
+    /// `pos` (a card) or `account` (a bank transfer, SPEC 7.7).
+    #[serde(default)]
+    pub channel: super::Channel,
+    /// The card (channel `pos`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub card: Option<CardSummary>,
+    /// Who sent the bank transfer (channel `account`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payer: Option<super::Payer>,
     pub offline: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_code: Option<String>,
@@ -206,13 +214,27 @@ mod tests {
             "reference": "ORDER-991", "offline_policy": "prefer_online",
             "expires_at": "2026-11-21T10:02:00Z",
             "transaction": {
-                "transaction_id": "txn_1", "reference": "pos_3f1e2d_001-000001",
+                "transaction_id": "txn_1", "reference": "pos_3f1e2d_001-000001", "channel": "pos",
                 "card": {"brand": "mastercard", "last4": "4444"}, "offline": false,
                 "auth_code": "A1B2C3", "approved_at": "2026-11-21T10:00:30Z"
             },
             "created_at": "2026-11-21T10:00:00Z", "updated_at": "2026-11-21T10:00:30Z"
         }));
         assert_eq!(pay.status, PaymentStatus::Approved);
+        // Written before the account channel: a card payment.
+        let card: PaymentTransaction = serde_json::from_value(json!({
+            "transaction_id": "txn_1", "reference": "r-1",
+            "card": {"brand": "visa", "last4": "1111"}, "offline": false
+        }))
+        .unwrap();
+        assert_eq!(card.channel, super::super::Channel::Pos);
+        // A bank transfer (SPEC 7.7): a payer, no card.
+        let transfer: PaymentTransaction = round_trip(json!({
+            "transaction_id": "txn_2", "reference": "pos_3f1e2d_001-000002", "channel": "account",
+            "payer": {"name": "ADA OBI", "bank": "GTBank"}, "offline": false,
+            "approved_at": "2026-11-21T10:00:30Z"
+        }));
+        assert!(transfer.card.is_none() && transfer.payer.is_some());
         assert!(pay.status.is_final() && !PaymentStatus::InProgress.is_final());
         for s in [
             "pending",

@@ -212,6 +212,9 @@ pub struct Reconciliation {
     pub by_operator: BTreeMap<String, CountTotal>,
     #[serde(default)]
     pub by_item: BTreeMap<String, super::ItemTotal>,
+    /// Credits of the collection account no payment claimed (SPEC 7.7).
+    #[serde(default)]
+    pub unmatched_credits: CountTotal,
     pub reconciled_at: Timestamp,
 }
 
@@ -280,15 +283,17 @@ mod tests {
             "session_id": "s1", "currency": "NGN",
             "total_inflow": "3500.50", "transaction_count": 4, "successful_count": 2,
             "pending_count": 1, "failed_count": 1,
-            "by_channel": {"pos": {"count": 2, "total": "3500.50"}},
+            "by_channel": {"pos": {"count": 1, "total": "1000.50"}, "account": {"count": 1, "total": "2500.00"}},
             "by_terminal": {"pos_3f1e2d_001": {"count": 2, "total": "3500.50"}},
             "refunds": {"count": 1, "total": "500.00"},
             "tips": {"count": 1, "total": "50.50"},
             "by_operator": {"op_1": {"count": 2, "total": "3500.50"}},
             "by_item": {"beer": {"name": "Star Lager", "qty": 2, "total": "3000.00"}},
+            "unmatched_credits": {"count": 1, "total": "12000000.00"},
             "reconciled_at": "2026-11-21T12:00:00Z"
         }));
         assert_eq!(rec.total_inflow, Total(350_050));
+        assert_eq!(rec.unmatched_credits.total, Total(1_200_000_000));
         assert_eq!(rec.by_item["beer"].qty, 2);
         // Answers from before tips, operators and items read as empty.
         let old: Reconciliation = serde_json::from_value(json!({
@@ -299,6 +304,7 @@ mod tests {
         .unwrap();
         assert!(old.by_item.is_empty() && old.by_operator.is_empty());
         assert_eq!(old.tips, CountTotal::default());
+        assert_eq!(old.unmatched_credits, CountTotal::default());
         let mut ct = CountTotal::default();
         ct.add(Money::parse("1.50").unwrap());
         ct.add(Money::parse("2.00").unwrap());

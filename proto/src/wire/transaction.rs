@@ -151,9 +151,19 @@ pub struct TransactionAnswer {
 }
 
 text_enum! {
+    /// How the money came: a card at the terminal (`pos`) or a bank
+    /// transfer to the session's collection account (`account`, SPEC 7.7).
     pub enum Channel: "channel" {
         Pos = "pos",
         Account = "account",
+    }
+}
+
+impl Default for Channel {
+    /// Records and partner transactions written before the account
+    /// channel existed were all card payments.
+    fn default() -> Channel {
+        Channel::Pos
     }
 }
 
@@ -190,7 +200,13 @@ pub struct TransactionRecord {
     pub auth_code: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decline_reason: Option<DeclineReason>,
-    pub card: CardSummary,
+    /// The card (channel `pos`); none for a bank transfer (channel
+    /// `account`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub card: Option<CardSummary>,
+    /// Who sent the bank transfer (channel `account`, SPEC 7.7).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payer: Option<super::Payer>,
     pub offline: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operator_id: Option<String>,
@@ -454,6 +470,18 @@ mod tests {
         let keypad: TransactionRecord = round_trip(keypad);
         assert_eq!(keypad.tip_amount, Some(Money::parse("500.00").unwrap()));
         assert_eq!(keypad.items.unwrap()[0].line_minor(), Some(150_000));
+        // A bank transfer (SPEC 7.7): channel account, a payer, no card.
+        let mut transfer = rec.clone();
+        transfer["channel"] = json!("account");
+        transfer["status"] = json!("approved");
+        transfer.as_object_mut().unwrap().remove("card");
+        transfer.as_object_mut().unwrap().remove("auth_code");
+        transfer["payer"] =
+            json!({"name": "ADA OBI", "bank": "GTBank", "account_number": "0123456789"});
+        let transfer: TransactionRecord = round_trip(transfer);
+        assert_eq!(transfer.channel, Channel::Account);
+        assert!(transfer.card.is_none());
+        assert_eq!(transfer.payer.unwrap().bank, "GTBank");
         let page: StatementPage = round_trip(json!({
             "content": [rec], "page": 0, "size": 20, "totalElements": 1, "totalPages": 1
         }));

@@ -16,7 +16,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use super::session::CollectionAccount;
 use super::timestamp::Timestamp;
 use crate::ids::{PaymentId, Reference, TerminalId};
-use crate::money::{Currency, Money};
+use crate::money::{Currency, Money, Total};
 use crate::text_enum::text_enum;
 
 /// Digits of a transfer payment code.
@@ -174,10 +174,14 @@ pub struct SandboxTransfer {
     #[serde(default)]
     pub currency: Currency,
     /// Free text; a payment code is a run of exactly six digits in it.
+    #[cfg_attr(feature = "openapi", schema(max_length = 140))]
     pub narration: String,
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 140))]
     pub payer_name: String,
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 140))]
     pub payer_bank: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 140))]
     pub payer_account_number: Option<String>,
 }
 
@@ -204,8 +208,10 @@ pub struct StatementEntry {
     /// The bank's reference of the credit (`trf_` + hex).
     pub reference: String,
     pub amount_collected: Money,
-    pub previous_balance: Money,
-    pub new_balance: Money,
+    /// Balances are sums of credits: [`Total`], not bounded by the
+    /// per-payment maximum of [`Money`].
+    pub previous_balance: Total,
+    pub new_balance: Total,
     pub currency: Currency,
     pub payer: Payer,
     pub narration: String,
@@ -228,6 +234,7 @@ pub struct StatementFilter {
     pub status: Option<CreditStatus>,
     /// Matches the credit's own reference or the payment it went to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 64))]
     pub reference: Option<String>,
 }
 
@@ -240,9 +247,10 @@ pub struct StatementFilter {
 pub struct AccountBalance {
     pub account_number: String,
     pub currency: Currency,
-    pub collected: Money,
-    pub settled: Money,
-    pub unmatched: Money,
+    /// Sums of credits, unbounded by the per-payment maximum.
+    pub collected: Total,
+    pub settled: Total,
+    pub unmatched: Total,
 }
 
 #[cfg(test)]
@@ -297,5 +305,11 @@ mod tests {
             "narration": "004217", "created_at": "2026-11-21T10:03:00Z",
             "matched_reference": "pos_3f1e2d_001-000007", "terminal_id": "pos_3f1e2d_001"
         }));
+        // Balances are sums, beyond the per-payment maximum.
+        let b: AccountBalance = round_trip(json!({
+            "account_number": "9900000001", "currency": "NGN", "collected": "20000312.32",
+            "settled": "300.00", "unmatched": "20000012.32"
+        }));
+        assert_eq!(b.collected, Total(2_000_031_232));
     }
 }

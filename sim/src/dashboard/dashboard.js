@@ -204,12 +204,14 @@ async function load() {
   const sessions = await all("/v1/sessions");
   const views = await Promise.all(sessions.map(async (s) => {
     const id = encodeURIComponent(s.session_id);
-    const [terminals, payments, recon] = await Promise.all([
+    const [terminals, payments, recon, balance] = await Promise.all([
       all(`/v1/terminals?session_id=${id}`),
       all(`/v1/payments?session_id=${id}`),
       api("GET", `/v1/reconciliation/${id}`),
+      // SPEC 7.7: only a session with a collection account has a balance.
+      s.collection_account ? api("GET", `/v1/sessions/${id}/account/balance`) : null,
     ]);
-    return { s, terminals, payments, recon };
+    return { s, terminals, payments, recon, balance };
   }));
   const hooks = await all("/v1/sandbox/webhooks");
   if (!orgKey) return;
@@ -298,7 +300,7 @@ function paymentsTable(payments) {
     el("tbody", {}, ...payments.map((p) => {
       const tx = p.transaction;
       const detail = tx
-        ? `${tx.card ? tx.card.brand + " •••• " + tx.card.last4 : ""}${tx.auth_code ? " · auth " + tx.auth_code : ""}${tx.offline ? " · offline" : ""}`
+        ? `${tx.card ? tx.card.brand + " •••• " + tx.card.last4 : ""}${tx.payer ? "transfer from " + tx.payer.name + " (" + tx.payer.bank + ")" : ""}${tx.auth_code ? " · auth " + tx.auth_code : ""}${tx.offline ? " · offline" : ""}`
         : (p.reason || "");
       return el("tr", { "data-payment": p.payment_id, "data-status": p.status },
         el("td", { class: "nowrap" }, time(p.created_at)),
@@ -336,6 +338,27 @@ function reconView(r, terminals) {
     el("p", { class: "muted" }, `Reconciled at ${time(r.reconciled_at)}`));
 }
 
+// The collection account (SPEC 7.7): what came in by bank transfer, what
+// settled payments, and the credits no payment took.
+function accountView(s, b, r) {
+  const tile = (k, v, attrs) => el("div", Object.assign({ class: "tile" }, attrs || {}),
+    el("div", { class: "v" }, v), el("div", { class: "k" }, k));
+  const a = s.collection_account;
+  const byChannel = r.by_channel || {};
+  const channel = (c) => byChannel[c] || { count: 0, total: "0.00" };
+  const unmatched = r.unmatched_credits || { count: 0, total: "0.00" };
+  return el("div", { class: "account", "data-account": a.account_number,
+    "data-collected": b.collected, "data-unmatched": b.unmatched },
+    el("p", { class: "muted" }, `${a.bank_name} · ${a.account_number} · ${a.account_name}`),
+    el("div", { class: "grid" },
+      tile("Collected", `${b.currency} ${b.collected}`),
+      tile("Settled payments", `${b.currency} ${b.settled}`),
+      tile(`Unmatched credits (${unmatched.count})`, `${b.currency} ${b.unmatched}`,
+        { "data-unmatched-count": unmatched.count }),
+      tile(`Card sales (${channel("pos").count})`, `${r.currency} ${channel("pos").total}`),
+      tile(`Transfer sales (${channel("account").count})`, `${r.currency} ${channel("account").total}`)));
+}
+
 function pairForm(s) {
   const code = el("input", {
     class: "code", placeholder: "ABCD2345", maxlength: 8, autocomplete: "off",
@@ -368,7 +391,7 @@ function pairForm(s) {
   return form;
 }
 
-function sessionView({ s, terminals, payments, recon }) {
+function sessionView({ s, terminals, payments, recon, balance }) {
   const close = el("button", {
     type: "button", class: "danger close-session",
     disabled: s.status === "closed" || s.status === "cancelled",
@@ -390,6 +413,7 @@ function sessionView({ s, terminals, payments, recon }) {
     el("h3", {}, "Terminals"), terminalsTable(s, terminals),
     el("h3", {}, "Pair a terminal"), pairForm(s),
     el("h3", {}, "Reconciliation"), reconView(recon, terminals),
+    ...(balance ? [el("h3", {}, "Collection account"), accountView(s, balance, recon)] : []),
     el("h3", {}, "Payments"), paymentsTable(payments));
 }
 

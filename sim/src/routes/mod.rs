@@ -32,6 +32,7 @@ mod sessions;
 mod shifts;
 mod terminals;
 mod transactions;
+mod transfers;
 
 use catalog::{get_catalog, put_catalog, terminal_catalog};
 use commands::{ack_command, command_stream};
@@ -74,6 +75,8 @@ api_routes! {
     "/v1/sessions/{id}/config" => put put_config, get get_config;
     "/v1/sessions/{id}/catalog" => put put_catalog, get get_catalog;
     "/v1/sessions/{id}/shifts" => get list_shifts;
+    "/v1/sessions/{id}/account/balance" => get transfers::balance;
+    "/v1/sessions/{id}/account/statement" => post transfers::statement;
     "/v1/reconciliation/{id}" => get reconciliation;
     "/v1/terminals/{tid}/provision" => post provision;
     // 8.1 pairing by code
@@ -89,6 +92,7 @@ api_routes! {
     "/v1/sandbox/scenarios" => get list_scenarios, post set_scenario;
     "/v1/sandbox" => delete reset;
     "/v1/sandbox/webhooks" => get webhook_attempts;
+    "/v1/sandbox/transfers" => post transfers::sandbox_credit;
     // 4.3 terminal API
     "/v1/terminals/{tid}/commands/stream" => get command_stream;
     "/v1/terminals/{tid}/commands/{cid}/ack" => post ack_command;
@@ -101,6 +105,9 @@ api_routes! {
     "/v1/terminals/{tid}/operators" => get terminal_operators;
     "/v1/terminals/{tid}/catalog" => get terminal_catalog;
     "/v1/terminals/{tid}/shifts" => post submit_shift;
+    // 7.7 pay by bank transfer
+    "/v1/terminals/{tid}/transfers" => post transfers::register;
+    "/v1/terminals/{tid}/transfers/{reference}" => delete transfers::cancel;
     // 7.4 receipts
     "/r/{id}" => get receipts::by_transaction;
     "/r/ref/{reference}" => get receipts::by_reference;

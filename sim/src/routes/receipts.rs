@@ -127,11 +127,20 @@ fn receipt_html(r: &TransactionRecord, c: &Context) -> String {
         (RecordStatus::Reversed, _) => ("REVERSED", "no"),
     };
     b.push_str(&format!("<div class=\"status {class}\">{word}</div>"));
-    b.push_str(&format!(
-        "<div>{} **** {} &middot; contactless</div>",
-        escape(r.card.brand.as_str()),
-        escape(r.card.last4.as_str()),
-    ));
+    if let Some(card) = &r.card {
+        b.push_str(&format!(
+            "<div>{} **** {} &middot; contactless</div>",
+            escape(card.brand.as_str()),
+            escape(card.last4.as_str()),
+        ));
+    }
+    if let Some(payer) = &r.payer {
+        b.push_str(&format!(
+            "<div>Bank transfer from {} &middot; {}</div>",
+            escape(&payer.name),
+            escape(&payer.bank),
+        ));
+    }
     if let Some(code) = &r.auth_code {
         b.push_str(&format!("<div>Auth code {}</div>", escape(code)));
     }

@@ -17,6 +17,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+mod account;
 mod catalog;
 mod commands;
 mod config;
@@ -29,6 +30,9 @@ mod sessions;
 mod shifts;
 mod terminals;
 mod transactions;
+mod transfers;
+pub use account::CreditRec;
+pub use transfers::{Registered, TransferRec, transfer_codes};
 
 /// Kinds of persisted records (the `kind` column of the state file).
 pub mod kind {
@@ -46,6 +50,10 @@ pub mod kind {
     pub const OPERATORS_VERSION: &str = "operators_version";
     pub const CATALOG: &str = "catalog";
     pub const SHIFT: &str = "shift";
+    /// An expected bank transfer (SPEC 7.7), `<terminal_id>/<reference>`.
+    pub const TRANSFER: &str = "transfer";
+    /// A credit of a collection account, `<session_id>/<seq>`.
+    pub const CREDIT: &str = "account_credit";
 }
 
 /// An operator's PIN as the backend keeps it: its PBKDF2 hash and salt
@@ -238,6 +246,12 @@ pub struct State {
     pub catalogs: HashMap<SessionId, Catalog>,
     /// Closed shifts (SPEC 7.5), by terminal and shift number.
     pub shifts: HashMap<ShiftKey, ShiftRecord>,
+    /// Expected bank transfers (SPEC 7.7), by terminal and reference.
+    pub transfers: HashMap<TxKey, TransferRec>,
+    /// Each session's collection-account ledger, oldest credit first.
+    pub credits: HashMap<SessionId, Vec<CreditRec>>,
+    /// Sequence of the last credit (over all sessions).
+    pub credit_seq: u64,
     // Derived indexes.
     pub keys: HashMap<String, TerminalId>,
     pub tx_by_id: HashMap<String, TxKey>,
@@ -338,6 +352,9 @@ impl State {
                 .and_then(|k| self.operators_versions.get(&k))),
             kind::CATALOG => js(SessionId::new(id).ok().and_then(|k| self.catalogs.get(&k))),
             kind::SHIFT => js(parse_shift_row_id(id).and_then(|k| self.shifts.get(&k))),
+            kind::TRANSFER => js(parse_tx_row_id(id).and_then(|k| self.transfers.get(&k))),
+            kind::CREDIT => js(account::parse_credit_row_id(id)
+                .and_then(|(sid, seq)| self.credits.get(&sid)?.iter().find(|c| c.seq == seq))),
             _ => None,
         };
         (kind, id.to_owned(), body)
@@ -430,6 +447,16 @@ impl State {
                     let r: ShiftRecord = serde_json::from_str(&body).map_err(bad)?;
                     st.shifts.insert((r.terminal_id.clone(), r.shift_no), r);
                 }
+                kind::TRANSFER => {
+                    let t: TransferRec = serde_json::from_str(&body).map_err(bad)?;
+                    let key = (t.expected.terminal_id.clone(), t.expected.reference.clone());
+                    st.transfers.insert(key, t);
+                }
+                kind::CREDIT => {
+                    let c: CreditRec = serde_json::from_str(&body).map_err(bad)?;
+                    st.credit_seq = st.credit_seq.max(c.seq);
+                    st.credits.entry(c.session_id.clone()).or_default().push(c);
+                }
                 kind::TOMBSTONE => match parse_tx_row_id(&id) {
                     Some(k) => {
                         st.tombstones.insert(k);
@@ -438,6 +465,10 @@ impl State {
                 },
                 _ => return Err((k, id, "unknown record kind".into())),
             }
+        }
+        // Rows come back ordered by id, not by arrival.
+        for ledger in st.credits.values_mut() {
+            ledger.sort_by_key(|c| c.seq);
         }
         for id in legacy_tombstones {
             st.dirty(kind::TOMBSTONE, id.clone());

@@ -1,9 +1,12 @@
 //! A session's reconciliation: totals of its sales, refunds and open
-//! payments, and of the approved sales' tips, operators and items.
+//! payments, and of the approved sales' channels, tips, operators and
+//! items; the collection account's unmatched credits beside them.
 
 use std::collections::BTreeMap;
 
-use proto::wire::{CountTotal, ItemTotal, Reconciliation, RecordStatus, Timestamp, TxKind};
+use proto::wire::{
+    Channel, CountTotal, ItemTotal, Reconciliation, RecordStatus, Timestamp, TxKind,
+};
 use proto::{SessionId, Total};
 
 use crate::error::ApiErr;
@@ -22,7 +25,11 @@ impl State {
             .ok_or_else(|| ApiErr::not_found("session", session_id.as_str()))?;
         let mut total = Total::default();
         let (mut ok, mut failed) = (0u64, 0u64);
-        let mut by_channel: BTreeMap<String, CountTotal> = BTreeMap::new();
+        // Both channels are always listed (SPEC 7.7), zero when unused.
+        let mut by_channel: BTreeMap<String, CountTotal> = [Channel::Pos, Channel::Account]
+            .into_iter()
+            .map(|c| (c.as_str().to_owned(), CountTotal::default()))
+            .collect();
         let mut by_terminal: BTreeMap<String, CountTotal> = BTreeMap::new();
         let mut refunds = CountTotal::default();
         let mut tips = CountTotal::default();
@@ -41,7 +48,10 @@ impl State {
                 (TxKind::Sale, RecordStatus::Approved) => {
                     ok += 1;
                     total = total.add(r.amount);
-                    by_channel.entry("pos".into()).or_default().add(r.amount);
+                    by_channel
+                        .entry(r.channel.as_str().into())
+                        .or_default()
+                        .add(r.amount);
                     by_terminal
                         .entry(r.terminal_id.to_string())
                         .or_default()
@@ -88,6 +98,7 @@ impl State {
             tips,
             by_operator,
             by_item,
+            unmatched_credits: self.unmatched_credits(session_id),
             reconciled_at: now,
         })
     }

@@ -13,8 +13,8 @@ use super::{Store, non_negative};
 use crate::StoreError;
 use crate::error::sql;
 use crate::model::{
-    Card, Change, NewTransaction, OutboxId, Page, Transaction, TxKind, TxState, TxUpdate, TxWrite,
-    UnixMillis, check_text,
+    Card, Change, Channel, NewTransaction, OutboxId, Page, Transaction, TxKind, TxState, TxUpdate,
+    TxWrite, UnixMillis, check_text,
 };
 
 impl Store {
@@ -378,7 +378,56 @@ fn update_transaction(
         t.decline_reason = update.decline_reason.clone();
         changed.push("decline_reason");
     }
-    if t.state.is_approved() && t.card.is_none() {
+    if let Some(channel) = update.channel {
+        if channel != t.channel {
+            if t.channel != Channel::Card || t.card.is_some() {
+                return Err(illegal(format!(
+                    "channel {} cannot become {channel}",
+                    t.channel
+                )));
+            }
+            t.channel = channel;
+            changed.push("channel");
+        }
+    }
+    check_opt_text("payer name", &update.payer_name, 140)?;
+    check_opt_text("payer bank", &update.payer_bank, 140)?;
+    if let Some(code) = &update.transfer_code {
+        if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(StoreError::InvalidInput(format!(
+                "transaction {reference}: a transfer code is six digits"
+            )));
+        }
+    }
+    set_once(
+        "payer_name",
+        &mut t.payer_name,
+        &update.payer_name,
+        &mut changed,
+    )
+    .map_err(illegal)?;
+    set_once(
+        "payer_bank",
+        &mut t.payer_bank,
+        &update.payer_bank,
+        &mut changed,
+    )
+    .map_err(illegal)?;
+    set_once(
+        "transfer_code",
+        &mut t.transfer_code,
+        &update.transfer_code,
+        &mut changed,
+    )
+    .map_err(illegal)?;
+    if t.channel == Channel::Account && t.card.is_some() {
+        return Err(illegal("a transfer has no card".to_string()));
+    }
+    if t.channel == Channel::Card && (t.payer_name.is_some() || t.payer_bank.is_some()) {
+        return Err(illegal("only a transfer has a payer".to_string()));
+    }
+    // Approved needs its card, or the transfer that paid it.
+    if t.state.is_approved() && t.card.is_none() && t.channel != Channel::Account {
         return Err(illegal(format!("{} needs the card", t.state)));
     }
     // A refund declined because another card was tapped is recorded with
@@ -396,7 +445,8 @@ fn update_transaction(
         "UPDATE transactions SET state = ?2, payment_id = ?3, card_token = ?4, card_last4 = ?5, \
          card_brand = ?6, card_entry_mode = ?7, captured_at = ?8, decision = ?9, \
          decision_reason = ?10, backend_transaction_id = ?11, auth_code = ?12, \
-         decline_reason = ?13, updated_at = ?14, card_aid = ?15, card_label = ?16 \
+         decline_reason = ?13, updated_at = ?14, card_aid = ?15, card_label = ?16, \
+         channel = ?17, payer_name = ?18, payer_bank = ?19, transfer_code = ?20 \
          WHERE reference = ?1",
     )
     .and_then(|mut s| {
@@ -417,6 +467,10 @@ fn update_transaction(
             now,
             t.card_aid,
             t.card_label,
+            t.channel.as_str(),
+            t.payer_name,
+            t.payer_bank,
+            t.transfer_code,
         ])
     })
     .map_err(sql("updating a transaction"))?;

@@ -6,7 +6,7 @@ use rusqlite::{Connection, OptionalExtension, Row};
 
 use crate::StoreError;
 use crate::error::sql;
-use crate::model::{Card, Decision, DecisionMode, Transaction, TxKind, TxState, truncate};
+use crate::model::{Card, Channel, Decision, DecisionMode, Transaction, TxKind, TxState, truncate};
 
 pub(super) fn money_from_db(v: i64) -> Result<Money, StoreError> {
     u64::try_from(v)
@@ -19,7 +19,8 @@ pub(super) fn money_from_db(v: i64) -> Result<Money, StoreError> {
 pub(super) const TX_COLUMNS: &str = "reference, payment_id, kind, amount, currency, state, card_token, \
     card_last4, card_brand, card_entry_mode, operator_id, captured_at, decision, \
     decision_reason, backend_transaction_id, auth_code, decline_reason, original_reference, \
-    created_at, updated_at, tip_amount, items, shift_no, card_aid, card_label";
+    created_at, updated_at, tip_amount, items, shift_no, card_aid, card_label, channel, \
+    payer_name, payer_bank, transfer_code";
 
 pub(super) fn get_transaction(
     conn: &Connection,
@@ -69,6 +70,10 @@ pub(super) struct RawTx {
     shift_no: i64,
     card_aid: Option<String>,
     card_label: Option<String>,
+    channel: String,
+    payer_name: Option<String>,
+    payer_bank: Option<String>,
+    transfer_code: Option<String>,
 }
 
 impl RawTx {
@@ -96,6 +101,10 @@ impl RawTx {
             shift_no: r.get(22)?,
             card_aid: r.get(23)?,
             card_label: r.get(24)?,
+            channel: r.get(25)?,
+            payer_name: r.get(26)?,
+            payer_bank: r.get(27)?,
+            transfer_code: r.get(28)?,
         })
     }
 
@@ -159,6 +168,10 @@ impl RawTx {
             shift_no,
             card_aid: self.card_aid,
             card_label: self.card_label,
+            channel: Channel::parse(&self.channel)?,
+            payer_name: self.payer_name,
+            payer_bank: self.payer_bank,
+            transfer_code: self.transfer_code,
             created_at: self.created_at,
             updated_at: self.updated_at,
         })

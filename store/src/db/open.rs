@@ -107,9 +107,18 @@ impl Store {
             tighten(Path::new(&side))?;
         }
         quick_check(&conn)?;
-        schema::migrations()
+        // Steps that rebuild a table (SQLite's 12-step ALTER TABLE) need
+        // foreign keys off while they run (`PRAGMA foreign_keys` is a no-op
+        // inside the migration's transaction); such a step checks them
+        // itself (`foreign_key_check`) before it commits.
+        conn.execute_batch("PRAGMA foreign_keys = OFF;")
+            .map_err(sql("setting PRAGMAs"))?;
+        let migrated = schema::migrations()
             .to_latest(&mut conn)
-            .map_err(StoreError::from_migration)?;
+            .map_err(StoreError::from_migration);
+        conn.execute_batch("PRAGMA foreign_keys = ON;")
+            .map_err(sql("setting PRAGMAs"))?;
+        migrated?;
         conn.set_prepared_statement_cache_capacity(32);
         let reset = conn
             .execute("UPDATE outbox SET in_flight = 0 WHERE in_flight = 1", [])

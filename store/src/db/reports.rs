@@ -9,7 +9,7 @@ use super::{Store, non_negative};
 use crate::StoreError;
 use crate::error::sql;
 use crate::model::{
-    ApprovedTotals, CountTotal, OfflineExposure, Totals, TxKind, TxState, UnixMillis,
+    ApprovedTotals, Channel, CountTotal, OfflineExposure, Totals, TxKind, TxState, UnixMillis,
 };
 
 impl Store {
@@ -39,7 +39,8 @@ impl Store {
         })
     }
 
-    /// Counts and totals by state, by kind and by operator.
+    /// Counts and totals by state, by kind, by operator and by channel
+    /// (card or bank transfer, SPEC 7.7).
     pub fn totals(&self) -> Result<Totals, StoreError> {
         self.read(|conn| {
             let tx = conn
@@ -85,6 +86,9 @@ impl Store {
                 totals.by_kind.push((required(k)?.parse::<TxKind>()?, ct));
             }
             totals.by_operator = group("operator_id")?;
+            for (k, ct) in group("channel")? {
+                totals.by_channel.push((Channel::parse(&required(k)?)?, ct));
+            }
             Ok(totals)
         })
     }

@@ -228,12 +228,41 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     }
 
     save_receipts(&scene, &args.out).await?;
+    // SPEC 7.7: the backend's reconciliation separates card (pos) and
+    // transfer (account) payments.
+    let by_channel = match scene.backend.reconciliation(scene.session_id()).await {
+        Ok(r) => {
+            let line = r
+                .by_channel
+                .iter()
+                .map(|(ch, c)| {
+                    format!(
+                        "{ch}: {} for {}",
+                        c.count,
+                        c.total.display(proto::Currency::Ngn)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            println!("\nbackend reconciliation by channel: {line}");
+            ["pos", "account"]
+                .iter()
+                .all(|ch| r.by_channel.get(*ch).is_some_and(|c| c.count > 0))
+        }
+        Err(e) => {
+            println!("\nbackend reconciliation FAILED: {e}");
+            false
+        }
+    };
+    if !by_channel {
+        println!("MISMATCH: the reconciliation lacks card (pos) or transfer (account) payments");
+    }
     scene.stop_agents().await?;
     let report = reconcile::reconcile(&scene).await?;
     let table = report.render();
     println!("\nreconciliation (agent ledgers vs kler-sim reconciliation and statements)");
     print!("{table}");
-    let ok = outcome.is_ok() && paired.is_ok() && report.all_match();
+    let ok = outcome.is_ok() && paired.is_ok() && report.all_match() && by_channel;
     println!(
         "\n{}",
         if report.all_match() {
@@ -266,11 +295,12 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     scene.backend.shutdown().await;
     if let Ok(o) = outcome {
         println!(
-            "{} approved sales, {} offline sales drained, {} refund, {} bar sales; output in {}",
+            "{} approved sales, {} offline sales drained, {} refund, {} bar sales, {} paid by transfer; output in {}",
             o.approved_sales,
             o.offline_sales,
             o.refunds,
             o.bar_sales,
+            o.transfer_sales,
             args.out.display()
         );
     }

@@ -27,16 +27,22 @@ async fn demo_scenario_reconciles() {
         report.render()
     );
     assert_eq!(outcome.bar_sales, 2);
-    // The session totals: 6 sales as the partner made them and the bar's
-    // 2 (a catalog sale of 1,800.00 with a 180.00 tip, a keyed 2,500.00
-    // taken offline), 1 refund; the sale whose authorization was lost
-    // before the close is in.
+    assert_eq!(outcome.transfer_sales, 1);
+    // The session totals: 6 sales as the partner made them, a keyed
+    // 2,500.00 paid by bank transfer, and the bar's 2 (a catalog sale of
+    // 1,800.00 with a 180.00 tip, a keyed 2,500.00 taken offline), 1
+    // refund; the sale whose authorization was lost before the close is in.
     let rec = s.backend.reconciliation(s.session_id()).await.unwrap();
-    assert_eq!(rec.successful_count, 8);
+    assert_eq!(rec.successful_count, 9);
     assert_eq!(
         rec.total_inflow.0,
-        200_000 + 350_050 + 250_000 + 150_000 + 420_000 + 180_000 + 198_000 + 250_000
+        200_000 + 350_050 + 250_000 + 150_000 + 420_000 + 180_000 + 250_000 + 198_000 + 250_000
     );
+    assert_eq!(
+        rec.by_channel.get("account").map(|c| (c.count, c.total.0)),
+        Some((1, 250_000))
+    );
+    assert_eq!(rec.by_channel.get("pos").map(|c| c.count), Some(8));
     assert_eq!((rec.refunds.count, rec.refunds.total.0), (1, 50_000));
     assert_eq!((rec.tips.count, rec.tips.total.0), (1, 18_000));
     assert_eq!(rec.by_item["star"].qty, 1);

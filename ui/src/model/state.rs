@@ -4,7 +4,7 @@
 use proto::{Currency, Money, Total};
 use serde::{Deserialize, Serialize};
 
-use super::{Amount, ReportKind, Screen, StatusLine, View};
+use super::{Amount, ReportKind, Screen, StatusLine, TransferStatus, View};
 use crate::strings::{Key, Language, text};
 
 /// The screen names of SPEC section 6 that this crate draws.
@@ -29,10 +29,11 @@ pub enum ScreenName {
     Tip,
     Report,
     Pairing,
+    Transfer,
 }
 
 impl ScreenName {
-    pub const ALL: [ScreenName; 18] = [
+    pub const ALL: [ScreenName; 19] = [
         ScreenName::Booting,
         ScreenName::Idle,
         ScreenName::TapCard,
@@ -51,6 +52,7 @@ impl ScreenName {
         ScreenName::Tip,
         ScreenName::Report,
         ScreenName::Pairing,
+        ScreenName::Transfer,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -73,6 +75,7 @@ impl ScreenName {
             ScreenName::Tip => "tip",
             ScreenName::Report => "report",
             ScreenName::Pairing => "pairing",
+            ScreenName::Transfer => "transfer",
         }
     }
 }
@@ -124,6 +127,23 @@ pub struct ScreenState {
     /// The entries shown (`menu`), without their digits.
     #[serde(default)]
     pub menu: Option<Vec<String>>,
+    /// The account, code and progress of a transfer (`transfer`, SPEC 7.7).
+    #[serde(default)]
+    pub transfer: Option<TransferInfo>,
+}
+
+/// The transfer screen in [`ScreenState::transfer`]: the account to pay
+/// into (null fields without one), the amount, the code (null when nothing
+/// can be paid), what arrived and where it stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferInfo {
+    pub bank_name: Option<String>,
+    pub account_number: Option<String>,
+    pub account_name: Option<String>,
+    pub amount: Money,
+    pub code: Option<String>,
+    pub received: Money,
+    pub status: TransferStatus,
 }
 
 /// One line of the cart in [`ScreenState::cart`].
@@ -165,6 +185,7 @@ impl ScreenState {
             report: None,
             menu: None,
             pairing_code: None,
+            transfer: None,
         }
     }
 }
@@ -194,6 +215,7 @@ impl Screen {
             View::Tip { .. } => ScreenName::Tip,
             View::Report { .. } => ScreenName::Report,
             View::Pairing { .. } => ScreenName::Pairing,
+            View::Transfer { .. } => ScreenName::Transfer,
         }
     }
 
@@ -206,7 +228,8 @@ impl Screen {
             View::TapCard { amount, tip }
             | View::Processing { amount, tip, .. }
             | View::Approved { amount, tip, .. }
-            | View::Declined { amount, tip, .. } => Some(before_tip(*amount, *tip)),
+            | View::Declined { amount, tip, .. }
+            | View::Transfer { amount, tip, .. } => Some(before_tip(*amount, *tip)),
             View::RefundTap { amount }
             | View::AmountEntry { amount, .. }
             | View::Tip { amount, .. }
@@ -232,7 +255,8 @@ impl Screen {
             View::TapCard { amount, tip }
             | View::Processing { amount, tip, .. }
             | View::Approved { amount, tip, .. }
-            | View::Declined { amount, tip, .. } => Some((*amount, *tip)),
+            | View::Declined { amount, tip, .. }
+            | View::Transfer { amount, tip, .. } => Some((*amount, *tip)),
             _ => None,
         }
     }
@@ -257,6 +281,21 @@ impl Screen {
                 .clone()
                 .unwrap_or_else(|| text(Language::En, Key::TooManyWrongPins).to_owned()),
             View::Pairing { status, .. } => text(Language::En, status.key()).to_owned(),
+            View::Transfer {
+                amount,
+                received,
+                status,
+                ..
+            } => crate::strings::fill(
+                text(Language::En, status.key()),
+                &[
+                    &received.map(|r| r.display()).unwrap_or_default(),
+                    &amount.display(),
+                ],
+            ),
+            View::Approved { transfer: true, .. } => {
+                text(Language::En, Key::TransferReceived).to_owned()
+            }
             View::Approved { offline: false, .. }
             | View::Idle
             | View::TapCard { .. }
@@ -311,6 +350,25 @@ impl Screen {
             View::Pairing { code, .. } => code.clone(),
             _ => None,
         };
+        let transfer = match &self.view {
+            View::Transfer {
+                amount,
+                account,
+                code,
+                received,
+                status,
+                ..
+            } => Some(TransferInfo {
+                bank_name: account.as_ref().map(|a| a.bank_name.clone()),
+                account_number: account.as_ref().map(|a| a.account_number.clone()),
+                account_name: account.as_ref().map(|a| a.account_name.clone()),
+                amount: amount.value,
+                code: code.clone(),
+                received: received.map_or(Money::ZERO, |r| r.value),
+                status: *status,
+            }),
+            _ => None,
+        };
         ScreenState {
             screen: self.name(),
             amount: amount.map(|a| a.value),
@@ -327,6 +385,7 @@ impl Screen {
             report,
             menu,
             pairing_code,
+            transfer,
         }
     }
 }

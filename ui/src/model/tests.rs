@@ -55,7 +55,7 @@ fn state_serializes_as_the_spec_says() {
             "message": null, "offline": true, "queued": 3, "parked": 1,
             "operator": null, "tip_amount": null, "total": "2000.00",
             "receipt_url": null, "pairing_code": null, "cart": null, "report": null,
-            "menu": null
+            "menu": null, "transfer": null
         })
     );
     // Every member is present, in the SPEC's order.
@@ -76,6 +76,7 @@ fn state_serializes_as_the_spec_says() {
         "cart",
         "report",
         "menu",
+        "transfer",
     ]
     .to_vec();
     let mut at = 0;
@@ -109,6 +110,7 @@ fn a_tip_splits_amount_and_total_on_every_payment_screen() {
             tip,
             receipt_url: None,
             print_prompt: false,
+            transfer: false,
         },
         View::Declined {
             amount: total,
@@ -376,6 +378,7 @@ fn names_match_serde() {
             "tip",
             "report",
             "pairing",
+            "transfer",
         ]
     );
     for kind in [ReportKind::X, ReportKind::Z] {
@@ -423,6 +426,7 @@ fn the_receipt_url_is_reported_on_the_result_screens() {
             tip: None,
             receipt_url: Some(url.into()),
             print_prompt: false,
+            transfer: false,
         },
     );
     assert_eq!(json["receipt_url"], url);
