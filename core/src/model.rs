@@ -440,14 +440,29 @@ impl TxWrite {
     }
 }
 
+/// How durable a [`Change`] must be when the shell reports it persisted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// On disk (fsynced) before `Input::Persisted`: whatever is shown or
+    /// acknowledged after it survives a power cut.
+    Full,
+    /// Committed atomically and in order, made durable by the next `Full`
+    /// change (or WAL checkpoint); a power cut may lose it, and that must
+    /// cost nothing: the change carries nothing anyone has been shown or
+    /// told, or it is redone (a forward's answer comes again when the
+    /// forward is resent under the same reference).
+    Relaxed,
+}
+
 /// One atomic commit: the transaction write and the outbox items to
-/// enqueue with it. Either all of it is durable or none of it.
+/// enqueue with it. Either all of it is committed or none of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
     /// Wall-clock time of the change (`created_at`/`updated_at`).
     pub at: UnixMillis,
     pub tx: Option<TxWrite>,
     pub outbox: Vec<OutboxItem>,
+    pub durability: Durability,
 }
 
 /// An online authorization request (`offline: false`); the shell sends it

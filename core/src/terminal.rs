@@ -356,6 +356,7 @@ impl Terminal {
             at,
             tx: None,
             outbox: Vec::new(),
+            durability: Durability::Full,
         };
         let mut update = TxUpdate::new(it.reference.clone(), TxState::Failed);
         update.reason = Some("agent_restart".to_string());
@@ -457,10 +458,14 @@ impl Terminal {
             } => self.on_auth_answer(now, reference, result, receipt_url),
             Input::Forwarded { reference, outcome } => self.on_forwarded(now, reference, outcome),
             Input::Reversed { reference } => {
+                // The backend's answer to the queued reversal: lost in a
+                // power cut (with the acknowledgement that follows it), the
+                // reversal is resent and answered again.
                 let change = Change {
                     at: now.wall,
                     tx: Some(TxWrite::Update(TxUpdate::new(reference, TxState::Reversed))),
                     outbox: Vec::new(),
+                    durability: Durability::Relaxed,
                 };
                 self.persist_background(change);
             }
@@ -732,6 +737,7 @@ impl Terminal {
                         reason: None,
                         at: now.wall,
                     }],
+                    durability: Durability::Full,
                 });
             }
             _ => self.reject(abort.command_id, AckReason::UnknownTransaction),
@@ -791,6 +797,7 @@ impl Terminal {
                             reason: Some("card_already_read".to_string()),
                             at: now.wall,
                         }],
+                        durability: Durability::Full,
                     });
                 }
             }
@@ -846,10 +853,22 @@ impl Terminal {
             tip_amount: tip,
             items: items.clone(),
         };
+        // A sale keyed at the terminal (nothing to acknowledge, nothing
+        // queued) needs no fsync of its own: the card's `authorizing` or
+        // result commit, or the abort, makes it durable before anything
+        // leaves the terminal or any outcome is shown. A power cut before
+        // that loses a tap screen nobody paid at. A partner's sale was
+        // acknowledged: durable at once.
+        let durability = if outbox.is_empty() {
+            Durability::Relaxed
+        } else {
+            Durability::Full
+        };
         let op = self.persist(Change {
             at: now.wall,
             tx: Some(TxWrite::Insert(new)),
             outbox,
+            durability,
         });
         self.report(Report::PaymentStarted {
             reference: reference.clone(),
@@ -1175,10 +1194,14 @@ impl Terminal {
                 update.reason = Some(reason);
             }
         }
+        // The backend's verdict on a forward: lost in a power cut (with the
+        // forward's acknowledgement, committed after it), the forward is
+        // resent under the same reference and answered the same way.
         self.persist_background(Change {
             at: now.wall,
             tx: Some(TxWrite::Update(update)),
             outbox: Vec::new(),
+            durability: Durability::Relaxed,
         });
     }
 
@@ -1245,6 +1268,7 @@ impl Terminal {
             at: now.wall,
             tx: Some(TxWrite::Update(update)),
             outbox,
+            durability: Durability::Full,
         });
         if let Some(p) = self.payment.as_mut() {
             if let After::Show(_) = then {
@@ -1530,6 +1554,7 @@ impl Terminal {
                 at: now.wall,
                 tx: Some(TxWrite::Update(update)),
                 outbox,
+                durability: Durability::Full,
             });
         }
         if let Some(payment_id) = p.payment_id {

@@ -8,10 +8,10 @@ use std::time::Duration;
 use proto::{Money, PaymentId, Reference};
 
 use crate::StoreError;
-use crate::db::{AuditEntry, Store, StoreOptions};
+use crate::db::{AuditEntry, Checkpoint, Store, StoreOptions};
 use crate::model::{
-    ApprovedTotals, Change, OfflineExposure, OutboxId, OutboxItem, OutboxStats, Page, ShiftReport,
-    Totals, Transaction, UnixMillis,
+    ApprovedTotals, Change, Durability, OfflineExposure, OutboxId, OutboxItem, OutboxStats, Page,
+    ShiftReport, Totals, Transaction, UnixMillis,
 };
 
 /// A cheaply clonable handle; clones share one [`Store`].
@@ -65,6 +65,23 @@ impl AsyncStore {
         now: UnixMillis,
     ) -> Result<(), StoreError> {
         blocking(&self.inner, move |s| s.kv_set(&key, &value, now)).await
+    }
+
+    pub async fn kv_set_with(
+        &self,
+        key: String,
+        value: String,
+        now: UnixMillis,
+        durability: Durability,
+    ) -> Result<(), StoreError> {
+        blocking(&self.inner, move |s| {
+            s.kv_set_with(&key, &value, now, durability)
+        })
+        .await
+    }
+
+    pub async fn checkpoint_if_due(&self) -> Result<Option<Checkpoint>, StoreError> {
+        blocking(&self.inner, |s| s.checkpoint_if_due()).await
     }
 
     pub async fn kv_delete(&self, key: String) -> Result<bool, StoreError> {

@@ -47,11 +47,13 @@ mod model;
 pub mod schema;
 
 pub use async_store::AsyncStore;
-pub use db::{AuditEntry, KEY_REFERENCE_SEQUENCE, Pragmas, Store, StoreOptions, shift_totals};
+pub use db::{
+    AuditEntry, Checkpoint, KEY_REFERENCE_SEQUENCE, Pragmas, Store, StoreOptions, shift_totals,
+};
 pub use error::StoreError;
 pub use model::{
     ApprovedTotals, Card, CardBrand, Change, Channel, CountTotal, Decision, DecisionMode,
-    EntryMode, Jitter, LineItem, NewOutboxItem, NewTransaction, OfflineExposure, OutboxId,
-    OutboxItem, OutboxKind, OutboxStats, Page, RetryPolicy, ShiftReport, Totals, Transaction,
-    TxKind, TxState, TxUpdate, TxWrite, UnixMillis,
+    Durability, EntryMode, Jitter, LineItem, NewOutboxItem, NewTransaction, OfflineExposure,
+    OutboxId, OutboxItem, OutboxKind, OutboxStats, Page, RetryPolicy, ShiftReport, Totals,
+    Transaction, TxKind, TxState, TxUpdate, TxWrite, UnixMillis,
 };

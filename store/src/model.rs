@@ -284,6 +284,23 @@ pub enum TxWrite {
     },
 }
 
+/// How durable a write is when the call returns (docs/store.md,
+/// "Durability").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `synchronous=FULL`: the WAL is fsynced before the call returns. The
+    /// commit and every commit before it survive a power cut.
+    #[default]
+    Full,
+    /// `synchronous=NORMAL`: atomic, ordered and visible at once, but not
+    /// fsynced; it becomes durable with the next `Full` commit or WAL
+    /// checkpoint (the WAL is a log: syncing it syncs everything before).
+    /// A power cut may lose it, never half of it and never without losing
+    /// every later commit too. For what costs nothing to lose: claims,
+    /// acknowledgements of delivered items, schedules, caches.
+    Relaxed,
+}
+
 /// One atomic write: an optional transaction insert/update, its audit row,
 /// and the outbox items it produces, committed together or not at all.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -291,6 +308,8 @@ pub struct Change {
     pub now: UnixMillis,
     pub write: Option<TxWrite>,
     pub enqueue: Vec<NewOutboxItem>,
+    /// `Full` unless the caller knows losing this change costs nothing.
+    pub durability: Durability,
 }
 
 impl Change {
@@ -299,6 +318,7 @@ impl Change {
             now,
             write: Some(TxWrite::Insert(tx)),
             enqueue: Vec::new(),
+            durability: Durability::Full,
         }
     }
 
@@ -307,6 +327,7 @@ impl Change {
             now,
             write: Some(TxWrite::Update { reference, update }),
             enqueue: Vec::new(),
+            durability: Durability::Full,
         }
     }
 
@@ -316,7 +337,14 @@ impl Change {
             now,
             write: None,
             enqueue: items,
+            durability: Durability::Full,
         }
+    }
+
+    /// The same change, committed with `durability`.
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
     }
 
     /// Adds an outbox item to the same commit.

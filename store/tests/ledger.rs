@@ -24,6 +24,9 @@ fn pragmas_are_set_and_reopening_is_idempotent() {
     assert_eq!(p.synchronous, 2, "synchronous=FULL");
     assert!(p.foreign_keys);
     assert_eq!(p.busy_timeout_ms, 5000);
+    assert_eq!(p.page_size, 512, "a new ledger's page size");
+    assert_eq!(p.wal_autocheckpoint, 16_384);
+    assert_eq!(p.journal_size_limit, 16 * 1024 * 1024);
     store
         .record(&pending_sale_with_forward(T0, &reference(1), 150_050))
         .unwrap();
@@ -553,7 +556,7 @@ fn a_full_disk_is_typed_and_loses_nothing_committed() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ledger.db");
     let options = StoreOptions {
-        max_pages: Some(40),
+        max_pages: Some(160),
         ..StoreOptions::default()
     };
     let store = Store::open_with(&path, options.clone()).unwrap();

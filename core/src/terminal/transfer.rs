@@ -10,8 +10,8 @@ use proto::{Money, Reference, TerminalId};
 
 use super::{After, Outcome, Stage, Terminal};
 use crate::model::{
-    Button, CancelReason, Change, Channel, CollectionAccount, Decision, OutboxItem, Payer,
-    PaymentEventStatus, Report, Screen, TransferCode, TransferReceivedCommand,
+    Button, CancelReason, Change, Channel, CollectionAccount, Decision, Durability, OutboxItem,
+    Payer, PaymentEventStatus, Report, Screen, TransferCode, TransferReceivedCommand,
     TransferRegistration, TransferStatus, TxKind, TxState, TxUpdate, TxWrite,
 };
 use crate::time::Now;
@@ -152,6 +152,7 @@ impl Terminal {
             at: now.wall,
             tx: Some(TxWrite::Update(update)),
             outbox: vec![OutboxItem::TransferRegister(registration)],
+            durability: Durability::Full,
         });
         if let Some(p) = self.payment.as_mut() {
             p.stage = Stage::Recording {
@@ -178,6 +179,7 @@ impl Terminal {
             at: now.wall,
             tx: None,
             outbox: vec![OutboxItem::TransferCancel { reference }],
+            durability: Durability::Full,
         });
         if let Some(p) = self.payment.as_mut() {
             p.stage = Stage::Recording {

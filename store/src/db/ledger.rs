@@ -18,10 +18,11 @@ use crate::model::{
 };
 
 impl Store {
-    /// Commits a change atomically: the transaction insert or update, one
-    /// audit row, and the outbox items. Returns the new outbox ids in order.
+    /// Commits a change atomically, with `change.durability`: the
+    /// transaction insert or update, one audit row, and the outbox items.
+    /// Returns the new outbox ids in order.
     pub fn record(&self, change: &Change) -> Result<Vec<OutboxId>, StoreError> {
-        self.write("recording a change", |tx| {
+        self.write("recording a change", change.durability, |tx| {
             if let Some(write) = &change.write {
                 match write {
                     TxWrite::Insert(new) => insert_transaction(tx, change.now, new)?,

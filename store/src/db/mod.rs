@@ -17,16 +17,18 @@ mod reports;
 mod shifts;
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 use crate::StoreError;
 use crate::error::sql;
+use crate::model::Durability;
 
 pub use audit::AuditEntry;
 pub use kv::KEY_REFERENCE_SEQUENCE;
-pub use open::{Pragmas, StoreOptions};
+pub use open::{Checkpoint, Pragmas, StoreOptions};
 pub use shifts::shift_totals;
 
 /// How many idle reader connections are kept.
@@ -36,6 +38,16 @@ const READER_POOL: usize = 4;
 pub struct Store {
     path: PathBuf,
     writer: Mutex<Connection>,
+    /// The writer connection's `synchronous` is NORMAL (a relaxed commit
+    /// came last) rather than FULL. Only read or changed with the writer
+    /// locked.
+    writer_relaxed: AtomicBool,
+    /// Commits since the last checkpoint this store ran (or since open).
+    commits: AtomicU64,
+    /// The connection that checkpoints the WAL at idle moments, beside the
+    /// writer so a payment never waits for a checkpoint. Opened on first
+    /// use.
+    checkpointer: Mutex<Option<Connection>>,
     readers: Mutex<Vec<Connection>>,
     options: StoreOptions,
 }
@@ -53,18 +65,42 @@ impl Store {
         self.writer.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// One `BEGIN IMMEDIATE` transaction on the writer connection,
+    /// committed with `durability` (see [`Durability`]).
     fn write<T>(
         &self,
         op: &'static str,
+        durability: Durability,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let mut conn = self.lock_writer();
+        self.set_synchronous(&conn, durability)?;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sql(op))?;
         let out = f(&tx)?;
         tx.commit().map_err(sql(op))?;
+        self.commits.fetch_add(1, Ordering::Relaxed);
         Ok(out)
+    }
+
+    /// Puts the writer connection's `synchronous` where `durability` needs
+    /// it: FULL fsyncs the WAL at commit, NORMAL leaves that to the next
+    /// FULL commit or checkpoint. The PRAGMA is only run when the level
+    /// changes; the caller holds the writer lock.
+    fn set_synchronous(&self, conn: &Connection, durability: Durability) -> Result<(), StoreError> {
+        let relaxed = durability == Durability::Relaxed;
+        if self.writer_relaxed.load(Ordering::Relaxed) != relaxed {
+            let pragma = if relaxed {
+                "PRAGMA synchronous = NORMAL"
+            } else {
+                "PRAGMA synchronous = FULL"
+            };
+            conn.execute_batch(pragma)
+                .map_err(sql("setting the durability of a commit"))?;
+            self.writer_relaxed.store(relaxed, Ordering::Relaxed);
+        }
+        Ok(())
     }
 
     fn read<T>(

@@ -1,18 +1,39 @@
-//! Opening the store: the writer connection's PRAGMAs (WAL,
-//! `synchronous=FULL`, size cap), the `quick_check` run at open and on
-//! demand, migrations (or the schema-version check of a read-only open),
-//! and the return of in-flight outbox items to the queue.
+//! Opening the store: the writer connection's PRAGMAs (page size, WAL,
+//! `synchronous`, checkpoint thresholds, size cap), the `quick_check` run
+//! at open and on demand, migrations (or the schema-version check of a
+//! read-only open), the return of in-flight outbox items to the queue, and
+//! the WAL checkpoints run at idle moments.
 
 use std::path::Path;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
 use super::Store;
 use crate::error::sql;
-use crate::model::{RetryPolicy, truncate};
+use crate::model::{Durability, RetryPolicy, truncate};
 use crate::{StoreError, schema};
+
+/// Page size of a new ledger, in bytes. A commit writes one WAL frame per
+/// page it touches (a row, its index entries, its audit row), so smaller
+/// pages write less per payment: see docs/store.md for the figures. An
+/// existing ledger keeps the page size it was created with (SQLite cannot
+/// change it in WAL mode without rewriting the file).
+pub const PAGE_SIZE: u32 = 512;
+
+/// `wal_autocheckpoint`, in pages: the safety net only. The agent
+/// checkpoints at idle moments ([`Store::checkpoint_if_due`]) long before
+/// this; a terminal that never idles still checkpoints here, inside a
+/// commit.
+pub const WAL_AUTOCHECKPOINT_PAGES: u32 = 16_384;
+
+/// `journal_size_limit`: after a checkpoint the WAL is cut back to this
+/// (bytes), above what the idle checkpoints let it reach, so the file is
+/// reused in place instead of shrunk and grown again (growing a file makes
+/// every fsync write file-system metadata too).
+pub const JOURNAL_SIZE_LIMIT: u64 = 16 * 1024 * 1024;
 
 /// Open-time settings.
 #[derive(Debug, Clone)]
@@ -23,6 +44,9 @@ pub struct StoreOptions {
     /// Caps the database size in pages (`PRAGMA max_page_count`) so the
     /// ledger cannot fill the disk; reaching it is `StoreError::DiskFull`.
     pub max_pages: Option<u64>,
+    /// [`Store::checkpoint_if_due`] checkpoints once this many commits
+    /// went into the WAL since the last checkpoint.
+    pub checkpoint_after_commits: u64,
 }
 
 impl Default for StoreOptions {
@@ -31,7 +55,26 @@ impl Default for StoreOptions {
             retry: RetryPolicy::default(),
             busy_timeout: Duration::from_secs(5),
             max_pages: None,
+            checkpoint_after_commits: 1_000,
         }
+    }
+}
+
+/// What one `PRAGMA wal_checkpoint(PASSIVE)` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// Frames in the WAL when it ran.
+    pub wal_frames: u64,
+    /// Frames copied into the database file (all of them unless a reader
+    /// held an older snapshot).
+    pub checkpointed: u64,
+}
+
+impl Checkpoint {
+    /// Every frame is in the database file: the next commit starts the WAL
+    /// over from its beginning.
+    pub fn complete(&self) -> bool {
+        self.checkpointed >= self.wal_frames
     }
 }
 
@@ -39,10 +82,14 @@ impl Default for StoreOptions {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pragmas {
     pub journal_mode: String,
-    /// 2 = FULL.
+    /// The level of durable commits: 2 = FULL. (Relaxed commits run at
+    /// 1 = NORMAL, see [`Durability`].)
     pub synchronous: i64,
     pub foreign_keys: bool,
     pub busy_timeout_ms: i64,
+    pub page_size: i64,
+    pub wal_autocheckpoint: i64,
+    pub journal_size_limit: i64,
 }
 
 impl Store {
@@ -78,6 +125,10 @@ impl Store {
         tighten(&path)?;
         conn.busy_timeout(options.busy_timeout)
             .map_err(sql("setting the busy timeout"))?;
+        // Only takes effect on a new, empty file: before WAL mode writes
+        // the header.
+        conn.execute_batch(&format!("PRAGMA page_size = {PAGE_SIZE};"))
+            .map_err(sql("setting the page size"))?;
         let mode: String = conn
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
             .map_err(sql("enabling WAL"))?;
@@ -87,12 +138,14 @@ impl Store {
                 detail: format!("journal mode stayed {mode:?}"),
             });
         }
-        // journal_size_limit: truncate the WAL back to 4 MiB after a
-        // checkpoint so a burst does not keep flash space forever.
-        conn.execute_batch(
+        // Durable commits are the default; relaxed ones switch to NORMAL
+        // (Store::write). journal_size_limit: a burst does not keep flash
+        // space forever.
+        conn.execute_batch(&format!(
             "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
-             PRAGMA journal_size_limit = 4194304;",
-        )
+             PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}; \
+             PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES};"
+        ))
         .map_err(sql("setting PRAGMAs"))?;
         if let Some(pages) = options.max_pages {
             let _: i64 = conn
@@ -132,6 +185,9 @@ impl Store {
         Ok(Store {
             path,
             writer: Mutex::new(conn),
+            writer_relaxed: AtomicBool::new(false),
+            commits: AtomicU64::new(0),
+            checkpointer: Mutex::new(None),
             readers: Mutex::new(Vec::new()),
             options,
         })
@@ -164,6 +220,9 @@ impl Store {
         Ok(Store {
             path,
             writer: Mutex::new(conn),
+            writer_relaxed: AtomicBool::new(false),
+            commits: AtomicU64::new(0),
+            checkpointer: Mutex::new(None),
             readers: Mutex::new(Vec::new()),
             options,
         })
@@ -176,6 +235,7 @@ impl Store {
     /// The PRAGMAs in effect on the writer connection.
     pub fn pragmas(&self) -> Result<Pragmas, StoreError> {
         let conn = self.lock_writer();
+        self.set_synchronous(&conn, Durability::Full)?;
         let q = |name: &str| -> Result<rusqlite::types::Value, StoreError> {
             conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
                 .map_err(sql("reading PRAGMAs"))
@@ -194,7 +254,72 @@ impl Store {
             synchronous: int(q("synchronous")?)?,
             foreign_keys: int(q("foreign_keys")?)? == 1,
             busy_timeout_ms: int(q("busy_timeout")?)?,
+            page_size: int(q("page_size")?)?,
+            wal_autocheckpoint: int(q("wal_autocheckpoint")?)?,
+            journal_size_limit: int(q("journal_size_limit")?)?,
         })
+    }
+
+    /// Commits since the last checkpoint this store ran (or since open).
+    pub fn commits_since_checkpoint(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
+    }
+
+    /// Checkpoints the WAL when [`StoreOptions::checkpoint_after_commits`]
+    /// commits went into it since the last time; `None` when not due. The
+    /// agent calls this at idle moments (no payment, outbox drained), so a
+    /// checkpoint's two fsyncs and its database writes never fall on the
+    /// tap path, and many payments share one checkpoint.
+    pub fn checkpoint_if_due(&self) -> Result<Option<Checkpoint>, StoreError> {
+        if self.commits_since_checkpoint() < self.options.checkpoint_after_commits.max(1) {
+            return Ok(None);
+        }
+        self.checkpoint().map(Some)
+    }
+
+    /// `PRAGMA wal_checkpoint(PASSIVE)` now, on a connection of its own:
+    /// writers go on meanwhile (a commit never waits for it), readers keep
+    /// their snapshots. It fsyncs the WAL, copies the frames into the
+    /// database file and fsyncs that. The commit count restarts when every
+    /// frame was copied.
+    pub fn checkpoint(&self) -> Result<Checkpoint, StoreError> {
+        let mut slot = self
+            .checkpointer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if slot.is_none() {
+            let conn = Connection::open_with_flags(
+                &self.path,
+                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(sql("opening the checkpoint connection"))?;
+            conn.busy_timeout(self.options.busy_timeout)
+                .map_err(sql("setting the busy timeout"))?;
+            // A checkpoint syncs the WAL and the database file at any level
+            // but OFF; FULL says so.
+            conn.execute_batch("PRAGMA synchronous = FULL;")
+                .map_err(sql("setting PRAGMAs"))?;
+            *slot = Some(conn);
+        }
+        let Some(conn) = slot.as_ref() else {
+            return Err(StoreError::Invalid("no checkpoint connection".into()));
+        };
+        let before = self.commits_since_checkpoint();
+        let (busy, log, done): (i64, i64, i64) = conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .map_err(sql("checkpointing the WAL"))?;
+        let frames = |v: i64| u64::try_from(v).unwrap_or(0);
+        let out = Checkpoint {
+            wal_frames: frames(log),
+            checkpointed: frames(done),
+        };
+        if busy == 0 && out.complete() {
+            // Commits made while it ran are in the next round.
+            self.commits.fetch_sub(before, Ordering::Relaxed);
+        }
+        Ok(out)
     }
 
     /// Runs `PRAGMA quick_check` now (for `pos-agent doctor`).

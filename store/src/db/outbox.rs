@@ -12,7 +12,9 @@ use super::audit::audit;
 use super::{Store, non_negative};
 use crate::StoreError;
 use crate::error::sql;
-use crate::model::{NewOutboxItem, OutboxId, OutboxItem, OutboxKind, OutboxStats, UnixMillis};
+use crate::model::{
+    Durability, NewOutboxItem, OutboxId, OutboxItem, OutboxKind, OutboxStats, UnixMillis,
+};
 
 /// Longest `last_error` kept on an outbox item, in characters.
 const MAX_ERROR_CHARS: usize = 512;
@@ -20,9 +22,11 @@ const MAX_ERROR_CHARS: usize = 512;
 impl Store {
     /// Claims the oldest due item that no earlier item of the same reference
     /// or payment id still precedes (waiting, in flight or parked), marking
-    /// it in flight and counting the attempt, in one statement.
+    /// it in flight and counting the attempt, in one statement. A relaxed
+    /// commit: open resets in-flight marks anyway, and an attempt count
+    /// lost in a power cut only shortens one backoff.
     pub fn claim_next_due(&self, now: UnixMillis) -> Result<Option<OutboxItem>, StoreError> {
-        self.write("claiming an outbox item", |tx| {
+        self.write("claiming an outbox item", Durability::Relaxed, |tx| {
             let mut stmt = tx
                 .prepare_cached(&format!(
                     "UPDATE outbox SET in_flight = 1, attempts = attempts + 1 \
@@ -50,7 +54,7 @@ impl Store {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        self.write("claiming outbox items", |tx| {
+        self.write("claiming outbox items", Durability::Relaxed, |tx| {
             let mut stmt = tx
                 .prepare_cached(&format!(
                     "UPDATE outbox SET in_flight = 1, attempts = attempts + 1 \
@@ -94,7 +98,7 @@ impl Store {
     /// say nothing about how soon the backend can take them. Parked and
     /// in-flight items are left alone. Returns how many items moved.
     pub fn expedite(&self, now: UnixMillis) -> Result<usize, StoreError> {
-        self.write("expediting the outbox", |tx| {
+        self.write("expediting the outbox", Durability::Relaxed, |tx| {
             tx.prepare_cached(
                 "UPDATE outbox SET next_attempt_at = max(?1, coalesce(not_before, ?1)) \
                  WHERE in_flight = 0 AND parked = 0 \
@@ -109,7 +113,7 @@ impl Store {
     /// next attempt and the server's `Retry-After`) by the same step, so a
     /// wait lasts what it was meant to. Returns how many items moved.
     pub fn shift_schedule(&self, step_ms: i64) -> Result<usize, StoreError> {
-        self.write("moving the outbox schedule", |tx| {
+        self.write("moving the outbox schedule", Durability::Relaxed, |tx| {
             tx.prepare_cached(
                 "UPDATE outbox SET next_attempt_at = next_attempt_at + ?1, \
                  not_before = not_before + ?1 WHERE parked = 0",
@@ -119,9 +123,11 @@ impl Store {
         })
     }
 
-    /// The backend acknowledged the item: delete it (and audit that).
+    /// The backend acknowledged the item: delete it (and audit that). A
+    /// relaxed commit: lost in a power cut, the item is sent again under
+    /// its idempotency key and acknowledged again.
     pub fn ack(&self, id: OutboxId, now: UnixMillis) -> Result<(), StoreError> {
-        self.write("acknowledging an outbox item", |tx| {
+        self.write("acknowledging an outbox item", Durability::Relaxed, |tx| {
             let row: Option<(String, Option<String>)> = tx
                 .prepare_cached("DELETE FROM outbox WHERE id = ?1 RETURNING kind, reference")
                 .and_then(|mut s| {
@@ -144,12 +150,12 @@ impl Store {
 
     /// The backend acknowledged these items: delete them (and audit each)
     /// in one commit. Ids no longer in the outbox are skipped. Returns how
-    /// many items were deleted.
+    /// many items were deleted. Relaxed, like [`Store::ack`].
     pub fn ack_many(&self, ids: &[OutboxId], now: UnixMillis) -> Result<usize, StoreError> {
         if ids.is_empty() {
             return Ok(0);
         }
-        self.write("acknowledging outbox items", |tx| {
+        self.write("acknowledging outbox items", Durability::Relaxed, |tx| {
             let mut acked = 0;
             for id in ids {
                 let row: Option<(String, Option<String>)> = tx
@@ -177,7 +183,9 @@ impl Store {
 
     /// A transient failure: schedule the next attempt with exponential
     /// backoff and jitter, or at `retry_after` when that is later. Returns
-    /// the time of the next attempt.
+    /// the time of the next attempt. Relaxed without `retry_after`: a
+    /// backoff lost in a power cut leaves the item due at its previous
+    /// time. The time a server asked for is kept durably: it always wins.
     pub fn retry(
         &self,
         id: OutboxId,
@@ -185,7 +193,12 @@ impl Store {
         error: &str,
         retry_after: Option<Duration>,
     ) -> Result<UnixMillis, StoreError> {
-        self.write("rescheduling an outbox item", |tx| {
+        let durability = if retry_after.is_some() {
+            Durability::Full
+        } else {
+            Durability::Relaxed
+        };
+        self.write("rescheduling an outbox item", durability, |tx| {
             let row: Option<(i64, i64)> = tx
                 .prepare_cached("SELECT attempts, parked FROM outbox WHERE id = ?1")
                 .and_then(|mut s| {
@@ -222,7 +235,7 @@ impl Store {
     /// A permanent failure: keep the item with its error, out of the queue,
     /// visible in `list_outbox`, blocking later items of the same payment.
     pub fn park(&self, id: OutboxId, now: UnixMillis, error: &str) -> Result<(), StoreError> {
-        self.write("parking an outbox item", |tx| {
+        self.write("parking an outbox item", Durability::Full, |tx| {
             let error = clean_error(error);
             let row: Option<(String, Option<String>)> = tx
                 .prepare_cached(
@@ -250,7 +263,7 @@ impl Store {
 
     /// Puts a parked item back in the queue, due now (operator action).
     pub fn unpark(&self, id: OutboxId, now: UnixMillis) -> Result<(), StoreError> {
-        self.write("unparking an outbox item", |tx| {
+        self.write("unparking an outbox item", Durability::Full, |tx| {
             let row: Option<(String, Option<String>)> = tx
                 .prepare_cached(
                     "UPDATE outbox SET parked = 0, next_attempt_at = ?2 \
@@ -279,7 +292,7 @@ impl Store {
     /// Puts every parked item back in line, due at `now`, in one commit (an
     /// audit row each). Returns their ids, oldest first.
     pub fn unpark_all(&self, now: UnixMillis) -> Result<Vec<OutboxId>, StoreError> {
-        self.write("unparking the outbox", |tx| {
+        self.write("unparking the outbox", Durability::Full, |tx| {
             let rows: Vec<(i64, String, Option<String>)> = tx
                 .prepare_cached(
                     "UPDATE outbox SET parked = 0, next_attempt_at = ?1 \

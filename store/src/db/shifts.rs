@@ -20,8 +20,8 @@ use super::{Store, non_negative};
 use crate::StoreError;
 use crate::error::sql;
 use crate::model::{
-    DecisionMode, NewOutboxItem, OutboxKind, ShiftReport, Transaction, TxKind, TxState, UnixMillis,
-    truncate,
+    DecisionMode, Durability, NewOutboxItem, OutboxKind, ShiftReport, Transaction, TxKind, TxState,
+    UnixMillis, truncate,
 };
 
 const KEY_SHIFT: &str = "shift.current";
@@ -136,7 +136,7 @@ impl Store {
     /// Opens the current shift at `now` unless it is open already (boot,
     /// first login after a Z report).
     pub fn open_shift(&self, now: UnixMillis) -> Result<(), StoreError> {
-        self.write("opening the shift", |tx| {
+        self.write("opening the shift", Durability::Full, |tx| {
             open_current(tx, now)?;
             Ok(())
         })
@@ -168,7 +168,7 @@ impl Store {
         if let Some(op) = closed_by {
             crate::model::check_text("operator id", op, 64)?;
         }
-        self.write("closing the shift", |tx| {
+        self.write("closing the shift", Durability::Full, |tx| {
             let shift_no = current_in(tx)?;
             let report = ShiftReport {
                 shift_no,
