@@ -385,6 +385,10 @@ pub fn store_change(
         now: change.at.0,
         write,
         enqueue,
+        durability: match change.durability {
+            core::Durability::Full => store::Durability::Full,
+            core::Durability::Relaxed => store::Durability::Relaxed,
+        },
     })
 }
 

@@ -54,6 +54,7 @@ fn insert_with_ack_and_event_orders_them_by_payment() {
                 at: core::UnixMillis(1_763_719_200_000),
             },
         ],
+        durability: core::Durability::Full,
     };
     let s = store_change(&change, None).unwrap();
     assert_eq!(s.now, 1_763_719_200_000);
@@ -115,6 +116,7 @@ fn update_with_offline_submission_maps_every_field() {
         at: core::UnixMillis(2_000),
         tx: Some(core::TxWrite::Update(u)),
         outbox: vec![core::OutboxItem::Submit(sub)],
+        durability: core::Durability::Full,
     };
     let pid = PaymentId::new("pay_7").unwrap();
     let s = store_change(&change, Some(&pid)).unwrap();
@@ -185,6 +187,7 @@ fn the_forward_after_an_unknown_outcome_is_an_offline_forward() {
         at: core::UnixMillis(2_000),
         tx: Some(core::TxWrite::Update(u)),
         outbox: vec![core::OutboxItem::Submit(sub.clone())],
+        durability: core::Durability::Full,
     };
     let s = store_change(&change, None).unwrap();
     let item = &s.enqueue[0];
@@ -211,6 +214,7 @@ fn reversal_item_and_payload_kind_checks() {
         outbox: vec![core::OutboxItem::Reversal {
             reference: reference(3),
         }],
+        durability: core::Durability::Full,
     };
     let pid = PaymentId::new("pay_3").unwrap();
     let s = store_change(&change, Some(&pid)).unwrap();
@@ -249,6 +253,7 @@ fn transfer_items_and_the_settled_update_map_to_store_and_wire() {
                 operator_id: None,
             },
         )],
+        durability: core::Durability::Full,
     };
     let s = store_change(&change, Some(&pid)).unwrap();
     let Some(store::TxWrite::Update { update, .. }) = &s.write else {
@@ -273,6 +278,7 @@ fn transfer_items_and_the_settled_update_map_to_store_and_wire() {
         outbox: vec![core::OutboxItem::TransferCancel {
             reference: r.clone(),
         }],
+        durability: core::Durability::Full,
     };
     let s = store_change(&cancel, None).unwrap();
     let item = &s.enqueue[0];
@@ -295,6 +301,7 @@ fn transfer_items_and_the_settled_update_map_to_store_and_wire() {
         at: core::UnixMillis(1_763_719_400_000),
         tx: Some(core::TxWrite::Update(settled)),
         outbox: Vec::new(),
+        durability: core::Durability::Full,
     };
     let s = store_change(&change, None).unwrap();
     let Some(store::TxWrite::Update { update, .. }) = &s.write else {
@@ -309,4 +316,12 @@ fn transfer_items_and_the_settled_update_map_to_store_and_wire() {
         Some("transfer")
     );
     assert!(s.enqueue.is_empty(), "a settled transfer is not forwarded");
+    assert_eq!(s.durability, store::Durability::Full);
+    // The core's relaxed changes stay relaxed in the store.
+    let relaxed = core::Change {
+        durability: core::Durability::Relaxed,
+        ..change
+    };
+    let s = store_change(&relaxed, None).unwrap();
+    assert_eq!(s.durability, store::Durability::Relaxed);
 }

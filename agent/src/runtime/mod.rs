@@ -21,6 +21,7 @@
 //! payment in progress may finish for [`PAYMENT_GRACE`]; the outbox
 //! flushes what is due for [`FLUSH_GRACE`]), then `all` (everything stops).
 
+pub mod checkpoint;
 pub mod core_loop;
 pub mod daemon;
 pub mod devices;
@@ -736,6 +737,16 @@ pub async fn start_on_panel(
             intake: intake.clone(),
             retry_initial: config.sync.retry_initial,
             retry_max: config.sync.retry_max,
+        },
+    );
+    task::spawn(
+        &mut set,
+        checkpoint::CheckpointTask {
+            store: store.clone(),
+            status: status_rx.clone(),
+            outbox_idle: idle_rx.clone(),
+            quiet: checkpoint::QUIET,
+            all: all.clone(),
         },
     );
     task::spawn(

@@ -245,11 +245,11 @@ async fn command_task(task: CommandStream) -> Result<(), RunError> {
                 let mut events =
                     EventReader::new(resp.bytes_stream(), STREAM_LIMITS, STREAM_SILENCE);
                 let handoff = task.handoff();
-                let ended = tokio::select! {
-                    e = read_commands(&handoff, &mut events, &mut seen) => e?,
-                    _ = task.intake.cancelled() => return Ok(()),
-                };
+                // A stop interrupts the wait for the next event, never the
+                // handling of one: a command acted on has its event id kept.
+                let ended = read_commands(&handoff, &mut events, &mut seen, &task.intake).await?;
                 match ended {
+                    StreamEnd::Stopping => return Ok(()),
                     StreamEnd::Closed => {
                         tracing::debug!("command stream ended by the server; reconnecting");
                     }
@@ -288,6 +288,8 @@ async fn command_task(task: CommandStream) -> Result<(), RunError> {
 /// How one connection's events ended.
 #[derive(Debug)]
 enum StreamEnd {
+    /// Intake stopped (between two events).
+    Stopping,
     /// The server ended the stream.
     Closed,
     /// A command must come again: reconnect from the stored id.
@@ -332,13 +334,18 @@ async fn read_commands<S, E>(
     task: &Handoff<'_>,
     events: &mut EventReader<S>,
     seen: &mut VecDeque<String>,
+    intake: &CancellationToken,
 ) -> Result<StreamEnd, RunError>
 where
     S: futures_util::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
     loop {
-        let ev = match events.next().await {
+        let next = tokio::select! {
+            n = events.next() => n,
+            _ = intake.cancelled() => return Ok(StreamEnd::Stopping),
+        };
+        let ev = match next {
             Ok(Some(ev)) => ev,
             Ok(None) => return Ok(StreamEnd::Closed),
             Err(e) => return Ok(StreamEnd::Broken(e)),
@@ -404,6 +411,12 @@ async fn handle_event(
     data: &str,
 ) -> Result<Handled, RunError> {
     let now_ms = task.clock.wall_ms();
+    // How the event id is kept once the command is handled: relaxed only
+    // when the command's payment is in the ledger, so a replay after a
+    // power cut is recognised (`to_core` returns None) whatever happened
+    // to the id. A command answered without a commit of its own (a
+    // rejection, an abort) keeps its id durably.
+    let mut id_durability = store::Durability::Full;
     match parse_command(data) {
         Ok(valid) => {
             let command_id = valid.command.command_id.clone();
@@ -413,6 +426,11 @@ async fn handle_event(
                 tracing::info!(command_id = %command_id, event_id = id, "command received");
                 match to_core(task.store, task.terminal_id, valid, now_ms).await {
                     Ok(Some(command)) => {
+                        let payment = match &command {
+                            core::Command::Sale(c) => Some(c.payment_id.clone()),
+                            core::Command::Refund(c) => Some(c.payment_id.clone()),
+                            _ => None,
+                        };
                         let (done, wait) = oneshot::channel();
                         if task
                             .core
@@ -431,11 +449,20 @@ async fn handle_event(
                             tracing::warn!(command_id = %command_id, "a commit failed while handling the command; not marking it done");
                             return Ok(Handled::Retry);
                         }
+                        if let Some(payment) = payment {
+                            if matches!(task.store.transactions_for_payment(payment).await, Ok(t) if !t.is_empty())
+                            {
+                                id_durability = store::Durability::Relaxed;
+                            }
+                        }
                     }
-                    Ok(None) => tracing::info!(
-                        command_id = %command_id,
-                        "command replayed: its payment is already recorded; not started again"
-                    ),
+                    Ok(None) => {
+                        id_durability = store::Durability::Relaxed;
+                        tracing::info!(
+                            command_id = %command_id,
+                            "command replayed: its payment is already recorded; not started again"
+                        )
+                    }
                     Err(e) => {
                         // Nothing was handed over: the id is not advanced, the
                         // command comes back on the next connection.
@@ -479,7 +506,12 @@ async fn handle_event(
     if !id.is_empty() {
         if let Err(e) = task
             .store
-            .kv_set(KV_LAST_EVENT_ID.to_string(), id.to_string(), now_ms)
+            .kv_set_with(
+                KV_LAST_EVENT_ID.to_string(),
+                id.to_string(),
+                now_ms,
+                id_durability,
+            )
             .await
         {
             tracing::error!(error = %e, "cannot store the last command id; it may be replayed");
@@ -617,7 +649,7 @@ mod tests {
         )]);
         let mut events = EventReader::new(body, STREAM_LIMITS, STREAM_SILENCE);
         let mut seen = VecDeque::new();
-        let end = read_commands(&handoff, &mut events, &mut seen)
+        let end = read_commands(&handoff, &mut events, &mut seen, &CancellationToken::new())
             .await
             .unwrap();
         drop(core_tx);
@@ -746,6 +778,7 @@ mod tests {
                     ..store::NewTransaction::sale(sale.reference.clone(), sale.amount)
                 })),
                 enqueue: vec![],
+                durability: store::Durability::Full,
             })
             .await
             .unwrap();
