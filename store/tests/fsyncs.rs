@@ -3,66 +3,31 @@
 //! syncs the WAL and the database file, an unchanged kv value writes
 //! nothing.
 //!
-//! This test binary defines `fsync` and `fdatasync` itself: the linker
-//! binds bundled SQLite's calls to them, so every sync of a file under the
-//! test's directory is counted before the raw system call is made. The
-//! binary holds only this test, so nothing else syncs meanwhile.
+//! Counted with `fsync_counter.rs`: this test binary defines `fsync` and
+//! `fdatasync` itself and holds only this test.
 
-// The two symbols and their system calls are the only unsafe code; test
-// code, never shipped.
+// The counter's two symbols and their system calls are the only unsafe
+// code: test code, never shipped.
 #![allow(unsafe_code)]
 #![allow(clippy::unwrap_used)]
 
 mod common;
-
-use std::path::PathBuf;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+mod fsync_counter;
 
 use common::*;
 use store::{Change, Durability, NewTransaction, OutboxId, Store, TxState, TxUpdate};
 
-static WATCHED: Mutex<Option<PathBuf>> = Mutex::new(None);
-static SYNCS: AtomicU64 = AtomicU64::new(0);
-
-fn count(fd: i32) {
-    let Ok(watched) = WATCHED.lock() else { return };
-    let Some(dir) = watched.as_deref() else {
-        return;
-    };
-    if let Ok(target) = std::fs::read_link(format!("/proc/self/fd/{fd}")) {
-        if target.starts_with(dir) {
-            SYNCS.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-}
-
-#[unsafe(no_mangle)]
-pub extern "C" fn fsync(fd: i32) -> i32 {
-    count(fd);
-    // SAFETY: the fsync system call on the caller's descriptor, as libc
-    // makes it.
-    unsafe { libc::syscall(libc::SYS_fsync, fd) as i32 }
-}
-
-#[unsafe(no_mangle)]
-pub extern "C" fn fdatasync(fd: i32) -> i32 {
-    count(fd);
-    // SAFETY: as above.
-    unsafe { libc::syscall(libc::SYS_fdatasync, fd) as i32 }
-}
-
 /// The syncs `f` made.
 fn syncs<T>(f: impl FnOnce() -> T) -> (T, u64) {
-    let before = SYNCS.load(Ordering::SeqCst);
+    let before = fsync_counter::syncs();
     let out = f();
-    (out, SYNCS.load(Ordering::SeqCst) - before)
+    (out, fsync_counter::syncs() - before)
 }
 
 #[test]
 fn full_commits_sync_once_relaxed_ones_never_and_a_checkpoint_twice() {
     let dir = tempfile::tempdir().unwrap();
-    *WATCHED.lock().unwrap() = Some(dir.path().canonicalize().unwrap());
+    fsync_counter::watch(dir.path());
     let store = Store::open(dir.path().join("ledger.sqlite")).unwrap();
     let r = reference(1);
 
@@ -128,6 +93,10 @@ fn full_commits_sync_once_relaxed_ones_never_and_a_checkpoint_twice() {
     let (c, k) = syncs(|| store.checkpoint().unwrap());
     assert!(c.complete() && c.wal_frames > 0, "{c:?}");
     assert_eq!(k, 3, "WAL, directory (first time only), database");
+    assert_eq!(store.commits_since_checkpoint(), 0);
+    // Commits that change no row write nothing and count for nothing.
+    assert!(store.claim_due(T0 + 20_000, 8).unwrap().is_empty());
+    store.kv_set("k", "v2", T0 + 20_001).unwrap();
     assert_eq!(store.commits_since_checkpoint(), 0);
     assert_eq!(syncs(|| store.checkpoint_if_due().unwrap()).0, None);
     store.kv_set("k", "v3", T0 + 3).unwrap();

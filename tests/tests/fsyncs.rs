@@ -3,74 +3,23 @@
 //! result before the screen) and 1 offline (the result), counted inside
 //! this process.
 //!
-//! This test binary defines `fsync` and `fdatasync` itself. The linker binds
-//! every call in the binary to them, bundled SQLite's included, so each
-//! sync is counted (when it syncs a file under the watched directory) and
-//! then made with the raw system call. The binary holds only this test, so
-//! no other test's syncs get in the way.
+//! Counted with `store/tests/fsync_counter.rs`: this test binary defines
+//! `fsync` and `fdatasync` itself and holds only this test.
 
-// The two symbols below and their system calls are the only unsafe code,
-// and they are test code: they never ship.
+// The counter's two symbols and their system calls are the only unsafe
+// code: test code, never shipped.
 #![allow(unsafe_code)]
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
-use std::sync::RwLock;
-use std::sync::atomic::{AtomicU64, Ordering};
+#[path = "../../store/tests/fsync_counter.rs"]
+mod fsync_counter;
 
 use e2e_tests::device::{Device, ScreenView};
 use e2e_tests::proxy::LinkState;
 use e2e_tests::scenario::{STEP_TIMEOUT, Scene, ngn};
 use e2e_tests::terminal::AgentOptions;
 use e2e_tests::timeline::Timeline;
-
-/// The directory whose files' syncs are counted.
-static WATCHED: RwLock<Option<PathBuf>> = RwLock::new(None);
-static SYNCS: AtomicU64 = AtomicU64::new(0);
-
-fn count(fd: i32) {
-    let Ok(watched) = WATCHED.read() else { return };
-    let Some(dir) = watched.as_deref() else {
-        return;
-    };
-    if let Ok(target) = std::fs::read_link(format!("/proc/self/fd/{fd}")) {
-        if target.starts_with(dir) {
-            SYNCS.fetch_add(1, Ordering::SeqCst);
-            if std::env::var_os("FSYNCS_BACKTRACE").is_some() {
-                // Who synced: for finding an unexpected sync by hand.
-                eprintln!(
-                    "fsync of {}:\n{}",
-                    target.display(),
-                    std::backtrace::Backtrace::force_capture()
-                );
-            }
-        }
-    }
-}
-
-#[unsafe(no_mangle)]
-pub extern "C" fn fsync(fd: i32) -> i32 {
-    count(fd);
-    // SAFETY: the fsync system call on a caller's descriptor, as libc does.
-    unsafe { libc::syscall(libc::SYS_fsync, fd) as i32 }
-}
-
-#[unsafe(no_mangle)]
-pub extern "C" fn fdatasync(fd: i32) -> i32 {
-    count(fd);
-    // SAFETY: as above.
-    unsafe { libc::syscall(libc::SYS_fdatasync, fd) as i32 }
-}
-
-fn syncs() -> u64 {
-    SYNCS.load(Ordering::SeqCst)
-}
-
-fn watch(dir: &Path) {
-    // The data directory as the kernel names it in /proc/self/fd.
-    let dir = dir.canonicalize().unwrap();
-    *WATCHED.write().unwrap() = Some(dir);
-}
+use fsync_counter::{syncs, watch};
 
 async fn result(dev: &Device) -> ScreenView {
     dev.wait_for("a result", STEP_TIMEOUT, |s| {

@@ -62,14 +62,15 @@ impl CheckpointTask {
                     return Ok(());
                 }
             }
-            let quiet = tokio::select! {
-                _ = tokio::time::sleep(self.quiet) => true,
-                r = self.status.changed() => if r.is_err() { return Ok(()) } else { false },
-                r = self.outbox_idle.changed() => if r.is_err() { return Ok(()) } else { false },
-                _ = self.all.cancelled() => return Ok(()),
-            };
-            if !quiet {
-                continue;
+            let quiet = self.quiet;
+            tokio::select! {
+                _ = tokio::time::sleep(quiet) => {}
+                alive = self.changed() => {
+                    if !alive {
+                        return Ok(());
+                    }
+                    continue;
+                }
             }
             match self.store.checkpoint_if_due().await {
                 Ok(Some(c)) => tracing::debug!(

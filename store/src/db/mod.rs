@@ -42,7 +42,8 @@ pub struct Store {
     /// came last) rather than FULL. Only read or changed with the writer
     /// locked.
     writer_relaxed: AtomicBool,
-    /// Commits since the last checkpoint this store ran (or since open).
+    /// Commits that changed a row (so wrote WAL frames) since the last
+    /// checkpoint this store ran, or since open.
     commits: AtomicU64,
     /// The connection that checkpoints the WAL at idle moments, beside the
     /// writer so a payment never waits for a checkpoint. Opened on first
@@ -78,9 +79,15 @@ impl Store {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sql(op))?;
+        let changes = tx.total_changes();
         let out = f(&tx)?;
+        let wrote = tx.total_changes() != changes;
         tx.commit().map_err(sql(op))?;
-        self.commits.fetch_add(1, Ordering::Relaxed);
+        // A commit that changed no row wrote no WAL frame (an empty claim,
+        // an unchanged kv value): nothing for a checkpoint to count.
+        if wrote {
+            self.commits.fetch_add(1, Ordering::Relaxed);
+        }
         Ok(out)
     }
 
@@ -125,14 +132,22 @@ impl Store {
     }
 
     fn open_reader(&self) -> Result<Connection, StoreError> {
-        let conn = Connection::open_with_flags(
-            &self.path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(sql("opening a reader connection"))?;
+        let conn = self.open_side(
+            OpenFlags::SQLITE_OPEN_READ_ONLY,
+            "opening a reader connection",
+        )?;
+        conn.set_prepared_statement_cache_capacity(32);
+        Ok(conn)
+    }
+
+    /// Another connection to the ledger beside the writer (a reader, the
+    /// checkpointer), with the store's busy timeout.
+    fn open_side(&self, access: OpenFlags, op: &'static str) -> Result<Connection, StoreError> {
+        let conn =
+            Connection::open_with_flags(&self.path, access | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+                .map_err(sql(op))?;
         conn.busy_timeout(self.options.busy_timeout)
             .map_err(sql("setting the busy timeout"))?;
-        conn.set_prepared_statement_cache_capacity(32);
         Ok(conn)
     }
 }

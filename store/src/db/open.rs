@@ -260,7 +260,8 @@ impl Store {
         })
     }
 
-    /// Commits since the last checkpoint this store ran (or since open).
+    /// Commits that changed a row since the last checkpoint this store ran
+    /// (or since open).
     pub fn commits_since_checkpoint(&self) -> u64 {
         self.commits.load(Ordering::Relaxed)
     }
@@ -287,22 +288,19 @@ impl Store {
             .checkpointer
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if slot.is_none() {
-            let conn = Connection::open_with_flags(
-                &self.path,
-                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )
-            .map_err(sql("opening the checkpoint connection"))?;
-            conn.busy_timeout(self.options.busy_timeout)
-                .map_err(sql("setting the busy timeout"))?;
-            // A checkpoint syncs the WAL and the database file at any level
-            // but OFF; FULL says so.
-            conn.execute_batch("PRAGMA synchronous = FULL;")
-                .map_err(sql("setting PRAGMAs"))?;
-            *slot = Some(conn);
-        }
-        let Some(conn) = slot.as_ref() else {
-            return Err(StoreError::Invalid("no checkpoint connection".into()));
+        let conn = match &mut *slot {
+            Some(conn) => conn,
+            empty => {
+                let conn = self.open_side(
+                    OpenFlags::SQLITE_OPEN_READ_WRITE,
+                    "opening the checkpoint connection",
+                )?;
+                // A checkpoint syncs the WAL and the database file at any
+                // level but OFF; FULL says so.
+                conn.execute_batch("PRAGMA synchronous = FULL;")
+                    .map_err(sql("setting PRAGMAs"))?;
+                empty.insert(conn)
+            }
         };
         let before = self.commits_since_checkpoint();
         let (busy, log, done): (i64, i64, i64) = conn
