@@ -309,6 +309,38 @@ CREATE UNIQUE INDEX outbox_one_per_shift ON outbox (json_extract(payload, '$.shi
 "#,
     )
     .foreign_key_check(),
+    // Step 7: the audit log without AUTOINCREMENT. Its rows are never
+    // deleted (the triggers refuse it), so a plain rowid already grows
+    // without reuse, and AUTOINCREMENT only added a write of
+    // `sqlite_sequence` to every commit that audits (one more page on the
+    // disk per commit, see docs/store.md). Rebuilt keeping every row and
+    // id; the triggers go with the old table and are created again.
+    M::up(
+        r#"
+CREATE TABLE audit_log_new (
+    id        INTEGER PRIMARY KEY,
+    at        INTEGER NOT NULL,
+    reference TEXT,
+    event     TEXT NOT NULL,
+    detail    TEXT NOT NULL CHECK (json_valid(detail))
+) STRICT;
+INSERT INTO audit_log_new (id, at, reference, event, detail)
+    SELECT id, at, reference, event, detail FROM audit_log;
+DROP TABLE audit_log;
+DELETE FROM sqlite_sequence WHERE name = 'audit_log';
+ALTER TABLE audit_log_new RENAME TO audit_log;
+
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN
+    SELECT RAISE(ABORT, 'audit_log is append-only');
+END;
+
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN
+    SELECT RAISE(ABORT, 'audit_log is append-only');
+END;
+"#,
+    ),
 ];
 
 /// The migration set applied at open.

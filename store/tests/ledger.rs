@@ -492,6 +492,62 @@ fn the_audit_log_is_append_only() {
 }
 
 #[test]
+fn a_database_from_step_6_keeps_its_audit_rows_and_ids_without_autoincrement() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    {
+        let mut conn = rusqlite::Connection::open(&path).unwrap();
+        rusqlite_migration::Migrations::new(store::schema::MIGRATIONS[..6].to_vec())
+            .to_latest(&mut conn)
+            .unwrap();
+        for (at, event) in [
+            (T0, "created"),
+            (T0 + 1, "updated"),
+            (T0 + 2, "outbox_acked"),
+        ] {
+            conn.execute(
+                "INSERT INTO audit_log (at, reference, event, detail) VALUES (?1, 'r', ?2, '{}')",
+                rusqlite::params![at, event],
+            )
+            .unwrap();
+        }
+    }
+    let store = Store::open(&path).unwrap();
+    let old = store.audit_log(0, 10).unwrap();
+    let ids: Vec<i64> = old.iter().map(|e| e.id).collect();
+    assert_eq!(ids, [1, 2, 3], "every row kept with its id");
+    assert_eq!(old[1].event, "updated");
+    store
+        .record(&pending_sale_with_forward(T0 + 3, &reference(1), 100))
+        .unwrap();
+    let after = store.audit_log(3, 10).unwrap();
+    assert_eq!(after.first().map(|e| e.id), Some(4), "ids keep growing");
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let sql: String = raw
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE name = 'audit_log'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(!sql.contains("AUTOINCREMENT"), "{sql}");
+    let sequences: i64 = raw
+        .query_row(
+            "SELECT count(*) FROM sqlite_sequence WHERE name LIKE 'audit_log%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(sequences, 0);
+    let delete = raw.execute("DELETE FROM audit_log", []).unwrap_err();
+    assert!(delete.to_string().contains("append-only"), "{delete}");
+    let update = raw
+        .execute("UPDATE audit_log SET event = 'x'", [])
+        .unwrap_err();
+    assert!(update.to_string().contains("append-only"), "{update}");
+}
+
+#[test]
 fn rows_that_fail_validation_are_invalid_not_panics() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ledger.db");

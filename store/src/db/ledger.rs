@@ -443,18 +443,17 @@ fn update_transaction(
     }
     let card = t.card.as_ref();
     tx.prepare_cached(
-        "UPDATE transactions SET state = ?2, payment_id = ?3, card_token = ?4, card_last4 = ?5, \
-         card_brand = ?6, card_entry_mode = ?7, captured_at = ?8, decision = ?9, \
-         decision_reason = ?10, backend_transaction_id = ?11, auth_code = ?12, \
-         decline_reason = ?13, updated_at = ?14, card_aid = ?15, card_label = ?16, \
-         channel = ?17, payer_name = ?18, payer_bank = ?19, transfer_code = ?20 \
+        "UPDATE transactions SET state = ?2, card_token = ?3, card_last4 = ?4, \
+         card_brand = ?5, card_entry_mode = ?6, captured_at = ?7, decision = ?8, \
+         decision_reason = ?9, backend_transaction_id = ?10, auth_code = ?11, \
+         decline_reason = ?12, updated_at = ?13, card_aid = ?14, card_label = ?15, \
+         channel = ?16, payer_name = ?17, payer_bank = ?18, transfer_code = ?19 \
          WHERE reference = ?1",
     )
     .and_then(|mut s| {
         s.execute(params![
             reference.as_str(),
             t.state.as_str(),
-            t.payment_id.as_ref().map(PaymentId::as_str),
             card.map(Card::token),
             card.map(Card::last4),
             card.map(|c| c.brand().as_str()),
@@ -475,6 +474,18 @@ fn update_transaction(
         ])
     })
     .map_err(sql("updating a transaction"))?;
+    // payment_id is set once; naming it in every UPDATE would rewrite its
+    // index entry (one more page written) at each state change.
+    if changed.contains(&"payment_id") {
+        tx.prepare_cached("UPDATE transactions SET payment_id = ?2 WHERE reference = ?1")
+            .and_then(|mut s| {
+                s.execute(params![
+                    reference.as_str(),
+                    t.payment_id.as_ref().map(PaymentId::as_str)
+                ])
+            })
+            .map_err(sql("setting a transaction's payment id"))?;
+    }
     audit(
         tx,
         now,
