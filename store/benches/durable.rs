@@ -87,7 +87,7 @@ fn main() {
     }
     println!();
     println!(
-        "ratio durable / raw append    = {:.2} (goal >= 0.80)",
+        "ratio durable / raw append    = {:.2} (goal >= 0.90)",
         durable.rate / append.rate
     );
     println!(
