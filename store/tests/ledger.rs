@@ -548,6 +548,84 @@ fn a_database_from_step_6_keeps_its_audit_rows_and_ids_without_autoincrement() {
 }
 
 #[test]
+fn a_database_from_step_7_keeps_its_outbox_order_and_one_forward_per_reference_with_one_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    {
+        let mut conn = rusqlite::Connection::open(&path).unwrap();
+        rusqlite_migration::Migrations::new(store::schema::MIGRATIONS[..7].to_vec())
+            .to_latest(&mut conn)
+            .unwrap();
+        conn.execute(
+            "INSERT INTO transactions (reference, kind, amount, currency, state, created_at, \
+             updated_at) VALUES (?1, 'sale', 500, 'NGN', 'pending', ?2, ?2)",
+            rusqlite::params![reference(1).as_str(), T0],
+        )
+        .unwrap();
+        for kind in ["payment_event", "transaction", "payment_event"] {
+            conn.execute(
+                "INSERT INTO outbox (kind, payload, reference, next_attempt_at, created_at) \
+                 VALUES (?1, '{}', ?2, ?3, ?3)",
+                rusqlite::params![kind, reference(1).as_str(), T0],
+            )
+            .unwrap();
+        }
+    }
+    let store = Store::open(&path).unwrap();
+    let kinds: Vec<(i64, OutboxKind)> = store
+        .list_outbox()
+        .unwrap()
+        .iter()
+        .map(|i| (i.id.0, i.kind))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (1, OutboxKind::PaymentEvent),
+            (2, OutboxKind::Transaction),
+            (3, OutboxKind::PaymentEvent)
+        ]
+    );
+    // Still one forward per reference, and any number of other items.
+    let again = store.record(&Change::enqueue_only(T0, vec![forward(&reference(1))]));
+    assert!(
+        matches!(again, Err(StoreError::Duplicate { .. })),
+        "{again:?}"
+    );
+    let event = NewOutboxItem::new(OutboxKind::PaymentEvent, json!({})).for_reference(reference(1));
+    assert_eq!(
+        store
+            .record(&Change::enqueue_only(T0, vec![event]))
+            .unwrap()[0]
+            .0,
+        4
+    );
+    // Still in order per reference: each item waits for the one before.
+    for expected in 1..=4 {
+        let item = store.claim_next_due(T0 + 1).unwrap().unwrap();
+        assert_eq!(item.id.0, expected);
+        assert!(store.claim_next_due(T0 + 1).unwrap().is_none(), "blocked");
+        store.ack(item.id, T0 + 1).unwrap();
+    }
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let names: Vec<String> = raw
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'outbox' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        names,
+        [
+            "outbox_by_reference",
+            "outbox_one_per_shift",
+            "outbox_payment_id"
+        ]
+    );
+}
+
+#[test]
 fn rows_that_fail_validation_are_invalid_not_panics() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ledger.db");

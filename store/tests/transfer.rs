@@ -221,10 +221,9 @@ fn a_database_from_step_5_keeps_its_rows_indexes_and_outbox_ids() {
     assert_eq!(
         names,
         [
-            "outbox_one_per_reference",
+            "outbox_by_reference",
             "outbox_one_per_shift",
             "outbox_payment_id",
-            "outbox_reference",
             "transactions_original_reference",
             "transactions_payment_id",
             "transactions_restorable",

@@ -512,7 +512,7 @@ mod tests {
             .collect::<Result<_, _>>()
             .expect("rows");
         let plan = plan.join("\n");
-        assert!(plan.contains("INDEX outbox_reference"), "{plan}");
+        assert!(plan.contains("INDEX outbox_by_reference"), "{plan}");
         assert!(plan.contains("INDEX outbox_payment_id"), "{plan}");
     }
 }
