@@ -15,6 +15,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// The directory whose files' syncs are counted.
 static WATCHED: RwLock<Option<PathBuf>> = RwLock::new(None);
 static SYNCS: AtomicU64 = AtomicU64::new(0);
+/// Of [`SYNCS`], those made with `fdatasync`.
+static DATASYNCS: AtomicU64 = AtomicU64::new(0);
 
 /// Counts the syncs of files under `dir` from now on.
 pub fn watch(dir: &Path) {
@@ -30,7 +32,13 @@ pub fn syncs() -> u64 {
     SYNCS.load(Ordering::SeqCst)
 }
 
-fn count(fd: i32) {
+/// Of [`syncs`], those made with `fdatasync`.
+#[allow(dead_code)] // read by store/tests/fsyncs.rs only
+pub fn datasyncs() -> u64 {
+    DATASYNCS.load(Ordering::SeqCst)
+}
+
+fn count(fd: i32, data_only: bool) {
     let Ok(watched) = WATCHED.read() else { return };
     let Some(dir) = watched.as_deref() else {
         return;
@@ -38,13 +46,16 @@ fn count(fd: i32) {
     if let Ok(target) = std::fs::read_link(format!("/proc/self/fd/{fd}")) {
         if target.starts_with(dir) {
             SYNCS.fetch_add(1, Ordering::SeqCst);
+            if data_only {
+                DATASYNCS.fetch_add(1, Ordering::SeqCst);
+            }
         }
     }
 }
 
 #[unsafe(no_mangle)]
 pub extern "C" fn fsync(fd: i32) -> i32 {
-    count(fd);
+    count(fd, false);
     // SAFETY: the fsync system call on the caller's descriptor, as libc
     // makes it.
     unsafe { libc::syscall(libc::SYS_fsync, fd) as i32 }
@@ -52,7 +63,7 @@ pub extern "C" fn fsync(fd: i32) -> i32 {
 
 #[unsafe(no_mangle)]
 pub extern "C" fn fdatasync(fd: i32) -> i32 {
-    count(fd);
+    count(fd, true);
     // SAFETY: as above.
     unsafe { libc::syscall(libc::SYS_fdatasync, fd) as i32 }
 }

@@ -41,8 +41,14 @@ fn full_commits_sync_once_relaxed_ones_never_and_a_checkpoint_twice() {
     // Its result with the forward: one fsync, which carries the pending
     // row and the counter with it.
     let result = Change::update(T0 + 1, r.clone(), approve(true)).with(forward(&r));
+    let data_before = fsync_counter::datasyncs();
     let (ids, k) = syncs(|| store.record(&result).unwrap());
     assert_eq!(k, 1, "a Full record syncs the WAL once");
+    assert_eq!(
+        fsync_counter::datasyncs() - data_before,
+        1,
+        "with fdatasync: SQLite built with HAVE_FDATASYNC (.cargo/config.toml)"
+    );
     let id: OutboxId = ids[0];
 
     // The outbox's bookkeeping: no fsync.
