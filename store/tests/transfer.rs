@@ -209,17 +209,8 @@ fn a_database_from_step_5_keeps_its_rows_indexes_and_outbox_ids() {
     assert!(store.pragmas().unwrap().foreign_keys);
     // The indexes and the uniqueness of forwards survived the rebuild.
     let conn = rusqlite::Connection::open(&path).unwrap();
-    let names: Vec<String> = conn
-        .prepare(
-            "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name",
-        )
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
     assert_eq!(
-        names,
+        created_indexes(&conn),
         [
             "outbox_by_reference",
             "outbox_one_per_shift",

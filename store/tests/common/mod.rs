@@ -94,3 +94,15 @@ pub fn overwrite(path: &std::path::Path, offset: u64, bytes: &[u8]) {
     f.write_all(bytes).unwrap();
     f.sync_all().unwrap();
 }
+
+/// The indexes the schema created (not SQLite's automatic ones), by name.
+pub fn created_indexes(conn: &rusqlite::Connection) -> Vec<String> {
+    conn.prepare(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name",
+    )
+    .unwrap()
+    .query_map([], |r| r.get(0))
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
+}
