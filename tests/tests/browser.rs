@@ -117,13 +117,19 @@ async fn wait_css(c: &Client, what: &str, css: &str) {
     }
 }
 
+/// Clicks the element matching `css`. The live page may render it anew
+/// between finding and clicking it (a stale element): then it is found
+/// again, at most a few times, never waited for blindly.
 async fn click_css(c: &Client, css: &str) {
-    c.find(Locator::Css(css))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    for _ in 0..5 {
+        let element = c.find(Locator::Css(css)).await.unwrap();
+        match element.click().await {
+            Ok(_) => return,
+            Err(e) if e.is_stale_element_reference() => continue,
+            Err(e) => panic!("clicking {css}: {e}"),
+        }
+    }
+    panic!("{css} was rendered anew five times while being clicked");
 }
 
 async fn scene() -> (tempfile::TempDir, Scene) {
